@@ -1,0 +1,682 @@
+//! The node: owns the store, the identity, the loaded documents and the event bus.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use loro::{ExportMode, LoroDoc};
+use p2panda_core::Hash;
+use rusqlite::Connection;
+use tokio::sync::broadcast;
+
+use crate::body::{self, BodyScheme};
+use crate::document::{Document, VersionVector};
+use crate::error::{DocumentError, Error, IngestError, Result, StoreError};
+use crate::events::{Event, EventStream, Origin};
+use crate::identity::{DeviceKeyStore, Identity};
+use crate::ids::{AuthorId, DocumentId};
+use crate::operation::{self, build_operation, FsOperation, LogKind};
+use crate::store::documents::{self, DocumentState};
+use crate::store::outbox::{self, OutboxEntry};
+use crate::store::{oplog, parked, Store};
+
+/// Settings of a node.
+#[derive(Clone)]
+pub struct NodeConfig {
+    /// Directory holding the node's database.
+    pub data_dir: PathBuf,
+    /// Largest encoded operation accepted from the network, in bytes.
+    pub max_operation_bytes: usize,
+    /// Largest operation body accepted or produced, in bytes.
+    pub max_body_bytes: u64,
+    /// A document snapshot is cached after this many operations.
+    pub snapshot_every: u32,
+    /// Most operations kept aside while waiting for their predecessors.
+    pub max_parked: u64,
+    /// Where the device key is kept; `None` keeps it in the SDK database.
+    pub key_store: Option<Arc<dyn DeviceKeyStore>>,
+}
+
+impl NodeConfig {
+    /// Defaults for a node stored in `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        NodeConfig {
+            data_dir: data_dir.into(),
+            max_operation_bytes: 17 * 1024 * 1024,
+            max_body_bytes: 16 * 1024 * 1024,
+            snapshot_every: 256,
+            max_parked: 100_000,
+            key_store: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for NodeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeConfig")
+            .field("data_dir", &self.data_dir)
+            .field("max_operation_bytes", &self.max_operation_bytes)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("snapshot_every", &self.snapshot_every)
+            .finish()
+    }
+}
+
+/// What [`Node::ingest`] did with an operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IngestOutcome {
+    /// The operation was stored and applied, together with `unparked` parked successors.
+    Applied {
+        /// The document it belongs to.
+        document: DocumentId,
+        /// Parked operations that could be applied after it.
+        unparked: usize,
+    },
+    /// The operation was stored; its content waits for a key (or it is a control message).
+    Stored {
+        /// The document it belongs to.
+        document: DocumentId,
+    },
+    /// The operation was already held; nothing changed.
+    Duplicate,
+}
+
+struct LoadedDoc {
+    loro: LoroDoc,
+    since_snapshot: u32,
+}
+
+pub(crate) struct NodeState {
+    store: Store,
+    docs: HashMap<DocumentId, LoadedDoc>,
+}
+
+/// Shared state behind [`Node`] and [`Document`] handles.
+pub(crate) struct NodeInner {
+    state: Mutex<NodeState>,
+    events: broadcast::Sender<Event>,
+    identity: Identity,
+    config: NodeConfig,
+    local_ops: broadcast::Sender<(DocumentId, FsOperation)>,
+}
+
+/// A FieldSync node: one device's replica of its documents.
+#[derive(Clone)]
+pub struct Node {
+    pub(crate) inner: Arc<NodeInner>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Node({})", self.inner.identity.author())
+    }
+}
+
+fn engine(e: impl std::fmt::Display) -> DocumentError {
+    DocumentError::Engine(e.to_string())
+}
+
+/// Rebuilds a document from its snapshot cache plus the op log after it.
+fn load_doc(conn: &Connection, id: DocumentId, peer: u64) -> Result<LoroDoc, DocumentError> {
+    let doc = LoroDoc::new();
+    doc.set_peer_id(peer).map_err(engine)?;
+    let since = match documents::snapshot(conn, id)? {
+        Some((snap, vv)) => {
+            doc.import(&snap).map_err(engine)?;
+            vv
+        }
+        None => VersionVector::new(),
+    };
+    let ops = oplog::delta_ops_after(conn, id, &since)?;
+    let mut updates = Vec::with_capacity(ops.len());
+    for op in ops.into_iter().filter(|o| o.applied) {
+        if let Some(b) = op.body {
+            if let Ok((BodyScheme::Plain, payload)) = body::open(&b) {
+                updates.push(payload.to_vec());
+            }
+        }
+    }
+    if !updates.is_empty() {
+        doc.import_batch(&updates).map_err(engine)?;
+    }
+    Ok(doc)
+}
+
+/// Rejects Loro updates that carry changes of peers other than the operation's author.
+fn check_attribution(payload: &[u8], author: &AuthorId) -> Result<(), IngestError> {
+    let meta = LoroDoc::decode_import_blob_meta(payload, true)
+        .map_err(|e| IngestError::InvalidUpdate(e.to_string()))?;
+    let own = author.loro_peer_id();
+    for (peer, end) in meta.partial_end_vv.iter() {
+        let start = meta.partial_start_vv.get(peer).copied().unwrap_or(0);
+        if *peer != own && *end > start {
+            return Err(IngestError::InvalidUpdate(format!(
+                "update carries changes of peer {peer:x}, not of its author"
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl NodeState {
+    fn loaded(&mut self, id: DocumentId, peer: u64) -> Result<&mut LoadedDoc, DocumentError> {
+        if !self.docs.contains_key(&id) {
+            if documents::state(self.store.conn(), id)? != DocumentState::Live {
+                return Err(DocumentError::NotFound(id));
+            }
+            let loro = load_doc(self.store.conn(), id, peer)?;
+            self.docs.insert(
+                id,
+                LoadedDoc {
+                    loro,
+                    since_snapshot: 0,
+                },
+            );
+        }
+        self.docs.get_mut(&id).ok_or(DocumentError::NotFound(id))
+    }
+}
+
+impl NodeInner {
+    fn lock(&self) -> MutexGuard<'_, NodeState> {
+        // A poisoned lock only means another thread panicked mid-call; the store is
+        // transactional, so the state is still consistent and usable.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn emit(&self, event: Event) {
+        let _ = self.events.send(event);
+    }
+
+    pub(crate) fn check_input_size(&self, len: usize) -> Result<(), DocumentError> {
+        // Leave room for CRDT metadata inside the body limit.
+        let max = self.config.max_body_bytes.saturating_sub(1024) as usize;
+        if len > max {
+            return Err(DocumentError::InvalidArgument(format!(
+                "input of {len} bytes exceeds the maximum of {max} bytes"
+            )));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn read<T>(
+        &self,
+        id: DocumentId,
+        f: impl FnOnce(&LoroDoc) -> Result<T, DocumentError>,
+    ) -> Result<T, DocumentError> {
+        let mut st = self.lock();
+        let doc = st.loaded(id, self.identity.loro_peer_id())?;
+        f(&doc.loro)
+    }
+
+    pub(crate) fn edit<T>(
+        &self,
+        id: DocumentId,
+        f: impl FnOnce(&LoroDoc) -> Result<T, DocumentError>,
+    ) -> Result<T, DocumentError> {
+        let op = {
+            let mut guard = self.lock();
+            let st = &mut *guard;
+            let doc = st.loaded(id, self.identity.loro_peer_id())?;
+            let before = doc.loro.oplog_vv();
+            let out = f(&doc.loro);
+            doc.loro.commit();
+            if doc.loro.oplog_vv() == before {
+                return out;
+            }
+            let persisted = doc
+                .loro
+                .export(ExportMode::updates(&before))
+                .map_err(engine)
+                .and_then(|update| {
+                    let body = body::seal(BodyScheme::Plain, &update);
+                    if body.len() as u64 > self.config.max_body_bytes {
+                        return Err(DocumentError::InvalidArgument(format!(
+                            "edit produces {} bytes, above the maximum of {}",
+                            body.len(),
+                            self.config.max_body_bytes
+                        )));
+                    }
+                    self.persist_local(st, id, LogKind::Delta, body)
+                        .map_err(DocumentError::from)
+                });
+            match persisted {
+                Ok(op) => (op, out),
+                Err(e) => {
+                    // Drop the in-memory edit: the document reloads from the store.
+                    st.docs.remove(&id);
+                    return Err(e);
+                }
+            }
+        };
+        let (op, out) = op;
+        self.emit(Event::DocumentChanged {
+            document: id,
+            origin: Origin::Local,
+        });
+        let _ = self.local_ops.send((id, op));
+        out
+    }
+
+    /// Signs the next operation of our log and stores it with its outbox entry.
+    fn persist_local(
+        &self,
+        st: &mut NodeState,
+        id: DocumentId,
+        kind: LogKind,
+        body: Vec<u8>,
+    ) -> Result<FsOperation, StoreError> {
+        let me = self.identity.author();
+        let tx = st.store.transaction()?;
+        let prev = oplog::latest(&tx, &me, id, kind)?;
+        let op = build_operation(self.identity.signing_key(), id, kind, prev, body);
+        oplog::insert(&tx, id, &op, true)?;
+        outbox::push(&tx, &op.hash, id)?;
+        if let Some(doc) = st.docs.get_mut(&id) {
+            doc.since_snapshot += 1;
+            if doc.since_snapshot >= self.config.snapshot_every {
+                Self::save_snapshot(&tx, id, &doc.loro)?;
+                doc.since_snapshot = 0;
+            }
+        }
+        tx.commit()?;
+        Ok(op)
+    }
+
+    fn save_snapshot(conn: &Connection, id: DocumentId, loro: &LoroDoc) -> Result<(), StoreError> {
+        let snap = loro
+            .export(ExportMode::Snapshot)
+            .map_err(|e| StoreError::Corrupt(format!("snapshot export failed: {e}")))?;
+        let vv = oplog::version_vector(conn, id)?;
+        documents::save_snapshot(conn, id, &snap, &vv)
+    }
+
+    pub(crate) fn version_vector(&self, id: DocumentId) -> Result<VersionVector, DocumentError> {
+        let st = self.lock();
+        self.ensure_live(&st, id)?;
+        Ok(oplog::version_vector(st.store.conn(), id)?)
+    }
+
+    pub(crate) fn op_count(&self, id: DocumentId) -> Result<u64, DocumentError> {
+        let st = self.lock();
+        self.ensure_live(&st, id)?;
+        Ok(oplog::count(st.store.conn(), id)?)
+    }
+
+    pub(crate) fn pending_count(&self, id: DocumentId) -> Result<u64, DocumentError> {
+        let st = self.lock();
+        self.ensure_live(&st, id)?;
+        Ok(outbox::pending_count(st.store.conn(), id)?)
+    }
+
+    fn ensure_live(&self, st: &NodeState, id: DocumentId) -> Result<(), DocumentError> {
+        match documents::state(st.store.conn(), id)? {
+            DocumentState::Live => Ok(()),
+            _ => Err(DocumentError::NotFound(id)),
+        }
+    }
+
+    /// Validates an authenticated operation against the log and applies it (and any parked
+    /// successors).
+    pub(crate) fn ingest_operation(&self, op: FsOperation) -> Result<IngestOutcome, IngestError> {
+        let (outcome, changed_by) = {
+            let mut guard = self.lock();
+            let st = &mut *guard;
+            if oplog::contains(st.store.conn(), &op.hash)? {
+                return Ok(IngestOutcome::Duplicate);
+            }
+            let document = DocumentId::from(op.header.extensions.document);
+            let author = AuthorId::from(op.header.verifying_key);
+            if documents::state(st.store.conn(), document)? == DocumentState::Deleted {
+                return Err(IngestError::DeletedDocument(document));
+            }
+            self.check_position(st, &op)?;
+            let (mut applied, kind, mut seq) = self.apply_checked(st, document, op)?;
+            let mut unparked = 0;
+            // Close gaps: apply parked successors while they chain on.
+            while let Some((header, body)) =
+                parked::take(st.store.conn(), &author, document, kind, seq + 1)?
+            {
+                let Ok(next) = operation::decode_parts(&header, body, self.config.max_body_bytes)
+                else {
+                    break;
+                };
+                if self.check_position(st, &next).is_err() {
+                    break;
+                }
+                match self.apply_checked(st, document, next) {
+                    Ok((a, _, s)) => {
+                        seq = s;
+                        applied |= a;
+                        unparked += 1;
+                    }
+                    Err(_) => break,
+                }
+            }
+            let result = if applied {
+                IngestOutcome::Applied { document, unparked }
+            } else {
+                IngestOutcome::Stored { document }
+            };
+            (result, applied.then_some((document, author)))
+        };
+        if let Some((document, author)) = changed_by {
+            self.emit(Event::DocumentChanged {
+                document,
+                origin: Origin::Remote(author),
+            });
+        }
+        Ok(outcome)
+    }
+
+    /// Checks seq and backlink against the stored log; parks the operation on a gap.
+    fn check_position(&self, st: &mut NodeState, op: &FsOperation) -> Result<(), IngestError> {
+        let document = DocumentId::from(op.header.extensions.document);
+        let author = AuthorId::from(op.header.verifying_key);
+        let kind = op.header.extensions.kind;
+        let seq = op.header.seq_num;
+        let latest = oplog::latest(st.store.conn(), &author, document, kind)?;
+        let expected = latest.map_or(0, |(s, _)| s + 1);
+        if seq < expected {
+            // Not a duplicate (checked by hash before), so a different op holds this slot.
+            return Err(IngestError::ForkedLog { author, seq });
+        }
+        if seq > expected {
+            parked::park(st.store.conn(), op, self.config.max_parked)?;
+            return Err(IngestError::SeqGap {
+                author,
+                expected,
+                got: seq,
+            });
+        }
+        if let Some((_, prev_hash)) = latest {
+            if op.header.backlink != Some(prev_hash) {
+                return Err(IngestError::BacklinkMismatch { author, seq });
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores an operation whose position was checked, and applies its content.
+    /// Returns (content applied, kind, seq).
+    fn apply_checked(
+        &self,
+        st: &mut NodeState,
+        document: DocumentId,
+        op: FsOperation,
+    ) -> Result<(bool, LogKind, u32), IngestError> {
+        let kind = op.header.extensions.kind;
+        let seq = op.header.seq_num;
+        let author = AuthorId::from(op.header.verifying_key);
+        let payload = match kind {
+            LogKind::Delta => {
+                let Some(b) = op.body.as_ref() else {
+                    return Err(IngestError::MissingBody);
+                };
+                match body::open(b.as_bytes())? {
+                    (BodyScheme::Plain, payload) => {
+                        check_attribution(payload, &author)?;
+                        Some(payload.to_vec())
+                    }
+                    (BodyScheme::Group, _) => None,
+                }
+            }
+            LogKind::Control => None,
+        };
+        let peer = self.identity.loro_peer_id();
+        let tx = st.store.transaction()?;
+        documents::ensure(&tx, document)?;
+        if let std::collections::hash_map::Entry::Vacant(slot) = st.docs.entry(document) {
+            let loro = load_doc(&tx, document, peer)
+                .map_err(|e| IngestError::InvalidUpdate(e.to_string()))?;
+            slot.insert(LoadedDoc {
+                loro,
+                since_snapshot: 0,
+            });
+        }
+        oplog::insert(&tx, document, &op, payload.is_some())?;
+        let Some(doc) = st.docs.get_mut(&document) else {
+            return Err(IngestError::Store(StoreError::Corrupt(
+                "document vanished".into(),
+            )));
+        };
+        if let Some(payload) = &payload {
+            if let Err(e) = doc.loro.import(payload) {
+                drop(tx);
+                st.docs.remove(&document);
+                return Err(IngestError::InvalidUpdate(e.to_string()));
+            }
+            doc.since_snapshot += 1;
+            if doc.since_snapshot >= self.config.snapshot_every {
+                Self::save_snapshot(&tx, document, &doc.loro)?;
+                doc.since_snapshot = 0;
+            }
+        }
+        if let Err(e) = tx.commit() {
+            st.docs.remove(&document);
+            return Err(e.into());
+        }
+        Ok((payload.is_some(), kind, seq))
+    }
+}
+
+impl Node {
+    /// Opens (or creates) the node stored in `config.data_dir`.
+    pub fn open(config: NodeConfig) -> Result<Self> {
+        let store = Store::open(&config.data_dir)?;
+        let identity = Identity::load_or_create(&store, config.key_store.as_ref())?;
+        let (events, _) = broadcast::channel(4096);
+        let (local_ops, _) = broadcast::channel(4096);
+        Ok(Node {
+            inner: Arc::new(NodeInner {
+                state: Mutex::new(NodeState {
+                    store,
+                    docs: HashMap::new(),
+                }),
+                events,
+                identity,
+                config,
+                local_ops,
+            }),
+        })
+    }
+
+    /// This device's author id (its public key).
+    pub fn author(&self) -> AuthorId {
+        self.inner.identity.author()
+    }
+
+    /// The node's configuration.
+    pub fn config(&self) -> &NodeConfig {
+        &self.inner.config
+    }
+
+    /// Creates a new, empty document.
+    pub fn create_document(&self) -> Result<Document> {
+        let id = DocumentId::random();
+        let st = self.inner.lock();
+        documents::ensure(st.store.conn(), id)?;
+        Ok(Document {
+            node: self.inner.clone(),
+            id,
+        })
+    }
+
+    /// Opens an existing document.
+    pub fn document(&self, id: DocumentId) -> Result<Document> {
+        let st = self.inner.lock();
+        self.inner.ensure_live(&st, id)?;
+        Ok(Document {
+            node: self.inner.clone(),
+            id,
+        })
+    }
+
+    /// Opens a document, registering it if this node has never seen it (used when joining).
+    pub fn document_or_register(&self, id: DocumentId) -> Result<Document> {
+        let st = self.inner.lock();
+        match documents::state(st.store.conn(), id)? {
+            DocumentState::Deleted => return Err(DocumentError::NotFound(id).into()),
+            DocumentState::Unknown => {
+                documents::ensure(st.store.conn(), id)?;
+            }
+            DocumentState::Live => {}
+        }
+        Ok(Document {
+            node: self.inner.clone(),
+            id,
+        })
+    }
+
+    /// Ids of all documents on this node.
+    pub fn documents(&self) -> Result<Vec<DocumentId>> {
+        let st = self.inner.lock();
+        Ok(documents::list(st.store.conn())?)
+    }
+
+    /// Deletes a document on this node: its content, log and outbox entries. A tombstone
+    /// keeps sync from bringing it back.
+    pub fn delete_document(&self, id: DocumentId) -> Result<()> {
+        let mut guard = self.inner.lock();
+        let st = &mut *guard;
+        self.inner.ensure_live(st, id)?;
+        let tx = st.store.transaction()?;
+        oplog::delete_document(&tx, id)?;
+        documents::mark_deleted(&tx, id)?;
+        tx.commit()?;
+        st.docs.remove(&id);
+        Ok(())
+    }
+
+    /// Validates and applies an encoded operation received from another node.
+    ///
+    /// Checks, in order: size, envelope CBOR, header CBOR and Ed25519 signature, payload
+    /// size, BLAKE3 payload hash, position in the author's log (seq and backlink). Idempotent.
+    /// An operation that arrives before its predecessors is parked (returned as
+    /// [`IngestError::SeqGap`]) and applied as soon as the gap closes.
+    pub fn ingest(&self, bytes: &[u8]) -> Result<IngestOutcome, IngestError> {
+        let op = operation::decode_operation(
+            bytes,
+            self.inner.config.max_operation_bytes,
+            self.inner.config.max_body_bytes,
+        )?;
+        self.inner.ingest_operation(op)
+    }
+
+    /// Every operation of a document, wire-encoded, in log order per author.
+    pub fn operations(&self, id: DocumentId) -> Result<Vec<Vec<u8>>> {
+        let st = self.inner.lock();
+        self.inner.ensure_live(&st, id)?;
+        let conn = st.store.conn();
+        let mut out = Vec::new();
+        for (author, kind) in oplog::logs_of(conn, id)? {
+            for op in oplog::log_entries(conn, &author, id, kind, None, None)? {
+                out.push(operation::encode_wire(&op.header, op.body.as_deref()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Local operations no peer has acknowledged yet, oldest first.
+    pub fn pending(&self, document: Option<DocumentId>) -> Result<Vec<OutboxEntry>> {
+        let st = self.inner.lock();
+        Ok(outbox::pending(st.store.conn(), document)?)
+    }
+
+    /// Marks operations as held by a peer; returns how many were pending.
+    pub fn acknowledge(&self, hashes: &[Hash]) -> Result<usize> {
+        let st = self.inner.lock();
+        Ok(outbox::acknowledge(st.store.conn(), hashes)?)
+    }
+
+    /// Records a failed delivery attempt on outbox entries.
+    pub fn record_delivery_failure(&self, hashes: &[Hash], error: &str) -> Result<()> {
+        let st = self.inner.lock();
+        for h in hashes {
+            outbox::record_attempt(st.store.conn(), h, Some(error))?;
+        }
+        Ok(())
+    }
+
+    /// Number of operations parked while waiting for their predecessors.
+    pub fn parked_count(&self) -> Result<u64> {
+        let st = self.inner.lock();
+        Ok(parked::count(st.store.conn())?)
+    }
+
+    /// Subscribes to node events.
+    pub fn subscribe(&self) -> EventStream {
+        EventStream::new(self.inner.events.subscribe())
+    }
+
+    /// Writes a snapshot of every loaded document so the next open is fast.
+    pub fn flush(&self) -> Result<()> {
+        let mut guard = self.inner.lock();
+        let st = &mut *guard;
+        let tx = st.store.transaction()?;
+        for (id, doc) in st.docs.iter_mut() {
+            if doc.since_snapshot > 0 {
+                NodeInner::save_snapshot(&tx, *id, &doc.loro)?;
+                doc.since_snapshot = 0;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Runs SQLite's integrity check on the node database.
+    pub fn integrity_check(&self) -> Result<Vec<String>> {
+        let st = self.inner.lock();
+        Ok(st.store.integrity_check()?)
+    }
+
+    /// Rebuilds a document from its op log alone (ignoring the snapshot cache) and returns
+    /// its JSON. Used to verify that cached state equals a replay of the log.
+    pub fn replay_json(&self, id: DocumentId) -> Result<String> {
+        let st = self.inner.lock();
+        self.inner.ensure_live(&st, id)?;
+        let doc = LoroDoc::new();
+        let mut updates = Vec::new();
+        for op in oplog::delta_ops_after(st.store.conn(), id, &VersionVector::new())? {
+            if let Some(b) = op.body.filter(|_| op.applied) {
+                if let Ok((BodyScheme::Plain, p)) = body::open(&b) {
+                    updates.push(p.to_vec());
+                }
+            }
+        }
+        if !updates.is_empty() {
+            doc.import_batch(&updates).map_err(engine)?;
+        }
+        Ok(crate::document::canonical_json(&doc)?)
+    }
+
+    /// Operations this node writes, as they are committed (for the network layer).
+    #[allow(dead_code)] // used by the network layer
+    pub(crate) fn local_operations(&self) -> broadcast::Receiver<(DocumentId, FsOperation)> {
+        self.inner.local_ops.subscribe()
+    }
+}
+
+impl Drop for NodeInner {
+    fn drop(&mut self) {
+        let st = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
+        if let Ok(tx) = st.store.transaction() {
+            for (id, doc) in st.docs.iter() {
+                if doc.since_snapshot > 0 {
+                    let _ = NodeInner::save_snapshot(&tx, *id, &doc.loro);
+                }
+            }
+            let _ = tx.commit();
+        }
+    }
+}
+
+impl From<Error> for DocumentError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Document(d) => d,
+            Error::Store(s) => DocumentError::Store(s),
+            other => DocumentError::Engine(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! Wire format of a FieldSync operation.
+//!
+//! An operation is a p2panda-core [`Operation`]: a header signed with Ed25519 (author, seq,
+//! backlink, BLAKE3 payload hash and size, and our [`FieldSyncExtensions`]) plus a body. On
+//! the wire and in [`crate::Node::ingest`] both travel in one CBOR array `[header, body]`
+//! of byte strings.
+
+use p2panda_core::{Body, Hash, Header, Operation, SigningKey};
+use serde::{Deserialize, Serialize};
+
+use crate::error::IngestError;
+use crate::ids::DocumentId;
+
+/// Which log of an author an operation belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum LogKind {
+    /// Document updates (Loro update bytes in the body).
+    Delta,
+    /// Group membership and key agreement messages.
+    Control,
+}
+
+impl LogKind {
+    /// Numeric code stored in SQLite.
+    pub fn code(self) -> i64 {
+        match self {
+            LogKind::Delta => 0,
+            LogKind::Control => 1,
+        }
+    }
+
+    /// Inverse of [`LogKind::code`].
+    pub fn from_code(code: i64) -> Option<Self> {
+        match code {
+            0 => Some(LogKind::Delta),
+            1 => Some(LogKind::Control),
+            _ => None,
+        }
+    }
+}
+
+/// The log id used with p2panda's log stores: one log per (document, kind) per author.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct LogKey {
+    /// Document (and topic) the log belongs to.
+    pub document: Hash,
+    /// Kind of log.
+    pub kind: LogKind,
+}
+
+/// Header extensions of every FieldSync operation. Kept tiny: p2panda 0.7.1 caps every CBOR
+/// item in a header at 512 entries, so payload data always goes in the body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldSyncExtensions {
+    /// Document id.
+    #[serde(rename = "d")]
+    pub document: Hash,
+    /// Log kind.
+    #[serde(rename = "k")]
+    pub kind: LogKind,
+}
+
+impl FieldSyncExtensions {
+    /// The log this operation belongs to.
+    pub fn log_key(&self) -> LogKey {
+        LogKey {
+            document: self.document,
+            kind: self.kind,
+        }
+    }
+}
+
+/// A FieldSync operation.
+pub type FsOperation = Operation<FieldSyncExtensions>;
+/// A FieldSync operation header.
+pub type FsHeader = Header<FieldSyncExtensions>;
+
+/// Builds and signs the next operation of a log.
+pub fn build_operation(
+    key: &SigningKey,
+    document: DocumentId,
+    kind: LogKind,
+    previous: Option<(u32, Hash)>,
+    body: Vec<u8>,
+) -> FsOperation {
+    let mut builder = Header::builder().body(&body);
+    if let Some((seq, hash)) = previous {
+        builder = builder.chain(seq + 1, hash);
+    }
+    let header = builder.build(
+        key,
+        FieldSyncExtensions {
+            document: document.as_hash(),
+            kind,
+        },
+    );
+    Operation::from_parts(header, Some(Body::from(body)))
+}
+
+/// Encodes header and body as the CBOR array `[header, body]`.
+pub fn encode_wire(header: &[u8], body: Option<&[u8]>) -> Vec<u8> {
+    use ciborium::Value;
+    let value = Value::Array(vec![
+        Value::Bytes(header.to_vec()),
+        body.map(|b| Value::Bytes(b.to_vec()))
+            .unwrap_or(Value::Null),
+    ]);
+    let mut out = Vec::with_capacity(header.len() + body.map_or(0, |b| b.len()) + 16);
+    // Serialising a Value into a Vec cannot fail.
+    let _ = ciborium::ser::into_writer(&value, &mut out);
+    out
+}
+
+/// Encodes an operation for the wire.
+pub fn encode_operation(op: &FsOperation) -> Vec<u8> {
+    encode_wire(&op.header.encode(), op.body.as_ref().map(|b| b.as_bytes()))
+}
+
+/// Splits wire bytes into header and body bytes. The caller bounds the input length first.
+pub fn decode_wire(bytes: &[u8]) -> Result<(Vec<u8>, Option<Vec<u8>>), IngestError> {
+    use ciborium::Value;
+    let mut reader = bytes;
+    let value: Value = ciborium::de::from_reader_with_recursion_limit(&mut reader, 4)
+        .map_err(|e| IngestError::Malformed(e.to_string()))?;
+    if !reader.is_empty() {
+        return Err(IngestError::Malformed(format!(
+            "{} trailing bytes after the envelope",
+            reader.len()
+        )));
+    }
+    let Value::Array(items) = value else {
+        return Err(IngestError::Malformed("expected a CBOR array".into()));
+    };
+    let mut items = items.into_iter();
+    match (items.next(), items.next(), items.next()) {
+        (Some(Value::Bytes(h)), Some(Value::Bytes(b)), None) => Ok((h, Some(b))),
+        (Some(Value::Bytes(h)), Some(Value::Null), None) => Ok((h, None)),
+        _ => Err(IngestError::Malformed(
+            "expected [header bytes, body bytes]".into(),
+        )),
+    }
+}
+
+/// Decodes and authenticates an operation: the header signature is verified while decoding,
+/// then payload hash and size are checked against the body.
+pub fn decode_operation(
+    bytes: &[u8],
+    max_operation_bytes: usize,
+    max_body_bytes: u64,
+) -> Result<FsOperation, IngestError> {
+    if bytes.len() > max_operation_bytes {
+        return Err(IngestError::OversizeOperation {
+            size: bytes.len(),
+            max: max_operation_bytes,
+        });
+    }
+    let (header_bytes, body) = decode_wire(bytes)?;
+    decode_parts(&header_bytes, body, max_body_bytes)
+}
+
+/// Decodes and validates an operation given as separate header and body bytes.
+pub fn decode_parts(
+    header_bytes: &[u8],
+    body: Option<Vec<u8>>,
+    max_body_bytes: u64,
+) -> Result<FsOperation, IngestError> {
+    use p2panda_core::operation::{HeaderError, OperationError};
+    let header = FsHeader::decode(header_bytes).map_err(|e| match e {
+        HeaderError::InvalidSignature => IngestError::InvalidSignature,
+        other => IngestError::MalformedHeader(other.to_string()),
+    })?;
+    if u64::from(header.payload_size) > max_body_bytes {
+        return Err(IngestError::PayloadTooLarge {
+            size: header.payload_size.into(),
+            max: max_body_bytes,
+        });
+    }
+    let op = Operation::from_parts(header, body.map(Body::from));
+    p2panda_core::validate_operation(&op).map_err(|e| match e {
+        OperationError::PayloadMismatch => IngestError::PayloadHashMismatch,
+        OperationError::SignatureMismatch | OperationError::MissingSignature => {
+            IngestError::InvalidSignature
+        }
+        other => IngestError::InvalidOperation(other.to_string()),
+    })?;
+    Ok(op)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_tamper() {
+        let key = SigningKey::generate();
+        let doc = DocumentId::random();
+        let op0 = build_operation(&key, doc, LogKind::Delta, None, b"hello".to_vec());
+        let op1 = build_operation(
+            &key,
+            doc,
+            LogKind::Delta,
+            Some((0, op0.hash)),
+            b"world".to_vec(),
+        );
+        let bytes = encode_operation(&op1);
+        let back = decode_operation(&bytes, 1 << 20, 1 << 20).unwrap();
+        assert_eq!(back.hash, op1.hash);
+        assert_eq!(back.header.seq_num, 1);
+        assert_eq!(back.header.extensions.document, doc.as_hash());
+        let bad = encode_wire(&op1.header.encode(), Some(b"evil"));
+        assert!(matches!(
+            decode_operation(&bad, 1 << 20, 1 << 20),
+            Err(IngestError::PayloadHashMismatch)
+        ));
+    }
+}

@@ -1,0 +1,251 @@
+//! The operation log: every signed operation this node holds, local and remote.
+
+use p2panda_core::Hash;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::document::version::VersionVector;
+use crate::error::StoreError;
+use crate::ids::{AuthorId, DocumentId};
+use crate::operation::{FsOperation, LogKind};
+use crate::store::now_millis;
+
+/// One row of the op log, as raw bytes.
+#[derive(Clone, Debug)]
+pub struct StoredOperation {
+    /// Operation id (BLAKE3 of the header).
+    pub hash: Hash,
+    /// Author.
+    pub author: AuthorId,
+    /// Log kind.
+    pub kind: LogKind,
+    /// Sequence number in the author's log.
+    pub seq: u32,
+    /// Encoded, signed header.
+    pub header: Vec<u8>,
+    /// Body bytes, if held.
+    pub body: Option<Vec<u8>>,
+    /// Whether the body has been applied to the document.
+    pub applied: bool,
+}
+
+/// Inserts an operation. Returns false if it was already present.
+pub fn insert(
+    conn: &Connection,
+    document: DocumentId,
+    op: &FsOperation,
+    applied: bool,
+) -> Result<bool, StoreError> {
+    let header = op.header.encode();
+    let n = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO operations
+             (hash, document, author, kind, seq, header, body, received_at, applied)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?
+        .execute(params![
+            op.hash.as_bytes(),
+            document.as_bytes(),
+            op.header.verifying_key.as_bytes(),
+            op.header.extensions.kind.code(),
+            op.header.seq_num,
+            header,
+            op.body.as_ref().map(|b| b.as_bytes()),
+            now_millis(),
+            applied,
+        ])?;
+    Ok(n == 1)
+}
+
+/// True if the operation is in the log.
+pub fn contains(conn: &Connection, hash: &Hash) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM operations WHERE hash = ?1")?
+        .query_row([hash.as_bytes()], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// Highest (seq, hash) of an author's log for a document.
+pub fn latest(
+    conn: &Connection,
+    author: &AuthorId,
+    document: DocumentId,
+    kind: LogKind,
+) -> Result<Option<(u32, Hash)>, StoreError> {
+    conn.prepare_cached(
+        "SELECT seq, hash FROM operations WHERE author = ?1 AND document = ?2 AND kind = ?3
+         ORDER BY seq DESC LIMIT 1",
+    )?
+    .query_row(
+        params![author.as_bytes(), document.as_bytes(), kind.code()],
+        |r| Ok((r.get::<_, u32>(0)?, r.get::<_, Vec<u8>>(1)?)),
+    )
+    .optional()?
+    .map(|(seq, h)| {
+        Hash::try_from(h.as_slice())
+            .map(|h| (seq, h))
+            .map_err(|e| StoreError::Corrupt(e.to_string()))
+    })
+    .transpose()
+}
+
+/// Hash of the operation at `seq` in an author's log, if held.
+pub fn hash_at(
+    conn: &Connection,
+    author: &AuthorId,
+    document: DocumentId,
+    kind: LogKind,
+    seq: u32,
+) -> Result<Option<Hash>, StoreError> {
+    conn.prepare_cached(
+        "SELECT hash FROM operations WHERE author = ?1 AND document = ?2 AND kind = ?3 AND seq = ?4",
+    )?
+    .query_row(
+        params![author.as_bytes(), document.as_bytes(), kind.code(), seq],
+        |r| r.get::<_, Vec<u8>>(0),
+    )
+    .optional()?
+    .map(|h| Hash::try_from(h.as_slice()).map_err(|e| StoreError::Corrupt(e.to_string())))
+    .transpose()
+}
+
+fn row_to_stored(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+    ))
+}
+
+/// Columns of an op-log row: hash, author, kind, seq, header, body, applied.
+type RawRow = (Vec<u8>, Vec<u8>, i64, u32, Vec<u8>, Option<Vec<u8>>, bool);
+
+fn to_stored(raw: RawRow) -> Result<StoredOperation, StoreError> {
+    let (hash, author, kind, seq, header, body, applied) = raw;
+    Ok(StoredOperation {
+        hash: Hash::try_from(hash.as_slice()).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        author: AuthorId::from_slice(&author).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        kind: LogKind::from_code(kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown log kind {kind}")))?,
+        seq,
+        header,
+        body,
+        applied,
+    })
+}
+
+/// Document-log operations of `document` not covered by `since`, in log order per author.
+pub fn delta_ops_after(
+    conn: &Connection,
+    document: DocumentId,
+    since: &VersionVector,
+) -> Result<Vec<StoredOperation>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT hash, author, kind, seq, header, body, applied FROM operations
+         WHERE document = ?1 AND kind = ?2 ORDER BY author, seq",
+    )?;
+    let rows = stmt.query_map(
+        params![document.as_bytes(), LogKind::Delta.code()],
+        row_to_stored,
+    )?;
+    let mut out = Vec::new();
+    for raw in rows {
+        let op = to_stored(raw?)?;
+        if since.get(&op.author).is_some_and(|s| op.seq <= s) {
+            continue;
+        }
+        out.push(op);
+    }
+    Ok(out)
+}
+
+/// All operations of one author's log, in order, with `after < seq <= until`.
+pub fn log_entries(
+    conn: &Connection,
+    author: &AuthorId,
+    document: DocumentId,
+    kind: LogKind,
+    after: Option<u32>,
+    until: Option<u32>,
+) -> Result<Vec<StoredOperation>, StoreError> {
+    let after = after.map_or(-1, i64::from);
+    let until = until.map_or(i64::MAX, i64::from);
+    let mut stmt = conn.prepare_cached(
+        "SELECT hash, author, kind, seq, header, body, applied FROM operations
+         WHERE author = ?1 AND document = ?2 AND kind = ?3 AND seq > ?4 AND seq <= ?5
+         ORDER BY seq",
+    )?;
+    let rows = stmt.query_map(
+        params![
+            author.as_bytes(),
+            document.as_bytes(),
+            kind.code(),
+            after,
+            until
+        ],
+        row_to_stored,
+    )?;
+    rows.map(|r| to_stored(r?)).collect()
+}
+
+/// Version vector of a document: author -> highest seq of its document log.
+pub fn version_vector(
+    conn: &Connection,
+    document: DocumentId,
+) -> Result<VersionVector, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT author, MAX(seq) FROM operations WHERE document = ?1 AND kind = ?2 GROUP BY author",
+    )?;
+    let rows = stmt.query_map(params![document.as_bytes(), LogKind::Delta.code()], |r| {
+        Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, u32>(1)?))
+    })?;
+    let mut vv = VersionVector::new();
+    for row in rows {
+        let (author, seq) = row?;
+        vv.set(
+            AuthorId::from_slice(&author).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            seq,
+        );
+    }
+    Ok(vv)
+}
+
+/// Authors and log kinds present for a document.
+pub fn logs_of(
+    conn: &Connection,
+    document: DocumentId,
+) -> Result<Vec<(AuthorId, LogKind)>, StoreError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT DISTINCT author, kind FROM operations WHERE document = ?1")?;
+    let rows = stmt.query_map([document.as_bytes()], |r| {
+        Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (a, k) = row?;
+        let author = AuthorId::from_slice(&a).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let kind = LogKind::from_code(k).ok_or_else(|| StoreError::Corrupt(format!("kind {k}")))?;
+        out.push((author, kind));
+    }
+    Ok(out)
+}
+
+/// Number of operations held for a document (all logs).
+pub fn count(conn: &Connection, document: DocumentId) -> Result<u64, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT COUNT(*) FROM operations WHERE document = ?1")?
+        .query_row([document.as_bytes()], |r| r.get::<_, i64>(0))? as u64)
+}
+
+/// Deletes every operation of a document.
+pub fn delete_document(conn: &Connection, document: DocumentId) -> Result<(), StoreError> {
+    conn.execute(
+        "DELETE FROM operations WHERE document = ?1",
+        [document.as_bytes()],
+    )?;
+    Ok(())
+}
