@@ -9,6 +9,7 @@
 // Task graph: preBuild -> generateUniffiBindings -> cargoNdkBuild
 //   cargoNdkBuild          cargo ndk ... build --release -p fieldsync-ffi  -> src/main/jniLibs/<abi>/
 //   generateUniffiBindings uniffi-bindgen (host build) reads the arm64 .so -> build/generated/uniffi/
+//                          (bindings/uniffi.toml + the Android overrides in uniffi-android.toml)
 import org.jetbrains.kotlin.gradle.dsl.JvmTarget
 
 plugins {
@@ -78,6 +79,8 @@ dependencies {
     // JNA as AAR: the plain jar has no Android libjnidispatch.so.
     implementation("net.java.dev.jna:jna:5.14.0@aar")
     implementation("org.jetbrains.kotlinx:kotlinx-coroutines-core:1.9.0")
+    // @RequiresApi in the generated code (android = true in uniffi-android.toml)
+    implementation("androidx.annotation:annotation:1.9.1")
 
     // JVM unit tests run on the desktop JVM: they need the jar (with desktop libjnidispatch).
     testImplementation("net.java.dev.jna:jna:5.14.0")
@@ -133,9 +136,12 @@ val generateUniffiBindings by tasks.registering(Exec::class) {
         "generate", "--library", library.absolutePath,
         "--language", "kotlin", "--out-dir", outDir.absolutePath,
         "--no-format", "--metadata-no-deps",
+        // Android-only overrides (android = true: SystemCleaner) on top of bindings/uniffi.toml
+        "--config", file("uniffi-android.toml").absolutePath,
     )
     inputs.file(library)
     inputs.file(rustWorkspace.resolve("bindings/uniffi.toml"))
+    inputs.file("uniffi-android.toml")
     outputs.dir(outDir)
 }
 
