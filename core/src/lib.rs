@@ -18,6 +18,7 @@ pub mod error;
 pub mod events;
 pub mod identity;
 pub mod ids;
+pub mod net;
 pub mod node;
 pub mod operation;
 pub mod store;
@@ -25,9 +26,11 @@ pub mod store;
 pub use document::{
     Document, ListHandle, MapHandle, TextHandle, Value, VersionOrdering, VersionVector,
 };
+pub use error::NetError;
 pub use error::{DocumentError, Error, IdError, IdentityError, IngestError, Result, StoreError};
 pub use events::{Event, EventStream, Origin};
 pub use identity::DeviceKeyStore;
 pub use ids::{AuthorId, DocumentId};
+pub use net::{Invite, InviteError, NetworkConfig, NetworkInfo, PeerAddr, SyncStatus};
 pub use node::{IngestOutcome, Node, NodeConfig};
 pub use store::outbox::OutboxEntry;

@@ -98,6 +98,8 @@ pub(crate) struct NodeInner {
     identity: Identity,
     config: NodeConfig,
     local_ops: broadcast::Sender<(DocumentId, FsOperation)>,
+    db_path: PathBuf,
+    pub(crate) net: crate::net::NetSlot,
 }
 
 /// A FieldSync node: one device's replica of its documents.
@@ -178,6 +180,66 @@ impl NodeState {
 }
 
 impl NodeInner {
+    /// The device signing key (for the network layer).
+    pub(crate) fn signing_key(&self) -> &p2panda_core::SigningKey {
+        self.identity.signing_key()
+    }
+
+    /// Path of the node database.
+    pub(crate) fn db_path(&self) -> PathBuf {
+        self.db_path.clone()
+    }
+
+    /// Operations this node writes, as they are committed.
+    pub(crate) fn local_ops_receiver(&self) -> broadcast::Receiver<(DocumentId, FsOperation)> {
+        self.local_ops.subscribe()
+    }
+
+    /// Ids of live documents.
+    pub(crate) fn document_ids(&self) -> Result<Vec<DocumentId>, StoreError> {
+        documents::list(self.lock().store.conn())
+    }
+
+    /// Validates an operation received by sync for `document` and ingests it.
+    pub(crate) fn ingest_received(
+        &self,
+        document: DocumentId,
+        op: FsOperation,
+    ) -> Result<IngestOutcome, IngestError> {
+        if DocumentId::from(op.header.extensions.document) != document {
+            return Err(IngestError::InvalidOperation(
+                "operation belongs to another document than its sync topic".into(),
+            ));
+        }
+        operation::validate(&op, self.config.max_body_bytes)?;
+        self.ingest_operation(op)
+    }
+
+    /// A peer holds our log of `document` up to `seq`: acknowledge those outbox entries.
+    pub(crate) fn acknowledge_up_to(
+        &self,
+        document: DocumentId,
+        seq: u32,
+    ) -> Result<usize, StoreError> {
+        let me = self.identity.author();
+        outbox::acknowledge_up_to(self.lock().store.conn(), document, &me, seq)
+    }
+
+    /// Reads a value of the node's key/value metadata.
+    pub(crate) fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.lock().store.meta_get(key)
+    }
+
+    /// Writes a value of the node's key/value metadata.
+    pub(crate) fn meta_set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.lock().store.meta_set(key, value)
+    }
+
+    /// Version vector of a document, for announcing heads.
+    pub(crate) fn heads(&self, document: DocumentId) -> Result<VersionVector, StoreError> {
+        oplog::version_vector(self.lock().store.conn(), document)
+    }
+
     fn lock(&self) -> MutexGuard<'_, NodeState> {
         // A poisoned lock only means another thread panicked mid-call; the store is
         // transactional, so the state is still consistent and usable.
@@ -464,6 +526,7 @@ impl Node {
     /// Opens (or creates) the node stored in `config.data_dir`.
     pub fn open(config: NodeConfig) -> Result<Self> {
         let store = Store::open(&config.data_dir)?;
+        let db_path = store.path().to_path_buf();
         let identity = Identity::load_or_create(&store, config.key_store.as_ref())?;
         let (events, _) = broadcast::channel(4096);
         let (local_ops, _) = broadcast::channel(4096);
@@ -477,6 +540,8 @@ impl Node {
                 identity,
                 config,
                 local_ops,
+                db_path,
+                net: Default::default(),
             }),
         })
     }
@@ -496,6 +561,8 @@ impl Node {
         let id = DocumentId::random();
         let st = self.inner.lock();
         documents::ensure(st.store.conn(), id)?;
+        drop(st);
+        self.inner.net.send(crate::net::NetCommand::Subscribe(id));
         Ok(Document {
             node: self.inner.clone(),
             id,
@@ -519,6 +586,7 @@ impl Node {
             DocumentState::Deleted => return Err(DocumentError::NotFound(id).into()),
             DocumentState::Unknown => {
                 documents::ensure(st.store.conn(), id)?;
+                self.inner.net.send(crate::net::NetCommand::Subscribe(id));
             }
             DocumentState::Live => {}
         }
@@ -648,12 +716,6 @@ impl Node {
             doc.import_batch(&updates).map_err(engine)?;
         }
         Ok(crate::document::canonical_json(&doc)?)
-    }
-
-    /// Operations this node writes, as they are committed (for the network layer).
-    #[allow(dead_code)] // used by the network layer
-    pub(crate) fn local_operations(&self) -> broadcast::Receiver<(DocumentId, FsOperation)> {
-        self.inner.local_ops.subscribe()
     }
 }
 

@@ -164,26 +164,33 @@ pub fn decode_parts(
     body: Option<Vec<u8>>,
     max_body_bytes: u64,
 ) -> Result<FsOperation, IngestError> {
-    use p2panda_core::operation::{HeaderError, OperationError};
+    use p2panda_core::operation::HeaderError;
     let header = FsHeader::decode(header_bytes).map_err(|e| match e {
         HeaderError::InvalidSignature => IngestError::InvalidSignature,
         other => IngestError::MalformedHeader(other.to_string()),
     })?;
-    if u64::from(header.payload_size) > max_body_bytes {
+    let op = Operation::from_parts(header, body.map(Body::from));
+    validate(&op, max_body_bytes)?;
+    Ok(op)
+}
+
+/// Checks an authenticated operation: declared payload size within bounds, body matching the
+/// signed BLAKE3 payload hash and size, and header invariants (backlink iff seq > 0).
+pub fn validate(op: &FsOperation, max_body_bytes: u64) -> Result<(), IngestError> {
+    use p2panda_core::operation::OperationError;
+    if u64::from(op.header.payload_size) > max_body_bytes {
         return Err(IngestError::PayloadTooLarge {
-            size: header.payload_size.into(),
+            size: op.header.payload_size.into(),
             max: max_body_bytes,
         });
     }
-    let op = Operation::from_parts(header, body.map(Body::from));
-    p2panda_core::validate_operation(&op).map_err(|e| match e {
+    p2panda_core::validate_operation(op).map_err(|e| match e {
         OperationError::PayloadMismatch => IngestError::PayloadHashMismatch,
         OperationError::SignatureMismatch | OperationError::MissingSignature => {
             IngestError::InvalidSignature
         }
         other => IngestError::InvalidOperation(other.to_string()),
-    })?;
-    Ok(op)
+    })
 }
 
 #[cfg(test)]

@@ -18,3 +18,31 @@ pub fn exchange(from: &Node, to: &Node, doc: fieldsync::DocumentId) {
         }
     }
 }
+
+/// Polls `check` every 20 ms until it holds or `timeout` passes; panics with `what` on timeout.
+pub async fn wait_until(what: &str, timeout: std::time::Duration, mut check: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if check() {
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for: {what}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// JSON of a document on a node, or an empty string if it is not there yet.
+pub fn json_of(node: &Node, doc: fieldsync::DocumentId) -> String {
+    node.document(doc)
+        .and_then(|d| Ok(d.to_json()?))
+        .unwrap_or_default()
+}
+
+/// Starts a node's network on 127.0.0.1 with a free port.
+pub async fn go_online(node: &Node) -> fieldsync::NetworkInfo {
+    node.start_network(fieldsync::NetworkConfig::loopback(0))
+        .await
+        .expect("start network")
+}

@@ -249,3 +249,33 @@ pub fn delete_document(conn: &Connection, document: DocumentId) -> Result<(), St
     )?;
     Ok(())
 }
+
+/// Count and total bytes (header + body) of an author's log with `after < seq <= until`.
+pub fn log_size(
+    conn: &Connection,
+    author: &AuthorId,
+    document: DocumentId,
+    kind: LogKind,
+    after: Option<u32>,
+    until: Option<u32>,
+) -> Result<(u32, u32), StoreError> {
+    let after = after.map_or(-1, i64::from);
+    let until = until.map_or(i64::MAX, i64::from);
+    let (count, bytes): (i64, i64) = conn
+        .prepare_cached(
+            "SELECT COUNT(*), COALESCE(SUM(LENGTH(header) + COALESCE(LENGTH(body), 0)), 0)
+             FROM operations WHERE author = ?1 AND document = ?2 AND kind = ?3
+             AND seq > ?4 AND seq <= ?5",
+        )?
+        .query_row(
+            params![
+                author.as_bytes(),
+                document.as_bytes(),
+                kind.code(),
+                after,
+                until
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+    Ok((count as u32, bytes.min(i64::from(u32::MAX)) as u32))
+}

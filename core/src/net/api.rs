@@ -1,0 +1,228 @@
+//! The network half of the [`Node`] API: start/stop, invites, join, status, ephemeral.
+
+use std::net::SocketAddr;
+
+use crate::document::Document;
+use crate::error::{Error, NetError, Result};
+use crate::ids::{AuthorId, DocumentId};
+use crate::net::ephemeral::MAX_EPHEMERAL_PAYLOAD;
+use crate::net::{Invite, NetCommand, Network, NetworkConfig, NetworkInfo, PeerAddr, SyncStatus};
+use crate::node::Node;
+
+const META_KNOWN_PEERS: &str = "known_peers";
+
+fn encode_peers(peers: &[PeerAddr]) -> Vec<u8> {
+    let list: Vec<(String, Vec<String>)> = peers
+        .iter()
+        .map(|p| {
+            (
+                p.node.to_string(),
+                p.addrs.iter().map(|a| a.to_string()).collect(),
+            )
+        })
+        .collect();
+    serde_json::to_vec(&list).unwrap_or_default()
+}
+
+fn decode_peers(bytes: &[u8]) -> Vec<PeerAddr> {
+    let list: Vec<(String, Vec<String>)> = serde_json::from_slice(bytes).unwrap_or_default();
+    list.into_iter()
+        .filter_map(|(node, addrs)| {
+            Some(PeerAddr {
+                node: node.parse().ok()?,
+                addrs: addrs.iter().filter_map(|a| a.parse().ok()).collect(),
+            })
+        })
+        .collect()
+}
+
+impl Node {
+    fn known_peers(&self) -> Vec<PeerAddr> {
+        self.inner
+            .meta_get(META_KNOWN_PEERS)
+            .ok()
+            .flatten()
+            .map(|b| decode_peers(&b))
+            .unwrap_or_default()
+    }
+
+    fn remember_peer(&self, peer: &PeerAddr) -> Result<()> {
+        let mut peers = self.known_peers();
+        peers.retain(|p| p.node != peer.node);
+        peers.push(peer.clone());
+        self.inner
+            .meta_set(META_KNOWN_PEERS, &encode_peers(&peers))?;
+        Ok(())
+    }
+
+    /// Starts networking: binds QUIC, contacts bootstrap and remembered peers, and syncs every
+    /// document. Offline edits made before go out now. Must run inside a tokio runtime.
+    pub async fn start_network(&self, config: NetworkConfig) -> Result<NetworkInfo> {
+        let mut running = self.inner.net.running.lock().await;
+        if running.is_some() {
+            return Err(NetError::AlreadyRunning.into());
+        }
+        let docs = self.inner.document_ids()?;
+        let known = self.known_peers();
+        let (network, commands) = Network::start(&self.inner, config, docs, known).await?;
+        let info = NetworkInfo {
+            node: self.author(),
+            addrs: network.addrs().to_vec(),
+        };
+        *self
+            .inner
+            .net
+            .commands
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(commands);
+        *running = Some(network);
+        Ok(info)
+    }
+
+    /// Stops networking. The node keeps working offline; edits queue in the outbox.
+    pub async fn stop_network(&self) -> Result<()> {
+        let network = self.inner.net.running.lock().await.take();
+        *self
+            .inner
+            .net
+            .commands
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = None;
+        self.inner
+            .net
+            .shared
+            .connected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        match network {
+            Some(n) => {
+                n.stop().await;
+                Ok(())
+            }
+            None => Err(NetError::NotRunning.into()),
+        }
+    }
+
+    /// Whether the network is running.
+    pub async fn is_online(&self) -> bool {
+        self.inner.net.running.lock().await.is_some()
+    }
+
+    /// Addresses and id of the running network.
+    pub async fn network_info(&self) -> Result<NetworkInfo> {
+        let running = self.inner.net.running.lock().await;
+        let network = running.as_ref().ok_or(NetError::NotRunning)?;
+        Ok(NetworkInfo {
+            node: self.author(),
+            addrs: network.addrs().to_vec(),
+        })
+    }
+
+    /// An invite for `document`: its id plus how to reach this node (empty addresses while
+    /// offline). Suitable for a QR code.
+    pub async fn invite(&self, document: DocumentId) -> Result<String> {
+        self.document(document)?;
+        let addrs: Vec<SocketAddr> = match self.inner.net.running.lock().await.as_ref() {
+            Some(n) => n.addrs().to_vec(),
+            None => Vec::new(),
+        };
+        Ok(Invite {
+            document,
+            node: self.author(),
+            addrs,
+            key_bundle: None,
+        }
+        .encode())
+    }
+
+    /// Joins a document from an invite: registers it, remembers the inviting peer and, when
+    /// the network runs, connects and catches up in the background.
+    pub async fn join(&self, invite: &str) -> Result<Document> {
+        let invite = Invite::parse(invite)?;
+        if invite.node == self.author() {
+            return Err(Error::Invite(crate::net::InviteError::Malformed(
+                "this invite was issued by this node".into(),
+            )));
+        }
+        let peer = PeerAddr {
+            node: invite.node,
+            addrs: invite.addrs.clone(),
+        };
+        self.remember_peer(&peer)?;
+        let doc = self.document_or_register(invite.document)?;
+        self.inner.net.send(NetCommand::AddPeer(peer));
+        self.inner.net.send(NetCommand::Subscribe(invite.document));
+        Ok(doc)
+    }
+
+    /// Adds a peer to contact (and remembers it across restarts).
+    pub async fn add_peer(&self, peer: PeerAddr) -> Result<()> {
+        self.remember_peer(&peer)?;
+        self.inner.net.send(NetCommand::AddPeer(peer));
+        Ok(())
+    }
+
+    /// Sync status of a document: pending local ops, connected and known peers.
+    pub async fn sync_status(&self, document: DocumentId) -> Result<SyncStatus> {
+        let pending_local_ops = self.inner.pending_count(document)?;
+        let online = self.is_online().await;
+        let shared = &self.inner.net.shared;
+        let list = |m: &std::sync::Mutex<
+            std::collections::HashMap<DocumentId, std::collections::BTreeSet<AuthorId>>,
+        >| {
+            m.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&document)
+                .map(|s| s.iter().copied().collect::<Vec<_>>())
+                .unwrap_or_default()
+        };
+        let rejected_ops = shared
+            .rejected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|((_, d), _)| *d == document)
+            .map(|(_, n)| *n)
+            .sum();
+        Ok(SyncStatus {
+            document,
+            online,
+            pending_local_ops,
+            connected_peers: list(&shared.connected),
+            known_peers: list(&shared.known),
+            rejected_ops,
+        })
+    }
+
+    /// Sends an ephemeral payload (presence, cursor) to the peers currently online for
+    /// `document`. Best effort, signed, at most a few KiB.
+    pub async fn publish_ephemeral(&self, document: DocumentId, payload: Vec<u8>) -> Result<()> {
+        if payload.len() > MAX_EPHEMERAL_PAYLOAD {
+            return Err(NetError::PayloadTooLarge {
+                size: payload.len(),
+                max: MAX_EPHEMERAL_PAYLOAD,
+            }
+            .into());
+        }
+        self.document(document)?;
+        if !self.is_online().await {
+            return Err(NetError::NotRunning.into());
+        }
+        self.inner
+            .net
+            .send(NetCommand::Ephemeral(document, payload));
+        Ok(())
+    }
+}
+
+impl Document {
+    /// An invite string for this document (see [`Node::invite`]).
+    pub async fn invite(&self) -> Result<String> {
+        Node {
+            inner: self.node.clone(),
+        }
+        .invite(self.id)
+        .await
+    }
+}

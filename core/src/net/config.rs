@@ -1,0 +1,73 @@
+//! Network settings.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use crate::ids::AuthorId;
+
+/// A peer this node should try to reach directly.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerAddr {
+    /// The peer's node id (its device key).
+    pub node: AuthorId,
+    /// Direct socket addresses of the peer.
+    pub addrs: Vec<SocketAddr>,
+}
+
+/// How a node joins the network.
+#[derive(Clone, Debug)]
+pub struct NetworkConfig {
+    /// Local IPv4 address to bind (all interfaces by default; loopback in tests).
+    pub bind_ip: Ipv4Addr,
+    /// UDP port for QUIC; 0 picks a free port. An occupied port falls back to a free one.
+    pub port: u16,
+    /// Peers to contact first.
+    pub bootstrap: Vec<PeerAddr>,
+    /// Advertise and discover peers on the LAN with mDNS.
+    pub mdns: bool,
+    /// Optional iroh relay URL for connections across NATs (off by default).
+    pub relay_url: Option<String>,
+    /// Network id: only nodes with the same id talk to each other.
+    pub network_id: [u8; 32],
+    /// Retry delay bounds (milliseconds) for reconnecting to known peers.
+    pub reconnect_backoff_ms: (u64, u64),
+}
+
+/// The network id FieldSync nodes use unless the app picks its own.
+pub const DEFAULT_NETWORK_ID: [u8; 32] = *b"fieldsync/network/v1............";
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            bind_ip: Ipv4Addr::UNSPECIFIED,
+            port: 0,
+            bootstrap: Vec::new(),
+            mdns: false,
+            relay_url: None,
+            network_id: DEFAULT_NETWORK_ID,
+            reconnect_backoff_ms: (250, 10_000),
+        }
+    }
+}
+
+impl NetworkConfig {
+    /// Loopback-only settings (127.0.0.1), for tests and single-machine demos.
+    pub fn loopback(port: u16) -> Self {
+        NetworkConfig {
+            bind_ip: Ipv4Addr::LOCALHOST,
+            port,
+            ..Default::default()
+        }
+    }
+
+    /// The address to advertise to peers for a bound socket.
+    pub(crate) fn advertised(&self, bound: SocketAddr) -> Vec<SocketAddr> {
+        if !bound.ip().is_unspecified() {
+            return vec![bound];
+        }
+        // Bound to all interfaces: advertise loopback; LAN peers find us via mDNS.
+        vec![SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            bound.port(),
+        )]
+    }
+}

@@ -1,0 +1,86 @@
+//! Signed gossip messages: app payloads (presence, cursors) and replica heads used to
+//! acknowledge outbox entries. Gossip is best effort and reaches only online peers.
+
+use p2panda_core::{Signature, SigningKey};
+
+use crate::document::VersionVector;
+use crate::ids::AuthorId;
+
+/// Largest gossip message p2panda-net carries.
+pub const MAX_GOSSIP_BYTES: usize = 4096;
+/// Largest app payload of an ephemeral message.
+pub const MAX_EPHEMERAL_PAYLOAD: usize = MAX_GOSSIP_BYTES - 128;
+
+const KIND_APP: u8 = 0;
+const KIND_HEADS: u8 = 1;
+
+/// The content of a gossip message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ephemeral {
+    /// An app payload.
+    App(Vec<u8>),
+    /// The sender's version vector of the document: what it holds durably.
+    Heads(VersionVector),
+}
+
+/// Encodes and signs: `kind (1) | sender (32) | signature (64) | payload`.
+pub fn seal(key: &SigningKey, message: &Ephemeral) -> Vec<u8> {
+    let (kind, payload) = match message {
+        Ephemeral::App(p) => (KIND_APP, p.clone()),
+        Ephemeral::Heads(vv) => (KIND_HEADS, vv.to_bytes()),
+    };
+    let mut signed = Vec::with_capacity(payload.len() + 1);
+    signed.push(kind);
+    signed.extend_from_slice(&payload);
+    let signature = key.sign(&signed);
+    let mut out = Vec::with_capacity(97 + payload.len());
+    out.push(kind);
+    out.extend_from_slice(key.verifying_key().as_bytes());
+    out.extend_from_slice(&signature.to_bytes());
+    out.extend_from_slice(&payload);
+    out
+}
+
+/// Verifies and decodes; `None` for anything malformed or forged.
+pub fn open(bytes: &[u8]) -> Option<(AuthorId, Ephemeral)> {
+    if bytes.len() < 97 || bytes.len() > MAX_GOSSIP_BYTES {
+        return None;
+    }
+    let kind = bytes[0];
+    let sender = AuthorId::from_slice(&bytes[1..33]).ok()?;
+    let sig: [u8; 64] = bytes[33..97].try_into().ok()?;
+    let payload = &bytes[97..];
+    let mut signed = Vec::with_capacity(payload.len() + 1);
+    signed.push(kind);
+    signed.extend_from_slice(payload);
+    if !sender
+        .verifying_key()
+        .verify(&signed, &Signature::from_bytes(&sig))
+    {
+        return None;
+    }
+    let message = match kind {
+        KIND_APP => Ephemeral::App(payload.to_vec()),
+        KIND_HEADS => Ephemeral::Heads(VersionVector::from_bytes(payload)?),
+        _ => return None,
+    };
+    Some((sender, message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_verify_and_reject_forgery() {
+        let key = SigningKey::generate();
+        let sealed = seal(&key, &Ephemeral::App(b"cursor 3".to_vec()));
+        let (sender, msg) = open(&sealed).unwrap();
+        assert_eq!(sender, AuthorId::from(key.verifying_key()));
+        assert_eq!(msg, Ephemeral::App(b"cursor 3".to_vec()));
+        let mut forged = sealed.clone();
+        *forged.last_mut().unwrap() ^= 1;
+        assert!(open(&forged).is_none());
+        assert!(open(&sealed[..50]).is_none());
+    }
+}

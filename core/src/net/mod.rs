@@ -1,0 +1,247 @@
+//! Peer-to-peer sync over QUIC with the modular p2panda-net stack: AddressBook, Endpoint,
+//! Discovery (+ optional mDNS), Gossip and LogSync, one topic per document.
+//!
+//! Durable edits travel by log sync (catch-up on every new neighbour, then live mode);
+//! presence and replica heads travel by gossip. Everything received is validated by the
+//! node before Loro sees it; p2panda-net only checks header signatures.
+
+mod api;
+pub mod config;
+pub mod ephemeral;
+pub mod invite;
+pub mod status;
+pub mod sync_store;
+mod topic;
+mod worker;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, Mutex, Weak};
+
+use p2panda_net::addrs::NodeInfo;
+use p2panda_net::iroh_endpoint::{EndpointAddr, IrohConfig, RelayUrl};
+use p2panda_net::iroh_mdns::MdnsDiscoveryMode;
+use p2panda_net::utils::from_verifying_key;
+use p2panda_net::{AddressBook, Discovery, Endpoint, Gossip, LogSync, MdnsDiscovery};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::error::NetError;
+use crate::ids::{AuthorId, DocumentId};
+use crate::node::NodeInner;
+use crate::operation::{FieldSyncExtensions, LogKey};
+
+pub use config::{NetworkConfig, PeerAddr, DEFAULT_NETWORK_ID};
+pub use invite::{Invite, InviteError};
+pub use status::SyncStatus;
+pub use sync_store::SyncStore;
+
+pub(crate) type FsLogSync = LogSync<SyncStore, LogKey, FieldSyncExtensions>;
+
+/// Commands from the node to the running network.
+#[derive(Debug)]
+pub(crate) enum NetCommand {
+    /// Start syncing a document.
+    Subscribe(DocumentId),
+    /// Publish an ephemeral payload on a document's gossip topic.
+    Ephemeral(DocumentId, Vec<u8>),
+    /// The node's replica of a document changed: announce heads soon.
+    HeadsChanged(DocumentId),
+    /// Reach this peer (from an invite).
+    AddPeer(PeerAddr),
+}
+
+/// Network state shared with the node for status queries.
+#[derive(Default)]
+pub(crate) struct NetShared {
+    /// Peers currently in a sync session, per document.
+    pub connected: Mutex<HashMap<DocumentId, std::collections::BTreeSet<AuthorId>>>,
+    /// Peers ever seen per document (kept across restarts of the network).
+    pub known: Mutex<HashMap<DocumentId, std::collections::BTreeSet<AuthorId>>>,
+    /// Rejected operations per (peer, document).
+    pub rejected: Mutex<HashMap<(Option<AuthorId>, DocumentId), u64>>,
+}
+
+/// The node's slot for a running network.
+#[derive(Default)]
+pub(crate) struct NetSlot {
+    pub running: tokio::sync::Mutex<Option<Network>>,
+    pub commands: Mutex<Option<mpsc::UnboundedSender<NetCommand>>>,
+    pub shared: Arc<NetShared>,
+}
+
+impl NetSlot {
+    /// Sends a command if the network runs; silently drops it otherwise.
+    pub(crate) fn send(&self, cmd: NetCommand) {
+        let guard = self.commands.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = guard.as_ref() {
+            let _ = tx.send(cmd);
+        }
+    }
+}
+
+/// A running network: p2panda-net actors plus FieldSync's tasks. Dropping it stops all.
+pub(crate) struct Network {
+    endpoint: Endpoint,
+    _address_book: AddressBook,
+    _discovery: Discovery,
+    _mdns: Option<MdnsDiscovery>,
+    _gossip: Gossip,
+    _sync: FsLogSync,
+    tasks: Vec<JoinHandle<()>>,
+    ingest: Option<std::thread::JoinHandle<()>>,
+    addrs: Vec<SocketAddr>,
+}
+
+/// Information about a started network.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetworkInfo {
+    /// This node's id (same as its author id).
+    pub node: AuthorId,
+    /// Addresses peers can use to reach this node directly.
+    pub addrs: Vec<SocketAddr>,
+}
+
+fn start_err(e: impl std::fmt::Display) -> NetError {
+    NetError::Start(e.to_string())
+}
+
+/// Adds a peer's direct addresses to the address book as a bootstrap node.
+pub(crate) async fn insert_peer(
+    address_book: &AddressBook,
+    peer: &PeerAddr,
+) -> Result<(), NetError> {
+    let mut addr = EndpointAddr::new(from_verifying_key(peer.node.verifying_key()));
+    for a in &peer.addrs {
+        addr = addr.with_ip_addr(*a);
+    }
+    address_book
+        .insert_node_info(NodeInfo::from(addr).bootstrap())
+        .await
+        .map_err(|e| NetError::Io(e.to_string()))?;
+    Ok(())
+}
+
+impl Network {
+    /// Spawns the stack and FieldSync's tasks.
+    pub(crate) async fn start(
+        node: &Arc<NodeInner>,
+        config: NetworkConfig,
+        documents: Vec<DocumentId>,
+        known_peers: Vec<PeerAddr>,
+    ) -> Result<(Network, mpsc::UnboundedSender<NetCommand>), NetError> {
+        let key = node.signing_key().clone();
+        let store = SyncStore::open(&node.db_path()).map_err(start_err)?;
+        let address_book = AddressBook::builder().spawn().await.map_err(start_err)?;
+        let mut builder = Endpoint::builder(address_book.clone())
+            .signing_key(key.clone())
+            .network_id(config.network_id)
+            .config(IrohConfig {
+                bind_ip_v4: config.bind_ip,
+                bind_port_v4: config.port,
+                bind_ip_v6: Ipv6Addr::LOCALHOST,
+                bind_port_v6: 0,
+            });
+        if let Some(url) = &config.relay_url {
+            let url: RelayUrl = url
+                .parse()
+                .map_err(|e| NetError::Config(format!("relay url: {e}")))?;
+            builder = builder.relay_url(url);
+        }
+        let endpoint = builder.spawn().await.map_err(start_err)?;
+        let bound = endpoint
+            .endpoint()
+            .await
+            .map_err(start_err)?
+            .bound_sockets()
+            .into_iter()
+            .find(|a| a.is_ipv4())
+            .unwrap_or_else(|| SocketAddr::new(IpAddr::V4(config.bind_ip), config.port));
+        let addrs = config.advertised(bound);
+        let mdns = if config.mdns {
+            Some(
+                MdnsDiscovery::builder(address_book.clone(), endpoint.clone())
+                    .mode(MdnsDiscoveryMode::Active)
+                    .spawn()
+                    .await
+                    .map_err(start_err)?,
+            )
+        } else {
+            None
+        };
+        let discovery = Discovery::builder(address_book.clone(), endpoint.clone())
+            .spawn()
+            .await
+            .map_err(start_err)?;
+        let gossip = Gossip::builder(address_book.clone(), endpoint.clone())
+            .spawn()
+            .await
+            .map_err(start_err)?;
+        let sync = FsLogSync::builder(store, endpoint.clone(), gossip.clone())
+            .spawn()
+            .await
+            .map_err(start_err)?;
+
+        let mut peers = config.bootstrap.clone();
+        peers.extend(known_peers);
+        for peer in &peers {
+            insert_peer(&address_book, peer).await?;
+        }
+
+        let weak: Weak<NodeInner> = Arc::downgrade(node);
+        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let (ingest_tx, ingest_rx) = std::sync::mpsc::channel();
+        let ingest =
+            worker::spawn_ingest(weak.clone(), ingest_rx, cmd_tx.clone()).map_err(start_err)?;
+        let control = topic::Control {
+            node: weak,
+            key,
+            sync: sync.clone(),
+            gossip: gossip.clone(),
+            address_book: address_book.clone(),
+            ingest_tx,
+            topics: HashMap::new(),
+            peers,
+            backoff_ms: config.reconnect_backoff_ms,
+        };
+        let local_ops = node.local_ops_receiver();
+        let control_task = tokio::spawn(control.run(cmd_rx, local_ops));
+        for doc in documents {
+            let _ = cmd_tx.send(NetCommand::Subscribe(doc));
+        }
+        Ok((
+            Network {
+                endpoint,
+                _address_book: address_book,
+                _discovery: discovery,
+                _mdns: mdns,
+                _gossip: gossip,
+                _sync: sync,
+                tasks: vec![control_task],
+                ingest: Some(ingest),
+                addrs,
+            },
+            cmd_tx,
+        ))
+    }
+
+    /// Addresses peers can use to reach this node.
+    pub(crate) fn addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// Stops every task and closes the QUIC endpoint.
+    pub(crate) async fn stop(mut self) {
+        for t in self.tasks.drain(..) {
+            t.abort();
+            let _ = t.await;
+        }
+        if let Ok(ep) = self.endpoint.endpoint().await {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(3), ep.close()).await;
+        }
+        if let Some(handle) = self.ingest.take() {
+            // The ingest thread ends once every sender (held by the stopped tasks) is gone.
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        }
+    }
+}
