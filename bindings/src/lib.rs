@@ -1,1 +1,49 @@
+//! # FieldSync FFI
+//!
+//! UniFFI 0.32 bindings of the FieldSync core (`fieldsync`) for Kotlin and Swift.
+//!
+//! Shape (see `DESIGN.md`, section FFI):
+//! - **Objects** wrap core types in an `inner` field: [`Node`], [`Document`], [`TextHandle`],
+//!   [`MapHandle`], [`ListHandle`], [`EventSubscription`].
+//! - **Records and enums** carry plain data: [`Value`], [`FieldSyncEvent`], [`PendingOp`],
+//!   [`VersionOrdering`], [`LogLevel`].
+//! - **One app-facing error**, [`FieldSyncError`] (Kotlin `FieldSyncException`, Swift
+//!   `FieldSyncError`), mapped once from the core's per-layer errors in [`error`].
+//! - **No panic crosses the boundary**: every fallible exported function runs inside
+//!   [`guard`] / [`guard_async`] (`catch_unwind`), a panic becomes
+//!   [`FieldSyncError::Internal`]. UniFFI's own `rust_call` is a second net behind it.
+//! - **Async** functions (Kotlin `suspend`, Swift `async`) run on one SDK-owned multi-thread
+//!   tokio runtime ([`runtime`]); the future handed to the foreign executor is a join handle that
+//!   aborts the task when the caller cancels.
+//! - **Events** are pulled from an [`EventSubscription`] (`async next()`, `cancel()`, cancelled
+//!   on drop), which `android/` wraps as a `Flow` and `ios/` as an `AsyncSequence`.
+//! - **Foreign traits**: [`DeviceKeyStore`] (device key in Android Keystore / iOS Keychain) and
+//!   [`FieldSyncLogger`] (tracing output to logcat / os_log).
+//! - **Validated input**: ids are parsed into typed ids, names and strings are checked for
+//!   emptiness and size before they reach the core ([`validate`]).
+
+#![warn(missing_docs)]
+
+mod document;
+mod error;
+mod events;
+mod guard;
+mod key_store;
+mod logger;
+mod node;
+mod runtime;
+mod validate;
+mod value;
+
+pub use document::{
+    compare_versions, Document, ListHandle, MapHandle, TextHandle, VersionOrdering,
+};
+pub use error::FieldSyncError;
+pub use events::{ChangeOrigin, EventSubscription, FieldSyncEvent};
+pub use guard::{guard, guard_async};
+pub use key_store::DeviceKeyStore;
+pub use logger::{set_logger, FieldSyncLogger, LogLevel};
+pub use node::{Node, PendingOp};
+pub use value::Value;
+
 uniffi::setup_scaffolding!();

@@ -1,0 +1,399 @@
+//! The FFI `Document` and its typed container handles.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::error::FieldSyncError;
+use crate::guard::guard;
+use crate::validate;
+use crate::value::Value;
+
+/// Fails with `Closed` once the node was shut down.
+fn check_open(shutdown: &CancellationToken) -> Result<(), FieldSyncError> {
+    if shutdown.is_cancelled() {
+        return Err(FieldSyncError::closed());
+    }
+    Ok(())
+}
+
+/// How two replicas of a document relate (see [`compare_versions`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum VersionOrdering {
+    /// Both hold exactly the same operations.
+    Equal,
+    /// The first holds everything the second has, and more.
+    Ahead,
+    /// The second holds everything the first has, and more.
+    Behind,
+    /// Each holds operations the other lacks.
+    Concurrent,
+}
+
+impl From<fieldsync::VersionOrdering> for VersionOrdering {
+    fn from(o: fieldsync::VersionOrdering) -> Self {
+        match o {
+            fieldsync::VersionOrdering::Equal => VersionOrdering::Equal,
+            fieldsync::VersionOrdering::Ahead => VersionOrdering::Ahead,
+            fieldsync::VersionOrdering::Behind => VersionOrdering::Behind,
+            fieldsync::VersionOrdering::Concurrent => VersionOrdering::Concurrent,
+        }
+    }
+}
+
+fn to_core_version(v: &HashMap<String, u32>) -> Result<fieldsync::VersionVector, FieldSyncError> {
+    let mut out = fieldsync::VersionVector::new();
+    for (author, seq) in v {
+        out.set(validate::author_id(author)?, *seq);
+    }
+    Ok(out)
+}
+
+/// Compares two version vectors (from [`Document::version`], possibly of two replicas).
+///
+/// # Errors
+/// `InvalidArgument` if a key is not an author id.
+#[uniffi::export]
+pub fn compare_versions(
+    first: HashMap<String, u32>,
+    second: HashMap<String, u32>,
+) -> Result<VersionOrdering, FieldSyncError> {
+    guard(|| {
+        let a = to_core_version(&first)?;
+        let b = to_core_version(&second)?;
+        Ok(a.compare(&b).into())
+    })
+}
+
+/// One document of a node. Get handles on its root containers with [`Document::text`],
+/// [`Document::map`] and [`Document::list`]; every edit through a handle is one signed
+/// operation, stored durably before the call returns.
+#[derive(uniffi::Object)]
+pub struct Document {
+    pub(crate) inner: fieldsync::Document,
+    shutdown: CancellationToken,
+}
+
+impl Document {
+    pub(crate) fn new(inner: fieldsync::Document, shutdown: CancellationToken) -> Self {
+        Document { inner, shutdown }
+    }
+}
+
+#[uniffi::export]
+impl Document {
+    /// The document id (64 hex characters); share it (or an invite) to let others join.
+    pub fn id(&self) -> String {
+        self.inner.id().to_string()
+    }
+
+    /// The root text container called `name` (created on first edit).
+    ///
+    /// # Errors
+    /// `InvalidArgument` if `name` is empty or longer than 256 bytes; `Closed`.
+    pub fn text(&self, name: String) -> Result<Arc<TextHandle>, FieldSyncError> {
+        guard(|| {
+            check_open(&self.shutdown)?;
+            Ok(Arc::new(TextHandle {
+                inner: self.inner.text(&name)?,
+                shutdown: self.shutdown.clone(),
+            }))
+        })
+    }
+
+    /// The root map container called `name`.
+    ///
+    /// # Errors
+    /// `InvalidArgument` if `name` is empty or longer than 256 bytes; `Closed`.
+    pub fn map(&self, name: String) -> Result<Arc<MapHandle>, FieldSyncError> {
+        guard(|| {
+            check_open(&self.shutdown)?;
+            Ok(Arc::new(MapHandle {
+                inner: self.inner.map(&name)?,
+                shutdown: self.shutdown.clone(),
+            }))
+        })
+    }
+
+    /// The root list container called `name`.
+    ///
+    /// # Errors
+    /// `InvalidArgument` if `name` is empty or longer than 256 bytes; `Closed`.
+    pub fn list(&self, name: String) -> Result<Arc<ListHandle>, FieldSyncError> {
+        guard(|| {
+            check_open(&self.shutdown)?;
+            Ok(Arc::new(ListHandle {
+                inner: self.inner.list(&name)?,
+                shutdown: self.shutdown.clone(),
+            }))
+        })
+    }
+
+    /// The whole document as canonical JSON (keys sorted, empty root containers left out),
+    /// identical on converged replicas.
+    ///
+    /// # Errors
+    /// `NotFound` (deleted), `Storage`, `Closed`.
+    pub fn to_json(&self) -> Result<String, FieldSyncError> {
+        guard(|| {
+            check_open(&self.shutdown)?;
+            Ok(self.inner.to_json()?)
+        })
+    }
+
+    /// Version vector: author id -> highest sequence number of that author's log held here.
+    /// Compare two with [`compare_versions`].
+    ///
+    /// # Errors
+    /// `NotFound` (deleted), `Storage`, `Closed`.
+    pub fn version(&self) -> Result<HashMap<String, u32>, FieldSyncError> {
+        guard(|| {
+            check_open(&self.shutdown)?;
+            Ok(self
+                .inner
+                .version()?
+                .iter()
+                .map(|(a, s)| (a.to_string(), *s))
+                .collect())
+        })
+    }
+
+    /// Number of operations held for this document (all authors).
+    ///
+    /// # Errors
+    /// `NotFound` (deleted), `Storage`, `Closed`.
+    pub fn op_count(&self) -> Result<u64, FieldSyncError> {
+        guard(|| {
+            check_open(&self.shutdown)?;
+            Ok(self.inner.op_count()?)
+        })
+    }
+
+    /// Number of this device's operations of this document no peer has acknowledged yet.
+    ///
+    /// # Errors
+    /// `NotFound` (deleted), `Storage`, `Closed`.
+    pub fn pending_ops(&self) -> Result<u64, FieldSyncError> {
+        guard(|| {
+            check_open(&self.shutdown)?;
+            Ok(self.inner.pending_ops()?)
+        })
+    }
+}
+
+/// A collaborative text. Positions and lengths count Unicode scalar values (not UTF-16 units).
+#[derive(uniffi::Object)]
+pub struct TextHandle {
+    inner: fieldsync::TextHandle,
+    shutdown: CancellationToken,
+}
+
+#[uniffi::export]
+impl TextHandle {
+    /// Inserts `text` at character position `pos` (0 ..= length).
+    ///
+    /// # Errors
+    /// `InvalidArgument`: `text` is empty or larger than the maximum operation size, or `pos`
+    /// is past the end. `NotFound`, `Storage`, `Closed`.
+    pub fn insert(&self, pos: u32, text: String) -> Result<(), FieldSyncError> {
+        guard(|| {
+            check_open(&self.shutdown)?;
+            validate::non_empty_text(&text)?;
+            Ok(self.inner.insert(validate::index(pos)?, &text)?)
+        })
+    }
+
+    /// Appends `text` at the end.
+    ///
+    /// # Errors
+    /// As [`TextHandle::insert`].
+    pub fn push(&self, text: String) -> Result<(), FieldSyncError> {
+        guard(|| {
+            check_open(&self.shutdown)?;
+            validate::non_empty_text(&text)?;
+            Ok(self.inner.push(&text)?)
+        })
+    }
+
+    /// Deletes `len` characters starting at `pos`.
+    ///
+    /// # Errors
+    /// `InvalidArgument` if the range is out of bounds; `NotFound`, `Storage`, `Closed`.
+    pub fn delete(&self, pos: u32, len: u32) -> Result<(), FieldSyncError> {
+        guard(|| {
+            check_open(&self.shutdown)?;
+            Ok(self
+                .inner
+                .delete(validate::index(pos)?, validate::index(len)?)?)
+        })
+    }
+
+    /// The current text.
+    ///
+    /// # Errors
+    /// `NotFound`, `Storage`, `Closed`.
+    pub fn content(&self) -> Result<String, FieldSyncError> {
+        guard(|| {
+            check_open(&self.shutdown)?;
+            Ok(self.inner.get()?)
+        })
+    }
+
+    /// Length in characters.
+    ///
+    /// # Errors
+    /// `NotFound`, `Storage`, `Closed`.
+    pub fn len(&self) -> Result<u32, FieldSyncError> {
+        guard(|| {
+            check_open(&self.shutdown)?;
+            validate::length(self.inner.len()?)
+        })
+    }
+
+    /// True if empty.
+    ///
+    /// # Errors
+    /// `NotFound`, `Storage`, `Closed`.
+    pub fn is_empty(&self) -> Result<bool, FieldSyncError> {
+        guard(|| {
+            check_open(&self.shutdown)?;
+            Ok(self.inner.is_empty()?)
+        })
+    }
+}
+
+/// A collaborative map from string keys (1 to 256 bytes) to scalar [`Value`]s.
+#[derive(uniffi::Object)]
+pub struct MapHandle {
+    inner: fieldsync::MapHandle,
+    shutdown: CancellationToken,
+}
+
+#[uniffi::export]
+impl MapHandle {
+    /// Sets `key` to `value`.
+    ///
+    /// # Errors
+    /// `InvalidArgument`: empty or too long key, string value above the maximum operation size,
+    /// non-finite double. `NotFound`, `Storage`, `Closed`.
+    pub fn set(&self, key: String, value: Value) -> Result<(), FieldSyncError> {
+        guard(|| {
+            check_open(&self.shutdown)?;
+            Ok(self.inner.set(&key, value.into())?)
+        })
+    }
+
+    /// Removes `key` (no-op if absent).
+    ///
+    /// # Errors
+    /// `InvalidArgument` (empty or too long key), `NotFound`, `Storage`, `Closed`.
+    pub fn delete(&self, key: String) -> Result<(), FieldSyncError> {
+        guard(|| {
+            check_open(&self.shutdown)?;
+            Ok(self.inner.delete(&key)?)
+        })
+    }
+
+    /// The value at `key`, or `null`/`nil`.
+    ///
+    /// # Errors
+    /// `InvalidArgument` (empty or too long key), `NotFound`, `Storage`, `Closed`.
+    pub fn get(&self, key: String) -> Result<Option<Value>, FieldSyncError> {
+        guard(|| {
+            check_open(&self.shutdown)?;
+            validate::map_key(&key)?;
+            Ok(self.inner.get(&key)?.map(Value::from))
+        })
+    }
+
+    /// All keys, sorted.
+    ///
+    /// # Errors
+    /// `NotFound`, `Storage`, `Closed`.
+    pub fn keys(&self) -> Result<Vec<String>, FieldSyncError> {
+        guard(|| {
+            check_open(&self.shutdown)?;
+            Ok(self.inner.keys()?)
+        })
+    }
+}
+
+/// A collaborative list of scalar [`Value`]s.
+#[derive(uniffi::Object)]
+pub struct ListHandle {
+    inner: fieldsync::ListHandle,
+    shutdown: CancellationToken,
+}
+
+#[uniffi::export]
+impl ListHandle {
+    /// Inserts `value` at `index` (0 ..= length).
+    ///
+    /// # Errors
+    /// `InvalidArgument`: index past the end, oversized string, non-finite double.
+    /// `NotFound`, `Storage`, `Closed`.
+    pub fn insert(&self, index: u32, value: Value) -> Result<(), FieldSyncError> {
+        guard(|| {
+            check_open(&self.shutdown)?;
+            Ok(self.inner.insert(validate::index(index)?, value.into())?)
+        })
+    }
+
+    /// Appends `value`.
+    ///
+    /// # Errors
+    /// As [`ListHandle::insert`].
+    pub fn push(&self, value: Value) -> Result<(), FieldSyncError> {
+        guard(|| {
+            check_open(&self.shutdown)?;
+            Ok(self.inner.push(value.into())?)
+        })
+    }
+
+    /// Deletes `count` items starting at `index`.
+    ///
+    /// # Errors
+    /// `InvalidArgument` if the range is out of bounds; `NotFound`, `Storage`, `Closed`.
+    pub fn delete(&self, index: u32, count: u32) -> Result<(), FieldSyncError> {
+        guard(|| {
+            check_open(&self.shutdown)?;
+            Ok(self
+                .inner
+                .delete(validate::index(index)?, validate::index(count)?)?)
+        })
+    }
+
+    /// The item at `index`, or `null`/`nil` past the end.
+    ///
+    /// # Errors
+    /// `NotFound`, `Storage`, `Closed`.
+    pub fn get(&self, index: u32) -> Result<Option<Value>, FieldSyncError> {
+        guard(|| {
+            check_open(&self.shutdown)?;
+            Ok(self.inner.get(validate::index(index)?)?.map(Value::from))
+        })
+    }
+
+    /// Number of items.
+    ///
+    /// # Errors
+    /// `NotFound`, `Storage`, `Closed`.
+    pub fn len(&self) -> Result<u32, FieldSyncError> {
+        guard(|| {
+            check_open(&self.shutdown)?;
+            validate::length(self.inner.len()?)
+        })
+    }
+
+    /// True if empty.
+    ///
+    /// # Errors
+    /// `NotFound`, `Storage`, `Closed`.
+    pub fn is_empty(&self) -> Result<bool, FieldSyncError> {
+        guard(|| {
+            check_open(&self.shutdown)?;
+            Ok(self.inner.is_empty()?)
+        })
+    }
+}

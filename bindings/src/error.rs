@@ -1,0 +1,192 @@
+//! The one app-facing error enum and its mapping from the core's per-layer errors.
+//!
+//! Every core error is converted here, in [`From<fieldsync::Error>`](#impl-From<Error>-for-FieldSyncError),
+//! and nowhere else: the per-layer `From` impls only wrap their error into
+//! [`fieldsync::Error`] first. Variants are chosen by what an app can *do* about them, not by
+//! where they come from.
+
+use fieldsync::{
+    DocumentError, Error, IdError, IdentityError, IngestError, InviteError, NetError, StoreError,
+};
+
+/// An error returned to the app (Kotlin: `FieldSyncException.<Variant>`, Swift:
+/// `FieldSyncError.<variant>`). `reason` is a human-readable explanation for logs; do not parse
+/// it.
+#[derive(Debug, thiserror::Error, uniffi::Error)]
+pub enum FieldSyncError {
+    /// The document (or other object) does not exist on this node, or was deleted.
+    #[error("not found: {reason}")]
+    NotFound {
+        /// What was not found.
+        reason: String,
+    },
+    /// An argument given by the app is not acceptable: malformed id, empty or oversized string,
+    /// index out of bounds, non-finite number. Fix the call; retrying does not help.
+    #[error("invalid argument: {reason}")]
+    InvalidArgument {
+        /// What is wrong with the argument.
+        reason: String,
+    },
+    /// An invite string could not be parsed or does not fit this node.
+    #[error("invalid invite: {reason}")]
+    InvalidInvite {
+        /// What is wrong with the invite.
+        reason: String,
+    },
+    /// The network could not be started or a peer could not be reached. Usually transient.
+    #[error("network error: {reason}")]
+    Network {
+        /// What failed.
+        reason: String,
+    },
+    /// The local database failed (disk full, corrupt file, unwritable directory).
+    #[error("storage error: {reason}")]
+    Storage {
+        /// What failed.
+        reason: String,
+    },
+    /// Key material is missing or malformed, the app's key store failed, or decryption failed.
+    #[error("crypto error: {reason}")]
+    Crypto {
+        /// What failed.
+        reason: String,
+    },
+    /// The node was shut down; open a new one.
+    #[error("closed: {reason}")]
+    Closed {
+        /// What was closed.
+        reason: String,
+    },
+    /// A bug in FieldSync (including a caught panic). Please report it with the reason.
+    #[error("internal error: {reason}")]
+    Internal {
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+impl FieldSyncError {
+    /// Shorthand for [`FieldSyncError::InvalidArgument`].
+    pub(crate) fn invalid(reason: impl Into<String>) -> Self {
+        FieldSyncError::InvalidArgument {
+            reason: reason.into(),
+        }
+    }
+
+    /// Shorthand for [`FieldSyncError::Internal`].
+    pub(crate) fn internal(reason: impl Into<String>) -> Self {
+        FieldSyncError::Internal {
+            reason: reason.into(),
+        }
+    }
+
+    /// The error returned by every call on a node after [`crate::Node::shutdown`].
+    pub(crate) fn closed() -> Self {
+        FieldSyncError::Closed {
+            reason: "the node was shut down".into(),
+        }
+    }
+}
+
+/// The single mapping from core errors to app-facing errors.
+impl From<Error> for FieldSyncError {
+    fn from(e: Error) -> Self {
+        let reason = e.to_string();
+        match e {
+            Error::Store(_) => FieldSyncError::Storage { reason },
+            Error::Document(d) => match d {
+                DocumentError::NotFound(_) => FieldSyncError::NotFound { reason },
+                DocumentError::OutOfBounds { .. } | DocumentError::InvalidArgument(_) => {
+                    FieldSyncError::InvalidArgument { reason }
+                }
+                DocumentError::Store(_) => FieldSyncError::Storage { reason },
+                DocumentError::Engine(_) => FieldSyncError::Internal { reason },
+            },
+            Error::Ingest(i) => match i {
+                IngestError::Store(_) => FieldSyncError::Storage { reason },
+                // Operations handed in by the app or a peer that do not validate.
+                _ => FieldSyncError::InvalidArgument { reason },
+            },
+            Error::Id(_) => FieldSyncError::InvalidArgument { reason },
+            Error::Identity(i) => match i {
+                IdentityError::Store(_) => FieldSyncError::Storage { reason },
+                IdentityError::KeyStore(_) | IdentityError::Malformed => {
+                    FieldSyncError::Crypto { reason }
+                }
+            },
+            Error::Net(n) => match n {
+                NetError::Config(_) | NetError::PayloadTooLarge { .. } => {
+                    FieldSyncError::InvalidArgument { reason }
+                }
+                NetError::NotRunning
+                | NetError::AlreadyRunning
+                | NetError::Start(_)
+                | NetError::Io(_) => FieldSyncError::Network { reason },
+            },
+            Error::Invite(_) => FieldSyncError::InvalidInvite { reason },
+            Error::Closed => FieldSyncError::Closed { reason },
+        }
+    }
+}
+
+macro_rules! via_core_error {
+    ($($t:ty),*) => {$(
+        impl From<$t> for FieldSyncError {
+            fn from(e: $t) -> Self {
+                FieldSyncError::from(Error::from(e))
+            }
+        }
+    )*};
+}
+
+via_core_error!(
+    StoreError,
+    DocumentError,
+    IngestError,
+    IdError,
+    IdentityError,
+    NetError,
+    InviteError
+);
+
+/// A foreign implementation of a callback trait threw something that is not a
+/// [`FieldSyncError`] (Kotlin: any other exception; Swift: any other `Error`).
+impl From<uniffi::UnexpectedUniFFICallbackError> for FieldSyncError {
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        FieldSyncError::internal(format!("app callback failed: {}", e.reason))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn core_errors_map_to_actionable_kinds() {
+        let id: fieldsync::DocumentId = "00".repeat(32).parse().unwrap();
+        assert!(matches!(
+            FieldSyncError::from(DocumentError::NotFound(id)),
+            FieldSyncError::NotFound { .. }
+        ));
+        assert!(matches!(
+            FieldSyncError::from(DocumentError::OutOfBounds { index: 3, len: 1 }),
+            FieldSyncError::InvalidArgument { .. }
+        ));
+        assert!(matches!(
+            FieldSyncError::from("xyz".parse::<fieldsync::DocumentId>().unwrap_err()),
+            FieldSyncError::InvalidArgument { .. }
+        ));
+        assert!(matches!(
+            FieldSyncError::from(IdentityError::Malformed),
+            FieldSyncError::Crypto { .. }
+        ));
+        assert!(matches!(
+            FieldSyncError::from(StoreError::Corrupt("x".into())),
+            FieldSyncError::Storage { .. }
+        ));
+        assert!(matches!(
+            FieldSyncError::from(Error::Closed),
+            FieldSyncError::Closed { .. }
+        ));
+    }
+}

@@ -1,0 +1,216 @@
+//! The FFI `Node`: one device's replica of its documents.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::document::Document;
+use crate::error::FieldSyncError;
+use crate::events::EventSubscription;
+use crate::guard::{guard, guard_async};
+use crate::key_store::{DeviceKeyStore, KeyStoreAdapter};
+use crate::validate;
+
+/// A local operation that no peer has acknowledged yet (the outbox).
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct PendingOp {
+    /// Operation id (BLAKE3 hash, hex).
+    pub hash: String,
+    /// Document the operation belongs to.
+    pub document: String,
+    /// When the operation was written, in milliseconds since the Unix epoch.
+    pub created_at_ms: i64,
+    /// How many times sending was attempted.
+    pub attempts: u32,
+    /// The last error seen while sending, if any.
+    pub last_error: Option<String>,
+}
+
+impl From<fieldsync::OutboxEntry> for PendingOp {
+    fn from(e: fieldsync::OutboxEntry) -> Self {
+        PendingOp {
+            hash: e.hash.to_hex(),
+            document: e.document.to_string(),
+            created_at_ms: e.created_at,
+            attempts: e.attempts,
+            last_error: e.last_error,
+        }
+    }
+}
+
+/// A FieldSync node: the device's identity, its documents in a SQLite database, and (later) its
+/// network endpoint.
+///
+/// Open one node per data directory and keep it for the lifetime of the app. All methods are
+/// thread-safe. Synchronous methods touch only the local database and return quickly, but do
+/// not call them on the UI thread in a tight loop.
+///
+/// Kotlin: `Node.open(dataDir)` returns an `AutoCloseable`; close it (or `use {}`) to release
+/// the database. Swift: `try Node.open(dataDir:)`; released when the last reference goes.
+#[derive(uniffi::Object)]
+pub struct Node {
+    pub(crate) inner: fieldsync::Node,
+    /// Cancelled by [`Node::shutdown`]; documents, handles and subscriptions hold clones.
+    pub(crate) shutdown: CancellationToken,
+}
+
+impl Node {
+    /// The core node, unless the node was shut down.
+    fn live(&self) -> Result<&fieldsync::Node, FieldSyncError> {
+        if self.shutdown.is_cancelled() {
+            return Err(FieldSyncError::closed());
+        }
+        Ok(&self.inner)
+    }
+
+    fn wrap(&self, doc: fieldsync::Document) -> Arc<Document> {
+        Arc::new(Document::new(doc, self.shutdown.clone()))
+    }
+}
+
+#[uniffi::export]
+impl Node {
+    /// Opens (or creates) the node stored in `data_dir`, creating the directory if needed.
+    ///
+    /// `key_store` lets the app keep the device key in the Android Keystore / iOS Keychain; by
+    /// default (`null`/`nil`) the key is kept in the node's database.
+    ///
+    /// # Errors
+    /// - `InvalidArgument`: `data_dir` is empty, longer than 4096 bytes or contains NUL.
+    /// - `Storage`: the directory cannot be created or the database cannot be opened
+    ///   (unwritable, corrupt, written by a newer FieldSync).
+    /// - `Crypto`: the key store failed or returned a key that is not 32 bytes.
+    #[uniffi::constructor(default(key_store = None))]
+    pub fn open(
+        data_dir: String,
+        key_store: Option<Arc<dyn DeviceKeyStore>>,
+    ) -> Result<Arc<Self>, FieldSyncError> {
+        guard(|| {
+            let dir = validate::data_dir(&data_dir)?;
+            let mut config = fieldsync::NodeConfig::new(dir);
+            config.key_store = key_store
+                .map(|ks| Arc::new(KeyStoreAdapter(ks)) as Arc<dyn fieldsync::DeviceKeyStore>);
+            let inner = fieldsync::Node::open(config)?;
+            tracing::info!(target: "fieldsync_ffi", author = %inner.author(), "node opened");
+            Ok(Arc::new(Node {
+                inner,
+                shutdown: CancellationToken::new(),
+            }))
+        })
+    }
+
+    /// This device's author id: its Ed25519 public key as 64 hex characters.
+    pub fn author_id(&self) -> String {
+        self.inner.author().to_string()
+    }
+
+    /// Creates a new, empty document.
+    ///
+    /// # Errors
+    /// `Storage`, `Closed`.
+    pub fn create_document(&self) -> Result<Arc<Document>, FieldSyncError> {
+        guard(|| Ok(self.wrap(self.live()?.create_document()?)))
+    }
+
+    /// Opens an existing document by id.
+    ///
+    /// # Errors
+    /// - `InvalidArgument`: `id` is not 64 hex characters.
+    /// - `NotFound`: no such document on this node (never created, joined, or deleted).
+    /// - `Storage`, `Closed`.
+    pub fn open_document(&self, id: String) -> Result<Arc<Document>, FieldSyncError> {
+        guard(|| {
+            let id = validate::document_id(&id)?;
+            Ok(self.wrap(self.live()?.document(id)?))
+        })
+    }
+
+    /// Ids of all documents on this node.
+    ///
+    /// # Errors
+    /// `Storage`, `Closed`.
+    pub fn document_ids(&self) -> Result<Vec<String>, FieldSyncError> {
+        guard(|| {
+            Ok(self
+                .live()?
+                .documents()?
+                .into_iter()
+                .map(|d| d.to_string())
+                .collect())
+        })
+    }
+
+    /// Deletes a document on this node: content, history and pending operations. Sync never
+    /// brings it back. Open `Document` objects of it fail with `NotFound` afterwards.
+    ///
+    /// # Errors
+    /// `InvalidArgument` (malformed id), `NotFound`, `Storage`, `Closed`.
+    pub fn delete_document(&self, id: String) -> Result<(), FieldSyncError> {
+        guard(|| {
+            let id = validate::document_id(&id)?;
+            Ok(self.live()?.delete_document(id)?)
+        })
+    }
+
+    /// Subscribes to this node's events. See [`EventSubscription`]. After
+    /// [`Node::shutdown`] the subscription is returned already ended.
+    pub fn subscribe(&self) -> Arc<EventSubscription> {
+        Arc::new(EventSubscription::new(
+            self.inner.subscribe(),
+            self.shutdown.child_token(),
+        ))
+    }
+
+    /// Local operations of all documents that no peer has acknowledged yet, oldest first.
+    ///
+    /// # Errors
+    /// `Storage`, `Closed`.
+    pub fn pending_ops(&self) -> Result<Vec<PendingOp>, FieldSyncError> {
+        guard(|| {
+            Ok(self
+                .live()?
+                .pending(None)?
+                .into_iter()
+                .map(PendingOp::from)
+                .collect())
+        })
+    }
+
+    /// Writes a snapshot of every loaded document so the next open is fast. Edits are durable
+    /// without it.
+    ///
+    /// # Errors
+    /// `Storage`, `Closed`.
+    pub fn flush(&self) -> Result<(), FieldSyncError> {
+        guard(|| Ok(self.live()?.flush()?))
+    }
+
+    /// Shuts the node down: flushes, ends every event subscription, and makes every later call
+    /// on this node and its documents fail with `Closed`. Idempotent. The database is released
+    /// when the node and all its documents are closed (Kotlin) / released (Swift).
+    ///
+    /// # Errors
+    /// `Storage` if the final flush fails (the node is shut down anyway).
+    ///
+    /// # Cancel safety
+    /// The node is marked shut down before the first await; cancelling only skips the flush.
+    pub async fn shutdown(&self) -> Result<(), FieldSyncError> {
+        if self.shutdown.is_cancelled() {
+            return Ok(());
+        }
+        self.shutdown.cancel();
+        let inner = self.inner.clone();
+        guard_async(async move {
+            tokio::task::spawn_blocking(move || inner.flush())
+                .await
+                .map_err(|e| FieldSyncError::internal(e.to_string()))??;
+            Ok(())
+        })
+        .await
+    }
+
+    /// True once [`Node::shutdown`] was called.
+    pub fn is_shut_down(&self) -> bool {
+        self.shutdown.is_cancelled()
+    }
+}
