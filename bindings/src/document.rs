@@ -6,7 +6,8 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::FieldSyncError;
-use crate::guard::guard;
+use crate::guard::{guard, guard_async};
+use crate::network::SyncStatus;
 use crate::validate;
 use crate::value::Value;
 
@@ -72,12 +73,28 @@ pub fn compare_versions(
 #[derive(uniffi::Object)]
 pub struct Document {
     pub(crate) inner: fieldsync::Document,
+    /// The node, for the node-level calls about this document (sync status, ephemeral).
+    node: fieldsync::Node,
     shutdown: CancellationToken,
 }
 
 impl Document {
-    pub(crate) fn new(inner: fieldsync::Document, shutdown: CancellationToken) -> Self {
-        Document { inner, shutdown }
+    pub(crate) fn new(
+        inner: fieldsync::Document,
+        node: fieldsync::Node,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Document {
+            inner,
+            node,
+            shutdown,
+        }
+    }
+
+    /// The core node and this document's id for an async body, unless shut down.
+    fn live_node(&self) -> Result<(fieldsync::Node, fieldsync::DocumentId), FieldSyncError> {
+        check_open(&self.shutdown)?;
+        Ok((self.node.clone(), self.inner.id()))
     }
 }
 
@@ -168,6 +185,50 @@ impl Document {
             check_open(&self.shutdown)?;
             Ok(self.inner.op_count()?)
         })
+    }
+
+    /// An invite string for this document (its id plus how to reach this node; no addresses
+    /// while offline). Suitable for a QR code; pass it to `Node.join` on another device.
+    ///
+    /// # Errors
+    /// `NotFound` (deleted), `Storage`, `Closed`.
+    pub async fn invite(&self) -> Result<String, FieldSyncError> {
+        let doc = check_open(&self.shutdown).map(|_| self.inner.clone());
+        guard_async(async move { Ok(doc?.invite().await?) }).await
+    }
+
+    /// Sync state of this document: online, pending local operations, connected and known
+    /// peers, rejected operations.
+    ///
+    /// # Errors
+    /// `NotFound` (deleted), `Storage`, `Closed`.
+    pub async fn sync_status(&self) -> Result<SyncStatus, FieldSyncError> {
+        let node = self.live_node();
+        guard_async(async move {
+            let (node, id) = node?;
+            Ok(node.sync_status(id).await?.into())
+        })
+        .await
+    }
+
+    /// Sends an ephemeral payload (presence, cursor) to the peers online for this document.
+    /// Best effort, signed, not stored; at most a few KiB.
+    ///
+    /// # Errors
+    /// `InvalidArgument` (empty or too large payload), `Network` (not running), `NotFound`,
+    /// `Closed`.
+    pub async fn publish_ephemeral(&self, payload: Vec<u8>) -> Result<(), FieldSyncError> {
+        let node = self.live_node();
+        guard_async(async move {
+            let (node, id) = node?;
+            if payload.is_empty() {
+                return Err(FieldSyncError::invalid(
+                    "ephemeral payload must not be empty",
+                ));
+            }
+            Ok(node.publish_ephemeral(id, payload).await?)
+        })
+        .await
     }
 
     /// Number of this device's operations of this document no peer has acknowledged yet.

@@ -30,6 +30,7 @@ mod events;
 mod guard;
 mod key_store;
 mod logger;
+mod network;
 mod node;
 mod runtime;
 mod validate;
@@ -43,6 +44,7 @@ pub use events::{ChangeOrigin, EventSubscription, FieldSyncEvent};
 pub use guard::{guard, guard_async};
 pub use key_store::DeviceKeyStore;
 pub use logger::{set_logger, FieldSyncLogger, LogLevel};
+pub use network::{NetworkInfo, NetworkOptions, PeerAddress, SyncStatus};
 pub use node::{Node, PendingOp};
 pub use value::Value;
 

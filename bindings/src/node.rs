@@ -9,6 +9,7 @@ use crate::error::FieldSyncError;
 use crate::events::EventSubscription;
 use crate::guard::{guard, guard_async};
 use crate::key_store::{DeviceKeyStore, KeyStoreAdapter};
+use crate::network::{NetworkInfo, NetworkOptions, PeerAddress};
 use crate::validate;
 
 /// A local operation that no peer has acknowledged yet (the outbox).
@@ -63,8 +64,17 @@ impl Node {
         Ok(&self.inner)
     }
 
+    /// A clone of the core node for an async body, unless the node was shut down.
+    fn live_owned(&self) -> Result<fieldsync::Node, FieldSyncError> {
+        self.live().cloned()
+    }
+
     fn wrap(&self, doc: fieldsync::Document) -> Arc<Document> {
-        Arc::new(Document::new(doc, self.shutdown.clone()))
+        Arc::new(Document::new(
+            doc,
+            self.inner.clone(),
+            self.shutdown.clone(),
+        ))
     }
 }
 
@@ -201,10 +211,100 @@ impl Node {
         self.shutdown.cancel();
         let inner = self.inner.clone();
         guard_async(async move {
+            // Not running is fine here; anything else is logged, the flush still happens.
+            if let Err(e) = inner.stop_network().await {
+                if !matches!(e, fieldsync::Error::Net(fieldsync::NetError::NotRunning)) {
+                    tracing::warn!(target: "fieldsync_ffi", "stopping the network on shutdown: {e}");
+                }
+            }
             tokio::task::spawn_blocking(move || inner.flush())
                 .await
                 .map_err(|e| FieldSyncError::internal(e.to_string()))??;
             Ok(())
+        })
+        .await
+    }
+
+    /// Starts networking: binds QUIC, contacts bootstrap and remembered peers and syncs every
+    /// document. Edits made offline go out now. Returns this node's id and addresses.
+    ///
+    /// # Errors
+    /// - `InvalidArgument`: malformed `bind_ip`, bootstrap peer or relay URL.
+    /// - `Network`: already running, or binding / starting failed.
+    /// - `Closed`.
+    ///
+    /// # Cancel safety
+    /// Cancelling while starting aborts the start; the network may then need a
+    /// [`Node::stop_network`] before it can be started again.
+    pub async fn start_network(
+        &self,
+        options: NetworkOptions,
+    ) -> Result<NetworkInfo, FieldSyncError> {
+        let node = self.live_owned();
+        guard_async(async move {
+            let config = fieldsync::NetworkConfig::try_from(options)?;
+            Ok(node?.start_network(config).await?.into())
+        })
+        .await
+    }
+
+    /// Stops networking. The node keeps working offline; edits wait in the outbox and go out
+    /// after the next [`Node::start_network`].
+    ///
+    /// # Errors
+    /// `Network` if the network is not running; `Closed`.
+    pub async fn stop_network(&self) -> Result<(), FieldSyncError> {
+        let node = self.live_owned();
+        guard_async(async move { Ok(node?.stop_network().await?) }).await
+    }
+
+    /// Whether the network is running.
+    ///
+    /// # Errors
+    /// `Closed`.
+    pub async fn is_online(&self) -> Result<bool, FieldSyncError> {
+        let node = self.live_owned();
+        guard_async(async move { Ok(node?.is_online().await) }).await
+    }
+
+    /// The running network's node id and addresses.
+    ///
+    /// # Errors
+    /// `Network` if the network is not running; `Closed`.
+    pub async fn network_info(&self) -> Result<NetworkInfo, FieldSyncError> {
+        let node = self.live_owned();
+        guard_async(async move { Ok(node?.network_info().await?.into()) }).await
+    }
+
+    /// Joins a document from an invite string (from `Document.invite()` on another device, e.g.
+    /// scanned from a QR code): registers the document, remembers the inviting peer and, while
+    /// the network runs, connects and catches up in the background. Returns the (possibly still
+    /// empty) document; watch `DocumentChanged` events for its content.
+    ///
+    /// # Errors
+    /// - `InvalidInvite`: not an invite, malformed, or issued by this node.
+    /// - `NotFound`: the document was deleted on this node.
+    /// - `Storage`, `Closed`.
+    pub async fn join(&self, invite: String) -> Result<Arc<Document>, FieldSyncError> {
+        let node = self.live_owned();
+        let shutdown = self.shutdown.clone();
+        guard_async(async move {
+            let node = node?;
+            let doc = node.join(&invite).await?;
+            Ok(Arc::new(Document::new(doc, node, shutdown)))
+        })
+        .await
+    }
+
+    /// Adds a peer to contact (remembered across restarts).
+    ///
+    /// # Errors
+    /// `InvalidArgument` (malformed node id or address), `Storage`, `Closed`.
+    pub async fn add_peer(&self, peer: PeerAddress) -> Result<(), FieldSyncError> {
+        let node = self.live_owned();
+        guard_async(async move {
+            let peer = fieldsync::PeerAddr::try_from(peer)?;
+            Ok(node?.add_peer(peer).await?)
         })
         .await
     }

@@ -471,6 +471,22 @@ private let UNIFFI_CALLBACK_UNEXPECTED_ERROR: Int32 = 2
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterUInt16: FfiConverterPrimitive {
+    typealias FfiType = UInt16
+    typealias SwiftType = UInt16
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt16 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterUInt32: FfiConverterPrimitive {
     typealias FfiType = UInt32
     typealias SwiftType = UInt32
@@ -899,6 +915,15 @@ public protocol DocumentProtocol: AnyObject, Sendable {
     func id()  -> String
     
     /**
+     * An invite string for this document (its id plus how to reach this node; no addresses
+     * while offline). Suitable for a QR code; pass it to `Node.join` on another device.
+     *
+     * # Errors
+     * `NotFound` (deleted), `Storage`, `Closed`.
+     */
+    func invite() async throws  -> String
+    
+    /**
      * The root list container called `name`.
      *
      * # Errors
@@ -929,6 +954,25 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      * `NotFound` (deleted), `Storage`, `Closed`.
      */
     func pendingOps() throws  -> UInt64
+    
+    /**
+     * Sends an ephemeral payload (presence, cursor) to the peers online for this document.
+     * Best effort, signed, not stored; at most a few KiB.
+     *
+     * # Errors
+     * `InvalidArgument` (empty or too large payload), `Network` (not running), `NotFound`,
+     * `Closed`.
+     */
+    func publishEphemeral(payload: Data) async throws 
+    
+    /**
+     * Sync state of this document: online, pending local operations, connected and known
+     * peers, rejected operations.
+     *
+     * # Errors
+     * `NotFound` (deleted), `Storage`, `Closed`.
+     */
+    func syncStatus() async throws  -> SyncStatus
     
     /**
      * The root text container called `name` (created on first edit).
@@ -1028,6 +1072,29 @@ open func id() -> String  {
 }
     
     /**
+     * An invite string for this document (its id plus how to reach this node; no addresses
+     * while offline). Suitable for a QR code; pass it to `Node.join` on another device.
+     *
+     * # Errors
+     * `NotFound` (deleted), `Storage`, `Closed`.
+     */
+open func invite()async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_document_invite(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
+}
+    
+    /**
      * The root list container called `name`.
      *
      * # Errors
@@ -1087,6 +1154,53 @@ open func pendingOps()throws  -> UInt64  {
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * Sends an ephemeral payload (presence, cursor) to the peers online for this document.
+     * Best effort, signed, not stored; at most a few KiB.
+     *
+     * # Errors
+     * `InvalidArgument` (empty or too large payload), `Network` (not running), `NotFound`,
+     * `Closed`.
+     */
+open func publishEphemeral(payload: Data)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_document_publish_ephemeral(
+                        self.uniffiCloneHandle(),FfiConverterData.lower(payload)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_void,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_void,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
+}
+    
+    /**
+     * Sync state of this document: online, pending local operations, connected and known
+     * peers, rejected operations.
+     *
+     * # Errors
+     * `NotFound` (deleted), `Storage`, `Closed`.
+     */
+open func syncStatus()async throws  -> SyncStatus  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_document_sync_status(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeSyncStatus_lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -2086,6 +2200,14 @@ public func FfiConverterTypeMapHandle_lower(_ value: MapHandle) -> UInt64 {
 public protocol NodeProtocol: AnyObject, Sendable {
     
     /**
+     * Adds a peer to contact (remembered across restarts).
+     *
+     * # Errors
+     * `InvalidArgument` (malformed node id or address), `Storage`, `Closed`.
+     */
+    func addPeer(peer: PeerAddress) async throws 
+    
+    /**
      * This device's author id: its Ed25519 public key as 64 hex characters.
      */
     func authorId()  -> String
@@ -2125,9 +2247,38 @@ public protocol NodeProtocol: AnyObject, Sendable {
     func flush() throws 
     
     /**
+     * Whether the network is running.
+     *
+     * # Errors
+     * `Closed`.
+     */
+    func isOnline() async throws  -> Bool
+    
+    /**
      * True once [`Node::shutdown`] was called.
      */
     func isShutDown()  -> Bool
+    
+    /**
+     * Joins a document from an invite string (from `Document.invite()` on another device, e.g.
+     * scanned from a QR code): registers the document, remembers the inviting peer and, while
+     * the network runs, connects and catches up in the background. Returns the (possibly still
+     * empty) document; watch `DocumentChanged` events for its content.
+     *
+     * # Errors
+     * - `InvalidInvite`: not an invite, malformed, or issued by this node.
+     * - `NotFound`: the document was deleted on this node.
+     * - `Storage`, `Closed`.
+     */
+    func join(invite: String) async throws  -> Document
+    
+    /**
+     * The running network's node id and addresses.
+     *
+     * # Errors
+     * `Network` if the network is not running; `Closed`.
+     */
+    func networkInfo() async throws  -> NetworkInfo
     
     /**
      * Opens an existing document by id.
@@ -2159,6 +2310,30 @@ public protocol NodeProtocol: AnyObject, Sendable {
      * The node is marked shut down before the first await; cancelling only skips the flush.
      */
     func shutdown() async throws 
+    
+    /**
+     * Starts networking: binds QUIC, contacts bootstrap and remembered peers and syncs every
+     * document. Edits made offline go out now. Returns this node's id and addresses.
+     *
+     * # Errors
+     * - `InvalidArgument`: malformed `bind_ip`, bootstrap peer or relay URL.
+     * - `Network`: already running, or binding / starting failed.
+     * - `Closed`.
+     *
+     * # Cancel safety
+     * Cancelling while starting aborts the start; the network may then need a
+     * [`Node::stop_network`] before it can be started again.
+     */
+    func startNetwork(options: NetworkOptions) async throws  -> NetworkInfo
+    
+    /**
+     * Stops networking. The node keeps working offline; edits wait in the outbox and go out
+     * after the next [`Node::start_network`].
+     *
+     * # Errors
+     * `Network` if the network is not running; `Closed`.
+     */
+    func stopNetwork() async throws 
     
     /**
      * Subscribes to this node's events. See [`EventSubscription`]. After
@@ -2254,6 +2429,28 @@ public static func `open`(dataDir: String, keyStore: DeviceKeyStore? = nil)throw
 
     
     /**
+     * Adds a peer to contact (remembered across restarts).
+     *
+     * # Errors
+     * `InvalidArgument` (malformed node id or address), `Storage`, `Closed`.
+     */
+open func addPeer(peer: PeerAddress)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_node_add_peer(
+                        self.uniffiCloneHandle(),FfiConverterTypePeerAddress_lower(peer)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_void,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_void,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
+}
+    
+    /**
      * This device's author id: its Ed25519 public key as 64 hex characters.
      */
 open func authorId() -> String  {
@@ -2327,6 +2524,28 @@ open func flush()throws   {try rustCallWithError(FfiConverterTypeFieldSyncError_
 }
     
     /**
+     * Whether the network is running.
+     *
+     * # Errors
+     * `Closed`.
+     */
+open func isOnline()async throws  -> Bool  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_node_is_online(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_i8,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_i8,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_i8,
+            liftFunc: FfiConverterBool.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
+}
+    
+    /**
      * True once [`Node::shutdown`] was called.
      */
 open func isShutDown() -> Bool  {
@@ -2336,6 +2555,55 @@ open func isShutDown() -> Bool  {
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * Joins a document from an invite string (from `Document.invite()` on another device, e.g.
+     * scanned from a QR code): registers the document, remembers the inviting peer and, while
+     * the network runs, connects and catches up in the background. Returns the (possibly still
+     * empty) document; watch `DocumentChanged` events for its content.
+     *
+     * # Errors
+     * - `InvalidInvite`: not an invite, malformed, or issued by this node.
+     * - `NotFound`: the document was deleted on this node.
+     * - `Storage`, `Closed`.
+     */
+open func join(invite: String)async throws  -> Document  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_node_join(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(invite)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_u64,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_u64,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_u64,
+            liftFunc: FfiConverterTypeDocument_lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
+}
+    
+    /**
+     * The running network's node id and addresses.
+     *
+     * # Errors
+     * `Network` if the network is not running; `Closed`.
+     */
+open func networkInfo()async throws  -> NetworkInfo  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_node_network_info(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeNetworkInfo_lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -2387,6 +2655,58 @@ open func shutdown()async throws   {
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
                 uniffi_fieldsync_ffi_fn_method_node_shutdown(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_void,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_void,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
+}
+    
+    /**
+     * Starts networking: binds QUIC, contacts bootstrap and remembered peers and syncs every
+     * document. Edits made offline go out now. Returns this node's id and addresses.
+     *
+     * # Errors
+     * - `InvalidArgument`: malformed `bind_ip`, bootstrap peer or relay URL.
+     * - `Network`: already running, or binding / starting failed.
+     * - `Closed`.
+     *
+     * # Cancel safety
+     * Cancelling while starting aborts the start; the network may then need a
+     * [`Node::stop_network`] before it can be started again.
+     */
+open func startNetwork(options: NetworkOptions)async throws  -> NetworkInfo  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_node_start_network(
+                        self.uniffiCloneHandle(),FfiConverterTypeNetworkOptions_lower(options)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeNetworkInfo_lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
+}
+    
+    /**
+     * Stops networking. The node keeps working offline; edits wait in the outbox and go out
+     * after the next [`Node::start_network`].
+     *
+     * # Errors
+     * `Network` if the network is not running; `Closed`.
+     */
+open func stopNetwork()async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_node_stop_network(
                         self.uniffiCloneHandle()
                 )
             },
@@ -2714,6 +3034,245 @@ public func FfiConverterTypeTextHandle_lower(_ value: TextHandle) -> UInt64 {
 
 
 /**
+ * The running network's identity and addresses.
+ */
+public struct NetworkInfo: Equatable, Hashable {
+    /**
+     * This node's id (equal to its author id).
+     */
+    public var nodeId: String
+    /**
+     * Socket addresses peers can reach this node on.
+     */
+    public var addresses: [String]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * This node's id (equal to its author id).
+         */nodeId: String, 
+        /**
+         * Socket addresses peers can reach this node on.
+         */addresses: [String]) {
+        self.nodeId = nodeId
+        self.addresses = addresses
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension NetworkInfo: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeNetworkInfo: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> NetworkInfo {
+        return
+            try NetworkInfo(
+                nodeId: FfiConverterString.read(from: &buf), 
+                addresses: FfiConverterSequenceString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: NetworkInfo, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.nodeId, into: &buf)
+        FfiConverterSequenceString.write(value.addresses, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNetworkInfo_lift(_ buf: RustBuffer) throws -> NetworkInfo {
+    return try FfiConverterTypeNetworkInfo.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNetworkInfo_lower(_ value: NetworkInfo) -> RustBuffer {
+    return FfiConverterTypeNetworkInfo.lower(value)
+}
+
+
+/**
+ * How a node joins the network (`Node.startNetwork(options)`).
+ */
+public struct NetworkOptions: Equatable, Hashable {
+    /**
+     * Local IPv4 address to bind: `"0.0.0.0"` (all interfaces, default) or `"127.0.0.1"`
+     * (loopback only, for tests and demos).
+     */
+    public var bindIp: String
+    /**
+     * UDP port for QUIC; 0 (default) picks a free port.
+     */
+    public var port: UInt16
+    /**
+     * Peers to contact first, in addition to the ones remembered from invites.
+     */
+    public var bootstrap: [PeerAddress]
+    /**
+     * Advertise and discover peers on the local network with mDNS.
+     */
+    public var mdns: Bool
+    /**
+     * Optional relay URL for connections across NATs (off by default).
+     */
+    public var relayUrl: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Local IPv4 address to bind: `"0.0.0.0"` (all interfaces, default) or `"127.0.0.1"`
+         * (loopback only, for tests and demos).
+         */bindIp: String = "0.0.0.0", 
+        /**
+         * UDP port for QUIC; 0 (default) picks a free port.
+         */port: UInt16 = UInt16(0), 
+        /**
+         * Peers to contact first, in addition to the ones remembered from invites.
+         */bootstrap: [PeerAddress] = [], 
+        /**
+         * Advertise and discover peers on the local network with mDNS.
+         */mdns: Bool = false, 
+        /**
+         * Optional relay URL for connections across NATs (off by default).
+         */relayUrl: String? = nil) {
+        self.bindIp = bindIp
+        self.port = port
+        self.bootstrap = bootstrap
+        self.mdns = mdns
+        self.relayUrl = relayUrl
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension NetworkOptions: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeNetworkOptions: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> NetworkOptions {
+        return
+            try NetworkOptions(
+                bindIp: FfiConverterString.read(from: &buf), 
+                port: FfiConverterUInt16.read(from: &buf), 
+                bootstrap: FfiConverterSequenceTypePeerAddress.read(from: &buf), 
+                mdns: FfiConverterBool.read(from: &buf), 
+                relayUrl: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: NetworkOptions, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.bindIp, into: &buf)
+        FfiConverterUInt16.write(value.port, into: &buf)
+        FfiConverterSequenceTypePeerAddress.write(value.bootstrap, into: &buf)
+        FfiConverterBool.write(value.mdns, into: &buf)
+        FfiConverterOptionString.write(value.relayUrl, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNetworkOptions_lift(_ buf: RustBuffer) throws -> NetworkOptions {
+    return try FfiConverterTypeNetworkOptions.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNetworkOptions_lower(_ value: NetworkOptions) -> RustBuffer {
+    return FfiConverterTypeNetworkOptions.lower(value)
+}
+
+
+/**
+ * A peer to reach directly: its node id and socket addresses (`"ip:port"`).
+ */
+public struct PeerAddress: Equatable, Hashable {
+    /**
+     * The peer's node id (its author id, 64 hex characters).
+     */
+    public var nodeId: String
+    /**
+     * Direct socket addresses, e.g. `"192.168.1.20:4433"`.
+     */
+    public var addresses: [String]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The peer's node id (its author id, 64 hex characters).
+         */nodeId: String, 
+        /**
+         * Direct socket addresses, e.g. `"192.168.1.20:4433"`.
+         */addresses: [String]) {
+        self.nodeId = nodeId
+        self.addresses = addresses
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PeerAddress: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePeerAddress: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PeerAddress {
+        return
+            try PeerAddress(
+                nodeId: FfiConverterString.read(from: &buf), 
+                addresses: FfiConverterSequenceString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PeerAddress, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.nodeId, into: &buf)
+        FfiConverterSequenceString.write(value.addresses, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePeerAddress_lift(_ buf: RustBuffer) throws -> PeerAddress {
+    return try FfiConverterTypePeerAddress.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePeerAddress_lower(_ value: PeerAddress) -> RustBuffer {
+    return FfiConverterTypePeerAddress.lower(value)
+}
+
+
+/**
  * A local operation that no peer has acknowledged yet (the outbox).
  */
 public struct PendingOp: Equatable, Hashable {
@@ -2809,6 +3368,115 @@ public func FfiConverterTypePendingOp_lift(_ buf: RustBuffer) throws -> PendingO
 #endif
 public func FfiConverterTypePendingOp_lower(_ value: PendingOp) -> RustBuffer {
     return FfiConverterTypePendingOp.lower(value)
+}
+
+
+/**
+ * Sync state of one document.
+ */
+public struct SyncStatus: Equatable, Hashable {
+    /**
+     * The document id.
+     */
+    public var document: String
+    /**
+     * Whether the network is running.
+     */
+    public var online: Bool
+    /**
+     * This device's operations of the document no peer has acknowledged yet.
+     */
+    public var pendingLocalOps: UInt64
+    /**
+     * Peers connected for this document now.
+     */
+    public var connectedPeers: [String]
+    /**
+     * Peers known for this document.
+     */
+    public var knownPeers: [String]
+    /**
+     * Operations of this document rejected from peers so far.
+     */
+    public var rejectedOps: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The document id.
+         */document: String, 
+        /**
+         * Whether the network is running.
+         */online: Bool, 
+        /**
+         * This device's operations of the document no peer has acknowledged yet.
+         */pendingLocalOps: UInt64, 
+        /**
+         * Peers connected for this document now.
+         */connectedPeers: [String], 
+        /**
+         * Peers known for this document.
+         */knownPeers: [String], 
+        /**
+         * Operations of this document rejected from peers so far.
+         */rejectedOps: UInt64) {
+        self.document = document
+        self.online = online
+        self.pendingLocalOps = pendingLocalOps
+        self.connectedPeers = connectedPeers
+        self.knownPeers = knownPeers
+        self.rejectedOps = rejectedOps
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SyncStatus: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSyncStatus: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SyncStatus {
+        return
+            try SyncStatus(
+                document: FfiConverterString.read(from: &buf), 
+                online: FfiConverterBool.read(from: &buf), 
+                pendingLocalOps: FfiConverterUInt64.read(from: &buf), 
+                connectedPeers: FfiConverterSequenceString.read(from: &buf), 
+                knownPeers: FfiConverterSequenceString.read(from: &buf), 
+                rejectedOps: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SyncStatus, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.document, into: &buf)
+        FfiConverterBool.write(value.online, into: &buf)
+        FfiConverterUInt64.write(value.pendingLocalOps, into: &buf)
+        FfiConverterSequenceString.write(value.connectedPeers, into: &buf)
+        FfiConverterSequenceString.write(value.knownPeers, into: &buf)
+        FfiConverterUInt64.write(value.rejectedOps, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncStatus_lift(_ buf: RustBuffer) throws -> SyncStatus {
+    return try FfiConverterTypeSyncStatus.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncStatus_lower(_ value: SyncStatus) -> RustBuffer {
+    return FfiConverterTypeSyncStatus.lower(value)
 }
 
 
@@ -3877,6 +4545,31 @@ fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypePeerAddress: FfiConverterRustBuffer {
+    typealias SwiftType = [PeerAddress]
+
+    public static func write(_ value: [PeerAddress], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypePeerAddress.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [PeerAddress] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [PeerAddress]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypePeerAddress.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypePendingOp: FfiConverterRustBuffer {
     typealias SwiftType = [PendingOp]
 
@@ -4029,6 +4722,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_ffi_checksum_method_document_id() != 8483) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_fieldsync_ffi_checksum_method_document_invite() != 6599) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_fieldsync_ffi_checksum_method_document_list() != 19768) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4039,6 +4735,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_document_pending_ops() != 47360) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_document_publish_ephemeral() != 52399) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_document_sync_status() != 2181) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_document_text() != 24598) {
@@ -4116,6 +4818,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_ffi_checksum_method_fieldsynclogger_log() != 27944) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_fieldsync_ffi_checksum_method_node_add_peer() != 55459) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_fieldsync_ffi_checksum_method_node_author_id() != 374) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4131,7 +4836,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_ffi_checksum_method_node_flush() != 12320) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_fieldsync_ffi_checksum_method_node_is_online() != 58650) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_fieldsync_ffi_checksum_method_node_is_shut_down() != 37328) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_node_join() != 14948) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_node_network_info() != 45606) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_node_open_document() != 42488) {
@@ -4141,6 +4855,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_node_shutdown() != 23033) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_node_start_network() != 2532) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_node_stop_network() != 45218) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_node_subscribe() != 5782) {

@@ -298,6 +298,11 @@ void uniffi_fieldsync_ffi_fn_free_document(uint64_t handle, RustCallStatus *_Non
 RustBuffer uniffi_fieldsync_ffi_fn_method_document_id(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_INVITE
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_INVITE
+uint64_t uniffi_fieldsync_ffi_fn_method_document_invite(uint64_t ptr
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_LIST
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_LIST
 uint64_t uniffi_fieldsync_ffi_fn_method_document_list(uint64_t ptr, RustBuffer name, RustCallStatus *_Nonnull out_status
@@ -316,6 +321,16 @@ uint64_t uniffi_fieldsync_ffi_fn_method_document_op_count(uint64_t ptr, RustCall
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_PENDING_OPS
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_PENDING_OPS
 uint64_t uniffi_fieldsync_ffi_fn_method_document_pending_ops(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_PUBLISH_EPHEMERAL
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_PUBLISH_EPHEMERAL
+uint64_t uniffi_fieldsync_ffi_fn_method_document_publish_ephemeral(uint64_t ptr, RustBuffer payload
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_SYNC_STATUS
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_SYNC_STATUS
+uint64_t uniffi_fieldsync_ffi_fn_method_document_sync_status(uint64_t ptr
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_TEXT
@@ -528,6 +543,11 @@ void uniffi_fieldsync_ffi_fn_free_node(uint64_t handle, RustCallStatus *_Nonnull
 uint64_t uniffi_fieldsync_ffi_fn_constructor_node_open(RustBuffer data_dir, RustBuffer key_store, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_ADD_PEER
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_ADD_PEER
+uint64_t uniffi_fieldsync_ffi_fn_method_node_add_peer(uint64_t ptr, RustBuffer peer
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_AUTHOR_ID
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_AUTHOR_ID
 RustBuffer uniffi_fieldsync_ffi_fn_method_node_author_id(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -553,9 +573,24 @@ RustBuffer uniffi_fieldsync_ffi_fn_method_node_document_ids(uint64_t ptr, RustCa
 void uniffi_fieldsync_ffi_fn_method_node_flush(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_IS_ONLINE
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_IS_ONLINE
+uint64_t uniffi_fieldsync_ffi_fn_method_node_is_online(uint64_t ptr
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_IS_SHUT_DOWN
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_IS_SHUT_DOWN
 int8_t uniffi_fieldsync_ffi_fn_method_node_is_shut_down(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_JOIN
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_JOIN
+uint64_t uniffi_fieldsync_ffi_fn_method_node_join(uint64_t ptr, RustBuffer invite
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_NETWORK_INFO
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_NETWORK_INFO
+uint64_t uniffi_fieldsync_ffi_fn_method_node_network_info(uint64_t ptr
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_OPEN_DOCUMENT
@@ -571,6 +606,16 @@ RustBuffer uniffi_fieldsync_ffi_fn_method_node_pending_ops(uint64_t ptr, RustCal
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_SHUTDOWN
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_SHUTDOWN
 uint64_t uniffi_fieldsync_ffi_fn_method_node_shutdown(uint64_t ptr
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_START_NETWORK
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_START_NETWORK
+uint64_t uniffi_fieldsync_ffi_fn_method_node_start_network(uint64_t ptr, RustBuffer options
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_STOP_NETWORK
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_STOP_NETWORK
+uint64_t uniffi_fieldsync_ffi_fn_method_node_stop_network(uint64_t ptr
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_SUBSCRIBE
@@ -866,6 +911,12 @@ uint16_t uniffi_fieldsync_ffi_checksum_method_document_id(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_INVITE
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_INVITE
+uint16_t uniffi_fieldsync_ffi_checksum_method_document_invite(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_LIST
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_LIST
 uint16_t uniffi_fieldsync_ffi_checksum_method_document_list(void
@@ -887,6 +938,18 @@ uint16_t uniffi_fieldsync_ffi_checksum_method_document_op_count(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_PENDING_OPS
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_PENDING_OPS
 uint16_t uniffi_fieldsync_ffi_checksum_method_document_pending_ops(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_PUBLISH_EPHEMERAL
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_PUBLISH_EPHEMERAL
+uint16_t uniffi_fieldsync_ffi_checksum_method_document_publish_ephemeral(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_SYNC_STATUS
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_SYNC_STATUS
+uint16_t uniffi_fieldsync_ffi_checksum_method_document_sync_status(void
     
 );
 #endif
@@ -1040,6 +1103,12 @@ uint16_t uniffi_fieldsync_ffi_checksum_method_fieldsynclogger_log(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_ADD_PEER
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_ADD_PEER
+uint16_t uniffi_fieldsync_ffi_checksum_method_node_add_peer(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_AUTHOR_ID
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_AUTHOR_ID
 uint16_t uniffi_fieldsync_ffi_checksum_method_node_author_id(void
@@ -1070,9 +1139,27 @@ uint16_t uniffi_fieldsync_ffi_checksum_method_node_flush(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_IS_ONLINE
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_IS_ONLINE
+uint16_t uniffi_fieldsync_ffi_checksum_method_node_is_online(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_IS_SHUT_DOWN
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_IS_SHUT_DOWN
 uint16_t uniffi_fieldsync_ffi_checksum_method_node_is_shut_down(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_JOIN
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_JOIN
+uint16_t uniffi_fieldsync_ffi_checksum_method_node_join(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_NETWORK_INFO
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_NETWORK_INFO
+uint16_t uniffi_fieldsync_ffi_checksum_method_node_network_info(void
     
 );
 #endif
@@ -1091,6 +1178,18 @@ uint16_t uniffi_fieldsync_ffi_checksum_method_node_pending_ops(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_SHUTDOWN
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_SHUTDOWN
 uint16_t uniffi_fieldsync_ffi_checksum_method_node_shutdown(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_START_NETWORK
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_START_NETWORK
+uint16_t uniffi_fieldsync_ffi_checksum_method_node_start_network(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_STOP_NETWORK
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_STOP_NETWORK
+uint16_t uniffi_fieldsync_ffi_checksum_method_node_stop_network(void
     
 );
 #endif

@@ -737,6 +737,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_document_id(
     ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_document_invite(
+    ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_document_list(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_document_map(
@@ -744,6 +746,10 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_fieldsync_ffi_checksum_method_document_op_count(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_document_pending_ops(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_document_publish_ephemeral(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_document_sync_status(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_document_text(
     ): Int
@@ -795,6 +801,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_fieldsynclogger_log(
     ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_node_add_peer(
+    ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_node_author_id(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_node_create_document(
@@ -805,13 +813,23 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_node_flush(
     ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_node_is_online(
+    ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_node_is_shut_down(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_node_join(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_node_network_info(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_node_open_document(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_node_pending_ops(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_node_shutdown(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_node_start_network(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_node_stop_network(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_node_subscribe(
     ): Int
@@ -845,6 +863,8 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_fieldsync_ffi_fn_method_document_id(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_ffi_fn_method_document_invite(`ptr`: Long,
+    ): Long
     external fun uniffi_fieldsync_ffi_fn_method_document_list(`ptr`: Long,`name`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_fieldsync_ffi_fn_method_document_map(`ptr`: Long,`name`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -852,6 +872,10 @@ internal object UniffiLib {
     external fun uniffi_fieldsync_ffi_fn_method_document_op_count(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_fieldsync_ffi_fn_method_document_pending_ops(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_document_publish_ephemeral(`ptr`: Long,`payload`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_document_sync_status(`ptr`: Long,
     ): Long
     external fun uniffi_fieldsync_ffi_fn_method_document_text(`ptr`: Long,`name`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
@@ -937,6 +961,8 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_fieldsync_ffi_fn_constructor_node_open(`dataDir`: RustBuffer.ByValue,`keyStore`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_node_add_peer(`ptr`: Long,`peer`: RustBuffer.ByValue,
+    ): Long
     external fun uniffi_fieldsync_ffi_fn_method_node_author_id(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_method_node_create_document(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -947,13 +973,23 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_method_node_flush(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_fieldsync_ffi_fn_method_node_is_online(`ptr`: Long,
+    ): Long
     external fun uniffi_fieldsync_ffi_fn_method_node_is_shut_down(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
+    external fun uniffi_fieldsync_ffi_fn_method_node_join(`ptr`: Long,`invite`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_node_network_info(`ptr`: Long,
+    ): Long
     external fun uniffi_fieldsync_ffi_fn_method_node_open_document(`ptr`: Long,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_fieldsync_ffi_fn_method_node_pending_ops(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_method_node_shutdown(`ptr`: Long,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_node_start_network(`ptr`: Long,`options`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_node_stop_network(`ptr`: Long,
     ): Long
     external fun uniffi_fieldsync_ffi_fn_method_node_subscribe(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
@@ -1303,6 +1339,33 @@ private class JavaLangRefCleanable(
     val cleanable: java.lang.ref.Cleaner.Cleanable
 ) : UniffiCleaner.Cleanable {
     override fun clean() = cleanable.clean()
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterUShort: FfiConverter<UShort, Short> {
+    override fun lift(value: Short): UShort {
+        return value.toUShort()
+    }
+
+    fun lift(value: Int): UShort {
+        return value.toUShort()
+    }
+
+    override fun read(buf: ByteBuffer): UShort {
+        return lift(buf.getShort())
+    }
+
+    override fun lower(value: UShort): Short {
+        return value.toShort()
+    }
+
+    override fun allocationSize(value: UShort) = 2UL
+
+    override fun write(value: UShort, buf: ByteBuffer) {
+        buf.putShort(value.toShort())
+    }
 }
 
 /**
@@ -1985,6 +2048,15 @@ public interface DocumentInterface {
     fun `id`(): kotlin.String
     
     /**
+     * An invite string for this document (its id plus how to reach this node; no addresses
+     * while offline). Suitable for a QR code; pass it to `Node.join` on another device.
+     *
+     * # Errors
+     * `NotFound` (deleted), `Storage`, `Closed`.
+     */
+    suspend fun `invite`(): kotlin.String
+    
+    /**
      * The root list container called `name`.
      *
      * # Errors
@@ -2015,6 +2087,25 @@ public interface DocumentInterface {
      * `NotFound` (deleted), `Storage`, `Closed`.
      */
     fun `pendingOps`(): kotlin.ULong
+    
+    /**
+     * Sends an ephemeral payload (presence, cursor) to the peers online for this document.
+     * Best effort, signed, not stored; at most a few KiB.
+     *
+     * # Errors
+     * `InvalidArgument` (empty or too large payload), `Network` (not running), `NotFound`,
+     * `Closed`.
+     */
+    suspend fun `publishEphemeral`(`payload`: kotlin.ByteArray)
+    
+    /**
+     * Sync state of this document: online, pending local operations, connected and known
+     * peers, rejected operations.
+     *
+     * # Errors
+     * `NotFound` (deleted), `Storage`, `Closed`.
+     */
+    suspend fun `syncStatus`(): SyncStatus
     
     /**
      * The root text container called `name` (created on first edit).
@@ -2169,6 +2260,34 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
 
     
     /**
+     * An invite string for this document (its id plus how to reach this node; no addresses
+     * while offline). Suitable for a QR code; pass it to `Node.join` on another device.
+     *
+     * # Errors
+     * `NotFound` (deleted), `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `invite`() : kotlin.String {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_document_invite(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterString.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
+    }
+
+    
+    /**
      * The root list container called `name`.
      *
      * # Errors
@@ -2248,6 +2367,65 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
     )
     }
     
+
+    
+    /**
+     * Sends an ephemeral payload (presence, cursor) to the peers online for this document.
+     * Best effort, signed, not stored; at most a few KiB.
+     *
+     * # Errors
+     * `InvalidArgument` (empty or too large payload), `Network` (not running), `NotFound`,
+     * `Closed`.
+     */
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `publishEphemeral`(`payload`: kotlin.ByteArray) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_document_publish_ephemeral(
+                uniffiHandle,
+                
+        FfiConverterByteArray.lower(`payload`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Sync state of this document: online, pending local operations, connected and known
+     * peers, rejected operations.
+     *
+     * # Errors
+     * `NotFound` (deleted), `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `syncStatus`() : SyncStatus {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_document_sync_status(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeSyncStatus.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
+    }
 
     
     /**
@@ -3919,6 +4097,14 @@ public object FfiConverterTypeMapHandle: FfiConverter<MapHandle, Long> {
 public interface NodeInterface {
     
     /**
+     * Adds a peer to contact (remembered across restarts).
+     *
+     * # Errors
+     * `InvalidArgument` (malformed node id or address), `Storage`, `Closed`.
+     */
+    suspend fun `addPeer`(`peer`: PeerAddress)
+    
+    /**
      * This device's author id: its Ed25519 public key as 64 hex characters.
      */
     fun `authorId`(): kotlin.String
@@ -3958,9 +4144,38 @@ public interface NodeInterface {
     fun `flush`()
     
     /**
+     * Whether the network is running.
+     *
+     * # Errors
+     * `Closed`.
+     */
+    suspend fun `isOnline`(): kotlin.Boolean
+    
+    /**
      * True once [`Node::shutdown`] was called.
      */
     fun `isShutDown`(): kotlin.Boolean
+    
+    /**
+     * Joins a document from an invite string (from `Document.invite()` on another device, e.g.
+     * scanned from a QR code): registers the document, remembers the inviting peer and, while
+     * the network runs, connects and catches up in the background. Returns the (possibly still
+     * empty) document; watch `DocumentChanged` events for its content.
+     *
+     * # Errors
+     * - `InvalidInvite`: not an invite, malformed, or issued by this node.
+     * - `NotFound`: the document was deleted on this node.
+     * - `Storage`, `Closed`.
+     */
+    suspend fun `join`(`invite`: kotlin.String): Document
+    
+    /**
+     * The running network's node id and addresses.
+     *
+     * # Errors
+     * `Network` if the network is not running; `Closed`.
+     */
+    suspend fun `networkInfo`(): NetworkInfo
     
     /**
      * Opens an existing document by id.
@@ -3992,6 +4207,30 @@ public interface NodeInterface {
      * The node is marked shut down before the first await; cancelling only skips the flush.
      */
     suspend fun `shutdown`()
+    
+    /**
+     * Starts networking: binds QUIC, contacts bootstrap and remembered peers and syncs every
+     * document. Edits made offline go out now. Returns this node's id and addresses.
+     *
+     * # Errors
+     * - `InvalidArgument`: malformed `bind_ip`, bootstrap peer or relay URL.
+     * - `Network`: already running, or binding / starting failed.
+     * - `Closed`.
+     *
+     * # Cancel safety
+     * Cancelling while starting aborts the start; the network may then need a
+     * [`Node::stop_network`] before it can be started again.
+     */
+    suspend fun `startNetwork`(`options`: NetworkOptions): NetworkInfo
+    
+    /**
+     * Stops networking. The node keeps working offline; edits wait in the outbox and go out
+     * after the next [`Node::start_network`].
+     *
+     * # Errors
+     * `Network` if the network is not running; `Closed`.
+     */
+    suspend fun `stopNetwork`()
     
     /**
      * Subscribes to this node's events. See [`EventSubscription`]. After
@@ -4116,6 +4355,35 @@ open class Node: Disposable, AutoCloseable, NodeInterface
 
     
     /**
+     * Adds a peer to contact (remembered across restarts).
+     *
+     * # Errors
+     * `InvalidArgument` (malformed node id or address), `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `addPeer`(`peer`: PeerAddress) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_node_add_peer(
+                uniffiHandle,
+                
+        FfiConverterTypePeerAddress.lower(`peer`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
+    }
+
+    
+    /**
      * This device's author id: its Ed25519 public key as 64 hex characters.
      */override fun `authorId`(): kotlin.String {
             return FfiConverterString.lift(
@@ -4213,6 +4481,33 @@ open class Node: Disposable, AutoCloseable, NodeInterface
 
     
     /**
+     * Whether the network is running.
+     *
+     * # Errors
+     * `Closed`.
+     */
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `isOnline`() : kotlin.Boolean {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_node_is_online(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_i8(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_i8(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_i8(future) },
+        // lift function
+        { FfiConverterBoolean.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
+    }
+
+    
+    /**
      * True once [`Node::shutdown`] was called.
      */override fun `isShutDown`(): kotlin.Boolean {
             return FfiConverterBoolean.lift(
@@ -4226,6 +4521,66 @@ open class Node: Disposable, AutoCloseable, NodeInterface
     )
     }
     
+
+    
+    /**
+     * Joins a document from an invite string (from `Document.invite()` on another device, e.g.
+     * scanned from a QR code): registers the document, remembers the inviting peer and, while
+     * the network runs, connects and catches up in the background. Returns the (possibly still
+     * empty) document; watch `DocumentChanged` events for its content.
+     *
+     * # Errors
+     * - `InvalidInvite`: not an invite, malformed, or issued by this node.
+     * - `NotFound`: the document was deleted on this node.
+     * - `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `join`(`invite`: kotlin.String) : Document {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_node_join(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`invite`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_u64(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_u64(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_u64(future) },
+        // lift function
+        { FfiConverterTypeDocument.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * The running network's node id and addresses.
+     *
+     * # Errors
+     * `Network` if the network is not running; `Closed`.
+     */
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `networkInfo`() : NetworkInfo {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_node_network_info(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeNetworkInfo.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
+    }
 
     
     /**
@@ -4288,6 +4643,70 @@ open class Node: Disposable, AutoCloseable, NodeInterface
         return uniffiRustCallAsync(
         callWithHandle { uniffiHandle ->
             UniffiLib.uniffi_fieldsync_ffi_fn_method_node_shutdown(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Starts networking: binds QUIC, contacts bootstrap and remembered peers and syncs every
+     * document. Edits made offline go out now. Returns this node's id and addresses.
+     *
+     * # Errors
+     * - `InvalidArgument`: malformed `bind_ip`, bootstrap peer or relay URL.
+     * - `Network`: already running, or binding / starting failed.
+     * - `Closed`.
+     *
+     * # Cancel safety
+     * Cancelling while starting aborts the start; the network may then need a
+     * [`Node::stop_network`] before it can be started again.
+     */
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `startNetwork`(`options`: NetworkOptions) : NetworkInfo {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_node_start_network(
+                uniffiHandle,
+                
+        FfiConverterTypeNetworkOptions.lower(`options`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeNetworkInfo.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Stops networking. The node keeps working offline; edits wait in the outbox and go out
+     * after the next [`Node::start_network`].
+     *
+     * # Errors
+     * `Network` if the network is not running; `Closed`.
+     */
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `stopNetwork`() {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_node_stop_network(
                 uniffiHandle,
                 
             )
@@ -4803,6 +5222,172 @@ public object FfiConverterTypeTextHandle: FfiConverter<TextHandle, Long> {
 
 
 /**
+ * The running network's identity and addresses.
+ */
+data class NetworkInfo (
+    /**
+     * This node's id (equal to its author id).
+     */
+    var `nodeId`: kotlin.String
+    , 
+    /**
+     * Socket addresses peers can reach this node on.
+     */
+    var `addresses`: List<kotlin.String>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeNetworkInfo: FfiConverterRustBuffer<NetworkInfo> {
+    override fun read(buf: ByteBuffer): NetworkInfo {
+        return NetworkInfo(
+            FfiConverterString.read(buf),
+            FfiConverterSequenceString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: NetworkInfo) = (
+            FfiConverterString.allocationSize(value.`nodeId`) +
+            FfiConverterSequenceString.allocationSize(value.`addresses`)
+    )
+
+    override fun write(value: NetworkInfo, buf: ByteBuffer) {
+            FfiConverterString.write(value.`nodeId`, buf)
+            FfiConverterSequenceString.write(value.`addresses`, buf)
+    }
+}
+
+
+
+/**
+ * How a node joins the network (`Node.startNetwork(options)`).
+ */
+data class NetworkOptions (
+    /**
+     * Local IPv4 address to bind: `"0.0.0.0"` (all interfaces, default) or `"127.0.0.1"`
+     * (loopback only, for tests and demos).
+     */
+    var `bindIp`: kotlin.String = "0.0.0.0" 
+    , 
+    /**
+     * UDP port for QUIC; 0 (default) picks a free port.
+     */
+    var `port`: kotlin.UShort = 0u 
+    , 
+    /**
+     * Peers to contact first, in addition to the ones remembered from invites.
+     */
+    var `bootstrap`: List<PeerAddress> = listOf() 
+    , 
+    /**
+     * Advertise and discover peers on the local network with mDNS.
+     */
+    var `mdns`: kotlin.Boolean = false 
+    , 
+    /**
+     * Optional relay URL for connections across NATs (off by default).
+     */
+    var `relayUrl`: kotlin.String? = null 
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeNetworkOptions: FfiConverterRustBuffer<NetworkOptions> {
+    override fun read(buf: ByteBuffer): NetworkOptions {
+        return NetworkOptions(
+            FfiConverterString.read(buf),
+            FfiConverterUShort.read(buf),
+            FfiConverterSequenceTypePeerAddress.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: NetworkOptions) = (
+            FfiConverterString.allocationSize(value.`bindIp`) +
+            FfiConverterUShort.allocationSize(value.`port`) +
+            FfiConverterSequenceTypePeerAddress.allocationSize(value.`bootstrap`) +
+            FfiConverterBoolean.allocationSize(value.`mdns`) +
+            FfiConverterOptionalString.allocationSize(value.`relayUrl`)
+    )
+
+    override fun write(value: NetworkOptions, buf: ByteBuffer) {
+            FfiConverterString.write(value.`bindIp`, buf)
+            FfiConverterUShort.write(value.`port`, buf)
+            FfiConverterSequenceTypePeerAddress.write(value.`bootstrap`, buf)
+            FfiConverterBoolean.write(value.`mdns`, buf)
+            FfiConverterOptionalString.write(value.`relayUrl`, buf)
+    }
+}
+
+
+
+/**
+ * A peer to reach directly: its node id and socket addresses (`"ip:port"`).
+ */
+data class PeerAddress (
+    /**
+     * The peer's node id (its author id, 64 hex characters).
+     */
+    var `nodeId`: kotlin.String
+    , 
+    /**
+     * Direct socket addresses, e.g. `"192.168.1.20:4433"`.
+     */
+    var `addresses`: List<kotlin.String>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePeerAddress: FfiConverterRustBuffer<PeerAddress> {
+    override fun read(buf: ByteBuffer): PeerAddress {
+        return PeerAddress(
+            FfiConverterString.read(buf),
+            FfiConverterSequenceString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: PeerAddress) = (
+            FfiConverterString.allocationSize(value.`nodeId`) +
+            FfiConverterSequenceString.allocationSize(value.`addresses`)
+    )
+
+    override fun write(value: PeerAddress, buf: ByteBuffer) {
+            FfiConverterString.write(value.`nodeId`, buf)
+            FfiConverterSequenceString.write(value.`addresses`, buf)
+    }
+}
+
+
+
+/**
  * A local operation that no peer has acknowledged yet (the outbox).
  */
 data class PendingOp (
@@ -4868,6 +5453,85 @@ public object FfiConverterTypePendingOp: FfiConverterRustBuffer<PendingOp> {
             FfiConverterLong.write(value.`createdAtMs`, buf)
             FfiConverterUInt.write(value.`attempts`, buf)
             FfiConverterOptionalString.write(value.`lastError`, buf)
+    }
+}
+
+
+
+/**
+ * Sync state of one document.
+ */
+data class SyncStatus (
+    /**
+     * The document id.
+     */
+    var `document`: kotlin.String
+    , 
+    /**
+     * Whether the network is running.
+     */
+    var `online`: kotlin.Boolean
+    , 
+    /**
+     * This device's operations of the document no peer has acknowledged yet.
+     */
+    var `pendingLocalOps`: kotlin.ULong
+    , 
+    /**
+     * Peers connected for this document now.
+     */
+    var `connectedPeers`: List<kotlin.String>
+    , 
+    /**
+     * Peers known for this document.
+     */
+    var `knownPeers`: List<kotlin.String>
+    , 
+    /**
+     * Operations of this document rejected from peers so far.
+     */
+    var `rejectedOps`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSyncStatus: FfiConverterRustBuffer<SyncStatus> {
+    override fun read(buf: ByteBuffer): SyncStatus {
+        return SyncStatus(
+            FfiConverterString.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: SyncStatus) = (
+            FfiConverterString.allocationSize(value.`document`) +
+            FfiConverterBoolean.allocationSize(value.`online`) +
+            FfiConverterULong.allocationSize(value.`pendingLocalOps`) +
+            FfiConverterSequenceString.allocationSize(value.`connectedPeers`) +
+            FfiConverterSequenceString.allocationSize(value.`knownPeers`) +
+            FfiConverterULong.allocationSize(value.`rejectedOps`)
+    )
+
+    override fun write(value: SyncStatus, buf: ByteBuffer) {
+            FfiConverterString.write(value.`document`, buf)
+            FfiConverterBoolean.write(value.`online`, buf)
+            FfiConverterULong.write(value.`pendingLocalOps`, buf)
+            FfiConverterSequenceString.write(value.`connectedPeers`, buf)
+            FfiConverterSequenceString.write(value.`knownPeers`, buf)
+            FfiConverterULong.write(value.`rejectedOps`, buf)
     }
 }
 
@@ -6163,6 +6827,34 @@ public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.Str
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterString.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypePeerAddress: FfiConverterRustBuffer<List<PeerAddress>> {
+    override fun read(buf: ByteBuffer): List<PeerAddress> {
+        val len = buf.getInt()
+        return List<PeerAddress>(len) {
+            FfiConverterTypePeerAddress.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<PeerAddress>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypePeerAddress.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<PeerAddress>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypePeerAddress.write(it, buf)
         }
     }
 }

@@ -1,15 +1,60 @@
-// SKELETON: placeholder JVM tests for the FieldSync Kotlin bindings.
-// They are to be filled in once the FFI API of `fieldsync-ffi` lands (Node constructor/config,
-// documents, sync). Run with scripts/kotlin-test.sh (JUnit 4 on the JVM against the host-built
-// libfieldsync_ffi.so); class names must end in Test/Tests to be picked up.
+// JVM tests of the FieldSync Kotlin bindings (generated code + android/src/main/kotlin wrappers)
+// against the host-built libfieldsync_ffi.so. Run: make -f mk/bindings.mk test-kotlin
+// (scripts/kotlin-test.sh: kotlinc + JUnit 4; class names must end in Test/Tests).
 package org.fieldsync
 
+import java.nio.file.Files
+import java.util.concurrent.ConcurrentLinkedQueue
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.async
+import kotlinx.coroutines.delay
 import kotlinx.coroutines.flow.Flow
+import kotlinx.coroutines.flow.first
+import kotlinx.coroutines.flow.take
+import kotlinx.coroutines.flow.toList
 import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withTimeout
+import org.junit.After
+import org.junit.Assert.assertEquals
+import org.junit.Assert.assertFalse
+import org.junit.Assert.assertNotEquals
 import org.junit.Assert.assertNotNull
+import org.junit.Assert.assertNull
+import org.junit.Assert.assertTrue
 import org.junit.Test
+import kotlin.test.assertFailsWith
+
+/** An app-side key store, as an Android Keystore-backed one would look from the SDK. */
+class MemoryKeyStore(var key: ByteArray? = null) : DeviceKeyStore {
+    var saves = 0
+    override fun load(): ByteArray? = key?.copyOf()
+    override fun save(key: ByteArray) {
+        this.key = key.copyOf()
+        saves++
+    }
+}
+
+class CollectingLogger : FieldSyncLogger {
+    val records = ConcurrentLinkedQueue<String>()
+    override fun log(level: LogLevel, target: String, message: String) {
+        records.add("$level $target $message")
+    }
+}
 
 class FieldSyncTest {
+    private val dirs = mutableListOf<java.io.File>()
+
+    private fun tempDir(): String {
+        val d = Files.createTempDirectory("fieldsync-kt").toFile()
+        dirs.add(d)
+        return d.absolutePath
+    }
+
+    @After
+    fun cleanUp() {
+        dirs.forEach { it.deleteRecursively() }
+    }
+
     /** Compiles only if the generated API has the shape the Flow adapters rely on. */
     @Test
     fun flowAdaptersMatchGeneratedApi() {
@@ -19,32 +64,293 @@ class FieldSyncTest {
         assertNotNull(nodeToFlow)
     }
 
-    // TODO(ffi): once Node can be constructed from Kotlin (in-memory store, discovery off):
-    //
-    // @Test
-    // fun eventsFlowDeliversAndCancels() = runBlocking {
-    //     Node(/* config */).use { node ->
-    //         val first = async { node.events().first() }
-    //         /* trigger an event, e.g. create or change a document */
-    //         assertTrue(first.await() is FieldSyncEvent.SomeVariant)
-    //     }
-    // }
-    //
-    // @Test
-    // fun subscriptionEndsAfterCancel() = runBlocking {
-    //     Node(/* config */).use { node ->
-    //         val sub = node.subscribe()
-    //         sub.cancel()
-    //         assertNull(sub.next())
-    //     }
-    // }
-    //
-    // Further: errors map to FieldSyncException subclasses; records/enums round-trip; two nodes
-    // on loopback sync a document (mirror of the Rust and Swift tests).
+    @Test
+    fun openCreateEditAndReadJson() {
+        Node.open(tempDir()).use { node ->
+            assertEquals(64, node.authorId().length)
+            val doc = node.createDocument()
+            assertEquals(listOf(doc.id()), node.documentIds())
+
+            val text = doc.text("notes")
+            text.insert(0u, "water point 3")
+            text.push(" repaired")
+            text.delete(0u, 6u)
+            assertEquals("point 3 repaired", text.content())
+            assertEquals(16u, text.len())
+
+            val map = doc.map("site")
+            map.set("name", Value.String("Kisumu"))
+            map.set("visits", Value.Int(3L))
+            map.set("ok", Value.Bool(true))
+            map.set("ph", Value.Double(7.2))
+            map.set("note", Value.Null)
+            map.delete("note")
+            assertEquals(Value.Int(3L), map.get("visits"))
+            assertNull(map.get("missing"))
+            assertEquals(listOf("name", "ok", "ph", "visits"), map.keys())
+
+            val list = doc.list("readings")
+            list.push(Value.Int(1L))
+            list.push(Value.Int(3L))
+            list.insert(1u, Value.Int(2L))
+            list.delete(2u, 1u)
+            assertEquals(2u, list.len())
+            assertEquals(Value.Int(2L), list.get(1u))
+            assertNull(list.get(5u))
+
+            assertEquals(
+                """{"notes":"point 3 repaired","readings":[1,2],""" +
+                    """"site":{"name":"Kisumu","ok":true,"ph":7.2,"visits":3}}""",
+                doc.toJson(),
+            )
+            val version = doc.version()
+            assertEquals(setOf(node.authorId()), version.keys)
+            assertEquals(doc.opCount().toLong() - 1, version.getValue(node.authorId()).toLong())
+            assertEquals(VersionOrdering.EQUAL, compareVersions(version, version))
+            assertEquals(VersionOrdering.AHEAD, compareVersions(version, emptyMap()))
+            assertEquals(doc.opCount(), doc.pendingOps())
+            assertEquals(doc.opCount().toInt(), node.pendingOps().size)
+            assertTrue(node.pendingOps().all { it.document == doc.id() && it.attempts == 0u })
+        }
+    }
 
     @Test
-    fun coroutinesAvailable() = runBlocking {
-        // placeholder so the suite runs at least one real coroutine test until the API exists
-        assertNotNull(coroutineContext)
+    fun reopenFromDisk() = runBlocking<Unit> {
+        val dir = tempDir()
+        val (author, id, json) = Node.open(dir).use { node ->
+            val doc = node.createDocument()
+            doc.text("t").insert(0u, "persisted")
+            doc.map("m").set("k", Value.Int(42L))
+            val r = Triple(node.authorId(), doc.id(), doc.toJson())
+            node.shutdown()
+            r
+        }
+        Node.open(dir).use { node ->
+            assertEquals(author, node.authorId())
+            assertEquals(listOf(id), node.documentIds())
+            val doc = node.openDocument(id)
+            assertEquals(json, doc.toJson())
+            doc.text("t").push(", and reopened")
+            assertEquals("persisted, and reopened", doc.text("t").content())
+        }
+    }
+
+    @Test
+    fun deleteDocument() {
+        Node.open(tempDir()).use { node ->
+            val doc = node.createDocument()
+            doc.text("t").insert(0u, "x")
+            node.deleteDocument(doc.id())
+            assertTrue(node.documentIds().isEmpty())
+            assertFailsWith<FieldSyncException.NotFound> { doc.toJson() }
+            assertFailsWith<FieldSyncException.NotFound> { node.openDocument(doc.id()) }
+        }
+    }
+
+    @Test
+    fun eventsArriveThroughSubscriptionFlow() = runBlocking<Unit> {
+        Node.open(tempDir()).use { node ->
+            val doc = node.createDocument()
+            node.subscribe().use { sub ->
+                val events = async { sub.asFlow().take(2).toList() }
+                doc.text("t").insert(0u, "a")
+                doc.map("m").set("k", Value.Bool(true))
+                val got = withTimeout(10_000) { events.await() }
+                assertEquals(
+                    List(2) { FieldSyncEvent.DocumentChanged(doc.id(), ChangeOrigin.Local) },
+                    got,
+                )
+                // take(2) completed the flow, which cancelled the subscription.
+                assertTrue(sub.isCancelled())
+                assertNull(sub.next())
+            }
+        }
+    }
+
+    @Test
+    fun nodeEventsFlowDeliversFirstEvent() = runBlocking<Unit> {
+        Node.open(tempDir()).use { node ->
+            val doc = node.createDocument()
+            val first = async(Dispatchers.Default) { node.events().first() }
+            // The flow subscribes when collection starts: edit until the collector sees one.
+            var i = 0u
+            while (!first.isCompleted) {
+                doc.list("l").push(Value.Int(i.toLong()))
+                i++
+                delay(20)
+                if (i > 500u) break
+            }
+            val event = withTimeout(10_000) { first.await() }
+            assertEquals(FieldSyncEvent.DocumentChanged(doc.id(), ChangeOrigin.Local), event)
+        }
+    }
+
+    @Test
+    fun cancelEndsPendingAndLaterNext() = runBlocking<Unit> {
+        Node.open(tempDir()).use { node ->
+            val sub = node.subscribe()
+            val pending = async(Dispatchers.Default) { sub.next() }
+            delay(100)
+            sub.cancel()
+            assertNull(withTimeout(5_000) { pending.await() })
+            assertNull(sub.next())
+            sub.close()
+        }
+    }
+
+    @Test
+    fun shutdownEndsSubscriptionsAndClosesTheNode() = runBlocking<Unit> {
+        Node.open(tempDir()).use { node ->
+            val doc = node.createDocument()
+            val text = doc.text("t")
+            val sub = node.subscribe()
+            node.shutdown()
+            node.shutdown() // idempotent
+            assertTrue(node.isShutDown())
+            assertNull(withTimeout(5_000) { sub.next() })
+            assertFailsWith<FieldSyncException.Closed> { node.createDocument() }
+            assertFailsWith<FieldSyncException.Closed> { node.documentIds() }
+            assertFailsWith<FieldSyncException.Closed> { doc.toJson() }
+            assertFailsWith<FieldSyncException.Closed> { text.insert(0u, "x") }
+            assertFailsWith<FieldSyncException.Closed> { node.startNetwork(NetworkOptions()) }
+        }
+    }
+
+    @Test
+    fun invalidInputRaisesTypedErrors() = runBlocking<Unit> {
+        Node.open(tempDir()).use { node ->
+            val doc = node.createDocument()
+            // unknown / malformed document ids
+            assertFailsWith<FieldSyncException.NotFound> { node.openDocument("ab".repeat(32)) }
+            assertFailsWith<FieldSyncException.NotFound> { node.deleteDocument("cd".repeat(32)) }
+            assertFailsWith<FieldSyncException.InvalidArgument> { node.openDocument("") }
+            assertFailsWith<FieldSyncException.InvalidArgument> { node.openDocument("not-an-id") }
+            assertFailsWith<FieldSyncException.InvalidArgument> { node.openDocument("a".repeat(1_000_000)) }
+            // empty and huge strings
+            assertFailsWith<FieldSyncException.InvalidArgument> { doc.text("") }
+            assertFailsWith<FieldSyncException.InvalidArgument> { doc.map("m".repeat(300)) }
+            assertFailsWith<FieldSyncException.InvalidArgument> { doc.text("t").insert(0u, "") }
+            val huge = "x".repeat(17 * 1024 * 1024)
+            assertFailsWith<FieldSyncException.InvalidArgument> { doc.text("t").push(huge) }
+            assertFailsWith<FieldSyncException.InvalidArgument> { doc.map("m").set("k", Value.String(huge)) }
+            assertFailsWith<FieldSyncException.InvalidArgument> { doc.map("m").set("", Value.Null) }
+            assertFailsWith<FieldSyncException.InvalidArgument> { doc.map("m").get("") }
+            // out of bounds, non-finite numbers
+            assertFailsWith<FieldSyncException.InvalidArgument> { doc.text("t").insert(5u, "x") }
+            assertFailsWith<FieldSyncException.InvalidArgument> { doc.list("l").delete(0u, 1u) }
+            assertFailsWith<FieldSyncException.InvalidArgument> { doc.list("l").push(Value.Double(Double.NaN)) }
+            // malformed invites
+            assertFailsWith<FieldSyncException.InvalidInvite> { node.join("") }
+            assertFailsWith<FieldSyncException.InvalidInvite> { node.join("https://example.com/x") }
+            assertFailsWith<FieldSyncException.InvalidInvite> { node.join("fs1:!!!not-base64!!!") }
+            assertFailsWith<FieldSyncException.InvalidInvite> { node.join("fs1:" + "A".repeat(100_000)) }
+            assertFailsWith<FieldSyncException.InvalidInvite> { node.join(doc.invite()) } // own invite
+            // network misuse
+            assertFailsWith<FieldSyncException.Network> { node.stopNetwork() }
+            assertFailsWith<FieldSyncException.InvalidArgument> {
+                node.startNetwork(NetworkOptions(bindIp = "localhost:99"))
+            }
+            assertFailsWith<FieldSyncException.InvalidArgument> {
+                node.addPeer(PeerAddress(nodeId = node.authorId(), addresses = listOf("nowhere")))
+            }
+            // nothing above changed the document
+            assertEquals("{}", doc.toJson())
+        }
+        // bad data directories
+        assertFailsWith<FieldSyncException.InvalidArgument> { Node.open("") }
+        assertFailsWith<FieldSyncException.InvalidArgument> { Node.open("a\u0000b") }
+        val file = java.io.File(tempDir(), "not-a-dir").apply { writeText("x") }
+        assertFailsWith<FieldSyncException.Storage> { Node.open(file.absolutePath) }
+        Unit
+    }
+
+    @Test
+    fun keyStoreKeepsTheDeviceKey() {
+        val store = MemoryKeyStore()
+        val author = Node.open(tempDir(), store).use { it.authorId() }
+        assertEquals(1, store.saves)
+        assertEquals(32, store.key!!.size)
+        // Same key, another data directory: same identity; nothing saved again.
+        Node.open(tempDir(), store).use { assertEquals(author, it.authorId()) }
+        assertEquals(1, store.saves)
+        // Default (key in the database) gives another identity.
+        Node.open(tempDir()).use { assertNotEquals(author, it.authorId()) }
+    }
+
+    @Test
+    fun keyStoreFailuresAreCryptoErrors() {
+        assertFailsWith<FieldSyncException.Crypto> { Node.open(tempDir(), MemoryKeyStore(ByteArray(5))) }
+        val locked = object : DeviceKeyStore {
+            override fun load(): ByteArray? = throw FieldSyncException.Storage("keystore locked")
+            override fun save(key: ByteArray) = Unit
+        }
+        val e = assertFailsWith<FieldSyncException.Crypto> { Node.open(tempDir(), locked) }
+        assertTrue(e.message!!, e.message!!.contains("keystore locked"))
+        val crashing = object : DeviceKeyStore {
+            override fun load(): ByteArray? = null
+            override fun save(key: ByteArray) = throw IllegalStateException("no keystore")
+        }
+        assertFailsWith<FieldSyncException.Crypto> { Node.open(tempDir(), crashing) }
+    }
+
+    @Test
+    fun loggerReceivesTracingOutput() {
+        val logger = CollectingLogger()
+        setLogger(logger, LogLevel.INFO)
+        try {
+            Node.open(tempDir()).use { }
+            assertTrue(logger.records.toString(), logger.records.any { it.contains("node opened") })
+        } finally {
+            setLogger(null)
+        }
+        val before = logger.records.size
+        Node.open(tempDir()).use { }
+        assertEquals(before, logger.records.size)
+    }
+
+    @Test
+    fun twoNodesSyncOverQuicAndOfflineEditsArriveAfterRestart() = runBlocking<Unit> {
+        val loopback = NetworkOptions(bindIp = "127.0.0.1")
+        Node.open(tempDir()).use { a ->
+            Node.open(tempDir()).use { b ->
+                val docA = a.createDocument()
+                docA.text("notes").insert(0u, "written before the network started")
+                val infoA = a.startNetwork(loopback)
+                assertEquals(a.authorId(), infoA.nodeId)
+                assertTrue(infoA.addresses.isNotEmpty())
+                b.startNetwork(loopback)
+                assertTrue(b.isOnline())
+
+                val docB = b.join(docA.invite())
+                assertEquals(docA.id(), docB.id())
+                awaitEqual("B catches up with A") { docB.toJson() == docA.toJson() }
+
+                docA.map("site").set("status", Value.String("repaired"))
+                awaitEqual("live edit reaches B") { docB.toJson() == docA.toJson() }
+                assertEquals(VersionOrdering.EQUAL, compareVersions(docA.version(), docB.version()))
+                assertTrue(docB.syncStatus().online)
+
+                // B goes offline, edits, comes back: the edit reaches A without app action.
+                b.stopNetwork()
+                assertFalse(b.isOnline())
+                docB.list("readings").push(Value.Int(7L))
+                assertEquals(1uL, docB.pendingOps())
+                assertNotEquals(docA.toJson(), docB.toJson())
+                b.startNetwork(loopback)
+                awaitEqual("offline edit reaches A after restart") { docA.toJson() == docB.toJson() }
+                assertTrue(docA.toJson().contains("\"readings\":[7]"))
+
+                a.shutdown()
+                b.shutdown()
+            }
+        }
+    }
+
+    private suspend fun awaitEqual(what: String, check: () -> Boolean) {
+        val deadline = System.currentTimeMillis() + 30_000
+        while (!check()) {
+            if (System.currentTimeMillis() > deadline) throw AssertionError("timed out: $what")
+            delay(50)
+        }
     }
 }

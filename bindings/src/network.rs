@@ -1,0 +1,163 @@
+//! Records of the network half of the API (the methods live on `Node` and `Document`).
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use crate::error::FieldSyncError;
+use crate::validate;
+
+/// How a node joins the network (`Node.startNetwork(options)`).
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct NetworkOptions {
+    /// Local IPv4 address to bind: `"0.0.0.0"` (all interfaces, default) or `"127.0.0.1"`
+    /// (loopback only, for tests and demos).
+    #[uniffi(default = "0.0.0.0")]
+    pub bind_ip: String,
+    /// UDP port for QUIC; 0 (default) picks a free port.
+    #[uniffi(default = 0)]
+    pub port: u16,
+    /// Peers to contact first, in addition to the ones remembered from invites.
+    #[uniffi(default = [])]
+    pub bootstrap: Vec<PeerAddress>,
+    /// Advertise and discover peers on the local network with mDNS.
+    #[uniffi(default = false)]
+    pub mdns: bool,
+    /// Optional relay URL for connections across NATs (off by default).
+    #[uniffi(default = None)]
+    pub relay_url: Option<String>,
+}
+
+/// A peer to reach directly: its node id and socket addresses (`"ip:port"`).
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct PeerAddress {
+    /// The peer's node id (its author id, 64 hex characters).
+    pub node_id: String,
+    /// Direct socket addresses, e.g. `"192.168.1.20:4433"`.
+    pub addresses: Vec<String>,
+}
+
+/// The running network's identity and addresses.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct NetworkInfo {
+    /// This node's id (equal to its author id).
+    pub node_id: String,
+    /// Socket addresses peers can reach this node on.
+    pub addresses: Vec<String>,
+}
+
+/// Sync state of one document.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct SyncStatus {
+    /// The document id.
+    pub document: String,
+    /// Whether the network is running.
+    pub online: bool,
+    /// This device's operations of the document no peer has acknowledged yet.
+    pub pending_local_ops: u64,
+    /// Peers connected for this document now.
+    pub connected_peers: Vec<String>,
+    /// Peers known for this document.
+    pub known_peers: Vec<String>,
+    /// Operations of this document rejected from peers so far.
+    pub rejected_ops: u64,
+}
+
+/// Most bootstrap peers and addresses per peer accepted.
+const MAX_PEERS: usize = 64;
+const MAX_ADDRS: usize = 16;
+
+fn socket_addr(s: &str) -> Result<SocketAddr, FieldSyncError> {
+    if s.is_empty() || s.len() > 64 {
+        return Err(FieldSyncError::invalid(format!(
+            "socket address {:?} must be 1..=64 bytes",
+            s.chars().take(64).collect::<String>()
+        )));
+    }
+    s.parse()
+        .map_err(|_| FieldSyncError::invalid(format!("{s:?} is not an ip:port socket address")))
+}
+
+impl TryFrom<PeerAddress> for fieldsync::PeerAddr {
+    type Error = FieldSyncError;
+
+    fn try_from(p: PeerAddress) -> Result<Self, FieldSyncError> {
+        if p.addresses.len() > MAX_ADDRS {
+            return Err(FieldSyncError::invalid(format!(
+                "at most {MAX_ADDRS} addresses per peer"
+            )));
+        }
+        Ok(fieldsync::PeerAddr {
+            node: validate::author_id(&p.node_id)?,
+            addrs: p
+                .addresses
+                .iter()
+                .map(|a| socket_addr(a))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}
+
+impl From<fieldsync::PeerAddr> for PeerAddress {
+    fn from(p: fieldsync::PeerAddr) -> Self {
+        PeerAddress {
+            node_id: p.node.to_string(),
+            addresses: p.addrs.iter().map(|a| a.to_string()).collect(),
+        }
+    }
+}
+
+impl TryFrom<NetworkOptions> for fieldsync::NetworkConfig {
+    type Error = FieldSyncError;
+
+    fn try_from(o: NetworkOptions) -> Result<Self, FieldSyncError> {
+        let bind_ip: Ipv4Addr = o.bind_ip.parse().map_err(|_| {
+            FieldSyncError::invalid(format!(
+                "bind_ip {:?} is not an IPv4 address",
+                o.bind_ip.chars().take(64).collect::<String>()
+            ))
+        })?;
+        if o.bootstrap.len() > MAX_PEERS {
+            return Err(FieldSyncError::invalid(format!(
+                "at most {MAX_PEERS} bootstrap peers"
+            )));
+        }
+        if let Some(url) = &o.relay_url {
+            if url.is_empty() || url.len() > 2048 {
+                return Err(FieldSyncError::invalid("relay_url must be 1..=2048 bytes"));
+            }
+        }
+        Ok(fieldsync::NetworkConfig {
+            bind_ip,
+            port: o.port,
+            bootstrap: o
+                .bootstrap
+                .into_iter()
+                .map(fieldsync::PeerAddr::try_from)
+                .collect::<Result<_, _>>()?,
+            mdns: o.mdns,
+            relay_url: o.relay_url,
+            ..Default::default()
+        })
+    }
+}
+
+impl From<fieldsync::NetworkInfo> for NetworkInfo {
+    fn from(i: fieldsync::NetworkInfo) -> Self {
+        NetworkInfo {
+            node_id: i.node.to_string(),
+            addresses: i.addrs.iter().map(|a| a.to_string()).collect(),
+        }
+    }
+}
+
+impl From<fieldsync::SyncStatus> for SyncStatus {
+    fn from(s: fieldsync::SyncStatus) -> Self {
+        SyncStatus {
+            document: s.document.to_string(),
+            online: s.online,
+            pending_local_ops: s.pending_local_ops,
+            connected_peers: s.connected_peers.iter().map(|a| a.to_string()).collect(),
+            known_peers: s.known_peers.iter().map(|a| a.to_string()).collect(),
+            rejected_ops: s.rejected_ops,
+        }
+    }
+}
