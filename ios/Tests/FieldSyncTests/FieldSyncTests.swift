@@ -1,12 +1,101 @@
-// SKELETON: placeholder XCTest tests for the FieldSync Swift bindings.
-// To be filled in once the FFI API of `fieldsync-ffi` lands (Node constructor/config, documents,
-// sync). Run on Linux with scripts/swift-test.sh (`swift test --disable-swift-testing` inside the
-// Debian trixie chroot against the host-built libfieldsync_ffi.so), on macOS with `swift test`
-// after ./build-xcframework.sh.
+// XCTest tests of the FieldSync Swift bindings (generated code + ios/Sources/FieldSync adapters).
+// Linux: make -f mk/bindings.mk test-swift (scripts/swift-test.sh: `swift test` in a Debian
+// trixie chroot against the host-built libfieldsync_ffi.so). macOS: `swift test` after
+// ./build-xcframework.sh.
+import Foundation
 import XCTest
 @testable import FieldSync
 
+/// An app-side key store, as a Keychain-backed one would look from the SDK.
+final class MemoryKeyStore: DeviceKeyStore, @unchecked Sendable {
+    private let lock = NSLock()
+    private var key: Data?
+    private(set) var saves = 0
+
+    init(key: Data? = nil) { self.key = key }
+
+    func load() throws -> Data? {
+        lock.lock(); defer { lock.unlock() }
+        return key
+    }
+
+    func save(key: Data) throws {
+        lock.lock(); defer { lock.unlock() }
+        self.key = key
+        saves += 1
+    }
+
+    var storedKey: Data? {
+        lock.lock(); defer { lock.unlock() }
+        return key
+    }
+}
+
+final class FailingKeyStore: DeviceKeyStore, @unchecked Sendable {
+    struct Locked: Error {}
+    func load() throws -> Data? { throw FieldSyncError.Storage(reason: "keychain locked") }
+    func save(key: Data) throws { throw Locked() }
+}
+
+final class CollectingLogger: FieldSyncLogger, @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+
+    func log(level: LogLevel, target: String, message: String) {
+        lock.lock(); defer { lock.unlock() }
+        lines.append("\(level) \(target) \(message)")
+    }
+
+    var records: [String] {
+        lock.lock(); defer { lock.unlock() }
+        return lines
+    }
+}
+
+/// The variant name of an error, for comparing kinds without their reasons.
+func kind(_ error: Error) -> String {
+    guard let e = error as? FieldSyncError else { return "not a FieldSyncError: \(error)" }
+    switch e {
+    case .NotFound: return "NotFound"
+    case .InvalidArgument: return "InvalidArgument"
+    case .InvalidInvite: return "InvalidInvite"
+    case .Network: return "Network"
+    case .Storage: return "Storage"
+    case .Crypto: return "Crypto"
+    case .Closed: return "Closed"
+    case .Internal: return "Internal"
+    }
+}
+
+/// Asserts that `body` throws a `FieldSyncError` of the given kind.
+func assertThrows<T>(
+    _ expected: String, file: StaticString = #filePath, line: UInt = #line,
+    _ body: () async throws -> T
+) async {
+    do {
+        _ = try await body()
+        XCTFail("expected FieldSyncError.\(expected), got no error", file: file, line: line)
+    } catch {
+        XCTAssertEqual(kind(error), expected, "\(error)", file: file, line: line)
+    }
+}
+
 final class FieldSyncTests: XCTestCase {
+    private var dirs: [URL] = []
+
+    private func tempDir() -> String {
+        let url = FileManager.default.temporaryDirectory
+            .appendingPathComponent("fieldsync-swift-\(UUID().uuidString)")
+        dirs.append(url)
+        return url.path
+    }
+
+    override func tearDown() {
+        for d in dirs { try? FileManager.default.removeItem(at: d) }
+        dirs = []
+        super.tearDown()
+    }
+
     /// Compiles only if the generated API has the shape the AsyncSequence adapters rely on.
     func testStreamAdaptersMatchGeneratedApi() {
         let subscriptionToStream: (EventSubscription) -> () -> AsyncThrowingStream<FieldSyncEvent, Error> =
@@ -16,27 +105,269 @@ final class FieldSyncTests: XCTestCase {
         XCTAssertNotNil(nodeToStream)
     }
 
-    // TODO(ffi): once Node can be constructed from Swift (in-memory store, discovery off):
-    //
-    // func testEventsStreamDeliversAndCancels() async throws {
-    //     let node = try Node(/* config */)
-    //     let task = Task { () -> FieldSyncEvent? in
-    //         for try await event in node.events() { return event }
-    //         return nil
-    //     }
-    //     /* trigger an event, e.g. create or change a document */
-    //     let first = try await task.value
-    //     XCTAssertNotNil(first)
-    // }
-    //
-    // func testSubscriptionEndsAfterCancel() async {
-    //     let node = try! Node(/* config */)
-    //     let sub = node.subscribe()
-    //     sub.cancel()
-    //     let next = await sub.next()
-    //     XCTAssertNil(next)
-    // }
-    //
-    // Further: errors map to the generated FieldSyncError enum; records/enums round-trip; two
-    // nodes on loopback sync a document (mirror of the Rust and Kotlin tests).
+    func testOpenCreateEditAndReadJson() throws {
+        let node = try Node.open(dataDir: tempDir())
+        XCTAssertEqual(node.authorId().count, 64)
+        let doc = try node.createDocument()
+        XCTAssertEqual(try node.documentIds(), [doc.id()])
+
+        let text = try doc.text(name: "notes")
+        try text.insert(pos: 0, text: "water point 3")
+        try text.push(text: " repaired")
+        try text.delete(pos: 0, len: 6)
+        XCTAssertEqual(try text.content(), "point 3 repaired")
+        XCTAssertEqual(try text.len(), 16)
+
+        let map = try doc.map(name: "site")
+        try map.set(key: "name", value: .string(value: "Kisumu"))
+        try map.set(key: "visits", value: .int(value: 3))
+        try map.set(key: "ok", value: .bool(value: true))
+        try map.set(key: "ph", value: .double(value: 7.2))
+        try map.set(key: "note", value: .null)
+        try map.delete(key: "note")
+        XCTAssertEqual(try map.get(key: "visits"), .int(value: 3))
+        XCTAssertNil(try map.get(key: "missing"))
+        XCTAssertEqual(try map.keys(), ["name", "ok", "ph", "visits"])
+
+        let list = try doc.list(name: "readings")
+        try list.push(value: .int(value: 1))
+        try list.push(value: .int(value: 3))
+        try list.insert(index: 1, value: .int(value: 2))
+        try list.delete(index: 2, count: 1)
+        XCTAssertEqual(try list.len(), 2)
+        XCTAssertEqual(try list.get(index: 1), .int(value: 2))
+        XCTAssertNil(try list.get(index: 5))
+
+        XCTAssertEqual(
+            try doc.toJson(),
+            #"{"notes":"point 3 repaired","readings":[1,2],"site":{"name":"Kisumu","ok":true,"ph":7.2,"visits":3}}"#
+        )
+        let version = try doc.version()
+        XCTAssertEqual(Array(version.keys), [node.authorId()])
+        XCTAssertEqual(UInt64(version[node.authorId()]!) + 1, try doc.opCount())
+        XCTAssertEqual(try compareVersions(first: version, second: version), .equal)
+        XCTAssertEqual(try compareVersions(first: version, second: [:]), .ahead)
+        XCTAssertEqual(try doc.pendingOps(), try doc.opCount())
+        XCTAssertEqual(UInt64(try node.pendingOps().count), try doc.opCount())
+    }
+
+    func testReopenFromDisk() async throws {
+        let dir = tempDir()
+        var author = ""
+        var id = ""
+        var json = ""
+        do {
+            let node = try Node.open(dataDir: dir)
+            let doc = try node.createDocument()
+            try doc.text(name: "t").insert(pos: 0, text: "persisted")
+            try doc.map(name: "m").set(key: "k", value: .int(value: 42))
+            author = node.authorId()
+            id = doc.id()
+            json = try doc.toJson()
+            try await node.shutdown()
+        }
+        let node = try Node.open(dataDir: dir)
+        XCTAssertEqual(node.authorId(), author)
+        XCTAssertEqual(try node.documentIds(), [id])
+        let doc = try node.openDocument(id: id)
+        XCTAssertEqual(try doc.toJson(), json)
+        try doc.text(name: "t").push(text: ", and reopened")
+        XCTAssertEqual(try doc.text(name: "t").content(), "persisted, and reopened")
+    }
+
+    func testEventsArriveAsAsyncSequence() async throws {
+        let node = try Node.open(dataDir: tempDir())
+        let doc = try node.createDocument()
+        let sub = node.subscribe()
+        try doc.text(name: "t").insert(pos: 0, text: "a")
+        try doc.map(name: "m").set(key: "k", value: .bool(value: true))
+        var got: [FieldSyncEvent] = []
+        for try await event in sub.asStream() {
+            got.append(event)
+            if got.count == 2 { break }
+        }
+        let expected = FieldSyncEvent.documentChanged(document: doc.id(), origin: .local)
+        XCTAssertEqual(got, [expected, expected])
+        sub.cancel()
+        XCTAssertTrue(sub.isCancelled())
+        let next = await sub.next()
+        XCTAssertNil(next)
+    }
+
+    func testNodeEventsStreamDeliversFirstEvent() async throws {
+        let node = try Node.open(dataDir: tempDir())
+        let doc = try node.createDocument()
+        let first = Task { () -> FieldSyncEvent? in
+            for try await event in node.events() { return event }
+            return nil
+        }
+        // The stream subscribes when iteration starts: edit until the consumer sees one.
+        let editor = Task {
+            var i: Int64 = 0
+            while !Task.isCancelled && i < 500 {
+                try doc.list(name: "l").push(value: .int(value: i))
+                i += 1
+                try await Task.sleep(nanoseconds: 20_000_000)
+            }
+        }
+        let event = try await first.value
+        editor.cancel()
+        XCTAssertEqual(event, .documentChanged(document: doc.id(), origin: .local))
+    }
+
+    func testCancellingTheConsumingTaskCancelsTheSubscription() async throws {
+        let node = try Node.open(dataDir: tempDir())
+        let sub = node.subscribe()
+        let consumer = Task { () -> Int in
+            var n = 0
+            for try await _ in sub.asStream() { n += 1 }
+            return n
+        }
+        try await Task.sleep(nanoseconds: 100_000_000)
+        consumer.cancel()
+        let n = try await consumer.value
+        XCTAssertEqual(n, 0)
+        XCTAssertTrue(sub.isCancelled())
+    }
+
+    func testShutdownEndsSubscriptionsAndClosesTheNode() async throws {
+        let node = try Node.open(dataDir: tempDir())
+        let doc = try node.createDocument()
+        let text = try doc.text(name: "t")
+        let sub = node.subscribe()
+        try await node.shutdown()
+        try await node.shutdown()  // idempotent
+        XCTAssertTrue(node.isShutDown())
+        let next = await sub.next()
+        XCTAssertNil(next)
+        await assertThrows("Closed") { try node.createDocument() }
+        await assertThrows("Closed") { try doc.toJson() }
+        await assertThrows("Closed") { try text.insert(pos: 0, text: "x") }
+        await assertThrows("Closed") { try await node.startNetwork(options: NetworkOptions()) }
+    }
+
+    func testInvalidInputRaisesTypedErrors() async throws {
+        let node = try Node.open(dataDir: tempDir())
+        let doc = try node.createDocument()
+        // unknown / malformed document ids
+        await assertThrows("NotFound") { try node.openDocument(id: String(repeating: "ab", count: 32)) }
+        await assertThrows("NotFound") { try node.deleteDocument(id: String(repeating: "cd", count: 32)) }
+        await assertThrows("InvalidArgument") { try node.openDocument(id: "") }
+        await assertThrows("InvalidArgument") { try node.openDocument(id: "not-an-id") }
+        await assertThrows("InvalidArgument") { try node.openDocument(id: String(repeating: "a", count: 1_000_000)) }
+        // empty and huge strings
+        await assertThrows("InvalidArgument") { try doc.text(name: "") }
+        await assertThrows("InvalidArgument") { try doc.map(name: String(repeating: "m", count: 300)) }
+        await assertThrows("InvalidArgument") { try doc.text(name: "t").insert(pos: 0, text: "") }
+        let huge = String(repeating: "x", count: 17 * 1024 * 1024)
+        await assertThrows("InvalidArgument") { try doc.text(name: "t").push(text: huge) }
+        await assertThrows("InvalidArgument") { try doc.map(name: "m").set(key: "k", value: .string(value: huge)) }
+        await assertThrows("InvalidArgument") { try doc.map(name: "m").set(key: "", value: .null) }
+        await assertThrows("InvalidArgument") { try doc.map(name: "m").get(key: "") }
+        // out of bounds, non-finite numbers
+        await assertThrows("InvalidArgument") { try doc.text(name: "t").insert(pos: 5, text: "x") }
+        await assertThrows("InvalidArgument") { try doc.list(name: "l").delete(index: 0, count: 1) }
+        await assertThrows("InvalidArgument") { try doc.list(name: "l").push(value: .double(value: .nan)) }
+        // malformed invites
+        await assertThrows("InvalidInvite") { try await node.join(invite: "") }
+        await assertThrows("InvalidInvite") { try await node.join(invite: "https://example.com/x") }
+        await assertThrows("InvalidInvite") { try await node.join(invite: "fs1:!!!not-base64!!!") }
+        await assertThrows("InvalidInvite") { try await node.join(invite: "fs1:" + String(repeating: "A", count: 100_000)) }
+        let ownInvite = try await doc.invite()
+        await assertThrows("InvalidInvite") { try await node.join(invite: ownInvite) }
+        // network misuse
+        await assertThrows("Network") { try await node.stopNetwork() }
+        await assertThrows("InvalidArgument") { try await node.startNetwork(options: NetworkOptions(bindIp: "localhost:99")) }
+        await assertThrows("InvalidArgument") {
+            try await node.addPeer(peer: PeerAddress(nodeId: node.authorId(), addresses: ["nowhere"]))
+        }
+        // nothing above changed the document
+        XCTAssertEqual(try doc.toJson(), "{}")
+        // bad data directories
+        await assertThrows("InvalidArgument") { try Node.open(dataDir: "") }
+        await assertThrows("InvalidArgument") { try Node.open(dataDir: "a\u{0}b") }
+        let file = tempDir()
+        _ = FileManager.default.createFile(atPath: file, contents: Data("x".utf8))
+        await assertThrows("Storage") { try Node.open(dataDir: file) }
+    }
+
+    func testKeyStoreKeepsTheDeviceKey() throws {
+        let store = MemoryKeyStore()
+        let author = try Node.open(dataDir: tempDir(), keyStore: store).authorId()
+        XCTAssertEqual(store.saves, 1)
+        XCTAssertEqual(store.storedKey?.count, 32)
+        XCTAssertEqual(try Node.open(dataDir: tempDir(), keyStore: store).authorId(), author)
+        XCTAssertEqual(store.saves, 1)
+        XCTAssertNotEqual(try Node.open(dataDir: tempDir()).authorId(), author)
+    }
+
+    func testKeyStoreFailuresAreCryptoErrors() async {
+        await assertThrows("Crypto") { try Node.open(dataDir: self.tempDir(), keyStore: MemoryKeyStore(key: Data(count: 5))) }
+        await assertThrows("Crypto") { try Node.open(dataDir: self.tempDir(), keyStore: FailingKeyStore()) }
+        do {
+            _ = try Node.open(dataDir: tempDir(), keyStore: FailingKeyStore())
+        } catch FieldSyncError.Crypto(let reason) {
+            XCTAssertTrue(reason.contains("keychain locked"), reason)
+        } catch {
+            XCTFail("\(error)")
+        }
+    }
+
+    func testLoggerReceivesTracingOutput() throws {
+        let logger = CollectingLogger()
+        try setLogger(logger: logger, maxLevel: .info)
+        _ = try Node.open(dataDir: tempDir())
+        try setLogger(logger: nil)
+        XCTAssertTrue(logger.records.contains { $0.contains("node opened") }, "\(logger.records)")
+        let before = logger.records.count
+        _ = try Node.open(dataDir: tempDir())
+        XCTAssertEqual(logger.records.count, before)
+    }
+
+    func testTwoNodesSyncOverQuicAndOfflineEditsArriveAfterRestart() async throws {
+        let loopback = NetworkOptions(bindIp: "127.0.0.1")
+        let a = try Node.open(dataDir: tempDir())
+        let b = try Node.open(dataDir: tempDir())
+        let docA = try a.createDocument()
+        try docA.text(name: "notes").insert(pos: 0, text: "written before the network started")
+        let infoA = try await a.startNetwork(options: loopback)
+        XCTAssertEqual(infoA.nodeId, a.authorId())
+        XCTAssertFalse(infoA.addresses.isEmpty)
+        _ = try await b.startNetwork(options: loopback)
+        let online = try await b.isOnline()
+        XCTAssertTrue(online)
+
+        let docB = try await b.join(invite: try await docA.invite())
+        XCTAssertEqual(docB.id(), docA.id())
+        try await waitUntil("B catches up with A") { try docB.toJson() == docA.toJson() }
+
+        try docA.map(name: "site").set(key: "status", value: .string(value: "repaired"))
+        try await waitUntil("live edit reaches B") { try docB.toJson() == docA.toJson() }
+        XCTAssertEqual(try compareVersions(first: docA.version(), second: docB.version()), .equal)
+        let status = try await docB.syncStatus()
+        XCTAssertTrue(status.online)
+
+        // B goes offline, edits, comes back: the edit reaches A without app action.
+        try await b.stopNetwork()
+        try docB.list(name: "readings").push(value: .int(value: 7))
+        XCTAssertEqual(try docB.pendingOps(), 1)
+        XCTAssertNotEqual(try docA.toJson(), try docB.toJson())
+        _ = try await b.startNetwork(options: loopback)
+        try await waitUntil("offline edit reaches A after restart") { try docA.toJson() == docB.toJson() }
+        XCTAssertTrue(try docA.toJson().contains(#""readings":[7]"#))
+
+        try await a.shutdown()
+        try await b.shutdown()
+    }
+
+    private func waitUntil(_ what: String, timeout: TimeInterval = 30, _ check: () throws -> Bool) async throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while try !check() {
+            if Date() > deadline {
+                XCTFail("timed out: \(what)")
+                return
+            }
+            try await Task.sleep(nanoseconds: 50_000_000)
+        }
+    }
 }
