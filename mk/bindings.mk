@@ -30,13 +30,12 @@ FFI_BINDGEN_ARGS := generate --no-format --metadata-no-deps --library $(FFI_CDYL
 bindings-build:
 	cd $(FFI_ROOT) && $(CARGO) build $(CARGO_FLAGS) -p fieldsync-ffi --lib --bin uniffi-bindgen
 
-# $(1): output root (gets kotlin/ and swift/ below it)
-define ffi_generate
-	rm -rf $(1)/kotlin $(1)/swift
-	mkdir -p $(1)/kotlin $(1)/swift
-	cd $(FFI_ROOT) && $(FFI_BINDGEN) $(FFI_BINDGEN_ARGS) --language kotlin --out-dir $(1)/kotlin
-	cd $(FFI_ROOT) && $(FFI_BINDGEN) $(FFI_BINDGEN_ARGS) --language swift --out-dir $(1)/swift
-endef
+# $(1): output root (gets kotlin/ and swift/ below it). One shell line, so it also works
+# inside a longer recipe line.
+ffi_generate = rm -rf $(1)/kotlin $(1)/swift && mkdir -p $(1)/kotlin $(1)/swift && \
+	cd $(FFI_ROOT) && \
+	$(FFI_BINDGEN) $(FFI_BINDGEN_ARGS) --language kotlin --out-dir $(1)/kotlin && \
+	$(FFI_BINDGEN) $(FFI_BINDGEN_ARGS) --language swift --out-dir $(1)/swift
 
 bindings: bindings-build
 	$(call ffi_generate,$(FFI_GENERATED))
