@@ -1,0 +1,81 @@
+# FieldSync: the only commands a newcomer needs.
+#
+#   make demo       build the `fieldsync` command and run its two-node sync demo (127.0.0.1 only)
+#   make test       everything CI checks: fmt, Rust tests, clippy, bindings up to date,
+#                   Kotlin (JVM) and Swift (Linux chroot) binding tests
+#   make bindings   regenerate the checked-in Kotlin/Swift bindings (mk/bindings.mk)
+#   make bench      run the benchmarks, once there are any
+#
+# `deps` (run by demo and test) installs missing Debian build packages with apt-get; it needs
+# a Rust toolchain (cargo) already installed. The Kotlin and Swift test scripts install their
+# own toolchains on first use (see scripts/).
+
+CARGO ?= cargo
+# rustc here may be older than p2panda's declared rust-version; the code builds with it.
+CARGO_FLAGS = --ignore-rust-version
+# Upper bound for the whole Rust test suite, in seconds.
+TEST_TIMEOUT ?= 2400
+
+.DEFAULT_GOAL := help
+
+include mk/bindings.mk
+
+.PHONY: help deps lint-deps demo test test-rust fmt-check clippy bench
+
+help:
+	@sed -n '2,8p' $(firstword $(MAKEFILE_LIST)) | sed 's/^# \{0,1\}//'
+
+# Debian packages the build needs (a C compiler for bundled SQLite and crypto, pkg-config).
+APT_PACKAGES := build-essential pkg-config
+
+deps:
+	@missing=""; \
+	command -v cc >/dev/null 2>&1 || missing="$$missing build-essential"; \
+	command -v make >/dev/null 2>&1 || missing="$$missing build-essential"; \
+	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
+	command -v timeout >/dev/null 2>&1 || missing="$$missing coreutils"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then sudo=""; \
+	  elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; \
+	  else echo "deps: missing Debian packages:$$missing; install them as root: apt-get install$$missing" >&2; exit 1; fi; \
+	  echo "deps: installing$$missing"; \
+	  $$sudo apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
+	fi; \
+	command -v $(CARGO) >/dev/null 2>&1 || { \
+	  echo "deps: cargo not found: install a Rust toolchain (rustup, stable) and re-run" >&2; exit 1; }
+
+# rustfmt and clippy, added through rustup when the toolchain lacks them.
+lint-deps: deps
+	@$(CARGO) fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+	@$(CARGO) clippy --version >/dev/null 2>&1 || rustup component add clippy
+
+demo: deps
+	$(CARGO) build $(CARGO_FLAGS) -p fieldsync-cli
+	$(CARGO) run $(CARGO_FLAGS) -q -p fieldsync-cli -- demo
+
+fmt-check: lint-deps
+	$(CARGO) fmt --all --check
+
+test-rust: deps
+	timeout -k 30 $(TEST_TIMEOUT) $(CARGO) test --workspace $(CARGO_FLAGS)
+
+clippy: lint-deps
+	$(CARGO) clippy --workspace --all-targets $(CARGO_FLAGS) -- -D warnings
+
+# Sequential on purpose: each step is heavy on a small machine, and the first failure stops.
+test: deps
+	$(MAKE) --no-print-directory fmt-check
+	$(MAKE) --no-print-directory test-rust
+	$(MAKE) --no-print-directory clippy
+	$(MAKE) --no-print-directory bindings-check
+	$(MAKE) --no-print-directory test-kotlin
+	$(MAKE) --no-print-directory test-swift
+	@echo "make test: all checks passed"
+
+bench:
+	@if ls core/benches/*.rs >/dev/null 2>&1; then \
+	  $(CARGO) bench $(CARGO_FLAGS) -p fieldsync; \
+	else \
+	  echo "bench: no benchmarks yet (core/benches/ does not exist)"; \
+	fi
