@@ -1,6 +1,7 @@
 //! `fieldsync demo`: Alice and Bob, two embedded nodes on 127.0.0.1, edit one survey document
 //! offline and converge over QUIC, twice.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use fieldsync::{
@@ -13,6 +14,9 @@ use crate::fmt;
 
 /// Longest wait for a node's network to shut down.
 const STOP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How long to wait after convergence for outboxes to empty (informational only).
+const OUTBOX_WAIT: Duration = Duration::from_secs(5);
 
 struct Peer {
     name: &'static str,
@@ -208,7 +212,7 @@ impl Demo {
         say(
             "Bob",
             format!(
-                "online again on {} (nobody told him where Alice is)",
+                "online again on {} (he remembers Alice from the invite)",
                 addrs(&b.addrs)
             ),
         );
@@ -286,8 +290,9 @@ impl Demo {
     async fn converge(&mut self, what: &str) -> Result<()> {
         let t0 = Instant::now();
         let deadline = t0 + self.timeout;
+        let mut seen = HashSet::new();
         loop {
-            self.print_events();
+            self.print_events(&mut seen);
             let a = self.doc_of(&self.alice)?;
             let b = self.doc_of(&self.bob)?;
             let (ja, jb) = (a.to_json()?, b.to_json()?);
@@ -297,6 +302,7 @@ impl Demo {
                     "  CONVERGED ✓  {what}: identical JSON and versions after {:.2} s",
                     t0.elapsed().as_secs_f64()
                 );
+                self.outboxes(&mut seen).await?;
                 return Ok(());
             }
             if Instant::now() >= deadline {
@@ -314,8 +320,32 @@ impl Demo {
         }
     }
 
-    /// Prints the network events both nodes reported since the last call.
-    fn print_events(&mut self) {
+    /// Waits briefly for both outboxes to empty (peers acknowledge what they hold) and says
+    /// how it went. Informational: convergence is what the demo checks.
+    async fn outboxes(&mut self, seen: &mut HashSet<String>) -> Result<()> {
+        let deadline = Instant::now() + OUTBOX_WAIT;
+        loop {
+            self.print_events(seen);
+            let a = self.doc_of(&self.alice)?.pending_ops()?;
+            let b = self.doc_of(&self.bob)?.pending_ops()?;
+            if a + b == 0 {
+                println!("  outboxes empty ✓  every edit is acknowledged by the other device");
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                println!(
+                    "  outboxes: Alice {a}, Bob {b} op(s) not yet acknowledged \
+                     (delivered, acknowledgement pending)"
+                );
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Prints the network events both nodes reported since the last call, each distinct
+    /// line once per step.
+    fn print_events(&mut self, seen: &mut HashSet<String>) {
         let names: Vec<(AuthorId, &'static str)> = vec![
             (self.alice.node.author(), self.alice.name),
             (self.bob.node.author(), self.bob.name),
@@ -343,7 +373,9 @@ impl Demo {
                     Event::OperationsRejected { .. } => format!("rejected operations: {e:?}"),
                     _ => continue,
                 };
-                say(p.name, format!("· {line}"));
+                if seen.insert(format!("{}{line}", p.name)) {
+                    say(p.name, format!("· {line}"));
+                }
             }
         }
     }
