@@ -215,6 +215,30 @@ impl NodeInner {
         self.ingest_operation(op)
     }
 
+    /// Largest encoded operation accepted from the network.
+    pub(crate) fn max_operation_bytes(&self) -> usize {
+        self.config.max_operation_bytes
+    }
+
+    /// Whether this node holds `document` and serves it to peers.
+    pub(crate) fn serves(&self, document: DocumentId) -> bool {
+        documents::state(self.lock().store.conn(), document).is_ok_and(|s| s == DocumentState::Live)
+    }
+
+    /// Decodes, validates and ingests wire bytes pushed over gossip for `document`.
+    pub(crate) fn ingest_wire(
+        &self,
+        document: DocumentId,
+        bytes: &[u8],
+    ) -> Result<IngestOutcome, IngestError> {
+        let op = operation::decode_operation(
+            bytes,
+            self.config.max_operation_bytes,
+            self.config.max_body_bytes,
+        )?;
+        self.ingest_received(document, op)
+    }
+
     /// A peer holds our log of `document` up to `seq`: acknowledge those outbox entries.
     pub(crate) fn acknowledge_up_to(
         &self,

@@ -46,3 +46,11 @@ pub async fn go_online(node: &Node) -> fieldsync::NetworkInfo {
         .await
         .expect("start network")
 }
+
+/// Installs a `tracing` subscriber for the test process, filtered by `RUST_LOG`.
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}

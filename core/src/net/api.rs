@@ -10,6 +10,7 @@ use crate::net::{Invite, NetCommand, Network, NetworkConfig, NetworkInfo, PeerAd
 use crate::node::Node;
 
 const META_KNOWN_PEERS: &str = "known_peers";
+const META_LAST_PORT: &str = "last_port";
 
 fn encode_peers(peers: &[PeerAddr]) -> Vec<u8> {
     let list: Vec<(String, Vec<String>)> = peers
@@ -64,7 +65,20 @@ impl Node {
         }
         let docs = self.inner.document_ids()?;
         let known = self.known_peers();
+        let mut config = config;
+        if config.port == 0 {
+            // Come back on the same port so that peers holding our old address (from an
+            // invite) reach us again; a taken port falls back to a free one.
+            if let Some(bytes) = self.inner.meta_get(META_LAST_PORT)? {
+                if let Ok(b) = <[u8; 2]>::try_from(bytes.as_slice()) {
+                    config.port = u16::from_be_bytes(b);
+                }
+            }
+        }
         let (network, commands) = Network::start(&self.inner, config, docs, known).await?;
+        if let Some(port) = network.addrs().first().map(|a| a.port()) {
+            self.inner.meta_set(META_LAST_PORT, &port.to_be_bytes())?;
+        }
         let info = NetworkInfo {
             node: self.author(),
             addrs: network.addrs().to_vec(),

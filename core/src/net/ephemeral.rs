@@ -13,6 +13,7 @@ pub const MAX_EPHEMERAL_PAYLOAD: usize = MAX_GOSSIP_BYTES - 128;
 
 const KIND_APP: u8 = 0;
 const KIND_HEADS: u8 = 1;
+const KIND_OP: u8 = 2;
 
 /// The content of a gossip message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,6 +22,9 @@ pub enum Ephemeral {
     App(Vec<u8>),
     /// The sender's version vector of the document: what it holds durably.
     Heads(VersionVector),
+    /// A freshly written operation (wire bytes), pushed to online peers at once. The
+    /// operation carries its own author signature and is validated like any other.
+    Op(Vec<u8>),
 }
 
 /// Encodes and signs: `kind (1) | sender (32) | signature (64) | payload`.
@@ -28,6 +32,7 @@ pub fn seal(key: &SigningKey, message: &Ephemeral) -> Vec<u8> {
     let (kind, payload) = match message {
         Ephemeral::App(p) => (KIND_APP, p.clone()),
         Ephemeral::Heads(vv) => (KIND_HEADS, vv.to_bytes()),
+        Ephemeral::Op(bytes) => (KIND_OP, bytes.clone()),
     };
     let mut signed = Vec::with_capacity(payload.len() + 1);
     signed.push(kind);
@@ -62,6 +67,7 @@ pub fn open(bytes: &[u8]) -> Option<(AuthorId, Ephemeral)> {
     let message = match kind {
         KIND_APP => Ephemeral::App(payload.to_vec()),
         KIND_HEADS => Ephemeral::Heads(VersionVector::from_bytes(payload)?),
+        KIND_OP => Ephemeral::Op(payload.to_vec()),
         _ => return None,
     };
     Some((sender, message))

@@ -6,6 +6,7 @@
 //! node before Loro sees it; p2panda-net only checks header signatures.
 
 mod api;
+pub mod catchup;
 pub mod config;
 pub mod ephemeral;
 pub mod invite;
@@ -22,21 +23,18 @@ use p2panda_net::addrs::NodeInfo;
 use p2panda_net::iroh_endpoint::{EndpointAddr, IrohConfig, RelayUrl};
 use p2panda_net::iroh_mdns::MdnsDiscoveryMode;
 use p2panda_net::utils::from_verifying_key;
-use p2panda_net::{AddressBook, Discovery, Endpoint, Gossip, LogSync, MdnsDiscovery};
+use p2panda_net::{AddressBook, Discovery, Endpoint, Gossip, MdnsDiscovery};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::error::NetError;
 use crate::ids::{AuthorId, DocumentId};
 use crate::node::NodeInner;
-use crate::operation::{FieldSyncExtensions, LogKey};
 
 pub use config::{NetworkConfig, PeerAddr, DEFAULT_NETWORK_ID};
 pub use invite::{Invite, InviteError};
 pub use status::SyncStatus;
 pub use sync_store::SyncStore;
-
-pub(crate) type FsLogSync = LogSync<SyncStore, LogKey, FieldSyncExtensions>;
 
 /// Commands from the node to the running network.
 #[derive(Debug)]
@@ -47,6 +45,8 @@ pub(crate) enum NetCommand {
     Ephemeral(DocumentId, Vec<u8>),
     /// The node's replica of a document changed: announce heads soon.
     HeadsChanged(DocumentId),
+    /// Catch up a document with a peer (one session per pair at a time).
+    SyncWith(DocumentId, AuthorId),
     /// Reach this peer (from an invite).
     AddPeer(PeerAddr),
 }
@@ -58,6 +58,8 @@ pub(crate) struct NetShared {
     pub connected: Mutex<HashMap<DocumentId, std::collections::BTreeSet<AuthorId>>>,
     /// Peers ever seen per document (kept across restarts of the network).
     pub known: Mutex<HashMap<DocumentId, std::collections::BTreeSet<AuthorId>>>,
+    /// Catch-up sessions this node runs right now, per (document, peer).
+    pub in_flight: Mutex<std::collections::HashSet<(DocumentId, AuthorId)>>,
     /// Rejected operations per (peer, document).
     pub rejected: Mutex<HashMap<(Option<AuthorId>, DocumentId), u64>>,
 }
@@ -87,9 +89,9 @@ pub(crate) struct Network {
     _discovery: Discovery,
     _mdns: Option<MdnsDiscovery>,
     _gossip: Gossip,
-    _sync: FsLogSync,
     tasks: Vec<JoinHandle<()>>,
     ingest: Option<std::thread::JoinHandle<()>>,
+    ingest_tx: std::sync::mpsc::Sender<worker::IngestItem>,
     addrs: Vec<SocketAddr>,
 }
 
@@ -177,11 +179,6 @@ impl Network {
             .spawn()
             .await
             .map_err(start_err)?;
-        let sync = FsLogSync::builder(store, endpoint.clone(), gossip.clone())
-            .spawn()
-            .await
-            .map_err(start_err)?;
-
         let mut peers = config.bootstrap.clone();
         peers.extend(known_peers);
         for peer in &peers {
@@ -193,16 +190,29 @@ impl Network {
         let (ingest_tx, ingest_rx) = std::sync::mpsc::channel();
         let ingest =
             worker::spawn_ingest(weak.clone(), ingest_rx, cmd_tx.clone()).map_err(start_err)?;
+        let session_ingest = ingest_tx.clone();
+        let session = catchup::Session {
+            node: weak.clone(),
+            store,
+            ingest: ingest_tx.clone(),
+            max_frame: node.max_operation_bytes(),
+        };
+        endpoint
+            .accept(catchup::CATCHUP_PROTOCOL, session.clone())
+            .await
+            .map_err(start_err)?;
         let control = topic::Control {
             node: weak,
             key,
-            sync: sync.clone(),
+            endpoint: endpoint.clone(),
+            session,
             gossip: gossip.clone(),
             address_book: address_book.clone(),
             ingest_tx,
             topics: HashMap::new(),
             peers,
             backoff_ms: config.reconnect_backoff_ms,
+            commands: cmd_tx.clone(),
         };
         let local_ops = node.local_ops_receiver();
         let control_task = tokio::spawn(control.run(cmd_rx, local_ops));
@@ -216,9 +226,9 @@ impl Network {
                 _discovery: discovery,
                 _mdns: mdns,
                 _gossip: gossip,
-                _sync: sync,
                 tasks: vec![control_task],
                 ingest: Some(ingest),
+                ingest_tx: session_ingest,
                 addrs,
             },
             cmd_tx,
@@ -239,8 +249,8 @@ impl Network {
         if let Ok(ep) = self.endpoint.endpoint().await {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(3), ep.close()).await;
         }
+        let _ = self.ingest_tx.send(worker::IngestItem::Stop);
         if let Some(handle) = self.ingest.take() {
-            // The ingest thread ends once every sender (held by the stopped tasks) is gone.
             let _ = tokio::task::spawn_blocking(move || handle.join()).await;
         }
     }

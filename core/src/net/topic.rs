@@ -8,26 +8,39 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use p2panda_core::SigningKey;
-use p2panda_net::gossip::GossipHandle;
-use p2panda_net::sync::SyncHandle;
-use p2panda_net::{AddressBook, Gossip};
-use p2panda_sync::protocols::TopicLogSyncEvent;
+use p2panda_net::gossip::{GossipEvent, GossipHandle};
+use p2panda_net::{AddressBook, Endpoint, Gossip};
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::events::Event;
 use crate::ids::{AuthorId, DocumentId};
+use crate::net::catchup::{Session, CATCHUP_PROTOCOL};
 use crate::net::ephemeral::{self, Ephemeral};
 use crate::net::worker::IngestItem;
-use crate::net::{insert_peer, FsLogSync, NetCommand, NetShared, PeerAddr};
+use crate::net::{insert_peer, NetCommand, NetShared, PeerAddr};
 use crate::node::NodeInner;
-use crate::operation::{FieldSyncExtensions, FsOperation};
+use crate::operation::FsOperation;
 
-type FsSyncHandle = SyncHandle<FsOperation, TopicLogSyncEvent<FieldSyncExtensions>>;
+/// Next gossip event, or pending forever when the event stream is gone.
+async fn recv_gossip_event(
+    rx: &mut Option<broadcast::Receiver<GossipEvent>>,
+) -> Option<GossipEvent> {
+    match rx {
+        Some(r) => match r.recv().await {
+            Ok(e) => Some(e),
+            Err(broadcast::error::RecvError::Lagged(_)) => None,
+            Err(broadcast::error::RecvError::Closed) => {
+                *rx = None;
+                None
+            }
+        },
+        None => std::future::pending().await,
+    }
+}
 
 pub(crate) struct TopicState {
-    sync: FsSyncHandle,
     gossip: GossipHandle,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -43,13 +56,15 @@ impl Drop for TopicState {
 pub(crate) struct Control {
     pub node: Weak<NodeInner>,
     pub key: SigningKey,
-    pub sync: FsLogSync,
+    pub endpoint: Endpoint,
+    pub session: Session,
     pub gossip: Gossip,
     pub address_book: AddressBook,
     pub ingest_tx: Sender<IngestItem>,
     pub topics: HashMap<DocumentId, TopicState>,
     pub peers: Vec<PeerAddr>,
     pub backoff_ms: (u64, u64),
+    pub commands: mpsc::UnboundedSender<NetCommand>,
 }
 
 fn mark(shared: &NetShared, doc: DocumentId, peer: AuthorId, up: bool) -> bool {
@@ -79,6 +94,7 @@ impl Control {
         mut local: broadcast::Receiver<(DocumentId, FsOperation)>,
     ) {
         let mut dirty: HashSet<DocumentId> = HashSet::new();
+        let mut gossip_events = self.gossip.events().await.ok();
         let mut heads_tick = tokio::time::interval(Duration::from_millis(100));
         let mut periodic = tokio::time::interval(Duration::from_secs(2));
         let mut backoff = Duration::from_millis(self.backoff_ms.0);
@@ -93,6 +109,7 @@ impl Control {
                         }
                         dirty.insert(doc);
                     }
+                    Some(NetCommand::SyncWith(doc, peer)) => self.catch_up(doc, peer),
                     Some(NetCommand::HeadsChanged(doc)) => {
                         dirty.insert(doc);
                     }
@@ -112,17 +129,17 @@ impl Control {
                 op = local.recv() => match op {
                     Ok((doc, op)) => {
                         if let Some(t) = self.topics.get(&doc) {
-                            let _ = t.sync.publish(op);
+                            let wire = crate::operation::encode_operation(&op);
+                            let sealed = ephemeral::seal(&self.key, &Ephemeral::Op(wire));
+                            if sealed.len() <= ephemeral::MAX_GOSSIP_BYTES {
+                                let _ = t.gossip.publish(sealed).await;
+                            }
                         }
                         dirty.insert(doc);
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => {
-                        // Live pushes were lost: restart the streams so sessions catch up.
-                        let docs: Vec<_> = self.topics.keys().copied().collect();
-                        for doc in docs {
-                            self.topics.remove(&doc);
-                            let _ = self.subscribe(doc).await;
-                        }
+                        // Missed pushes: peers notice from our heads and catch up.
+                        dirty.extend(self.topics.keys().copied());
                     }
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
@@ -131,15 +148,12 @@ impl Control {
                         self.announce_heads(doc).await;
                     }
                 }
+                event = recv_gossip_event(&mut gossip_events) => {
+                    self.on_gossip_event(event);
+                }
                 _ = periodic.tick() => {
-                    // Re-announce heads while local ops wait for acknowledgement.
-                    if let Some(node) = self.node.upgrade() {
-                        for doc in self.topics.keys() {
-                            if node.pending_count(*doc).unwrap_or(0) > 0 {
-                                dirty.insert(*doc);
-                            }
-                        }
-                    }
+                    // Heads go out regularly: peers compare them and catch up when behind.
+                    dirty.extend(self.topics.keys().copied());
                 }
                 _ = tokio::time::sleep_until(redial_at) => {
                     if self.all_peers_connected() {
@@ -154,6 +168,96 @@ impl Control {
                 }
             }
         }
+    }
+
+    /// Gossip neighbours on a document's topic are its connected peers.
+    fn on_gossip_event(&self, event: Option<GossipEvent>) {
+        let Some(event) = event else { return };
+        let changes: Vec<(p2panda_core::VerifyingKey, p2panda_core::Topic, bool)> = match event {
+            GossipEvent::NeighbourUp { node, topic } => vec![(node, topic, true)],
+            GossipEvent::NeighbourDown { node, topic } => vec![(node, topic, false)],
+            GossipEvent::Joined { topic, nodes } => {
+                nodes.into_iter().map(|n| (n, topic, true)).collect()
+            }
+            GossipEvent::Left { .. } => return,
+        };
+        for (node_id, topic, up) in changes {
+            self.on_neighbour(node_id, topic, up);
+        }
+    }
+
+    fn on_neighbour(
+        &self,
+        node_id: p2panda_core::VerifyingKey,
+        topic: p2panda_core::Topic,
+        up: bool,
+    ) {
+        let doc = DocumentId::from(p2panda_core::Hash::from(*topic.as_bytes()));
+        if !self.topics.contains_key(&doc) {
+            return;
+        }
+        let (Some(shared), Some(node)) = (self.shared(), self.node.upgrade()) else {
+            return;
+        };
+        let peer = AuthorId::from(node_id);
+        if up {
+            self.catch_up(doc, peer);
+        }
+        if mark(&shared, doc, peer, up) {
+            let event = if up {
+                Event::PeerConnected {
+                    peer,
+                    document: doc,
+                }
+            } else {
+                Event::PeerDisconnected {
+                    peer,
+                    document: doc,
+                }
+            };
+            let _ = self.ingest_tx.send(IngestItem::Event(event));
+        }
+        drop(node);
+    }
+
+    /// Starts a catch-up session with `peer` unless one is already running.
+    fn catch_up(&self, doc: DocumentId, peer: AuthorId) {
+        let Some(shared) = self.shared() else { return };
+        if !shared
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((doc, peer))
+        {
+            return;
+        }
+        let endpoint = self.endpoint.clone();
+        let session = self.session.clone();
+        tokio::spawn(async move {
+            let result = match endpoint
+                .connect(peer.verifying_key(), CATCHUP_PROTOCOL)
+                .await
+            {
+                Ok(conn) => session
+                    .initiate(conn, doc, peer)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(reason) = result {
+                tracing::debug!("catch-up of {doc} with {peer} failed: {reason}");
+                let _ = session.ingest.send(IngestItem::Event(Event::SyncFailed {
+                    peer: Some(peer),
+                    document: doc,
+                    reason,
+                }));
+            }
+            shared
+                .in_flight
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&(doc, peer));
+        });
     }
 
     fn shared(&self) -> Option<Arc<NetShared>> {
@@ -187,92 +291,12 @@ impl Control {
             return Ok(());
         }
         let topic = doc.topic();
-        let sync = self
-            .sync
-            .stream(topic, true)
-            .await
-            .map_err(|e| e.to_string())?;
-        let sub = sync.subscribe().await.map_err(|e| e.to_string())?;
         let gossip = self.gossip.stream(topic).await.map_err(|e| e.to_string())?;
         let gsub = gossip.subscribe();
         let node = self.node.clone();
-        let ingest = self.ingest_tx.clone();
-        let sync_task = tokio::spawn(async move {
-            let mut sub = sub;
-            while let Some(item) = sub.next().await {
-                let Ok(from) = item else {
-                    // Lagged: lost events are recovered by the next session.
-                    continue;
-                };
-                let peer = AuthorId::from(from.remote);
-                let Some(shared) = node.upgrade().map(|n| n.net.shared.clone()) else {
-                    break;
-                };
-                let item = match from.event {
-                    TopicLogSyncEvent::OperationReceived { operation, .. } => IngestItem::Op {
-                        document: doc,
-                        peer,
-                        op: operation,
-                    },
-                    TopicLogSyncEvent::SessionStarted => {
-                        if !mark(&shared, doc, peer, true) {
-                            continue;
-                        }
-                        IngestItem::Event(Event::PeerConnected {
-                            peer,
-                            document: doc,
-                        })
-                    }
-                    TopicLogSyncEvent::SyncStarted { metrics } => {
-                        if mark(&shared, doc, peer, true) {
-                            let connected = IngestItem::Event(Event::PeerConnected {
-                                peer,
-                                document: doc,
-                            });
-                            if ingest.send(connected).is_err() {
-                                break;
-                            }
-                        }
-                        IngestItem::Event(Event::SyncStarted {
-                            peer,
-                            document: doc,
-                            incoming_ops: metrics.inbound_sync_operations.into(),
-                        })
-                    }
-                    TopicLogSyncEvent::SyncFinished { metrics } => {
-                        IngestItem::Event(Event::SyncFinished {
-                            peer,
-                            document: doc,
-                            received_ops: metrics.received_sync_operations.into(),
-                            sent_ops: metrics.sent_sync_operations.into(),
-                        })
-                    }
-                    TopicLogSyncEvent::LiveModeStarted => continue,
-                    TopicLogSyncEvent::SessionFinished { .. } => {
-                        if !mark(&shared, doc, peer, false) {
-                            continue;
-                        }
-                        IngestItem::Event(Event::PeerDisconnected {
-                            peer,
-                            document: doc,
-                        })
-                    }
-                    TopicLogSyncEvent::Failed { error } => {
-                        mark(&shared, doc, peer, false);
-                        IngestItem::Event(Event::SyncFailed {
-                            peer: Some(peer),
-                            document: doc,
-                            reason: error,
-                        })
-                    }
-                };
-                if ingest.send(item).is_err() {
-                    break;
-                }
-            }
-        });
-        let node = self.node.clone();
         let me = AuthorId::from(self.key.verifying_key());
+        let cmds = self.commands.clone();
+        let ingest = self.ingest_tx.clone();
         let gossip_task = tokio::spawn(async move {
             let mut gsub = gsub;
             while let Some(msg) = gsub.next().await {
@@ -294,6 +318,23 @@ impl Control {
                         if let Some(seq) = vv.get(&me) {
                             let _ = node.acknowledge_up_to(doc, seq);
                         }
+                        let behind = node.heads(doc).is_ok_and(|ours| {
+                            vv.iter()
+                                .any(|(author, seq)| ours.get(author).is_none_or(|o| o < *seq))
+                        });
+                        if behind {
+                            let _ = cmds.send(NetCommand::SyncWith(doc, sender));
+                        }
+                    }
+                    Ephemeral::Op(bytes) => {
+                        let item = IngestItem::Wire {
+                            document: doc,
+                            peer: sender,
+                            bytes,
+                        };
+                        if ingest.send(item).is_err() {
+                            break;
+                        }
                     }
                 }
             }
@@ -301,9 +342,8 @@ impl Control {
         self.topics.insert(
             doc,
             TopicState {
-                sync,
                 gossip,
-                tasks: vec![sync_task, gossip_task],
+                tasks: vec![gossip_task],
             },
         );
         Ok(())

@@ -11,18 +11,19 @@ use crate::events::Event;
 use crate::ids::{AuthorId, DocumentId};
 use crate::net::NetCommand;
 use crate::node::{IngestOutcome, NodeInner};
-use crate::operation::FsOperation;
 
 /// Work for the ingest thread.
 pub(crate) enum IngestItem {
-    /// An operation received from `peer` for `document`.
-    Op {
+    /// An encoded operation from `peer` for `document` (gossip push or catch-up).
+    Wire {
         document: DocumentId,
         peer: AuthorId,
-        op: Box<FsOperation>,
+        bytes: Vec<u8>,
     },
     /// A sync event, emitted once everything before it was ingested.
     Event(Event),
+    /// The network stops: end the thread (senders may outlive the network).
+    Stop,
 }
 
 pub(crate) fn spawn_ingest(
@@ -35,40 +36,53 @@ pub(crate) fn spawn_ingest(
         .spawn(move || {
             while let Ok(item) = rx.recv() {
                 let Some(node) = node.upgrade() else { break };
-                match item {
-                    IngestItem::Op { document, peer, op } => {
-                        match node.ingest_received(document, *op) {
-                            Ok(IngestOutcome::Applied { .. })
-                            | Ok(IngestOutcome::Stored { .. }) => {
-                                let _ = cmds.send(NetCommand::HeadsChanged(document));
-                            }
-                            Ok(IngestOutcome::Duplicate) | Err(IngestError::SeqGap { .. }) => {}
-                            Err(IngestError::Store(e)) => {
-                                tracing::error!("storing a received operation failed: {e}");
-                            }
-                            Err(e) => {
-                                let total = {
-                                    let mut rejected = node
-                                        .net
-                                        .shared
-                                        .rejected
-                                        .lock()
-                                        .unwrap_or_else(|p| p.into_inner());
-                                    let n = rejected.entry((Some(peer), document)).or_insert(0);
-                                    *n += 1;
-                                    *n
-                                };
-                                tracing::warn!("rejected operation from {peer}: {e}");
-                                node.emit(Event::OperationsRejected {
-                                    peer: Some(peer),
-                                    document,
-                                    total,
-                                    reason: e.to_string(),
-                                });
-                            }
+                let (document, peer, from_gossip, result) = match item {
+                    IngestItem::Wire {
+                        document,
+                        peer,
+                        bytes,
+                    } => (document, peer, true, node.ingest_wire(document, &bytes)),
+                    IngestItem::Event(e) => {
+                        node.emit(e);
+                        continue;
+                    }
+                    IngestItem::Stop => break,
+                };
+                tracing::debug!(?result, from_gossip, "ingest outcome");
+                match result {
+                    Ok(IngestOutcome::Applied { .. }) | Ok(IngestOutcome::Stored { .. }) => {
+                        let _ = cmds.send(NetCommand::HeadsChanged(document));
+                    }
+                    Ok(IngestOutcome::Duplicate) => {}
+                    Err(IngestError::SeqGap { .. }) => {
+                        // Something was missed (lost gossip): catch up with the sender.
+                        if from_gossip {
+                            let _ = cmds.send(NetCommand::SyncWith(document, peer));
                         }
                     }
-                    IngestItem::Event(e) => node.emit(e),
+                    Err(IngestError::Store(e)) => {
+                        tracing::error!("storing a received operation failed: {e}");
+                    }
+                    Err(e) => {
+                        let total = {
+                            let mut rejected = node
+                                .net
+                                .shared
+                                .rejected
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner());
+                            let n = rejected.entry((Some(peer), document)).or_insert(0);
+                            *n += 1;
+                            *n
+                        };
+                        tracing::warn!("rejected operation from {peer}: {e}");
+                        node.emit(Event::OperationsRejected {
+                            peer: Some(peer),
+                            document,
+                            total,
+                            reason: e.to_string(),
+                        });
+                    }
                 }
             }
         })

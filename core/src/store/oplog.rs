@@ -279,3 +279,28 @@ pub fn log_size(
         )?;
     Ok((count as u32, bytes.min(i64::from(u32::MAX)) as u32))
 }
+
+/// Highest seq of every (author, kind) log of a document.
+pub fn heights(
+    conn: &Connection,
+    document: DocumentId,
+) -> Result<Vec<(AuthorId, LogKind, u32)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT author, kind, MAX(seq) FROM operations WHERE document = ?1 GROUP BY author, kind",
+    )?;
+    let rows = stmt.query_map([document.as_bytes()], |r| {
+        Ok((
+            r.get::<_, Vec<u8>>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, u32>(2)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (a, k, seq) = row?;
+        let author = AuthorId::from_slice(&a).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let kind = LogKind::from_code(k).ok_or_else(|| StoreError::Corrupt(format!("kind {k}")))?;
+        out.push((author, kind, seq));
+    }
+    Ok(out)
+}
