@@ -229,7 +229,7 @@ async fn hostile_peer_cannot_stop_good_operations() {
             rusqlite::Connection::open(dirs[2].path().join(fieldsync::store::DB_FILE)).unwrap();
         let n = conn
             .execute(
-                "UPDATE operations SET body = body || x'00' WHERE author = ?1 AND seq = 3",
+                "UPDATE operations SET body = CAST(body || x'00' AS BLOB) WHERE author = ?1 AND seq = 3",
                 [e.author().as_bytes().to_vec()],
             )
             .unwrap();

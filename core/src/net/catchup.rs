@@ -49,6 +49,9 @@ pub enum CatchupError {
     /// Reading our store failed.
     #[error("store: {0}")]
     Store(String),
+    /// The peer does not hold the document (normal when probing known peers).
+    #[error("document {0} is not shared by the peer")]
+    NotShared(DocumentId),
     /// The node is gone.
     #[error("node closed")]
     Closed,

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use crate::events::Event;
 use crate::ids::{AuthorId, DocumentId};
-use crate::net::catchup::{Session, CATCHUP_PROTOCOL};
+use crate::net::catchup::{CatchupError, Session, CATCHUP_PROTOCOL};
 use crate::net::ephemeral::{self, Ephemeral};
 use crate::net::worker::IngestItem;
 use crate::net::{insert_peer, NetCommand, NetShared, PeerAddr};
@@ -120,7 +120,7 @@ impl Control {
                         }
                     }
                     Some(NetCommand::AddPeer(peer)) => {
-                        let _ = insert_peer(&self.address_book, &peer).await;
+                        self.dial(&peer).await;
                         if !self.peers.contains(&peer) {
                             self.peers.push(peer);
                         }
@@ -159,8 +159,8 @@ impl Control {
                     if self.all_peers_connected() {
                         backoff = Duration::from_millis(self.backoff_ms.0);
                     } else {
-                        for peer in &self.peers {
-                            let _ = insert_peer(&self.address_book, peer).await;
+                        for peer in self.peers.clone() {
+                            self.dial(&peer).await;
                         }
                         backoff = (backoff * 2).min(Duration::from_millis(self.backoff_ms.1));
                     }
@@ -220,6 +220,17 @@ impl Control {
         drop(node);
     }
 
+    /// Reaches a known peer directly, without waiting for discovery: its address goes into
+    /// the address book, it joins our documents' gossip topics, and catch-ups start.
+    async fn dial(&self, peer: &PeerAddr) {
+        let _ = insert_peer(&self.address_book, peer).await;
+        let node = peer.node.verifying_key();
+        for doc in self.topics.keys() {
+            let _ = self.address_book.add_topic(node, doc.topic()).await;
+            self.catch_up(*doc, peer.node);
+        }
+    }
+
     /// Starts a catch-up session with `peer` unless one is already running.
     fn catch_up(&self, doc: DocumentId, peer: AuthorId) {
         let Some(shared) = self.shared() else { return };
@@ -238,10 +249,10 @@ impl Control {
                 .connect(peer.verifying_key(), CATCHUP_PROTOCOL)
                 .await
             {
-                Ok(conn) => session
-                    .initiate(conn, doc, peer)
-                    .await
-                    .map_err(|e| e.to_string()),
+                Ok(conn) => match session.initiate(conn, doc, peer).await {
+                    Err(CatchupError::NotShared(_)) => Ok(()),
+                    other => other.map_err(|e| e.to_string()),
+                },
                 Err(e) => Err(e.to_string()),
             };
             if let Err(reason) = result {
@@ -339,6 +350,13 @@ impl Control {
                 }
             }
         });
+        for peer in &self.peers {
+            let _ = self
+                .address_book
+                .add_topic(peer.node.verifying_key(), topic)
+                .await;
+            self.catch_up(doc, peer.node);
+        }
         self.topics.insert(
             doc,
             TopicState {
