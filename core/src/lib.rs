@@ -13,6 +13,7 @@
 //! ```
 
 pub mod body;
+pub mod crypto;
 pub mod document;
 pub mod error;
 pub mod events;
