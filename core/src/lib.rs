@@ -19,6 +19,7 @@ pub mod error;
 pub mod events;
 pub mod identity;
 pub mod ids;
+pub mod membership;
 pub mod node;
 pub mod operation;
 pub mod store;
