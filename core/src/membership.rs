@@ -71,15 +71,18 @@ fn cached<'a>(
     conn: &Connection,
     id: DocumentId,
 ) -> Result<Option<&'a mut DocumentGroup>, StoreError> {
-    if !groups.contains_key(&id) {
-        let Some(bytes) = keys::group_state(conn, id)? else {
-            return Ok(None);
-        };
-        let group = DocumentGroup::from_bytes(&bytes)
-            .map_err(|e| StoreError::Corrupt(format!("group state of {id}: {e}")))?;
-        groups.insert(id, group);
+    use std::collections::hash_map::Entry;
+    match groups.entry(id) {
+        Entry::Occupied(slot) => Ok(Some(slot.into_mut())),
+        Entry::Vacant(slot) => {
+            let Some(bytes) = keys::group_state(conn, id)? else {
+                return Ok(None);
+            };
+            let group = DocumentGroup::from_bytes(&bytes)
+                .map_err(|e| StoreError::Corrupt(format!("group state of {id}: {e}")))?;
+            Ok(Some(slot.insert(group)))
+        }
     }
-    Ok(groups.get_mut(&id))
 }
 
 impl CryptoState {
