@@ -176,6 +176,67 @@ impl Document {
         })
     }
 
+    /// Adds a device to the document's group from its key bundle (see `Node.keyBundle`).
+    /// The new member can read the whole history. Returns the member's author id.
+    ///
+    /// # Errors
+    /// `InvalidArgument` (empty or oversized bundle), `Crypto` (malformed, expired or forged
+    /// bundle; this device is not a member), `NotFound`, `Storage`, `Closed`.
+    pub fn add_member(&self, key_bundle: Vec<u8>) -> Result<String, FieldSyncError> {
+        guard(|| {
+            check_open(&self.shutdown)?;
+            if key_bundle.is_empty() || key_bundle.len() > 64 * 1024 {
+                return Err(FieldSyncError::InvalidArgument {
+                    reason: format!(
+                        "key bundle must be 1..=65536 bytes, got {}",
+                        key_bundle.len()
+                    ),
+                });
+            }
+            Ok(self.inner.add_member(&key_bundle)?.to_string())
+        })
+    }
+
+    /// Removes a device from the group; the document key changes, so the removed device
+    /// cannot read anything written afterwards.
+    ///
+    /// # Errors
+    /// `InvalidArgument` (malformed author id), `Crypto`, `NotFound`, `Storage`, `Closed`.
+    pub fn remove_member(&self, author_id: String) -> Result<(), FieldSyncError> {
+        guard(|| {
+            check_open(&self.shutdown)?;
+            let author: fieldsync::AuthorId = crate::validate::author_id(&author_id)?;
+            Ok(self.inner.remove_member(author)?)
+        })
+    }
+
+    /// Author ids of the devices in the document's group.
+    ///
+    /// # Errors
+    /// `Crypto`, `NotFound`, `Storage`, `Closed`.
+    pub fn members(&self) -> Result<Vec<String>, FieldSyncError> {
+        guard(|| {
+            check_open(&self.shutdown)?;
+            Ok(self
+                .inner
+                .members()?
+                .into_iter()
+                .map(|a| a.to_string())
+                .collect())
+        })
+    }
+
+    /// Whether this device holds the key to read the document.
+    ///
+    /// # Errors
+    /// `NotFound`, `Storage`, `Closed`.
+    pub fn can_read(&self) -> Result<bool, FieldSyncError> {
+        guard(|| {
+            check_open(&self.shutdown)?;
+            Ok(self.inner.can_read()?)
+        })
+    }
+
     /// Number of operations held for this document (all authors).
     ///
     /// # Errors

@@ -101,6 +101,9 @@ impl From<Error> for FieldSyncError {
                 }
                 DocumentError::Store(_) => FieldSyncError::Storage { reason },
                 DocumentError::Engine(_) => FieldSyncError::Internal { reason },
+                DocumentError::NotAMember(_) | DocumentError::Encryption(_) => {
+                    FieldSyncError::Crypto { reason }
+                }
             },
             Error::Ingest(i) => match i {
                 IngestError::Store(_) => FieldSyncError::Storage { reason },
@@ -124,6 +127,7 @@ impl From<Error> for FieldSyncError {
                 | NetError::Io(_) => FieldSyncError::Network { reason },
             },
             Error::Invite(_) => FieldSyncError::InvalidInvite { reason },
+            Error::Crypto(_) => FieldSyncError::Crypto { reason },
             Error::Closed => FieldSyncError::Closed { reason },
         }
     }

@@ -114,6 +114,15 @@ impl Node {
         self.inner.author().to_string()
     }
 
+    /// This device's public key bundle: hand it to a member of a document (e.g. in a QR code)
+    /// so they can add this device with `Document.addMember`.
+    ///
+    /// # Errors
+    /// `Crypto`, `Storage`, `Closed`.
+    pub fn key_bundle(&self) -> Result<Vec<u8>, FieldSyncError> {
+        guard(|| Ok(self.live()?.key_bundle()?))
+    }
+
     /// Creates a new, empty document.
     ///
     /// # Errors

@@ -4,6 +4,7 @@
 
 use thiserror::Error;
 
+use crate::crypto::CryptoError;
 use crate::ids::{AuthorId, DocumentId};
 
 /// Errors from the SQLite store.
@@ -101,6 +102,30 @@ pub enum IngestError {
     /// The operation belongs to a document this node deleted.
     #[error("document {0} was deleted on this node")]
     DeletedDocument(DocumentId),
+    /// An unencrypted document update arrived for an encrypted document (or on a node that
+    /// requires encryption, see `NodeConfig::encrypt`).
+    #[error("unencrypted operation body rejected: the document is end-to-end encrypted")]
+    PlainBodyRejected,
+    /// The ciphertext or control message belongs to another document's group.
+    #[error("operation is encrypted for another group")]
+    WrongGroup,
+    /// The ciphertext does not authenticate under the group secret it names (tampered).
+    #[error("ciphertext failed authentication (modified or forged)")]
+    DecryptionFailed,
+    /// The body is not a well-formed ciphertext envelope.
+    #[error("malformed ciphertext: {0}")]
+    MalformedCiphertext(String),
+    /// A control message that was already processed arrived again inside a new operation.
+    #[error("replayed control message in seq {seq} of {author}")]
+    ReplayedControl {
+        /// Author of the operation carrying the replay.
+        author: AuthorId,
+        /// Its sequence number.
+        seq: u32,
+    },
+    /// A control message or key bundle was malformed or refused by the group.
+    #[error("rejected control message: {0}")]
+    InvalidControl(#[source] CryptoError),
     /// Storing the operation failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -129,6 +154,13 @@ pub enum DocumentError {
     /// Persisting the edit failed; the edit was rolled back.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// This device is not (or no longer) a member of the document's group, so it can
+    /// neither write to it nor change its membership.
+    #[error("not a member of document {0}")]
+    NotAMember(DocumentId),
+    /// A membership or encryption step failed (bad key bundle, unknown member, ...).
+    #[error("encryption: {0}")]
+    Encryption(#[from] CryptoError),
 }
 
 /// Errors about identifiers given by the app or read from the network.
@@ -212,6 +244,9 @@ pub enum Error {
     /// See [`crate::net::InviteError`].
     #[error("invalid invite: {0}")]
     Invite(#[from] crate::net::InviteError),
+    /// See [`CryptoError`].
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
     /// The node was closed.
     #[error("node is closed")]
     Closed,

@@ -13,11 +13,13 @@
 //! ```
 
 pub mod body;
+pub mod crypto;
 pub mod document;
 pub mod error;
 pub mod events;
 pub mod identity;
 pub mod ids;
+pub mod membership;
 pub mod net;
 pub mod node;
 pub mod operation;

@@ -9,12 +9,12 @@ use p2panda_core::Hash;
 use rusqlite::Connection;
 use tokio::sync::broadcast;
 
-use crate::body::{self, BodyScheme};
 use crate::document::{Document, VersionVector};
 use crate::error::{DocumentError, Error, IngestError, Result, StoreError};
 use crate::events::{Event, EventStream, Origin};
 use crate::identity::{DeviceKeyStore, Identity};
 use crate::ids::{AuthorId, DocumentId};
+use crate::membership::{self, CryptoState};
 use crate::operation::{self, build_operation, FsOperation, LogKind};
 use crate::store::documents::{self, DocumentState};
 use crate::store::outbox::{self, OutboxEntry};
@@ -35,6 +35,10 @@ pub struct NodeConfig {
     pub max_parked: u64,
     /// Where the device key is kept; `None` keeps it in the SDK database.
     pub key_store: Option<Arc<dyn DeviceKeyStore>>,
+    /// End-to-end encrypt documents (default `true`). When off, new documents are plain and
+    /// plain bodies are accepted for every document; meant for tests and benchmarks. See
+    /// [`crate::membership`].
+    pub encrypt: bool,
 }
 
 impl NodeConfig {
@@ -47,6 +51,7 @@ impl NodeConfig {
             snapshot_every: 256,
             max_parked: 100_000,
             key_store: None,
+            encrypt: true,
         }
     }
 }
@@ -58,6 +63,7 @@ impl std::fmt::Debug for NodeConfig {
             .field("max_operation_bytes", &self.max_operation_bytes)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("snapshot_every", &self.snapshot_every)
+            .field("encrypt", &self.encrypt)
             .finish()
     }
 }
@@ -81,23 +87,24 @@ pub enum IngestOutcome {
     Duplicate,
 }
 
-struct LoadedDoc {
-    loro: LoroDoc,
+pub(crate) struct LoadedDoc {
+    pub(crate) loro: LoroDoc,
     since_snapshot: u32,
 }
 
 pub(crate) struct NodeState {
-    store: Store,
-    docs: HashMap<DocumentId, LoadedDoc>,
+    pub(crate) store: Store,
+    pub(crate) docs: HashMap<DocumentId, LoadedDoc>,
+    pub(crate) crypto: CryptoState,
 }
 
 /// Shared state behind [`Node`] and [`Document`] handles.
 pub(crate) struct NodeInner {
     state: Mutex<NodeState>,
     events: broadcast::Sender<Event>,
-    identity: Identity,
-    config: NodeConfig,
-    local_ops: broadcast::Sender<(DocumentId, FsOperation)>,
+    pub(crate) identity: Identity,
+    pub(crate) config: NodeConfig,
+    pub(crate) local_ops: broadcast::Sender<(DocumentId, FsOperation)>,
     db_path: PathBuf,
     pub(crate) net: crate::net::NetSlot,
 }
@@ -118,8 +125,16 @@ fn engine(e: impl std::fmt::Display) -> DocumentError {
     DocumentError::Engine(e.to_string())
 }
 
-/// Rebuilds a document from its snapshot cache plus the op log after it.
-fn load_doc(conn: &Connection, id: DocumentId, peer: u64) -> Result<LoroDoc, DocumentError> {
+/// Rebuilds a document from its snapshot cache plus the op log after it, decrypting the
+/// stored bodies with the document's group state. Stored operations that became readable
+/// (their key arrived before a crash interrupted the retry) are applied and marked too.
+fn load_doc(
+    conn: &Connection,
+    id: DocumentId,
+    peer: u64,
+    crypto: &mut CryptoState,
+    accept_plain: bool,
+) -> Result<LoroDoc, DocumentError> {
     let doc = LoroDoc::new();
     doc.set_peer_id(peer).map_err(engine)?;
     let since = match documents::snapshot(conn, id)? {
@@ -133,19 +148,24 @@ fn load_doc(conn: &Connection, id: DocumentId, peer: u64) -> Result<LoroDoc, Doc
     let mut updates = Vec::with_capacity(ops.len());
     for op in ops.into_iter().filter(|o| o.applied) {
         if let Some(b) = op.body {
-            if let Ok((BodyScheme::Plain, payload)) = body::open(&b) {
-                updates.push(payload.to_vec());
+            if let Ok(Some(payload)) = crypto.open_delta(conn, id, &b, accept_plain) {
+                updates.push(payload);
             }
         }
     }
+    let late = membership::readable_unapplied(conn, crypto, id, accept_plain)?;
+    updates.extend(late.iter().map(|(_, u)| u.clone()));
     if !updates.is_empty() {
         doc.import_batch(&updates).map_err(engine)?;
+    }
+    for (hash, _) in &late {
+        oplog::mark_applied(conn, hash)?;
     }
     Ok(doc)
 }
 
 /// Rejects Loro updates that carry changes of peers other than the operation's author.
-fn check_attribution(payload: &[u8], author: &AuthorId) -> Result<(), IngestError> {
+pub(crate) fn check_attribution(payload: &[u8], author: &AuthorId) -> Result<(), IngestError> {
     let meta = LoroDoc::decode_import_blob_meta(payload, true)
         .map_err(|e| IngestError::InvalidUpdate(e.to_string()))?;
     let own = author.loro_peer_id();
@@ -161,12 +181,17 @@ fn check_attribution(payload: &[u8], author: &AuthorId) -> Result<(), IngestErro
 }
 
 impl NodeState {
-    fn loaded(&mut self, id: DocumentId, peer: u64) -> Result<&mut LoadedDoc, DocumentError> {
+    pub(crate) fn loaded(
+        &mut self,
+        id: DocumentId,
+        peer: u64,
+        accept_plain: bool,
+    ) -> Result<&mut LoadedDoc, DocumentError> {
         if !self.docs.contains_key(&id) {
             if documents::state(self.store.conn(), id)? != DocumentState::Live {
                 return Err(DocumentError::NotFound(id));
             }
-            let loro = load_doc(self.store.conn(), id, peer)?;
+            let loro = load_doc(self.store.conn(), id, peer, &mut self.crypto, accept_plain)?;
             self.docs.insert(
                 id,
                 LoadedDoc {
@@ -243,10 +268,11 @@ impl NodeInner {
     pub(crate) fn acknowledge_up_to(
         &self,
         document: DocumentId,
+        kind: LogKind,
         seq: u32,
     ) -> Result<usize, StoreError> {
         let me = self.identity.author();
-        outbox::acknowledge_up_to(self.lock().store.conn(), document, &me, seq)
+        outbox::acknowledge_up_to(self.lock().store.conn(), document, &me, kind, seq)
     }
 
     /// Reads a value of the node's key/value metadata.
@@ -260,11 +286,15 @@ impl NodeInner {
     }
 
     /// Version vector of a document, for announcing heads.
-    pub(crate) fn heads(&self, document: DocumentId) -> Result<VersionVector, StoreError> {
-        oplog::version_vector(self.lock().store.conn(), document)
+    pub(crate) fn heads(
+        &self,
+        document: DocumentId,
+        kind: LogKind,
+    ) -> Result<VersionVector, StoreError> {
+        oplog::version_vector_of(self.lock().store.conn(), document, kind)
     }
 
-    fn lock(&self) -> MutexGuard<'_, NodeState> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, NodeState> {
         // A poisoned lock only means another thread panicked mid-call; the store is
         // transactional, so the state is still consistent and usable.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
@@ -291,7 +321,8 @@ impl NodeInner {
         f: impl FnOnce(&LoroDoc) -> Result<T, DocumentError>,
     ) -> Result<T, DocumentError> {
         let mut st = self.lock();
-        let doc = st.loaded(id, self.identity.loro_peer_id())?;
+        let plain = self.is_plain(st.store.conn(), id)?;
+        let doc = st.loaded(id, self.identity.loro_peer_id(), plain)?;
         f(&doc.loro)
     }
 
@@ -303,7 +334,8 @@ impl NodeInner {
         let op = {
             let mut guard = self.lock();
             let st = &mut *guard;
-            let doc = st.loaded(id, self.identity.loro_peer_id())?;
+            let plain = self.is_plain(st.store.conn(), id)?;
+            let doc = st.loaded(id, self.identity.loro_peer_id(), plain)?;
             let before = doc.loro.oplog_vv();
             let out = f(&doc.loro);
             doc.loro.commit();
@@ -315,7 +347,7 @@ impl NodeInner {
                 .export(ExportMode::updates(&before))
                 .map_err(engine)
                 .and_then(|update| {
-                    let body = body::seal(BodyScheme::Plain, &update);
+                    let body = self.seal_update(st, id, &update)?;
                     if body.len() as u64 > self.config.max_body_bytes {
                         return Err(DocumentError::InvalidArgument(format!(
                             "edit produces {} bytes, above the maximum of {}",
@@ -395,7 +427,7 @@ impl NodeInner {
         Ok(outbox::pending_count(st.store.conn(), id)?)
     }
 
-    fn ensure_live(&self, st: &NodeState, id: DocumentId) -> Result<(), DocumentError> {
+    pub(crate) fn ensure_live(&self, st: &NodeState, id: DocumentId) -> Result<(), DocumentError> {
         match documents::state(st.store.conn(), id)? {
             DocumentState::Live => Ok(()),
             _ => Err(DocumentError::NotFound(id)),
@@ -417,7 +449,11 @@ impl NodeInner {
                 return Err(IngestError::DeletedDocument(document));
             }
             self.check_position(st, &op)?;
-            let (mut applied, kind, mut seq) = self.apply_checked(st, document, op)?;
+            // A failed apply leaves the store unchanged; drop the cached group state too so it
+            // reloads from the store (a control message may have changed it in memory).
+            let (mut applied, kind, mut seq) = self
+                .apply_checked(st, document, op)
+                .inspect_err(|_| st.crypto.forget(document))?;
             let mut unparked = 0;
             // Close gaps: apply parked successors while they chain on.
             while let Some((header, body)) =
@@ -436,7 +472,10 @@ impl NodeInner {
                         applied |= a;
                         unparked += 1;
                     }
-                    Err(_) => break,
+                    Err(_) => {
+                        st.crypto.forget(document);
+                        break;
+                    }
                 }
             }
             let result = if applied {
@@ -499,21 +538,28 @@ impl NodeInner {
                 let Some(b) = op.body.as_ref() else {
                     return Err(IngestError::MissingBody);
                 };
-                match body::open(b.as_bytes())? {
-                    (BodyScheme::Plain, payload) => {
-                        check_attribution(payload, &author)?;
-                        Some(payload.to_vec())
-                    }
-                    (BodyScheme::Group, _) => None,
+                let plain = self.is_plain(st.store.conn(), document)?;
+                let payload =
+                    st.crypto
+                        .open_delta(st.store.conn(), document, b.as_bytes(), plain)?;
+                if let Some(payload) = &payload {
+                    check_attribution(payload, &author)?;
                 }
+                payload
             }
             LogKind::Control => None,
         };
         let peer = self.identity.loro_peer_id();
         let tx = st.store.transaction()?;
         documents::ensure(&tx, document)?;
+        let plain = self.is_plain(&tx, document)?;
+        if kind == LogKind::Control {
+            let body = op.body.as_ref().map(|b| b.as_bytes());
+            st.crypto
+                .receive_control(&tx, document, &author, seq, body)?;
+        }
         if let std::collections::hash_map::Entry::Vacant(slot) = st.docs.entry(document) {
-            let loro = load_doc(&tx, document, peer)
+            let loro = load_doc(&tx, document, peer, &mut st.crypto, plain)
                 .map_err(|e| IngestError::InvalidUpdate(e.to_string()))?;
             slot.insert(LoadedDoc {
                 loro,
@@ -540,9 +586,15 @@ impl NodeInner {
         }
         if let Err(e) = tx.commit() {
             st.docs.remove(&document);
+            st.crypto.forget(document);
             return Err(e.into());
         }
-        Ok((payload.is_some(), kind, seq))
+        let mut applied = payload.is_some();
+        if kind == LogKind::Control {
+            // New keys may unlock operations stored earlier.
+            applied |= self.retry_unapplied(st, document)?;
+        }
+        Ok((applied, kind, seq))
     }
 }
 
@@ -552,6 +604,7 @@ impl Node {
         let store = Store::open(&config.data_dir)?;
         let db_path = store.path().to_path_buf();
         let identity = Identity::load_or_create(&store, config.key_store.as_ref())?;
+        let crypto = CryptoState::load_or_create(&store, &identity.author())?;
         let (events, _) = broadcast::channel(4096);
         let (local_ops, _) = broadcast::channel(4096);
         Ok(Node {
@@ -559,6 +612,7 @@ impl Node {
                 state: Mutex::new(NodeState {
                     store,
                     docs: HashMap::new(),
+                    crypto,
                 }),
                 events,
                 identity,
@@ -580,13 +634,16 @@ impl Node {
         &self.inner.config
     }
 
-    /// Creates a new, empty document.
+    /// Creates a new, empty document. With [`NodeConfig::encrypt`] on (the default) this
+    /// creates its encryption group with this device as the only member and publishes the
+    /// group's "create" control operation.
     pub fn create_document(&self) -> Result<Document> {
         let id = DocumentId::random();
-        let st = self.inner.lock();
-        documents::ensure(st.store.conn(), id)?;
-        drop(st);
+        let op = self.inner.init_document(&mut self.inner.lock(), id)?;
         self.inner.net.send(crate::net::NetCommand::Subscribe(id));
+        if let Some(op) = op {
+            self.inner.publish_local(id, op);
+        }
         Ok(Document {
             node: self.inner.clone(),
             id,
@@ -725,14 +782,16 @@ impl Node {
     /// Rebuilds a document from its op log alone (ignoring the snapshot cache) and returns
     /// its JSON. Used to verify that cached state equals a replay of the log.
     pub fn replay_json(&self, id: DocumentId) -> Result<String> {
-        let st = self.inner.lock();
-        self.inner.ensure_live(&st, id)?;
+        let mut guard = self.inner.lock();
+        let st = &mut *guard;
+        self.inner.ensure_live(st, id)?;
+        let plain = self.inner.is_plain(st.store.conn(), id)?;
         let doc = LoroDoc::new();
         let mut updates = Vec::new();
         for op in oplog::delta_ops_after(st.store.conn(), id, &VersionVector::new())? {
             if let Some(b) = op.body.filter(|_| op.applied) {
-                if let Ok((BodyScheme::Plain, p)) = body::open(&b) {
-                    updates.push(p.to_vec());
+                if let Ok(Some(p)) = st.crypto.open_delta(st.store.conn(), id, &b, plain) {
+                    updates.push(p);
                 }
             }
         }

@@ -89,6 +89,7 @@ proptest! {
         let b = open_node(db.path());
         let doc_a = a.create_document().unwrap();
         let id = doc_a.id();
+        fieldsync_tests::share(&a, &doc_a, &b);
         let doc_b = b.document_or_register(id).unwrap();
         for e in &script_a { apply(&doc_a, e); }
         for e in &script_b { apply(&doc_b, e); }

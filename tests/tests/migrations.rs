@@ -10,8 +10,9 @@ fn version_1_database_upgrades_and_keeps_data() {
     let dir = tempfile::tempdir().unwrap();
     // Write data with the current code, then rebuild a v1 database holding the same rows
     // with only the columns version 1 had.
+    // Schema 1 had no encryption: write the data with a plain node.
     let (id, json, author, ops) = {
-        let node = open_node(dir.path());
+        let node = fieldsync_tests::open_plain_node(dir.path());
         let doc = node.create_document().unwrap();
         doc.text("t").unwrap().insert(0, "from v1").unwrap();
         doc.map("m").unwrap().set("k", Value::Int(1)).unwrap();

@@ -15,6 +15,8 @@ async fn live_edit_visible_within_two_seconds() {
         .unwrap()
         .insert(0, "offline before start")
         .unwrap();
+    // B becomes a member (its key bundle reaches A out of band, e.g. by QR code).
+    doc.add_member(&b.key_bundle().unwrap()).unwrap();
     go_online(&a).await;
     go_online(&b).await;
     let invite = doc.invite().await.unwrap();

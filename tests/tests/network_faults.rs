@@ -5,7 +5,9 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use fieldsync::{Document, Event, Node, PeerAddr, Value};
-use fieldsync_tests::{go_online, json_of, open_node, wait_until};
+// These tests exercise the sync layer with plain (unencrypted) documents; encrypted sync is
+// covered by `network_encryption.rs`.
+use fieldsync_tests::{go_online, json_of, open_plain_node as open_node, wait_until};
 
 const CONNECT: Duration = Duration::from_secs(45);
 

@@ -4,7 +4,7 @@
 use fieldsync::body::{seal, BodyScheme};
 use fieldsync::operation::{build_operation, decode_wire, encode_operation, encode_wire, LogKind};
 use fieldsync::{AuthorId, DocumentId, IngestError, Node, NodeConfig};
-use fieldsync_tests::open_node;
+use fieldsync_tests::open_plain_node;
 use p2panda_core::SigningKey;
 
 /// A Loro update authored by the Loro peer derived from `key`.
@@ -51,8 +51,11 @@ struct Setup {
 fn setup() -> Setup {
     let da = tempfile::tempdir().unwrap();
     let db = tempfile::tempdir().unwrap();
-    let a = open_node(da.path());
+    // Plain nodes: these tests build unencrypted operations by hand and target the log
+    // checks; the encrypted equivalents live in encryption.rs.
+    let a = open_plain_node(da.path());
     let mut cfg = NodeConfig::new(db.path());
+    cfg.encrypt = false;
     cfg.max_body_bytes = 64 * 1024;
     cfg.max_operation_bytes = 80 * 1024;
     let b = Node::open(cfg).unwrap();

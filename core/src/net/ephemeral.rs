@@ -14,6 +14,7 @@ pub const MAX_EPHEMERAL_PAYLOAD: usize = MAX_GOSSIP_BYTES - 128;
 const KIND_APP: u8 = 0;
 const KIND_HEADS: u8 = 1;
 const KIND_OP: u8 = 2;
+const KIND_CONTROL_HEADS: u8 = 3;
 
 /// The content of a gossip message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,6 +23,8 @@ pub enum Ephemeral {
     App(Vec<u8>),
     /// The sender's version vector of the document: what it holds durably.
     Heads(VersionVector),
+    /// The sender's heights of the document's control (membership) logs.
+    ControlHeads(VersionVector),
     /// A freshly written operation (wire bytes), pushed to online peers at once. The
     /// operation carries its own author signature and is validated like any other.
     Op(Vec<u8>),
@@ -33,6 +36,7 @@ pub fn seal(key: &SigningKey, message: &Ephemeral) -> Vec<u8> {
         Ephemeral::App(p) => (KIND_APP, p.clone()),
         Ephemeral::Heads(vv) => (KIND_HEADS, vv.to_bytes()),
         Ephemeral::Op(bytes) => (KIND_OP, bytes.clone()),
+        Ephemeral::ControlHeads(vv) => (KIND_CONTROL_HEADS, vv.to_bytes()),
     };
     let mut signed = Vec::with_capacity(payload.len() + 1);
     signed.push(kind);
@@ -68,6 +72,7 @@ pub fn open(bytes: &[u8]) -> Option<(AuthorId, Ephemeral)> {
         KIND_APP => Ephemeral::App(payload.to_vec()),
         KIND_HEADS => Ephemeral::Heads(VersionVector::from_bytes(payload)?),
         KIND_OP => Ephemeral::Op(payload.to_vec()),
+        KIND_CONTROL_HEADS => Ephemeral::ControlHeads(VersionVector::from_bytes(payload)?),
         _ => return None,
     };
     Some((sender, message))

@@ -21,7 +21,31 @@ use crate::net::ephemeral::{self, Ephemeral};
 use crate::net::worker::IngestItem;
 use crate::net::{insert_peer, NetCommand, NetShared, PeerAddr};
 use crate::node::NodeInner;
-use crate::operation::FsOperation;
+use crate::operation::{FsOperation, LogKind};
+
+/// A peer announced its heights of one kind of log: acknowledge what it holds of ours, and
+/// catch up with it when it holds something we lack.
+fn on_heads(
+    node: &NodeInner,
+    doc: DocumentId,
+    kind: LogKind,
+    theirs: &crate::document::VersionVector,
+    me: AuthorId,
+    sender: AuthorId,
+    cmds: &mpsc::UnboundedSender<NetCommand>,
+) {
+    if let Some(seq) = theirs.get(&me) {
+        let _ = node.acknowledge_up_to(doc, kind, seq);
+    }
+    let behind = node.heads(doc, kind).is_ok_and(|ours| {
+        theirs
+            .iter()
+            .any(|(author, seq)| ours.get(author).is_none_or(|o| o < *seq))
+    });
+    if behind {
+        let _ = cmds.send(NetCommand::SyncWith(doc, sender));
+    }
+}
 
 /// Next gossip event, or pending forever when the event stream is gone.
 async fn recv_gossip_event(
@@ -289,8 +313,15 @@ impl Control {
         let (Some(t), Some(node)) = (self.topics.get(&doc), self.node.upgrade()) else {
             return;
         };
-        if let Ok(vv) = node.heads(doc) {
-            let sealed = ephemeral::seal(&self.key, &Ephemeral::Heads(vv));
+        for kind in [LogKind::Delta, LogKind::Control] {
+            let Ok(vv) = node.heads(doc, kind) else {
+                continue;
+            };
+            let message = match kind {
+                LogKind::Delta => Ephemeral::Heads(vv),
+                LogKind::Control => Ephemeral::ControlHeads(vv),
+            };
+            let sealed = ephemeral::seal(&self.key, &message);
             if sealed.len() <= ephemeral::MAX_GOSSIP_BYTES {
                 let _ = t.gossip.publish(sealed).await;
             }
@@ -326,16 +357,10 @@ impl Control {
                         payload,
                     }),
                     Ephemeral::Heads(vv) => {
-                        if let Some(seq) = vv.get(&me) {
-                            let _ = node.acknowledge_up_to(doc, seq);
-                        }
-                        let behind = node.heads(doc).is_ok_and(|ours| {
-                            vv.iter()
-                                .any(|(author, seq)| ours.get(author).is_none_or(|o| o < *seq))
-                        });
-                        if behind {
-                            let _ = cmds.send(NetCommand::SyncWith(doc, sender));
-                        }
+                        on_heads(&node, doc, LogKind::Delta, &vv, me, sender, &cmds)
+                    }
+                    Ephemeral::ControlHeads(vv) => {
+                        on_heads(&node, doc, LogKind::Control, &vv, me, sender, &cmds)
                     }
                     Ephemeral::Op(bytes) => {
                         let item = IngestItem::Wire {

@@ -86,5 +86,26 @@ pub fn mark_deleted(conn: &Connection, id: DocumentId) -> Result<(), StoreError>
         "UPDATE documents SET deleted = 1, snapshot = NULL, snapshot_vv = NULL WHERE id = ?1",
         [id.as_bytes()],
     )?;
+    // The group state holds the document's secrets: drop them with the document.
+    conn.execute("DELETE FROM groups WHERE document = ?1", [id.as_bytes()])?;
+    Ok(())
+}
+
+/// True if the document is stored and written without encryption (it predates encryption,
+/// or was created by a node with `NodeConfig::encrypt` off).
+pub fn is_plain(conn: &Connection, id: DocumentId) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT plain FROM documents WHERE id = ?1")?
+        .query_row([id.as_bytes()], |r| r.get::<_, bool>(0))
+        .optional()?
+        .unwrap_or(false))
+}
+
+/// Sets the `plain` flag of a document (see [`is_plain`]).
+pub fn set_plain(conn: &Connection, id: DocumentId, plain: bool) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE documents SET plain = ?2 WHERE id = ?1",
+        params![id.as_bytes(), plain],
+    )?;
     Ok(())
 }

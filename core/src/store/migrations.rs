@@ -55,6 +55,27 @@ const MIGRATIONS: &[&str] = &[
         received_at INTEGER NOT NULL
     );
     CREATE INDEX parked_by_log ON parked_operations (author, document, kind, seq);",
+    // 3: encryption key state: this device's key material, one group state per document,
+    //    key bundles announced by other devices, and the `plain` flag of documents that
+    //    predate encryption (every document existing at upgrade time is plain).
+    "CREATE TABLE device_keys (
+        id         INTEGER PRIMARY KEY CHECK (id = 1),
+        keys       BLOB NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE TABLE groups (
+        document   BLOB PRIMARY KEY,
+        state      BLOB NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE TABLE key_bundles (
+        author      BLOB PRIMARY KEY,
+        bundle      BLOB NOT NULL,
+        received_at INTEGER NOT NULL
+    );
+    ALTER TABLE documents ADD COLUMN plain INTEGER NOT NULL DEFAULT 0;
+    UPDATE documents SET plain = 1;
+    CREATE INDEX operations_unapplied ON operations (document, kind) WHERE applied = 0;",
 ];
 
 /// The newest schema version this build knows.

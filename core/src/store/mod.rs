@@ -4,6 +4,7 @@
 //! from it. Write helpers take a `&Connection` so they can run inside a transaction.
 
 pub mod documents;
+pub mod keys;
 pub mod migrations;
 pub mod oplog;
 pub mod outbox;

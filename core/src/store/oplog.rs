@@ -197,10 +197,19 @@ pub fn version_vector(
     conn: &Connection,
     document: DocumentId,
 ) -> Result<VersionVector, StoreError> {
+    version_vector_of(conn, document, LogKind::Delta)
+}
+
+/// Author -> highest seq of one kind of log of a document.
+pub fn version_vector_of(
+    conn: &Connection,
+    document: DocumentId,
+    kind: LogKind,
+) -> Result<VersionVector, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT author, MAX(seq) FROM operations WHERE document = ?1 AND kind = ?2 GROUP BY author",
     )?;
-    let rows = stmt.query_map(params![document.as_bytes(), LogKind::Delta.code()], |r| {
+    let rows = stmt.query_map(params![document.as_bytes(), kind.code()], |r| {
         Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, u32>(1)?))
     })?;
     let mut vv = VersionVector::new();
@@ -214,13 +223,17 @@ pub fn version_vector(
     Ok(vv)
 }
 
-/// Authors and log kinds present for a document.
+/// Authors and log kinds present for a document, control logs first.
 pub fn logs_of(
     conn: &Connection,
     document: DocumentId,
 ) -> Result<Vec<(AuthorId, LogKind)>, StoreError> {
     let mut stmt =
-        conn.prepare_cached("SELECT DISTINCT author, kind FROM operations WHERE document = ?1")?;
+        // Control logs first: receivers then hold the keys before the data they unlock.
+        conn.prepare_cached(
+            "SELECT DISTINCT author, kind FROM operations WHERE document = ?1
+             ORDER BY kind DESC, author",
+        )?;
     let rows = stmt.query_map([document.as_bytes()], |r| {
         Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?))
     })?;
@@ -234,11 +247,38 @@ pub fn logs_of(
     Ok(out)
 }
 
-/// Number of operations held for a document (all logs).
+/// Number of document-update (delta) operations held for a document, all authors. Control
+/// operations (membership, keys) are not counted, so this equals the version vector's total.
 pub fn count(conn: &Connection, document: DocumentId) -> Result<u64, StoreError> {
     Ok(conn
-        .prepare_cached("SELECT COUNT(*) FROM operations WHERE document = ?1")?
-        .query_row([document.as_bytes()], |r| r.get::<_, i64>(0))? as u64)
+        .prepare_cached("SELECT COUNT(*) FROM operations WHERE document = ?1 AND kind = ?2")?
+        .query_row(params![document.as_bytes(), LogKind::Delta.code()], |r| {
+            r.get::<_, i64>(0)
+        })? as u64)
+}
+
+/// Delta operations of a document whose content is not applied yet (waiting for a key, or
+/// unreadable to this node), in log order per author.
+pub fn unapplied_delta_ops(
+    conn: &Connection,
+    document: DocumentId,
+) -> Result<Vec<StoredOperation>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT hash, author, kind, seq, header, body, applied FROM operations
+         WHERE document = ?1 AND kind = ?2 AND applied = 0 ORDER BY author, seq",
+    )?;
+    let rows = stmt.query_map(
+        params![document.as_bytes(), LogKind::Delta.code()],
+        row_to_stored,
+    )?;
+    rows.map(|r| to_stored(r?)).collect()
+}
+
+/// Marks an operation's content as applied.
+pub fn mark_applied(conn: &Connection, hash: &Hash) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE operations SET applied = 1 WHERE hash = ?1")?
+        .execute([hash.as_bytes()])?;
+    Ok(())
 }
 
 /// Deletes every operation of a document.

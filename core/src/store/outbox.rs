@@ -81,19 +81,27 @@ pub fn acknowledge(conn: &Connection, hashes: &[Hash]) -> Result<usize, StoreErr
     Ok(n)
 }
 
-/// Acknowledges every pending entry of a document up to and including `seq` of `author`'s log.
+/// Acknowledges every pending entry of a document up to and including `seq` of one of
+/// `author`'s logs.
 pub fn acknowledge_up_to(
     conn: &Connection,
     document: DocumentId,
     author: &crate::ids::AuthorId,
+    kind: crate::operation::LogKind,
     seq: u32,
 ) -> Result<usize, StoreError> {
     Ok(conn
         .prepare_cached(
             "DELETE FROM outbox WHERE hash IN (
-               SELECT hash FROM operations WHERE document = ?1 AND author = ?2 AND seq <= ?3)",
+               SELECT hash FROM operations
+               WHERE document = ?1 AND author = ?2 AND kind = ?3 AND seq <= ?4)",
         )?
-        .execute(params![document.as_bytes(), author.as_bytes(), seq])?)
+        .execute(params![
+            document.as_bytes(),
+            author.as_bytes(),
+            kind.code(),
+            seq
+        ])?)
 }
 
 /// Records a failed delivery attempt.

@@ -1,0 +1,75 @@
+//! End-to-end encryption over real QUIC sync: members read, non-members relay ciphertext,
+//! removed members read nothing new, large plaintexts travel through catch-up.
+
+use std::time::Duration;
+
+use fieldsync::Value;
+use fieldsync_tests::{go_online, json_of, open_node, wait_until};
+
+const T: Duration = Duration::from_secs(45);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_read_non_members_relay_and_removed_members_read_nothing_new() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (a, b, c) = (
+        open_node(dirs[0].path()),
+        open_node(dirs[1].path()),
+        open_node(dirs[2].path()),
+    );
+    let doc = a.create_document().unwrap();
+    let id = doc.id();
+    doc.text("t")
+        .unwrap()
+        .insert(0, "secret site coordinates")
+        .unwrap();
+    doc.add_member(&b.key_bundle().unwrap()).unwrap();
+    // 1 MiB and 497 B plaintexts: beyond gossip size, they travel by catch-up.
+    doc.map("m")
+        .unwrap()
+        .set("big", Value::from("x".repeat(1 << 20)))
+        .unwrap();
+    doc.map("m")
+        .unwrap()
+        .set("edge", Value::from("y".repeat(497)))
+        .unwrap();
+    go_online(&a).await;
+    go_online(&b).await;
+    go_online(&c).await;
+    let invite = doc.invite().await.unwrap();
+    b.join(&invite).await.unwrap();
+    c.join(&invite).await.unwrap(); // C is not a member.
+    wait_until("B (member) reads the document", T, || {
+        json_of(&b, id) == doc.to_json().unwrap()
+    })
+    .await;
+    wait_until("C (non-member) stores the operations", T, || {
+        c.document(id).and_then(|d| Ok(d.op_count()?)).unwrap_or(0) == doc.op_count().unwrap()
+    })
+    .await;
+    let c_json = json_of(&c, id);
+    assert!(
+        !c_json.contains("secret"),
+        "non-member must not read: {c_json}"
+    );
+    let c_db = std::fs::read(dirs[2].path().join(fieldsync::store::DB_FILE)).unwrap();
+    assert!(
+        !c_db.windows(6).any(|w| w == b"secret"),
+        "plaintext must not reach the non-member's disk"
+    );
+
+    // Remove B; A's next edit is unreadable for B, while C would relay it.
+    doc.remove_member(b.author()).unwrap();
+    doc.text("t").unwrap().insert(0, "after removal: ").unwrap();
+    wait_until("B stores A's post-removal edit", T, || {
+        b.document(id).and_then(|d| Ok(d.op_count()?)).unwrap_or(0) == doc.op_count().unwrap()
+    })
+    .await;
+    assert!(
+        !json_of(&b, id).contains("after removal"),
+        "removed member must not read new edits"
+    );
+    assert!(
+        json_of(&b, id).contains("secret site"),
+        "B keeps what it could read before"
+    );
+}
