@@ -910,6 +910,24 @@ public func FfiConverterTypeDeviceKeyStore_lower(_ value: DeviceKeyStore) -> UIn
 public protocol DocumentProtocol: AnyObject, Sendable {
     
     /**
+     * Adds a device to the document's group from its key bundle (see `Node.keyBundle`).
+     * The new member can read the whole history. Returns the member's author id.
+     *
+     * # Errors
+     * `InvalidArgument` (empty or oversized bundle), `Crypto` (malformed, expired or forged
+     * bundle; this device is not a member), `NotFound`, `Storage`, `Closed`.
+     */
+    func addMember(keyBundle: Data) throws  -> String
+    
+    /**
+     * Whether this device holds the key to read the document.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    func canRead() throws  -> Bool
+    
+    /**
      * The document id (64 hex characters); share it (or an invite) to let others join.
      */
     func id()  -> String
@@ -940,6 +958,14 @@ public protocol DocumentProtocol: AnyObject, Sendable {
     func map(name: String) throws  -> MapHandle
     
     /**
+     * Author ids of the devices in the document's group.
+     *
+     * # Errors
+     * `Crypto`, `NotFound`, `Storage`, `Closed`.
+     */
+    func members() throws  -> [String]
+    
+    /**
      * Number of operations held for this document (all authors).
      *
      * # Errors
@@ -964,6 +990,15 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      * `Closed`.
      */
     func publishEphemeral(payload: Data) async throws 
+    
+    /**
+     * Removes a device from the group; the document key changes, so the removed device
+     * cannot read anything written afterwards.
+     *
+     * # Errors
+     * `InvalidArgument` (malformed author id), `Crypto`, `NotFound`, `Storage`, `Closed`.
+     */
+    func removeMember(authorId: String) throws 
     
     /**
      * Sync state of this document: online, pending local operations, connected and known
@@ -1060,6 +1095,39 @@ open class Document: DocumentProtocol, @unchecked Sendable {
 
     
     /**
+     * Adds a device to the document's group from its key bundle (see `Node.keyBundle`).
+     * The new member can read the whole history. Returns the member's author id.
+     *
+     * # Errors
+     * `InvalidArgument` (empty or oversized bundle), `Crypto` (malformed, expired or forged
+     * bundle; this device is not a member), `NotFound`, `Storage`, `Closed`.
+     */
+open func addMember(keyBundle: Data)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_document_add_member(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(keyBundle),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Whether this device holds the key to read the document.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+open func canRead()throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_document_can_read(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * The document id (64 hex characters); share it (or an invite) to let others join.
      */
 open func id() -> String  {
@@ -1127,6 +1195,21 @@ open func map(name: String)throws  -> MapHandle  {
 }
     
     /**
+     * Author ids of the devices in the document's group.
+     *
+     * # Errors
+     * `Crypto`, `NotFound`, `Storage`, `Closed`.
+     */
+open func members()throws  -> [String]  {
+    return try  FfiConverterSequenceString.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_document_members(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Number of operations held for this document (all authors).
      *
      * # Errors
@@ -1178,6 +1261,22 @@ open func publishEphemeral(payload: Data)async throws   {
             liftFunc: { $0 },
             errorHandler: FfiConverterTypeFieldSyncError_lift
         )
+}
+    
+    /**
+     * Removes a device from the group; the document key changes, so the removed device
+     * cannot read anything written afterwards.
+     *
+     * # Errors
+     * `InvalidArgument` (malformed author id), `Crypto`, `NotFound`, `Storage`, `Closed`.
+     */
+open func removeMember(authorId: String)throws   {try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_document_remove_member(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(authorId),uniffiCallStatus
+    )
+}
 }
     
     /**
@@ -2273,6 +2372,15 @@ public protocol NodeProtocol: AnyObject, Sendable {
     func join(invite: String) async throws  -> Document
     
     /**
+     * This device's public key bundle: hand it to a member of a document (e.g. in a QR code)
+     * so they can add this device with `Document.addMember`.
+     *
+     * # Errors
+     * `Crypto`, `Storage`, `Closed`.
+     */
+    func keyBundle() throws  -> Data
+    
+    /**
      * The running network's node id and addresses.
      *
      * # Errors
@@ -2582,6 +2690,22 @@ open func join(invite: String)async throws  -> Document  {
             liftFunc: FfiConverterTypeDocument_lift,
             errorHandler: FfiConverterTypeFieldSyncError_lift
         )
+}
+    
+    /**
+     * This device's public key bundle: hand it to a member of a document (e.g. in a QR code)
+     * so they can add this device with `Document.addMember`.
+     *
+     * # Errors
+     * `Crypto`, `Storage`, `Closed`.
+     */
+open func keyBundle()throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_node_key_bundle(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -4719,6 +4843,12 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_ffi_checksum_func_set_logger() != 38005) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_fieldsync_ffi_checksum_method_document_add_member() != 14112) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_document_can_read() != 10735) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_fieldsync_ffi_checksum_method_document_id() != 8483) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4731,6 +4861,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_ffi_checksum_method_document_map() != 43237) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_fieldsync_ffi_checksum_method_document_members() != 46399) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_fieldsync_ffi_checksum_method_document_op_count() != 57020) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4738,6 +4871,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_document_publish_ephemeral() != 52399) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_document_remove_member() != 3215) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_document_sync_status() != 2181) {
@@ -4843,6 +4979,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_node_join() != 14948) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_node_key_bundle() != 25235) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_node_network_info() != 45606) {

@@ -293,6 +293,16 @@ uint64_t uniffi_fieldsync_ffi_fn_clone_document(uint64_t handle, RustCallStatus 
 void uniffi_fieldsync_ffi_fn_free_document(uint64_t handle, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_ADD_MEMBER
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_ADD_MEMBER
+RustBuffer uniffi_fieldsync_ffi_fn_method_document_add_member(uint64_t ptr, RustBuffer key_bundle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_CAN_READ
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_CAN_READ
+int8_t uniffi_fieldsync_ffi_fn_method_document_can_read(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_ID
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_ID
 RustBuffer uniffi_fieldsync_ffi_fn_method_document_id(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -313,6 +323,11 @@ uint64_t uniffi_fieldsync_ffi_fn_method_document_list(uint64_t ptr, RustBuffer n
 uint64_t uniffi_fieldsync_ffi_fn_method_document_map(uint64_t ptr, RustBuffer name, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_MEMBERS
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_MEMBERS
+RustBuffer uniffi_fieldsync_ffi_fn_method_document_members(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_OP_COUNT
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_OP_COUNT
 uint64_t uniffi_fieldsync_ffi_fn_method_document_op_count(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -326,6 +341,11 @@ uint64_t uniffi_fieldsync_ffi_fn_method_document_pending_ops(uint64_t ptr, RustC
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_PUBLISH_EPHEMERAL
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_PUBLISH_EPHEMERAL
 uint64_t uniffi_fieldsync_ffi_fn_method_document_publish_ephemeral(uint64_t ptr, RustBuffer payload
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_REMOVE_MEMBER
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_REMOVE_MEMBER
+void uniffi_fieldsync_ffi_fn_method_document_remove_member(uint64_t ptr, RustBuffer author_id, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_SYNC_STATUS
@@ -586,6 +606,11 @@ int8_t uniffi_fieldsync_ffi_fn_method_node_is_shut_down(uint64_t ptr, RustCallSt
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_JOIN
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_JOIN
 uint64_t uniffi_fieldsync_ffi_fn_method_node_join(uint64_t ptr, RustBuffer invite
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_KEY_BUNDLE
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_KEY_BUNDLE
+RustBuffer uniffi_fieldsync_ffi_fn_method_node_key_bundle(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_NETWORK_INFO
@@ -905,6 +930,18 @@ uint16_t uniffi_fieldsync_ffi_checksum_func_set_logger(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_ADD_MEMBER
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_ADD_MEMBER
+uint16_t uniffi_fieldsync_ffi_checksum_method_document_add_member(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_CAN_READ
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_CAN_READ
+uint16_t uniffi_fieldsync_ffi_checksum_method_document_can_read(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_ID
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_ID
 uint16_t uniffi_fieldsync_ffi_checksum_method_document_id(void
@@ -929,6 +966,12 @@ uint16_t uniffi_fieldsync_ffi_checksum_method_document_map(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_MEMBERS
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_MEMBERS
+uint16_t uniffi_fieldsync_ffi_checksum_method_document_members(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_OP_COUNT
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_OP_COUNT
 uint16_t uniffi_fieldsync_ffi_checksum_method_document_op_count(void
@@ -944,6 +987,12 @@ uint16_t uniffi_fieldsync_ffi_checksum_method_document_pending_ops(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_PUBLISH_EPHEMERAL
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_PUBLISH_EPHEMERAL
 uint16_t uniffi_fieldsync_ffi_checksum_method_document_publish_ephemeral(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_REMOVE_MEMBER
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_REMOVE_MEMBER
+uint16_t uniffi_fieldsync_ffi_checksum_method_document_remove_member(void
     
 );
 #endif
@@ -1154,6 +1203,12 @@ uint16_t uniffi_fieldsync_ffi_checksum_method_node_is_shut_down(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_JOIN
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_JOIN
 uint16_t uniffi_fieldsync_ffi_checksum_method_node_join(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_KEY_BUNDLE
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_KEY_BUNDLE
+uint16_t uniffi_fieldsync_ffi_checksum_method_node_key_bundle(void
     
 );
 #endif

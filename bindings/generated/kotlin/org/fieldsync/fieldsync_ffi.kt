@@ -735,6 +735,10 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_func_set_logger(
     ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_document_add_member(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_document_can_read(
+    ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_document_id(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_document_invite(
@@ -743,11 +747,15 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_document_map(
     ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_document_members(
+    ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_document_op_count(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_document_pending_ops(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_document_publish_ephemeral(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_document_remove_member(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_document_sync_status(
     ): Int
@@ -819,6 +827,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_node_join(
     ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_node_key_bundle(
+    ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_node_network_info(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_node_open_document(
@@ -861,6 +871,10 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_fieldsync_ffi_fn_free_document(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_fieldsync_ffi_fn_method_document_add_member(`ptr`: Long,`keyBundle`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_ffi_fn_method_document_can_read(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
     external fun uniffi_fieldsync_ffi_fn_method_document_id(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_method_document_invite(`ptr`: Long,
@@ -869,12 +883,16 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_fieldsync_ffi_fn_method_document_map(`ptr`: Long,`name`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_document_members(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_method_document_op_count(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_fieldsync_ffi_fn_method_document_pending_ops(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_fieldsync_ffi_fn_method_document_publish_ephemeral(`ptr`: Long,`payload`: RustBuffer.ByValue,
     ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_document_remove_member(`ptr`: Long,`authorId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_fieldsync_ffi_fn_method_document_sync_status(`ptr`: Long,
     ): Long
     external fun uniffi_fieldsync_ffi_fn_method_document_text(`ptr`: Long,`name`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -979,6 +997,8 @@ internal object UniffiLib {
     ): Byte
     external fun uniffi_fieldsync_ffi_fn_method_node_join(`ptr`: Long,`invite`: RustBuffer.ByValue,
     ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_node_key_bundle(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_method_node_network_info(`ptr`: Long,
     ): Long
     external fun uniffi_fieldsync_ffi_fn_method_node_open_document(`ptr`: Long,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -2043,6 +2063,24 @@ public object FfiConverterTypeDeviceKeyStore: FfiConverter<DeviceKeyStore, Long>
 public interface DocumentInterface {
     
     /**
+     * Adds a device to the document's group from its key bundle (see `Node.keyBundle`).
+     * The new member can read the whole history. Returns the member's author id.
+     *
+     * # Errors
+     * `InvalidArgument` (empty or oversized bundle), `Crypto` (malformed, expired or forged
+     * bundle; this device is not a member), `NotFound`, `Storage`, `Closed`.
+     */
+    fun `addMember`(`keyBundle`: kotlin.ByteArray): kotlin.String
+    
+    /**
+     * Whether this device holds the key to read the document.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    fun `canRead`(): kotlin.Boolean
+    
+    /**
      * The document id (64 hex characters); share it (or an invite) to let others join.
      */
     fun `id`(): kotlin.String
@@ -2073,6 +2111,14 @@ public interface DocumentInterface {
     fun `map`(`name`: kotlin.String): MapHandle
     
     /**
+     * Author ids of the devices in the document's group.
+     *
+     * # Errors
+     * `Crypto`, `NotFound`, `Storage`, `Closed`.
+     */
+    fun `members`(): List<kotlin.String>
+    
+    /**
      * Number of operations held for this document (all authors).
      *
      * # Errors
@@ -2097,6 +2143,15 @@ public interface DocumentInterface {
      * `Closed`.
      */
     suspend fun `publishEphemeral`(`payload`: kotlin.ByteArray)
+    
+    /**
+     * Removes a device from the group; the document key changes, so the removed device
+     * cannot read anything written afterwards.
+     *
+     * # Errors
+     * `InvalidArgument` (malformed author id), `Crypto`, `NotFound`, `Storage`, `Closed`.
+     */
+    fun `removeMember`(`authorId`: kotlin.String)
     
     /**
      * Sync state of this document: online, pending local operations, connected and known
@@ -2244,6 +2299,49 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
 
     
     /**
+     * Adds a device to the document's group from its key bundle (see `Node.keyBundle`).
+     * The new member can read the whole history. Returns the member's author id.
+     *
+     * # Errors
+     * `InvalidArgument` (empty or oversized bundle), `Crypto` (malformed, expired or forged
+     * bundle; this device is not a member), `NotFound`, `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `addMember`(`keyBundle`: kotlin.ByteArray): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_add_member(
+        it,
+        
+        FfiConverterByteArray.lower(`keyBundle`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Whether this device holds the key to read the document.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `canRead`(): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_can_read(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * The document id (64 hex characters); share it (or an invite) to let others join.
      */override fun `id`(): kotlin.String {
             return FfiConverterString.lift(
@@ -2330,6 +2428,26 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
 
     
     /**
+     * Author ids of the devices in the document's group.
+     *
+     * # Errors
+     * `Crypto`, `NotFound`, `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `members`(): List<kotlin.String> {
+            return FfiConverterSequenceString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_members(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * Number of operations held for this document (all authors).
      *
      * # Errors
@@ -2398,6 +2516,27 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
         FieldSyncException.ErrorHandler,
     )
     }
+
+    
+    /**
+     * Removes a device from the group; the document key changes, so the removed device
+     * cannot read anything written afterwards.
+     *
+     * # Errors
+     * `InvalidArgument` (malformed author id), `Crypto`, `NotFound`, `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `removeMember`(`authorId`: kotlin.String)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_remove_member(
+        it,
+        
+        FfiConverterString.lower(`authorId`),_status)
+}
+    }
+    
+    
 
     
     /**
@@ -4170,6 +4309,15 @@ public interface NodeInterface {
     suspend fun `join`(`invite`: kotlin.String): Document
     
     /**
+     * This device's public key bundle: hand it to a member of a document (e.g. in a QR code)
+     * so they can add this device with `Document.addMember`.
+     *
+     * # Errors
+     * `Crypto`, `Storage`, `Closed`.
+     */
+    fun `keyBundle`(): kotlin.ByteArray
+    
+    /**
      * The running network's node id and addresses.
      *
      * # Errors
@@ -4554,6 +4702,27 @@ open class Node: Disposable, AutoCloseable, NodeInterface
         FieldSyncException.ErrorHandler,
     )
     }
+
+    
+    /**
+     * This device's public key bundle: hand it to a member of a document (e.g. in a QR code)
+     * so they can add this device with `Document.addMember`.
+     *
+     * # Errors
+     * `Crypto`, `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `keyBundle`(): kotlin.ByteArray {
+            return FfiConverterByteArray.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_node_key_bundle(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
 
     
     /**
