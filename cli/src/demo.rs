@@ -129,6 +129,18 @@ impl Demo {
             "Alice",
             format!("online, listening on {}", addrs(&alice_addr)),
         );
+        // End-to-end encryption: Bob shows Alice his key bundle (a QR code in a real app) and
+        // Alice adds his device to the document's group before inviting him.
+        let bob_bundle = self.bob.node.key_bundle()?;
+        let bob_id = alice_doc.add_member(&bob_bundle)?;
+        say(
+            "Alice",
+            format!(
+                "added Bob's device {} to the encrypted document ({} members)",
+                &bob_id.to_string()[..8],
+                alice_doc.members()?.len()
+            ),
+        );
         let invite = alice_doc.invite().await?;
         say(
             "Alice",

@@ -337,6 +337,13 @@ final class FieldSyncTests: XCTestCase {
         let online = try await b.isOnline()
         XCTAssertTrue(online)
 
+        // B's key bundle reaches A out of band (QR code); A adds B to the document.
+        let added = try docA.addMember(keyBundle: try b.keyBundle())
+        XCTAssertEqual(added, b.authorId())
+        XCTAssertTrue(try docA.members().contains(b.authorId()))
+        // A wrong key bundle is a typed error, not a crash.
+        await assertThrows("Crypto") { _ = try docA.addMember(keyBundle: Data(repeating: 7, count: 40)) }
+        await assertThrows("InvalidArgument") { _ = try docA.addMember(keyBundle: Data()) }
         let docB = try await b.join(invite: try await docA.invite())
         XCTAssertEqual(docB.id(), docA.id())
         try await waitUntil("B catches up with A") { try docB.toJson() == docA.toJson() }

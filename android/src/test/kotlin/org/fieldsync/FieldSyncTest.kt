@@ -321,6 +321,13 @@ class FieldSyncTest {
                 b.startNetwork(loopback)
                 assertTrue(b.isOnline())
 
+                // B's key bundle reaches A out of band (QR code); A adds B to the document.
+                val added = docA.addMember(b.keyBundle())
+                assertEquals(b.authorId(), added)
+                assertTrue(docA.members().contains(b.authorId()))
+                // A wrong key bundle is a typed error, not a crash.
+                assertFailsWith<FieldSyncException.Crypto> { docA.addMember(ByteArray(40) { 7 }) }
+                assertFailsWith<FieldSyncException.InvalidArgument> { docA.addMember(ByteArray(0)) }
                 val docB = b.join(docA.invite())
                 assertEquals(docA.id(), docB.id())
                 awaitEqual("B catches up with A") { docB.toJson() == docA.toJson() }
