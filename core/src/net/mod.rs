@@ -60,9 +60,6 @@ pub(crate) struct NetShared {
     pub known: Mutex<HashMap<DocumentId, std::collections::BTreeSet<AuthorId>>>,
     /// Catch-up sessions this node runs right now, per (document, peer).
     pub in_flight: Mutex<std::collections::HashSet<(DocumentId, AuthorId)>>,
-    /// When the last catch-up with each (document, peer) started: a peer that keeps serving
-    /// something we reject cannot make us loop on it.
-    pub last_catch_up: Mutex<HashMap<(DocumentId, AuthorId), std::time::Instant>>,
     /// Rejected operations per (peer, document).
     pub rejected: Mutex<HashMap<(Option<AuthorId>, DocumentId), u64>>,
 }

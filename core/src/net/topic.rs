@@ -47,10 +47,6 @@ fn on_heads(
     }
 }
 
-/// Least time between two catch-ups with the same peer for the same document; heads
-/// (every 2 s) trigger the next one if still needed.
-const CATCH_UP_SPACING: Duration = Duration::from_millis(500);
-
 /// Next gossip event, or pending forever when the event stream is gone.
 async fn recv_gossip_event(
     rx: &mut Option<broadcast::Receiver<GossipEvent>>,
@@ -262,20 +258,6 @@ impl Control {
     /// Starts a catch-up session with `peer` unless one is already running.
     fn catch_up(&self, doc: DocumentId, peer: AuthorId) {
         let Some(shared) = self.shared() else { return };
-        {
-            let mut last = shared
-                .last_catch_up
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            let now = std::time::Instant::now();
-            if last
-                .get(&(doc, peer))
-                .is_some_and(|t| now.duration_since(*t) < CATCH_UP_SPACING)
-            {
-                return;
-            }
-            last.insert((doc, peer), now);
-        }
         if !shared
             .in_flight
             .lock()

@@ -36,27 +36,29 @@ pub(crate) fn spawn_ingest(
         .spawn(move || {
             while let Ok(item) = rx.recv() {
                 let Some(node) = node.upgrade() else { break };
-                let (document, peer, result) = match item {
+                let (document, peer, from_gossip, result) = match item {
                     IngestItem::Wire {
                         document,
                         peer,
                         bytes,
-                    } => (document, peer, node.ingest_wire(document, &bytes)),
+                    } => (document, peer, true, node.ingest_wire(document, &bytes)),
                     IngestItem::Event(e) => {
                         node.emit(e);
                         continue;
                     }
                     IngestItem::Stop => break,
                 };
+                tracing::debug!(?result, from_gossip, "ingest outcome");
                 match result {
                     Ok(IngestOutcome::Applied { .. }) | Ok(IngestOutcome::Stored { .. }) => {
                         let _ = cmds.send(NetCommand::HeadsChanged(document));
                     }
                     Ok(IngestOutcome::Duplicate) => {}
                     Err(IngestError::SeqGap { .. }) => {
-                        // A predecessor is missing (a lost gossip push, or a rejected op in a
-                        // catch-up): catch up with the sender; one session per peer at a time.
-                        let _ = cmds.send(NetCommand::SyncWith(document, peer));
+                        // Something was missed (lost gossip): catch up with the sender.
+                        if from_gossip {
+                            let _ = cmds.send(NetCommand::SyncWith(document, peer));
+                        }
                     }
                     Err(IngestError::Store(e)) => {
                         tracing::error!("storing a received operation failed: {e}");
