@@ -8,10 +8,10 @@ use crate::validate;
 /// How a node joins the network (`Node.startNetwork(options)`).
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
 pub struct NetworkOptions {
-    /// Local IPv4 address to bind: `"0.0.0.0"` (all interfaces, default) or `"127.0.0.1"`
-    /// (loopback only, for tests and demos).
-    #[uniffi(default = "0.0.0.0")]
-    pub bind_ip: String,
+    /// Local IPv4 address to bind. `null`/`nil` (default) binds every interface, so peers
+    /// on the LAN can connect; `"127.0.0.1"` keeps the node on loopback (tests, demos).
+    #[uniffi(default = None)]
+    pub bind_ip: Option<String>,
     /// UDP port for QUIC; 0 (default) picks a free port.
     #[uniffi(default = 0)]
     pub port: u16,
@@ -31,7 +31,7 @@ pub struct NetworkOptions {
 pub struct PeerAddress {
     /// The peer's node id (its author id, 64 hex characters).
     pub node_id: String,
-    /// Direct socket addresses, e.g. `"192.168.1.20:4433"`.
+    /// Direct socket addresses, e.g. `"198.51.100.20:4433"`.
     pub addresses: Vec<String>,
 }
 
@@ -109,12 +109,15 @@ impl TryFrom<NetworkOptions> for fieldsync::NetworkConfig {
     type Error = FieldSyncError;
 
     fn try_from(o: NetworkOptions) -> Result<Self, FieldSyncError> {
-        let bind_ip: Ipv4Addr = o.bind_ip.parse().map_err(|_| {
-            FieldSyncError::invalid(format!(
-                "bind_ip {:?} is not an IPv4 address",
-                o.bind_ip.chars().take(64).collect::<String>()
-            ))
-        })?;
+        let bind_ip: Ipv4Addr = match &o.bind_ip {
+            None => Ipv4Addr::UNSPECIFIED,
+            Some(ip) => ip.parse().map_err(|_| {
+                FieldSyncError::invalid(format!(
+                    "bind_ip {:?} is not an IPv4 address",
+                    ip.chars().take(64).collect::<String>()
+                ))
+            })?,
+        };
         if o.bootstrap.len() > MAX_PEERS {
             return Err(FieldSyncError::invalid(format!(
                 "at most {MAX_PEERS} bootstrap peers"

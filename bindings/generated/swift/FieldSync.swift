@@ -3231,10 +3231,10 @@ public func FfiConverterTypeNetworkInfo_lower(_ value: NetworkInfo) -> RustBuffe
  */
 public struct NetworkOptions: Equatable, Hashable {
     /**
-     * Local IPv4 address to bind: `"0.0.0.0"` (all interfaces, default) or `"127.0.0.1"`
-     * (loopback only, for tests and demos).
+     * Local IPv4 address to bind. `null`/`nil` (default) binds every interface, so peers
+     * on the LAN can connect; `"127.0.0.1"` keeps the node on loopback (tests, demos).
      */
-    public var bindIp: String
+    public var bindIp: String?
     /**
      * UDP port for QUIC; 0 (default) picks a free port.
      */
@@ -3256,9 +3256,9 @@ public struct NetworkOptions: Equatable, Hashable {
     // declare one manually.
     public init(
         /**
-         * Local IPv4 address to bind: `"0.0.0.0"` (all interfaces, default) or `"127.0.0.1"`
-         * (loopback only, for tests and demos).
-         */bindIp: String = "0.0.0.0", 
+         * Local IPv4 address to bind. `null`/`nil` (default) binds every interface, so peers
+         * on the LAN can connect; `"127.0.0.1"` keeps the node on loopback (tests, demos).
+         */bindIp: String? = nil, 
         /**
          * UDP port for QUIC; 0 (default) picks a free port.
          */port: UInt16 = UInt16(0), 
@@ -3294,7 +3294,7 @@ public struct FfiConverterTypeNetworkOptions: FfiConverterRustBuffer {
     public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> NetworkOptions {
         return
             try NetworkOptions(
-                bindIp: FfiConverterString.read(from: &buf), 
+                bindIp: FfiConverterOptionString.read(from: &buf), 
                 port: FfiConverterUInt16.read(from: &buf), 
                 bootstrap: FfiConverterSequenceTypePeerAddress.read(from: &buf), 
                 mdns: FfiConverterBool.read(from: &buf), 
@@ -3303,7 +3303,7 @@ public struct FfiConverterTypeNetworkOptions: FfiConverterRustBuffer {
     }
 
     public static func write(_ value: NetworkOptions, into buf: inout [UInt8]) {
-        FfiConverterString.write(value.bindIp, into: &buf)
+        FfiConverterOptionString.write(value.bindIp, into: &buf)
         FfiConverterUInt16.write(value.port, into: &buf)
         FfiConverterSequenceTypePeerAddress.write(value.bootstrap, into: &buf)
         FfiConverterBool.write(value.mdns, into: &buf)
@@ -3336,7 +3336,7 @@ public struct PeerAddress: Equatable, Hashable {
      */
     public var nodeId: String
     /**
-     * Direct socket addresses, e.g. `"192.168.1.20:4433"`.
+     * Direct socket addresses, e.g. `"198.51.100.20:4433"`.
      */
     public var addresses: [String]
 
@@ -3347,7 +3347,7 @@ public struct PeerAddress: Equatable, Hashable {
          * The peer's node id (its author id, 64 hex characters).
          */nodeId: String, 
         /**
-         * Direct socket addresses, e.g. `"192.168.1.20:4433"`.
+         * Direct socket addresses, e.g. `"198.51.100.20:4433"`.
          */addresses: [String]) {
         self.nodeId = nodeId
         self.addresses = addresses

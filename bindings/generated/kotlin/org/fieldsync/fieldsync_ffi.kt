@@ -5442,10 +5442,10 @@ public object FfiConverterTypeNetworkInfo: FfiConverterRustBuffer<NetworkInfo> {
  */
 data class NetworkOptions (
     /**
-     * Local IPv4 address to bind: `"0.0.0.0"` (all interfaces, default) or `"127.0.0.1"`
-     * (loopback only, for tests and demos).
+     * Local IPv4 address to bind. `null`/`nil` (default) binds every interface, so peers
+     * on the LAN can connect; `"127.0.0.1"` keeps the node on loopback (tests, demos).
      */
-    var `bindIp`: kotlin.String = "0.0.0.0" 
+    var `bindIp`: kotlin.String? = null 
     , 
     /**
      * UDP port for QUIC; 0 (default) picks a free port.
@@ -5482,7 +5482,7 @@ data class NetworkOptions (
 public object FfiConverterTypeNetworkOptions: FfiConverterRustBuffer<NetworkOptions> {
     override fun read(buf: ByteBuffer): NetworkOptions {
         return NetworkOptions(
-            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
             FfiConverterUShort.read(buf),
             FfiConverterSequenceTypePeerAddress.read(buf),
             FfiConverterBoolean.read(buf),
@@ -5491,7 +5491,7 @@ public object FfiConverterTypeNetworkOptions: FfiConverterRustBuffer<NetworkOpti
     }
 
     override fun allocationSize(value: NetworkOptions) = (
-            FfiConverterString.allocationSize(value.`bindIp`) +
+            FfiConverterOptionalString.allocationSize(value.`bindIp`) +
             FfiConverterUShort.allocationSize(value.`port`) +
             FfiConverterSequenceTypePeerAddress.allocationSize(value.`bootstrap`) +
             FfiConverterBoolean.allocationSize(value.`mdns`) +
@@ -5499,7 +5499,7 @@ public object FfiConverterTypeNetworkOptions: FfiConverterRustBuffer<NetworkOpti
     )
 
     override fun write(value: NetworkOptions, buf: ByteBuffer) {
-            FfiConverterString.write(value.`bindIp`, buf)
+            FfiConverterOptionalString.write(value.`bindIp`, buf)
             FfiConverterUShort.write(value.`port`, buf)
             FfiConverterSequenceTypePeerAddress.write(value.`bootstrap`, buf)
             FfiConverterBoolean.write(value.`mdns`, buf)
@@ -5519,7 +5519,7 @@ data class PeerAddress (
     var `nodeId`: kotlin.String
     , 
     /**
-     * Direct socket addresses, e.g. `"192.168.1.20:4433"`.
+     * Direct socket addresses, e.g. `"198.51.100.20:4433"`.
      */
     var `addresses`: List<kotlin.String>
     
