@@ -718,7 +718,7 @@ impl Node {
         self.inner.ensure_live(&st, id)?;
         let conn = st.store.conn();
         let mut out = Vec::new();
-        for (author, kind) in oplog::logs_of(conn, id)? {
+        for (author, kind, _) in oplog::heights(conn, id)? {
             for op in oplog::log_entries(conn, &author, id, kind, None, None)? {
                 out.push(operation::encode_wire(&op.header, op.body.as_deref()));
             }

@@ -223,30 +223,6 @@ pub fn version_vector_of(
     Ok(vv)
 }
 
-/// Authors and log kinds present for a document, control logs first.
-pub fn logs_of(
-    conn: &Connection,
-    document: DocumentId,
-) -> Result<Vec<(AuthorId, LogKind)>, StoreError> {
-    let mut stmt =
-        // Control logs first: receivers then hold the keys before the data they unlock.
-        conn.prepare_cached(
-            "SELECT DISTINCT author, kind FROM operations WHERE document = ?1
-             ORDER BY kind DESC, author",
-        )?;
-    let rows = stmt.query_map([document.as_bytes()], |r| {
-        Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?))
-    })?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (a, k) = row?;
-        let author = AuthorId::from_slice(&a).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let kind = LogKind::from_code(k).ok_or_else(|| StoreError::Corrupt(format!("kind {k}")))?;
-        out.push((author, kind));
-    }
-    Ok(out)
-}
-
 /// Number of document-update (delta) operations held for a document, all authors. Control
 /// operations (membership, keys) are not counted, so this equals the version vector's total.
 pub fn count(conn: &Connection, document: DocumentId) -> Result<u64, StoreError> {
@@ -290,43 +266,15 @@ pub fn delete_document(conn: &Connection, document: DocumentId) -> Result<(), St
     Ok(())
 }
 
-/// Count and total bytes (header + body) of an author's log with `after < seq <= until`.
-pub fn log_size(
-    conn: &Connection,
-    author: &AuthorId,
-    document: DocumentId,
-    kind: LogKind,
-    after: Option<u32>,
-    until: Option<u32>,
-) -> Result<(u32, u32), StoreError> {
-    let after = after.map_or(-1, i64::from);
-    let until = until.map_or(i64::MAX, i64::from);
-    let (count, bytes): (i64, i64) = conn
-        .prepare_cached(
-            "SELECT COUNT(*), COALESCE(SUM(LENGTH(header) + COALESCE(LENGTH(body), 0)), 0)
-             FROM operations WHERE author = ?1 AND document = ?2 AND kind = ?3
-             AND seq > ?4 AND seq <= ?5",
-        )?
-        .query_row(
-            params![
-                author.as_bytes(),
-                document.as_bytes(),
-                kind.code(),
-                after,
-                until
-            ],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-    Ok((count as u32, bytes.min(i64::from(u32::MAX)) as u32))
-}
-
-/// Highest seq of every (author, kind) log of a document.
+/// Highest seq of every (author, kind) log of a document, control logs first: a receiver
+/// fed in this order holds the keys before the data they unlock.
 pub fn heights(
     conn: &Connection,
     document: DocumentId,
 ) -> Result<Vec<(AuthorId, LogKind, u32)>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT author, kind, MAX(seq) FROM operations WHERE document = ?1 GROUP BY author, kind",
+        "SELECT author, kind, MAX(seq) FROM operations WHERE document = ?1
+         GROUP BY author, kind ORDER BY kind DESC, author",
     )?;
     let rows = stmt.query_map([document.as_bytes()], |r| {
         Ok((
