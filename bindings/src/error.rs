@@ -5,6 +5,7 @@
 //! [`fieldsync::Error`] first. Variants are chosen by what an app can *do* about them, not by
 //! where they come from.
 
+use fieldsync::direct::DirectError;
 use fieldsync::{
     DocumentError, Error, IdError, IdentityError, IngestError, InviteError, NetError, StoreError,
 };
@@ -128,6 +129,14 @@ impl From<Error> for FieldSyncError {
             },
             Error::Invite(_) => FieldSyncError::InvalidInvite { reason },
             Error::Crypto(_) => FieldSyncError::Crypto { reason },
+            Error::Direct(d) => match d {
+                DirectError::Store(_) => FieldSyncError::Storage { reason },
+                DirectError::NoKeyBundle(_)
+                | DirectError::NotForUs(_)
+                | DirectError::TooLarge { .. }
+                | DirectError::Malformed(_) => FieldSyncError::InvalidArgument { reason },
+                _ => FieldSyncError::Crypto { reason },
+            },
             Error::Closed => FieldSyncError::Closed { reason },
         }
     }
@@ -150,7 +159,8 @@ via_core_error!(
     IdError,
     IdentityError,
     NetError,
-    InviteError
+    InviteError,
+    DirectError
 );
 
 /// A foreign implementation of a callback trait threw something that is not a

@@ -91,6 +91,20 @@ pub enum FieldSyncEvent {
         /// The app's payload.
         payload: Vec<u8>,
     },
+    /// A direct, end-to-end encrypted message from another device (`Node.sendDirect`).
+    DirectMessage {
+        /// The verified sender's author id.
+        from: String,
+        /// The app's payload.
+        payload: Vec<u8>,
+    },
+    /// A device that presented one of this node's invites was added to a document.
+    MemberJoined {
+        /// The document.
+        document: String,
+        /// The new member's author id.
+        member: String,
+    },
     /// This subscription was too slow and missed events; re-read the state you display.
     Lagged {
         /// Number of missed events.
@@ -166,6 +180,14 @@ impl From<Event> for FieldSyncEvent {
                 document: document.to_string(),
                 sender: sender.to_string(),
                 payload,
+            },
+            Event::DirectMessage { from, payload } => FieldSyncEvent::DirectMessage {
+                from: from.to_string(),
+                payload,
+            },
+            Event::MemberJoined { document, member } => FieldSyncEvent::MemberJoined {
+                document: document.to_string(),
+                member: member.to_string(),
             },
             Event::Lagged { missed } => FieldSyncEvent::Lagged { missed },
         }

@@ -123,6 +123,41 @@ impl Node {
         guard(|| Ok(self.live()?.key_bundle()?))
     }
 
+    /// Sends `payload` to the device `peer` (an author id), end-to-end encrypted over a
+    /// ratchet session; it is stored, delivered in order when the peer is reachable, and
+    /// arrives there as `FieldSyncEvent.DirectMessage`. Needs the peer's key bundle (from an
+    /// invite it issued, or announced in a shared document). Returns the message number.
+    ///
+    /// # Errors
+    /// `InvalidArgument` (bad id, unknown key bundle, payload too large), `Crypto`, `Storage`,
+    /// `Closed`.
+    pub fn send_direct(&self, peer: String, payload: Vec<u8>) -> Result<u64, FieldSyncError> {
+        guard(|| {
+            let node = self.live()?;
+            if payload.len() > node.config().max_operation_bytes / 2 {
+                return Err(FieldSyncError::invalid("direct message payload too large"));
+            }
+            let peer: fieldsync::AuthorId = peer
+                .parse()
+                .map_err(|e: fieldsync::IdError| FieldSyncError::invalid(e.to_string()))?;
+            Ok(node.send_direct(peer, &payload)?)
+        })
+    }
+
+    /// Revokes every invite issued for `document`: devices holding one can no longer join by
+    /// request (members already added stay). Returns how many were live.
+    ///
+    /// # Errors
+    /// `InvalidArgument` (bad id), `Storage`, `Closed`.
+    pub fn revoke_invites(&self, document: String) -> Result<u64, FieldSyncError> {
+        guard(|| {
+            let id: fieldsync::DocumentId = document
+                .parse()
+                .map_err(|e: fieldsync::IdError| FieldSyncError::invalid(e.to_string()))?;
+            Ok(self.live()?.revoke_invites(id)? as u64)
+        })
+    }
+
     /// Creates a new, empty document.
     ///
     /// # Errors

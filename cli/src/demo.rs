@@ -129,18 +129,9 @@ impl Demo {
             "Alice",
             format!("online, listening on {}", addrs(&alice_addr)),
         );
-        // End-to-end encryption: Bob shows Alice his key bundle (a QR code in a real app) and
-        // Alice adds his device to the document's group before inviting him.
-        let bob_bundle = self.bob.node.key_bundle()?;
-        let bob_id = alice_doc.add_member(&bob_bundle)?;
-        say(
-            "Alice",
-            format!(
-                "added Bob's device {} to the encrypted document ({} members)",
-                &bob_id.to_string()[..8],
-                alice_doc.members()?.len()
-            ),
-        );
+        // End-to-end encryption: the invite (a QR code in a real app) carries Alice's key
+        // bundle and a join token. Bob's node sends a join request over a direct ratchet
+        // session; Alice's node adds his device to the document's group by itself.
         let invite = alice_doc.invite().await?;
         say(
             "Alice",
@@ -158,8 +149,20 @@ impl Demo {
             format!("online, listening on {}", addrs(&bob_net.addrs)),
         );
         self.bob.node.join(&invite).await?;
-        say("Bob", "joined; dialling Alice…");
-        self.converge("Bob catches up with Alice").await?;
+        say(
+            "Bob",
+            "joined; asking Alice to admit this device, dialling her…",
+        );
+        self.converge("Bob is admitted and catches up with Alice")
+            .await?;
+        say(
+            "Alice",
+            format!(
+                "admitted Bob's device {} ({} members)",
+                &self.bob.node.author().to_string()[..8],
+                alice_doc.members()?.len()
+            ),
+        );
         self.show()?;
 
         step(3, "Both go offline and edit the same document concurrently");

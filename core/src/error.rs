@@ -247,6 +247,9 @@ pub enum Error {
     /// See [`CryptoError`].
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    /// See [`crate::direct::DirectError`].
+    #[error(transparent)]
+    Direct(#[from] crate::direct::DirectError),
     /// The node was closed.
     #[error("node is closed")]
     Closed,

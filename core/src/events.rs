@@ -77,6 +77,21 @@ pub enum Event {
         /// The last reason.
         reason: String,
     },
+    /// A direct, end-to-end encrypted message from another device arrived
+    /// ([`crate::Node::send_direct`]).
+    DirectMessage {
+        /// The verified sender.
+        from: AuthorId,
+        /// The app's payload.
+        payload: Vec<u8>,
+    },
+    /// A device that presented one of our invites was added to a document's group.
+    MemberJoined {
+        /// The document.
+        document: DocumentId,
+        /// The new member.
+        member: AuthorId,
+    },
     /// An ephemeral (gossip) message arrived, e.g. presence or a cursor.
     Ephemeral {
         /// The document (topic).

@@ -14,6 +14,7 @@
 
 pub mod body;
 pub mod crypto;
+pub mod direct;
 pub mod document;
 pub mod error;
 pub mod events;

@@ -26,10 +26,12 @@
 //!   document a plain body from the network is refused with
 //!   [`IngestError::PlainBodyRejected`]. A node with `encrypt` off accepts plain bodies for
 //!   every document (a test and benchmark mode).
+//! - **Joining**: an invite carries the inviter's key bundle and a token; the joiner's node
+//!   sends a join request over a direct ratchet session ([`crate::direct`]) and the inviter's
+//!   node adds it to the group ([`NodeInner::admit`]) — no manual key bundle exchange.
 //! - **Not covered yet**: write permissions (any device that holds a group secret, including a
 //!   removed member writing with a secret from before its removal, can author readable
-//!   updates; roles via p2panda-auth would close that), and direct device-to-device messages
-//!   (double ratchet): there is no `ratchet_sessions` table yet.
+//!   updates; roles via p2panda-auth would close that).
 
 use std::collections::HashMap;
 
@@ -109,6 +111,11 @@ impl CryptoState {
             keys: device,
             groups: HashMap::new(),
         })
+    }
+
+    /// This device's key material.
+    pub(crate) fn device_keys(&self) -> &DeviceKeys {
+        &self.keys
     }
 
     /// Drops a cached group state (after a failed transaction: it reloads from the store).
@@ -339,6 +346,32 @@ impl NodeInner {
         };
         self.publish_local(id, op);
         Ok(())
+    }
+
+    /// True if this device holds the current secret of `id`'s group.
+    pub(crate) fn is_group_member(
+        &self,
+        st: &mut NodeState,
+        id: DocumentId,
+    ) -> Result<bool, StoreError> {
+        Ok(cached(&mut st.crypto.groups, st.store.conn(), id)?.is_some_and(|g| g.is_member()))
+    }
+
+    /// Adds the owner of `bundle` to the group of `id` unless it already is a member.
+    /// Returns true if it was added.
+    pub(crate) fn admit(&self, id: DocumentId, bundle: &KeyBundle) -> Result<bool, DocumentError> {
+        {
+            let mut guard = self.lock();
+            let st = &mut *guard;
+            let group = cached(&mut st.crypto.groups, st.store.conn(), id)?
+                .filter(|g| g.is_member())
+                .ok_or(DocumentError::NotAMember(id))?;
+            if group.members().contains(&bundle.owner()) {
+                return Ok(false);
+            }
+        }
+        self.change_group(id, |g, keys| Ok(g.add(keys, bundle)?.into_bytes()))?;
+        Ok(true)
     }
 
     /// Hands a local operation to the network layer.

@@ -37,7 +37,12 @@ async fn members_read_non_members_relay_and_removed_members_read_nothing_new() {
     go_online(&c).await;
     let invite = doc.invite().await.unwrap();
     b.join(&invite).await.unwrap();
-    c.join(&invite).await.unwrap(); // C is not a member.
+    // C syncs the topic without being invited: an invite stripped of its key bundle and
+    // token only says where the document is, so C cannot ask to be added.
+    let mut bare = fieldsync::Invite::parse(&invite).unwrap();
+    bare.key_bundle = None;
+    bare.token = None;
+    c.join(&bare.encode()).await.unwrap();
     wait_until("B (member) reads the document", T, || {
         json_of(&b, id) == doc.to_json().unwrap()
     })
@@ -72,4 +77,67 @@ async fn members_read_non_members_relay_and_removed_members_read_nothing_new() {
         json_of(&b, id).contains("secret site"),
         "B keeps what it could read before"
     );
+}
+
+/// Joining an encrypted document needs nothing but the invite: the joiner's node sends a
+/// join request over a direct ratchet session, the inviter's node admits it, and the group
+/// welcome syncs back. No key bundle is moved by hand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invite_alone_lets_a_device_join_an_encrypted_document() {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (open_node(da.path()), open_node(db.path()));
+    let doc = a.create_document().unwrap();
+    let id = doc.id();
+    doc.text("t").unwrap().insert(0, "field notes").unwrap();
+    let mut a_events = a.subscribe();
+    go_online(&a).await;
+    go_online(&b).await;
+    let invite = doc.invite().await.unwrap();
+    assert!(
+        fieldsync::Invite::parse(&invite).unwrap().token.is_some(),
+        "an encrypted document's invite carries a join token"
+    );
+    let doc_b = b.join(&invite).await.unwrap();
+    wait_until("B is admitted and reads the document", T, || {
+        json_of(&b, id) == doc.to_json().unwrap()
+    })
+    .await;
+    assert!(doc.members().unwrap().contains(&b.author()));
+    let joined = tokio::time::timeout(T, async {
+        loop {
+            match a_events.next().await {
+                Some(fieldsync::Event::MemberJoined { document, member }) => {
+                    break (document, member)
+                }
+                Some(_) => continue,
+                None => panic!("event stream ended"),
+            }
+        }
+    })
+    .await
+    .expect("A reports MemberJoined");
+    assert_eq!(joined, (id, b.author()));
+    // B writes; A reads it.
+    doc_b.text("t").unwrap().insert(0, "B: ").unwrap();
+    wait_until("A reads B's edit", T, || {
+        doc.to_json().unwrap() == doc_b.to_json().unwrap()
+    })
+    .await;
+    // An app-level direct message both ways.
+    let mut b_events = b.subscribe();
+    a.send_direct(b.author(), b"ping").unwrap();
+    let got = tokio::time::timeout(T, async {
+        loop {
+            if let Some(fieldsync::Event::DirectMessage { from, payload }) = b_events.next().await {
+                break (from, payload);
+            }
+        }
+    })
+    .await
+    .expect("B receives A's direct message");
+    assert_eq!(got, (a.author(), b"ping".to_vec()));
+    wait_until("A's outbox of direct messages drains", T, || {
+        a.pending_direct(b.author()).unwrap().is_empty()
+    })
+    .await;
 }

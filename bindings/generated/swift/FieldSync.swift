@@ -2407,6 +2407,27 @@ public protocol NodeProtocol: AnyObject, Sendable {
     func pendingOps() throws  -> [PendingOp]
     
     /**
+     * Revokes every invite issued for `document`: devices holding one can no longer join by
+     * request (members already added stay). Returns how many were live.
+     *
+     * # Errors
+     * `InvalidArgument` (bad id), `Storage`, `Closed`.
+     */
+    func revokeInvites(document: String) throws  -> UInt64
+    
+    /**
+     * Sends `payload` to the device `peer` (an author id), end-to-end encrypted over a
+     * ratchet session; it is stored, delivered in order when the peer is reachable, and
+     * arrives there as `FieldSyncEvent.DirectMessage`. Needs the peer's key bundle (from an
+     * invite it issued, or announced in a shared document). Returns the message number.
+     *
+     * # Errors
+     * `InvalidArgument` (bad id, unknown key bundle, payload too large), `Crypto`, `Storage`,
+     * `Closed`.
+     */
+    func sendDirect(peer: String, payload: Data) throws  -> UInt64
+    
+    /**
      * Shuts the node down: flushes, ends every event subscription, and makes every later call
      * on this node and its documents fail with `Closed`. Idempotent. The database is released
      * when the node and all its documents are closed (Kotlin) / released (Swift).
@@ -2759,6 +2780,44 @@ open func pendingOps()throws  -> [PendingOp]  {
         uniffiCallStatus in
     uniffi_fieldsync_ffi_fn_method_node_pending_ops(
             self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Revokes every invite issued for `document`: devices holding one can no longer join by
+     * request (members already added stay). Returns how many were live.
+     *
+     * # Errors
+     * `InvalidArgument` (bad id), `Storage`, `Closed`.
+     */
+open func revokeInvites(document: String)throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_node_revoke_invites(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(document),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Sends `payload` to the device `peer` (an author id), end-to-end encrypted over a
+     * ratchet session; it is stored, delivered in order when the peer is reachable, and
+     * arrives there as `FieldSyncEvent.DirectMessage`. Needs the peer's key bundle (from an
+     * invite it issued, or announced in a shared document). Returns the message number.
+     *
+     * # Errors
+     * `InvalidArgument` (bad id, unknown key bundle, payload too large), `Crypto`, `Storage`,
+     * `Closed`.
+     */
+open func sendDirect(peer: String, payload: Data)throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_node_send_direct(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(peer),
+        FfiConverterData.lower(payload),uniffiCallStatus
     )
 })
 }
@@ -4000,6 +4059,28 @@ public enum FieldSyncEvent: Equatable, Hashable {
          */payload: Data
     )
     /**
+     * A direct, end-to-end encrypted message from another device (`Node.sendDirect`).
+     */
+    case directMessage(
+        /**
+         * The verified sender's author id.
+         */from: String, 
+        /**
+         * The app's payload.
+         */payload: Data
+    )
+    /**
+     * A device that presented one of this node's invites was added to a document.
+     */
+    case memberJoined(
+        /**
+         * The document.
+         */document: String, 
+        /**
+         * The new member's author id.
+         */member: String
+    )
+    /**
      * This subscription was too slow and missed events; re-read the state you display.
      */
     case lagged(
@@ -4052,7 +4133,13 @@ public struct FfiConverterTypeFieldSyncEvent: FfiConverterRustBuffer {
         case 8: return .ephemeral(document: try FfiConverterString.read(from: &buf), sender: try FfiConverterString.read(from: &buf), payload: try FfiConverterData.read(from: &buf)
         )
         
-        case 9: return .lagged(missed: try FfiConverterUInt64.read(from: &buf)
+        case 9: return .directMessage(from: try FfiConverterString.read(from: &buf), payload: try FfiConverterData.read(from: &buf)
+        )
+        
+        case 10: return .memberJoined(document: try FfiConverterString.read(from: &buf), member: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 11: return .lagged(missed: try FfiConverterUInt64.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -4118,8 +4205,20 @@ public struct FfiConverterTypeFieldSyncEvent: FfiConverterRustBuffer {
             FfiConverterData.write(payload, into: &buf)
             
         
-        case let .lagged(missed):
+        case let .directMessage(from,payload):
             writeInt(&buf, Int32(9))
+            FfiConverterString.write(from, into: &buf)
+            FfiConverterData.write(payload, into: &buf)
+            
+        
+        case let .memberJoined(document,member):
+            writeInt(&buf, Int32(10))
+            FfiConverterString.write(document, into: &buf)
+            FfiConverterString.write(member, into: &buf)
+            
+        
+        case let .lagged(missed):
+            writeInt(&buf, Int32(11))
             FfiConverterUInt64.write(missed, into: &buf)
             
         }
@@ -4991,6 +5090,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_node_pending_ops() != 8634) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_node_revoke_invites() != 46005) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_node_send_direct() != 46829) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_node_shutdown() != 23033) {

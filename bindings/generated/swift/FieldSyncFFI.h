@@ -628,6 +628,16 @@ uint64_t uniffi_fieldsync_ffi_fn_method_node_open_document(uint64_t ptr, RustBuf
 RustBuffer uniffi_fieldsync_ffi_fn_method_node_pending_ops(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_REVOKE_INVITES
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_REVOKE_INVITES
+uint64_t uniffi_fieldsync_ffi_fn_method_node_revoke_invites(uint64_t ptr, RustBuffer document, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_SEND_DIRECT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_SEND_DIRECT
+uint64_t uniffi_fieldsync_ffi_fn_method_node_send_direct(uint64_t ptr, RustBuffer peer, RustBuffer payload, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_SHUTDOWN
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_SHUTDOWN
 uint64_t uniffi_fieldsync_ffi_fn_method_node_shutdown(uint64_t ptr
@@ -1227,6 +1237,18 @@ uint16_t uniffi_fieldsync_ffi_checksum_method_node_open_document(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_PENDING_OPS
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_PENDING_OPS
 uint16_t uniffi_fieldsync_ffi_checksum_method_node_pending_ops(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_REVOKE_INVITES
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_REVOKE_INVITES
+uint16_t uniffi_fieldsync_ffi_checksum_method_node_revoke_invites(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_SEND_DIRECT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_SEND_DIRECT
+uint16_t uniffi_fieldsync_ffi_checksum_method_node_send_direct(void
     
 );
 #endif

@@ -141,17 +141,27 @@ impl Node {
             Some(n) => n.addrs().to_vec(),
             None => Vec::new(),
         };
+        let credentials = self.inner.invite_credentials(document)?;
+        let (key_bundle, token) = match credentials {
+            Some((bundle, token)) => (Some(bundle), Some(token)),
+            None => (None, None),
+        };
         Ok(Invite {
             document,
             node: self.author(),
             addrs,
-            key_bundle: None,
+            key_bundle,
+            token,
         }
         .encode())
     }
 
     /// Joins a document from an invite: registers it, remembers the inviting peer and, when
-    /// the network runs, connects and catches up in the background.
+    /// the network runs, connects and catches up in the background. For an encrypted
+    /// document the invite's key bundle and token let this node ask the inviter to add it
+    /// (a direct message, delivered as soon as the inviter is reachable); the inviter's node
+    /// admits it without the app's help, and the document becomes readable once the group
+    /// welcome syncs ([`crate::Event::MemberJoined`] on the inviter's side).
     pub async fn join(&self, invite: &str) -> Result<Document> {
         let invite = Invite::parse(invite)?;
         if invite.node == self.author() {
@@ -165,8 +175,12 @@ impl Node {
         };
         self.remember_peer(&peer)?;
         let doc = self.document_or_register(invite.document)?;
+        let requested = !doc.can_read()? && self.inner.request_join(&invite)?;
         self.inner.net.send(NetCommand::AddPeer(peer));
         self.inner.net.send(NetCommand::Subscribe(invite.document));
+        if requested {
+            self.inner.net.send(NetCommand::FlushDirect(invite.node));
+        }
         Ok(doc)
     }
 

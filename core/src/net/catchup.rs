@@ -61,7 +61,7 @@ fn transport(e: impl std::fmt::Display) -> CatchupError {
     CatchupError::Transport(e.to_string())
 }
 
-async fn write_frame(tx: &mut SendStream, bytes: &[u8]) -> Result<(), CatchupError> {
+pub(crate) async fn write_frame(tx: &mut SendStream, bytes: &[u8]) -> Result<(), CatchupError> {
     let len =
         u32::try_from(bytes.len()).map_err(|_| CatchupError::Protocol("frame too large".into()))?;
     tokio::time::timeout(IDLE, async {
@@ -73,7 +73,7 @@ async fn write_frame(tx: &mut SendStream, bytes: &[u8]) -> Result<(), CatchupErr
     .map_err(transport)
 }
 
-async fn read_frame(rx: &mut RecvStream, max: usize) -> Result<Vec<u8>, CatchupError> {
+pub(crate) async fn read_frame(rx: &mut RecvStream, max: usize) -> Result<Vec<u8>, CatchupError> {
     let mut len = [0u8; 4];
     tokio::time::timeout(IDLE, rx.read_exact(&mut len))
         .await

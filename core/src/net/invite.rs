@@ -1,7 +1,15 @@
 //! Invites: a compact string (for QR codes) naming a document and how to reach a peer.
 //!
 //! Format: `fs1:` followed by base64url (no padding) of a CBOR array
-//! `[document bytes, node id bytes, [address strings], key bundle bytes or null]`.
+//! `[document bytes, node id bytes, [address strings], key bundle bytes or null,
+//! token bytes or null]` (the token is optional on input: invites of earlier builds have
+//! four fields).
+//!
+//! For an encrypted document the invite carries the inviter's key bundle and a random token
+//! that the inviter's node recorded: the joining node opens a ratchet session from the
+//! bundle and sends a join request with the token ([`crate::direct`]), and the inviter's
+//! node adds it to the document's group. Treat an invite like a key: whoever holds it can
+//! join until the document's invites are revoked.
 
 use std::net::SocketAddr;
 
@@ -43,6 +51,8 @@ pub struct Invite {
     pub addrs: Vec<SocketAddr>,
     /// The inviter's key bundle, if it carries one.
     pub key_bundle: Option<Vec<u8>>,
+    /// The invite token to present in a join request (encrypted documents).
+    pub token: Option<Vec<u8>>,
 }
 
 impl Invite {
@@ -61,6 +71,7 @@ impl Invite {
                 .clone()
                 .map(Value::Bytes)
                 .unwrap_or(Value::Null),
+            self.token.clone().map(Value::Bytes).unwrap_or(Value::Null),
         ]);
         let mut bytes = Vec::new();
         let _ = ciborium::ser::into_writer(&value, &mut bytes);
@@ -90,8 +101,13 @@ impl Invite {
         let Value::Array(items) = value else {
             return Err(bad("expected an array"));
         };
-        let [doc, node, addrs, bundle]: [Value; 4] =
-            items.try_into().map_err(|_| bad("expected four fields"))?;
+        let mut items = items;
+        if items.len() == 4 {
+            items.push(Value::Null);
+        }
+        let [doc, node, addrs, bundle, token]: [Value; 5] = items
+            .try_into()
+            .map_err(|_| bad("expected four or five fields"))?;
         let document = match doc {
             Value::Bytes(b) => DocumentId::from_slice(&b).map_err(|_| bad("document id"))?,
             _ => return Err(bad("document id")),
@@ -118,11 +134,17 @@ impl Invite {
             Value::Null => None,
             _ => return Err(bad("key bundle")),
         };
+        let token = match token {
+            Value::Bytes(b) if b.len() == crate::direct::TOKEN_LEN => Some(b),
+            Value::Null => None,
+            _ => return Err(bad("token")),
+        };
         Ok(Invite {
             document,
             node,
             addrs,
             key_bundle,
+            token,
         })
     }
 }
@@ -139,6 +161,7 @@ mod tests {
             node: AuthorId::from(SigningKey::generate().verifying_key()),
             addrs: vec!["127.0.0.1:4000".parse().unwrap()],
             key_bundle: Some(vec![1, 2, 3]),
+            token: Some(vec![9; crate::direct::TOKEN_LEN]),
         };
         let s = invite.encode();
         assert!(s.len() < 300, "invite should fit a QR code: {}", s.len());

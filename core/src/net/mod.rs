@@ -8,6 +8,7 @@
 mod api;
 pub mod catchup;
 pub mod config;
+pub mod direct;
 pub mod ephemeral;
 pub mod invite;
 pub mod status;
@@ -49,6 +50,8 @@ pub(crate) enum NetCommand {
     SyncWith(DocumentId, AuthorId),
     /// Reach this peer (from an invite).
     AddPeer(PeerAddr),
+    /// Deliver the queued direct messages for this peer.
+    FlushDirect(AuthorId),
 }
 
 /// Network state shared with the node for status queries.
@@ -60,6 +63,8 @@ pub(crate) struct NetShared {
     pub known: Mutex<HashMap<DocumentId, std::collections::BTreeSet<AuthorId>>>,
     /// Catch-up sessions this node runs right now, per (document, peer).
     pub in_flight: Mutex<std::collections::HashSet<(DocumentId, AuthorId)>>,
+    /// Peers a direct-message delivery runs to right now.
+    pub direct_in_flight: Mutex<std::collections::HashSet<AuthorId>>,
     /// Rejected operations per (peer, document).
     pub rejected: Mutex<HashMap<(Option<AuthorId>, DocumentId), u64>>,
 }
@@ -199,6 +204,13 @@ impl Network {
         };
         endpoint
             .accept(catchup::CATCHUP_PROTOCOL, session.clone())
+            .await
+            .map_err(start_err)?;
+        endpoint
+            .accept(
+                direct::DIRECT_PROTOCOL,
+                direct::DirectService { node: weak.clone() },
+            )
             .await
             .map_err(start_err)?;
         let control = topic::Control {

@@ -17,6 +17,7 @@ use tokio::time::Instant;
 use crate::events::Event;
 use crate::ids::{AuthorId, DocumentId};
 use crate::net::catchup::{CatchupError, Session, CATCHUP_PROTOCOL};
+use crate::net::direct::{self, DIRECT_PROTOCOL};
 use crate::net::ephemeral::{self, Ephemeral};
 use crate::net::worker::IngestItem;
 use crate::net::{insert_peer, NetCommand, NetShared, PeerAddr};
@@ -143,6 +144,7 @@ impl Control {
                             let _ = t.gossip.publish(sealed).await;
                         }
                     }
+                    Some(NetCommand::FlushDirect(peer)) => self.flush_direct(peer),
                     Some(NetCommand::AddPeer(peer)) => {
                         self.dial(&peer).await;
                         if !self.peers.contains(&peer) {
@@ -178,6 +180,7 @@ impl Control {
                 _ = periodic.tick() => {
                     // Heads go out regularly: peers compare them and catch up when behind.
                     dirty.extend(self.topics.keys().copied());
+                    self.retry_direct();
                 }
                 _ = tokio::time::sleep_until(redial_at) => {
                     if self.all_peers_connected() {
@@ -293,6 +296,56 @@ impl Control {
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&(doc, peer));
         });
+    }
+
+    /// Delivers the queued direct messages for `peer` unless a delivery already runs.
+    fn flush_direct(&self, peer: AuthorId) {
+        let Some(shared) = self.shared() else { return };
+        if !shared
+            .direct_in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(peer)
+        {
+            return;
+        }
+        let endpoint = self.endpoint.clone();
+        let node = self.node.clone();
+        tokio::spawn(async move {
+            let result = match endpoint
+                .connect(peer.verifying_key(), DIRECT_PROTOCOL)
+                .await
+            {
+                Ok(conn) => direct::flush(&node, conn, peer)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(reason) = result {
+                tracing::debug!("direct messages to {peer} not delivered yet: {reason}");
+            }
+            shared
+                .direct_in_flight
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&peer);
+        });
+    }
+
+    /// Retries every peer with undelivered direct messages.
+    fn retry_direct(&self) {
+        let Some(node) = self.node.upgrade() else {
+            return;
+        };
+        match node.direct_backlog() {
+            Ok(peers) => {
+                drop(node);
+                for peer in peers {
+                    self.flush_direct(peer);
+                }
+            }
+            Err(e) => tracing::warn!("reading the direct message queue failed: {e}"),
+        }
     }
 
     fn shared(&self) -> Option<Arc<NetShared>> {

@@ -76,6 +76,30 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE documents ADD COLUMN plain INTEGER NOT NULL DEFAULT 0;
     UPDATE documents SET plain = 1;
     CREATE INDEX operations_unapplied ON operations (document, kind) WHERE applied = 0;",
+    // 4: direct device-to-device messages: one 2SM ratchet session per peer device, the
+    //    sealed messages not yet acknowledged by their recipient (resent in order), and the
+    //    invite tokens this node issued (a join request presenting one is admitted).
+    "CREATE TABLE ratchet_sessions (
+        peer       BLOB PRIMARY KEY,
+        state      BLOB NOT NULL,
+        sent       INTEGER NOT NULL DEFAULT 0,
+        received   INTEGER NOT NULL DEFAULT 0,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE TABLE direct_outbox (
+        peer       BLOB NOT NULL,
+        counter    INTEGER NOT NULL,
+        envelope   BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (peer, counter)
+    );
+    CREATE TABLE invites (
+        token      BLOB PRIMARY KEY,
+        document   BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        uses       INTEGER NOT NULL DEFAULT 0,
+        revoked    INTEGER NOT NULL DEFAULT 0
+    );",
 ];
 
 /// The newest schema version this build knows.

@@ -3,6 +3,7 @@
 //! The op log is the source of truth; the document snapshots are caches that can be rebuilt
 //! from it. Write helpers take a `&Connection` so they can run inside a transaction.
 
+pub mod direct;
 pub mod documents;
 pub mod keys;
 pub mod migrations;

@@ -835,6 +835,10 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_node_pending_ops(
     ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_node_revoke_invites(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_node_send_direct(
+    ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_node_shutdown(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_node_start_network(
@@ -1005,6 +1009,10 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_fieldsync_ffi_fn_method_node_pending_ops(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_ffi_fn_method_node_revoke_invites(`ptr`: Long,`document`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_node_send_direct(`ptr`: Long,`peer`: RustBuffer.ByValue,`payload`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
     external fun uniffi_fieldsync_ffi_fn_method_node_shutdown(`ptr`: Long,
     ): Long
     external fun uniffi_fieldsync_ffi_fn_method_node_start_network(`ptr`: Long,`options`: RustBuffer.ByValue,
@@ -4344,6 +4352,27 @@ public interface NodeInterface {
     fun `pendingOps`(): List<PendingOp>
     
     /**
+     * Revokes every invite issued for `document`: devices holding one can no longer join by
+     * request (members already added stay). Returns how many were live.
+     *
+     * # Errors
+     * `InvalidArgument` (bad id), `Storage`, `Closed`.
+     */
+    fun `revokeInvites`(`document`: kotlin.String): kotlin.ULong
+    
+    /**
+     * Sends `payload` to the device `peer` (an author id), end-to-end encrypted over a
+     * ratchet session; it is stored, delivered in order when the peer is reachable, and
+     * arrives there as `FieldSyncEvent.DirectMessage`. Needs the peer's key bundle (from an
+     * invite it issued, or announced in a shared document). Returns the message number.
+     *
+     * # Errors
+     * `InvalidArgument` (bad id, unknown key bundle, payload too large), `Crypto`, `Storage`,
+     * `Closed`.
+     */
+    fun `sendDirect`(`peer`: kotlin.String, `payload`: kotlin.ByteArray): kotlin.ULong
+    
+    /**
      * Shuts the node down: flushes, ends every event subscription, and makes every later call
      * on this node and its documents fail with `Closed`. Idempotent. The database is released
      * when the node and all its documents are closed (Kotlin) / released (Swift).
@@ -4788,6 +4817,54 @@ open class Node: Disposable, AutoCloseable, NodeInterface
     UniffiLib.uniffi_fieldsync_ffi_fn_method_node_pending_ops(
         it,
         _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Revokes every invite issued for `document`: devices holding one can no longer join by
+     * request (members already added stay). Returns how many were live.
+     *
+     * # Errors
+     * `InvalidArgument` (bad id), `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `revokeInvites`(`document`: kotlin.String): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_node_revoke_invites(
+        it,
+        
+        FfiConverterString.lower(`document`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Sends `payload` to the device `peer` (an author id), end-to-end encrypted over a
+     * ratchet session; it is stored, delivered in order when the peer is reachable, and
+     * arrives there as `FieldSyncEvent.DirectMessage`. Needs the peer's key bundle (from an
+     * invite it issued, or announced in a shared document). Returns the message number.
+     *
+     * # Errors
+     * `InvalidArgument` (bad id, unknown key bundle, payload too large), `Crypto`, `Storage`,
+     * `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `sendDirect`(`peer`: kotlin.String, `payload`: kotlin.ByteArray): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_node_send_direct(
+        it,
+        
+        FfiConverterString.lower(`peer`),
+        FfiConverterByteArray.lower(`payload`),_status)
 }
     }
     )
@@ -6240,6 +6317,44 @@ sealed class FieldSyncEvent {
     }
     
     /**
+     * A direct, end-to-end encrypted message from another device (`Node.sendDirect`).
+     */
+    data class DirectMessage(
+        /**
+         * The verified sender's author id.
+         */
+        val `from`: kotlin.String, 
+        /**
+         * The app's payload.
+         */
+        val `payload`: kotlin.ByteArray) : FieldSyncEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * A device that presented one of this node's invites was added to a document.
+     */
+    data class MemberJoined(
+        /**
+         * The document.
+         */
+        val `document`: kotlin.String, 
+        /**
+         * The new member's author id.
+         */
+        val `member`: kotlin.String) : FieldSyncEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
      * This subscription was too slow and missed events; re-read the state you display.
      */
     data class Lagged(
@@ -6309,7 +6424,15 @@ public object FfiConverterTypeFieldSyncEvent : FfiConverterRustBuffer<FieldSyncE
                 FfiConverterString.read(buf),
                 FfiConverterByteArray.read(buf),
                 )
-            9 -> FieldSyncEvent.Lagged(
+            9 -> FieldSyncEvent.DirectMessage(
+                FfiConverterString.read(buf),
+                FfiConverterByteArray.read(buf),
+                )
+            10 -> FieldSyncEvent.MemberJoined(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            11 -> FieldSyncEvent.Lagged(
                 FfiConverterULong.read(buf),
                 )
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
@@ -6388,6 +6511,22 @@ public object FfiConverterTypeFieldSyncEvent : FfiConverterRustBuffer<FieldSyncE
                 + FfiConverterByteArray.allocationSize(value.`payload`)
             )
         }
+        is FieldSyncEvent.DirectMessage -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`from`)
+                + FfiConverterByteArray.allocationSize(value.`payload`)
+            )
+        }
+        is FieldSyncEvent.MemberJoined -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`document`)
+                + FfiConverterString.allocationSize(value.`member`)
+            )
+        }
         is FieldSyncEvent.Lagged -> {
             // Add the size for the Int that specifies the variant plus the size needed for all fields
             (
@@ -6454,8 +6593,20 @@ public object FfiConverterTypeFieldSyncEvent : FfiConverterRustBuffer<FieldSyncE
                 FfiConverterByteArray.write(value.`payload`, buf)
                 Unit
             }
-            is FieldSyncEvent.Lagged -> {
+            is FieldSyncEvent.DirectMessage -> {
                 buf.putInt(9)
+                FfiConverterString.write(value.`from`, buf)
+                FfiConverterByteArray.write(value.`payload`, buf)
+                Unit
+            }
+            is FieldSyncEvent.MemberJoined -> {
+                buf.putInt(10)
+                FfiConverterString.write(value.`document`, buf)
+                FfiConverterString.write(value.`member`, buf)
+                Unit
+            }
+            is FieldSyncEvent.Lagged -> {
+                buf.putInt(11)
                 FfiConverterULong.write(value.`missed`, buf)
                 Unit
             }

@@ -1,0 +1,137 @@
+//! Delivery of direct messages ([`crate::direct`]) over QUIC, protocol `fieldsync/direct/1`.
+//!
+//! The sender opens a stream and writes its queued envelopes for the peer, oldest first,
+//! each as a length-prefixed frame; the receiver answers every frame with 9 bytes: a status
+//! (0 accepted, 1 refused) and the counter it holds up to. Accepted counters leave the
+//! sender's queue; a refusal ends the stream (the envelope is retried later, and the reason
+//! is logged on both sides). A replay of a message the receiver already holds is answered
+//! "accepted": the sender had merely missed the acknowledgement.
+
+use std::sync::Weak;
+
+use iroh::endpoint::Connection;
+use iroh::protocol::{AcceptError, ProtocolHandler};
+
+use crate::direct::DirectError;
+use crate::ids::AuthorId;
+use crate::net::catchup::{read_frame, write_frame, CatchupError};
+use crate::node::NodeInner;
+
+/// ALPN of the direct message protocol.
+pub const DIRECT_PROTOCOL: &[u8] = b"fieldsync/direct/1";
+/// Most messages one stream may carry before the receiver closes it.
+const MAX_PER_STREAM: usize = 1024;
+const ACCEPTED: u8 = 0;
+const REFUSED: u8 = 1;
+
+fn reply(status: u8, counter: u64) -> [u8; 9] {
+    let mut out = [0u8; 9];
+    out[0] = status;
+    out[1..].copy_from_slice(&counter.to_be_bytes());
+    out
+}
+
+/// Receives direct messages for the node.
+#[derive(Clone, Debug)]
+pub(crate) struct DirectService {
+    pub node: Weak<NodeInner>,
+}
+
+impl DirectService {
+    async fn respond(&self, conn: Connection) -> Result<(), CatchupError> {
+        let (mut tx, mut rx) = conn
+            .accept_bi()
+            .await
+            .map_err(|e| CatchupError::Transport(e.to_string()))?;
+        let max = self
+            .node
+            .upgrade()
+            .ok_or(CatchupError::Closed)?
+            .max_operation_bytes();
+        for _ in 0..MAX_PER_STREAM {
+            let Ok(frame) = read_frame(&mut rx, max).await else {
+                break;
+            };
+            let node = self.node.clone();
+            let result = tokio::task::spawn_blocking(move || {
+                node.upgrade()
+                    .map(|n| n.receive_direct(&frame).map(|r| r.counter))
+            })
+            .await
+            .map_err(|e| CatchupError::Transport(e.to_string()))?
+            .ok_or(CatchupError::Closed)?;
+            match result {
+                Ok(counter) => write_frame(&mut tx, &reply(ACCEPTED, counter)).await?,
+                Err(DirectError::Replayed { last, .. }) => {
+                    write_frame(&mut tx, &reply(ACCEPTED, last)).await?
+                }
+                Err(e) => {
+                    tracing::debug!("direct message refused: {e}");
+                    write_frame(&mut tx, &reply(REFUSED, 0)).await?;
+                    break;
+                }
+            }
+        }
+        let _ = tx.finish();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), tx.stopped()).await;
+        Ok(())
+    }
+}
+
+impl ProtocolHandler for DirectService {
+    async fn accept(&self, connection: Connection) -> Result<(), AcceptError> {
+        if let Err(e) = self.respond(connection).await {
+            tracing::debug!("direct messages (receiver) failed: {e}");
+        }
+        Ok(())
+    }
+}
+
+/// Sends the queued messages for `peer` on `conn` until the queue is empty or the peer
+/// refuses one. Returns how many were acknowledged.
+pub(crate) async fn flush(
+    node: &Weak<NodeInner>,
+    conn: Connection,
+    peer: AuthorId,
+) -> Result<usize, CatchupError> {
+    let (mut tx, mut rx) = conn
+        .open_bi()
+        .await
+        .map_err(|e| CatchupError::Transport(e.to_string()))?;
+    let mut acknowledged = 0;
+    loop {
+        let queue = node
+            .upgrade()
+            .ok_or(CatchupError::Closed)?
+            .outgoing_direct(&peer)
+            .map_err(|e| CatchupError::Store(e.to_string()))?;
+        if queue.is_empty() {
+            break;
+        }
+        let before = acknowledged;
+        for (_, envelope) in queue.into_iter().take(MAX_PER_STREAM) {
+            write_frame(&mut tx, &envelope).await?;
+            let answer = read_frame(&mut rx, 9).await?;
+            let [status, counter @ ..]: [u8; 9] = answer
+                .try_into()
+                .map_err(|_| CatchupError::Protocol("direct reply".into()))?;
+            if status != ACCEPTED {
+                let _ = tx.finish();
+                return Err(CatchupError::Protocol(
+                    "peer refused a direct message".into(),
+                ));
+            }
+            let counter = u64::from_be_bytes(counter);
+            acknowledged += node
+                .upgrade()
+                .ok_or(CatchupError::Closed)?
+                .acknowledge_direct(&peer, counter)
+                .map_err(|e| CatchupError::Store(e.to_string()))?;
+        }
+        if acknowledged == before || acknowledged >= MAX_PER_STREAM {
+            break;
+        }
+    }
+    let _ = tx.finish();
+    Ok(acknowledged)
+}
