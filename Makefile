@@ -4,7 +4,7 @@
 #   make test       everything CI checks: fmt, Rust tests, clippy, bindings up to date,
 #                   Kotlin (JVM) and Swift (Linux chroot) binding tests
 #   make bindings   regenerate the checked-in Kotlin/Swift bindings (mk/bindings.mk)
-#   make bench      run the benchmarks, once there are any
+#   make bench      release benchmarks: prints a table and writes BENCHMARKS.md
 #
 # `deps` (run by demo and test) installs missing Debian build packages with apt-get; it needs
 # a Rust toolchain (cargo) already installed. The Kotlin and Swift test scripts install their
@@ -73,9 +73,13 @@ test: deps
 	$(MAKE) --no-print-directory test-swift
 	@echo "make test: all checks passed"
 
-bench:
-	@if ls core/benches/*.rs >/dev/null 2>&1; then \
-	  $(CARGO) bench $(CARGO_FLAGS) -p fieldsync; \
-	else \
-	  echo "bench: no benchmarks yet (core/benches/ does not exist)"; \
-	fi
+# Where cargo puts build output (honours CARGO_TARGET_DIR).
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
+
+# Release figures into BENCHMARKS.md (fieldsync-bench), then the criterion micro-benchmarks
+# and the encryption-cost comparison. Takes several minutes; BENCH_ARGS=--quick for a smoke run.
+bench: deps
+	$(CARGO) build $(CARGO_FLAGS) --profile release-small -p fieldsync-ffi --lib
+	$(CARGO) run $(CARGO_FLAGS) --release -q -p fieldsync-bench -- \
+	  --cdylib $(TARGET_DIR)/release-small/libfieldsync_ffi.so --out BENCHMARKS.md $(BENCH_ARGS)
+	$(CARGO) bench $(CARGO_FLAGS) -p fieldsync --bench hot_paths --bench crypto

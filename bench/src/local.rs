@@ -1,0 +1,105 @@
+//! In-process figures: local write latency and throughput, and ingest of remote operations.
+
+use std::time::{Duration, Instant};
+
+use fieldsync::{Node, NodeConfig};
+
+use crate::stats::{rate, Samples};
+
+/// Opens a node; `encrypt` off gives the unencrypted path.
+pub fn open(dir: &std::path::Path, encrypt: bool) -> Node {
+    let mut cfg = NodeConfig::new(dir);
+    cfg.encrypt = encrypt;
+    Node::open(cfg).expect("open node")
+}
+
+/// Local write figures.
+pub struct Write {
+    /// Single-edit commits per second.
+    pub single_rate: f64,
+    /// Latency of one single-edit commit.
+    pub single: Samples,
+    /// Edits per second when `batch` edits share one commit (one operation).
+    pub batched_rate: f64,
+    /// Edits per commit in the batched run.
+    pub batch: usize,
+}
+
+/// `n` single-character inserts, each its own commit (signed, encrypted, stored), then the
+/// same number of edits in batches of `batch`.
+pub fn write(n: usize, batch: usize) -> Write {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = open(dir.path(), true);
+    let doc = node.create_document().expect("document");
+    let text = doc.text("t").expect("text");
+    let mut samples = Vec::with_capacity(n);
+    let start = Instant::now();
+    for _ in 0..n {
+        let t = Instant::now();
+        text.push("x").expect("edit");
+        samples.push(t.elapsed());
+    }
+    let single_rate = rate(n, start.elapsed());
+    let start = Instant::now();
+    for _ in 0..n / batch {
+        doc.batch(|d| {
+            let t = d.get_text("t");
+            for _ in 0..batch {
+                t.insert(t.len_unicode(), "y")
+                    .map_err(|e| fieldsync::DocumentError::Engine(e.to_string()))?;
+            }
+            Ok(())
+        })
+        .expect("batch");
+    }
+    let batched_rate = rate((n / batch) * batch, start.elapsed());
+    Write {
+        single_rate,
+        single: Samples::new(samples),
+        batched_rate,
+        batch,
+    }
+}
+
+/// Remote operations ingested per second (decode, verify signature and hash, decrypt, Loro
+/// import, persist), for `n` single-edit operations; `encrypt` selects the path.
+pub fn ingest(n: usize, encrypt: bool) -> f64 {
+    let (da, db) = (
+        tempfile::tempdir().expect("tempdir"),
+        tempfile::tempdir().expect("tempdir"),
+    );
+    let a = open(da.path(), encrypt);
+    let b = open(db.path(), encrypt);
+    let doc = a.create_document().expect("document");
+    if encrypt {
+        doc.add_member(&b.key_bundle().expect("bundle"))
+            .expect("member");
+    }
+    let text = doc.text("t").expect("text");
+    for _ in 0..n {
+        text.push("x").expect("edit");
+    }
+    let wire = a.operations(doc.id()).expect("operations");
+    let start = Instant::now();
+    for op in &wire {
+        b.ingest(op).expect("ingest");
+    }
+    let elapsed = start.elapsed();
+    assert_eq!(
+        b.document(doc.id()).expect("doc").to_json().expect("json"),
+        doc.to_json().expect("json"),
+        "ingest benchmark replicas diverged"
+    );
+    rate(wire.len(), elapsed)
+}
+
+/// Time to write `n` single-edit operations on a fresh node (used to build sync inputs).
+pub fn fill(node: &Node, doc: &fieldsync::Document, n: usize) -> Duration {
+    let _ = node;
+    let text = doc.text("t").expect("text");
+    let start = Instant::now();
+    for _ in 0..n {
+        text.push("x").expect("edit");
+    }
+    start.elapsed()
+}

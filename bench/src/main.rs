@@ -1,0 +1,282 @@
+//! `fieldsync-bench`: FieldSync's benchmark suite (`make bench`).
+//!
+//! Prints a table of throughput, latency, scaling and size figures, measured in one run,
+//! and writes it into `BENCHMARKS.md` together with a description of the machine.
+//!
+//! ```text
+//! fieldsync-bench [--quick] [--out BENCHMARKS.md] [--cdylib PATH]
+//! ```
+//!
+//! `--quick` divides every operation count by 10 (a smoke run; do not publish its figures).
+//! `--cdylib` names the stripped release FFI library whose size is reported.
+
+mod compare;
+mod local;
+mod machine;
+mod net;
+mod report;
+mod size;
+mod stats;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use report::Row;
+use stats::{ms, ops, rate};
+
+struct Args {
+    scale: usize,
+    out: PathBuf,
+    cdylib: Option<PathBuf>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        scale: 1,
+        out: PathBuf::from("BENCHMARKS.md"),
+        cdylib: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--quick" => args.scale = 10,
+            "--out" => args.out = it.next().ok_or("--out needs a path")?.into(),
+            "--cdylib" => args.cdylib = Some(it.next().ok_or("--cdylib needs a path")?.into()),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(args)
+}
+
+fn step(what: &str) {
+    eprintln!("bench: {what}…");
+}
+
+fn main() {
+    let raw: Vec<String> = std::env::args().collect();
+    if raw.get(1).map(String::as_str) == Some("rss") {
+        let (Some(dir), Some(doc)) = (raw.get(2), raw.get(3)) else {
+            eprintln!("usage: fieldsync-bench rss DIR DOCUMENT");
+            std::process::exit(2);
+        };
+        println!("{}", size::rss_child(std::path::Path::new(dir), doc));
+        return;
+    }
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("fieldsync-bench: {e}");
+            std::process::exit(2);
+        }
+    };
+    let n = |count: usize| (count / args.scale).max(10);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let mut rows = Vec::new();
+
+    step("1. local writes");
+    let w = local::write(n(10_000), 100);
+    let p50 = w.single.percentile(50.0);
+    let p99 = w.single.percentile(99.0);
+    rows.push(Row::info(
+        "1. local write, single-edit commits",
+        ops(w.single_rate),
+    ));
+    rows.push(Row::info("1. local write latency p50", ms(p50)));
+    rows.push(Row::at_most(
+        "1. local write latency p99",
+        ms(p99),
+        "< 1 ms",
+        p99.as_secs_f64(),
+        1e-3,
+    ));
+    rows.push(Row::info(
+        format!("1. local write, {} edits per commit", w.batch),
+        format!("{} (edits)", ops(w.batched_rate)),
+    ));
+
+    step("2. ingest");
+    let ingest_enc = local::ingest(n(10_000), true);
+    let ingest_plain = local::ingest(n(10_000), false);
+    rows.push(Row::info(
+        "2. ingest, encrypted (verify+decrypt+import+persist)",
+        ops(ingest_enc),
+    ));
+    rows.push(Row::info("2. ingest, unencrypted", ops(ingest_plain)));
+    rows.push(Row::info(
+        "2. encryption cost per ingested op",
+        format!("{:.1} µs", (1.0 / ingest_enc - 1.0 / ingest_plain) * 1e6),
+    ));
+
+    step("3. catch-up over QUIC (1k, 10k, 100k)");
+    let mut catchups = Vec::new();
+    for count in [1_000, 10_000, 100_000] {
+        let c = rt.block_on(net::catchup(n(count)));
+        rows.push(Row::info(
+            format!("3. catch-up of {} ops", c.ops),
+            format!(
+                "{:.2} s ({}, {:.1} µs/op)",
+                c.elapsed.as_secs_f64(),
+                ops(rate(c.ops as usize, c.elapsed)),
+                c.elapsed.as_secs_f64() * 1e6 / c.ops as f64
+            ),
+        ));
+        catchups.push(c);
+    }
+    let big = catchups.last().expect("runs");
+    rows.push(Row::at_most(
+        format!("3. catch-up of {} ops, time", big.ops),
+        format!("{:.2} s", big.elapsed.as_secs_f64()),
+        "< 10 s",
+        big.elapsed.as_secs_f64() * args.scale as f64,
+        10.0,
+    ));
+    let per_op = |c: &net::Catchup| c.elapsed.as_secs_f64() / c.ops as f64;
+    rows.push(Row::info(
+        "3. catch-up linearity (µs/op at largest / at 10k)",
+        format!("{:.2}", per_op(big) / per_op(&catchups[1])),
+    ));
+    rows.push(Row::at_least(
+        "3. sync throughput (100k catch-up, signed+encrypted)",
+        ops(rate(big.ops as usize, big.elapsed)),
+        ">= 20,000 ops/s",
+        rate(big.ops as usize, big.elapsed),
+        20_000.0,
+    ));
+    for count in [10_000, 100_000] {
+        let (written, total) = rt.block_on(net::live(n(count)));
+        rows.push(Row::info(
+            format!(
+                "3. live sync of {} ops (A writes while B receives)",
+                n(count)
+            ),
+            format!(
+                "{} (A's writing alone: {})",
+                ops(rate(n(count), total)),
+                ops(rate(n(count), written))
+            ),
+        ));
+    }
+
+    step("4. edit-to-visible latency");
+    let lat = rt.block_on(net::latency(n(1_000).min(1_000)));
+    rows.push(Row::at_most(
+        "4. edit-to-visible A -> B, p50",
+        ms(lat.percentile(50.0)),
+        "< 20 ms",
+        lat.percentile(50.0).as_secs_f64(),
+        0.020,
+    ));
+    rows.push(Row::info(
+        "4. edit-to-visible A -> B, p99",
+        ms(lat.percentile(99.0)),
+    ));
+
+    step("5. memory and disk");
+    let rss_kb = size::rss_of_node(big.receiver_dir.path(), big.document);
+    rows.push(Row::at_most(
+        format!("5. peak RSS, node loading {} ops", big.ops),
+        format!("{:.1} MB", rss_kb as f64 / 1024.0),
+        "< 150 MB",
+        rss_kb as f64 / 1024.0,
+        150.0,
+    ));
+    let disk = size::dir_bytes(big.receiver_dir.path());
+    rows.push(Row::info(
+        "5. on-disk bytes per op",
+        format!(
+            "{:.0} B ({} ops, {:.1} MB)",
+            disk as f64 / big.ops as f64,
+            big.ops,
+            disk as f64 / 1e6
+        ),
+    ));
+
+    step("6. FFI library size");
+    match args
+        .cdylib
+        .as_deref()
+        .and_then(|p| size::file_bytes(p).map(|b| (p, b)))
+    {
+        Some((p, bytes)) => rows.push(Row::at_most(
+            "6. libfieldsync_ffi.so, stripped, size profile",
+            format!("{:.1} MB ({})", bytes as f64 / 1e6, p.display()),
+            "< 15 MB",
+            bytes as f64 / 1e6,
+            15.0,
+        )),
+        None => rows.push(Row::info(
+            "6. libfieldsync_ffi.so",
+            "not measured (pass --cdylib PATH)",
+        )),
+    }
+
+    step("7. plain Loro and Automerge");
+    let edits = n(10_000);
+    let fs_per_edit = 1.0 / (1.0 / w.single_rate + 1.0 / ingest_enc);
+    let (loro_rate, loro_bulk) = compare::loro(edits);
+    let (am_rate, am_bulk) = compare::automerge(edits);
+    rows.push(Row::info(
+        "7. per edit: write + deliver + apply, FieldSync (from 1 and 2)",
+        ops(fs_per_edit),
+    ));
+    rows.push(Row::info(
+        "7. per edit, plain Loro (export/import)",
+        format!(
+            "{} = {:.0}x FieldSync",
+            ops(loro_rate),
+            loro_rate / fs_per_edit
+        ),
+    ));
+    rows.push(Row::info(
+        "7. per edit, Automerge sync protocol",
+        format!("{} = {:.1}x FieldSync", ops(am_rate), am_rate / fs_per_edit),
+    ));
+    let fs_bulk = Duration::from_secs_f64(edits as f64 / ingest_enc);
+    rows.push(Row::info(
+        format!("7. bulk catch-up of {edits} edits, FieldSync in-process ingest"),
+        ms(fs_bulk),
+    ));
+    rows.push(Row::info(
+        "7. bulk catch-up, plain Loro import",
+        format!(
+            "{} = FieldSync / {:.0}",
+            ms(loro_bulk),
+            fs_bulk.as_secs_f64() / loro_bulk.as_secs_f64().max(1e-9)
+        ),
+    ));
+    rows.push(Row::info(
+        "7. bulk catch-up, Automerge sync protocol",
+        format!(
+            "{} = FieldSync / {:.1}",
+            ms(am_bulk),
+            fs_bulk.as_secs_f64() / am_bulk.as_secs_f64().max(1e-9)
+        ),
+    ));
+
+    println!();
+    report::print(&rows);
+    let date = std::process::Command::new("date")
+        .arg("-u")
+        .arg("+%Y-%m-%d %H:%M UTC")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let mut md = report::markdown(&machine::describe(), &rows, &date);
+    if args.scale != 1 {
+        md.insert_str(
+            0,
+            "**Quick run (operation counts / 10): not representative.**\n\n",
+        );
+    }
+    match report::write(&args.out, &md) {
+        Ok(()) => eprintln!("bench: wrote {}", args.out.display()),
+        Err(e) => {
+            eprintln!("bench: cannot write {}: {e}", args.out.display());
+            std::process::exit(1);
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! Figures over QUIC between two nodes on 127.0.0.1: catch-up, live throughput, and
+//! edit-to-visible latency.
+
+use std::time::{Duration, Instant};
+
+use fieldsync::{Document, DocumentId, Event, NetworkConfig, Node, Origin};
+
+use crate::local::{fill, open};
+use crate::stats::Samples;
+
+const DEADLINE: Duration = Duration::from_secs(600);
+
+async fn online(node: &Node) {
+    node.start_network(NetworkConfig::loopback(0))
+        .await
+        .expect("start network");
+}
+
+/// Polls until `b` holds as many operations of `id` as `a`, or panics after the deadline.
+async fn until_caught_up(a: &Document, b: &Node, id: DocumentId) {
+    let want = a.op_count().expect("count");
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let have = b.document(id).and_then(|d| Ok(d.op_count()?)).unwrap_or(0);
+        if have >= want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sync did not finish within {DEADLINE:?}: {have} of {want} operations"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn assert_same(a: &Document, b: &Node) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let theirs = b
+            .document(a.id())
+            .and_then(|d| d.to_json().map_err(Into::into));
+        if theirs.ok().as_deref() == Some(a.to_json().expect("json").as_str()) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "replicas diverged after sync");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A catch-up run: the receiver's data directory is kept for the size figures.
+pub struct Catchup {
+    /// Operations transferred.
+    pub ops: u64,
+    /// From `join` to holding every operation.
+    pub elapsed: Duration,
+    /// The receiving node's data directory (holds `ops` operations).
+    pub receiver_dir: tempfile::TempDir,
+    /// The document.
+    pub document: DocumentId,
+}
+
+/// A holds `n` single-edit operations written offline; B joins and catches up over QUIC.
+pub async fn catchup(n: usize) -> Catchup {
+    let (da, db) = (
+        tempfile::tempdir().expect("tempdir"),
+        tempfile::tempdir().expect("tempdir"),
+    );
+    let a = open(da.path(), true);
+    let b = open(db.path(), true);
+    let doc = a.create_document().expect("document");
+    doc.add_member(&b.key_bundle().expect("bundle"))
+        .expect("member");
+    fill(&a, &doc, n);
+    online(&a).await;
+    online(&b).await;
+    let invite = doc.invite().await.expect("invite");
+    let start = Instant::now();
+    b.join(&invite).await.expect("join");
+    until_caught_up(&doc, &b, doc.id()).await;
+    let elapsed = start.elapsed();
+    assert_same(&doc, &b);
+    let ops = doc.op_count().expect("count");
+    let id = doc.id();
+    a.stop_network().await.expect("stop");
+    b.stop_network().await.expect("stop");
+    drop(doc);
+    drop(a);
+    drop(b);
+    Catchup {
+        ops,
+        elapsed,
+        receiver_dir: db,
+        document: id,
+    }
+}
+
+/// Two connected nodes sharing one encrypted document.
+async fn pair() -> (tempfile::TempDir, tempfile::TempDir, Node, Node, Document) {
+    let (da, db) = (
+        tempfile::tempdir().expect("tempdir"),
+        tempfile::tempdir().expect("tempdir"),
+    );
+    let a = open(da.path(), true);
+    let b = open(db.path(), true);
+    let doc = a.create_document().expect("document");
+    doc.add_member(&b.key_bundle().expect("bundle"))
+        .expect("member");
+    doc.text("t").expect("text").push("start").expect("edit");
+    online(&a).await;
+    online(&b).await;
+    b.join(&doc.invite().await.expect("invite"))
+        .await
+        .expect("join");
+    until_caught_up(&doc, &b, doc.id()).await;
+    assert_same(&doc, &b);
+    (da, db, a, b, doc)
+}
+
+/// Live sync: both nodes connected, A writes `n` operations as fast as it can; returns (time
+/// A spent writing, time until B held all of them).
+pub async fn live(n: usize) -> (Duration, Duration) {
+    let (_da, _db, a, b, doc) = pair().await;
+    let start = Instant::now();
+    let text = doc.text("t").expect("text");
+    for _ in 0..n {
+        text.push("x").expect("edit");
+        // Let the network tasks run between commits, as an app's event loop would.
+        tokio::task::yield_now().await;
+    }
+    let written = start.elapsed();
+    until_caught_up(&doc, &b, doc.id()).await;
+    let elapsed = start.elapsed();
+    assert_same(&doc, &b);
+    a.stop_network().await.expect("stop");
+    b.stop_network().await.expect("stop");
+    (written, elapsed)
+}
+
+/// Edit-to-visible latency: A commits one edit, the clock stops when B reports it applied.
+pub async fn latency(edits: usize) -> Samples {
+    let (_da, _db, a, b, doc) = pair().await;
+    let mut events = b.subscribe();
+    let text = doc.text("t").expect("text");
+    let mut samples = Vec::with_capacity(edits);
+    for i in 0..edits {
+        let start = Instant::now();
+        text.push("x").expect("edit");
+        let want = doc.op_count().expect("count");
+        loop {
+            let event = tokio::time::timeout(Duration::from_secs(30), events.next())
+                .await
+                .unwrap_or_else(|_| panic!("edit {i} not visible on B within 30 s"));
+            match event {
+                Some(Event::DocumentChanged {
+                    document,
+                    origin: Origin::Remote(_),
+                }) if document == doc.id() => {
+                    if b.document(doc.id())
+                        .and_then(|d| Ok(d.op_count()?))
+                        .unwrap_or(0)
+                        >= want
+                    {
+                        break;
+                    }
+                }
+                Some(_) => {}
+                None => panic!("event stream closed"),
+            }
+        }
+        samples.push(start.elapsed());
+    }
+    assert_same(&doc, &b);
+    a.stop_network().await.expect("stop");
+    b.stop_network().await.expect("stop");
+    Samples::new(samples)
+}
