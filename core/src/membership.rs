@@ -123,6 +123,11 @@ impl CryptoState {
         self.groups.remove(&id);
     }
 
+    /// Drops every cached group state (after a failed batch commit).
+    pub(crate) fn forget_all(&mut self) {
+        self.groups.clear();
+    }
+
     fn group_or_new(
         &mut self,
         conn: &Connection,

@@ -225,21 +225,6 @@ impl NodeInner {
         documents::list(self.lock().store.conn())
     }
 
-    /// Validates an operation received by sync for `document` and ingests it.
-    pub(crate) fn ingest_received(
-        &self,
-        document: DocumentId,
-        op: FsOperation,
-    ) -> Result<IngestOutcome, IngestError> {
-        if DocumentId::from(op.header.extensions.document) != document {
-            return Err(IngestError::InvalidOperation(
-                "operation belongs to another document than its sync topic".into(),
-            ));
-        }
-        operation::validate(&op, self.config.max_body_bytes)?;
-        self.ingest_operation(op)
-    }
-
     /// Largest encoded operation accepted from the network.
     pub(crate) fn max_operation_bytes(&self) -> usize {
         self.config.max_operation_bytes
@@ -248,20 +233,6 @@ impl NodeInner {
     /// Whether this node holds `document` and serves it to peers.
     pub(crate) fn serves(&self, document: DocumentId) -> bool {
         documents::state(self.lock().store.conn(), document).is_ok_and(|s| s == DocumentState::Live)
-    }
-
-    /// Decodes, validates and ingests wire bytes pushed over gossip for `document`.
-    pub(crate) fn ingest_wire(
-        &self,
-        document: DocumentId,
-        bytes: &[u8],
-    ) -> Result<IngestOutcome, IngestError> {
-        let op = operation::decode_operation(
-            bytes,
-            self.config.max_operation_bytes,
-            self.config.max_body_bytes,
-        )?;
-        self.ingest_received(document, op)
     }
 
     /// A peer holds our log of `document` up to `seq`: acknowledge those outbox entries.
@@ -439,51 +410,7 @@ impl NodeInner {
     pub(crate) fn ingest_operation(&self, op: FsOperation) -> Result<IngestOutcome, IngestError> {
         let (outcome, changed_by) = {
             let mut guard = self.lock();
-            let st = &mut *guard;
-            if oplog::contains(st.store.conn(), &op.hash)? {
-                return Ok(IngestOutcome::Duplicate);
-            }
-            let document = DocumentId::from(op.header.extensions.document);
-            let author = AuthorId::from(op.header.verifying_key);
-            if documents::state(st.store.conn(), document)? == DocumentState::Deleted {
-                return Err(IngestError::DeletedDocument(document));
-            }
-            self.check_position(st, &op)?;
-            // A failed apply leaves the store unchanged; drop the cached group state too so it
-            // reloads from the store (a control message may have changed it in memory).
-            let (mut applied, kind, mut seq) = self
-                .apply_checked(st, document, op)
-                .inspect_err(|_| st.crypto.forget(document))?;
-            let mut unparked = 0;
-            // Close gaps: apply parked successors while they chain on.
-            while let Some((header, body)) =
-                parked::take(st.store.conn(), &author, document, kind, seq + 1)?
-            {
-                let Ok(next) = operation::decode_parts(&header, body, self.config.max_body_bytes)
-                else {
-                    break;
-                };
-                if self.check_position(st, &next).is_err() {
-                    break;
-                }
-                match self.apply_checked(st, document, next) {
-                    Ok((a, _, s)) => {
-                        seq = s;
-                        applied |= a;
-                        unparked += 1;
-                    }
-                    Err(_) => {
-                        st.crypto.forget(document);
-                        break;
-                    }
-                }
-            }
-            let result = if applied {
-                IngestOutcome::Applied { document, unparked }
-            } else {
-                IngestOutcome::Stored { document }
-            };
-            (result, applied.then_some((document, author)))
+            self.ingest_locked(&mut guard, op)?
         };
         if let Some((document, author)) = changed_by {
             self.emit(Event::DocumentChanged {
@@ -492,6 +419,134 @@ impl NodeInner {
             });
         }
         Ok(outcome)
+    }
+
+    /// Ingests wire-encoded operations received for the given documents in one SQLite
+    /// transaction (each operation still in its own savepoint: a refused one changes
+    /// nothing, the others go on). Results are in input order. Change events go out after
+    /// the commit, once per document and author.
+    pub(crate) fn ingest_wire_batch<'a>(
+        &self,
+        items: impl IntoIterator<Item = (DocumentId, &'a [u8])>,
+    ) -> Vec<Result<IngestOutcome, IngestError>> {
+        let decoded: Vec<Result<FsOperation, IngestError>> = items
+            .into_iter()
+            .map(|(document, bytes)| {
+                let op = operation::decode_operation(
+                    bytes,
+                    self.config.max_operation_bytes,
+                    self.config.max_body_bytes,
+                )?;
+                if DocumentId::from(op.header.extensions.document) != document {
+                    return Err(IngestError::InvalidOperation(
+                        "operation belongs to another document than its sync topic".into(),
+                    ));
+                }
+                Ok(op)
+            })
+            .collect();
+        self.ingest_decoded_batch(decoded)
+    }
+
+    /// Ingests decoded (authenticated) operations in one transaction; see
+    /// [`NodeInner::ingest_wire_batch`]. Decoding errors are passed through in place.
+    pub(crate) fn ingest_decoded_batch(
+        &self,
+        decoded: Vec<Result<FsOperation, IngestError>>,
+    ) -> Vec<Result<IngestOutcome, IngestError>> {
+        let mut changed: Vec<(DocumentId, AuthorId)> = Vec::new();
+        let mut results = Vec::with_capacity(decoded.len());
+        {
+            let mut guard = self.lock();
+            let st = &mut *guard;
+            let batched = st.store.begin_batch().is_ok();
+            for item in decoded {
+                let result = item.and_then(|op| self.ingest_locked(st, op));
+                results.push(result.map(|(outcome, by)| {
+                    if let Some(by) = by {
+                        if !changed.contains(&by) {
+                            changed.push(by);
+                        }
+                    }
+                    outcome
+                }));
+            }
+            if batched {
+                if let Err(e) = st.store.commit_batch() {
+                    st.store.rollback_batch();
+                    st.docs.clear();
+                    st.crypto.forget_all();
+                    changed.clear();
+                    let reason = format!("batch commit failed: {e}");
+                    for r in &mut results {
+                        if r.is_ok() {
+                            *r = Err(IngestError::Store(StoreError::Corrupt(reason.clone())));
+                        }
+                    }
+                }
+            }
+        }
+        for (document, author) in changed {
+            self.emit(Event::DocumentChanged {
+                document,
+                origin: Origin::Remote(author),
+            });
+        }
+        results
+    }
+
+    /// Ingests one authenticated operation under the node lock. Returns the outcome and, if
+    /// content changed, (document, author) for the change event.
+    #[allow(clippy::type_complexity)]
+    fn ingest_locked(
+        &self,
+        st: &mut NodeState,
+        op: FsOperation,
+    ) -> Result<(IngestOutcome, Option<(DocumentId, AuthorId)>), IngestError> {
+        if oplog::contains(st.store.conn(), &op.hash)? {
+            return Ok((IngestOutcome::Duplicate, None));
+        }
+        let document = DocumentId::from(op.header.extensions.document);
+        let author = AuthorId::from(op.header.verifying_key);
+        if documents::state(st.store.conn(), document)? == DocumentState::Deleted {
+            return Err(IngestError::DeletedDocument(document));
+        }
+        self.check_position(st, &op)?;
+        // A failed apply leaves the store unchanged; drop the cached group state too so it
+        // reloads from the store (a control message may have changed it in memory).
+        let (mut applied, kind, mut seq) = self
+            .apply_checked(st, document, op)
+            .inspect_err(|_| st.crypto.forget(document))?;
+        let mut unparked = 0;
+        // Close gaps: apply parked successors while they chain on.
+        while let Some((header, body)) =
+            parked::take(st.store.conn(), &author, document, kind, seq + 1)?
+        {
+            let Ok(next) = operation::decode_parts(&header, body, self.config.max_body_bytes)
+            else {
+                break;
+            };
+            if self.check_position(st, &next).is_err() {
+                break;
+            }
+            match self.apply_checked(st, document, next) {
+                Ok((a, _, s)) => {
+                    seq = s;
+                    applied |= a;
+                    unparked += 1;
+                }
+                Err(_) => {
+                    st.crypto.forget(document);
+                    break;
+                }
+            }
+        }
+        let result = if applied {
+            IngestOutcome::Applied { document, unparked }
+        } else {
+            IngestOutcome::Stored { document }
+        };
+        Ok((result, applied.then_some((document, author))))
     }
 
     /// Checks seq and backlink against the stored log; parks the operation on a gap.
@@ -710,6 +765,24 @@ impl Node {
             self.inner.config.max_body_bytes,
         )?;
         self.inner.ingest_operation(op)
+    }
+
+    /// Ingests many encoded operations in one SQLite transaction (much faster than calling
+    /// [`Node::ingest`] for each when a transport delivers them in bulk). Each operation is
+    /// still validated and applied on its own: a refused one changes nothing and the others
+    /// go on. Results are in input order.
+    pub fn ingest_batch(&self, ops: &[Vec<u8>]) -> Vec<Result<IngestOutcome, IngestError>> {
+        let decoded = ops
+            .iter()
+            .map(|bytes| {
+                operation::decode_operation(
+                    bytes,
+                    self.inner.config.max_operation_bytes,
+                    self.inner.config.max_body_bytes,
+                )
+            })
+            .collect();
+        self.inner.ingest_decoded_batch(decoded)
     }
 
     /// Every operation of a document, wire-encoded, in log order per author.

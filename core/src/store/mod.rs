@@ -94,9 +94,29 @@ impl Store {
         &self.conn
     }
 
-    /// Starts a write transaction.
-    pub fn transaction(&mut self) -> Result<rusqlite::Transaction<'_>, StoreError> {
-        Ok(self.conn.transaction()?)
+    /// Starts a write transaction: a savepoint, so that it nests inside a batch
+    /// ([`Store::begin_batch`]). Dropping it without `commit` rolls it back.
+    pub fn transaction(&mut self) -> Result<rusqlite::Savepoint<'_>, StoreError> {
+        Ok(self.conn.savepoint()?)
+    }
+
+    /// Opens an outer transaction: the transactions started until [`Store::commit_batch`]
+    /// become savepoints inside it, so many small writes share one commit. A failed inner
+    /// transaction still rolls back alone.
+    pub fn begin_batch(&self) -> Result<(), StoreError> {
+        Ok(self.conn.execute_batch("BEGIN IMMEDIATE")?)
+    }
+
+    /// Commits the outer transaction of [`Store::begin_batch`].
+    pub fn commit_batch(&self) -> Result<(), StoreError> {
+        Ok(self.conn.execute_batch("COMMIT")?)
+    }
+
+    /// Rolls back the outer transaction of [`Store::begin_batch`] (after a failed commit).
+    pub fn rollback_batch(&self) {
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
     }
 
     /// Reads a value from the key/value `meta` table.
