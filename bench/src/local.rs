@@ -62,8 +62,9 @@ pub fn write(n: usize, batch: usize) -> Write {
 }
 
 /// Remote operations ingested per second (decode, verify signature and hash, decrypt, Loro
-/// import, persist), for `n` single-edit operations; `encrypt` selects the path.
-pub fn ingest(n: usize, encrypt: bool) -> f64 {
+/// import, persist), for `n` single-edit operations; `encrypt` selects the path, `batch`
+/// hands them to `Node::ingest_batch` in slices of 512 instead of one `ingest` each.
+pub fn ingest(n: usize, encrypt: bool, batch: bool) -> f64 {
     let (da, db) = (
         tempfile::tempdir().expect("tempdir"),
         tempfile::tempdir().expect("tempdir"),
@@ -81,8 +82,16 @@ pub fn ingest(n: usize, encrypt: bool) -> f64 {
     }
     let wire = a.operations(doc.id()).expect("operations");
     let start = Instant::now();
-    for op in &wire {
-        b.ingest(op).expect("ingest");
+    if batch {
+        for chunk in wire.chunks(512) {
+            for r in b.ingest_batch(chunk) {
+                r.expect("ingest");
+            }
+        }
+    } else {
+        for op in &wire {
+            b.ingest(op).expect("ingest");
+        }
     }
     let elapsed = start.elapsed();
     assert_eq!(
