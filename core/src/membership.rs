@@ -65,6 +65,8 @@ fn control_body(tag: u8, bytes: &[u8]) -> Vec<u8> {
 pub(crate) struct CryptoState {
     keys: DeviceKeys,
     groups: HashMap<DocumentId, DocumentGroup>,
+    /// The pre-key rotated since the bundle was last republished.
+    republish: bool,
 }
 
 /// Loads a document's group into the cache (from the store) if it is not there yet.
@@ -110,7 +112,17 @@ impl CryptoState {
         Ok(CryptoState {
             keys: device,
             groups: HashMap::new(),
+            republish: rotated && !fresh,
         })
+    }
+
+    /// Rotates the pre-key if it nears expiry (persisting it); true if it rotated.
+    fn rotate_if_needed(&mut self, conn: &Connection) -> Result<bool> {
+        if self.keys.rotate_if_needed(DEFAULT_ROTATE_BEFORE)? {
+            keys::save_device_keys(conn, &self.keys.to_bytes()?)?;
+            self.republish = true;
+        }
+        Ok(std::mem::take(&mut self.republish))
     }
 
     /// This device's key material.
@@ -420,6 +432,30 @@ impl NodeInner {
 }
 
 impl Node {
+    /// Rotates this device's pre-key when it nears expiry (30 days before its 90-day
+    /// lifetime ends) and then republishes the new key bundle in every document where this
+    /// device had announced one. Runs when the node opens and when the network starts; a
+    /// long-running app may call it, e.g. daily. Returns how many documents got the new
+    /// bundle. Invites always carry the current bundle.
+    pub fn refresh_key_bundle(&self) -> Result<usize> {
+        let docs = {
+            let mut guard = self.inner.lock();
+            let st = &mut *guard;
+            if !st.crypto.rotate_if_needed(st.store.conn())? {
+                return Ok(0);
+            }
+            keys::announced_documents(st.store.conn(), &self.author())?
+        };
+        let mut republished = 0;
+        for id in docs {
+            match self.document(id).and_then(|d| Ok(d.announce_key_bundle()?)) {
+                Ok(()) => republished += 1,
+                Err(e) => tracing::warn!(%id, "republishing the key bundle failed: {e}"),
+            }
+        }
+        Ok(republished)
+    }
+
     /// This device's key bundle (public pre-keys, signed): give it to a member of a
     /// document so it can add this device with [`Document::add_member`] (e.g. inside an
     /// invite). Contains no secret.

@@ -662,7 +662,7 @@ impl Node {
         let crypto = CryptoState::load_or_create(&store, &identity.author())?;
         let (events, _) = broadcast::channel(4096);
         let (local_ops, _) = broadcast::channel(4096);
-        Ok(Node {
+        let node = Node {
             inner: Arc::new(NodeInner {
                 state: Mutex::new(NodeState {
                     store,
@@ -676,7 +676,9 @@ impl Node {
                 db_path,
                 net: Default::default(),
             }),
-        })
+        };
+        node.refresh_key_bundle()?;
+        Ok(node)
     }
 
     /// This device's author id (its public key).

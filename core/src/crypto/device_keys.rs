@@ -49,14 +49,20 @@ impl DeviceKeys {
     /// Generates a fresh X25519 identity and a first pre-key valid for
     /// [`DEFAULT_PREKEY_LIFETIME`] for the device `id`.
     pub fn generate(id: VerifyingKey) -> Result<Self, CryptoError> {
+        Self::generate_with_lifetime(id, DEFAULT_PREKEY_LIFETIME)
+    }
+
+    /// Like [`DeviceKeys::generate`] with a pre-key valid for `lifetime` instead of
+    /// [`DEFAULT_PREKEY_LIFETIME`] (a short lifetime rotates sooner, see
+    /// [`DeviceKeys::rotate_if_needed`]).
+    pub fn generate_with_lifetime(
+        id: VerifyingKey,
+        lifetime: Duration,
+    ) -> Result<Self, CryptoError> {
         let rng = Rng::default();
         let identity_secret = SecretKey::from_rng(&rng)?;
         let manager = KeyManager::init(&identity_secret)?;
-        let manager = KeyManager::rotate_prekey(
-            manager,
-            Lifetime::new(DEFAULT_PREKEY_LIFETIME.as_secs()),
-            &rng,
-        )?;
+        let manager = KeyManager::rotate_prekey(manager, Lifetime::new(lifetime.as_secs()), &rng)?;
         Ok(Self { id, manager })
     }
 

@@ -59,6 +59,9 @@ impl Node {
     /// Starts networking: binds QUIC, contacts bootstrap and remembered peers, and syncs every
     /// document. Offline edits made before go out now. Must run inside a tokio runtime.
     pub async fn start_network(&self, config: NetworkConfig) -> Result<NetworkInfo> {
+        if let Err(e) = self.refresh_key_bundle() {
+            tracing::warn!("refreshing the key bundle failed: {e}");
+        }
         let mut running = self.inner.net.running.lock().await;
         if running.is_some() {
             return Err(NetError::AlreadyRunning.into());

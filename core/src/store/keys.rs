@@ -75,3 +75,20 @@ pub fn save_key_bundle(
     .execute(params![author.as_bytes(), bundle, now_millis()])?;
     Ok(())
 }
+
+/// Documents in whose control log `author` announced a key bundle (control operations whose
+/// body starts with the key-bundle tag).
+pub fn announced_documents(
+    conn: &Connection,
+    author: &AuthorId,
+) -> Result<Vec<DocumentId>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT DISTINCT document FROM operations
+         WHERE author = ?1 AND kind = 1 AND substr(body, 1, 1) = X'01'",
+    )?;
+    let rows = stmt.query_map([author.as_bytes()], |r| r.get::<_, Vec<u8>>(0))?;
+    rows.map(|r| {
+        DocumentId::from_slice(&r?).map_err(|e| StoreError::Corrupt(format!("document id: {e}")))
+    })
+    .collect()
+}
