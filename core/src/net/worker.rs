@@ -26,6 +26,9 @@ pub(crate) enum IngestItem {
     Stop,
 }
 
+/// An encoded operation from a peer for a document.
+type Received = (DocumentId, AuthorId, Vec<u8>);
+
 /// Most operations ingested in one SQLite transaction.
 const MAX_BATCH: usize = 512;
 
@@ -34,7 +37,7 @@ const MAX_BATCH: usize = 512;
 fn next_batch(
     first: IngestItem,
     rx: &Receiver<IngestItem>,
-) -> (Vec<(DocumentId, AuthorId, Vec<u8>)>, Option<IngestItem>) {
+) -> (Vec<Received>, Option<IngestItem>) {
     let mut batch = Vec::new();
     let mut item = first;
     loop {
