@@ -77,6 +77,9 @@ impl Api {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscription_on_one_node_sees_a_mutation_on_another() {
+    // reqwest is built with iroh's `rustls-no-provider` feature: pick the provider (plain HTTP
+    // on loopback never uses it, but the client requires one).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (a, b) = (da.path().to_path_buf(), db.path().to_path_buf());
     init(&a);
