@@ -199,6 +199,9 @@ pub mod server {
                     path.display()
                 ))
             })?;
+            // Only this user may send commands to the node.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
             Ok(ControlSocket { listener, path })
         }
 

@@ -26,6 +26,7 @@ mod demo;
 mod fmt;
 mod graphql;
 mod node_cmd;
+mod progress;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -95,7 +96,7 @@ enum Command {
         #[command(flatten)]
         graphql: GraphqlArgs,
     },
-    /// Run the node (like `fieldsync node`) and serve its GraphQL API on ADDR.
+    /// Run the node (like `fieldsync node`) and serve its GraphQL API on ADDR
     ///
     /// Queries: node, documents, document(id), members(id), syncStatus(id). Mutations:
     /// createDocument, deleteDocument, editText, editMap, editList, invite, join, admitMember.

@@ -6,8 +6,10 @@
 //! cleanly on SIGINT or SIGTERM.
 
 use std::collections::{BTreeSet, HashSet};
+use std::io::IsTerminal;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
@@ -20,11 +22,14 @@ use crate::commands::{self, CliError, Result};
 use crate::control;
 use crate::fmt;
 use crate::graphql;
+use crate::progress::Progress;
 
 /// Longest wait for the network to shut down on exit.
 const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 /// How often `--admit` looks for devices to admit.
 const ADMIT_EVERY: Duration = Duration::from_millis(500);
+/// How often catch-up progress bars move.
+const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 
 /// Network options of `fieldsync node` and `fieldsync serve`.
 #[derive(Args, Debug, Clone)]
@@ -136,7 +141,10 @@ async fn serve(data: &Path, json: bool, net: NetArgs, gql: GraphqlArgs) -> Resul
         None => None,
     };
 
-    let out = Printer { json };
+    let out = Printer {
+        json,
+        progress: (!json && std::io::stdout().is_terminal()).then(|| Arc::new(Progress::new())),
+    };
     out.event(
         json!({
             "event": "ready",
@@ -166,15 +174,21 @@ async fn serve(data: &Path, json: bool, net: NetArgs, gql: GraphqlArgs) -> Resul
     let control_task = tokio::spawn(control.serve(node.clone()));
     let admit_task = net
         .admit
-        .then(|| tokio::spawn(admit_loop(node.clone(), out)));
+        .then(|| tokio::spawn(admit_loop(node.clone(), out.clone())));
+    let mut ticker = tokio::time::interval(PROGRESS_EVERY);
 
     let me = node.author();
     let stop_reason = loop {
         tokio::select! {
             ev = events.next() => match ev {
-                Some(ev) => out.node_event(&ev, &me),
+                Some(ev) => out.node_event(&node, &ev, &me),
                 None => break "node closed",
             },
+            _ = ticker.tick(), if out.progress.is_some() => {
+                if let Some(p) = &out.progress {
+                    p.tick(&node);
+                }
+            }
             _ = tokio::signal::ctrl_c() => break "SIGINT",
             _ = sigterm.recv() => break "SIGTERM",
         }
@@ -270,22 +284,43 @@ async fn admit_loop(node: Node, out: Printer) {
     }
 }
 
-/// Prints node events as text lines or one JSON object per line.
-#[derive(Clone, Copy)]
+/// Prints node events as text lines (with catch-up progress bars on a terminal) or one JSON
+/// object per line.
+#[derive(Clone)]
 struct Printer {
     json: bool,
+    progress: Option<Arc<Progress>>,
 }
 
 impl Printer {
     fn event(&self, v: serde_json::Value, text: impl FnOnce() -> String) {
         if self.json {
             println!("{v}");
+        } else if let Some(p) = &self.progress {
+            p.println(&text());
         } else {
             println!("{}", text());
         }
     }
 
-    fn node_event(&self, ev: &Event, me: &AuthorId) {
+    fn node_event(&self, node: &Node, ev: &Event, me: &AuthorId) {
+        if let Some(p) = &self.progress {
+            match ev {
+                Event::SyncStarted {
+                    peer,
+                    document,
+                    incoming_ops,
+                } => {
+                    // The bar shows it; no line.
+                    p.started(node, *peer, *document, *incoming_ops);
+                    if *incoming_ops > 0 {
+                        return;
+                    }
+                }
+                Event::SyncFinished { peer, document, .. } => p.finished(*peer, *document),
+                _ => {}
+            }
+        }
         let s = |d: &fieldsync::DocumentId| d.to_string();
         let (v, text) = match ev {
             Event::DocumentChanged { document, origin } => {
