@@ -228,6 +228,18 @@ async fn subscription_on_one_node_sees_a_mutation_on_another() {
             "{query}: expected a GraphQL error, got HTTP {status}: {body}"
         );
     }
+    // Not even JSON: still a GraphQL-shaped error.
+    let resp = reqwest::Client::new()
+        .post(format!("http://{}/graphql", node_a.graphql()))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert!(body["errors"][0]["message"].is_string(), "{body}");
     let data = api_a
         .ok(
             "mutation($id: String!) { editMap(id: $id, container: \"form\", key: \"status\", value: \"ok\") { content } editList(id: $id, container: \"readings\", value: 12) { content } }",

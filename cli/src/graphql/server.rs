@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
-use async_graphql::Data;
+use async_graphql::{Data, ParseRequestError};
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use axum::extract::{State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -102,10 +102,32 @@ fn payload_ok(token: &str, payload: &serde_json::Value) -> bool {
 
 const UNAUTHORIZED: &str = "missing or wrong access token: send `Authorization: Bearer TOKEN`";
 
+/// A request that is not GraphQL at all (bad JSON, wrong shape), answered with a
+/// GraphQL-shaped error instead of plain text.
+struct BadRequest(ParseRequestError);
+
+impl From<ParseRequestError> for BadRequest {
+    fn from(e: ParseRequestError) -> Self {
+        BadRequest(e)
+    }
+}
+
+impl IntoResponse for BadRequest {
+    fn into_response(self) -> Response {
+        let status = match self.0 {
+            ParseRequestError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        let message = format!("bad request: {}", self.0);
+        let body = serde_json::json!({ "errors": [{ "message": message }] });
+        (status, axum::Json(body)).into_response()
+    }
+}
+
 async fn graphql(
     State(state): State<AppState>,
     headers: HeaderMap,
-    req: GraphQLRequest,
+    req: GraphQLRequest<BadRequest>,
 ) -> Response {
     if !header_ok(&state, &headers) {
         return (StatusCode::UNAUTHORIZED, UNAUTHORIZED).into_response();
