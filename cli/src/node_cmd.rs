@@ -39,7 +39,9 @@ pub struct NetArgs {
     pub port: Option<u16>,
 
     /// Local IPv4 address to bind: all interfaces by default (LAN use); 127.0.0.1 keeps the
-    /// node on this machine.
+    /// node on this machine. Invites carry the bound address; with all interfaces they carry
+    /// only a loopback address and LAN peers find the node by mDNS, so bind the LAN address
+    /// (or use `--peer` on the other side) where mDNS does not work.
     #[arg(long, value_name = "IP", default_value_t = Ipv4Addr::UNSPECIFIED)]
     pub bind: Ipv4Addr,
 

@@ -161,6 +161,39 @@ fn cli_edits_sync_between_two_nodes_and_converge_after_a_restart() {
 }
 
 #[test]
+fn offline_invite_and_join_then_peer_flag_and_auto_admit() {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (da.path(), db.path());
+    let a_id = init(a);
+    init(b);
+    let doc = json(a, &["doc", "create"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    edit(a, &doc, "offline invite ");
+    // No node runs: the invite carries no address, and B joins without a network.
+    let invite = json(a, &["invite", &doc]);
+    assert_eq!(invite["online"], false, "{invite}");
+    let joined = json(b, &["join", invite["invite"].as_str().unwrap()]);
+    assert_eq!(joined["online"], false, "{joined}");
+    // A admits by itself; B finds A through --peer.
+    let node_a = NodeProc::start("A", a, "node", &["--admit"]);
+    let a_addr = node_a.ready["addrs"][0].as_str().unwrap().to_string();
+    let peer = format!("{a_id}@{a_addr}");
+    let node_b = NodeProc::start("B", b, "node", &["--peer", &peer]);
+    wait_until(
+        "B reads A's document (found by --peer, admitted by --admit)",
+        || notes(b, &doc) == "offline invite ",
+        || describe(&[&node_a, &node_b], &doc),
+    );
+    assert!(
+        node_a.log_text().contains("member_admitted"),
+        "{}",
+        node_a.log_text()
+    );
+}
+
+#[test]
 fn a_second_node_on_the_same_data_directory_is_refused() {
     let d = tempfile::tempdir().unwrap();
     init(d.path());
