@@ -1,32 +1,62 @@
-//! `fieldsync`: a two-node sync demo and a small command line over the FieldSync core.
+//! `fieldsync`: run a FieldSync node from the command line, serve it over GraphQL, or watch
+//! the two-node sync demo.
 //!
 //! ```text
 //! fieldsync demo                                  two nodes on 127.0.0.1 edit offline and converge
 //! fieldsync --data DIR init                       create (or open) a node in DIR
-//! fieldsync doc create | list | show ID           documents of the node
+//! fieldsync doc create | list | show ID | delete ID
 //! fieldsync doc edit ID --text NAME --insert POS STR
+//! fieldsync doc admit ID DEVICE                   let a device that joined read an encrypted doc
 //! fieldsync invite ID                             an invite string for a document
-//! fieldsync status                                node id, documents, versions, pending ops
+//! fieldsync join INVITE                           join a document from an invite
+//! fieldsync node [--bind IP] [--port P] [--peer NODE@ADDR]... [--no-mdns] [--admit]
+//!                                                 a long-lived peer: network on until Ctrl-C
+//! fieldsync serve --graphql 127.0.0.1:8080        the same node plus a GraphQL API
+//! fieldsync status                                node id, peers, versions, pending ops
 //! ```
 //!
-//! Every command takes `--json` for machine-readable output on stdout. Errors go to stderr
-//! and exit with status 1; bad arguments exit with status 2 and name the problem.
+//! Every command takes `--json` for machine-readable output on stdout (`node` prints one JSON
+//! event per line). Errors go to stderr and exit with status 1; bad arguments exit with
+//! status 2 and name the problem. While `node` or `serve` runs on a data directory, the other
+//! commands on it are forwarded to the running node (see [`control`]).
 
 mod commands;
+mod control;
 mod demo;
 mod fmt;
+mod graphql;
+mod node_cmd;
+mod progress;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// FieldSync: offline-first peer-to-peer sync of CRDT documents.
+use commands::NodeCommand;
+use node_cmd::{GraphqlArgs, NetArgs};
+
+/// FieldSync: offline-first peer-to-peer sync of end-to-end encrypted CRDT documents.
 ///
 /// Edits are stored as signed operations in a local SQLite database and sync peer to peer
 /// over QUIC. Start with `fieldsync demo` to watch two nodes edit offline and converge.
+///
+/// Two devices:
+///   A: fieldsync init; fieldsync doc create; fieldsync node --admit     (keep it running)
+///   A: fieldsync invite DOC                                             (prints fs1:...)
+///   B: fieldsync init; fieldsync join fs1:...; fieldsync node
+///   B: fieldsync doc edit DOC --text notes --insert 0 "hello"           (syncs to A)
+///
+/// While `node` (or `serve`) runs on a data directory, the other commands on it are
+/// forwarded to the running node.
 #[derive(Parser, Debug)]
-#[command(name = "fieldsync", version, propagate_version = true)]
+#[command(
+    name = "fieldsync",
+    version,
+    propagate_version = true,
+    verbatim_doc_comment
+)]
 struct Cli {
     /// Node data directory [default: $XDG_DATA_HOME/fieldsync, else ~/.local/share/fieldsync]
     #[arg(long, global = true, value_name = "DIR", env = "FIELDSYNC_DATA")]
@@ -51,46 +81,47 @@ enum Command {
         #[arg(long, default_value_t = 30, value_name = "SECS")]
         timeout: u64,
     },
-    /// Create the node in the data directory (device key and database); idempotent.
-    Init,
-    /// Create, list, show and edit documents.
-    #[command(subcommand)]
-    Doc(DocCommand),
-    /// Print an invite string for a document (for `join` on another device).
-    Invite {
-        /// Document id (full hex or a unique prefix).
-        id: String,
-    },
-    /// Node id, documents, version vectors and operations not yet delivered to a peer.
-    Status,
-}
-
-#[derive(Subcommand, Debug)]
-enum DocCommand {
-    /// Create an empty document and print its id.
-    Create,
-    /// List the documents of this node.
-    List,
-    /// Print a document as JSON, with its version vector and op count.
-    Show {
-        /// Document id (full hex or a unique prefix).
-        id: String,
-    },
-    /// Edit a document: insert STR into the text container NAME at character POS.
+    #[command(flatten)]
+    OnData(NodeCommand),
+    /// Run a long-lived peer: network on, syncing every document, until Ctrl-C or SIGTERM.
     ///
-    /// Example: fieldsync doc edit 3f2a --text notes --insert 0 "pump repaired"
-    Edit {
-        /// Document id (full hex or a unique prefix).
-        id: String,
-        /// Name of the text container to edit (created if missing).
-        #[arg(long, value_name = "NAME")]
-        text: String,
-        /// Character position to insert at (0 = start; at most the text's length).
-        #[arg(long, value_name = "POS")]
-        insert: usize,
-        /// The text to insert.
-        #[arg(value_name = "STR")]
-        value: String,
+    /// Binds all interfaces and finds peers on the LAN by mDNS unless told otherwise
+    /// (`--bind 127.0.0.1 --no-mdns` keeps it on this machine). Prints peers connecting,
+    /// catch-up progress and document changes (one JSON object per line with --json).
+    /// Other `fieldsync` commands on the same data directory are forwarded to it, so
+    /// `fieldsync doc edit` goes out to peers at once.
+    Node {
+        #[command(flatten)]
+        net: NetArgs,
+        #[command(flatten)]
+        graphql: GraphqlArgs,
+    },
+    /// Run the node (like `fieldsync node`) and serve its GraphQL API on ADDR
+    ///
+    /// Queries: node, documents, document(id), members(id), syncStatus(id). Mutations:
+    /// createDocument, deleteDocument, editText, editMap, editList, invite, join, admitMember.
+    /// Subscription: documentUpdated(id) over WebSocket at /graphql/ws. Example:
+    ///
+    ///   curl -s http://127.0.0.1:8080/graphql -H 'content-type: application/json' \
+    ///     -d '{"query":"{ documents { id content } }"}'
+    ///
+    /// Binds loopback addresses only, unless an access token is set (--token or
+    /// FIELDSYNC_TOKEN); clients then send `Authorization: Bearer TOKEN`.
+    #[command(verbatim_doc_comment)]
+    Serve {
+        /// Address for the GraphQL API, e.g. 127.0.0.1:8080 (port 0 picks a free one).
+        #[arg(long, value_name = "ADDR")]
+        graphql: SocketAddr,
+        /// Access token for the API (see `fieldsync node --help`).
+        #[arg(
+            long,
+            env = "FIELDSYNC_TOKEN",
+            value_name = "TOKEN",
+            hide_env_values = true
+        )]
+        token: Option<String>,
+        #[command(flatten)]
+        net: NetArgs,
     },
 }
 
@@ -107,30 +138,30 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), commands::CliError> {
     let json = cli.json;
+    if let Command::Demo { timeout } = cli.command {
+        return demo::run(std::time::Duration::from_secs(timeout));
+    }
+    let data = match cli.data {
+        Some(d) => d,
+        None => commands::default_data_dir()?,
+    };
     match cli.command {
-        Command::Demo { timeout } => demo::run(std::time::Duration::from_secs(timeout)),
-        other => {
-            let data = match cli.data {
-                Some(d) => d,
-                None => commands::default_data_dir()?,
-            };
-            let ctx = commands::Ctx { data, json };
-            match other {
-                Command::Demo { .. } => unreachable!("handled above"),
-                Command::Init => ctx.init(),
-                Command::Doc(DocCommand::Create) => ctx.doc_create(),
-                Command::Doc(DocCommand::List) => ctx.doc_list(),
-                Command::Doc(DocCommand::Show { id }) => ctx.doc_show(&id),
-                Command::Doc(DocCommand::Edit {
-                    id,
-                    text,
-                    insert,
-                    value,
-                }) => ctx.doc_edit(&id, &text, insert, &value),
-                Command::Invite { id } => ctx.invite(&id),
-                Command::Status => ctx.status(),
-            }
-        }
+        Command::Demo { .. } => unreachable!("handled above"),
+        Command::OnData(cmd) => commands::run(&data, json, cmd),
+        Command::Node { net, graphql } => node_cmd::run(&data, json, net, graphql),
+        Command::Serve {
+            graphql,
+            token,
+            net,
+        } => node_cmd::run(
+            &data,
+            json,
+            net,
+            GraphqlArgs {
+                graphql: Some(graphql),
+                token,
+            },
+        ),
     }
 }
 
@@ -161,12 +192,12 @@ mod tests {
         ])
         .unwrap();
         match cli.command {
-            Command::Doc(DocCommand::Edit {
+            Command::OnData(NodeCommand::Doc(commands::DocCommand::Edit {
                 id,
                 text,
                 insert,
                 value,
-            }) => {
+            })) => {
                 assert_eq!((id.as_str(), text.as_str(), insert), ("ab12", "notes", 3));
                 assert_eq!(value, "hello");
             }

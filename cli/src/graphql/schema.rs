@@ -1,0 +1,390 @@
+//! The GraphQL schema: documents, members and sync status to read; documents to create,
+//! edit (text, map, list), delete, invite to, join and admit devices to; and a
+//! `documentUpdated(id)` subscription fed by the node's events.
+
+use async_graphql::{Context, Error, Json, Object, Result, Schema, SimpleObject, Subscription};
+use fieldsync::{AuthorId, Document, DocumentId, Event, Node, Origin, Value};
+use futures_util::Stream;
+
+use crate::commands;
+use crate::fmt;
+
+/// The schema served by `fieldsync serve`.
+pub type FieldSyncSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
+
+/// Builds the schema over `node`.
+pub fn build(node: Node) -> FieldSyncSchema {
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+        .data(node)
+        .limit_depth(12)
+        .limit_complexity(500)
+        .finish()
+}
+
+/// A document as this node sees it.
+#[derive(SimpleObject)]
+pub struct DocumentView {
+    /// Document id (64 hex characters).
+    id: String,
+    /// The document's content as JSON (`{}` while this device cannot read it).
+    content: Json<serde_json::Value>,
+    /// Version vector: author id -> highest sequence number seen.
+    version: Json<serde_json::Value>,
+    /// Operations stored for the document.
+    op_count: u64,
+    /// Local operations no peer has acknowledged yet.
+    pending_ops: u64,
+    /// Whether this device can read the document (a member, or a plain document).
+    readable: bool,
+}
+
+impl DocumentView {
+    fn of(doc: &Document) -> Result<Self> {
+        Ok(DocumentView {
+            id: doc.id().to_string(),
+            content: Json(fmt::json_value(&doc.to_json()?)),
+            version: Json(fmt::version_json(&doc.version()?)),
+            op_count: doc.op_count()?,
+            pending_ops: doc.pending_ops()?,
+            readable: doc.can_read()?,
+        })
+    }
+}
+
+/// This node: its id and network addresses.
+#[derive(SimpleObject)]
+pub struct NodeView {
+    /// Node id (the device's public key).
+    id: String,
+    /// Whether the network runs.
+    online: bool,
+    /// Addresses peers can reach this node on.
+    addrs: Vec<String>,
+}
+
+/// Where a document stands with respect to its peers.
+#[derive(SimpleObject)]
+pub struct SyncStatusView {
+    /// The document.
+    document: String,
+    /// Whether the network runs.
+    online: bool,
+    /// Local operations no peer has acknowledged yet.
+    pending_local_ops: u64,
+    /// Peers currently in a sync session for the document.
+    connected_peers: Vec<String>,
+    /// Peers the document was synced with at some point.
+    known_peers: Vec<String>,
+    /// Operations from peers that were rejected.
+    rejected_ops: u64,
+}
+
+/// A change to a document, as pushed by `documentUpdated`.
+#[derive(SimpleObject)]
+pub struct DocumentUpdate {
+    /// Document id.
+    id: String,
+    /// `local` for an edit on this node, else the id of the remote author; `unknown` after
+    /// missed events (the content is current either way).
+    origin: String,
+    /// The document's content after the change.
+    content: Json<serde_json::Value>,
+    /// Version vector after the change.
+    version: Json<serde_json::Value>,
+}
+
+fn node<'a>(ctx: &Context<'a>) -> &'a Node {
+    ctx.data_unchecked::<Node>()
+}
+
+fn find(ctx: &Context<'_>, id: &str) -> Result<Document> {
+    Ok(commands::find(node(ctx), id)?)
+}
+
+/// A JSON scalar as a document value; objects and arrays are refused.
+fn to_value(v: serde_json::Value) -> Result<Value> {
+    Ok(match v {
+        serde_json::Value::Null => Value::Null,
+        serde_json::Value::Bool(b) => Value::Bool(b),
+        serde_json::Value::String(s) => Value::String(s),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => Value::Int(i),
+            None => Value::Double(
+                n.as_f64()
+                    .ok_or_else(|| Error::new(format!("number {n} is out of range")))?,
+            ),
+        },
+        other => {
+            return Err(Error::new(format!(
+                "only scalar values (null, boolean, number, string) can be stored, got {other}"
+            )))
+        }
+    })
+}
+
+fn non_empty(what: &str, s: &str) -> Result<()> {
+    if s.is_empty() {
+        return Err(Error::new(format!("{what} must not be empty")));
+    }
+    Ok(())
+}
+
+/// Queries.
+pub struct QueryRoot;
+
+#[Object]
+impl QueryRoot {
+    /// This node.
+    async fn node(&self, ctx: &Context<'_>) -> Result<NodeView> {
+        let n = node(ctx);
+        let addrs = match n.network_info().await {
+            Ok(i) => i.addrs.iter().map(|a| a.to_string()).collect(),
+            Err(_) => Vec::new(),
+        };
+        Ok(NodeView {
+            id: n.author().to_string(),
+            online: n.is_online().await,
+            addrs,
+        })
+    }
+
+    /// All documents of this node.
+    async fn documents(&self, ctx: &Context<'_>) -> Result<Vec<DocumentView>> {
+        let n = node(ctx);
+        n.documents()?
+            .into_iter()
+            .map(|id| DocumentView::of(&n.document(id)?))
+            .collect()
+    }
+
+    /// One document, by full id or unique hex prefix.
+    async fn document(&self, ctx: &Context<'_>, id: String) -> Result<DocumentView> {
+        DocumentView::of(&find(ctx, &id)?)
+    }
+
+    /// Members of an encrypted document's group (node ids), as this device sees them.
+    async fn members(&self, ctx: &Context<'_>, id: String) -> Result<Vec<String>> {
+        Ok(find(ctx, &id)?
+            .members()?
+            .iter()
+            .map(|m| m.to_string())
+            .collect())
+    }
+
+    /// Sync status of a document.
+    async fn sync_status(&self, ctx: &Context<'_>, id: String) -> Result<SyncStatusView> {
+        let doc = find(ctx, &id)?;
+        let st = node(ctx).sync_status(doc.id()).await?;
+        let ids = |v: &[AuthorId]| v.iter().map(|a| a.to_string()).collect();
+        Ok(SyncStatusView {
+            document: st.document.to_string(),
+            online: st.online,
+            pending_local_ops: st.pending_local_ops,
+            connected_peers: ids(&st.connected_peers),
+            known_peers: ids(&st.known_peers),
+            rejected_ops: st.rejected_ops,
+        })
+    }
+}
+
+/// Mutations.
+pub struct MutationRoot;
+
+#[Object]
+impl MutationRoot {
+    /// Creates an empty (end-to-end encrypted) document.
+    async fn create_document(&self, ctx: &Context<'_>) -> Result<DocumentView> {
+        let doc = node(ctx).create_document()?;
+        node(ctx).flush()?;
+        DocumentView::of(&doc)
+    }
+
+    /// Deletes a document on this node; returns its id.
+    async fn delete_document(&self, ctx: &Context<'_>, id: String) -> Result<String> {
+        let doc = find(ctx, &id)?;
+        node(ctx).delete_document(doc.id())?;
+        node(ctx).flush()?;
+        Ok(doc.id().to_string())
+    }
+
+    /// Edits the text container `container`: deletes `delete` characters at `position`,
+    /// then inserts `insert` there.
+    async fn edit_text(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        container: String,
+        position: usize,
+        #[graphql(default)] insert: String,
+        #[graphql(default)] delete: usize,
+    ) -> Result<DocumentView> {
+        non_empty("container", &container)?;
+        let doc = find(ctx, &id)?;
+        let text = doc.text(&container)?;
+        let len = text.len()?;
+        if position > len || delete > len - position {
+            return Err(Error::new(format!(
+                "position {position} + delete {delete} is past the end of text {container:?} \
+                 (length {len})"
+            )));
+        }
+        if delete > 0 {
+            text.delete(position, delete)?;
+        }
+        if !insert.is_empty() {
+            text.insert(position, &insert)?;
+        }
+        node(ctx).flush()?;
+        DocumentView::of(&doc)
+    }
+
+    /// Sets `key` of the map container `container` to a scalar `value`, or removes the key
+    /// when `delete` is true.
+    async fn edit_map(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        container: String,
+        key: String,
+        value: Option<Json<serde_json::Value>>,
+        #[graphql(default)] delete: bool,
+    ) -> Result<DocumentView> {
+        non_empty("container", &container)?;
+        let doc = find(ctx, &id)?;
+        let map = doc.map(&container)?;
+        match (value, delete) {
+            (None, true) => map.delete(&key)?,
+            (Some(v), false) => map.set(&key, to_value(v.0)?)?,
+            _ => return Err(Error::new("give exactly one of `value` or `delete: true`")),
+        }
+        node(ctx).flush()?;
+        DocumentView::of(&doc)
+    }
+
+    /// Edits the list container `container`: with `delete` > 0 removes that many items at
+    /// `index`; otherwise inserts the scalar `value` at `index` (appends without `index`).
+    async fn edit_list(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        container: String,
+        index: Option<usize>,
+        value: Option<Json<serde_json::Value>>,
+        #[graphql(default)] delete: usize,
+    ) -> Result<DocumentView> {
+        non_empty("container", &container)?;
+        let doc = find(ctx, &id)?;
+        let list = doc.list(&container)?;
+        let len = list.len()?;
+        match (index, value, delete) {
+            (Some(i), None, n) if n > 0 => {
+                if i > len || n > len - i {
+                    return Err(Error::new(format!(
+                        "index {i} + delete {n} is past the end of list {container:?} (length {len})"
+                    )));
+                }
+                list.delete(i, n)?;
+            }
+            (None, Some(v), 0) => list.push(to_value(v.0)?)?,
+            (Some(i), Some(v), 0) => {
+                if i > len {
+                    return Err(Error::new(format!(
+                        "index {i} is past the end of list {container:?} (length {len})"
+                    )));
+                }
+                list.insert(i, to_value(v.0)?)?;
+            }
+            _ => {
+                return Err(Error::new(
+                    "give `value` (with an optional `index`), or `index` and `delete`",
+                ))
+            }
+        }
+        node(ctx).flush()?;
+        DocumentView::of(&doc)
+    }
+
+    /// An invite string for a document, carrying this node's addresses.
+    async fn invite(&self, ctx: &Context<'_>, id: String) -> Result<String> {
+        Ok(find(ctx, &id)?.invite().await?)
+    }
+
+    /// Joins a document from an invite. For an encrypted document this device announces its
+    /// key bundle; a member must admit it (`admitMember`, or a node running with `--admit`)
+    /// before the content becomes readable.
+    async fn join(&self, ctx: &Context<'_>, invite: String) -> Result<DocumentView> {
+        let n = node(ctx);
+        let doc = n.join(&invite).await?;
+        if !doc.can_read()? {
+            doc.announce_key_bundle()?;
+        }
+        n.flush()?;
+        DocumentView::of(&doc)
+    }
+
+    /// Admits a device that announced its key bundle (it joined) to an encrypted document;
+    /// returns the members.
+    async fn admit_member(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        device: String,
+    ) -> Result<Vec<String>> {
+        let doc = find(ctx, &id)?;
+        let member: AuthorId = device
+            .parse()
+            .map_err(|e| Error::new(format!("invalid node id {device:?}: {e}")))?;
+        doc.add_announced_member(member)?;
+        node(ctx).flush()?;
+        Ok(doc.members()?.iter().map(|m| m.to_string()).collect())
+    }
+}
+
+/// Subscriptions.
+pub struct SubscriptionRoot;
+
+fn update(node: &Node, id: DocumentId, origin: String) -> Option<DocumentUpdate> {
+    let doc = node.document(id).ok()?;
+    Some(DocumentUpdate {
+        id: id.to_string(),
+        origin,
+        content: Json(fmt::json_value(&doc.to_json().ok()?)),
+        version: Json(fmt::version_json(&doc.version().ok()?)),
+    })
+}
+
+#[Subscription]
+impl SubscriptionRoot {
+    /// Pushes the document's content each time it changes (local edit or operations from a
+    /// peer). Ends when the document is deleted.
+    async fn document_updated(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+    ) -> Result<impl Stream<Item = DocumentUpdate>> {
+        let n = node(ctx).clone();
+        let id = find(ctx, &id)?.id();
+        let events = n.subscribe();
+        Ok(futures_util::stream::unfold(
+            (events, n),
+            move |(mut events, n)| async move {
+                loop {
+                    let origin = match events.next().await? {
+                        Event::DocumentChanged {
+                            document,
+                            origin: Origin::Local,
+                        } if document == id => "local".to_string(),
+                        Event::DocumentChanged {
+                            document,
+                            origin: Origin::Remote(a),
+                        } if document == id => a.to_string(),
+                        Event::Lagged { .. } => "unknown".to_string(),
+                        _ => continue,
+                    };
+                    let u = update(&n, id, origin)?;
+                    return Some((u, (events, n)));
+                }
+            },
+        ))
+    }
+}

@@ -1,0 +1,457 @@
+//! `fieldsync node` (and `fieldsync serve`): a long-lived peer with the network on.
+//!
+//! Holds the data directory (see [`crate::control`]), answers the commands other `fieldsync`
+//! invocations forward to it, prints what happens on the network, optionally admits devices
+//! that announced their key bundle (`--admit`) and serves GraphQL (`--graphql`). Stops
+//! cleanly on SIGINT or SIGTERM.
+
+use std::collections::{BTreeSet, HashSet};
+use std::io::IsTerminal;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use fieldsync::{
+    AuthorId, DocumentError, Event, NetworkConfig, Node, NodeConfig, Origin, PeerAddr,
+};
+use serde_json::json;
+
+use crate::commands::{self, CliError, Result};
+use crate::control;
+use crate::fmt;
+use crate::graphql;
+use crate::progress::Progress;
+
+/// Longest wait for the network to shut down on exit.
+const STOP_TIMEOUT: Duration = Duration::from_secs(20);
+/// How often `--admit` looks for devices to admit.
+const ADMIT_EVERY: Duration = Duration::from_millis(500);
+/// How often catch-up progress bars move.
+const PROGRESS_EVERY: Duration = Duration::from_millis(200);
+
+/// Network options of `fieldsync node` and `fieldsync serve`.
+#[derive(Args, Debug, Clone)]
+pub struct NetArgs {
+    /// UDP port for QUIC [default: the port of the last run, else a free one].
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
+
+    /// Local IPv4 address to bind: all interfaces by default (LAN use); 127.0.0.1 keeps the
+    /// node on this machine. Invites carry the bound address; with all interfaces they carry
+    /// only a loopback address and LAN peers find the node by mDNS, so bind the LAN address
+    /// (or use `--peer` on the other side) where mDNS does not work.
+    #[arg(long, value_name = "IP", default_value_t = Ipv4Addr::UNSPECIFIED)]
+    pub bind: Ipv4Addr,
+
+    /// A peer to contact at start, as NODE_ID@IP:PORT (repeat for several). Remembered
+    /// across restarts.
+    #[arg(long = "peer", value_name = "NODE@ADDR", value_parser = parse_peer)]
+    pub peers: Vec<PeerAddr>,
+
+    /// Do not advertise or discover peers on the LAN with mDNS (on by default).
+    #[arg(long)]
+    pub no_mdns: bool,
+
+    /// Admit automatically every device that ran `fieldsync join` for a document this node
+    /// is a member of (its key bundle arrived) and that syncs that document with this node.
+    /// Anyone holding an invite, or the document id, then gets read access: use on trusted
+    /// networks only. Without it, admit devices one by one with `fieldsync doc admit`.
+    #[arg(long)]
+    pub admit: bool,
+}
+
+/// GraphQL options of `fieldsync node` (`fieldsync serve` requires `--graphql`).
+#[derive(Args, Debug, Clone)]
+pub struct GraphqlArgs {
+    /// Serve the GraphQL API on ADDR (e.g. 127.0.0.1:8080): POST /graphql for queries and
+    /// mutations, /graphql/ws for subscriptions (graphql-transport-ws or graphql-ws).
+    #[arg(long, value_name = "ADDR")]
+    pub graphql: Option<SocketAddr>,
+
+    /// Access token for the GraphQL API: clients send `Authorization: Bearer TOKEN` (over
+    /// WebSocket also accepted in the connection_init payload). Required to bind a
+    /// non-loopback address.
+    #[arg(
+        long,
+        env = "FIELDSYNC_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+}
+
+/// Parses `NODE_ID@IP:PORT`.
+fn parse_peer(s: &str) -> std::result::Result<PeerAddr, String> {
+    let (node, addr) = s
+        .split_once('@')
+        .ok_or_else(|| format!("expected NODE_ID@IP:PORT, got {s:?}"))?;
+    let node: AuthorId = node
+        .parse()
+        .map_err(|e| format!("bad node id {node:?} (64 hex characters): {e}"))?;
+    let addr: SocketAddr = addr
+        .parse()
+        .map_err(|e| format!("bad address {addr:?} (expected IP:PORT): {e}"))?;
+    if addr.port() == 0 {
+        return Err(format!("bad address {addr}: port 0"));
+    }
+    Ok(PeerAddr {
+        node,
+        addrs: vec![addr],
+    })
+}
+
+/// Runs the node on `data` until SIGINT or SIGTERM.
+pub fn run(data: &Path, json: bool, net: NetArgs, gql: GraphqlArgs) -> Result<()> {
+    if let Some(addr) = gql.graphql {
+        graphql::server::check_bind(addr, gql.token.as_deref())?;
+    }
+    if !data.join(fieldsync::store::DB_FILE).is_file() {
+        return Err(commands::no_node(data));
+    }
+    let _lock = control::lock_for_node(data)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let result = rt.block_on(serve(data, json, net, gql));
+    rt.shutdown_timeout(Duration::from_secs(5));
+    result
+}
+
+async fn serve(data: &Path, json: bool, net: NetArgs, gql: GraphqlArgs) -> Result<()> {
+    let node = Node::open(NodeConfig::new(data))?;
+    let mut events = node.subscribe();
+    #[cfg(unix)]
+    let control = control::server::ControlSocket::bind(data)?;
+    let mut sigterm = terminate_signal()?;
+
+    let config = NetworkConfig {
+        bind_ip: net.bind,
+        port: net.port.unwrap_or(0),
+        bootstrap: net.peers.clone(),
+        mdns: !net.no_mdns,
+        ..Default::default()
+    };
+    for p in &net.peers {
+        node.add_peer(p.clone()).await?;
+    }
+    let info = node.start_network(config).await?;
+    let graphql_addr = match gql.graphql {
+        Some(addr) => Some(graphql::server::start(node.clone(), addr, gql.token.clone()).await?),
+        None => None,
+    };
+
+    let out = Printer {
+        json,
+        progress: (!json && std::io::stdout().is_terminal()).then(|| Arc::new(Progress::new())),
+    };
+    out.event(
+        json!({
+            "event": "ready",
+            "node": node.author().to_string(),
+            "addrs": info.addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+            "mdns": !net.no_mdns,
+            "admit": net.admit,
+            "graphql": graphql_addr.map(|a| a.to_string()),
+            "data_dir": data.display().to_string(),
+        }),
+        || {
+            let mut s = format!(
+                "node {} online on {}{}",
+                node.author(),
+                addrs(&info.addrs),
+                if net.no_mdns { "" } else { " (mDNS on)" }
+            );
+            if let Some(a) = graphql_addr {
+                s.push_str(&format!("\nGraphQL on http://{a}/graphql (ws://{a}/graphql/ws)"));
+            }
+            s.push_str("\nCtrl-C stops the node; other fieldsync commands on this data directory are forwarded to it");
+            s
+        },
+    );
+
+    #[cfg(unix)]
+    let control_task = tokio::spawn(control.serve(node.clone()));
+    let admit_task = net
+        .admit
+        .then(|| tokio::spawn(admit_loop(node.clone(), out.clone())));
+    let mut ticker = tokio::time::interval(PROGRESS_EVERY);
+
+    let me = node.author();
+    let stop_reason = loop {
+        tokio::select! {
+            ev = events.next() => match ev {
+                Some(ev) => out.node_event(&node, &ev, &me),
+                None => break "node closed",
+            },
+            _ = ticker.tick(), if out.progress.is_some() => {
+                if let Some(p) = &out.progress {
+                    p.tick(&node);
+                }
+            }
+            _ = tokio::signal::ctrl_c() => break "SIGINT",
+            _ = sigterm.recv() => break "SIGTERM",
+        }
+    };
+    #[cfg(unix)]
+    control_task.abort();
+    if let Some(t) = admit_task {
+        t.abort();
+    }
+    let stopped = tokio::time::timeout(STOP_TIMEOUT, node.stop_network()).await;
+    node.flush()?;
+    out.event(json!({"event": "stopped", "reason": stop_reason}), || {
+        format!("stopped ({stop_reason})")
+    });
+    match stopped {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(CliError(format!(
+            "the network did not stop within {} s",
+            STOP_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+#[cfg(unix)]
+fn terminate_signal() -> Result<tokio::signal::unix::Signal> {
+    Ok(tokio::signal::unix::signal(
+        tokio::signal::unix::SignalKind::terminate(),
+    )?)
+}
+
+/// Never fires where there is no SIGTERM.
+#[cfg(not(unix))]
+fn terminate_signal() -> Result<NoSignal> {
+    Ok(NoSignal)
+}
+
+#[cfg(not(unix))]
+struct NoSignal;
+
+#[cfg(not(unix))]
+impl NoSignal {
+    async fn recv(&mut self) -> Option<()> {
+        std::future::pending().await
+    }
+}
+
+/// Admits devices whose key bundle arrived, for documents this node is a member of.
+async fn admit_loop(node: Node, out: Printer) {
+    let mut failed: HashSet<(fieldsync::DocumentId, AuthorId)> = HashSet::new();
+    loop {
+        tokio::time::sleep(ADMIT_EVERY).await;
+        let Ok(docs) = node.documents() else { continue };
+        for id in docs {
+            let Ok(doc) = node.document(id) else { continue };
+            let Ok(members) = doc.members() else { continue };
+            if members.is_empty() || !doc.can_read().unwrap_or(false) {
+                continue;
+            }
+            let Ok(st) = node.sync_status(id).await else {
+                continue;
+            };
+            let candidates: BTreeSet<AuthorId> = st
+                .connected_peers
+                .iter()
+                .chain(st.known_peers.iter())
+                .copied()
+                .filter(|p| !members.contains(p) && *p != node.author())
+                .collect();
+            for peer in candidates {
+                if failed.contains(&(id, peer)) {
+                    continue;
+                }
+                match doc.add_announced_member(peer) {
+                    Ok(()) => {
+                        let _ = node.flush();
+                        out.event(
+                            json!({"event": "member_admitted", "document": id.to_string(), "member": peer.to_string()}),
+                            || format!("admitted {} to document {}", fmt::short(&peer), fmt::short(&id)),
+                        );
+                    }
+                    // Not announced (yet): a relay, or the announcement has not synced.
+                    Err(DocumentError::InvalidArgument(m)) if m.starts_with("no key bundle") => {}
+                    Err(e) => {
+                        failed.insert((id, peer));
+                        out.event(
+                            json!({"event": "admit_failed", "document": id.to_string(), "member": peer.to_string(), "reason": e.to_string()}),
+                            || format!("could not admit {} to {}: {e}", fmt::short(&peer), fmt::short(&id)),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Prints node events as text lines (with catch-up progress bars on a terminal) or one JSON
+/// object per line.
+#[derive(Clone)]
+struct Printer {
+    json: bool,
+    progress: Option<Arc<Progress>>,
+}
+
+impl Printer {
+    fn event(&self, v: serde_json::Value, text: impl FnOnce() -> String) {
+        if self.json {
+            println!("{v}");
+        } else if let Some(p) = &self.progress {
+            p.println(&text());
+        } else {
+            println!("{}", text());
+        }
+    }
+
+    fn node_event(&self, node: &Node, ev: &Event, me: &AuthorId) {
+        if let Some(p) = &self.progress {
+            match ev {
+                Event::SyncStarted {
+                    peer,
+                    document,
+                    incoming_ops,
+                } => {
+                    // The bar shows it; no line.
+                    p.started(node, *peer, *document, *incoming_ops);
+                    if *incoming_ops > 0 {
+                        return;
+                    }
+                }
+                Event::SyncFinished { peer, document, .. } => p.finished(*peer, *document),
+                _ => {}
+            }
+        }
+        let s = |d: &fieldsync::DocumentId| d.to_string();
+        let (v, text) = match ev {
+            Event::DocumentChanged { document, origin } => {
+                let by = match origin {
+                    Origin::Local => "local".to_string(),
+                    Origin::Remote(a) => a.to_string(),
+                };
+                let who = match origin {
+                    Origin::Local => "this node".to_string(),
+                    Origin::Remote(a) if a == me => "this node (earlier run)".to_string(),
+                    Origin::Remote(a) => fmt::short(a),
+                };
+                (
+                    json!({"event": "document_changed", "document": s(document), "origin": by}),
+                    format!("document {} changed by {who}", fmt::short(document)),
+                )
+            }
+            Event::PeerConnected { peer, document } => (
+                json!({"event": "peer_connected", "peer": peer.to_string(), "document": s(document)}),
+                format!(
+                    "peer {} connected for document {}",
+                    fmt::short(peer),
+                    fmt::short(document)
+                ),
+            ),
+            Event::PeerDisconnected { peer, document } => (
+                json!({"event": "peer_disconnected", "peer": peer.to_string(), "document": s(document)}),
+                format!(
+                    "peer {} left document {}",
+                    fmt::short(peer),
+                    fmt::short(document)
+                ),
+            ),
+            Event::SyncStarted {
+                peer,
+                document,
+                incoming_ops,
+            } => (
+                json!({"event": "catch_up_started", "peer": peer.to_string(), "document": s(document), "incoming_ops": incoming_ops}),
+                format!(
+                    "catch-up with {} on {}: {incoming_ops} op(s) incoming…",
+                    fmt::short(peer),
+                    fmt::short(document)
+                ),
+            ),
+            Event::SyncFinished {
+                peer,
+                document,
+                received_ops,
+                sent_ops,
+            } => (
+                json!({"event": "catch_up_finished", "peer": peer.to_string(), "document": s(document), "received_ops": received_ops, "sent_ops": sent_ops}),
+                format!(
+                    "catch-up with {} on {} done: received {received_ops} op(s), sent {sent_ops}",
+                    fmt::short(peer),
+                    fmt::short(document)
+                ),
+            ),
+            Event::SyncFailed {
+                peer,
+                document,
+                reason,
+            } => (
+                json!({"event": "sync_failed", "peer": peer.map(|p| p.to_string()), "document": s(document), "reason": reason}),
+                format!(
+                    "sync of {} with {} failed (retrying): {reason}",
+                    fmt::short(document),
+                    peer.map(|p| fmt::short(&p))
+                        .unwrap_or_else(|| "a peer".into())
+                ),
+            ),
+            Event::OperationsRejected {
+                peer,
+                document,
+                total,
+                reason,
+            } => (
+                json!({"event": "operations_rejected", "peer": peer.map(|p| p.to_string()), "document": s(document), "total": total, "reason": reason}),
+                format!(
+                    "rejected operations for {} from {} ({total} so far): {reason}",
+                    fmt::short(document),
+                    peer.map(|p| fmt::short(&p))
+                        .unwrap_or_else(|| "a peer".into())
+                ),
+            ),
+            Event::Ephemeral {
+                document,
+                sender,
+                payload,
+            } => (
+                json!({"event": "ephemeral", "document": s(document), "sender": sender.to_string(), "bytes": payload.len()}),
+                format!(
+                    "ephemeral message on {} from {} ({} bytes)",
+                    fmt::short(document),
+                    fmt::short(sender),
+                    payload.len()
+                ),
+            ),
+            Event::Lagged { missed } => (
+                json!({"event": "lagged", "missed": missed}),
+                format!("(missed {missed} events: printing too slowly)"),
+            ),
+        };
+        self.event(v, || text);
+    }
+}
+
+fn addrs(a: &[SocketAddr]) -> String {
+    a.iter()
+        .map(|a| a.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_needs_node_id_and_address() {
+        let id = format!("58{}", "66".repeat(31));
+        assert!(parse_peer("127.0.0.1:4000")
+            .unwrap_err()
+            .contains("NODE_ID@"));
+        assert!(parse_peer(&format!("{id}@nowhere"))
+            .unwrap_err()
+            .contains("bad address"));
+        assert!(parse_peer("zz@127.0.0.1:4000")
+            .unwrap_err()
+            .contains("bad node id"));
+    }
+}
