@@ -429,22 +429,21 @@ impl NodeInner {
         &self,
         items: impl IntoIterator<Item = (DocumentId, &'a [u8])>,
     ) -> Vec<Result<IngestOutcome, IngestError>> {
-        let decoded: Vec<Result<FsOperation, IngestError>> = items
-            .into_iter()
-            .map(|(document, bytes)| {
-                let op = operation::decode_operation(
-                    bytes,
-                    self.config.max_operation_bytes,
-                    self.config.max_body_bytes,
-                )?;
-                if DocumentId::from(op.header.extensions.document) != document {
-                    return Err(IngestError::InvalidOperation(
-                        "operation belongs to another document than its sync topic".into(),
-                    ));
-                }
-                Ok(op)
-            })
-            .collect();
+        let items: Vec<(DocumentId, &[u8])> = items.into_iter().collect();
+        let decode = |(document, bytes): &(DocumentId, &[u8])| {
+            let op = operation::decode_operation(
+                bytes,
+                self.config.max_operation_bytes,
+                self.config.max_body_bytes,
+            )?;
+            if DocumentId::from(op.header.extensions.document) != *document {
+                return Err(IngestError::InvalidOperation(
+                    "operation belongs to another document than its sync topic".into(),
+                ));
+            }
+            Ok(op)
+        };
+        let decoded = operation::parallel_map(&items, decode);
         self.ingest_decoded_batch(decoded)
     }
 
@@ -774,16 +773,13 @@ impl Node {
     /// still validated and applied on its own: a refused one changes nothing and the others
     /// go on. Results are in input order.
     pub fn ingest_batch(&self, ops: &[Vec<u8>]) -> Vec<Result<IngestOutcome, IngestError>> {
-        let decoded = ops
-            .iter()
-            .map(|bytes| {
-                operation::decode_operation(
-                    bytes,
-                    self.inner.config.max_operation_bytes,
-                    self.inner.config.max_body_bytes,
-                )
-            })
-            .collect();
+        let decoded = operation::parallel_map(ops, |bytes| {
+            operation::decode_operation(
+                bytes,
+                self.inner.config.max_operation_bytes,
+                self.inner.config.max_body_bytes,
+            )
+        });
         self.inner.ingest_decoded_batch(decoded)
     }
 

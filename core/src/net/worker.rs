@@ -34,10 +34,7 @@ const MAX_BATCH: usize = 512;
 
 /// Collects the operations waiting in the queue (up to [`MAX_BATCH`]), stopping at the first
 /// non-operation item, which is returned to be handled after the batch.
-fn next_batch(
-    first: IngestItem,
-    rx: &Receiver<IngestItem>,
-) -> (Vec<Received>, Option<IngestItem>) {
+fn next_batch(first: IngestItem, rx: &Receiver<IngestItem>) -> (Vec<Received>, Option<IngestItem>) {
     let mut batch = Vec::new();
     let mut item = first;
     loop {
