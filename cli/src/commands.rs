@@ -81,10 +81,11 @@ pub enum NodeCommand {
     /// Join a document from an invite (`fs1:...`) printed by `fieldsync invite`.
     ///
     /// Registers the document, remembers the inviting node and, for an encrypted document,
-    /// announces this device's public key bundle in the document's control log. A member must
-    /// then admit this device before it can read: `fieldsync doc admit DOC DEVICE` on the
-    /// member's side, or automatically by a member running `fieldsync node --admit`. The
-    /// document syncs as soon as this node runs `fieldsync node`.
+    /// queues a join request for the inviter (an end-to-end encrypted direct message carrying
+    /// the invite's token and this device's key bundle) and announces the key bundle in the
+    /// document's control log. When both nodes run `fieldsync node`, the inviter's node checks
+    /// the token and admits this device by itself; a member can also admit it by hand with
+    /// `fieldsync doc admit DOC DEVICE`. The document syncs as soon as this node runs.
     Join {
         /// The invite string.
         #[arg(value_parser = parse_invite)]
@@ -386,8 +387,9 @@ impl Exec<'_> {
         ));
         if !doc.can_read()? {
             o.note(format!(
-                "note: this device is not (yet) a member of the encrypted document; a member \
-                 must admit it: fieldsync doc admit {} {}",
+                "note: this device is not (yet) a member of the encrypted document; it is \
+                 admitted when its join request reaches the inviter, or a member runs: \
+                 fieldsync doc admit {} {}",
                 fmt::short(&doc.id()),
                 node.author()
             ));
@@ -517,8 +519,9 @@ impl Exec<'_> {
         o.line(doc.id());
         if announced {
             o.note(format!(
-                "joined; this device announced its key bundle. A member must admit it before \
-                 it can read: fieldsync doc admit {} {} (or run `fieldsync node --admit`)",
+                "joined; a join request waits for the inviter: run `fieldsync node` on both \
+                 devices and the inviter's node admits this one (or a member runs: \
+                 fieldsync doc admit {} {})",
                 fmt::short(&doc.id()),
                 self.node.author()
             ));

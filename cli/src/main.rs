@@ -43,7 +43,7 @@ use node_cmd::{GraphqlArgs, NetArgs};
 /// over QUIC. Start with `fieldsync demo` to watch two nodes edit offline and converge.
 ///
 /// Two devices:
-///   A: fieldsync init; fieldsync doc create; fieldsync node --admit     (keep it running)
+///   A: fieldsync init; fieldsync doc create; fieldsync node             (keep it running)
 ///   A: fieldsync invite DOC                                             (prints fs1:...)
 ///   B: fieldsync init; fieldsync join fs1:...; fieldsync node
 ///   B: fieldsync doc edit DOC --text notes --insert 0 "hello"           (syncs to A)

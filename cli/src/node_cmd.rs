@@ -54,10 +54,12 @@ pub struct NetArgs {
     #[arg(long)]
     pub no_mdns: bool,
 
-    /// Admit automatically every device that ran `fieldsync join` for a document this node
-    /// is a member of (its key bundle arrived) and that syncs that document with this node.
-    /// Anyone holding an invite, or the document id, then gets read access: use on trusted
-    /// networks only. Without it, admit devices one by one with `fieldsync doc admit`.
+    /// Also admit every device that announced its key bundle in a document this node is a
+    /// member of and that syncs that document with this node, even without an invite token
+    /// (e.g. it joined with an invite stripped of its token). Anyone who knows the document
+    /// id then gets read access: use on trusted networks only. Devices that join with an
+    /// invite of this node are admitted without this flag (the invite carries a join token
+    /// that this node checks); revoke a document's invites through the SDK.
     #[arg(long)]
     pub admit: bool,
 }
@@ -418,6 +420,22 @@ impl Printer {
                     "ephemeral message on {} from {} ({} bytes)",
                     fmt::short(document),
                     fmt::short(sender),
+                    payload.len()
+                ),
+            ),
+            Event::MemberJoined { document, member } => (
+                json!({"event": "member_joined", "document": s(document), "member": member.to_string()}),
+                format!(
+                    "admitted {} to document {} (it presented this node's invite)",
+                    fmt::short(member),
+                    fmt::short(document)
+                ),
+            ),
+            Event::DirectMessage { from, payload } => (
+                json!({"event": "direct_message", "from": from.to_string(), "bytes": payload.len()}),
+                format!(
+                    "direct message from {} ({} bytes)",
+                    fmt::short(from),
                     payload.len()
                 ),
             ),
