@@ -67,6 +67,19 @@ fn forged_or_revoked_invite_tokens_are_refused() {
         Err(DirectError::UnknownInvite(id)) if id == doc.id()
     ));
     assert!(!doc.members().unwrap().contains(&b.author()));
+    // The refused request was consumed: it is not opened twice, and B's next message is not
+    // blocked behind it.
+    assert!(matches!(
+        a.receive_direct(&env),
+        Err(DirectError::Replayed { counter: 1, .. })
+    ));
+    b.acknowledge_direct(a.author(), 1).unwrap();
+    b.send_direct(a.author(), b"still talking").unwrap();
+    let next = b.pending_direct(a.author()).unwrap().remove(0);
+    assert_eq!(
+        a.receive_direct(&next).unwrap().payload,
+        Payload::App(b"still talking".to_vec())
+    );
 
     let real = rt.block_on(doc.invite()).unwrap();
     assert!(a.revoke_invites(doc.id()).unwrap() >= 1);

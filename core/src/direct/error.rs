@@ -72,6 +72,17 @@ pub enum DirectError {
     Store(#[from] StoreError),
 }
 
+impl DirectError {
+    /// True if the message was authentic and in order and was consumed (its session
+    /// advanced) although its content was refused: the sender must not send it again.
+    pub fn consumed(&self) -> bool {
+        matches!(
+            self,
+            DirectError::UnknownInvite(_) | DirectError::ForeignKeyBundle | DirectError::Crypto(_)
+        )
+    }
+}
+
 impl From<rusqlite::Error> for DirectError {
     fn from(e: rusqlite::Error) -> Self {
         DirectError::Store(StoreError::Sqlite(e))

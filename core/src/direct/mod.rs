@@ -141,12 +141,15 @@ impl NodeInner {
                 &envelope.sealed,
             )?;
             let payload = payload::decode(&plaintext, &from, &me, envelope.counter)?;
+            // The message is authentic and in order: the session advances even if its content
+            // is refused below, so that one refused request does not block the messages after
+            // it (the refusal is still returned).
             let join = match &payload {
                 Payload::JoinRequest {
                     document,
                     token,
                     key_bundle,
-                } => {
+                } => (|| {
                     let bundle = KeyBundle::from_bytes(key_bundle)?;
                     if bundle.owner() != from.verifying_key() {
                         return Err(DirectError::ForeignKeyBundle);
@@ -155,9 +158,9 @@ impl NodeInner {
                         return Err(DirectError::UnknownInvite(*document));
                     }
                     keys::save_key_bundle(&tx, &from, key_bundle)?;
-                    Some((*document, bundle))
-                }
-                Payload::App(_) => None,
+                    Ok(Some((*document, bundle)))
+                })(),
+                Payload::App(_) => Ok(None),
             };
             table::save_session(
                 &tx,
@@ -169,7 +172,7 @@ impl NodeInner {
                 },
             )?;
             tx.commit().map_err(crate::error::StoreError::from)?;
-            (payload, join)
+            (payload, join?)
         };
         let mut admitted = None;
         match (&payload, join) {

@@ -12,7 +12,7 @@ use std::sync::Weak;
 use iroh::endpoint::Connection;
 use iroh::protocol::{AcceptError, ProtocolHandler};
 
-use crate::direct::DirectError;
+use crate::direct::{DirectError, Envelope};
 use crate::ids::AuthorId;
 use crate::net::catchup::{read_frame, write_frame, CatchupError};
 use crate::node::NodeInner;
@@ -54,8 +54,15 @@ impl DirectService {
             };
             let node = self.node.clone();
             let result = tokio::task::spawn_blocking(move || {
-                node.upgrade()
-                    .map(|n| n.receive_direct(&frame).map(|r| r.counter))
+                node.upgrade().map(|n| match n.receive_direct(&frame) {
+                    Ok(r) => Ok(r.counter),
+                    // Consumed but refused: acknowledge it so the sender moves on.
+                    Err(e) if e.consumed() => {
+                        tracing::debug!("direct message refused (consumed): {e}");
+                        Envelope::open(&frame).map(|env| env.counter).map_err(|_| e)
+                    }
+                    Err(e) => Err(e),
+                })
             })
             .await
             .map_err(|e| CatchupError::Transport(e.to_string()))?
