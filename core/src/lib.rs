@@ -17,6 +17,8 @@ pub mod crypto;
 pub mod document;
 pub mod error;
 pub mod events;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod identity;
 pub mod ids;
 pub mod membership;

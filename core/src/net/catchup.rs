@@ -104,7 +104,7 @@ fn encode_heights(doc: DocumentId, heights: &Heights) -> Vec<u8> {
     out
 }
 
-fn decode_heights(bytes: &[u8]) -> Result<(DocumentId, Heights), CatchupError> {
+pub(crate) fn decode_heights(bytes: &[u8]) -> Result<(DocumentId, Heights), CatchupError> {
     let bad = |m: &str| CatchupError::Protocol(m.to_string());
     if bytes.len() < 32
         || !(bytes.len() - 32).is_multiple_of(37)
