@@ -1,5 +1,7 @@
 //! Shared helpers for FieldSync's multi-node, fault and tamper tests.
 
+pub mod edits;
+
 use std::path::Path;
 
 use fieldsync::{Node, NodeConfig};
