@@ -1,8 +1,9 @@
 //! The ingest worker: one OS thread that validates and applies everything sync receives, in
 //! arrival order, and forwards sync events after the operations that preceded them.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::Receiver;
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -12,6 +13,45 @@ use crate::ids::{AuthorId, DocumentId};
 use crate::net::NetCommand;
 use crate::node::{IngestOutcome, NodeInner};
 
+/// Bytes one source (a catch-up session, a document's gossip) has waiting in the ingest
+/// queue. The queue itself is unbounded, so every source checks its backlog before queueing:
+/// a catch-up session stops reading from its peer (QUIC flow control then slows the peer
+/// down), gossip drops the push (catch-up repairs it). Without this, a peer streaming
+/// operations faster than they are validated grew memory without bound and starved every
+/// other peer (found by `tests/tests/hostile_peer.rs`).
+#[derive(Clone, Default)]
+pub(crate) struct Backlog(Arc<AtomicUsize>);
+
+impl Backlog {
+    /// Whether `len` more bytes fit: always when nothing waits (one operation of any
+    /// accepted size), otherwise while the backlog stays within `max` bytes.
+    pub(crate) fn has_room(&self, len: usize, max: usize) -> bool {
+        let queued = self.0.load(Ordering::Acquire);
+        queued == 0 || queued.saturating_add(len) <= max
+    }
+
+    /// Counts `len` bytes as queued until the returned permit is dropped.
+    pub(crate) fn acquire(&self, len: usize) -> Permit {
+        self.0.fetch_add(len, Ordering::AcqRel);
+        Permit {
+            backlog: self.0.clone(),
+            len,
+        }
+    }
+}
+
+/// Bytes counted in a [`Backlog`] while an operation waits for (or is in) validation.
+pub(crate) struct Permit {
+    backlog: Arc<AtomicUsize>,
+    len: usize,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.backlog.fetch_sub(self.len, Ordering::AcqRel);
+    }
+}
+
 /// Work for the ingest thread.
 pub(crate) enum IngestItem {
     /// An encoded operation from `peer` for `document` (gossip push or catch-up).
@@ -19,6 +59,8 @@ pub(crate) enum IngestItem {
         document: DocumentId,
         peer: AuthorId,
         bytes: Vec<u8>,
+        /// Released once the operation was processed.
+        permit: Permit,
     },
     /// A sync event, emitted once everything before it was ingested.
     Event(Event),
@@ -41,7 +83,12 @@ pub(crate) fn spawn_ingest(
                         document,
                         peer,
                         bytes,
-                    } => (document, peer, true, node.ingest_wire(document, &bytes)),
+                        permit,
+                    } => {
+                        let result = node.ingest_wire(document, &bytes);
+                        drop(permit);
+                        (document, peer, true, result)
+                    }
                     IngestItem::Event(e) => {
                         node.emit(e);
                         continue;
