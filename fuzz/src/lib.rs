@@ -63,19 +63,18 @@ impl Nodes {
     }
 
     /// Runs `f` on the shared nodes, re-creating them every [`RESET_EVERY`] calls.
+    ///
+    /// The nodes live in a `static`, not a thread-local: a node dropped while thread-locals
+    /// are destroyed saves its snapshot through Loro, whose own thread-locals may be gone.
     pub fn with<T>(f: impl FnOnce(&mut Nodes) -> T) -> T {
-        thread_local! {
-            static NODES: std::cell::RefCell<Option<Nodes>> = const { std::cell::RefCell::new(None) };
+        static NODES: std::sync::Mutex<Option<Nodes>> = std::sync::Mutex::new(None);
+        let mut slot = NODES.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.as_ref().is_none_or(|n| n.used >= RESET_EVERY) {
+            *slot = None;
+            *slot = Some(Nodes::open());
         }
-        NODES.with(|cell| {
-            let mut slot = cell.borrow_mut();
-            if slot.as_ref().is_none_or(|n| n.used >= RESET_EVERY) {
-                *slot = None;
-                *slot = Some(Nodes::open());
-            }
-            let nodes = slot.as_mut().expect("just opened");
-            nodes.used += 1;
-            f(nodes)
-        })
+        let nodes = slot.as_mut().expect("just opened");
+        nodes.used += 1;
+        f(nodes)
     }
 }
