@@ -241,11 +241,10 @@ async fn loss_delay_partition_and_cut_transfer_converge() {
         proxy.counts()
     );
 
-    // A transfer cut mid-way: on a clean link, the link dies silently (no close, datagrams
-    // vanish) while B catches up 2,000 ops of 2 KiB each, stays dead for 3 s, then returns.
-    // (Megabytes at 30% loss and 600 ms round trips take minutes: QUIC's congestion control
-    // backs off hard; see RELIABILITY.md.)
-    proxy.set(Faults::default());
+    // A transfer cut mid-way: while B catches up 2,000 ops of 2 KiB each over the lossy link
+    // (slow: megabytes at 30% loss and 600 ms round trips take minutes, QUIC's congestion
+    // control backs off hard), the link dies silently (no close, datagrams vanish) for 3 s,
+    // then comes back clean.
     let before = b.status().0.unwrap_or(0);
     let list = doc.list("a").unwrap();
     for i in 0..2_000 {
@@ -259,7 +258,7 @@ async fn loss_delay_partition_and_cut_transfer_converge() {
         if now > before {
             proxy.set(Faults {
                 blackhole: true,
-                ..Faults::default()
+                ..lossy
             });
             break now - before;
         }
@@ -275,7 +274,7 @@ async fn loss_delay_partition_and_cut_transfer_converge() {
         held < target,
         "the cut must land mid-transfer (B holds {held} of {target})"
     );
-    proxy.set(lossy);
+    proxy.set(Faults::default());
     let t = converge(
         &a,
         &mut b,
@@ -285,8 +284,8 @@ async fn loss_delay_partition_and_cut_transfer_converge() {
     )
     .await;
     eprintln!(
-        "transfer of 2000 x 2 KiB ops cut after {cut_at} ops (B held {} at heal), \
-         link back after 3 s: converged in {t:?}; proxy {:?}",
+        "transfer of 2000 x 2 KiB ops at 30% loss + 300 ms cut after {cut_at} ops (B held {} \
+         at heal), link back clean after 3 s: converged in {t:?}; proxy {:?}",
         held - before,
         proxy.counts()
     );
