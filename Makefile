@@ -5,6 +5,8 @@
 #                   Kotlin (JVM) and Swift (Linux chroot) binding tests
 #   make bindings   regenerate the checked-in Kotlin/Swift bindings (mk/bindings.mk)
 #   make bench      release benchmarks: prints a table and writes BENCHMARKS.md
+#   make fuzz       run every fuzz target for FUZZ_SECS seconds each (installs cargo-fuzz)
+#   make reliability  long fault and load tests (release build; see RELIABILITY.md)
 #
 # `deps` (run by demo and test) installs missing Debian build packages with apt-get; it needs
 # a Rust toolchain (cargo) already installed. The Kotlin and Swift test scripts install their
@@ -20,10 +22,10 @@ TEST_TIMEOUT ?= 2400
 
 include mk/bindings.mk
 
-.PHONY: help deps lint-deps demo test test-rust fmt-check clippy bench
+.PHONY: help deps lint-deps demo test test-rust fmt-check clippy bench fuzz fuzz-seeds reliability
 
 help:
-	@sed -n '2,8p' $(firstword $(MAKEFILE_LIST)) | sed 's/^# \{0,1\}//'
+	@sed -n '2,10p' $(firstword $(MAKEFILE_LIST)) | sed 's/^# \{0,1\}//'
 
 # Debian packages the build needs (a C compiler for bundled SQLite and crypto, pkg-config).
 APT_PACKAGES := build-essential pkg-config
@@ -83,3 +85,29 @@ bench: deps
 	$(CARGO) run $(CARGO_FLAGS) --release -q -p fieldsync-bench -- \
 	  --cdylib $(TARGET_DIR)/release-small/libfieldsync_ffi.so --out BENCHMARKS.md $(BENCH_ARGS)
 	$(CARGO) bench $(CARGO_FLAGS) -p fieldsync --bench hot_paths --bench crypto
+
+# Fuzzing (fuzz/, its own workspace). cargo-fuzz needs nightly flags: RUSTC_BOOTSTRAP lets the
+# stable toolchain accept them, and fuzz/shim/cargo adds --ignore-rust-version to its builds.
+# New corpus entries go to fuzz/corpus/<target> (not committed); fuzz/seeds/<target> holds the
+# committed seeds (regenerate with `make fuzz-seeds`). Crashes land in fuzz/artifacts/<target>.
+FUZZ_SECS ?= 60
+FUZZ_TARGETS ?= ingest_wire ingest_signed group_message invite_parse peer_messages
+FUZZ_ENV = RUSTC_BOOTSTRAP=1 FIELDSYNC_REAL_CARGO="$$(command -v $(CARGO))" PATH="$(CURDIR)/fuzz/shim:$$PATH"
+
+fuzz: deps
+	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+	cd fuzz && $(FUZZ_ENV) cargo fuzz build
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p fuzz/corpus/$$t; \
+	  echo "fuzz: $$t for $(FUZZ_SECS) s"; \
+	  (cd fuzz && $(FUZZ_ENV) cargo fuzz run $$t corpus/$$t seeds/$$t -- \
+	    -max_total_time=$(FUZZ_SECS) -rss_limit_mb=2048 -print_final_stats=1) || exit 1; \
+	done
+	@echo "make fuzz: no crash in $(FUZZ_TARGETS)"
+
+fuzz-seeds: deps
+	$(CARGO) run $(CARGO_FLAGS) -q -p fieldsync-tests --bin fuzz_seeds -- fuzz/seeds
+
+# Long fault and load tests, in release mode: the ignored tests of the tests crate.
+reliability: deps
+	timeout -k 30 $(TEST_TIMEOUT) $(CARGO) test --release $(CARGO_FLAGS) -p fieldsync-tests -- --ignored --nocapture

@@ -18,6 +18,8 @@ pub mod direct;
 pub mod document;
 pub mod error;
 pub mod events;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod identity;
 pub mod ids;
 pub mod membership;

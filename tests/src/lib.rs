@@ -1,5 +1,8 @@
 //! Shared helpers for FieldSync's multi-node, fault and tamper tests.
 
+pub mod edits;
+pub mod udp_proxy;
+
 use std::path::Path;
 
 use fieldsync::{Node, NodeConfig};
@@ -68,4 +71,13 @@ pub fn init_tracing() {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
+}
+
+/// A hash of a document's JSON that is the same in every process (std's `DefaultHasher`
+/// with its fixed keys), for comparing replicas across processes cheaply.
+pub fn json_hash(json: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    json.hash(&mut h);
+    h.finish()
 }

@@ -1,63 +1,12 @@
 //! Property test: concurrent edit scripts on two nodes, exchanged in random order with
 //! duplicates, converge to byte-identical JSON.
 
-use fieldsync::{Document, Node, Value, VersionOrdering};
+use fieldsync::{Node, VersionOrdering};
+use fieldsync_tests::edits::{apply, edit};
 use fieldsync_tests::open_node;
 use proptest::prelude::*;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
-
-#[derive(Clone, Debug)]
-enum Edit {
-    TextInsert(usize, String),
-    TextDelete(usize, usize),
-    MapSet(u8, i64),
-    MapDelete(u8),
-    ListInsert(usize, String),
-    ListDelete(usize),
-}
-
-fn edit() -> impl Strategy<Value = Edit> {
-    prop_oneof![
-        (any::<usize>(), "[a-zé😀 ]{1,6}").prop_map(|(p, s)| Edit::TextInsert(p, s)),
-        (any::<usize>(), 1usize..4).prop_map(|(p, n)| Edit::TextDelete(p, n)),
-        (0u8..5, any::<i64>()).prop_map(|(k, v)| Edit::MapSet(k, v)),
-        (0u8..5).prop_map(Edit::MapDelete),
-        (any::<usize>(), "[a-z]{0,4}").prop_map(|(p, s)| Edit::ListInsert(p, s)),
-        any::<usize>().prop_map(Edit::ListDelete),
-    ]
-}
-
-fn apply(doc: &Document, e: &Edit) {
-    let text = doc.text("text").unwrap();
-    let list = doc.list("list").unwrap();
-    let map = doc.map("map").unwrap();
-    match e {
-        Edit::TextInsert(p, s) => {
-            let len = text.len().unwrap();
-            text.insert(p % (len + 1), s).unwrap();
-        }
-        Edit::TextDelete(p, n) => {
-            let len = text.len().unwrap();
-            if len > 0 {
-                let p = p % len;
-                text.delete(p, (*n).min(len - p)).unwrap();
-            }
-        }
-        Edit::MapSet(k, v) => map.set(&format!("k{k}"), Value::Int(*v)).unwrap(),
-        Edit::MapDelete(k) => map.delete(&format!("k{k}")).unwrap(),
-        Edit::ListInsert(p, s) => {
-            let len = list.len().unwrap();
-            list.insert(p % (len + 1), Value::from(s.as_str())).unwrap();
-        }
-        Edit::ListDelete(p) => {
-            let len = list.len().unwrap();
-            if len > 0 {
-                list.delete(p % len, 1).unwrap();
-            }
-        }
-    }
-}
 
 /// Delivers `ops` to `to` in a shuffled order with duplicates, retrying parked gaps until
 /// every op has been delivered at least once in order-independent fashion.

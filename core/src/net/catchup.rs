@@ -21,7 +21,7 @@ use iroh::protocol::{AcceptError, ProtocolHandler};
 use crate::events::Event;
 use crate::ids::{AuthorId, DocumentId};
 use crate::net::sync_store::SyncStore;
-use crate::net::worker::IngestItem;
+use crate::net::worker::{Backlog, IngestItem};
 use crate::node::NodeInner;
 use crate::operation::{encode_wire, LogKind};
 
@@ -33,6 +33,9 @@ const BATCH: u32 = 1000;
 const IDLE: Duration = Duration::from_secs(30);
 /// Most logs a heights message may list.
 const MAX_LOGS: usize = 100_000;
+/// Most bytes of one session's received operations waiting for validation; the session
+/// stops reading from the peer beyond that (see [`Backlog`]).
+const MAX_BACKLOG: usize = 2 << 20;
 
 /// Highest seq per (author, log kind) of a document.
 pub type Heights = Vec<(AuthorId, LogKind, u32)>;
@@ -104,7 +107,7 @@ fn encode_heights(doc: DocumentId, heights: &Heights) -> Vec<u8> {
     out
 }
 
-fn decode_heights(bytes: &[u8]) -> Result<(DocumentId, Heights), CatchupError> {
+pub(crate) fn decode_heights(bytes: &[u8]) -> Result<(DocumentId, Heights), CatchupError> {
     let bad = |m: &str| CatchupError::Protocol(m.to_string());
     if bytes.len() < 32
         || !(bytes.len() - 32).is_multiple_of(37)
@@ -211,17 +214,27 @@ impl Session {
             }))
             .map_err(|_| CatchupError::Closed)?;
         let mut received = 0;
+        let backlog = Backlog::default();
         loop {
             let frame = read_frame(rx, self.max_frame).await?;
             if frame.is_empty() {
                 return Ok(received);
             }
             received += 1;
+            let waiting = tokio::time::Instant::now();
+            while !backlog.has_room(frame.len(), MAX_BACKLOG) {
+                if waiting.elapsed() > IDLE {
+                    return Err(CatchupError::Transport("ingest stalled".into()));
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            let permit = backlog.acquire(frame.len());
             self.ingest
                 .send(IngestItem::Wire {
                     document: doc,
                     peer,
                     bytes: frame,
+                    permit,
                 })
                 .map_err(|_| CatchupError::Closed)?;
         }

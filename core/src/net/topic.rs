@@ -19,10 +19,14 @@ use crate::ids::{AuthorId, DocumentId};
 use crate::net::catchup::{CatchupError, Session, CATCHUP_PROTOCOL};
 use crate::net::direct::{self, DIRECT_PROTOCOL};
 use crate::net::ephemeral::{self, Ephemeral};
-use crate::net::worker::IngestItem;
+use crate::net::worker::{Backlog, IngestItem};
 use crate::net::{insert_peer, NetCommand, NetShared, PeerAddr};
 use crate::node::NodeInner;
 use crate::operation::{FsOperation, LogKind};
+
+/// Most bytes of one document's gossip pushes waiting for validation; further pushes are
+/// dropped (peers catch up from announced heads instead).
+const MAX_GOSSIP_BACKLOG: usize = 1 << 20;
 
 /// A peer announced its heights of one kind of log: acknowledge what it holds of ours, and
 /// catch up with it when it holds something we lack.
@@ -394,6 +398,7 @@ impl Control {
         let ingest = self.ingest_tx.clone();
         let gossip_task = tokio::spawn(async move {
             let mut gsub = gsub;
+            let backlog = Backlog::default();
             while let Some(msg) = gsub.next().await {
                 let Ok(bytes) = msg else { continue };
                 let Some((sender, message)) = ephemeral::open(&bytes) else {
@@ -416,9 +421,14 @@ impl Control {
                         on_heads(&node, doc, LogKind::Control, &vv, me, sender, &cmds)
                     }
                     Ephemeral::Op(bytes) => {
+                        if !backlog.has_room(bytes.len(), MAX_GOSSIP_BACKLOG) {
+                            tracing::debug!("ingest backlog full: dropping a push from {sender}");
+                            continue;
+                        }
                         let item = IngestItem::Wire {
                             document: doc,
                             peer: sender,
+                            permit: backlog.acquire(bytes.len()),
                             bytes,
                         };
                         if ingest.send(item).is_err() {

@@ -1,8 +1,9 @@
 //! The ingest worker: one OS thread that validates and applies everything sync receives, in
 //! arrival order, and forwards sync events after the operations that preceded them.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::Receiver;
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -12,6 +13,45 @@ use crate::ids::{AuthorId, DocumentId};
 use crate::net::NetCommand;
 use crate::node::{IngestOutcome, NodeInner};
 
+/// Bytes one source (a catch-up session, a document's gossip) has waiting in the ingest
+/// queue. The queue itself is unbounded, so every source checks its backlog before queueing:
+/// a catch-up session stops reading from its peer (QUIC flow control then slows the peer
+/// down), gossip drops the push (catch-up repairs it). Without this, a peer streaming
+/// operations faster than they are validated grew memory without bound and starved every
+/// other peer (found by `tests/tests/hostile_peer.rs`).
+#[derive(Clone, Default)]
+pub(crate) struct Backlog(Arc<AtomicUsize>);
+
+impl Backlog {
+    /// Whether `len` more bytes fit: always when nothing waits (one operation of any
+    /// accepted size), otherwise while the backlog stays within `max` bytes.
+    pub(crate) fn has_room(&self, len: usize, max: usize) -> bool {
+        let queued = self.0.load(Ordering::Acquire);
+        queued == 0 || queued.saturating_add(len) <= max
+    }
+
+    /// Counts `len` bytes as queued until the returned permit is dropped.
+    pub(crate) fn acquire(&self, len: usize) -> Permit {
+        self.0.fetch_add(len, Ordering::AcqRel);
+        Permit {
+            backlog: self.0.clone(),
+            len,
+        }
+    }
+}
+
+/// Bytes counted in a [`Backlog`] while an operation waits for (or is in) validation.
+pub(crate) struct Permit {
+    backlog: Arc<AtomicUsize>,
+    len: usize,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.backlog.fetch_sub(self.len, Ordering::AcqRel);
+    }
+}
+
 /// Work for the ingest thread.
 pub(crate) enum IngestItem {
     /// An encoded operation from `peer` for `document` (gossip push or catch-up).
@@ -19,6 +59,8 @@ pub(crate) enum IngestItem {
         document: DocumentId,
         peer: AuthorId,
         bytes: Vec<u8>,
+        /// Released once the operation was processed.
+        permit: Permit,
     },
     /// A sync event, emitted once everything before it was ingested.
     Event(Event),
@@ -26,8 +68,9 @@ pub(crate) enum IngestItem {
     Stop,
 }
 
-/// An encoded operation from a peer for a document.
-type Received = (DocumentId, AuthorId, Vec<u8>);
+/// An encoded operation from a peer for a document, with its backlog permit (released when
+/// the batch it is in was processed).
+type Received = (DocumentId, AuthorId, Vec<u8>, Permit);
 
 /// Most operations ingested in one SQLite transaction.
 const MAX_BATCH: usize = 512;
@@ -43,7 +86,8 @@ fn next_batch(first: IngestItem, rx: &Receiver<IngestItem>) -> (Vec<Received>, O
                 document,
                 peer,
                 bytes,
-            } => batch.push((document, peer, bytes)),
+                permit,
+            } => batch.push((document, peer, bytes, permit)),
             other => return (batch, Some(other)),
         }
         if batch.len() >= MAX_BATCH {
@@ -116,9 +160,9 @@ pub(crate) fn spawn_ingest(
                 let Some(node) = node.upgrade() else { break };
                 if !batch.is_empty() {
                     let results =
-                        node.ingest_wire_batch(batch.iter().map(|(d, _, b)| (*d, b.as_slice())));
+                        node.ingest_wire_batch(batch.iter().map(|(d, _, b, _)| (*d, b.as_slice())));
                     let mut changed = Vec::new();
-                    for ((document, peer, _), result) in batch.iter().zip(results) {
+                    for ((document, peer, _, _), result) in batch.iter().zip(results) {
                         handle(&node, &cmds, *document, *peer, result, &mut changed);
                     }
                     for document in changed {

@@ -76,7 +76,16 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir)?;
         let path = dir.join(DB_FILE);
+        let existing = std::fs::metadata(&path).map_or(0, |m| m.len());
         let mut conn = open_connection(&path, false)?;
+        if existing > 0 && !has_schema(&conn)? {
+            // SQLite treats a file too short for its header as a new, empty database: a
+            // damaged file would silently become a fresh node with a new identity.
+            return Err(StoreError::Corrupt(format!(
+                "{} holds {existing} bytes but no database schema (truncated or damaged)",
+                path.display()
+            )));
+        }
         migrations::migrate(&mut conn, migrations::LATEST).map_err(|e| match e {
             StoreError::Sqlite(inner) => classify(inner),
             other => other,
@@ -143,6 +152,15 @@ impl Store {
         let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
+
+/// Whether the database has any table (a file SQLite took for a new database has none).
+fn has_schema(conn: &Connection) -> Result<bool, StoreError> {
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map(|n| n > 0)
+    .map_err(classify)
 }
 
 /// Current time in milliseconds since the Unix epoch.

@@ -1,0 +1,63 @@
+//! Test helper: a node that syncs one document with one peer, driven over stdin/stdout, so a
+//! test can run it inside a network namespace. Usage:
+//! `net_peer DATA_DIR PEER_NODE_HEX PEER_ADDR DOC_ID`.
+//!
+//! Commands (one per line): `write N` pushes N integers to the list "b" (once the document
+//! key has arrived) and answers `ok`; `status` answers `status PEER OWN`: the heights of the
+//! peer's and of its own delta log (`-` when empty); `json` answers `json HASH`, a hash of
+//! the document's JSON (std `DefaultHasher`, the same in every process).
+
+use std::io::{BufRead, Write};
+
+use fieldsync::{AuthorId, NetworkConfig, Node, NodeConfig, PeerAddr, Value};
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let dir = args.next().expect("data dir");
+    let peer: AuthorId = args.next().expect("peer").parse().expect("peer id");
+    let addr = args.next().expect("addr").parse().expect("peer addr");
+    let id = args.next().expect("doc").parse().expect("doc id");
+    let node = Node::open(NodeConfig::new(dir)).expect("open");
+    node.start_network(NetworkConfig::loopback(0))
+        .await
+        .expect("start network");
+    node.add_peer(PeerAddr {
+        node: peer,
+        addrs: vec![addr],
+    })
+    .await
+    .expect("add peer");
+    let doc = node.document_or_register(id).expect("register");
+    let stdin = std::io::stdin();
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "ready").unwrap();
+    out.flush().unwrap();
+    let height = |who: &AuthorId| {
+        doc.version()
+            .ok()
+            .and_then(|vv| vv.get(who))
+            .map_or("-".to_string(), |h| h.to_string())
+    };
+    for line in stdin.lock().lines() {
+        let line = line.expect("stdin");
+        if let Some(n) = line.strip_prefix("write ") {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+            while !doc.can_read().expect("can_read") {
+                assert!(std::time::Instant::now() < deadline, "never welcomed");
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            let list = doc.list("b").expect("list");
+            for i in 0..n.parse::<i64>().expect("count") {
+                list.push(Value::Int(i)).expect("push");
+            }
+            writeln!(out, "ok").unwrap();
+        } else if line == "status" {
+            writeln!(out, "status {} {}", height(&peer), height(&node.author())).unwrap();
+        } else if line == "json" {
+            let json = doc.to_json().unwrap_or_default();
+            writeln!(out, "json {}", fieldsync_tests::json_hash(&json)).unwrap();
+        }
+        out.flush().unwrap();
+    }
+}
