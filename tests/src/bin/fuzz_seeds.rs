@@ -147,11 +147,13 @@ fn main() {
         node: enc.author(),
         addrs: vec!["127.0.0.1:4000".parse().expect("addr")],
         key_bundle: Some(bundle.clone()),
+        token: Some(vec![7; fieldsync::direct::TOKEN_LEN]),
     };
     let text = invite.encode();
     c.put_mode("invite_parse", "text", 0, text.as_bytes());
     let bare = Invite {
         key_bundle: None,
+        token: None,
         addrs: Vec::new(),
         ..invite
     };
