@@ -13,6 +13,31 @@ pub fn open(dir: &std::path::Path, encrypt: bool) -> Node {
     Node::open(cfg).expect("open node")
 }
 
+/// Two fresh nodes in temporary directories; A created a document and, when encrypting,
+/// made B a member. Returns (A's dir, B's dir, A, B, document).
+pub fn two_nodes(
+    encrypt: bool,
+) -> (
+    tempfile::TempDir,
+    tempfile::TempDir,
+    Node,
+    Node,
+    fieldsync::Document,
+) {
+    let (da, db) = (
+        tempfile::tempdir().expect("tempdir"),
+        tempfile::tempdir().expect("tempdir"),
+    );
+    let a = open(da.path(), encrypt);
+    let b = open(db.path(), encrypt);
+    let doc = a.create_document().expect("document");
+    if encrypt {
+        doc.add_member(&b.key_bundle().expect("bundle"))
+            .expect("member");
+    }
+    (da, db, a, b, doc)
+}
+
 /// Local write figures.
 pub struct Write {
     /// Single-edit commits per second.
@@ -65,21 +90,8 @@ pub fn write(n: usize, batch: usize) -> Write {
 /// import, persist), for `n` single-edit operations; `encrypt` selects the path, `batch`
 /// hands them to `Node::ingest_batch` in slices of 512 instead of one `ingest` each.
 pub fn ingest(n: usize, encrypt: bool, batch: bool) -> f64 {
-    let (da, db) = (
-        tempfile::tempdir().expect("tempdir"),
-        tempfile::tempdir().expect("tempdir"),
-    );
-    let a = open(da.path(), encrypt);
-    let b = open(db.path(), encrypt);
-    let doc = a.create_document().expect("document");
-    if encrypt {
-        doc.add_member(&b.key_bundle().expect("bundle"))
-            .expect("member");
-    }
-    let text = doc.text("t").expect("text");
-    for _ in 0..n {
-        text.push("x").expect("edit");
-    }
+    let (_da, _db, a, b, doc) = two_nodes(encrypt);
+    fill(&doc, n);
     let wire = a.operations(doc.id()).expect("operations");
     let start = Instant::now();
     if batch {
@@ -102,9 +114,8 @@ pub fn ingest(n: usize, encrypt: bool, batch: bool) -> f64 {
     rate(wire.len(), elapsed)
 }
 
-/// Time to write `n` single-edit operations on a fresh node (used to build sync inputs).
-pub fn fill(node: &Node, doc: &fieldsync::Document, n: usize) -> Duration {
-    let _ = node;
+/// Time to write `n` single-edit operations into `doc` (used to build sync inputs).
+pub fn fill(doc: &fieldsync::Document, n: usize) -> Duration {
     let text = doc.text("t").expect("text");
     let start = Instant::now();
     for _ in 0..n {

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use fieldsync::{Document, DocumentId, Event, NetworkConfig, Node, Origin};
 
-use crate::local::{fill, open};
+use crate::local::{fill, two_nodes};
 use crate::stats::Samples;
 
 const DEADLINE: Duration = Duration::from_secs(600);
@@ -61,16 +61,8 @@ pub struct Catchup {
 
 /// A holds `n` single-edit operations written offline; B joins and catches up over QUIC.
 pub async fn catchup(n: usize) -> Catchup {
-    let (da, db) = (
-        tempfile::tempdir().expect("tempdir"),
-        tempfile::tempdir().expect("tempdir"),
-    );
-    let a = open(da.path(), true);
-    let b = open(db.path(), true);
-    let doc = a.create_document().expect("document");
-    doc.add_member(&b.key_bundle().expect("bundle"))
-        .expect("member");
-    fill(&a, &doc, n);
+    let (_da, db, a, b, doc) = two_nodes(true);
+    fill(&doc, n);
     online(&a).await;
     online(&b).await;
     let invite = doc.invite().await.expect("invite");
@@ -96,15 +88,7 @@ pub async fn catchup(n: usize) -> Catchup {
 
 /// Two connected nodes sharing one encrypted document.
 async fn pair() -> (tempfile::TempDir, tempfile::TempDir, Node, Node, Document) {
-    let (da, db) = (
-        tempfile::tempdir().expect("tempdir"),
-        tempfile::tempdir().expect("tempdir"),
-    );
-    let a = open(da.path(), true);
-    let b = open(db.path(), true);
-    let doc = a.create_document().expect("document");
-    doc.add_member(&b.key_bundle().expect("bundle"))
-        .expect("member");
+    let (da, db, a, b, doc) = two_nodes(true);
     doc.text("t").expect("text").push("start").expect("edit");
     online(&a).await;
     online(&b).await;
