@@ -52,6 +52,44 @@ fn step(what: &str) {
     eprintln!("bench: {what}…");
 }
 
+/// `fieldsync-bench catchup|write|ingest N`: one figure alone, for profiling
+/// (`perf record`), printed and not written to BENCHMARKS.md.
+fn single_figure(what: &str, count: Option<&String>) -> Option<String> {
+    let count = count.and_then(|c| c.parse::<usize>().ok());
+    match (what, count) {
+        ("catchup", Some(n)) => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("tokio runtime");
+            let c = rt.block_on(net::catchup(n));
+            Some(format!(
+                "catch-up of {} ops: {:.2} s ({}, {:.1} µs/op)",
+                c.ops,
+                c.elapsed.as_secs_f64(),
+                ops(rate(c.ops as usize, c.elapsed)),
+                c.elapsed.as_secs_f64() * 1e6 / c.ops as f64
+            ))
+        }
+        ("write", Some(n)) => {
+            let w = local::write(n, 100);
+            Some(format!(
+                "local write of {n} single-edit commits: {}, p50 {}, p99 {}, max {}",
+                ops(w.single_rate),
+                ms(w.single.percentile(50.0)),
+                ms(w.single.percentile(99.0)),
+                ms(w.single.percentile(100.0)),
+            ))
+        }
+        ("ingest", Some(n)) => Some(format!(
+            "batched in-process ingest of {n} encrypted ops: {}",
+            ops(local::ingest(n, true, true))
+        )),
+        _ => None,
+    }
+}
+
 fn main() {
     let raw: Vec<String> = std::env::args().collect();
     if raw.get(1).map(String::as_str) == Some("rss") {
@@ -60,6 +98,10 @@ fn main() {
             std::process::exit(2);
         };
         println!("{}", size::rss_child(std::path::Path::new(dir), doc));
+        return;
+    }
+    if let Some(figure) = raw.get(1).and_then(|a| single_figure(a, raw.get(2))) {
+        println!("{figure}");
         return;
     }
     let args = match parse_args() {

@@ -265,7 +265,19 @@ pub(crate) fn readable_unapplied(
 impl NodeInner {
     /// Whether plain (unencrypted) bodies are written and accepted for this document.
     pub(crate) fn is_plain(&self, conn: &Connection, id: DocumentId) -> Result<bool, StoreError> {
-        Ok(!self.config.encrypt || documents::is_plain(conn, id)?)
+        if !self.config.encrypt {
+            return Ok(true);
+        }
+        // The flag is fixed when the document's row is created (plain documents predate
+        // encryption; a missing row reads as encrypted, the default of a new row), so it is
+        // read once: the query ran on every write and every received operation.
+        let mut cache = self.plain_docs.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(plain) = cache.get(&id) {
+            return Ok(*plain);
+        }
+        let plain = documents::is_plain(conn, id)?;
+        cache.insert(id, plain);
+        Ok(plain)
     }
 
     /// Seals a local Loro update as an operation body: group-encrypted unless the document is

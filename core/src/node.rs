@@ -89,13 +89,49 @@ pub enum IngestOutcome {
 
 pub(crate) struct LoadedDoc {
     pub(crate) loro: LoroDoc,
-    since_snapshot: u32,
+    /// Operations applied since the cached snapshot was saved.
+    since_snapshot: u64,
+    /// Operations between snapshots: [`NodeConfig::snapshot_every`] or a quarter of the
+    /// document's operations, whichever is larger. Exporting a snapshot costs in proportion
+    /// to the document, so a fixed interval made writing and catching up quadratic; a
+    /// growing one keeps the cost per operation constant and bounds the replay on the next
+    /// open to a fifth of the log.
+    interval: u64,
+}
+
+impl LoadedDoc {
+    fn new(loro: LoroDoc, ops_in_snapshot: u64, every: u32) -> Self {
+        LoadedDoc {
+            loro,
+            since_snapshot: 0,
+            interval: snapshot_interval(every, ops_in_snapshot),
+        }
+    }
+
+    /// Counts one applied operation; true when a snapshot is due.
+    fn count_op(&mut self) -> bool {
+        self.since_snapshot += 1;
+        self.since_snapshot >= self.interval
+    }
+
+    /// Records a saved snapshot covering `total_ops` operations.
+    fn snapshotted(&mut self, total_ops: u64, every: u32) {
+        self.since_snapshot = 0;
+        self.interval = snapshot_interval(every, total_ops);
+    }
+}
+
+/// Operations until the next snapshot of a document holding `total_ops`.
+fn snapshot_interval(every: u32, total_ops: u64) -> u64 {
+    u64::from(every.max(1)).max(total_ops / 4)
 }
 
 pub(crate) struct NodeState {
     pub(crate) store: Store,
     pub(crate) docs: HashMap<DocumentId, LoadedDoc>,
     pub(crate) crypto: CryptoState,
+    /// [`NodeConfig::snapshot_every`].
+    pub(crate) snapshot_every: u32,
 }
 
 /// Shared state behind [`Node`] and [`Document`] handles.
@@ -107,6 +143,8 @@ pub(crate) struct NodeInner {
     pub(crate) local_ops: broadcast::Sender<(DocumentId, FsOperation)>,
     db_path: PathBuf,
     pub(crate) net: crate::net::NetSlot,
+    /// Documents' `plain` flags, read once (see [`NodeInner::is_plain`]).
+    pub(crate) plain_docs: Mutex<HashMap<DocumentId, bool>>,
 }
 
 /// A FieldSync node: one device's replica of its documents.
@@ -134,7 +172,7 @@ fn load_doc(
     peer: u64,
     crypto: &mut CryptoState,
     accept_plain: bool,
-) -> Result<LoroDoc, DocumentError> {
+) -> Result<(LoroDoc, u64), DocumentError> {
     let doc = LoroDoc::new();
     doc.set_peer_id(peer).map_err(engine)?;
     let since = match documents::snapshot(conn, id)? {
@@ -161,7 +199,26 @@ fn load_doc(
     for (hash, _) in &late {
         oplog::mark_applied(conn, hash)?;
     }
-    Ok(doc)
+    Ok((doc, since.total_ops()))
+}
+
+/// Checks, after an import, that the update carried only changes of the operation's author
+/// (applied or left pending for missing dependencies). The same rule as
+/// [`check_attribution`], read from the import's result instead of decoding the update a
+/// second time (that decoding cost as much as the import itself).
+fn imported_only_from(status: &loro::ImportStatus, author: &AuthorId) -> Result<(), IngestError> {
+    let own = author.loro_peer_id();
+    let foreign = status
+        .success
+        .iter()
+        .chain(status.pending.iter().flat_map(|p| p.iter()))
+        .find(|(peer, (start, end))| **peer != own && end > start);
+    match foreign {
+        Some((peer, _)) => Err(IngestError::InvalidUpdate(format!(
+            "update carries changes of peer {peer:x}, not of its author"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Rejects Loro updates that carry changes of peers other than the operation's author.
@@ -191,14 +248,10 @@ impl NodeState {
             if documents::state(self.store.conn(), id)? != DocumentState::Live {
                 return Err(DocumentError::NotFound(id));
             }
-            let loro = load_doc(self.store.conn(), id, peer, &mut self.crypto, accept_plain)?;
-            self.docs.insert(
-                id,
-                LoadedDoc {
-                    loro,
-                    since_snapshot: 0,
-                },
-            );
+            let (loro, ops) =
+                load_doc(self.store.conn(), id, peer, &mut self.crypto, accept_plain)?;
+            self.docs
+                .insert(id, LoadedDoc::new(loro, ops, self.snapshot_every));
         }
         self.docs.get_mut(&id).ok_or(DocumentError::NotFound(id))
     }
@@ -362,22 +415,23 @@ impl NodeInner {
         oplog::insert(&tx, id, &op, true)?;
         outbox::push(&tx, &op.hash, id)?;
         if let Some(doc) = st.docs.get_mut(&id) {
-            doc.since_snapshot += 1;
-            if doc.since_snapshot >= self.config.snapshot_every {
-                Self::save_snapshot(&tx, id, &doc.loro)?;
-                doc.since_snapshot = 0;
+            if doc.count_op() {
+                let total = Self::save_snapshot(&tx, id, &doc.loro)?;
+                doc.snapshotted(total, self.config.snapshot_every);
             }
         }
         tx.commit()?;
         Ok(op)
     }
 
-    fn save_snapshot(conn: &Connection, id: DocumentId, loro: &LoroDoc) -> Result<(), StoreError> {
+    /// Saves the document's snapshot cache; returns how many operations it covers.
+    fn save_snapshot(conn: &Connection, id: DocumentId, loro: &LoroDoc) -> Result<u64, StoreError> {
         let snap = loro
             .export(ExportMode::Snapshot)
             .map_err(|e| StoreError::Corrupt(format!("snapshot export failed: {e}")))?;
         let vv = oplog::version_vector(conn, id)?;
-        documents::save_snapshot(conn, id, &snap, &vv)
+        documents::save_snapshot(conn, id, &snap, &vv)?;
+        Ok(vv.total_ops())
     }
 
     pub(crate) fn version_vector(&self, id: DocumentId) -> Result<VersionVector, DocumentError> {
@@ -596,9 +650,7 @@ impl NodeInner {
                 let payload =
                     st.crypto
                         .open_delta(st.store.conn(), document, b.as_bytes(), plain)?;
-                if let Some(payload) = &payload {
-                    check_attribution(payload, &author)?;
-                }
+                // Attribution (only the author's own Loro changes) is checked on import.
                 payload
             }
             LogKind::Control => None,
@@ -613,12 +665,9 @@ impl NodeInner {
                 .receive_control(&tx, document, &author, seq, body)?;
         }
         if let std::collections::hash_map::Entry::Vacant(slot) = st.docs.entry(document) {
-            let loro = load_doc(&tx, document, peer, &mut st.crypto, plain)
+            let (loro, ops) = load_doc(&tx, document, peer, &mut st.crypto, plain)
                 .map_err(|e| IngestError::InvalidUpdate(e.to_string()))?;
-            slot.insert(LoadedDoc {
-                loro,
-                since_snapshot: 0,
-            });
+            slot.insert(LoadedDoc::new(loro, ops, self.config.snapshot_every));
         }
         oplog::insert(&tx, document, &op, payload.is_some())?;
         let Some(doc) = st.docs.get_mut(&document) else {
@@ -627,15 +676,21 @@ impl NodeInner {
             )));
         };
         if let Some(payload) = &payload {
-            if let Err(e) = doc.loro.import(payload) {
+            let imported = doc
+                .loro
+                .import(payload)
+                .map_err(|e| IngestError::InvalidUpdate(e.to_string()))
+                .and_then(|status| imported_only_from(&status, &author));
+            if let Err(e) = imported {
+                // The in-memory document may hold part of the refused update: drop it (it
+                // reloads from the store, which the rolled-back transaction left unchanged).
                 drop(tx);
                 st.docs.remove(&document);
-                return Err(IngestError::InvalidUpdate(e.to_string()));
+                return Err(e);
             }
-            doc.since_snapshot += 1;
-            if doc.since_snapshot >= self.config.snapshot_every {
-                Self::save_snapshot(&tx, document, &doc.loro)?;
-                doc.since_snapshot = 0;
+            if doc.count_op() {
+                let total = Self::save_snapshot(&tx, document, &doc.loro)?;
+                doc.snapshotted(total, self.config.snapshot_every);
             }
         }
         if let Err(e) = tx.commit() {
@@ -667,6 +722,7 @@ impl Node {
                     store,
                     docs: HashMap::new(),
                     crypto,
+                    snapshot_every: config.snapshot_every,
                 }),
                 events,
                 identity,
@@ -674,6 +730,7 @@ impl Node {
                 local_ops,
                 db_path,
                 net: Default::default(),
+                plain_docs: Mutex::new(HashMap::new()),
             }),
         };
         node.refresh_key_bundle()?;
@@ -834,10 +891,11 @@ impl Node {
         let mut guard = self.inner.lock();
         let st = &mut *guard;
         let tx = st.store.transaction()?;
+        let every = self.inner.config.snapshot_every;
         for (id, doc) in st.docs.iter_mut() {
             if doc.since_snapshot > 0 {
-                NodeInner::save_snapshot(&tx, *id, &doc.loro)?;
-                doc.since_snapshot = 0;
+                let total = NodeInner::save_snapshot(&tx, *id, &doc.loro)?;
+                doc.snapshotted(total, every);
             }
         }
         tx.commit()?;

@@ -55,7 +55,7 @@ pub fn snapshot(
 ) -> Result<Option<(Vec<u8>, VersionVector)>, StoreError> {
     type Row = (Option<Vec<u8>>, Option<Vec<u8>>);
     let row: Option<Row> = conn
-        .prepare_cached("SELECT snapshot, snapshot_vv FROM documents WHERE id = ?1")?
+        .prepare_cached("SELECT snapshot, vv FROM snapshots WHERE document = ?1")?
         .query_row([id.as_bytes()], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     match row {
@@ -75,17 +75,21 @@ pub fn save_snapshot(
     snapshot: &[u8],
     vv: &VersionVector,
 ) -> Result<(), StoreError> {
-    conn.prepare_cached("UPDATE documents SET snapshot = ?2, snapshot_vv = ?3 WHERE id = ?1")?
-        .execute(params![id.as_bytes(), snapshot, vv.to_bytes()])?;
+    conn.prepare_cached(
+        "INSERT INTO snapshots (document, snapshot, vv) VALUES (?1, ?2, ?3)
+         ON CONFLICT(document) DO UPDATE SET snapshot = excluded.snapshot, vv = excluded.vv",
+    )?
+    .execute(params![id.as_bytes(), snapshot, vv.to_bytes()])?;
     Ok(())
 }
 
 /// Marks a document deleted and drops its content.
 pub fn mark_deleted(conn: &Connection, id: DocumentId) -> Result<(), StoreError> {
     conn.execute(
-        "UPDATE documents SET deleted = 1, snapshot = NULL, snapshot_vv = NULL WHERE id = ?1",
+        "UPDATE documents SET deleted = 1 WHERE id = ?1",
         [id.as_bytes()],
     )?;
+    conn.execute("DELETE FROM snapshots WHERE document = ?1", [id.as_bytes()])?;
     // The group state holds the document's secrets: drop them with the document.
     conn.execute("DELETE FROM groups WHERE document = ?1", [id.as_bytes()])?;
     Ok(())

@@ -100,6 +100,19 @@ const MIGRATIONS: &[&str] = &[
         uses       INTEGER NOT NULL DEFAULT 0,
         revoked    INTEGER NOT NULL DEFAULT 0
     );",
+    // 5: snapshots in a table of their own. In `documents`, the snapshot blob sat before the
+    //    `deleted` and `plain` columns, so reading those flags (on every write and every
+    //    received operation) walked the blob's overflow pages: a cost growing with the
+    //    document. The old columns stay, always NULL.
+    "CREATE TABLE snapshots (
+        document BLOB PRIMARY KEY REFERENCES documents (id) ON DELETE CASCADE,
+        snapshot BLOB NOT NULL,
+        vv       BLOB NOT NULL
+    );
+    INSERT INTO snapshots (document, snapshot, vv)
+        SELECT id, snapshot, snapshot_vv FROM documents
+        WHERE snapshot IS NOT NULL AND snapshot_vv IS NOT NULL;
+    UPDATE documents SET snapshot = NULL, snapshot_vv = NULL;",
 ];
 
 /// The newest schema version this build knows.

@@ -3,6 +3,7 @@
 //! The op log is the source of truth; the document snapshots are caches that can be rebuilt
 //! from it. Write helpers take a `&Connection` so they can run inside a transaction.
 
+mod checkpoint;
 pub mod direct;
 pub mod documents;
 pub mod keys;
@@ -25,6 +26,17 @@ pub const DB_FILE: &str = "fieldsync.sqlite";
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Background WAL checkpoints (`None`: SQLite's automatic ones, if the thread could
+    /// not start).
+    checkpointer: Option<checkpoint::Checkpointer>,
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.checkpointer.take() {
+            c.stop(&self.conn);
+        }
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -90,7 +102,20 @@ impl Store {
             StoreError::Sqlite(inner) => classify(inner),
             other => other,
         })?;
-        Ok(Store { conn, path })
+        let checkpointer = match checkpoint::Checkpointer::start(&conn, &path) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!(
+                    "background checkpoints unavailable, SQLite checkpoints inline: {e}"
+                );
+                None
+            }
+        };
+        Ok(Store {
+            conn,
+            path,
+            checkpointer,
+        })
     }
 
     /// Path of the database file.

@@ -139,26 +139,22 @@ fn to_stored(raw: RawRow) -> Result<StoredOperation, StoreError> {
 }
 
 /// Document-log operations of `document` not covered by `since`, in log order per author.
+/// Reads only those operations (one index range per author), not the whole log.
 pub fn delta_ops_after(
     conn: &Connection,
     document: DocumentId,
     since: &VersionVector,
 ) -> Result<Vec<StoredOperation>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT hash, author, kind, seq, header, body, applied FROM operations
-         WHERE document = ?1 AND kind = ?2 ORDER BY author, seq",
-    )?;
-    let rows = stmt.query_map(
-        params![document.as_bytes(), LogKind::Delta.code()],
-        row_to_stored,
-    )?;
     let mut out = Vec::new();
-    for raw in rows {
-        let op = to_stored(raw?)?;
-        if since.get(&op.author).is_some_and(|s| op.seq <= s) {
-            continue;
-        }
-        out.push(op);
+    for (author, _) in version_vector(conn, document)?.iter() {
+        out.extend(log_entries(
+            conn,
+            author,
+            document,
+            LogKind::Delta,
+            since.get(author),
+            None,
+        )?);
     }
     Ok(out)
 }
@@ -201,13 +197,28 @@ pub fn version_vector(
 }
 
 /// Author -> highest seq of one kind of log of a document.
+///
+/// A loose index scan over `operations_by_document (document, kind, author, seq)`: one index
+/// probe for each author (the next author after the previous one) and one for its highest
+/// seq, so the cost grows with the number of authors, not of operations (a `GROUP BY` read
+/// every operation, which made snapshots, heads announcements and `count` linear in the log).
 pub fn version_vector_of(
     conn: &Connection,
     document: DocumentId,
     kind: LogKind,
 ) -> Result<VersionVector, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT author, MAX(seq) FROM operations WHERE document = ?1 AND kind = ?2 GROUP BY author",
+        "WITH RECURSIVE authors(author) AS (
+             SELECT (SELECT MIN(author) FROM operations WHERE document = ?1 AND kind = ?2)
+             UNION ALL
+             SELECT (SELECT MIN(author) FROM operations
+                     WHERE document = ?1 AND kind = ?2 AND author > authors.author)
+             FROM authors WHERE authors.author IS NOT NULL
+         )
+         SELECT author,
+                (SELECT MAX(seq) FROM operations
+                 WHERE document = ?1 AND kind = ?2 AND author = authors.author)
+         FROM authors WHERE author IS NOT NULL",
     )?;
     let rows = stmt.query_map(params![document.as_bytes(), kind.code()], |r| {
         Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, u32>(1)?))
@@ -225,12 +236,12 @@ pub fn version_vector_of(
 
 /// Number of document-update (delta) operations held for a document, all authors. Control
 /// operations (membership, keys) are not counted, so this equals the version vector's total.
+///
+/// Logs are stored without gaps (an operation is only inserted right after its predecessor;
+/// out-of-order ones wait in `parked_operations`), so each author's log holds `seq + 1`
+/// operations: the count comes from the version vector, without reading every row.
 pub fn count(conn: &Connection, document: DocumentId) -> Result<u64, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT COUNT(*) FROM operations WHERE document = ?1 AND kind = ?2")?
-        .query_row(params![document.as_bytes(), LogKind::Delta.code()], |r| {
-            r.get::<_, i64>(0)
-        })? as u64)
+    Ok(version_vector(conn, document)?.total_ops())
 }
 
 /// Delta operations of a document whose content is not applied yet (waiting for a key, or
@@ -267,28 +278,16 @@ pub fn delete_document(conn: &Connection, document: DocumentId) -> Result<(), St
 }
 
 /// Highest seq of every (author, kind) log of a document, control logs first: a receiver
-/// fed in this order holds the keys before the data they unlock.
+/// fed in this order holds the keys before the data they unlock. Authors are in byte order
+/// within each kind.
 pub fn heights(
     conn: &Connection,
     document: DocumentId,
 ) -> Result<Vec<(AuthorId, LogKind, u32)>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT author, kind, MAX(seq) FROM operations WHERE document = ?1
-         GROUP BY author, kind ORDER BY kind DESC, author",
-    )?;
-    let rows = stmt.query_map([document.as_bytes()], |r| {
-        Ok((
-            r.get::<_, Vec<u8>>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, u32>(2)?,
-        ))
-    })?;
     let mut out = Vec::new();
-    for row in rows {
-        let (a, k, seq) = row?;
-        let author = AuthorId::from_slice(&a).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let kind = LogKind::from_code(k).ok_or_else(|| StoreError::Corrupt(format!("kind {k}")))?;
-        out.push((author, kind, seq));
+    for kind in [LogKind::Control, LogKind::Delta] {
+        let vv = version_vector_of(conn, document, kind)?;
+        out.extend(vv.iter().map(|(author, seq)| (*author, kind, *seq)));
     }
     Ok(out)
 }
