@@ -14,6 +14,7 @@
 
 pub mod body;
 pub mod crypto;
+mod deferred_import;
 pub mod direct;
 pub mod document;
 pub mod error;

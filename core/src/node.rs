@@ -9,6 +9,7 @@ use p2panda_core::Hash;
 use rusqlite::Connection;
 use tokio::sync::broadcast;
 
+use crate::deferred_import::DeferredImports;
 use crate::document::{Document, VersionVector};
 use crate::error::{DocumentError, Error, IngestError, Result, StoreError};
 use crate::events::{Event, EventStream, Origin};
@@ -110,7 +111,12 @@ impl LoadedDoc {
 
     /// Counts one applied operation; true when a snapshot is due.
     fn count_op(&mut self) -> bool {
-        self.since_snapshot += 1;
+        self.count_ops(1)
+    }
+
+    /// Counts `n` applied operations; true when a snapshot is due.
+    fn count_ops(&mut self, n: u64) -> bool {
+        self.since_snapshot += n;
         self.since_snapshot >= self.interval
     }
 
@@ -132,6 +138,9 @@ pub(crate) struct NodeState {
     pub(crate) crypto: CryptoState,
     /// [`NodeConfig::snapshot_every`].
     pub(crate) snapshot_every: u32,
+    /// While a batch of received operations is ingested: their Loro updates, imported at
+    /// the end of the batch (see [`crate::deferred_import`]).
+    pub(crate) deferred: Option<DeferredImports>,
 }
 
 /// Shared state behind [`Node`] and [`Document`] handles.
@@ -475,70 +484,57 @@ impl NodeInner {
         Ok(outcome)
     }
 
-    /// Ingests wire-encoded operations received for the given documents in one SQLite
-    /// transaction (each operation still in its own savepoint: a refused one changes
-    /// nothing, the others go on). Results are in input order. Change events go out after
-    /// the commit, once per document and author.
-    pub(crate) fn ingest_wire_batch<'a>(
+    /// Decodes and authenticates an operation received for `document` (signature, hash,
+    /// sizes, topic), with this node's limits. Runs where the bytes arrive, so that the
+    /// signature checks of one batch overlap with the storing of the previous one.
+    pub(crate) fn decode_received(
         &self,
-        items: impl IntoIterator<Item = (DocumentId, &'a [u8])>,
-    ) -> Vec<Result<IngestOutcome, IngestError>> {
-        let items: Vec<(DocumentId, &[u8])> = items.into_iter().collect();
-        let decode = |(document, bytes): &(DocumentId, &[u8])| {
-            let op = operation::decode_operation(
-                bytes,
-                self.config.max_operation_bytes,
-                self.config.max_body_bytes,
-            )?;
-            if DocumentId::from(op.header.extensions.document) != *document {
-                return Err(IngestError::InvalidOperation(
-                    "operation belongs to another document than its sync topic".into(),
-                ));
-            }
-            Ok(op)
-        };
-        let decoded = operation::parallel_map(&items, decode);
-        self.ingest_decoded_batch(decoded)
+        document: DocumentId,
+        bytes: &[u8],
+    ) -> Result<FsOperation, IngestError> {
+        operation::decode_received(
+            document,
+            bytes,
+            self.config.max_operation_bytes,
+            self.config.max_body_bytes,
+        )
     }
 
-    /// Ingests decoded (authenticated) operations in one transaction; see
-    /// [`NodeInner::ingest_wire_batch`]. Decoding errors are passed through in place.
+    /// Ingests decoded (authenticated) operations in one SQLite transaction (each operation
+    /// still in its own savepoint: a refused one changes nothing, the others go on). Results
+    /// are in input order; decoding errors are passed through in place. Change events go out
+    /// after the commit, once per document and author.
+    ///
+    /// The operations' Loro updates are imported together at the end (see
+    /// [`crate::deferred_import`]); if that import fails, the batch is rolled back and
+    /// ingested again one operation at a time, with an import per operation.
     pub(crate) fn ingest_decoded_batch(
         &self,
         decoded: Vec<Result<FsOperation, IngestError>>,
     ) -> Vec<Result<IngestOutcome, IngestError>> {
-        let mut changed: Vec<(DocumentId, AuthorId)> = Vec::new();
-        let mut results = Vec::with_capacity(decoded.len());
-        {
-            let mut guard = self.lock();
-            let st = &mut *guard;
-            let batched = st.store.begin_batch().is_ok();
-            for item in decoded {
-                let result = item.and_then(|op| self.ingest_locked(st, op));
-                results.push(result.map(|(outcome, by)| {
-                    if let Some(by) = by {
-                        if !changed.contains(&by) {
-                            changed.push(by);
-                        }
-                    }
-                    outcome
-                }));
-            }
-            if batched {
-                if let Err(e) = st.store.commit_batch() {
-                    st.store.rollback_batch();
-                    st.docs.clear();
-                    st.crypto.forget_all();
-                    changed.clear();
-                    let reason = format!("batch commit failed: {e}");
-                    for r in &mut results {
-                        if r.is_ok() {
-                            *r = Err(IngestError::Store(StoreError::Corrupt(reason.clone())));
-                        }
-                    }
+        let mut results: Vec<Option<Result<IngestOutcome, IngestError>>> =
+            Vec::with_capacity(decoded.len());
+        let mut ops: Vec<(usize, FsOperation)> = Vec::with_capacity(decoded.len());
+        for (i, item) in decoded.into_iter().enumerate() {
+            match item {
+                Ok(op) => {
+                    ops.push((i, op));
+                    results.push(None);
                 }
+                Err(e) => results.push(Some(Err(e))),
             }
         }
+        let changed = {
+            let mut guard = self.lock();
+            let st = &mut *guard;
+            let fast = self.ingest_in_batch(st, &ops, true, &mut results);
+            match fast {
+                Some(changed) => changed,
+                None => self
+                    .ingest_in_batch(st, &ops, false, &mut results)
+                    .unwrap_or_default(),
+            }
+        };
         for (document, author) in changed {
             self.emit(Event::DocumentChanged {
                 document,
@@ -546,6 +542,112 @@ impl NodeInner {
             });
         }
         results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(IngestError::Store(StoreError::Corrupt(
+                        "operation left unprocessed".into(),
+                    )))
+                })
+            })
+            .collect()
+    }
+
+    /// One pass of [`NodeInner::ingest_decoded_batch`] over `ops`, writing each outcome into
+    /// `results` at the operation's index. Returns the (document, author) pairs whose
+    /// content changed, or `None` when `defer` was set and the deferred import failed: the
+    /// batch was then rolled back and nothing of it is kept.
+    #[allow(clippy::type_complexity)]
+    fn ingest_in_batch(
+        &self,
+        st: &mut NodeState,
+        ops: &[(usize, FsOperation)],
+        defer: bool,
+        results: &mut [Option<Result<IngestOutcome, IngestError>>],
+    ) -> Option<Vec<(DocumentId, AuthorId)>> {
+        let mut changed: Vec<(DocumentId, AuthorId)> = Vec::new();
+        let batched = st.store.begin_batch().is_ok();
+        let defer = defer && batched;
+        if defer {
+            st.deferred = Some(DeferredImports::default());
+        }
+        for (i, op) in ops {
+            let result = self.ingest_locked(st, op.clone());
+            results[*i] = Some(result.map(|(outcome, by)| {
+                if let Some(by) = by {
+                    if !changed.contains(&by) {
+                        changed.push(by);
+                    }
+                }
+                outcome
+            }));
+        }
+        if defer {
+            let deferred = st.deferred.take().unwrap_or_default();
+            if let Err(e) = self.import_deferred(st, deferred) {
+                tracing::debug!("batched import failed ({e}); ingesting one by one");
+                st.store.rollback_batch();
+                st.docs.clear();
+                st.crypto.forget_all();
+                return None;
+            }
+        }
+        if batched {
+            if let Err(e) = st.store.commit_batch() {
+                st.store.rollback_batch();
+                st.docs.clear();
+                st.crypto.forget_all();
+                changed.clear();
+                let reason = format!("batch commit failed: {e}");
+                for r in results.iter_mut() {
+                    if matches!(r, Some(Ok(_))) {
+                        *r = Some(Err(IngestError::Store(StoreError::Corrupt(reason.clone()))));
+                    }
+                }
+            }
+        }
+        Some(changed)
+    }
+
+    /// Imports the updates collected during a batch, a run at a time, checking each run's
+    /// attribution, then saves the snapshots that came due. Runs inside the batch's
+    /// transaction; on error the caller rolls it back.
+    fn import_deferred(
+        &self,
+        st: &mut NodeState,
+        deferred: DeferredImports,
+    ) -> Result<(), IngestError> {
+        if deferred.is_empty() {
+            return Ok(());
+        }
+        let peer = self.identity.loro_peer_id();
+        let mut counts: Vec<(DocumentId, u64)> = Vec::new();
+        for run in deferred.into_runs() {
+            let plain = self.is_plain(st.store.conn(), run.document)?;
+            // Loaded from the store if it was dropped meanwhile: the load already applies
+            // this batch's stored updates, and importing them again changes nothing.
+            let doc = st
+                .loaded(run.document, peer, plain)
+                .map_err(|e| IngestError::InvalidUpdate(e.to_string()))?;
+            let status = doc
+                .loro
+                .import_batch(&run.updates)
+                .map_err(|e| IngestError::InvalidUpdate(e.to_string()))?;
+            imported_only_from(&status, &run.author)?;
+            match counts.iter_mut().find(|(d, _)| *d == run.document) {
+                Some((_, n)) => *n += run.updates.len() as u64,
+                None => counts.push((run.document, run.updates.len() as u64)),
+            }
+        }
+        for (document, n) in counts {
+            if let Some(doc) = st.docs.get_mut(&document) {
+                if doc.count_ops(n) {
+                    let total = Self::save_snapshot(st.store.conn(), document, &doc.loro)?;
+                    doc.snapshotted(total, self.config.snapshot_every);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Ingests one authenticated operation under the node lock. Returns the outcome and, if
@@ -675,7 +777,11 @@ impl NodeInner {
                 "document vanished".into(),
             )));
         };
-        if let Some(payload) = &payload {
+        let applied = payload.is_some();
+        if let (Some(payload), Some(deferred)) = (&payload, st.deferred.as_mut()) {
+            // Imported with the rest of the batch (see `ingest_decoded_batch`).
+            deferred.push(document, author, payload.to_vec());
+        } else if let Some(payload) = &payload {
             let imported = doc
                 .loro
                 .import(payload)
@@ -698,7 +804,7 @@ impl NodeInner {
             st.crypto.forget(document);
             return Err(e.into());
         }
-        let mut applied = payload.is_some();
+        let mut applied = applied;
         if kind == LogKind::Control {
             // New keys may unlock operations stored earlier.
             applied |= self.retry_unapplied(st, document)?;
@@ -723,6 +829,7 @@ impl Node {
                     docs: HashMap::new(),
                     crypto,
                     snapshot_every: config.snapshot_every,
+                    deferred: None,
                 }),
                 events,
                 identity,

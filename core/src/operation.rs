@@ -186,6 +186,23 @@ pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -
     })
 }
 
+/// Decodes and authenticates an operation received on `document`'s sync topic: the
+/// checks of [`decode_operation`], plus that the operation belongs to that document.
+pub fn decode_received(
+    document: DocumentId,
+    bytes: &[u8],
+    max_operation_bytes: usize,
+    max_body_bytes: u64,
+) -> Result<FsOperation, IngestError> {
+    let op = decode_operation(bytes, max_operation_bytes, max_body_bytes)?;
+    if DocumentId::from(op.header.extensions.document) != document {
+        return Err(IngestError::InvalidOperation(
+            "operation belongs to another document than its sync topic".into(),
+        ));
+    }
+    Ok(op)
+}
+
 /// Decodes and validates an operation given as separate header and body bytes.
 pub fn decode_parts(
     header_bytes: &[u8],

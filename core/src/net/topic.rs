@@ -425,11 +425,11 @@ impl Control {
                             tracing::debug!("ingest backlog full: dropping a push from {sender}");
                             continue;
                         }
-                        let item = IngestItem::Wire {
+                        let item = IngestItem::Op {
                             document: doc,
                             peer: sender,
                             permit: backlog.acquire(bytes.len()),
-                            bytes,
+                            op: node.decode_received(doc, &bytes),
                         };
                         if ingest.send(item).is_err() {
                             break;

@@ -12,6 +12,7 @@ use crate::events::Event;
 use crate::ids::{AuthorId, DocumentId};
 use crate::net::NetCommand;
 use crate::node::{IngestOutcome, NodeInner};
+use crate::operation::FsOperation;
 
 /// Bytes one source (a catch-up session, a document's gossip) has waiting in the ingest
 /// queue. The queue itself is unbounded, so every source checks its backlog before queueing:
@@ -54,11 +55,13 @@ impl Drop for Permit {
 
 /// Work for the ingest thread.
 pub(crate) enum IngestItem {
-    /// An encoded operation from `peer` for `document` (gossip push or catch-up).
-    Wire {
+    /// An operation from `peer` for `document` (gossip push or catch-up), already decoded
+    /// and authenticated where it arrived ([`NodeInner::decode_received`]), or the reason
+    /// it could not be.
+    Op {
         document: DocumentId,
         peer: AuthorId,
-        bytes: Vec<u8>,
+        op: Result<FsOperation, IngestError>,
         /// Released once the operation was processed.
         permit: Permit,
     },
@@ -68,34 +71,46 @@ pub(crate) enum IngestItem {
     Stop,
 }
 
-/// An encoded operation from a peer for a document, with its backlog permit (released when
-/// the batch it is in was processed).
-type Received = (DocumentId, AuthorId, Vec<u8>, Permit);
+/// Where a received operation came from, with its backlog permit (released when the batch
+/// it is in was processed).
+type Origin = (DocumentId, AuthorId, Permit);
 
 /// Most operations ingested in one SQLite transaction.
 const MAX_BATCH: usize = 512;
 
 /// Collects the operations waiting in the queue (up to [`MAX_BATCH`]), stopping at the first
 /// non-operation item, which is returned to be handled after the batch.
-fn next_batch(first: IngestItem, rx: &Receiver<IngestItem>) -> (Vec<Received>, Option<IngestItem>) {
-    let mut batch = Vec::new();
+#[allow(clippy::type_complexity)]
+fn next_batch(
+    first: IngestItem,
+    rx: &Receiver<IngestItem>,
+) -> (
+    Vec<Origin>,
+    Vec<Result<FsOperation, IngestError>>,
+    Option<IngestItem>,
+) {
+    let mut origins = Vec::new();
+    let mut ops = Vec::new();
     let mut item = first;
     loop {
         match item {
-            IngestItem::Wire {
+            IngestItem::Op {
                 document,
                 peer,
-                bytes,
+                op,
                 permit,
-            } => batch.push((document, peer, bytes, permit)),
-            other => return (batch, Some(other)),
+            } => {
+                origins.push((document, peer, permit));
+                ops.push(op);
+            }
+            other => return (origins, ops, Some(other)),
         }
-        if batch.len() >= MAX_BATCH {
-            return (batch, None);
+        if ops.len() >= MAX_BATCH {
+            return (origins, ops, None);
         }
         match rx.try_recv() {
             Ok(next) => item = next,
-            Err(_) => return (batch, None),
+            Err(_) => return (origins, ops, None),
         }
     }
 }
@@ -156,13 +171,12 @@ pub(crate) fn spawn_ingest(
         .name("fieldsync-ingest".into())
         .spawn(move || {
             while let Ok(first) = rx.recv() {
-                let (batch, after) = next_batch(first, &rx);
+                let (origins, ops, after) = next_batch(first, &rx);
                 let Some(node) = node.upgrade() else { break };
-                if !batch.is_empty() {
-                    let results =
-                        node.ingest_wire_batch(batch.iter().map(|(d, _, b, _)| (*d, b.as_slice())));
+                if !ops.is_empty() {
+                    let results = node.ingest_decoded_batch(ops);
                     let mut changed = Vec::new();
-                    for ((document, peer, _, _), result) in batch.iter().zip(results) {
+                    for ((document, peer, _), result) in origins.iter().zip(results) {
                         handle(&node, &cmds, *document, *peer, result, &mut changed);
                     }
                     for document in changed {
@@ -172,7 +186,7 @@ pub(crate) fn spawn_ingest(
                 match after {
                     Some(IngestItem::Event(e)) => node.emit(e),
                     Some(IngestItem::Stop) => break,
-                    Some(IngestItem::Wire { .. }) | None => {}
+                    Some(IngestItem::Op { .. }) | None => {}
                 }
             }
         })
