@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! fieldsync-bench [--quick] [--out BENCHMARKS.md] [--cdylib PATH]
+//! fieldsync-bench catchup|write|ingest|verify N    # one figure, printed only (profiling)
 //! ```
 //!
 //! `--quick` divides every operation count by 10 (a smoke run; do not publish its figures).
@@ -52,7 +53,7 @@ fn step(what: &str) {
     eprintln!("bench: {what}…");
 }
 
-/// `fieldsync-bench catchup|write|ingest N`: one figure alone, for profiling
+/// `fieldsync-bench catchup|write|ingest|verify N`: one figure alone, for profiling
 /// (`perf record`), printed and not written to BENCHMARKS.md.
 fn single_figure(what: &str, count: Option<&String>) -> Option<String> {
     let count = count.and_then(|c| c.parse::<usize>().ok());
@@ -82,6 +83,10 @@ fn single_figure(what: &str, count: Option<&String>) -> Option<String> {
                 ms(w.single.percentile(100.0)),
             ))
         }
+        ("verify", Some(n)) => Some(format!(
+            "decode + verify of {n} received ops on one core: {}",
+            ops(local::verify_rate(n))
+        )),
         ("ingest", Some(n)) => Some(format!(
             "batched in-process ingest of {n} encrypted ops: {}",
             ops(local::ingest(n, true, true))
@@ -195,6 +200,18 @@ fn main() {
         ">= 20,000 ops/s",
         rate(big.ops as usize, big.elapsed),
         20_000.0,
+    ));
+    let floor = local::verify_rate(n(10_000));
+    rows.push(Row::info(
+        "3. floor: decode + verify received ops, one core (nothing stored)",
+        ops(floor),
+    ));
+    rows.push(Row::info(
+        "3. sync throughput / two-core verification floor",
+        format!(
+            "{:.0}%",
+            100.0 * rate(big.ops as usize, big.elapsed) / (2.0 * floor)
+        ),
     ));
     for count in [10_000, 100_000] {
         let (written, total) = rt.block_on(net::live(n(count)));

@@ -211,25 +211,6 @@ fn load_doc(
     Ok((doc, since.total_ops()))
 }
 
-/// Checks, after an import, that the update carried only changes of the operation's author
-/// (applied or left pending for missing dependencies). The same rule as
-/// [`check_attribution`], read from the import's result instead of decoding the update a
-/// second time (that decoding cost as much as the import itself).
-fn imported_only_from(status: &loro::ImportStatus, author: &AuthorId) -> Result<(), IngestError> {
-    let own = author.loro_peer_id();
-    let foreign = status
-        .success
-        .iter()
-        .chain(status.pending.iter().flat_map(|p| p.iter()))
-        .find(|(peer, (start, end))| **peer != own && end > start);
-    match foreign {
-        Some((peer, _)) => Err(IngestError::InvalidUpdate(format!(
-            "update carries changes of peer {peer:x}, not of its author"
-        ))),
-        None => Ok(()),
-    }
-}
-
 /// Rejects Loro updates that carry changes of peers other than the operation's author.
 pub(crate) fn check_attribution(payload: &[u8], author: &AuthorId) -> Result<(), IngestError> {
     let meta = LoroDoc::decode_import_blob_meta(payload, true)
@@ -484,20 +465,23 @@ impl NodeInner {
         Ok(outcome)
     }
 
-    /// Decodes and authenticates an operation received for `document` (signature, hash,
-    /// sizes, topic), with this node's limits. Runs where the bytes arrive, so that the
-    /// signature checks of one batch overlap with the storing of the previous one.
-    pub(crate) fn decode_received(
+    /// Ingests wire-encoded operations received for the given documents: decoded and
+    /// authenticated on all cores, then stored and applied by
+    /// [`NodeInner::ingest_decoded_batch`].
+    pub(crate) fn ingest_wire_batch<'a>(
         &self,
-        document: DocumentId,
-        bytes: &[u8],
-    ) -> Result<FsOperation, IngestError> {
-        operation::decode_received(
-            document,
-            bytes,
-            self.config.max_operation_bytes,
-            self.config.max_body_bytes,
-        )
+        items: impl IntoIterator<Item = (DocumentId, &'a [u8])>,
+    ) -> Vec<Result<IngestOutcome, IngestError>> {
+        let items: Vec<(DocumentId, &[u8])> = items.into_iter().collect();
+        let decoded = operation::parallel_map(&items, |(document, bytes)| {
+            operation::decode_received(
+                *document,
+                bytes,
+                self.config.max_operation_bytes,
+                self.config.max_body_bytes,
+            )
+        });
+        self.ingest_decoded_batch(decoded)
     }
 
     /// Ingests decoded (authenticated) operations in one SQLite transaction (each operation
@@ -629,11 +613,13 @@ impl NodeInner {
             let doc = st
                 .loaded(run.document, peer, plain)
                 .map_err(|e| IngestError::InvalidUpdate(e.to_string()))?;
-            let status = doc
-                .loro
+            // Attribution of every update, on all cores, before any is imported.
+            operation::parallel_map(&run.updates, |u| check_attribution(u, &run.author))
+                .into_iter()
+                .collect::<Result<(), IngestError>>()?;
+            doc.loro
                 .import_batch(&run.updates)
                 .map_err(|e| IngestError::InvalidUpdate(e.to_string()))?;
-            imported_only_from(&status, &run.author)?;
             match counts.iter_mut().find(|(d, _)| *d == run.document) {
                 Some((_, n)) => *n += run.updates.len() as u64,
                 None => counts.push((run.document, run.updates.len() as u64)),
@@ -782,11 +768,12 @@ impl NodeInner {
             // Imported with the rest of the batch (see `ingest_decoded_batch`).
             deferred.push(document, author, payload.to_vec());
         } else if let Some(payload) = &payload {
-            let imported = doc
-                .loro
-                .import(payload)
-                .map_err(|e| IngestError::InvalidUpdate(e.to_string()))
-                .and_then(|status| imported_only_from(&status, &author));
+            let imported = check_attribution(payload, &author).and_then(|()| {
+                doc.loro
+                    .import(payload)
+                    .map(|_| ())
+                    .map_err(|e| IngestError::InvalidUpdate(e.to_string()))
+            });
             if let Err(e) = imported {
                 // The in-memory document may hold part of the refused update: drop it (it
                 // reloads from the store, which the rolled-back transaction left unchanged).

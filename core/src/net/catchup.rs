@@ -2,9 +2,8 @@
 //! endpoint (protocol `fieldsync/catchup/1`).
 //!
 //! Both sides send their log heights (author, log kind, highest seq) and then, concurrently,
-//! every operation the other side lacks, in log order. Received operations are decoded and
-//! authenticated as they arrive and go to the ingest worker, which validates them against the
-//! log like any other input.
+//! every operation the other side lacks, in log order. Received operations go to the ingest
+//! worker, which validates them like any other input.
 //!
 //! Why not p2panda-net's `LogSync`: in 0.7.1, two concurrent sessions of one topic (both peers
 //! initiate on `NeighbourUp`) deadlock once about 1,000 operations flow in live mode (received
@@ -230,18 +229,11 @@ impl Session {
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
             let permit = backlog.acquire(frame.len());
-            // Signature and hash checks here, on the network task: they overlap with the
-            // ingest thread storing the operations received before.
-            let op = self
-                .node
-                .upgrade()
-                .ok_or(CatchupError::Closed)?
-                .decode_received(doc, &frame);
             self.ingest
-                .send(IngestItem::Op {
+                .send(IngestItem::Wire {
                     document: doc,
                     peer,
-                    op,
+                    bytes: frame,
                     permit,
                 })
                 .map_err(|_| CatchupError::Closed)?;

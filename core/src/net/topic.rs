@@ -425,11 +425,11 @@ impl Control {
                             tracing::debug!("ingest backlog full: dropping a push from {sender}");
                             continue;
                         }
-                        let item = IngestItem::Op {
+                        let item = IngestItem::Wire {
                             document: doc,
                             peer: sender,
                             permit: backlog.acquire(bytes.len()),
-                            op: node.decode_received(doc, &bytes),
+                            bytes,
                         };
                         if ingest.send(item).is_err() {
                             break;

@@ -12,7 +12,6 @@ use crate::events::Event;
 use crate::ids::{AuthorId, DocumentId};
 use crate::net::NetCommand;
 use crate::node::{IngestOutcome, NodeInner};
-use crate::operation::FsOperation;
 
 /// Bytes one source (a catch-up session, a document's gossip) has waiting in the ingest
 /// queue. The queue itself is unbounded, so every source checks its backlog before queueing:
@@ -55,13 +54,11 @@ impl Drop for Permit {
 
 /// Work for the ingest thread.
 pub(crate) enum IngestItem {
-    /// An operation from `peer` for `document` (gossip push or catch-up), already decoded
-    /// and authenticated where it arrived ([`NodeInner::decode_received`]), or the reason
-    /// it could not be.
-    Op {
+    /// An encoded operation from `peer` for `document` (gossip push or catch-up).
+    Wire {
         document: DocumentId,
         peer: AuthorId,
-        op: Result<FsOperation, IngestError>,
+        bytes: Vec<u8>,
         /// Released once the operation was processed.
         permit: Permit,
     },
@@ -71,46 +68,34 @@ pub(crate) enum IngestItem {
     Stop,
 }
 
-/// Where a received operation came from, with its backlog permit (released when the batch
-/// it is in was processed).
-type Origin = (DocumentId, AuthorId, Permit);
+/// An encoded operation from a peer for a document, with its backlog permit (released when
+/// the batch it is in was processed).
+type Received = (DocumentId, AuthorId, Vec<u8>, Permit);
 
 /// Most operations ingested in one SQLite transaction.
 const MAX_BATCH: usize = 512;
 
 /// Collects the operations waiting in the queue (up to [`MAX_BATCH`]), stopping at the first
 /// non-operation item, which is returned to be handled after the batch.
-#[allow(clippy::type_complexity)]
-fn next_batch(
-    first: IngestItem,
-    rx: &Receiver<IngestItem>,
-) -> (
-    Vec<Origin>,
-    Vec<Result<FsOperation, IngestError>>,
-    Option<IngestItem>,
-) {
-    let mut origins = Vec::new();
-    let mut ops = Vec::new();
+fn next_batch(first: IngestItem, rx: &Receiver<IngestItem>) -> (Vec<Received>, Option<IngestItem>) {
+    let mut batch = Vec::new();
     let mut item = first;
     loop {
         match item {
-            IngestItem::Op {
+            IngestItem::Wire {
                 document,
                 peer,
-                op,
+                bytes,
                 permit,
-            } => {
-                origins.push((document, peer, permit));
-                ops.push(op);
-            }
-            other => return (origins, ops, Some(other)),
+            } => batch.push((document, peer, bytes, permit)),
+            other => return (batch, Some(other)),
         }
-        if ops.len() >= MAX_BATCH {
-            return (origins, ops, None);
+        if batch.len() >= MAX_BATCH {
+            return (batch, None);
         }
         match rx.try_recv() {
             Ok(next) => item = next,
-            Err(_) => return (origins, ops, None),
+            Err(_) => return (batch, None),
         }
     }
 }
@@ -171,12 +156,13 @@ pub(crate) fn spawn_ingest(
         .name("fieldsync-ingest".into())
         .spawn(move || {
             while let Ok(first) = rx.recv() {
-                let (origins, ops, after) = next_batch(first, &rx);
+                let (batch, after) = next_batch(first, &rx);
                 let Some(node) = node.upgrade() else { break };
-                if !ops.is_empty() {
-                    let results = node.ingest_decoded_batch(ops);
+                if !batch.is_empty() {
+                    let results =
+                        node.ingest_wire_batch(batch.iter().map(|(d, _, b, _)| (*d, b.as_slice())));
                     let mut changed = Vec::new();
-                    for ((document, peer, _), result) in origins.iter().zip(results) {
+                    for ((document, peer, _, _), result) in batch.iter().zip(results) {
                         handle(&node, &cmds, *document, *peer, result, &mut changed);
                     }
                     for document in changed {
@@ -186,7 +172,7 @@ pub(crate) fn spawn_ingest(
                 match after {
                     Some(IngestItem::Event(e)) => node.emit(e),
                     Some(IngestItem::Stop) => break,
-                    Some(IngestItem::Op { .. }) | None => {}
+                    Some(IngestItem::Wire { .. }) | None => {}
                 }
             }
         })
