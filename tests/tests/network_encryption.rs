@@ -56,9 +56,29 @@ async fn members_read_non_members_relay_and_removed_members_read_nothing_new() {
         !c_json.contains("secret"),
         "non-member must not read: {c_json}"
     );
-    let c_db = std::fs::read(dirs[2].path().join(fieldsync::store::DB_FILE)).unwrap();
+    // The database and its WAL (checkpoints run in the background, so either may hold the
+    // newest pages), after both save their snapshots. The plaintext's distinctive part:
+    // "secret" alone also occurs in every node's own key material (the `identity_secret`
+    // field of its device keys). Control: the member B's disk does hold it.
+    let on_disk = |dir: &std::path::Path| {
+        [
+            fieldsync::store::DB_FILE.to_string(),
+            format!("{}-wal", fieldsync::store::DB_FILE),
+        ]
+        .iter()
+        .flat_map(|f| std::fs::read(dir.join(f)).unwrap_or_default())
+        .collect::<Vec<u8>>()
+        .windows(16)
+        .any(|w| w == b"site coordinates")
+    };
+    b.flush().unwrap();
+    c.flush().unwrap();
     assert!(
-        !c_db.windows(6).any(|w| w == b"secret"),
+        on_disk(dirs[1].path()),
+        "control: the member stores the text"
+    );
+    assert!(
+        !on_disk(dirs[2].path()),
         "plaintext must not reach the non-member's disk"
     );
 
