@@ -141,6 +141,10 @@ pub(crate) struct NodeState {
     /// While a batch of received operations is ingested: their Loro updates, imported at
     /// the end of the batch (see [`crate::deferred_import`]).
     pub(crate) deferred: Option<DeferredImports>,
+    /// Per document and log kind, the highest seq of our own log a peer has acknowledged
+    /// since start: outbox entries up to it are gone, so the next acknowledgement only
+    /// looks at the seqs after it (peers announce their heights after every batch).
+    pub(crate) acknowledged: HashMap<(DocumentId, LogKind), u32>,
 }
 
 /// Shared state behind [`Node`] and [`Document`] handles.
@@ -286,7 +290,14 @@ impl NodeInner {
         seq: u32,
     ) -> Result<usize, StoreError> {
         let me = self.identity.author();
-        outbox::acknowledge_up_to(self.lock().store.conn(), document, &me, kind, seq)
+        let mut st = self.lock();
+        let after = st.acknowledged.get(&(document, kind)).copied();
+        if after.is_some_and(|done| done >= seq) {
+            return Ok(0);
+        }
+        let n = outbox::acknowledge_range(st.store.conn(), document, &me, kind, after, seq)?;
+        st.acknowledged.insert((document, kind), seq);
+        Ok(n)
     }
 
     /// Reads a value of the node's key/value metadata.
@@ -817,6 +828,7 @@ impl Node {
                     crypto,
                     snapshot_every: config.snapshot_every,
                     deferred: None,
+                    acknowledged: HashMap::new(),
                 }),
                 events,
                 identity,
@@ -1067,5 +1079,57 @@ impl From<Error> for DocumentError {
             Error::Store(s) => DocumentError::Store(s),
             other => DocumentError::Engine(other.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acknowledgements_remove_each_seq_range_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node::open(NodeConfig::new(dir.path())).unwrap();
+        let doc = node.create_document().unwrap();
+        for i in 0..5 {
+            doc.text("t").unwrap().push(&i.to_string()).unwrap();
+        }
+        // Five delta operations (seqs 0..=4) and the control operation creating the group.
+        assert_eq!(node.pending(Some(doc.id())).unwrap().len(), 6);
+        let inner = &node.inner;
+        assert_eq!(
+            inner
+                .acknowledge_up_to(doc.id(), LogKind::Delta, 2)
+                .unwrap(),
+            3
+        );
+        // A repeated or older announcement touches nothing.
+        assert_eq!(
+            inner
+                .acknowledge_up_to(doc.id(), LogKind::Delta, 2)
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            inner
+                .acknowledge_up_to(doc.id(), LogKind::Delta, 1)
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            inner
+                .acknowledge_up_to(doc.id(), LogKind::Delta, 4)
+                .unwrap(),
+            2
+        );
+        let left = node.pending(Some(doc.id())).unwrap();
+        assert_eq!(left.len(), 1, "only the control operation is still pending");
+        assert_eq!(
+            inner
+                .acknowledge_up_to(doc.id(), LogKind::Control, 0)
+                .unwrap(),
+            1
+        );
+        assert!(node.pending(Some(doc.id())).unwrap().is_empty());
     }
 }

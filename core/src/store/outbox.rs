@@ -81,25 +81,28 @@ pub fn acknowledge(conn: &Connection, hashes: &[Hash]) -> Result<usize, StoreErr
     Ok(n)
 }
 
-/// Acknowledges every pending entry of a document up to and including `seq` of one of
-/// `author`'s logs.
-pub fn acknowledge_up_to(
+/// Acknowledges the pending entries of a document for seqs `after` (exclusive; `None`: from
+/// the first) to `seq` (inclusive) of one of `author`'s logs. Bounding the range from below
+/// keeps repeated acknowledgements of a growing log linear in total.
+pub fn acknowledge_range(
     conn: &Connection,
     document: DocumentId,
     author: &crate::ids::AuthorId,
     kind: crate::operation::LogKind,
+    after: Option<u32>,
     seq: u32,
 ) -> Result<usize, StoreError> {
     Ok(conn
         .prepare_cached(
             "DELETE FROM outbox WHERE hash IN (
                SELECT hash FROM operations
-               WHERE document = ?1 AND author = ?2 AND kind = ?3 AND seq <= ?4)",
+               WHERE document = ?1 AND author = ?2 AND kind = ?3 AND seq > ?4 AND seq <= ?5)",
         )?
         .execute(params![
             document.as_bytes(),
             author.as_bytes(),
             kind.code(),
+            after.map_or(-1, i64::from),
             seq
         ])?)
 }
