@@ -476,25 +476,6 @@ impl NodeInner {
         Ok(outcome)
     }
 
-    /// Ingests wire-encoded operations received for the given documents: decoded and
-    /// authenticated on all cores, then stored and applied by
-    /// [`NodeInner::ingest_decoded_batch`].
-    pub(crate) fn ingest_wire_batch<'a>(
-        &self,
-        items: impl IntoIterator<Item = (DocumentId, &'a [u8])>,
-    ) -> Vec<Result<IngestOutcome, IngestError>> {
-        let items: Vec<(DocumentId, &[u8])> = items.into_iter().collect();
-        let decoded = operation::parallel_map(&items, |(document, bytes)| {
-            operation::decode_received(
-                *document,
-                bytes,
-                self.config.max_operation_bytes,
-                self.config.max_body_bytes,
-            )
-        });
-        self.ingest_decoded_batch(decoded)
-    }
-
     /// Ingests decoded (authenticated) operations in one SQLite transaction (each operation
     /// still in its own savepoint: a refused one changes nothing, the others go on). Results
     /// are in input order; decoding errors are passed through in place. Change events go out

@@ -12,6 +12,7 @@ use crate::events::Event;
 use crate::ids::{AuthorId, DocumentId};
 use crate::net::NetCommand;
 use crate::node::{IngestOutcome, NodeInner};
+use crate::operation::{self, FsOperation};
 
 /// Bytes one source (a catch-up session, a document's gossip) has waiting in the ingest
 /// queue. The queue itself is unbounded, so every source checks its backlog before queueing:
@@ -147,20 +148,56 @@ fn handle(
     }
 }
 
+/// A batch of received operations, decoded and authenticated by the verify stage, on its
+/// way to the ingest stage.
+struct Verified {
+    /// The received items (their permits are released once the batch is ingested).
+    batch: Vec<Received>,
+    /// Decoding result of each item, in order.
+    decoded: Vec<Result<FsOperation, IngestError>>,
+    /// The non-operation item that ended the batch, handled after it.
+    after: Option<IngestItem>,
+}
+
+/// Decoded batches allowed to wait for the ingest stage: one being verified while one is
+/// ingested keeps both stages busy; more would only hold memory.
+const VERIFIED_QUEUE: usize = 1;
+
+/// Starts the two threads that process what sync receives, in arrival order:
+///
+/// - `fieldsync-verify` batches queued operations and decodes and authenticates them (the
+///   Ed25519 verification dominates) on all cores;
+/// - `fieldsync-ingest` stores and applies each verified batch in one SQLite transaction and
+///   forwards sync events after the operations that preceded them.
+///
+/// The stages overlap: the next batch is verified while the previous one is stored. Backlog
+/// permits travel with their batch, so a source's backlog covers both stages. Returns the
+/// ingest thread, which ends after [`IngestItem::Stop`] (and joins the verify thread then).
 pub(crate) fn spawn_ingest(
     node: Weak<NodeInner>,
     rx: Receiver<IngestItem>,
     cmds: UnboundedSender<NetCommand>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let limits = match node.upgrade() {
+        Some(n) => (n.config.max_operation_bytes, n.config.max_body_bytes),
+        None => return Err(std::io::Error::other("node closed")),
+    };
+    let (verified_tx, verified_rx) = std::sync::mpsc::sync_channel::<Verified>(VERIFIED_QUEUE);
+    let verify = std::thread::Builder::new()
+        .name("fieldsync-verify".into())
+        .spawn(move || verify_stage(rx, verified_tx, limits))?;
     std::thread::Builder::new()
         .name("fieldsync-ingest".into())
         .spawn(move || {
-            while let Ok(first) = rx.recv() {
-                let (batch, after) = next_batch(first, &rx);
+            while let Ok(Verified {
+                batch,
+                decoded,
+                after,
+            }) = verified_rx.recv()
+            {
                 let Some(node) = node.upgrade() else { break };
                 if !batch.is_empty() {
-                    let results =
-                        node.ingest_wire_batch(batch.iter().map(|(d, _, b, _)| (*d, b.as_slice())));
+                    let results = node.ingest_decoded_batch(decoded);
                     let mut changed = Vec::new();
                     for ((document, peer, _, _), result) in batch.iter().zip(results) {
                         handle(&node, &cmds, *document, *peer, result, &mut changed);
@@ -169,11 +206,43 @@ pub(crate) fn spawn_ingest(
                         let _ = cmds.send(NetCommand::HeadsChanged(document));
                     }
                 }
+                drop(batch);
                 match after {
                     Some(IngestItem::Event(e)) => node.emit(e),
-                    Some(IngestItem::Stop) => break,
+                    Some(IngestItem::Stop) => {
+                        // The verify stage forwarded Stop as its last item.
+                        let _ = verify.join();
+                        break;
+                    }
                     Some(IngestItem::Wire { .. }) | None => {}
                 }
             }
         })
+}
+
+/// The verify stage: batches queued items and decodes each batch on all cores. Ends after
+/// forwarding [`IngestItem::Stop`], or when either side of it is gone.
+fn verify_stage(
+    rx: Receiver<IngestItem>,
+    tx: std::sync::mpsc::SyncSender<Verified>,
+    (max_operation_bytes, max_body_bytes): (usize, u64),
+) {
+    while let Ok(first) = rx.recv() {
+        let (batch, after) = next_batch(first, &rx);
+        let decoded = operation::parallel_map(&batch, |(document, _, bytes, _)| {
+            operation::decode_received(*document, bytes, max_operation_bytes, max_body_bytes)
+        });
+        let stop = matches!(after, Some(IngestItem::Stop));
+        if tx
+            .send(Verified {
+                batch,
+                decoded,
+                after,
+            })
+            .is_err()
+            || stop
+        {
+            break;
+        }
+    }
 }
