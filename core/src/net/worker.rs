@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -21,19 +22,45 @@ use crate::operation::{self, FsOperation};
 /// operations faster than they are validated grew memory without bound and starved every
 /// other peer (found by `tests/tests/hostile_peer.rs`).
 #[derive(Clone, Default)]
-pub(crate) struct Backlog(Arc<AtomicUsize>);
+pub(crate) struct Backlog(Arc<BacklogInner>);
+
+#[derive(Default)]
+struct BacklogInner {
+    /// Bytes queued or in validation.
+    queued: AtomicUsize,
+    /// Signalled whenever queued bytes are released.
+    released: tokio::sync::Notify,
+}
 
 impl Backlog {
     /// Whether `len` more bytes fit: always when nothing waits (one operation of any
     /// accepted size), otherwise while the backlog stays within `max` bytes.
     pub(crate) fn has_room(&self, len: usize, max: usize) -> bool {
-        let queued = self.0.load(Ordering::Acquire);
+        let queued = self.0.queued.load(Ordering::Acquire);
         queued == 0 || queued.saturating_add(len) <= max
+    }
+
+    /// Waits until `len` more bytes fit (see [`Backlog::has_room`]), for at most `limit`.
+    /// Returns false if the backlog stayed full that long.
+    pub(crate) async fn room(&self, len: usize, max: usize, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let released = self.0.released.notified();
+            tokio::pin!(released);
+            // Registered before the check, so a release between check and wait wakes us.
+            released.as_mut().enable();
+            if self.has_room(len, max) {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, released).await.is_err() {
+                return self.has_room(len, max);
+            }
+        }
     }
 
     /// Counts `len` bytes as queued until the returned permit is dropped.
     pub(crate) fn acquire(&self, len: usize) -> Permit {
-        self.0.fetch_add(len, Ordering::AcqRel);
+        self.0.queued.fetch_add(len, Ordering::AcqRel);
         Permit {
             backlog: self.0.clone(),
             len,
@@ -43,13 +70,14 @@ impl Backlog {
 
 /// Bytes counted in a [`Backlog`] while an operation waits for (or is in) validation.
 pub(crate) struct Permit {
-    backlog: Arc<AtomicUsize>,
+    backlog: Arc<BacklogInner>,
     len: usize,
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        self.backlog.fetch_sub(self.len, Ordering::AcqRel);
+        self.backlog.queued.fetch_sub(self.len, Ordering::AcqRel);
+        self.backlog.released.notify_waiters();
     }
 }
 

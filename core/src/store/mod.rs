@@ -11,6 +11,7 @@ pub mod migrations;
 pub mod oplog;
 pub mod outbox;
 pub mod parked;
+pub mod tx;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -138,8 +139,8 @@ impl Store {
 
     /// Starts a write transaction: a savepoint, so that it nests inside a batch
     /// ([`Store::begin_batch`]). Dropping it without `commit` rolls it back.
-    pub fn transaction(&mut self) -> Result<rusqlite::Savepoint<'_>, StoreError> {
-        Ok(self.conn.savepoint()?)
+    pub fn transaction(&mut self) -> Result<tx::Tx<'_>, StoreError> {
+        Ok(tx::Tx::begin(&self.conn)?)
     }
 
     /// Opens an outer transaction: the transactions started until [`Store::commit_batch`]
