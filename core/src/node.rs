@@ -291,12 +291,18 @@ impl NodeInner {
     ) -> Result<usize, StoreError> {
         let me = self.identity.author();
         let mut st = self.lock();
+        // Never remember more than our log holds: operations written after an announcement
+        // beyond it (a peer restored from elsewhere, or lying) must still be acknowledged.
+        let Some((ours, _)) = oplog::latest(st.store.conn(), &me, document, kind)? else {
+            return Ok(0);
+        };
+        let upto = seq.min(ours);
         let after = st.acknowledged.get(&(document, kind)).copied();
-        if after.is_some_and(|done| done >= seq) {
+        if after.is_some_and(|done| done >= upto) {
             return Ok(0);
         }
-        let n = outbox::acknowledge_range(st.store.conn(), document, &me, kind, after, seq)?;
-        st.acknowledged.insert((document, kind), seq);
+        let n = outbox::acknowledge_range(st.store.conn(), document, &me, kind, after, upto)?;
+        st.acknowledged.insert((document, kind), upto);
         Ok(n)
     }
 
@@ -1105,6 +1111,21 @@ mod tests {
         );
         let left = node.pending(Some(doc.id())).unwrap();
         assert_eq!(left.len(), 1, "only the control operation is still pending");
+        // An announcement beyond our log does not hide operations written after it.
+        assert_eq!(
+            inner
+                .acknowledge_up_to(doc.id(), LogKind::Delta, 9)
+                .unwrap(),
+            0
+        );
+        doc.text("t").unwrap().push("5").unwrap();
+        assert_eq!(node.pending(Some(doc.id())).unwrap().len(), 2);
+        assert_eq!(
+            inner
+                .acknowledge_up_to(doc.id(), LogKind::Delta, 9)
+                .unwrap(),
+            1
+        );
         assert_eq!(
             inner
                 .acknowledge_up_to(doc.id(), LogKind::Control, 0)

@@ -69,15 +69,9 @@ fn transport(e: impl std::fmt::Display) -> CatchupError {
 }
 
 pub(crate) async fn write_frame(tx: &mut SendStream, bytes: &[u8]) -> Result<(), CatchupError> {
-    let len =
-        u32::try_from(bytes.len()).map_err(|_| CatchupError::Protocol("frame too large".into()))?;
-    tokio::time::timeout(IDLE, async {
-        tx.write_all(&len.to_be_bytes()).await?;
-        tx.write_all(bytes).await
-    })
-    .await
-    .map_err(transport)?
-    .map_err(transport)
+    let mut out = Vec::with_capacity(bytes.len() + 4);
+    push_frame(&mut out, bytes)?;
+    flush_frames(tx, &mut out).await
 }
 
 pub(crate) async fn read_frame(
