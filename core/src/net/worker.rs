@@ -1,5 +1,6 @@
-//! The ingest worker: one OS thread that validates and applies everything sync receives, in
-//! arrival order, and forwards sync events after the operations that preceded them.
+//! The ingest worker: two OS threads (a verify stage and the ingest thread, see
+//! [`spawn_ingest`]) that validate and apply everything sync receives, in arrival order, and
+//! forward sync events after the operations that preceded them.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::Receiver;
