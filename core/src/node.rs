@@ -1083,55 +1083,20 @@ mod tests {
         }
         // Five delta operations (seqs 0..=4) and the control operation creating the group.
         assert_eq!(node.pending(Some(doc.id())).unwrap().len(), 6);
-        let inner = &node.inner;
-        assert_eq!(
-            inner
-                .acknowledge_up_to(doc.id(), LogKind::Delta, 2)
-                .unwrap(),
-            3
-        );
+        let ack = |kind, seq| node.inner.acknowledge_up_to(doc.id(), kind, seq).unwrap();
+        assert_eq!(ack(LogKind::Delta, 2), 3);
         // A repeated or older announcement touches nothing.
-        assert_eq!(
-            inner
-                .acknowledge_up_to(doc.id(), LogKind::Delta, 2)
-                .unwrap(),
-            0
-        );
-        assert_eq!(
-            inner
-                .acknowledge_up_to(doc.id(), LogKind::Delta, 1)
-                .unwrap(),
-            0
-        );
-        assert_eq!(
-            inner
-                .acknowledge_up_to(doc.id(), LogKind::Delta, 4)
-                .unwrap(),
-            2
-        );
+        assert_eq!(ack(LogKind::Delta, 2), 0);
+        assert_eq!(ack(LogKind::Delta, 1), 0);
+        assert_eq!(ack(LogKind::Delta, 4), 2);
         let left = node.pending(Some(doc.id())).unwrap();
         assert_eq!(left.len(), 1, "only the control operation is still pending");
         // An announcement beyond our log does not hide operations written after it.
-        assert_eq!(
-            inner
-                .acknowledge_up_to(doc.id(), LogKind::Delta, 9)
-                .unwrap(),
-            0
-        );
+        assert_eq!(ack(LogKind::Delta, 9), 0);
         doc.text("t").unwrap().push("5").unwrap();
         assert_eq!(node.pending(Some(doc.id())).unwrap().len(), 2);
-        assert_eq!(
-            inner
-                .acknowledge_up_to(doc.id(), LogKind::Delta, 9)
-                .unwrap(),
-            1
-        );
-        assert_eq!(
-            inner
-                .acknowledge_up_to(doc.id(), LogKind::Control, 0)
-                .unwrap(),
-            1
-        );
+        assert_eq!(ack(LogKind::Delta, 9), 1);
+        assert_eq!(ack(LogKind::Control, 0), 1);
         assert!(node.pending(Some(doc.id())).unwrap().is_empty());
     }
 }
