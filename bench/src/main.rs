@@ -66,11 +66,15 @@ fn single_figure(what: &str, count: Option<&String>) -> Option<String> {
                 .expect("tokio runtime");
             let c = rt.block_on(net::catchup(n));
             Some(format!(
-                "catch-up of {} ops: {:.2} s ({}, {:.1} µs/op)",
+                "catch-up of {} ops: {:.2} s ({}, {:.1} µs/op); receiver's own writes \
+                 meanwhile: p50 {}, p99 {}, max {}",
                 c.ops,
                 c.elapsed.as_secs_f64(),
                 ops(rate(c.ops as usize, c.elapsed)),
-                c.elapsed.as_secs_f64() * 1e6 / c.ops as f64
+                c.elapsed.as_secs_f64() * 1e6 / c.ops as f64,
+                ms(c.writes_meanwhile.percentile(50.0)),
+                ms(c.writes_meanwhile.percentile(99.0)),
+                ms(c.writes_meanwhile.percentile(100.0)),
             ))
         }
         ("write", Some(n)) => {
@@ -188,6 +192,18 @@ fn main() {
         "< 10 s",
         big.elapsed.as_secs_f64() * args.scale as f64,
         10.0,
+    ));
+    rows.push(Row::info(
+        format!(
+            "3. receiver's own writes during the {}-op catch-up, p50 / p99",
+            big.ops
+        ),
+        format!(
+            "{} / {} ({} writes)",
+            ms(big.writes_meanwhile.percentile(50.0)),
+            ms(big.writes_meanwhile.percentile(99.0)),
+            big.writes_meanwhile.len()
+        ),
     ));
     let per_op = |c: &net::Catchup| c.elapsed.as_secs_f64() / c.ops as f64;
     rows.push(Row::info(

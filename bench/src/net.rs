@@ -57,19 +57,48 @@ pub struct Catchup {
     pub receiver_dir: tempfile::TempDir,
     /// The document.
     pub document: DocumentId,
+    /// Latency of single-edit commits the receiver made to another document of its own
+    /// while catching up (one every [`WRITE_EVERY`]): what an app editing meanwhile sees.
+    pub writes_meanwhile: Samples,
 }
 
-/// A holds `n` single-edit operations written offline; B joins and catches up over QUIC.
+/// Pause between the receiver's own writes during a catch-up.
+const WRITE_EVERY: Duration = Duration::from_millis(20);
+
+/// Commits one single-character edit to `doc` every [`WRITE_EVERY`] until `stop` is set,
+/// timing each commit.
+fn write_until(doc: Document, stop: &std::sync::atomic::AtomicBool) -> Samples {
+    let text = doc.text("t").expect("text");
+    let mut samples = Vec::new();
+    while !stop.load(std::sync::atomic::Ordering::Acquire) {
+        let start = Instant::now();
+        text.push("x").expect("edit");
+        samples.push(start.elapsed());
+        std::thread::sleep(WRITE_EVERY);
+    }
+    Samples::new(samples)
+}
+
+/// A holds `n` single-edit operations written offline; B joins and catches up over QUIC,
+/// while it keeps editing a document of its own.
 pub async fn catchup(n: usize) -> Catchup {
     let (_da, db, a, b, doc) = two_nodes(true);
     fill(&doc, n);
+    let own = b.create_document().expect("own document");
     online(&a).await;
     online(&b).await;
     let invite = doc.invite().await.expect("invite");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        std::thread::spawn(move || write_until(own, &stop))
+    };
     let start = Instant::now();
     b.join(&invite).await.expect("join");
     until_caught_up(&doc, &b, doc.id()).await;
     let elapsed = start.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    let writes_meanwhile = writer.join().expect("writer thread");
     assert_same(&doc, &b);
     let ops = doc.op_count().expect("count");
     let id = doc.id();
@@ -83,6 +112,7 @@ pub async fn catchup(n: usize) -> Catchup {
         elapsed,
         receiver_dir: db,
         document: id,
+        writes_meanwhile,
     }
 }
 

@@ -20,6 +20,11 @@ impl Samples {
         let rank = ((p / 100.0) * self.0.len() as f64).ceil() as usize;
         self.0[rank.clamp(1, self.0.len()) - 1]
     }
+
+    /// How many samples there are.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
 }
 
 /// Operations per second for `n` operations in `elapsed`.

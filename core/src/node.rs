@@ -642,19 +642,31 @@ impl NodeInner {
         st: &mut NodeState,
         op: FsOperation,
     ) -> Result<(IngestOutcome, Option<(DocumentId, AuthorId)>), IngestError> {
-        if oplog::contains(st.store.conn(), &op.hash)? {
-            return Ok((IngestOutcome::Duplicate, None));
-        }
         let document = DocumentId::from(op.header.extensions.document);
         let author = AuthorId::from(op.header.verifying_key);
-        if documents::state(st.store.conn(), document)? == DocumentState::Deleted {
-            return Err(IngestError::DeletedDocument(document));
+        // An operation above its log's head cannot be stored yet (same hash, same position):
+        // only one at or below the head is looked up by hash, a duplicate or a fork.
+        let latest = oplog::latest(
+            st.store.conn(),
+            &author,
+            document,
+            op.header.extensions.kind,
+        )?;
+        if latest.is_some_and(|(head, _)| op.header.seq_num <= head)
+            && oplog::contains(st.store.conn(), &op.hash)?
+        {
+            return Ok((IngestOutcome::Duplicate, None));
         }
-        self.check_position(st, &op)?;
+        let known = match documents::state(st.store.conn(), document)? {
+            DocumentState::Deleted => return Err(IngestError::DeletedDocument(document)),
+            DocumentState::Live => true,
+            DocumentState::Unknown => false,
+        };
+        self.check_position_after(st, &op, latest)?;
         // A failed apply leaves the store unchanged; drop the cached group state too so it
         // reloads from the store (a control message may have changed it in memory).
         let (mut applied, kind, mut seq) = self
-            .apply_checked(st, document, op)
+            .apply_checked(st, document, known, op)
             .inspect_err(|_| st.crypto.forget(document))?;
         let mut unparked = 0;
         // Close gaps: apply parked successors while they chain on.
@@ -668,7 +680,7 @@ impl NodeInner {
             if self.check_position(st, &next).is_err() {
                 break;
             }
-            match self.apply_checked(st, document, next) {
+            match self.apply_checked(st, document, known, next) {
                 Ok((a, _, s)) => {
                     seq = s;
                     applied |= a;
@@ -692,9 +704,24 @@ impl NodeInner {
     fn check_position(&self, st: &mut NodeState, op: &FsOperation) -> Result<(), IngestError> {
         let document = DocumentId::from(op.header.extensions.document);
         let author = AuthorId::from(op.header.verifying_key);
-        let kind = op.header.extensions.kind;
+        let latest = oplog::latest(
+            st.store.conn(),
+            &author,
+            document,
+            op.header.extensions.kind,
+        )?;
+        self.check_position_after(st, op, latest)
+    }
+
+    /// [`NodeInner::check_position`] given the log's head, `latest` (seq, hash).
+    fn check_position_after(
+        &self,
+        st: &mut NodeState,
+        op: &FsOperation,
+        latest: Option<(u32, Hash)>,
+    ) -> Result<(), IngestError> {
+        let author = AuthorId::from(op.header.verifying_key);
         let seq = op.header.seq_num;
-        let latest = oplog::latest(st.store.conn(), &author, document, kind)?;
         let expected = latest.map_or(0, |(s, _)| s + 1);
         if seq < expected {
             // Not a duplicate (checked by hash before), so a different op holds this slot.
@@ -716,12 +743,13 @@ impl NodeInner {
         Ok(())
     }
 
-    /// Stores an operation whose position was checked, and applies its content.
-    /// Returns (content applied, kind, seq).
+    /// Stores an operation whose position was checked, and applies its content. `known`:
+    /// the document's row exists in the store. Returns (content applied, kind, seq).
     fn apply_checked(
         &self,
         st: &mut NodeState,
         document: DocumentId,
+        known: bool,
         op: FsOperation,
     ) -> Result<(bool, LogKind, u32), IngestError> {
         let kind = op.header.extensions.kind;
@@ -742,8 +770,18 @@ impl NodeInner {
             LogKind::Control => None,
         };
         let peer = self.identity.loro_peer_id();
-        let tx = st.store.transaction()?;
-        documents::ensure(&tx, document)?;
+        // In a batch with deferred imports, a delta operation of a document that exists
+        // writes one row: the insert below (the import comes after the batch). One
+        // statement is atomic on its own, so it needs no savepoint.
+        let single = known && kind == LogKind::Delta && st.deferred.is_some();
+        let tx = if single {
+            st.store.single_statement()?
+        } else {
+            st.store.transaction()?
+        };
+        if !known {
+            documents::ensure(&tx, document)?;
+        }
         let plain = self.is_plain(&tx, document)?;
         if kind == LogKind::Control {
             let body = op.body.as_ref().map(|b| b.as_bytes());

@@ -38,8 +38,13 @@ const IDLE: Duration = Duration::from_secs(30);
 /// Most logs a heights message may list.
 const MAX_LOGS: usize = 100_000;
 /// Most bytes of one session's received operations waiting for validation; the session
-/// stops reading from the peer beyond that (see [`Backlog`]).
-const MAX_BACKLOG: usize = 2 << 20;
+/// stops reading from the peer beyond that (see [`Backlog`]). Large enough for full ingest
+/// batches (see `MAX_BATCH` in `worker.rs`) in both stages, with room to spare.
+const MAX_BACKLOG: usize = 4 << 20;
+/// Most bytes of all sessions' received operations waiting for validation together: one
+/// peer can fill at most half, so the node's memory stays bounded whatever the number of
+/// peers and no peer starves the others.
+const MAX_SHARED_BACKLOG: usize = 2 * MAX_BACKLOG;
 
 /// Highest seq per (author, log kind) of a document.
 pub type Heights = Vec<(AuthorId, LogKind, u32)>;
@@ -157,6 +162,8 @@ pub(crate) struct Session {
     pub store: SyncStore,
     pub ingest: Sender<IngestItem>,
     pub max_frame: usize,
+    /// Bytes all sessions have waiting for validation (see [`MAX_SHARED_BACKLOG`]).
+    pub received: Backlog,
 }
 
 impl std::fmt::Debug for Session {
@@ -255,10 +262,11 @@ impl Session {
                 return Ok(received);
             }
             received += 1;
-            if !backlog.room(frame.len(), MAX_BACKLOG, IDLE).await {
+            let budget = (MAX_BACKLOG, &self.received, MAX_SHARED_BACKLOG);
+            if !backlog.room_in_both(budget, frame.len(), IDLE).await {
                 return Err(CatchupError::Transport("ingest stalled".into()));
             }
-            let permit = backlog.acquire(frame.len());
+            let permit = backlog.acquire_in_both(&self.received, frame.len());
             self.ingest
                 .send(IngestItem::Wire {
                     document: doc,

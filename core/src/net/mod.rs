@@ -201,6 +201,7 @@ impl Network {
             store,
             ingest: ingest_tx.clone(),
             max_frame: node.max_operation_bytes(),
+            received: worker::Backlog::default(),
         };
         endpoint
             .accept(catchup::CATCHUP_PROTOCOL, session.clone())

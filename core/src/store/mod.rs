@@ -143,6 +143,16 @@ impl Store {
         Ok(tx::Tx::begin(&self.conn)?)
     }
 
+    /// A write scope inside the outer transaction of [`Store::begin_batch`] for a caller
+    /// whose writes are one statement: no savepoint (see [`tx::Tx::single_statement`]).
+    /// Outside a batch it is a plain [`Store::transaction`].
+    pub fn single_statement(&mut self) -> Result<tx::Tx<'_>, StoreError> {
+        if self.conn.is_autocommit() {
+            return self.transaction();
+        }
+        Ok(tx::Tx::single_statement(&self.conn))
+    }
+
     /// Opens an outer transaction: the transactions started until [`Store::commit_batch`]
     /// become savepoints inside it, so many small writes share one commit. A failed inner
     /// transaction still rolls back alone.
