@@ -12,6 +12,7 @@
 //! `--cdylib` names the stripped release FFI library whose size is reported.
 
 mod compare;
+mod cpu;
 mod local;
 mod machine;
 mod net;
@@ -65,9 +66,11 @@ fn single_figure(what: &str, count: Option<&String>) -> Option<String> {
                 .build()
                 .expect("tokio runtime");
             let c = rt.block_on(net::catchup(n));
+            let (threads, total) = net::cpu_per_op(&c);
             Some(format!(
                 "catch-up of {} ops: {:.2} s ({}, {:.1} µs/op); receiver's own writes \
-                 meanwhile: p50 {}, p99 {}, max {}",
+                 meanwhile: p50 {}, p99 {}, max {}; CPU µs/op by thread: {threads} \
+                 (total {total:.0})",
                 c.ops,
                 c.elapsed.as_secs_f64(),
                 ops(rate(c.ops as usize, c.elapsed)),
@@ -205,6 +208,21 @@ fn main() {
             big.writes_meanwhile.len()
         ),
     ));
+    let (threads, total) = net::cpu_per_op(big);
+    if total > 0.0 {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        rows.push(Row::info(
+            format!(
+                "3. CPU per op in the {}-op catch-up, both nodes, by thread",
+                big.ops
+            ),
+            format!("{threads} µs; total {total:.0} µs"),
+        ));
+        rows.push(Row::info(
+            format!("3. throughput bound by that CPU cost on {cores} busy cores"),
+            ops(cores as f64 * 1e6 / total),
+        ));
+    }
     let per_op = |c: &net::Catchup| c.elapsed.as_secs_f64() / c.ops as f64;
     rows.push(Row::info(
         "3. catch-up linearity (µs/op at largest / at 10k)",

@@ -16,6 +16,20 @@ async fn online(node: &Node) {
         .expect("start network");
 }
 
+/// CPU per operation of a catch-up by thread name, e.g. `fieldsync-verif 70 µs, ...`, and
+/// the total.
+pub fn cpu_per_op(c: &Catchup) -> (String, f64) {
+    let per_op = |d: &Duration| d.as_secs_f64() * 1e6 / c.ops.max(1) as f64;
+    let parts: Vec<String> = c
+        .cpu
+        .iter()
+        .filter(|(_, d)| per_op(d) >= 0.5)
+        .map(|(name, d)| format!("{name} {:.0}", per_op(d)))
+        .collect();
+    let total: f64 = c.cpu.iter().map(|(_, d)| per_op(d)).sum();
+    (parts.join(", "), total)
+}
+
 /// Polls until `b` holds as many operations of `id` as `a`, or panics after the deadline.
 async fn until_caught_up(a: &Document, b: &Node, id: DocumentId) {
     let want = a.op_count().expect("count");
@@ -60,6 +74,9 @@ pub struct Catchup {
     /// Latency of single-edit commits the receiver made to another document of its own
     /// while catching up (one every [`WRITE_EVERY`]): what an app editing meanwhile sees.
     pub writes_meanwhile: Samples,
+    /// CPU time of both nodes' threads during the catch-up, by thread name, largest first
+    /// (empty where `/proc` is not available).
+    pub cpu: Vec<(String, Duration)>,
 }
 
 /// Pause between the receiver's own writes during a catch-up.
@@ -91,12 +108,20 @@ pub async fn catchup(n: usize) -> Catchup {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = {
         let stop = stop.clone();
-        std::thread::spawn(move || write_until(own, &stop))
+        std::thread::Builder::new()
+            .name("bench-writer".into())
+            .spawn(move || write_until(own, &stop))
+            .expect("writer thread")
     };
+    let cpu_before = crate::cpu::snapshot();
     let start = Instant::now();
     b.join(&invite).await.expect("join");
     until_caught_up(&doc, &b, doc.id()).await;
     let elapsed = start.elapsed();
+    let cpu = match (cpu_before, crate::cpu::snapshot()) {
+        (Some(before), Some(after)) => crate::cpu::between(&before, &after),
+        _ => Vec::new(),
+    };
     stop.store(true, std::sync::atomic::Ordering::Release);
     let writes_meanwhile = writer.join().expect("writer thread");
     assert_same(&doc, &b);
@@ -113,6 +138,7 @@ pub async fn catchup(n: usize) -> Catchup {
         receiver_dir: db,
         document: id,
         writes_meanwhile,
+        cpu,
     }
 }
 
