@@ -215,6 +215,16 @@ fn load_doc(
     Ok((doc, since.total_ops()))
 }
 
+/// The head (seq, hash) of the log `op` belongs to, as stored.
+fn log_head(conn: &Connection, op: &FsOperation) -> Result<Option<(u32, Hash)>, StoreError> {
+    oplog::latest(
+        conn,
+        &AuthorId::from(op.header.verifying_key),
+        DocumentId::from(op.header.extensions.document),
+        op.header.extensions.kind,
+    )
+}
+
 /// Rejects Loro updates that carry changes of peers other than the operation's author.
 pub(crate) fn check_attribution(payload: &[u8], author: &AuthorId) -> Result<(), IngestError> {
     let meta = LoroDoc::decode_import_blob_meta(payload, true)
@@ -646,12 +656,7 @@ impl NodeInner {
         let author = AuthorId::from(op.header.verifying_key);
         // An operation above its log's head cannot be stored yet (same hash, same position):
         // only one at or below the head is looked up by hash, a duplicate or a fork.
-        let latest = oplog::latest(
-            st.store.conn(),
-            &author,
-            document,
-            op.header.extensions.kind,
-        )?;
+        let latest = log_head(st.store.conn(), &op)?;
         if latest.is_some_and(|(head, _)| op.header.seq_num <= head)
             && oplog::contains(st.store.conn(), &op.hash)?
         {
@@ -702,14 +707,7 @@ impl NodeInner {
 
     /// Checks seq and backlink against the stored log; parks the operation on a gap.
     fn check_position(&self, st: &mut NodeState, op: &FsOperation) -> Result<(), IngestError> {
-        let document = DocumentId::from(op.header.extensions.document);
-        let author = AuthorId::from(op.header.verifying_key);
-        let latest = oplog::latest(
-            st.store.conn(),
-            &author,
-            document,
-            op.header.extensions.kind,
-        )?;
+        let latest = log_head(st.store.conn(), op)?;
         self.check_position_after(st, op, latest)
     }
 
