@@ -4,6 +4,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+/// Name under which [`between`] reports threads seen only in the process total.
+pub const ENDED: &str = "ended threads";
+
 /// CPU time per live thread and for the whole process at one instant.
 pub struct Snapshot {
     /// Thread id -> (name, CPU time).
@@ -47,8 +50,7 @@ fn process_time() -> Option<Duration> {
 }
 
 /// CPU time per thread name between two snapshots, largest first. Threads that started and
-/// ended in between are only visible in the process total: they are reported as
-/// `ended threads`.
+/// ended in between are only visible in the process total: they are reported as [`ENDED`].
 pub fn between(before: &Snapshot, after: &Snapshot) -> Vec<(String, Duration)> {
     let mut by_name: HashMap<String, Duration> = HashMap::new();
     let mut live = Duration::ZERO;
@@ -68,7 +70,7 @@ pub fn between(before: &Snapshot, after: &Snapshot) -> Vec<(String, Duration)> {
         .saturating_sub(before.process)
         .saturating_sub(live);
     if ended >= Duration::from_millis(10) {
-        by_name.insert("ended threads".into(), ended);
+        by_name.insert(ENDED.into(), ended);
     }
     let mut out: Vec<_> = by_name.into_iter().filter(|(_, d)| !d.is_zero()).collect();
     out.sort_by_key(|(_, d)| std::cmp::Reverse(*d));

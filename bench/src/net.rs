@@ -24,10 +24,30 @@ pub fn cpu_per_op(c: &Catchup) -> (String, f64) {
         .cpu
         .iter()
         .filter(|(_, d)| per_op(d) >= 0.5)
-        .map(|(name, d)| format!("{name} {:.0}", per_op(d)))
+        .map(|(name, d)| format!("{} {:.0}", role(name), per_op(d)))
         .collect();
     let total: f64 = c.cpu.iter().map(|(_, d)| per_op(d)).sum();
     (parts.join(", "), total)
+}
+
+/// What a thread of a catch-up run does, by its (15-character) name.
+fn role(thread: &str) -> String {
+    let role = match thread {
+        "fieldsync-verif" => "verify stage thread",
+        // `operation::parallel_map` starts scoped threads for each batch the verify stage
+        // decodes; they are the only threads that start and end during a catch-up.
+        crate::cpu::ENDED => "verify workers (ended threads)",
+        "fieldsync-inges" => "ingest thread",
+        "tokio-rt-worker" => "tokio workers (QUIC, gossip, catch-up tasks)",
+        "fieldsync-check" => "WAL checkpointers",
+        "bench-writer" => "receiver's own writes",
+        // The thread in `block_on` also drives the runtime's I/O and timers while it waits.
+        _ if thread.starts_with("fieldsync-benc") || thread.starts_with("bench") => {
+            "main thread (drives I/O, polls progress)"
+        }
+        other => other,
+    };
+    role.to_string()
 }
 
 /// Polls until `b` holds as many operations of `id` as `a`, or panics after the deadline.
