@@ -88,7 +88,7 @@ pub fn write(n: usize, batch: usize) -> Write {
 
 /// Remote operations ingested per second (decode, verify signature and hash, decrypt, Loro
 /// import, persist), for `n` single-edit operations; `encrypt` selects the path, `batch`
-/// hands them to `Node::ingest_batch` in slices of 1024 (the most sync stores in one
+/// hands them to `Node::ingest_batch` in slices of 512 (the most sync stores in one
 /// transaction) instead of one `ingest` each.
 pub fn ingest(n: usize, encrypt: bool, batch: bool) -> f64 {
     let (_da, _db, a, b, doc) = two_nodes(encrypt);
@@ -96,7 +96,7 @@ pub fn ingest(n: usize, encrypt: bool, batch: bool) -> f64 {
     let wire = a.operations(doc.id()).expect("operations");
     let start = Instant::now();
     if batch {
-        for chunk in wire.chunks(1024) {
+        for chunk in wire.chunks(512) {
             for r in b.ingest_batch(chunk) {
                 r.expect("ingest");
             }

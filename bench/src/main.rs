@@ -165,7 +165,7 @@ fn main() {
         ops(ingest_plain),
     ));
     rows.push(Row::info(
-        "2. ingest batched (1024 per transaction, as a catch-up does), encrypted",
+        "2. ingest batched (512 per transaction, as a catch-up does), encrypted",
         ops(ingest_batched),
     ));
     rows.push(Row::info(
