@@ -16,8 +16,8 @@ async fn online(node: &Node) {
         .expect("start network");
 }
 
-/// CPU per operation of a catch-up by thread name, e.g. `fieldsync-verif 70 µs, ...`, and
-/// the total.
+/// CPU per operation of a catch-up by thread role (see [`role`]), e.g. `ingest thread 35,
+/// ...` in µs, and the total in µs.
 pub fn cpu_per_op(c: &Catchup) -> (String, f64) {
     let per_op = |d: &Duration| d.as_secs_f64() * 1e6 / c.ops.max(1) as f64;
     let parts: Vec<String> = c
