@@ -42,8 +42,9 @@ const MAX_LOGS: usize = 100_000;
 /// batches (see `MAX_BATCH` in `worker.rs`) in both stages, with room to spare.
 const MAX_BACKLOG: usize = 4 << 20;
 /// Most bytes of all sessions' received operations waiting for validation together: one
-/// peer can fill at most half, so the node's memory stays bounded whatever the number of
-/// peers and no peer starves the others.
+/// session can fill at most half, so the node's memory stays bounded whatever the number of
+/// peers. A peer running several sessions at once can take more of it and slow the others
+/// (they still progress as it drains).
 const MAX_SHARED_BACKLOG: usize = 2 * MAX_BACKLOG;
 
 /// Highest seq per (author, log kind) of a document.
