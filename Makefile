@@ -82,8 +82,10 @@ TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 # and the encryption-cost comparison. Takes several minutes; BENCH_ARGS=--quick for a smoke run.
 bench: deps
 	$(CARGO) build $(CARGO_FLAGS) --profile release-small -p fieldsync-ffi --lib
+	$(CARGO) build $(CARGO_FLAGS) --profile release-small -p fieldsync-bench
 	$(CARGO) run $(CARGO_FLAGS) --release -q -p fieldsync-bench -- \
-	  --cdylib $(TARGET_DIR)/release-small/libfieldsync_ffi.so --out BENCHMARKS.md $(BENCH_ARGS)
+	  --cdylib $(TARGET_DIR)/release-small/libfieldsync_ffi.so \
+	  --size-bench $(TARGET_DIR)/release-small/fieldsync-bench --out BENCHMARKS.md $(BENCH_ARGS)
 	$(CARGO) bench $(CARGO_FLAGS) -p fieldsync --bench hot_paths --bench crypto
 
 # Fuzzing (fuzz/, its own workspace). cargo-fuzz needs nightly flags: RUSTC_BOOTSTRAP lets the

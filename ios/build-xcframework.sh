@@ -5,7 +5,7 @@
 # scripts/swift-test.sh against a Linux .so instead.
 #
 #   ios/build-xcframework.sh             # release build, all slices
-#   PROFILE=release-small ios/build-xcframework.sh   # smaller binary (opt-level z, LTO, strip)
+#   PROFILE=release-small ios/build-xcframework.sh   # smaller binary (opt-level z but crypto at 3, LTO, strip)
 #
 # Output (both gitignored):
 #   ios/FieldSyncFFI.xcframework/          static libraries + headers, one slice per platform:

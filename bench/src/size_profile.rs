@@ -1,0 +1,78 @@
+//! Speed of the size profile (`release-small`: opt-level "z", LTO, stripped), the profile of
+//! the library measured in figure 6. The same benchmark, built with that profile, measures
+//! the hot in-process figures in a child process, so that a profile setting that slows a hot
+//! path shows in the table next to the bytes it saves (opt-level "z" on the curve arithmetic
+//! once made decoding and verifying received operations 45x slower).
+
+use std::path::Path;
+use std::process::Command;
+
+/// Hidden subcommand the child runs: `fieldsync-bench size-profile-rates N`.
+pub const CHILD: &str = "size-profile-rates";
+
+/// Rates measured by a build of this benchmark.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rates {
+    /// Received operations decoded and verified per second on one core.
+    pub verify: f64,
+    /// Encrypted operations ingested per second in batches, in-process.
+    pub ingest: f64,
+}
+
+/// Child side: measures both rates over `n` operations and formats them for [`parse`].
+pub fn child(n: usize) -> String {
+    format!(
+        "{} {}",
+        crate::local::verify_rate(n),
+        crate::local::ingest(n, true, true)
+    )
+}
+
+/// Parses the child's output, `<verify> <ingest>` in operations per second.
+pub fn parse(output: &str) -> Option<Rates> {
+    let mut parts = output.split_whitespace().map(|p| p.parse::<f64>().ok());
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(Some(verify)), Some(Some(ingest)), None) if verify > 0.0 && ingest > 0.0 => {
+            Some(Rates { verify, ingest })
+        }
+        _ => None,
+    }
+}
+
+/// Runs the size-profile build `exe` on `n` operations and returns its rates.
+pub fn measure(exe: &Path, n: usize) -> Result<Rates, String> {
+    let out = Command::new(exe)
+        .arg(CHILD)
+        .arg(n.to_string())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{} failed: {}",
+            exe.display(),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    parse(&stdout).ok_or_else(|| format!("unexpected output {stdout:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_two_positive_rates_only() {
+        assert_eq!(
+            parse("13812.5 12000\n"),
+            Some(Rates {
+                verify: 13812.5,
+                ingest: 12000.0
+            })
+        );
+        assert_eq!(parse("13812.5"), None);
+        assert_eq!(parse("1 2 3"), None);
+        assert_eq!(parse("0 2"), None);
+        assert_eq!(parse("x 2"), None);
+    }
+}
