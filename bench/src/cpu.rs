@@ -7,6 +7,10 @@ use std::time::Duration;
 /// Name under which [`between`] reports threads seen only in the process total.
 pub const ENDED: &str = "ended threads";
 
+/// Name under which the process's main thread is reported: threads that a library starts
+/// without a name carry the process name too, so the name alone does not tell them apart.
+pub const MAIN: &str = "main thread";
+
 /// CPU time per live thread and for the whole process at one instant.
 pub struct Snapshot {
     /// Thread id -> (name, CPU time).
@@ -18,6 +22,7 @@ pub struct Snapshot {
 /// Reads `/proc/self`; `None` where it is not available.
 pub fn snapshot() -> Option<Snapshot> {
     let mut threads = HashMap::new();
+    let main = std::process::id().to_string();
     for entry in std::fs::read_dir("/proc/self/task").ok()? {
         let dir = entry.ok()?.path();
         let tid = dir.file_name()?.to_string_lossy().into_owned();
@@ -31,7 +36,12 @@ pub fn snapshot() -> Option<Snapshot> {
         else {
             continue;
         };
-        threads.insert(tid, (name.trim().to_string(), Duration::from_nanos(cpu)));
+        let name = if tid == main {
+            MAIN.to_string()
+        } else {
+            name.trim().to_string()
+        };
+        threads.insert(tid, (name, Duration::from_nanos(cpu)));
     }
     Some(Snapshot {
         threads,

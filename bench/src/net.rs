@@ -34,16 +34,20 @@ pub fn cpu_per_op(c: &Catchup) -> (String, f64) {
 fn role(thread: &str) -> String {
     let role = match thread {
         "fieldsync-verif" => "verify stage thread",
-        // `operation::parallel_map` starts scoped threads for each batch the verify stage
-        // decodes; they are the only threads that start and end during a catch-up.
-        crate::cpu::ENDED => "verify workers (ended threads)",
+        // `operation::parallel_map` starts scoped threads for each batch: the verify stage's
+        // (Ed25519 verification, most of it) and the ingest thread's (the Loro attribution
+        // check). They are the only threads that start and end during a catch-up.
+        crate::cpu::ENDED => "per-batch workers (verification, attribution check; ended threads)",
         "fieldsync-inges" => "ingest thread",
         "tokio-rt-worker" => "tokio workers (QUIC, gossip, catch-up tasks)",
         "fieldsync-check" => "WAL checkpointers",
         "bench-writer" => "receiver's own writes",
-        // The thread in `block_on` also drives the runtime's I/O and timers while it waits.
-        _ if thread.starts_with("fieldsync-benc") || thread.starts_with("bench") => {
-            "main thread (drives I/O, polls progress)"
+        crate::cpu::MAIN => "main thread (polls progress)",
+        // p2panda-net's actors run on threads of their own (ractor thread-local runtimes)
+        // that have no name, hence the process's: QUIC connections and the catch-up sessions
+        // they accept, on both nodes.
+        _ if thread.starts_with("fieldsync-benc") => {
+            "p2panda-net actor threads (connections, accepted catch-up sessions)"
         }
         other => other,
     };
