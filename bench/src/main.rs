@@ -191,10 +191,6 @@ fn main() {
         "2. ingest batched (512 per transaction, as a catch-up does), encrypted",
         ops(ingest_batched),
     ));
-    rows.push(Row::info(
-        "2. encryption cost per ingested op",
-        format!("{:.1} µs", (1.0 / ingest_enc - 1.0 / ingest_plain) * 1e6),
-    ));
 
     step("3. catch-up over QUIC (1k, 10k, 100k)");
     let mut catchups = Vec::new();

@@ -40,7 +40,10 @@ impl Row {
         let verdict = if measured <= limit {
             "met".to_string()
         } else {
-            format!("missed: {:.1}x the limit", measured / limit)
+            format!(
+                "missed: {:.1}% over the limit",
+                100.0 * (measured / limit - 1.0)
+            )
         };
         Row {
             figure: figure.into(),
@@ -136,7 +139,11 @@ mod tests {
     fn verdicts_and_marker_replacement() {
         assert_eq!(
             Row::at_most("a", "", "", 2.0, 1.0).verdict,
-            "missed: 2.0x the limit"
+            "missed: 100.0% over the limit"
+        );
+        assert_eq!(
+            Row::at_most("a", "", "", 10.14, 10.0).verdict,
+            "missed: 1.4% over the limit"
         );
         assert_eq!(
             Row::at_least("a", "", "", 5.0, 10.0).verdict,
