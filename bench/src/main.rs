@@ -12,6 +12,7 @@
 //! `--cdylib` names the stripped release FFI library whose size is reported; `--size-bench`
 //! a build of this benchmark with the same size profile, whose speed is reported next to it.
 
+mod child;
 mod compare;
 mod cpu;
 mod local;

@@ -1,8 +1,8 @@
 //! Size figures: peak resident memory of a node holding many operations, bytes on disk per
 //! operation, and the size of the release FFI library.
 
+use std::ffi::OsStr;
 use std::path::Path;
-use std::process::Command;
 
 use fieldsync::DocumentId;
 
@@ -30,21 +30,10 @@ pub fn rss_child(dir: &Path, document: &str) -> u64 {
 /// Peak RSS (kB) of a fresh process that opens the node in `dir` and loads `document`.
 pub fn rss_of_node(dir: &Path, document: DocumentId) -> u64 {
     let exe = std::env::current_exe().expect("current exe");
-    let out = Command::new(exe)
-        .arg("rss")
-        .arg(dir)
-        .arg(document.to_string())
-        .output()
-        .expect("spawn rss child");
-    assert!(
-        out.status.success(),
-        "rss child failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .expect("rss child output")
+    let doc = document.to_string();
+    let out = crate::child::output(&exe, [OsStr::new("rss"), dir.as_os_str(), OsStr::new(&doc)])
+        .unwrap_or_else(|e| panic!("rss child: {e}"));
+    out.trim().parse().expect("rss child output")
 }
 
 /// Total bytes of the files in `dir` (the database and its WAL).

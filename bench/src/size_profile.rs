@@ -5,7 +5,6 @@
 //! once made decoding and verifying received operations 45x slower).
 
 use std::path::Path;
-use std::process::Command;
 
 /// Hidden subcommand the child runs: `fieldsync-bench size-profile-rates N`.
 pub const CHILD: &str = "size-profile-rates";
@@ -41,19 +40,7 @@ pub fn parse(output: &str) -> Option<Rates> {
 
 /// Runs the size-profile build `exe` on `n` operations and returns its rates.
 pub fn measure(exe: &Path, n: usize) -> Result<Rates, String> {
-    let out = Command::new(exe)
-        .arg(CHILD)
-        .arg(n.to_string())
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{} failed: {}",
-            exe.display(),
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = crate::child::output(exe, [CHILD.to_string(), n.to_string()])?;
     parse(&stdout).ok_or_else(|| format!("unexpected output {stdout:?}"))
 }
 
