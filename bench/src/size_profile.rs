@@ -38,6 +38,15 @@ pub fn parse(output: &str) -> Option<Rates> {
     }
 }
 
+/// Mean of each rate over `runs` (zero rates for no runs).
+pub fn mean(runs: &[Rates]) -> Rates {
+    let count = runs.len().max(1) as f64;
+    Rates {
+        verify: runs.iter().map(|r| r.verify).sum::<f64>() / count,
+        ingest: runs.iter().map(|r| r.ingest).sum::<f64>() / count,
+    }
+}
+
 /// Runs the size-profile build `exe` on `n` operations and returns its rates.
 pub fn measure(exe: &Path, n: usize) -> Result<Rates, String> {
     let stdout = crate::child::output(exe, [CHILD.to_string(), n.to_string()])?;
@@ -61,5 +70,26 @@ mod tests {
         assert_eq!(parse("1 2 3"), None);
         assert_eq!(parse("0 2"), None);
         assert_eq!(parse("x 2"), None);
+    }
+
+    #[test]
+    fn mean_of_rates() {
+        let runs = [
+            Rates {
+                verify: 10.0,
+                ingest: 4.0,
+            },
+            Rates {
+                verify: 20.0,
+                ingest: 6.0,
+            },
+        ];
+        assert_eq!(
+            mean(&runs),
+            Rates {
+                verify: 15.0,
+                ingest: 5.0
+            }
+        );
     }
 }
