@@ -91,18 +91,25 @@ fn cached<'a>(
 
 impl CryptoState {
     /// Loads this device's key material, creating it on first use and rotating the pre-key
-    /// when it nears expiry.
+    /// when it nears expiry. Stored key material that does not decode, or belongs to another
+    /// identity than the node's, is a damaged database: [`StoreError::Corrupt`], like a
+    /// group state that does not decode.
     pub(crate) fn load_or_create(store: &Store, me: &AuthorId) -> Result<Self> {
         let conn = store.conn();
         let (mut device, fresh) = match keys::device_keys(conn)? {
-            Some(bytes) => (DeviceKeys::from_bytes(&bytes)?, false),
+            Some(bytes) => (
+                DeviceKeys::from_bytes(&bytes)
+                    .map_err(|e| StoreError::Corrupt(format!("device key material: {e}")))?,
+                false,
+            ),
             None => (DeviceKeys::generate(me.verifying_key())?, true),
         };
         if device.id() != me.verifying_key() {
-            return Err(CryptoError::WrongDevice {
-                given: Box::new(device.id()),
-                expected: Box::new(me.verifying_key()),
-            }
+            return Err(StoreError::Corrupt(format!(
+                "device key material belongs to {}, not to this node's identity {}",
+                AuthorId::from(device.id()),
+                me
+            ))
             .into());
         }
         let rotated = device.rotate_if_needed(DEFAULT_ROTATE_BEFORE)?;

@@ -187,3 +187,46 @@ fn damaged_key_material_and_group_state_never_panic() {
     eprintln!("typed errors: {key_errors} for device keys, {group_errors} for group state");
     assert!(key_errors > 0, "damaged key material must be reported");
 }
+
+#[test]
+fn key_material_of_another_device_is_reported_as_corruption() {
+    let (mine, theirs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    drop(fieldsync_tests::open_node(mine.path()));
+    drop(fieldsync_tests::open_node(theirs.path()));
+    let read_keys = |dir: &Path| -> Vec<u8> {
+        rusqlite::Connection::open(dir.join(DB_FILE))
+            .unwrap()
+            .query_row("SELECT keys FROM device_keys WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .unwrap()
+    };
+    let write_keys = |dir: &Path, keys: &[u8]| {
+        rusqlite::Connection::open(dir.join(DB_FILE))
+            .unwrap()
+            .execute("UPDATE device_keys SET keys = ?1 WHERE id = 1", [keys])
+            .unwrap();
+    };
+    let own = read_keys(mine.path());
+    // Another device's key material under this node's identity: a mixed-up database.
+    write_keys(mine.path(), &read_keys(theirs.path()));
+    match Node::open(NodeConfig::new(mine.path())) {
+        Err(Error::Store(StoreError::Corrupt(reason))) => {
+            assert!(reason.contains("belongs to"), "{reason}")
+        }
+        Err(other) => panic!("expected a corrupt store, got {other:?}"),
+        Ok(_) => panic!("opened with another device's key material"),
+    }
+    // Key material that does not decode at all.
+    write_keys(mine.path(), &own[..own.len() / 2]);
+    match Node::open(NodeConfig::new(mine.path())) {
+        Err(Error::Store(StoreError::Corrupt(reason))) => {
+            assert!(reason.contains("device key material"), "{reason}")
+        }
+        Err(other) => panic!("expected a corrupt store, got {other:?}"),
+        Ok(_) => panic!("opened with truncated key material"),
+    }
+    // The original bytes back: the node opens again, nothing was overwritten.
+    write_keys(mine.path(), &own);
+    Node::open(NodeConfig::new(mine.path())).expect("own key material opens");
+}
