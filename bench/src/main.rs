@@ -82,7 +82,7 @@ fn single_figure(what: &str, count: Option<&String>) -> Option<String> {
                 c.ops,
                 c.elapsed.as_secs_f64(),
                 ops(rate(c.ops as usize, c.elapsed)),
-                c.elapsed.as_secs_f64() * 1e6 / c.ops as f64,
+                c.us_per_op(),
                 ms(c.writes_meanwhile.percentile(50.0)),
                 ms(c.writes_meanwhile.percentile(99.0)),
                 ms(c.writes_meanwhile.percentile(100.0)),
@@ -203,7 +203,7 @@ fn main() {
                 "{:.2} s ({}, {:.1} µs/op)",
                 c.elapsed.as_secs_f64(),
                 ops(rate(c.ops as usize, c.elapsed)),
-                c.elapsed.as_secs_f64() * 1e6 / c.ops as f64
+                c.us_per_op()
             ),
         ));
         catchups.push(c);
@@ -246,7 +246,7 @@ fn main() {
     // This machine's speed moves by a third between runs a minute apart, more than the
     // effect measured here: a second 10k and a second largest run, alternating with the
     // first ones, and the ratio of the means.
-    let per_op = |c: &net::Catchup| c.elapsed.as_secs_f64() * 1e6 / c.ops as f64;
+    let per_op = net::Catchup::us_per_op;
     let small = [
         per_op(&catchups[1]),
         per_op(&rt.block_on(net::catchup(n(10_000)))),

@@ -103,6 +103,13 @@ pub struct Catchup {
     pub cpu: Vec<(String, Duration)>,
 }
 
+impl Catchup {
+    /// Wall-clock time per operation received, in µs.
+    pub fn us_per_op(&self) -> f64 {
+        self.elapsed.as_secs_f64() * 1e6 / self.ops as f64
+    }
+}
+
 /// Pause between the receiver's own writes during a catch-up.
 const WRITE_EVERY: Duration = Duration::from_millis(20);
 
