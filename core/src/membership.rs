@@ -35,7 +35,6 @@
 
 use std::collections::HashMap;
 
-use p2panda_core::Hash;
 use rusqlite::Connection;
 
 use crate::body::{self, BodyScheme};
@@ -243,14 +242,17 @@ impl CryptoState {
     }
 }
 
-/// Unapplied document operations that can be read now: (hash, update), attribution checked.
+/// An unapplied delta operation, by its log position (author, seq), and its readable update.
+pub(crate) type ReadableUpdate = ((AuthorId, u32), Vec<u8>);
+
+/// Unapplied document operations that can be read now, attribution checked.
 /// Unreadable ones (secret still unknown, or refused) stay unapplied.
 pub(crate) fn readable_unapplied(
     conn: &Connection,
     crypto: &mut CryptoState,
     id: DocumentId,
     accept_plain: bool,
-) -> Result<Vec<(Hash, Vec<u8>)>, StoreError> {
+) -> Result<Vec<ReadableUpdate>, StoreError> {
     let mut out = Vec::new();
     for op in oplog::unapplied_delta_ops(conn, id)? {
         let Some(body) = op.body.as_deref() else {
@@ -258,7 +260,7 @@ pub(crate) fn readable_unapplied(
         };
         match crypto.open_delta(conn, id, body, accept_plain) {
             Ok(Some(update)) => match check_attribution(&update, &op.author) {
-                Ok(()) => out.push((op.hash, update)),
+                Ok(()) => out.push(((op.author, op.seq), update)),
                 Err(e) => tracing::warn!(%id, author = %op.author, "stored op refused: {e}"),
             },
             Ok(None) => {}
@@ -439,8 +441,8 @@ impl NodeInner {
             return Err(IngestError::InvalidUpdate(e.to_string()));
         }
         let tx = st.store.transaction()?;
-        for (hash, _) in &ready {
-            oplog::mark_applied(&tx, hash)?;
+        for ((author, seq), _) in &ready {
+            oplog::mark_applied(&tx, id, author, *seq)?;
         }
         if let Err(e) = tx.commit() {
             st.docs.remove(&id);

@@ -209,8 +209,8 @@ fn load_doc(
     if !updates.is_empty() {
         doc.import_batch(&updates).map_err(engine)?;
     }
-    for (hash, _) in &late {
-        oplog::mark_applied(conn, hash)?;
+    for ((author, seq), _) in &late {
+        oplog::mark_applied(conn, id, author, *seq)?;
     }
     Ok((doc, since.total_ops()))
 }
@@ -658,7 +658,7 @@ impl NodeInner {
         // only one at or below the head is looked up by hash, a duplicate or a fork.
         let latest = log_head(st.store.conn(), &op)?;
         if latest.is_some_and(|(head, _)| op.header.seq_num <= head)
-            && oplog::contains(st.store.conn(), &op.hash)?
+            && oplog::contains(st.store.conn(), &op)?
         {
             return Ok((IngestOutcome::Duplicate, None));
         }
@@ -933,6 +933,7 @@ impl Node {
         self.inner.ensure_live(st, id)?;
         let tx = st.store.transaction()?;
         oplog::delete_document(&tx, id)?;
+        outbox::delete_document(&tx, id)?;
         documents::mark_deleted(&tx, id)?;
         tx.commit()?;
         st.docs.remove(&id);

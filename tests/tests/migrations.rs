@@ -11,7 +11,7 @@ fn version_1_database_upgrades_and_keeps_data() {
     // Write data with the current code, then rebuild a v1 database holding the same rows
     // with only the columns version 1 had.
     // Schema 1 had no encryption: write the data with a plain node.
-    let (id, json, author, ops) = {
+    let (id, json, author, ops, pending) = {
         let node = fieldsync_tests::open_plain_node(dir.path());
         let doc = node.create_document().unwrap();
         doc.text("t").unwrap().insert(0, "from v1").unwrap();
@@ -21,8 +21,10 @@ fn version_1_database_upgrades_and_keeps_data() {
             doc.to_json().unwrap(),
             node.author(),
             node.operations(doc.id()).unwrap(),
+            node.pending(Some(doc.id())).unwrap(),
         )
     };
+    assert_eq!(pending.len(), 2, "no peer acknowledged the two writes");
     let old = tempfile::tempdir().unwrap();
     {
         let mut conn = rusqlite_conn(&old.path().join(DB_FILE));
@@ -67,16 +69,52 @@ fn version_1_database_upgrades_and_keeps_data() {
             )
             .unwrap();
         }
+        // The outbox of version 1 referenced operations (hash); version 6 rebuilt it.
+        for entry in &pending {
+            conn.execute(
+                "INSERT INTO outbox (hash, document, created_at, attempts, last_error)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                rusqlite::params![
+                    entry.hash.as_bytes().to_vec(),
+                    entry.document.as_bytes().to_vec(),
+                    entry.created_at,
+                    entry.attempts,
+                    entry.last_error
+                ],
+            )
+            .unwrap();
+        }
     }
     let node = open_node(old.path());
     assert_eq!(node.author(), author);
     let doc = node.document(id).unwrap();
     assert_eq!(doc.to_json().unwrap(), json);
     assert_eq!(node.operations(id).unwrap(), ops);
+    assert_eq!(node.pending(Some(id)).unwrap(), pending);
+    // Held operations are still recognised (found by log position since version 6).
+    for op in &ops {
+        assert_eq!(
+            node.ingest(op).unwrap(),
+            fieldsync::IngestOutcome::Duplicate
+        );
+    }
     doc.text("t").unwrap().insert(0, "now v2: ").unwrap();
+    assert_eq!(node.pending(Some(id)).unwrap().len(), 3);
+    // Deleting the document deletes its outbox entries (no longer by foreign key).
+    node.delete_document(id).unwrap();
+    assert!(node.pending(Some(id)).unwrap().is_empty());
     drop(node);
     let conn = rusqlite_conn(&old.path().join(DB_FILE));
     assert_eq!(current_version(&conn).unwrap(), LATEST);
+    let hash_indexes: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM pragma_index_list('operations') AS l
+             WHERE EXISTS (SELECT 1 FROM pragma_index_info(l.name) WHERE name = 'hash')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(hash_indexes, 0, "operation hashes are not indexed");
 }
 
 #[test]

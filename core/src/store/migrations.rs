@@ -113,6 +113,46 @@ const MIGRATIONS: &[&str] = &[
         SELECT id, snapshot, snapshot_vv FROM documents
         WHERE snapshot IS NOT NULL AND snapshot_vv IS NOT NULL;
     UPDATE documents SET snapshot = NULL, snapshot_vv = NULL;",
+    // 6: no index on operation hashes. Hashes are random, so every received operation
+    //    inserted into a B-tree keyed by them dirtied its own page: a catch-up wrote most of
+    //    that index to the WAL again in every transaction and in every checkpoint. An
+    //    operation is found by its log position instead (a duplicate is the operation held
+    //    at its position with the same hash). The position is unique, in the column order
+    //    per-document queries need, which also replaces `operations_by_document`. The outbox
+    //    no longer references `operations (hash)` (that needs a unique hash index): deleting
+    //    a document deletes its outbox entries itself. Children are rebuilt before their
+    //    parent is dropped, so enforced foreign keys see no orphan.
+    "CREATE TABLE outbox_v6 (
+        hash       BLOB PRIMARY KEY,
+        document   BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        attempts   INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT
+    );
+    INSERT INTO outbox_v6 (rowid, hash, document, created_at, attempts, last_error)
+        SELECT rowid, hash, document, created_at, attempts, last_error FROM outbox;
+    DROP TABLE outbox;
+    ALTER TABLE outbox_v6 RENAME TO outbox;
+    CREATE INDEX outbox_by_document ON outbox (document, created_at);
+    CREATE TABLE operations_v6 (
+        hash        BLOB NOT NULL,
+        document    BLOB NOT NULL,
+        author      BLOB NOT NULL,
+        kind        INTEGER NOT NULL,
+        seq         INTEGER NOT NULL,
+        header      BLOB NOT NULL,
+        body        BLOB,
+        received_at INTEGER NOT NULL,
+        applied     INTEGER NOT NULL DEFAULT 1,
+        UNIQUE (document, kind, author, seq)
+    );
+    INSERT INTO operations_v6
+        (rowid, hash, document, author, kind, seq, header, body, received_at, applied)
+        SELECT rowid, hash, document, author, kind, seq, header, body, received_at, applied
+        FROM operations;
+    DROP TABLE operations;
+    ALTER TABLE operations_v6 RENAME TO operations;
+    CREATE INDEX operations_unapplied ON operations (document, kind) WHERE applied = 0;",
 ];
 
 /// The newest schema version this build knows.

@@ -56,13 +56,17 @@ pub fn insert(
     Ok(n == 1)
 }
 
-/// True if the operation is in the log.
-pub fn contains(conn: &Connection, hash: &Hash) -> Result<bool, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT 1 FROM operations WHERE hash = ?1")?
-        .query_row([hash.as_bytes()], |_| Ok(()))
-        .optional()?
-        .is_some())
+/// True if the operation is in the log: the operation held at its log position has its
+/// hash. (Hashes are not indexed, positions are: see schema migration 6.)
+pub fn contains(conn: &Connection, op: &FsOperation) -> Result<bool, StoreError> {
+    let held = hash_at(
+        conn,
+        &AuthorId::from(op.header.verifying_key),
+        DocumentId::from(op.header.extensions.document),
+        op.header.extensions.kind,
+        op.header.seq_num,
+    )?;
+    Ok(held == Some(op.hash))
 }
 
 /// Highest (seq, hash) of an author's log for a document.
@@ -215,7 +219,7 @@ pub fn version_vector(
 
 /// Author -> highest seq of one kind of log of a document.
 ///
-/// A loose index scan over `operations_by_document (document, kind, author, seq)`: one index
+/// A loose index scan over the unique index on `(document, kind, author, seq)`: one index
 /// probe for each author (the next author after the previous one) and one for its highest
 /// seq, so the cost grows with the number of authors, not of operations (a `GROUP BY` read
 /// every operation, which made snapshots, heads announcements and `count` linear in the log).
@@ -278,10 +282,24 @@ pub fn unapplied_delta_ops(
     rows.map(|r| to_stored(r?)).collect()
 }
 
-/// Marks an operation's content as applied.
-pub fn mark_applied(conn: &Connection, hash: &Hash) -> Result<(), StoreError> {
-    conn.prepare_cached("UPDATE operations SET applied = 1 WHERE hash = ?1")?
-        .execute([hash.as_bytes()])?;
+/// Marks the content of the delta operation at `seq` of `author`'s log of `document` as
+/// applied.
+pub fn mark_applied(
+    conn: &Connection,
+    document: DocumentId,
+    author: &AuthorId,
+    seq: u32,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE operations SET applied = 1
+         WHERE document = ?1 AND kind = ?2 AND author = ?3 AND seq = ?4",
+    )?
+    .execute(params![
+        document.as_bytes(),
+        LogKind::Delta.code(),
+        author.as_bytes(),
+        seq
+    ])?;
     Ok(())
 }
 

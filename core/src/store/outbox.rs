@@ -107,6 +107,15 @@ pub fn acknowledge_range(
         ])?)
 }
 
+/// Removes every entry of a document (deleted on this node).
+pub fn delete_document(conn: &Connection, document: DocumentId) -> Result<(), StoreError> {
+    conn.execute(
+        "DELETE FROM outbox WHERE document = ?1",
+        [document.as_bytes()],
+    )?;
+    Ok(())
+}
+
 /// Records a failed delivery attempt.
 pub fn record_attempt(
     conn: &Connection,
