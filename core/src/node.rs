@@ -625,8 +625,7 @@ impl NodeInner {
             operation::parallel_map(&run.updates, |u| check_attribution(u, &run.author))
                 .into_iter()
                 .collect::<Result<(), IngestError>>()?;
-            doc.loro
-                .import_batch(&run.updates)
+            run.import_into(&doc.loro)
                 .map_err(|e| IngestError::InvalidUpdate(e.to_string()))?;
             match counts.iter_mut().find(|(d, _)| *d == run.document) {
                 Some((_, n)) => *n += run.updates.len() as u64,
