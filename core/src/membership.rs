@@ -352,7 +352,7 @@ impl NodeInner {
             body,
         );
         oplog::insert(&tx, id, &op, true)?;
-        outbox::push(&tx, &op.hash, id)?;
+        outbox::push(&tx, &op)?;
         st.crypto.save_group(&tx, id)?;
         tx.commit()?;
         Ok(op)

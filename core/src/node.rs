@@ -311,7 +311,7 @@ impl NodeInner {
         if after.is_some_and(|done| done >= upto) {
             return Ok(0);
         }
-        let n = outbox::acknowledge_range(st.store.conn(), document, &me, kind, after, upto)?;
+        let n = outbox::acknowledge_range(st.store.conn(), document, kind, after, upto)?;
         st.acknowledged.insert((document, kind), upto);
         Ok(n)
     }
@@ -430,7 +430,7 @@ impl NodeInner {
         let prev = oplog::latest(&tx, &me, id, kind)?;
         let op = build_operation(self.identity.signing_key(), id, kind, prev, body);
         oplog::insert(&tx, id, &op, true)?;
-        outbox::push(&tx, &op.hash, id)?;
+        outbox::push(&tx, &op)?;
         if let Some(doc) = st.docs.get_mut(&id) {
             if doc.count_op() {
                 let total = Self::save_snapshot(&tx, id, &doc.loro)?;
@@ -998,10 +998,11 @@ impl Node {
     /// Records a failed delivery attempt on outbox entries.
     pub fn record_delivery_failure(&self, hashes: &[Hash], error: &str) -> Result<()> {
         let st = self.inner.lock();
-        for h in hashes {
-            outbox::record_attempt(st.store.conn(), h, Some(error))?;
-        }
-        Ok(())
+        Ok(outbox::record_attempt(
+            st.store.conn(),
+            hashes,
+            Some(error),
+        )?)
     }
 
     /// Number of operations parked while waiting for their predecessors.

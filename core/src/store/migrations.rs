@@ -113,27 +113,33 @@ const MIGRATIONS: &[&str] = &[
         SELECT id, snapshot, snapshot_vv FROM documents
         WHERE snapshot IS NOT NULL AND snapshot_vv IS NOT NULL;
     UPDATE documents SET snapshot = NULL, snapshot_vv = NULL;",
-    // 6: no index on operation hashes. Hashes are random, so every received operation
-    //    inserted into a B-tree keyed by them dirtied its own page: a catch-up wrote most of
-    //    that index to the WAL again in every transaction and in every checkpoint. An
-    //    operation is found by its log position instead (a duplicate is the operation held
-    //    at its position with the same hash). The position is unique, in the column order
-    //    per-document queries need, which also replaces `operations_by_document`. The outbox
-    //    no longer references `operations (hash)` (that needs a unique hash index): deleting
-    //    a document deletes its outbox entries itself. Children are rebuilt before their
-    //    parent is dropped, so enforced foreign keys see no orphan.
+    // 6: no index on operation hashes. Hashes are random, so every operation inserted into
+    //    (or, for the outbox, deleted from) a B-tree keyed by them dirtied its own page: a
+    //    catch-up wrote most of that index to the WAL again in every transaction and in every
+    //    checkpoint, and so did a sender acknowledging its outbox. An operation is found by its
+    //    log position instead (a duplicate is the operation held at its position with the
+    //    same hash). The position is unique, in the column order per-document queries need,
+    //    which also replaces `operations_by_document`. The outbox (our own operations only)
+    //    is keyed by log position too, and no longer references `operations (hash)`:
+    //    deleting a document deletes its outbox entries itself. Children are rebuilt before
+    //    their parent is dropped, so enforced foreign keys see no orphan.
     "CREATE TABLE outbox_v6 (
-        hash       BLOB PRIMARY KEY,
         document   BLOB NOT NULL,
+        kind       INTEGER NOT NULL,
+        seq        INTEGER NOT NULL,
+        hash       BLOB NOT NULL,
         created_at INTEGER NOT NULL,
         attempts   INTEGER NOT NULL DEFAULT 0,
-        last_error TEXT
+        last_error TEXT,
+        PRIMARY KEY (document, kind, seq)
     );
-    INSERT INTO outbox_v6 (rowid, hash, document, created_at, attempts, last_error)
-        SELECT rowid, hash, document, created_at, attempts, last_error FROM outbox;
+    INSERT INTO outbox_v6
+        (rowid, document, kind, seq, hash, created_at, attempts, last_error)
+        SELECT o.rowid, o.document, op.kind, op.seq, o.hash, o.created_at, o.attempts,
+               o.last_error
+        FROM outbox AS o JOIN operations AS op ON op.hash = o.hash;
     DROP TABLE outbox;
     ALTER TABLE outbox_v6 RENAME TO outbox;
-    CREATE INDEX outbox_by_document ON outbox (document, created_at);
     CREATE TABLE operations_v6 (
         hash        BLOB NOT NULL,
         document    BLOB NOT NULL,

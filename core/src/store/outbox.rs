@@ -1,10 +1,11 @@
 //! The outbox: local operations that no peer has acknowledged yet.
 
 use p2panda_core::Hash;
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, ToSql};
 
 use crate::error::StoreError;
 use crate::ids::DocumentId;
+use crate::operation::FsOperation;
 use crate::store::now_millis;
 
 /// A local operation waiting for a peer to hold it.
@@ -22,12 +23,19 @@ pub struct OutboxEntry {
     pub last_error: Option<String>,
 }
 
-/// Adds an operation to the outbox.
-pub fn push(conn: &Connection, hash: &Hash, document: DocumentId) -> Result<(), StoreError> {
+/// Adds one of our operations to the outbox.
+pub fn push(conn: &Connection, op: &FsOperation) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "INSERT OR IGNORE INTO outbox (hash, document, created_at) VALUES (?1, ?2, ?3)",
+        "INSERT OR IGNORE INTO outbox (document, kind, seq, hash, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
-    .execute(params![hash.as_bytes(), document.as_bytes(), now_millis()])?;
+    .execute(params![
+        op.header.extensions.document.as_bytes(),
+        op.header.extensions.kind.code(),
+        op.header.seq_num,
+        op.hash.as_bytes(),
+        now_millis()
+    ])?;
     Ok(())
 }
 
@@ -71,40 +79,80 @@ pub fn pending_count(conn: &Connection, document: DocumentId) -> Result<u64, Sto
         .query_row([document.as_bytes()], |r| r.get::<_, i64>(0))? as u64)
 }
 
-/// Removes acknowledged entries; returns how many were pending.
-pub fn acknowledge(conn: &Connection, hashes: &[Hash]) -> Result<usize, StoreError> {
-    let mut stmt = conn.prepare_cached("DELETE FROM outbox WHERE hash = ?1")?;
+/// Hashes per statement of [`acknowledge`] and [`record_attempt`] (below SQLite's limit
+/// of bound parameters).
+const HASHES_PER_STATEMENT: usize = 256;
+
+/// Runs `sql` over `hashes` in chunks; returns the rows changed. `sql` binds `extra` as
+/// `?1`.. and holds a `{hashes}` placeholder for the list of the chunk's hashes, bound after
+/// them. Hashes are not indexed (they are random: an index keyed by them made every write and
+/// acknowledgement dirty a page of its own), so each chunk is one pass over the outbox, which
+/// holds only unacknowledged operations.
+fn by_hashes(
+    conn: &Connection,
+    sql: &str,
+    extra: &[&dyn ToSql],
+    hashes: &[Hash],
+) -> Result<usize, StoreError> {
     let mut n = 0;
-    for h in hashes {
-        n += stmt.execute([h.as_bytes()])?;
+    for chunk in hashes.chunks(HASHES_PER_STATEMENT) {
+        let list = (0..chunk.len())
+            .map(|i| format!("?{}", extra.len() + i + 1))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut stmt = conn.prepare_cached(&sql.replace("{hashes}", &list))?;
+        let mut values: Vec<&dyn ToSql> = extra.to_vec();
+        values.extend(chunk.iter().map(|h| h.as_bytes() as &dyn ToSql));
+        n += stmt.execute(values.as_slice())?;
     }
     Ok(n)
 }
 
-/// Acknowledges the pending entries of a document for seqs `after` (exclusive; `None`: from
-/// the first) to `seq` (inclusive) of one of `author`'s logs. Bounding the range from below
+/// Removes acknowledged entries; returns how many were pending.
+pub fn acknowledge(conn: &Connection, hashes: &[Hash]) -> Result<usize, StoreError> {
+    by_hashes(
+        conn,
+        "DELETE FROM outbox WHERE hash IN ({hashes})",
+        &[],
+        hashes,
+    )
+}
+
+/// Acknowledges the pending entries of our log of `document` of `kind` for seqs `after`
+/// (exclusive; `None`: from the first) to `seq` (inclusive). Bounding the range from below
 /// keeps repeated acknowledgements of a growing log linear in total.
 pub fn acknowledge_range(
     conn: &Connection,
     document: DocumentId,
-    author: &crate::ids::AuthorId,
     kind: crate::operation::LogKind,
     after: Option<u32>,
     seq: u32,
 ) -> Result<usize, StoreError> {
     Ok(conn
         .prepare_cached(
-            "DELETE FROM outbox WHERE hash IN (
-               SELECT hash FROM operations
-               WHERE document = ?1 AND author = ?2 AND kind = ?3 AND seq > ?4 AND seq <= ?5)",
+            "DELETE FROM outbox WHERE document = ?1 AND kind = ?2 AND seq > ?3 AND seq <= ?4",
         )?
         .execute(params![
             document.as_bytes(),
-            author.as_bytes(),
             kind.code(),
             after.map_or(-1, i64::from),
             seq
         ])?)
+}
+
+/// Records a failed delivery attempt on the entries of `hashes`.
+pub fn record_attempt(
+    conn: &Connection,
+    hashes: &[Hash],
+    error: Option<&str>,
+) -> Result<(), StoreError> {
+    by_hashes(
+        conn,
+        "UPDATE outbox SET attempts = attempts + 1, last_error = ?1 WHERE hash IN ({hashes})",
+        &[&error],
+        hashes,
+    )?;
+    Ok(())
 }
 
 /// Removes every entry of a document (deleted on this node).
@@ -116,15 +164,51 @@ pub fn delete_document(conn: &Connection, document: DocumentId) -> Result<(), St
     Ok(())
 }
 
-/// Records a failed delivery attempt.
-pub fn record_attempt(
-    conn: &Connection,
-    hash: &Hash,
-    error: Option<&str>,
-) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "UPDATE outbox SET attempts = attempts + 1, last_error = ?2 WHERE hash = ?1",
-    )?
-    .execute(params![hash.as_bytes(), error])?;
-    Ok(())
+#[cfg(test)]
+mod tests {
+    use p2panda_core::SigningKey;
+
+    use super::*;
+    use crate::operation::{build_operation, LogKind};
+    use crate::store::Store;
+
+    #[test]
+    fn hashes_beyond_one_statement_are_acknowledged_and_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let conn = store.conn();
+        let (key, document) = (SigningKey::generate(), DocumentId::random());
+        let mut previous = None;
+        let mut hashes = Vec::new();
+        for i in 0..(HASHES_PER_STATEMENT + 44) as u32 {
+            let op = build_operation(&key, document, LogKind::Delta, previous, vec![i as u8]);
+            push(conn, &op).unwrap();
+            push(conn, &op).unwrap(); // again: ignored
+            previous = Some((i, op.hash));
+            hashes.push(op.hash);
+        }
+        assert_eq!(pending_count(conn, document).unwrap(), hashes.len() as u64);
+        // Failures on the last 10 only, across the chunk boundary of the list below.
+        let mut failed = hashes[hashes.len() - 10..].to_vec();
+        failed.push(Hash::digest(b"not pending"));
+        record_attempt(conn, &failed, Some("peer vanished")).unwrap();
+        let entries = pending(conn, Some(document)).unwrap();
+        assert_eq!(entries.iter().filter(|e| e.attempts == 1).count(), 10);
+        assert!(entries[..entries.len() - 10]
+            .iter()
+            .all(|e| e.attempts == 0));
+        // Acknowledge all but the first, plus an unknown hash, in two statements.
+        let mut acked = hashes[1..].to_vec();
+        acked.insert(100, Hash::digest(b"unknown"));
+        assert_eq!(acknowledge(conn, &acked).unwrap(), hashes.len() - 1);
+        let left = pending(conn, Some(document)).unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].hash, hashes[0]);
+        // A range acknowledgement of the same log removes the rest.
+        assert_eq!(
+            acknowledge_range(conn, document, LogKind::Delta, None, 0).unwrap(),
+            1
+        );
+        assert_eq!(pending_count(conn, document).unwrap(), 0);
+    }
 }
