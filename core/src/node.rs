@@ -481,7 +481,7 @@ impl NodeInner {
     pub(crate) fn ingest_operation(&self, op: FsOperation) -> Result<IngestOutcome, IngestError> {
         let (outcome, changed_by) = {
             let mut guard = self.lock();
-            self.ingest_locked(&mut guard, op)?
+            self.ingest_locked(&mut guard, &op)?
         };
         if let Some((document, author)) = changed_by {
             self.emit(Event::DocumentChanged {
@@ -564,7 +564,7 @@ impl NodeInner {
             st.deferred = Some(DeferredImports::default());
         }
         for (i, op) in ops {
-            let result = self.ingest_locked(st, op.clone());
+            let result = self.ingest_locked(st, op);
             results[*i] = Some(result.map(|(outcome, by)| {
                 if let Some(by) = by {
                     if !changed.contains(&by) {
@@ -649,15 +649,15 @@ impl NodeInner {
     fn ingest_locked(
         &self,
         st: &mut NodeState,
-        op: FsOperation,
+        op: &FsOperation,
     ) -> Result<(IngestOutcome, Option<(DocumentId, AuthorId)>), IngestError> {
         let document = DocumentId::from(op.header.extensions.document);
         let author = AuthorId::from(op.header.verifying_key);
         // An operation above its log's head cannot be stored yet (same hash, same position):
         // only one at or below the head is looked up by hash, a duplicate or a fork.
-        let latest = log_head(st.store.conn(), &op)?;
+        let latest = log_head(st.store.conn(), op)?;
         if latest.is_some_and(|(head, _)| op.header.seq_num <= head)
-            && oplog::contains(st.store.conn(), &op)?
+            && oplog::contains(st.store.conn(), op)?
         {
             return Ok((IngestOutcome::Duplicate, None));
         }
@@ -666,7 +666,7 @@ impl NodeInner {
             DocumentState::Live => true,
             DocumentState::Unknown => false,
         };
-        self.check_position_after(st, &op, latest)?;
+        self.check_position_after(st, op, latest)?;
         // A failed apply leaves the store unchanged; drop the cached group state too so it
         // reloads from the store (a control message may have changed it in memory).
         let (mut applied, kind, mut seq) = self
@@ -684,7 +684,7 @@ impl NodeInner {
             if self.check_position(st, &next).is_err() {
                 break;
             }
-            match self.apply_checked(st, document, known, next) {
+            match self.apply_checked(st, document, known, &next) {
                 Ok((a, _, s)) => {
                     seq = s;
                     applied |= a;
@@ -747,7 +747,7 @@ impl NodeInner {
         st: &mut NodeState,
         document: DocumentId,
         known: bool,
-        op: FsOperation,
+        op: &FsOperation,
     ) -> Result<(bool, LogKind, u32), IngestError> {
         let kind = op.header.extensions.kind;
         let seq = op.header.seq_num;
@@ -790,7 +790,7 @@ impl NodeInner {
                 .map_err(|e| IngestError::InvalidUpdate(e.to_string()))?;
             slot.insert(LoadedDoc::new(loro, ops, self.config.snapshot_every));
         }
-        oplog::insert(&tx, document, &op, payload.is_some())?;
+        oplog::insert(&tx, document, op, payload.is_some())?;
         let Some(doc) = st.docs.get_mut(&document) else {
             return Err(IngestError::Store(StoreError::Corrupt(
                 "document vanished".into(),

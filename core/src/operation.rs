@@ -165,7 +165,11 @@ const PARALLEL_MIN: usize = 64;
 /// Decoding a batch of received operations is dominated by Ed25519 verification, which is
 /// independent per operation: this spreads it over the cores.
 pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Read once: `available_parallelism` reads the cgroup's CPU quota from /sys on every
+    // call (1 % of the ingest thread in `perf`, called for every batch).
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let threads =
+        *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     if threads < 2 || items.len() < PARALLEL_MIN {
         return items.iter().map(f).collect();
     }
