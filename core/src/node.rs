@@ -653,8 +653,8 @@ impl NodeInner {
     ) -> Result<(IngestOutcome, Option<(DocumentId, AuthorId)>), IngestError> {
         let document = DocumentId::from(op.header.extensions.document);
         let author = AuthorId::from(op.header.verifying_key);
-        // An operation above its log's head cannot be stored yet (same hash, same position):
-        // only one at or below the head is looked up by hash, a duplicate or a fork.
+        // An operation above its log's head cannot be stored yet: only one at or below the
+        // head can be a duplicate (or a fork), found by its position and compared by hash.
         let latest = log_head(st.store.conn(), op)?;
         if latest.is_some_and(|(head, _)| op.header.seq_num <= head)
             && oplog::contains(st.store.conn(), op)?
