@@ -5,10 +5,10 @@
 //! import). A batch of received operations ([`crate::node::NodeInner::ingest_decoded_batch`])
 //! therefore stores each operation as it is validated and collects its decrypted update
 //! here; at the end, each run of consecutive updates by one author to one document goes into
-//! one import ([`Run::import_into`]), after the attribution of each of its updates (an update carries only
-//! its author's Loro changes) was checked on all cores. If any run fails, the caller rolls
-//! the whole batch back and ingests it again one operation at a time, which refuses exactly
-//! the faulty operations.
+//! one import ([`Run::import_into`]), after the attribution of each of its updates (an update
+//! carries only its author's Loro changes) was checked on all cores. If any run fails, the
+//! caller rolls the whole batch back and ingests it again one operation at a time, which
+//! refuses exactly the faulty operations.
 
 use loro::{LoroDoc, LoroResult};
 
