@@ -12,6 +12,7 @@
 //! println!("{}", doc.to_json().unwrap());
 //! ```
 
+mod batch_memo;
 pub mod body;
 pub mod crypto;
 mod deferred_import;

@@ -351,7 +351,7 @@ impl NodeInner {
             prev,
             body,
         );
-        oplog::insert(&tx, id, &op, true)?;
+        oplog::insert(&tx, id, &op, &op.header.encode(), true)?;
         outbox::push(&tx, &op)?;
         st.crypto.save_group(&tx, id)?;
         tx.commit()?;

@@ -9,6 +9,7 @@ use p2panda_core::Hash;
 use rusqlite::Connection;
 use tokio::sync::broadcast;
 
+use crate::batch_memo::{BatchMemo, LogKey};
 use crate::deferred_import::DeferredImports;
 use crate::document::{Document, VersionVector};
 use crate::error::{DocumentError, Error, IngestError, Result, StoreError};
@@ -16,7 +17,7 @@ use crate::events::{Event, EventStream, Origin};
 use crate::identity::{DeviceKeyStore, Identity};
 use crate::ids::{AuthorId, DocumentId};
 use crate::membership::{self, CryptoState};
-use crate::operation::{self, build_operation, FsOperation, LogKind};
+use crate::operation::{self, build_operation, Authenticated, FsOperation, LogKind};
 use crate::store::documents::{self, DocumentState};
 use crate::store::outbox::{self, OutboxEntry};
 use crate::store::{oplog, parked, Store};
@@ -141,6 +142,9 @@ pub(crate) struct NodeState {
     /// While a batch of received operations is ingested: their Loro updates, imported at
     /// the end of the batch (see [`crate::deferred_import`]).
     pub(crate) deferred: Option<DeferredImports>,
+    /// While a batch of received operations is ingested: what it learnt about the store
+    /// (see [`crate::batch_memo`]).
+    pub(crate) memo: Option<BatchMemo>,
     /// Per document and log kind, the highest seq of our own log a peer has acknowledged
     /// since start: outbox entries up to it are gone, so the next acknowledgement only
     /// looks at the seqs after it (peers announce their heights after every batch).
@@ -215,14 +219,22 @@ fn load_doc(
     Ok((doc, since.total_ops()))
 }
 
-/// The head (seq, hash) of the log `op` belongs to, as stored.
-fn log_head(conn: &Connection, op: &FsOperation) -> Result<Option<(u32, Hash)>, StoreError> {
-    oplog::latest(
-        conn,
-        &AuthorId::from(op.header.verifying_key),
+/// The log `op` belongs to.
+fn log_of(op: &FsOperation) -> LogKey {
+    (
+        AuthorId::from(op.header.verifying_key),
         DocumentId::from(op.header.extensions.document),
         op.header.extensions.kind,
     )
+}
+
+/// The head (seq, hash) of the log `op` belongs to, as stored (remembered in a batch).
+fn log_head(st: &mut NodeState, op: &FsOperation) -> Result<Option<(u32, Hash)>, StoreError> {
+    let log = log_of(op);
+    match st.memo.as_mut() {
+        Some(memo) => memo.head(st.store.conn(), log),
+        None => oplog::latest(st.store.conn(), &log.0, log.1, log.2),
+    }
 }
 
 /// Rejects Loro updates that carry changes of peers other than the operation's author.
@@ -429,7 +441,7 @@ impl NodeInner {
         let tx = st.store.transaction()?;
         let prev = oplog::latest(&tx, &me, id, kind)?;
         let op = build_operation(self.identity.signing_key(), id, kind, prev, body);
-        oplog::insert(&tx, id, &op, true)?;
+        oplog::insert(&tx, id, &op, &op.header.encode(), true)?;
         outbox::push(&tx, &op)?;
         if let Some(doc) = st.docs.get_mut(&id) {
             if doc.count_op() {
@@ -478,7 +490,7 @@ impl NodeInner {
 
     /// Validates an authenticated operation against the log and applies it (and any parked
     /// successors).
-    pub(crate) fn ingest_operation(&self, op: FsOperation) -> Result<IngestOutcome, IngestError> {
+    pub(crate) fn ingest_operation(&self, op: Authenticated) -> Result<IngestOutcome, IngestError> {
         let (outcome, changed_by) = {
             let mut guard = self.lock();
             self.ingest_locked(&mut guard, &op)?
@@ -502,11 +514,11 @@ impl NodeInner {
     /// ingested again one operation at a time, with an import per operation.
     pub(crate) fn ingest_decoded_batch(
         &self,
-        decoded: Vec<Result<FsOperation, IngestError>>,
+        decoded: Vec<Result<Authenticated, IngestError>>,
     ) -> Vec<Result<IngestOutcome, IngestError>> {
         let mut results: Vec<Option<Result<IngestOutcome, IngestError>>> =
             Vec::with_capacity(decoded.len());
-        let mut ops: Vec<(usize, FsOperation)> = Vec::with_capacity(decoded.len());
+        let mut ops: Vec<(usize, Authenticated)> = Vec::with_capacity(decoded.len());
         for (i, item) in decoded.into_iter().enumerate() {
             match item {
                 Ok(op) => {
@@ -553,16 +565,35 @@ impl NodeInner {
     fn ingest_in_batch(
         &self,
         st: &mut NodeState,
-        ops: &[(usize, FsOperation)],
+        ops: &[(usize, Authenticated)],
         defer: bool,
         results: &mut [Option<Result<IngestOutcome, IngestError>>],
     ) -> Option<Vec<(DocumentId, AuthorId)>> {
-        let mut changed: Vec<(DocumentId, AuthorId)> = Vec::new();
         let batched = st.store.begin_batch().is_ok();
         let defer = defer && batched;
         if defer {
             st.deferred = Some(DeferredImports::default());
         }
+        if batched {
+            // Without a memo (it could not be loaded), every lookup reads the store.
+            st.memo = BatchMemo::load(st.store.conn()).ok();
+        }
+        let changed = self.ingest_each(st, ops, defer, batched, results);
+        st.memo = None;
+        changed
+    }
+
+    /// The body of [`NodeInner::ingest_in_batch`], once its batch was begun (if `batched`).
+    #[allow(clippy::type_complexity)]
+    fn ingest_each(
+        &self,
+        st: &mut NodeState,
+        ops: &[(usize, Authenticated)],
+        defer: bool,
+        batched: bool,
+        results: &mut [Option<Result<IngestOutcome, IngestError>>],
+    ) -> Option<Vec<(DocumentId, AuthorId)>> {
+        let mut changed: Vec<(DocumentId, AuthorId)> = Vec::new();
         for (i, op) in ops {
             let result = self.ingest_locked(st, op);
             results[*i] = Some(result.map(|(outcome, by)| {
@@ -649,39 +680,46 @@ impl NodeInner {
     fn ingest_locked(
         &self,
         st: &mut NodeState,
-        op: &FsOperation,
+        received: &Authenticated,
     ) -> Result<(IngestOutcome, Option<(DocumentId, AuthorId)>), IngestError> {
+        let op = &received.op;
         let document = DocumentId::from(op.header.extensions.document);
         let author = AuthorId::from(op.header.verifying_key);
         // An operation above its log's head cannot be stored yet: only one at or below the
         // head can be a duplicate (or a fork), found by its position and compared by hash.
-        let latest = log_head(st.store.conn(), op)?;
-        if latest.is_some_and(|(head, _)| op.header.seq_num <= head)
-            && oplog::contains(st.store.conn(), op)?
-        {
+        let latest = log_head(st, op)?;
+        let duplicate = match latest {
+            Some((head, hash)) if op.header.seq_num == head => hash == op.hash,
+            Some((head, _)) if op.header.seq_num < head => oplog::contains(st.store.conn(), op)?,
+            _ => false,
+        };
+        if duplicate {
             return Ok((IngestOutcome::Duplicate, None));
         }
-        let known = match documents::state(st.store.conn(), document)? {
-            DocumentState::Deleted => return Err(IngestError::DeletedDocument(document)),
-            DocumentState::Live => true,
-            DocumentState::Unknown => false,
-        };
+        let known = st.memo.as_ref().is_some_and(|m| m.is_live(document))
+            || match documents::state(st.store.conn(), document)? {
+                DocumentState::Deleted => return Err(IngestError::DeletedDocument(document)),
+                DocumentState::Live => true,
+                DocumentState::Unknown => false,
+            };
         self.check_position_after(st, op, latest)?;
         // A failed apply leaves the store unchanged; drop the cached group state too so it
         // reloads from the store (a control message may have changed it in memory).
         let (mut applied, kind, mut seq) = self
-            .apply_checked(st, document, known, op)
+            .apply_checked(st, document, known, received)
             .inspect_err(|_| st.crypto.forget(document))?;
         let mut unparked = 0;
-        // Close gaps: apply parked successors while they chain on.
-        while let Some((header, body)) =
-            parked::take(st.store.conn(), &author, document, kind, seq + 1)?
-        {
-            let Ok(next) = operation::decode_parts(&header, body, self.config.max_body_bytes)
-            else {
+        // Close gaps: apply parked successors while they chain on (in a batch, only logs
+        // with parked operations are looked at).
+        let log = log_of(op);
+        while let Some((header, body)) = match &st.memo {
+            Some(memo) if !memo.may_have_parked(&log) => None,
+            _ => parked::take(st.store.conn(), &author, document, kind, seq + 1)?,
+        } {
+            let Ok(next) = operation::authenticate(header, body, self.config.max_body_bytes) else {
                 break;
             };
-            if self.check_position(st, &next).is_err() {
+            if self.check_position(st, &next.op).is_err() {
                 break;
             }
             match self.apply_checked(st, document, known, &next) {
@@ -706,7 +744,7 @@ impl NodeInner {
 
     /// Checks seq and backlink against the stored log; parks the operation on a gap.
     fn check_position(&self, st: &mut NodeState, op: &FsOperation) -> Result<(), IngestError> {
-        let latest = log_head(st.store.conn(), op)?;
+        let latest = log_head(st, op)?;
         self.check_position_after(st, op, latest)
     }
 
@@ -726,6 +764,9 @@ impl NodeInner {
         }
         if seq > expected {
             parked::park(st.store.conn(), op, self.config.max_parked)?;
+            if let Some(memo) = st.memo.as_mut() {
+                memo.parked(log_of(op));
+            }
             return Err(IngestError::SeqGap {
                 author,
                 expected,
@@ -747,8 +788,9 @@ impl NodeInner {
         st: &mut NodeState,
         document: DocumentId,
         known: bool,
-        op: &FsOperation,
+        received: &Authenticated,
     ) -> Result<(bool, LogKind, u32), IngestError> {
+        let op = &received.op;
         let kind = op.header.extensions.kind;
         let seq = op.header.seq_num;
         let author = AuthorId::from(op.header.verifying_key);
@@ -790,7 +832,7 @@ impl NodeInner {
                 .map_err(|e| IngestError::InvalidUpdate(e.to_string()))?;
             slot.insert(LoadedDoc::new(loro, ops, self.config.snapshot_every));
         }
-        oplog::insert(&tx, document, op, payload.is_some())?;
+        oplog::insert(&tx, document, op, &received.header, payload.is_some())?;
         let Some(doc) = st.docs.get_mut(&document) else {
             return Err(IngestError::Store(StoreError::Corrupt(
                 "document vanished".into(),
@@ -824,6 +866,14 @@ impl NodeInner {
             st.crypto.forget(document);
             return Err(e.into());
         }
+        if let Some(memo) = st.memo.as_mut() {
+            memo.live(document);
+            memo.extended(log_of(op), seq, op.hash);
+            if kind == LogKind::Control {
+                // It may have appended to this node's own logs (see `crate::batch_memo`).
+                memo.forget_heads();
+            }
+        }
         let mut applied = applied;
         if kind == LogKind::Control {
             // New keys may unlock operations stored earlier.
@@ -850,6 +900,7 @@ impl Node {
                     crypto,
                     snapshot_every: config.snapshot_every,
                     deferred: None,
+                    memo: None,
                     acknowledged: HashMap::new(),
                 }),
                 events,
@@ -946,7 +997,7 @@ impl Node {
     /// An operation that arrives before its predecessors is parked (returned as
     /// [`IngestError::SeqGap`]) and applied as soon as the gap closes.
     pub fn ingest(&self, bytes: &[u8]) -> Result<IngestOutcome, IngestError> {
-        let op = operation::decode_operation(
+        let op = operation::authenticate_wire(
             bytes,
             self.inner.config.max_operation_bytes,
             self.inner.config.max_body_bytes,
@@ -960,7 +1011,7 @@ impl Node {
     /// go on. Results are in input order.
     pub fn ingest_batch(&self, ops: &[Vec<u8>]) -> Vec<Result<IngestOutcome, IngestError>> {
         let decoded = operation::parallel_map(ops, |bytes| {
-            operation::decode_operation(
+            operation::authenticate_wire(
                 bytes,
                 self.inner.config.max_operation_bytes,
                 self.inner.config.max_body_bytes,

@@ -57,3 +57,92 @@ fn a_batch_with_bad_operations_keeps_the_good_ones_and_matches_single_ingest() {
     let b = open_node(dirs[1].path());
     assert_eq!(json_of(&b, doc.id()), doc.to_json().unwrap());
 }
+
+/// A batch remembers log heads, live documents and which logs have parked operations (see
+/// `batch_memo`): out-of-order operations parked in one batch are unparked by a later batch
+/// or later in the same batch (also on a node that had none parked before), an operation at its log's head is a duplicate, and the
+/// result is the same as one-by-one ingest.
+#[test]
+fn out_of_order_batches_park_unpark_and_find_duplicates_like_single_ingest() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (a, b, c) = (
+        open_node(dirs[0].path()),
+        open_node(dirs[1].path()),
+        open_node(dirs[2].path()),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = open_node(dir.path());
+    let doc = a.create_document().unwrap();
+    share(&a, &doc, &b);
+    share(&a, &doc, &c);
+    share(&a, &doc, &d);
+    let text = doc.text("t").unwrap();
+    for i in 0..40 {
+        text.push(&format!("{i},")).unwrap();
+    }
+    let ops = a.operations(doc.id()).unwrap();
+    for op in &ops {
+        let _ = c.ingest(op);
+    }
+    let n = ops.len();
+    // First batch: the last ten operations, newest first: all wait for their predecessors.
+    let first: Vec<_> = ops[n - 10..].iter().rev().cloned().collect();
+    let results = b.ingest_batch(&first);
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Err(IngestError::SeqGap { .. }))),
+        "{results:?}"
+    );
+    assert_eq!(b.parked_count().unwrap(), 10);
+    // Second batch: the middle ones newest first (parked within the batch), then the oldest
+    // in order, then the head again (a duplicate of the head the batch just wrote).
+    let mut second: Vec<_> = ops[n - 20..n - 10].iter().rev().cloned().collect();
+    second.extend(ops[..n - 20].iter().cloned());
+    second.push(ops[n - 21].clone());
+    let results = b.ingest_batch(&second);
+    assert!(
+        matches!(
+            results.last().unwrap(),
+            Ok(fieldsync::IngestOutcome::Duplicate)
+        ),
+        "{:?}",
+        results.last()
+    );
+    // The operation that closed the gap applied the twenty parked ones after it.
+    let unparked: usize = results
+        .iter()
+        .map(|r| match r {
+            Ok(fieldsync::IngestOutcome::Applied { unparked, .. }) => *unparked,
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(unparked, 20, "{results:?}");
+    assert_eq!(b.parked_count().unwrap(), 0);
+    assert_eq!(json_of(&b, doc.id()), doc.to_json().unwrap());
+    assert_eq!(json_of(&b, doc.id()), json_of(&c, doc.id()));
+    // A node without parked operations (it was shared the document before the edits), one
+    // batch: the newest ten first (parked within the
+    // batch), then the rest in order, whose last one applies the ten.
+    let mut one: Vec<_> = ops[n - 10..].iter().rev().cloned().collect();
+    one.extend(ops[..n - 10].iter().cloned());
+    let results = d.ingest_batch(&one);
+    let unparked: usize = results
+        .iter()
+        .map(|r| match r {
+            Ok(fieldsync::IngestOutcome::Applied { unparked, .. }) => *unparked,
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(unparked, 10, "{results:?}");
+    assert_eq!(d.parked_count().unwrap(), 0);
+    assert_eq!(json_of(&d, doc.id()), doc.to_json().unwrap());
+    // Everything again, in one batch: all duplicates.
+    let results = b.ingest_batch(&ops);
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Ok(fieldsync::IngestOutcome::Duplicate))),
+        "{results:?}"
+    );
+}

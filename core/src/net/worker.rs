@@ -14,7 +14,7 @@ use crate::events::Event;
 use crate::ids::{AuthorId, DocumentId};
 use crate::net::NetCommand;
 use crate::node::{IngestOutcome, NodeInner};
-use crate::operation::{self, FsOperation};
+use crate::operation::{self, Authenticated};
 
 /// Bytes one source (a catch-up session, a document's gossip) has waiting in the ingest
 /// queue. The queue itself is unbounded, so every source checks its backlog before queueing:
@@ -227,7 +227,7 @@ struct Verified {
     /// The received items (their permits are released once the batch is ingested).
     batch: Vec<Received>,
     /// Decoding result of each item, in order.
-    decoded: Vec<Result<FsOperation, IngestError>>,
+    decoded: Vec<Result<Authenticated, IngestError>>,
     /// The non-operation item that ended the batch, handled after it.
     after: Option<IngestItem>,
 }

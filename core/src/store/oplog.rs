@@ -28,14 +28,15 @@ pub struct StoredOperation {
     pub applied: bool,
 }
 
-/// Inserts an operation. Returns false if it was already present.
+/// Inserts an operation, whose encoded header is `header` (the bytes its hash is the
+/// digest of). Returns false if it was already present.
 pub fn insert(
     conn: &Connection,
     document: DocumentId,
     op: &FsOperation,
+    header: &[u8],
     applied: bool,
 ) -> Result<bool, StoreError> {
-    let header = op.header.encode();
     let n = conn
         .prepare_cached(
             "INSERT OR IGNORE INTO operations

@@ -71,6 +71,29 @@ pub fn take(
     }
 }
 
+/// The logs (author, document, kind) that have parked operations.
+pub fn logs(conn: &Connection) -> Result<Vec<(AuthorId, DocumentId, LogKind)>, StoreError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT DISTINCT author, document, kind FROM parked_operations")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, Vec<u8>>(0)?,
+            r.get::<_, Vec<u8>>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })?;
+    let corrupt = |e: String| StoreError::Corrupt(format!("parked operation: {e}"));
+    rows.map(|row| {
+        let (author, document, kind) = row?;
+        Ok((
+            AuthorId::from_slice(&author).map_err(|e| corrupt(e.to_string()))?,
+            DocumentId::from_slice(&document).map_err(|e| corrupt(e.to_string()))?,
+            LogKind::from_code(kind).ok_or_else(|| corrupt(format!("log kind {kind}")))?,
+        ))
+    })
+    .collect()
+}
+
 /// Number of parked operations.
 pub fn count(conn: &Connection) -> Result<u64, StoreError> {
     Ok(conn
