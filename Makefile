@@ -110,6 +110,7 @@ fuzz: deps
 fuzz-seeds: deps
 	$(CARGO) run $(CARGO_FLAGS) -q -p fieldsync-tests --bin fuzz_seeds -- fuzz/seeds
 
-# Long fault and load tests, in release mode: the ignored tests of the tests crate.
+# Long fault and load tests, release-optimised (profile `reliability`: no LTO): the ignored
+# tests of the tests crate.
 reliability: deps
-	timeout -k 30 $(TEST_TIMEOUT) $(CARGO) test --release $(CARGO_FLAGS) -p fieldsync-tests -- --ignored --nocapture
+	timeout -k 30 $(TEST_TIMEOUT) $(CARGO) test --profile reliability $(CARGO_FLAGS) -p fieldsync-tests -- --ignored --nocapture
