@@ -58,6 +58,17 @@ fn a_batch_with_bad_operations_keeps_the_good_ones_and_matches_single_ingest() {
     assert_eq!(json_of(&b, doc.id()), doc.to_json().unwrap());
 }
 
+/// Parked operations the results of a batch applied.
+fn unparked_by(results: &[Result<fieldsync::IngestOutcome, IngestError>]) -> usize {
+    results
+        .iter()
+        .map(|r| match r {
+            Ok(fieldsync::IngestOutcome::Applied { unparked, .. }) => *unparked,
+            _ => 0,
+        })
+        .sum()
+}
+
 /// A batch remembers log heads, live documents and which logs have parked operations (see
 /// `batch_memo`): out-of-order operations parked in one batch are unparked by a later batch
 /// or later in the same batch (also on a node that had none parked before), an operation at its log's head is a duplicate, and the
@@ -110,13 +121,7 @@ fn out_of_order_batches_park_unpark_and_find_duplicates_like_single_ingest() {
         results.last()
     );
     // The operation that closed the gap applied the twenty parked ones after it.
-    let unparked: usize = results
-        .iter()
-        .map(|r| match r {
-            Ok(fieldsync::IngestOutcome::Applied { unparked, .. }) => *unparked,
-            _ => 0,
-        })
-        .sum();
+    let unparked = unparked_by(&results);
     assert_eq!(unparked, 20, "{results:?}");
     assert_eq!(b.parked_count().unwrap(), 0);
     assert_eq!(json_of(&b, doc.id()), doc.to_json().unwrap());
@@ -127,13 +132,7 @@ fn out_of_order_batches_park_unpark_and_find_duplicates_like_single_ingest() {
     let mut one: Vec<_> = ops[n - 10..].iter().rev().cloned().collect();
     one.extend(ops[..n - 10].iter().cloned());
     let results = d.ingest_batch(&one);
-    let unparked: usize = results
-        .iter()
-        .map(|r| match r {
-            Ok(fieldsync::IngestOutcome::Applied { unparked, .. }) => *unparked,
-            _ => 0,
-        })
-        .sum();
+    let unparked = unparked_by(&results);
     assert_eq!(unparked, 10, "{results:?}");
     assert_eq!(d.parked_count().unwrap(), 0);
     assert_eq!(json_of(&d, doc.id()), doc.to_json().unwrap());
