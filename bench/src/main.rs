@@ -252,10 +252,14 @@ fn main() {
         per_op(&rt.block_on(net::catchup(n(10_000)))),
     ];
     let large = [per_op(big), per_op(&rt.block_on(net::catchup(n(100_000))))];
+    let (small_n, large_n) = (n(10_000), big.ops);
     rows.push(Row::info(
-        "3. catch-up linearity: µs/op at largest / at 10k (means of two alternating runs)",
         format!(
-            "{:.2} ({:.1}, {:.1} µs/op at 10k; {:.1}, {:.1} at largest)",
+            "3. catch-up linearity: µs/op at {large_n} / at {small_n} (means of two alternating \
+             runs)"
+        ),
+        format!(
+            "{:.2} ({:.1}, {:.1} µs/op at {small_n}; {:.1}, {:.1} at {large_n})",
             (large[0] + large[1]) / (small[0] + small[1]),
             small[0],
             small[1],
