@@ -711,7 +711,7 @@ impl NodeInner {
         let mut unparked = 0;
         // Close gaps: apply parked successors while they chain on (in a batch, only logs
         // with parked operations are looked at).
-        let log = log_of(op);
+        let log = (author, document, kind);
         while let Some((header, body)) = match &st.memo {
             Some(memo) if !memo.may_have_parked(&log) => None,
             _ => parked::take(st.store.conn(), &author, document, kind, seq + 1)?,

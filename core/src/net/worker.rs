@@ -138,15 +138,15 @@ pub(crate) enum IngestItem {
 type Received = (DocumentId, AuthorId, Vec<u8>, Permit);
 
 /// Most operations ingested in one SQLite transaction. A commit writes every page the
-/// transaction touched, and inserts into the operation-hash index land on random pages: the
-/// more operations share a transaction, the fewer pages per operation are written. Batches
-/// only grow this large when that many operations already wait (a catch-up); a live edit is
-/// a batch of one. The node's own writes wait for the batch being stored, so this trades
-/// catch-up speed against their latency meanwhile. Measured with `fieldsync-bench catchup
-/// 100000` (three alternating runs each, a write every 20 ms meanwhile): 512 took 7.3-9.0 s
-/// with writes at p50 14-24 ms / p99 80-131 ms; 1024 took 6.4-7.8 s, writes 36-48 / 143-288
-/// ms; 2048 took 6.9-8.7 s, writes 93-130 / 210-275 ms. 512 is kept: ~11 % slower than
-/// 1024, for half the latency of an app's edits during a bulk catch-up.
+/// transaction touched: the more operations share a transaction, the fewer pages per
+/// operation are written. Batches only grow this large when that many operations already
+/// wait (a catch-up); a live edit is a batch of one. The node's own writes wait for the
+/// batch being stored, so this trades catch-up speed against their latency meanwhile.
+/// Measured with `fieldsync-bench catchup 100000` (three alternating runs each, a write
+/// every 20 ms meanwhile): 512 took 7.3-9.0 s with writes at p50 14-24 ms / p99 80-131 ms;
+/// 1024 took 6.4-7.8 s, writes 36-48 / 143-288 ms; 2048 took 6.9-8.7 s, writes 93-130 /
+/// 210-275 ms. 512 is kept: ~11 % slower than 1024, for half the latency of an app's edits
+/// during a bulk catch-up.
 const MAX_BATCH: usize = 512;
 
 /// Collects the operations waiting in the queue (up to [`MAX_BATCH`]), stopping at the first
