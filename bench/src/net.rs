@@ -33,12 +33,13 @@ pub fn cpu_per_op(c: &Catchup) -> (String, f64) {
 /// What a thread of a catch-up run does, by its (15-character) name.
 fn role(thread: &str) -> String {
     let role = match thread {
-        "fieldsync-verif" => "verify stage thread",
-        // `operation::parallel_map` starts scoped threads for each batch: the verify stage's
-        // (Ed25519 verification, most of it) and the ingest thread's (the Loro attribution
-        // check). They are the only threads that start and end during a catch-up.
+        // `operation::parallel_map` shares each batch between the calling thread and scoped
+        // threads it starts: the verify stage's (Ed25519 verification, most of it) and the
+        // ingest thread's (the Loro attribution check). The scoped ones are the only threads
+        // that start and end during a catch-up.
+        "fieldsync-verif" => "verify stage thread (its share of verification)",
         crate::cpu::ENDED => "per-batch workers (verification, attribution check; ended threads)",
-        "fieldsync-inges" => "ingest thread",
+        "fieldsync-inges" => "ingest thread (with its share of the attribution check)",
         "tokio-rt-worker" => "tokio workers (QUIC, gossip, catch-up tasks)",
         "fieldsync-check" => "WAL checkpointers",
         "bench-writer" => "receiver's own writes",

@@ -180,9 +180,16 @@ pub(crate) fn authenticate_wire(
 /// Fewest items worth splitting across threads (below, one thread is faster).
 const PARALLEL_MIN: usize = 64;
 
-/// Maps `f` over `items` on up to `available_parallelism` scoped threads, keeping the order.
-/// Decoding a batch of received operations is dominated by Ed25519 verification, which is
-/// independent per operation: this spreads it over the cores.
+/// Items a thread of [`parallel_map`] claims at a time.
+const PARALLEL_CHUNK: usize = 16;
+
+/// Maps `f` over `items` on up to `available_parallelism` threads (the caller's and scoped
+/// ones), keeping the order. Decoding a batch of received operations is dominated by Ed25519
+/// verification, which is independent per operation: this spreads it over the cores.
+///
+/// Threads claim small chunks as they go rather than a fixed share each: the ingest thread
+/// runs beside them, so fixed halves finished at different times and left a core idle until
+/// the slower half was done.
 pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     // Read once: `available_parallelism` reads the cgroup's CPU quota from /sys on every
     // call (1 % of the ingest thread in `perf`, called for every batch).
@@ -192,21 +199,32 @@ pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -
     if threads < 2 || items.len() < PARALLEL_MIN {
         return items.iter().map(f).collect();
     }
-    let chunk = items.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let f = &f;
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| match h.join() {
-                Ok(part) => part,
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    // Each thread returns the chunks it mapped, with their start index.
+    let work = || {
+        let mut done: Vec<(usize, Vec<R>)> = Vec::new();
+        loop {
+            let start = next.fetch_add(PARALLEL_CHUNK, std::sync::atomic::Ordering::Relaxed);
+            if start >= items.len() {
+                return done;
+            }
+            let end = (start + PARALLEL_CHUNK).min(items.len());
+            done.push((start, items[start..end].iter().map(&f).collect()));
+        }
+    };
+    let mut chunks = std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+        let mut chunks = work();
+        for helper in helpers {
+            match helper.join() {
+                Ok(part) => chunks.extend(part),
                 Err(panic) => std::panic::resume_unwind(panic),
-            })
-            .collect()
-    })
+            }
+        }
+        chunks
+    });
+    chunks.sort_unstable_by_key(|(start, _)| *start);
+    chunks.into_iter().flat_map(|(_, part)| part).collect()
 }
 
 /// Decodes and authenticates an operation received on `document`'s sync topic: the
@@ -317,6 +335,20 @@ mod tests {
                 out,
                 items.iter().map(|x| u64::from(*x) * 3).collect::<Vec<_>>()
             );
+        }
+    }
+
+    #[test]
+    fn parallel_map_passes_a_panic_on_to_the_caller() {
+        let items: Vec<u32> = (0..1000).collect();
+        for bad in [0, 500, 999] {
+            let result = std::panic::catch_unwind(|| {
+                parallel_map(&items, |x| {
+                    assert_ne!(*x, bad, "item {bad} fails");
+                    *x
+                })
+            });
+            assert!(result.is_err(), "a panic on item {bad} reaches the caller");
         }
     }
 
