@@ -62,7 +62,7 @@ fn step(what: &str) {
     eprintln!("bench: {what}…");
 }
 
-/// `fieldsync-bench catchup|write|ingest|verify|ed25519 N`: one figure alone, for profiling
+/// `fieldsync-bench catchup|write|ingest|verify|ed25519|latency N`: one figure alone, for profiling
 /// (`perf record`), printed and not written to BENCHMARKS.md.
 fn single_figure(what: &str, count: Option<&String>) -> Option<String> {
     let count = count.and_then(|c| c.parse::<usize>().ok());
@@ -114,6 +114,23 @@ fn single_figure(what: &str, count: Option<&String>) -> Option<String> {
             "batched in-process ingest of {n} encrypted ops: {}",
             ops(local::ingest(n, true, true))
         )),
+        ("latency", Some(n)) => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("tokio runtime");
+            let lat = rt.block_on(net::latency(n));
+            let over = lat.count_over(Duration::from_millis(20));
+            Some(format!(
+                "edit-to-visible A -> B over {n} edits: p50 {}, p90 {}, p99 {}, max {}; \
+                 {over} over 20 ms",
+                ms(lat.percentile(50.0)),
+                ms(lat.percentile(90.0)),
+                ms(lat.percentile(99.0)),
+                ms(lat.percentile(100.0)),
+            ))
+        }
         _ => None,
     }
 }

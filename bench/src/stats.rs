@@ -21,6 +21,11 @@ impl Samples {
         self.0[rank.clamp(1, self.0.len()) - 1]
     }
 
+    /// How many samples exceed `limit`.
+    pub fn count_over(&self, limit: Duration) -> usize {
+        self.0.iter().filter(|d| **d > limit).count()
+    }
+
     /// How many samples there are.
     pub fn len(&self) -> usize {
         self.0.len()

@@ -3,9 +3,10 @@
 //!
 //! Input: one mode byte, then the payload.
 //! - 0: the payload as a raw gossip message (signature check first).
-//! - 1: the payload as gossip content signed here by the fixed fuzzing author, so the
-//!   kind and content decoders behind the signature check are reached; it must verify
-//!   and name that author, unless its content is malformed.
+//! - 1: the payload as gossip content (kind, then the 8-byte nonce and the message payload)
+//!   signed here by the fixed fuzzing author, so the kind and content decoders behind the
+//!   signature check are reached; it must verify and name that author, unless its content
+//!   is malformed.
 //! - 2: the payload as a catch-up heights frame; accepted frames list at most 100,000 logs.
 //! - 3: the payload as a version vector; accepted ones survive a re-encoding round trip.
 

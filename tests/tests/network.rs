@@ -54,3 +54,71 @@ async fn live_edit_visible_within_two_seconds() {
     a.stop_network().await.unwrap();
     b.stop_network().await.unwrap();
 }
+
+/// Waits for B's next ephemeral message from `from`, up to `limit`.
+async fn next_ephemeral(
+    events: &mut fieldsync::EventStream,
+    from: fieldsync::AuthorId,
+    limit: Duration,
+) -> Option<Vec<u8>> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, events.next()).await {
+            Ok(Some(Event::Ephemeral {
+                sender, payload, ..
+            })) if sender == from => return Some(payload),
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => return None,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_ephemeral_payloads_all_arrive() {
+    // iroh-gossip drops a message whose bytes it has seen before. An app repeating a payload
+    // (a presence ping) must still reach its peers each time, and so must unchanged heads.
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = open_node(da.path());
+    let b = open_node(db.path());
+    let doc = a.create_document().unwrap();
+    doc.add_member(&b.key_bundle().unwrap()).unwrap();
+    go_online(&a).await;
+    go_online(&b).await;
+    let invite = doc.invite().await.unwrap();
+    b.join(&invite).await.unwrap();
+    let id = doc.id();
+    let mut events = b.subscribe();
+    // Gossip is best effort until the two are neighbours: warm up with distinct payloads.
+    let mut warm = false;
+    for i in 0..60 {
+        a.publish_ephemeral(id, format!("warm-up {i}").into_bytes())
+            .await
+            .unwrap();
+        if next_ephemeral(&mut events, a.author(), Duration::from_millis(500))
+            .await
+            .is_some()
+        {
+            warm = true;
+            break;
+        }
+    }
+    assert!(warm, "no ephemeral message reached B within 30 s");
+    for round in 0..3 {
+        a.publish_ephemeral(id, b"ping".to_vec()).await.unwrap();
+        let mut got = None;
+        // Skip warm-up messages still on their way.
+        while let Some(p) = next_ephemeral(&mut events, a.author(), Duration::from_secs(10)).await {
+            if p == b"ping" {
+                got = Some(p);
+                break;
+            }
+        }
+        assert!(
+            got.is_some(),
+            "the identical payload sent for the {} time did not reach B within 10 s",
+            round + 1
+        );
+    }
+    a.stop_network().await.unwrap();
+    b.stop_network().await.unwrap();
+}

@@ -179,7 +179,7 @@ fn main() {
     for (name, message) in &messages {
         let sealed = ephemeral::seal(&key, message);
         c.put_mode("peer_messages", &format!("gossip-{name}"), 0, &sealed);
-        // Mode 1 takes kind | content and signs it itself.
+        // Mode 1 takes kind | content (nonce and payload) and signs it itself.
         let mut content = vec![sealed[0]];
         content.extend_from_slice(&sealed[97..]);
         c.put_mode("peer_messages", &format!("content-{name}"), 1, &content);
