@@ -355,6 +355,40 @@ final class FieldSyncTests: XCTestCase {
         let status = try await docB.syncStatus()
         XCTAssertTrue(status.online)
 
+        // Ephemeral messages (presence pings) arrive on each publish, a repeated payload too.
+        // Gossip is best effort until the two are neighbours: warm up. A watchdog ends the
+        // subscription after 60 s, so a message that never arrives fails instead of hanging.
+        let sub = b.subscribe()
+        let watchdog = Task {
+            try? await Task.sleep(nanoseconds: 60_000_000_000)
+            sub.cancel()
+        }
+        let warmUp = Task {
+            var i = 0
+            while !Task.isCancelled {
+                try? await docA.publishEphemeral(payload: Data("warm-up \(i)".utf8))
+                i += 1
+                try? await Task.sleep(nanoseconds: 200_000_000)
+            }
+        }
+        let warmed = await nextEphemeral(sub, from: a.authorId())
+        warmUp.cancel()
+        XCTAssertNotNil(warmed, "no ephemeral message reached B within 60 s")
+        let ping = Data("ping".utf8)
+        for round in 1...3 {
+            try await docA.publishEphemeral(payload: ping)
+            var got = false
+            while let payload = await nextEphemeral(sub, from: a.authorId()) {
+                if payload == ping {
+                    got = true
+                    break
+                }
+            }
+            XCTAssertTrue(got, "ping \(round) did not reach B")
+        }
+        watchdog.cancel()
+        sub.cancel()
+
         // B goes offline, edits, comes back: the edit reaches A without app action.
         try await b.stopNetwork()
         try docB.list(name: "readings").push(value: .int(value: 7))
@@ -366,6 +400,16 @@ final class FieldSyncTests: XCTestCase {
 
         try await a.shutdown()
         try await b.shutdown()
+    }
+
+    /// The payload of the next ephemeral message from `from`, nil once `sub` ended.
+    private func nextEphemeral(_ sub: EventSubscription, from: String) async -> Data? {
+        while let event = await sub.next() {
+            if case let .ephemeral(_, sender, payload) = event, sender == from {
+                return payload
+            }
+        }
+        return nil
     }
 
     private func waitUntil(_ what: String, timeout: TimeInterval = 30, _ check: () throws -> Bool) async throws {

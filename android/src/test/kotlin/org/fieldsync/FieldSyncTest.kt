@@ -7,13 +7,17 @@ import java.nio.file.Files
 import java.util.concurrent.ConcurrentLinkedQueue
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.async
+import kotlinx.coroutines.cancelAndJoin
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.flow.take
 import kotlinx.coroutines.flow.toList
+import kotlinx.coroutines.isActive
+import kotlinx.coroutines.launch
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
+import kotlinx.coroutines.withTimeoutOrNull
 import org.junit.After
 import org.junit.Assert.assertEquals
 import org.junit.Assert.assertFalse
@@ -338,6 +342,28 @@ class FieldSyncTest {
                 assertEquals(VersionOrdering.EQUAL, compareVersions(docA.version(), docB.version()))
                 assertTrue(docB.syncStatus().online)
 
+                // Ephemeral messages (presence pings) arrive on each publish, a repeated
+                // payload too. Gossip is best effort until the two are neighbours: warm up.
+                b.subscribe().use { sub ->
+                    val warmUp = launch(Dispatchers.Default) {
+                        var i = 0
+                        while (isActive) {
+                            docA.publishEphemeral("warm-up ${i++}".toByteArray())
+                            delay(200)
+                        }
+                    }
+                    withTimeoutOrNull(30_000) { nextEphemeralFrom(sub, a.authorId()) }
+                        ?: throw AssertionError("no ephemeral message reached B within 30 s")
+                    warmUp.cancelAndJoin()
+                    val ping = "ping".toByteArray()
+                    repeat(3) { round ->
+                        docA.publishEphemeral(ping)
+                        withTimeoutOrNull(10_000) {
+                            while (!nextEphemeralFrom(sub, a.authorId()).contentEquals(ping)) Unit
+                        } ?: throw AssertionError("ping ${round + 1} did not reach B within 10 s")
+                    }
+                }
+
                 // B goes offline, edits, comes back: the edit reaches A without app action.
                 b.stopNetwork()
                 assertFalse(b.isOnline())
@@ -351,6 +377,14 @@ class FieldSyncTest {
                 a.shutdown()
                 b.shutdown()
             }
+        }
+    }
+
+    /** The payload of the next ephemeral message from [from] on [sub]. */
+    private suspend fun nextEphemeralFrom(sub: EventSubscription, from: String): ByteArray {
+        while (true) {
+            val event = sub.next() ?: throw AssertionError("event stream ended")
+            if (event is FieldSyncEvent.Ephemeral && event.sender == from) return event.payload
         }
     }
 
