@@ -58,6 +58,15 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
+/// The runtime the network figures run on (two workers, as many as the machine's cores).
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
 fn step(what: &str) {
     eprintln!("bench: {what}…");
 }
@@ -68,11 +77,7 @@ fn single_figure(what: &str, count: Option<&String>) -> Option<String> {
     let count = count.and_then(|c| c.parse::<usize>().ok());
     match (what, count) {
         ("catchup", Some(n)) => {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("tokio runtime");
+            let rt = runtime();
             let c = rt.block_on(net::catchup(n));
             let (threads, total) = net::cpu_per_op(&c);
             Some(format!(
@@ -115,11 +120,7 @@ fn single_figure(what: &str, count: Option<&String>) -> Option<String> {
             ops(local::ingest(n, true, true))
         )),
         ("latency", Some(n)) => {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("tokio runtime");
+            let rt = runtime();
             let lat = rt.block_on(net::latency(n));
             let over = lat.count_over(Duration::from_millis(20));
             Some(format!(
@@ -165,11 +166,7 @@ fn main() {
         }
     };
     let n = |count: usize| (count / args.scale).max(10);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let rt = runtime();
     let mut rows = Vec::new();
 
     step("1. local writes");

@@ -15,8 +15,10 @@ use crate::ids::AuthorId;
 
 /// Largest gossip message p2panda-net carries.
 pub const MAX_GOSSIP_BYTES: usize = 4096;
+/// End of the signature: kind (1), sender (32), signature (64).
+const SIGNATURE_END: usize = 1 + 32 + 64;
 /// Bytes before the payload: kind, sender, signature, nonce.
-const HEADER_LEN: usize = 1 + 32 + 64 + NONCE_LEN;
+const HEADER_LEN: usize = SIGNATURE_END + NONCE_LEN;
 /// Random bytes that make every sealed message distinct.
 const NONCE_LEN: usize = 8;
 /// Largest app payload of an ephemeral message.
@@ -71,11 +73,11 @@ pub fn open(bytes: &[u8]) -> Option<(AuthorId, Ephemeral)> {
     }
     let kind = bytes[0];
     let sender = AuthorId::from_slice(&bytes[1..33]).ok()?;
-    let sig: [u8; 64] = bytes[33..97].try_into().ok()?;
+    let sig: [u8; 64] = bytes[33..SIGNATURE_END].try_into().ok()?;
     // Signed: the kind and everything after the signature (nonce and payload).
-    let mut signed = Vec::with_capacity(bytes.len() - 96);
+    let mut signed = Vec::with_capacity(1 + bytes.len() - SIGNATURE_END);
     signed.push(kind);
-    signed.extend_from_slice(&bytes[97..]);
+    signed.extend_from_slice(&bytes[SIGNATURE_END..]);
     let payload = &bytes[HEADER_LEN..];
     if !sender
         .verifying_key()
@@ -110,7 +112,7 @@ mod tests {
         assert!(open(&sealed[..50]).is_none());
         // The nonce is signed too.
         let mut renonced = sealed.clone();
-        renonced[97] ^= 1;
+        renonced[SIGNATURE_END] ^= 1;
         assert!(open(&renonced).is_none());
     }
 
