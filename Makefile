@@ -4,7 +4,7 @@
 #   make test       everything CI checks: fmt, Rust tests, clippy, bindings up to date,
 #                   Kotlin (JVM) and Swift (Linux chroot) binding tests
 #   make bindings   regenerate the checked-in Kotlin/Swift bindings (mk/bindings.mk)
-#   make bench      release benchmarks: prints a table and writes BENCHMARKS.md
+#   make bench      release benchmarks: prints a table and writes BENCHMARKS.md (installs valgrind)
 #   make fuzz       run every fuzz target for FUZZ_SECS seconds each (installs cargo-fuzz)
 #   make reliability  long fault and load tests (release build; see RELIABILITY.md)
 #
@@ -30,8 +30,11 @@ help:
 # Debian packages the build needs (a C compiler for bundled SQLite and crypto, pkg-config).
 APT_PACKAGES := build-essential pkg-config
 
+# DEPS_EXTRA: more Debian packages one target needs (`make bench`: valgrind, for callgrind).
+DEPS_EXTRA ?=
+
 deps:
-	@missing=""; \
+	@missing="$(DEPS_EXTRA)"; \
 	command -v cc >/dev/null 2>&1 || missing="$$missing build-essential"; \
 	command -v make >/dev/null 2>&1 || missing="$$missing build-essential"; \
 	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
@@ -81,6 +84,7 @@ TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 # Release figures into BENCHMARKS.md (fieldsync-bench), then the criterion micro-benchmarks
 # and the encryption-cost comparison. Takes several minutes; BENCH_ARGS=--quick for a smoke run.
 bench: deps
+	@command -v valgrind >/dev/null 2>&1 || $(MAKE) --no-print-directory deps DEPS_EXTRA=valgrind
 	$(CARGO) build $(CARGO_FLAGS) --profile release-small -p fieldsync-ffi --lib
 	$(CARGO) build $(CARGO_FLAGS) --profile release-small -p fieldsync-bench
 	$(CARGO) run $(CARGO_FLAGS) --release -q -p fieldsync-bench -- \

@@ -11,6 +11,10 @@ pub const ENDED: &str = "ended threads";
 /// without a name carry the process name too, so the name alone does not tell them apart.
 pub const MAIN: &str = "main thread";
 
+/// Name under which threads started without a name are reported (Linux gives them the
+/// process's name, which depends on what the binary is called).
+pub const UNNAMED: &str = "unnamed threads";
+
 /// CPU time per live thread and for the whole process at one instant.
 pub struct Snapshot {
     /// Thread id -> (name, CPU time).
@@ -23,6 +27,7 @@ pub struct Snapshot {
 pub fn snapshot() -> Option<Snapshot> {
     let mut threads = HashMap::new();
     let main = std::process::id().to_string();
+    let process_name = std::fs::read_to_string("/proc/self/comm").ok()?;
     for entry in std::fs::read_dir("/proc/self/task").ok()? {
         let dir = entry.ok()?.path();
         let tid = dir.file_name()?.to_string_lossy().into_owned();
@@ -38,6 +43,8 @@ pub fn snapshot() -> Option<Snapshot> {
         };
         let name = if tid == main {
             MAIN.to_string()
+        } else if name == process_name {
+            UNNAMED.to_string()
         } else {
             name.trim().to_string()
         };

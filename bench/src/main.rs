@@ -15,6 +15,7 @@
 mod child;
 mod compare;
 mod cpu;
+mod instructions;
 mod local;
 mod machine;
 mod net;
@@ -71,7 +72,7 @@ fn step(what: &str) {
     eprintln!("bench: {what}…");
 }
 
-/// `fieldsync-bench catchup|write|ingest|verify|ed25519|latency N`: one figure alone, for profiling
+/// `fieldsync-bench catchup|write|ingest|verify|ed25519|latency|instructions N`: one figure alone, for profiling
 /// (`perf record`), printed and not written to BENCHMARKS.md.
 fn single_figure(what: &str, count: Option<&String>) -> Option<String> {
     let count = count.and_then(|c| c.parse::<usize>().ok());
@@ -119,6 +120,14 @@ fn single_figure(what: &str, count: Option<&String>) -> Option<String> {
             "batched in-process ingest of {n} encrypted ops: {}",
             ops(local::ingest(n, true, true))
         )),
+        ("instructions", Some(n)) => Some(match instructions::receiver_per_op(n) {
+            Ok(p) => format!(
+                "receiver's instructions per op over {} ops: {}",
+                p.ops,
+                p.describe()
+            ),
+            Err(e) => format!("no instruction count: {e}"),
+        }),
         ("latency", Some(n)) => {
             let rt = runtime();
             let lat = rt.block_on(net::latency(n));
@@ -152,6 +161,20 @@ fn main() {
             std::process::exit(2);
         };
         println!("{}", size_profile::child(n));
+        return;
+    }
+    if raw.get(1).map(String::as_str) == Some(instructions::CHILD) {
+        let (Some(dir), Some(wire)) = (raw.get(2), raw.get(3)) else {
+            eprintln!(
+                "usage: fieldsync-bench {} DIR OPERATIONS-FILE",
+                instructions::CHILD
+            );
+            std::process::exit(2);
+        };
+        println!(
+            "{}",
+            instructions::child(std::path::Path::new(dir), std::path::Path::new(wire))
+        );
         return;
     }
     if let Some(figure) = raw.get(1).and_then(|a| single_figure(a, raw.get(2))) {
@@ -315,6 +338,16 @@ fn main() {
             "{:.2} (the 20,000 ops/s target against the issue's 37,000 is 0.54)",
             rate(big.ops as usize, big.elapsed) / raw_verify
         ),
+    ));
+    rows.push(Row::info(
+        format!(
+            "3. receiver's instructions per op, batched ingest of {} ops counted by callgrind \
+             (repeatable, unlike timings)",
+            n(3_000)
+        ),
+        instructions::receiver_per_op(n(3_000))
+            .map(|p| p.describe())
+            .unwrap_or_else(|e| format!("not counted: {e}")),
     ));
     for count in [10_000, 100_000] {
         let (written, total) = rt.block_on(net::live(n(count)));

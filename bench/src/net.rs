@@ -45,9 +45,9 @@ fn role(thread: &str) -> String {
         "bench-writer" => "receiver's own writes",
         crate::cpu::MAIN => "main thread (polls progress)",
         // p2panda-net's actors run on threads of their own (ractor thread-local runtimes)
-        // that have no name, hence the process's: QUIC connections and the catch-up sessions
-        // they accept, on both nodes.
-        _ if thread.starts_with("fieldsync-benc") => {
+        // that have no name: QUIC connections and the catch-up sessions they accept, on both
+        // nodes.
+        crate::cpu::UNNAMED => {
             "p2panda-net actor threads (connections, accepted catch-up sessions)"
         }
         other => other,
