@@ -12,6 +12,17 @@ pub fn open_node(dir: &Path) -> Node {
     Node::open(NodeConfig::new(dir)).expect("open node")
 }
 
+/// `N` nodes with default settings, each in a fresh temporary directory. Bind the directories
+/// first, to a name (`let (_dirs, [a, b]) = open_nodes();`; `_` would delete them at once):
+/// they are then dropped after the nodes.
+pub fn open_nodes<const N: usize>() -> (Vec<tempfile::TempDir>, [Node; N]) {
+    let dirs: Vec<_> = (0..N)
+        .map(|_| tempfile::tempdir().expect("tempdir"))
+        .collect();
+    let nodes = std::array::from_fn(|i| open_node(dirs[i].path()));
+    (dirs, nodes)
+}
+
 /// Opens a node in `dir` with encryption off (plain documents), for tests of log mechanics
 /// that build unencrypted operations by hand.
 pub fn open_plain_node(dir: &Path) -> Node {

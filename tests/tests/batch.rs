@@ -2,16 +2,11 @@
 //! applied on its own, with the same results as one-by-one ingest.
 
 use fieldsync::IngestError;
-use fieldsync_tests::{json_of, open_node, share};
+use fieldsync_tests::{json_of, open_node, open_nodes, share};
 
 #[test]
 fn a_batch_with_bad_operations_keeps_the_good_ones_and_matches_single_ingest() {
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let (a, b, c) = (
-        open_node(dirs[0].path()),
-        open_node(dirs[1].path()),
-        open_node(dirs[2].path()),
-    );
+    let (dirs, [a, b, c]) = open_nodes();
     let doc = a.create_document().unwrap();
     share(&a, &doc, &b);
     share(&a, &doc, &c);
@@ -75,12 +70,7 @@ fn unparked_by(results: &[Result<fieldsync::IngestOutcome, IngestError>]) -> usi
 /// result is the same as one-by-one ingest.
 #[test]
 fn out_of_order_batches_park_unpark_and_find_duplicates_like_single_ingest() {
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let (a, b, c) = (
-        open_node(dirs[0].path()),
-        open_node(dirs[1].path()),
-        open_node(dirs[2].path()),
-    );
+    let (_dirs, [a, b, c]) = open_nodes();
     let dir = tempfile::tempdir().unwrap();
     let d = open_node(dir.path());
     let doc = a.create_document().unwrap();

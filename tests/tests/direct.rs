@@ -3,7 +3,7 @@
 
 use fieldsync::direct::{DirectError, Envelope, Payload};
 use fieldsync::{Invite, Node};
-use fieldsync_tests::{exchange, json_of, open_node};
+use fieldsync_tests::{exchange, json_of, open_node, open_nodes};
 
 fn reopen(dir: &std::path::Path, node: Node) -> Node {
     drop(node);
@@ -94,12 +94,7 @@ fn forged_or_revoked_invite_tokens_are_refused() {
 
 #[test]
 fn tampered_replayed_misaddressed_and_rewrapped_messages_are_refused_without_harm() {
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let (a, b, m) = (
-        open_node(dirs[0].path()),
-        open_node(dirs[1].path()),
-        open_node(dirs[2].path()),
-    );
+    let (_dirs, [a, b, m]) = open_nodes();
     let doc = a.create_document().unwrap();
     join_by_invite(&a, &b, &doc);
     // B now holds A's key bundle (from the invite); A holds B's (from the join request).

@@ -7,7 +7,7 @@ use fieldsync::body::{open, seal, BodyScheme};
 use fieldsync::operation::{build_operation, encode_operation, LogKind};
 use fieldsync::store::DB_FILE;
 use fieldsync::{DocumentError, DocumentId, IngestError, Node};
-use fieldsync_tests::{exchange, open_node, share};
+use fieldsync_tests::{exchange, open_node, open_nodes, share};
 use p2panda_core::{Hash, SigningKey};
 
 fn db(dir: &Path) -> rusqlite::Connection {
@@ -108,10 +108,7 @@ fn non_member_stores_operations_but_reads_nothing() {
 
 #[test]
 fn removed_member_reads_nothing_new_and_the_rest_keep_working() {
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let a = open_node(dirs[0].path());
-    let b = open_node(dirs[1].path());
-    let c = open_node(dirs[2].path());
+    let (dirs, [a, b, c]) = open_nodes();
     let doc = a.create_document().unwrap();
     let id = doc.id();
     share(&a, &doc, &b);
@@ -352,10 +349,7 @@ fn replayed_control_message_is_rejected() {
 
 #[test]
 fn ops_before_their_key_are_kept_and_applied_later() {
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let a = open_node(dirs[0].path());
-    let b = open_node(dirs[1].path());
-    let c = open_node(dirs[2].path());
+    let (dirs, [a, b, c]) = open_nodes();
     let doc = a.create_document().unwrap();
     share(&a, &doc, &b);
     share(&a, &doc, &c);

@@ -4,18 +4,13 @@
 use std::time::Duration;
 
 use fieldsync::Value;
-use fieldsync_tests::{go_online, json_of, open_node, wait_until};
+use fieldsync_tests::{go_online, json_of, open_node, open_nodes, wait_until};
 
 const T: Duration = Duration::from_secs(45);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_read_non_members_relay_and_removed_members_read_nothing_new() {
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let (a, b, c) = (
-        open_node(dirs[0].path()),
-        open_node(dirs[1].path()),
-        open_node(dirs[2].path()),
-    );
+    let (dirs, [a, b, c]) = open_nodes();
     let doc = a.create_document().unwrap();
     let id = doc.id();
     doc.text("t")
