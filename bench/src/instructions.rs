@@ -75,19 +75,19 @@ impl PerOp {
 }
 
 /// Child-process entry point: open the node in `dir`, ingest the operations in `wire` and
-/// print how many were new.
+/// return how many it ingested (each must be accepted).
 pub fn child(dir: &Path, wire: &Path) -> usize {
     let bytes = std::fs::read(wire).expect("read operations file");
     let ops = split(&bytes);
     let node = crate::local::open(dir, true);
-    let mut new = 0;
+    let mut ingested = 0;
     for chunk in ops.chunks(512) {
         for r in node.ingest_batch(chunk) {
             r.expect("ingest");
-            new += 1;
+            ingested += 1;
         }
     }
-    new
+    ingested
 }
 
 /// Operations written by [`join`]: each a little-endian u32 length and its bytes.
