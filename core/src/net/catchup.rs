@@ -21,7 +21,7 @@ use iroh::protocol::{AcceptError, ProtocolHandler};
 use crate::events::Event;
 use crate::ids::{AuthorId, DocumentId};
 use crate::net::sync_store::SyncStore;
-use crate::net::worker::{Backlog, IngestItem};
+use crate::net::worker::{Backlog, IngestItem, PeerBacklogs};
 use crate::node::NodeInner;
 use crate::operation::{encode_wire, LogKind};
 
@@ -37,14 +37,14 @@ const READ_BUFFER: usize = 64 * 1024;
 const IDLE: Duration = Duration::from_secs(30);
 /// Most logs a heights message may list.
 const MAX_LOGS: usize = 100_000;
-/// Most bytes of one session's received operations waiting for validation; the session
-/// stops reading from the peer beyond that (see [`Backlog`]). Large enough for full ingest
-/// batches (see `MAX_BATCH` in `worker.rs`) in both stages, with room to spare.
+/// Most bytes of one peer's received operations waiting for validation, all its sessions
+/// together; a session stops reading from the peer beyond that (see [`Backlog`]). Large
+/// enough for full ingest batches (see `MAX_BATCH` in `worker.rs`) in both stages, with
+/// room to spare.
 const MAX_BACKLOG: usize = 4 << 20;
 /// Most bytes of all sessions' received operations waiting for validation together: one
-/// session can fill at most half, so the node's memory stays bounded whatever the number of
-/// peers. A peer running several sessions at once can take more of it and slow the others
-/// (they still progress as it drains).
+/// peer, however many sessions it runs, can fill at most half, so the node's memory stays
+/// bounded whatever the number of peers and another peer always finds room.
 const MAX_SHARED_BACKLOG: usize = 2 * MAX_BACKLOG;
 
 /// Highest seq per (author, log kind) of a document.
@@ -165,6 +165,8 @@ pub(crate) struct Session {
     pub max_frame: usize,
     /// Bytes all sessions have waiting for validation (see [`MAX_SHARED_BACKLOG`]).
     pub received: Backlog,
+    /// Bytes each peer's sessions have waiting for validation (see [`MAX_BACKLOG`]).
+    pub peers: PeerBacklogs,
 }
 
 impl std::fmt::Debug for Session {
@@ -253,7 +255,7 @@ impl Session {
             }))
             .map_err(|_| CatchupError::Closed)?;
         let mut received = 0;
-        let backlog = Backlog::default();
+        let backlog = self.peers.of(peer);
         // The peer writes nothing after its end frame, so reading ahead loses nothing; it
         // turns two stream reads per operation into one per READ_BUFFER bytes.
         let mut rx = tokio::io::BufReader::with_capacity(READ_BUFFER, rx);

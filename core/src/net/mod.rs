@@ -202,6 +202,7 @@ impl Network {
             ingest: ingest_tx.clone(),
             max_frame: node.max_operation_bytes(),
             received: worker::Backlog::default(),
+            peers: worker::PeerBacklogs::default(),
         };
         endpoint
             .accept(catchup::CATCHUP_PROTOCOL, session.clone())

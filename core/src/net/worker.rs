@@ -2,9 +2,10 @@
 //! [`spawn_ingest`]) that validate and apply everything sync receives, in arrival order, and
 //! forward sync events after the operations that preceded them.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::Receiver;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
@@ -97,6 +98,35 @@ impl Backlog {
         shared.0.queued.fetch_add(len, Ordering::AcqRel);
         permit.shared = Some(shared.0.clone());
         permit
+    }
+}
+
+/// One [`Backlog`] per peer, shared by all of that peer's sessions at once (several documents,
+/// or several sessions on one): a peer cannot widen its share of a budget by opening more
+/// sessions. An entry lives as long as a session holds its backlog.
+#[derive(Clone, Default)]
+pub(crate) struct PeerBacklogs(Arc<Mutex<HashMap<AuthorId, Weak<BacklogInner>>>>);
+
+impl PeerBacklogs {
+    /// The backlog of `peer`: the one its running sessions use, or a new one.
+    pub(crate) fn of(&self, peer: AuthorId) -> Backlog {
+        // A poisoned lock only means a panic elsewhere mid-update of this map of weak
+        // references, which leaves it consistent.
+        let mut peers = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(inner) = peers.get(&peer).and_then(Weak::upgrade) {
+            return Backlog(inner);
+        }
+        peers.retain(|_, backlog| backlog.strong_count() > 0);
+        let backlog = Backlog::default();
+        peers.insert(peer, Arc::downgrade(&backlog.0));
+        backlog
+    }
+
+    /// Peers with a live backlog (for tests).
+    #[cfg(test)]
+    fn live(&self) -> usize {
+        let peers = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        peers.values().filter(|b| b.strong_count() > 0).count()
     }
 }
 
@@ -353,5 +383,27 @@ mod tests {
         assert!(woke);
         // Dropping a permit released both counts.
         assert!(own.has_room(1000, 1) && shared.has_room(1000, 1));
+    }
+
+    #[test]
+    fn a_peers_sessions_share_one_backlog_and_other_peers_have_their_own() {
+        let peers = PeerBacklogs::default();
+        let author = || AuthorId::from(p2panda_core::SigningKey::generate().verifying_key());
+        let (p, q) = (author(), author());
+        let (first, second) = (peers.of(p), peers.of(p));
+        let held = first.acquire(90);
+        // The second session of the same peer sees the first one's bytes...
+        assert!(!second.has_room(20, 100));
+        // ...another peer does not.
+        let other = peers.of(q);
+        assert!(other.has_room(20, 100));
+        drop(held);
+        assert!(second.has_room(20, 100));
+        // Entries end with the peer's last session; a later session starts empty.
+        drop((first, second, other));
+        assert_eq!(peers.live(), 0);
+        let again = peers.of(p);
+        assert!(again.has_room(100, 100));
+        assert_eq!(peers.live(), 1);
     }
 }
