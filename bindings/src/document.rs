@@ -19,6 +19,18 @@ fn check_open(shutdown: &CancellationToken) -> Result<(), FieldSyncError> {
     Ok(())
 }
 
+/// Runs `f` under [`guard`] unless the node was shut down (then `Closed`): the body of every
+/// synchronous document and handle method.
+fn guard_open<T>(
+    shutdown: &CancellationToken,
+    f: impl FnOnce() -> Result<T, FieldSyncError>,
+) -> Result<T, FieldSyncError> {
+    guard(|| {
+        check_open(shutdown)?;
+        f()
+    })
+}
+
 /// How two replicas of a document relate (see [`compare_versions`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
 pub enum VersionOrdering {
@@ -110,8 +122,7 @@ impl Document {
     /// # Errors
     /// `InvalidArgument` if `name` is empty or longer than 256 bytes; `Closed`.
     pub fn text(&self, name: String) -> Result<Arc<TextHandle>, FieldSyncError> {
-        guard(|| {
-            check_open(&self.shutdown)?;
+        guard_open(&self.shutdown, || {
             Ok(Arc::new(TextHandle {
                 inner: self.inner.text(&name)?,
                 shutdown: self.shutdown.clone(),
@@ -124,8 +135,7 @@ impl Document {
     /// # Errors
     /// `InvalidArgument` if `name` is empty or longer than 256 bytes; `Closed`.
     pub fn map(&self, name: String) -> Result<Arc<MapHandle>, FieldSyncError> {
-        guard(|| {
-            check_open(&self.shutdown)?;
+        guard_open(&self.shutdown, || {
             Ok(Arc::new(MapHandle {
                 inner: self.inner.map(&name)?,
                 shutdown: self.shutdown.clone(),
@@ -138,8 +148,7 @@ impl Document {
     /// # Errors
     /// `InvalidArgument` if `name` is empty or longer than 256 bytes; `Closed`.
     pub fn list(&self, name: String) -> Result<Arc<ListHandle>, FieldSyncError> {
-        guard(|| {
-            check_open(&self.shutdown)?;
+        guard_open(&self.shutdown, || {
             Ok(Arc::new(ListHandle {
                 inner: self.inner.list(&name)?,
                 shutdown: self.shutdown.clone(),
@@ -153,10 +162,7 @@ impl Document {
     /// # Errors
     /// `NotFound` (deleted), `Storage`, `Closed`.
     pub fn to_json(&self) -> Result<String, FieldSyncError> {
-        guard(|| {
-            check_open(&self.shutdown)?;
-            Ok(self.inner.to_json()?)
-        })
+        guard_open(&self.shutdown, || Ok(self.inner.to_json()?))
     }
 
     /// Version vector: author id -> highest sequence number of that author's log held here.
@@ -165,8 +171,7 @@ impl Document {
     /// # Errors
     /// `NotFound` (deleted), `Storage`, `Closed`.
     pub fn version(&self) -> Result<HashMap<String, u32>, FieldSyncError> {
-        guard(|| {
-            check_open(&self.shutdown)?;
+        guard_open(&self.shutdown, || {
             Ok(self
                 .inner
                 .version()?
@@ -183,8 +188,7 @@ impl Document {
     /// `InvalidArgument` (empty or oversized bundle), `Crypto` (malformed, expired or forged
     /// bundle; this device is not a member), `NotFound`, `Storage`, `Closed`.
     pub fn add_member(&self, key_bundle: Vec<u8>) -> Result<String, FieldSyncError> {
-        guard(|| {
-            check_open(&self.shutdown)?;
+        guard_open(&self.shutdown, || {
             if key_bundle.is_empty() || key_bundle.len() > 64 * 1024 {
                 return Err(FieldSyncError::InvalidArgument {
                     reason: format!(
@@ -203,8 +207,7 @@ impl Document {
     /// # Errors
     /// `InvalidArgument` (malformed author id), `Crypto`, `NotFound`, `Storage`, `Closed`.
     pub fn remove_member(&self, author_id: String) -> Result<(), FieldSyncError> {
-        guard(|| {
-            check_open(&self.shutdown)?;
+        guard_open(&self.shutdown, || {
             let author: fieldsync::AuthorId = crate::validate::author_id(&author_id)?;
             Ok(self.inner.remove_member(author)?)
         })
@@ -215,8 +218,7 @@ impl Document {
     /// # Errors
     /// `Crypto`, `NotFound`, `Storage`, `Closed`.
     pub fn members(&self) -> Result<Vec<String>, FieldSyncError> {
-        guard(|| {
-            check_open(&self.shutdown)?;
+        guard_open(&self.shutdown, || {
             Ok(self
                 .inner
                 .members()?
@@ -231,10 +233,7 @@ impl Document {
     /// # Errors
     /// `NotFound`, `Storage`, `Closed`.
     pub fn can_read(&self) -> Result<bool, FieldSyncError> {
-        guard(|| {
-            check_open(&self.shutdown)?;
-            Ok(self.inner.can_read()?)
-        })
+        guard_open(&self.shutdown, || Ok(self.inner.can_read()?))
     }
 
     /// Number of operations held for this document (all authors).
@@ -242,10 +241,7 @@ impl Document {
     /// # Errors
     /// `NotFound` (deleted), `Storage`, `Closed`.
     pub fn op_count(&self) -> Result<u64, FieldSyncError> {
-        guard(|| {
-            check_open(&self.shutdown)?;
-            Ok(self.inner.op_count()?)
-        })
+        guard_open(&self.shutdown, || Ok(self.inner.op_count()?))
     }
 
     /// An invite string for this document (its id plus how to reach this node; no addresses
@@ -297,10 +293,7 @@ impl Document {
     /// # Errors
     /// `NotFound` (deleted), `Storage`, `Closed`.
     pub fn pending_ops(&self) -> Result<u64, FieldSyncError> {
-        guard(|| {
-            check_open(&self.shutdown)?;
-            Ok(self.inner.pending_ops()?)
-        })
+        guard_open(&self.shutdown, || Ok(self.inner.pending_ops()?))
     }
 }
 
@@ -319,8 +312,7 @@ impl TextHandle {
     /// `InvalidArgument`: `text` is empty or larger than the maximum operation size, or `pos`
     /// is past the end. `NotFound`, `Storage`, `Closed`.
     pub fn insert(&self, pos: u32, text: String) -> Result<(), FieldSyncError> {
-        guard(|| {
-            check_open(&self.shutdown)?;
+        guard_open(&self.shutdown, || {
             validate::non_empty_text(&text)?;
             Ok(self.inner.insert(validate::index(pos)?, &text)?)
         })
@@ -331,8 +323,7 @@ impl TextHandle {
     /// # Errors
     /// As [`TextHandle::insert`].
     pub fn push(&self, text: String) -> Result<(), FieldSyncError> {
-        guard(|| {
-            check_open(&self.shutdown)?;
+        guard_open(&self.shutdown, || {
             validate::non_empty_text(&text)?;
             Ok(self.inner.push(&text)?)
         })
@@ -343,8 +334,7 @@ impl TextHandle {
     /// # Errors
     /// `InvalidArgument` if the range is out of bounds; `NotFound`, `Storage`, `Closed`.
     pub fn delete(&self, pos: u32, len: u32) -> Result<(), FieldSyncError> {
-        guard(|| {
-            check_open(&self.shutdown)?;
+        guard_open(&self.shutdown, || {
             Ok(self
                 .inner
                 .delete(validate::index(pos)?, validate::index(len)?)?)
@@ -356,10 +346,7 @@ impl TextHandle {
     /// # Errors
     /// `NotFound`, `Storage`, `Closed`.
     pub fn content(&self) -> Result<String, FieldSyncError> {
-        guard(|| {
-            check_open(&self.shutdown)?;
-            Ok(self.inner.get()?)
-        })
+        guard_open(&self.shutdown, || Ok(self.inner.get()?))
     }
 
     /// Length in characters.
@@ -367,10 +354,7 @@ impl TextHandle {
     /// # Errors
     /// `NotFound`, `Storage`, `Closed`.
     pub fn len(&self) -> Result<u32, FieldSyncError> {
-        guard(|| {
-            check_open(&self.shutdown)?;
-            validate::length(self.inner.len()?)
-        })
+        guard_open(&self.shutdown, || validate::length(self.inner.len()?))
     }
 
     /// True if empty.
@@ -378,10 +362,7 @@ impl TextHandle {
     /// # Errors
     /// `NotFound`, `Storage`, `Closed`.
     pub fn is_empty(&self) -> Result<bool, FieldSyncError> {
-        guard(|| {
-            check_open(&self.shutdown)?;
-            Ok(self.inner.is_empty()?)
-        })
+        guard_open(&self.shutdown, || Ok(self.inner.is_empty()?))
     }
 }
 
@@ -400,10 +381,7 @@ impl MapHandle {
     /// `InvalidArgument`: empty or too long key, string value above the maximum operation size,
     /// non-finite double. `NotFound`, `Storage`, `Closed`.
     pub fn set(&self, key: String, value: Value) -> Result<(), FieldSyncError> {
-        guard(|| {
-            check_open(&self.shutdown)?;
-            Ok(self.inner.set(&key, value.into())?)
-        })
+        guard_open(&self.shutdown, || Ok(self.inner.set(&key, value.into())?))
     }
 
     /// Removes `key` (no-op if absent).
@@ -411,10 +389,7 @@ impl MapHandle {
     /// # Errors
     /// `InvalidArgument` (empty or too long key), `NotFound`, `Storage`, `Closed`.
     pub fn delete(&self, key: String) -> Result<(), FieldSyncError> {
-        guard(|| {
-            check_open(&self.shutdown)?;
-            Ok(self.inner.delete(&key)?)
-        })
+        guard_open(&self.shutdown, || Ok(self.inner.delete(&key)?))
     }
 
     /// The value at `key`, or `null`/`nil`.
@@ -422,8 +397,7 @@ impl MapHandle {
     /// # Errors
     /// `InvalidArgument` (empty or too long key), `NotFound`, `Storage`, `Closed`.
     pub fn get(&self, key: String) -> Result<Option<Value>, FieldSyncError> {
-        guard(|| {
-            check_open(&self.shutdown)?;
+        guard_open(&self.shutdown, || {
             validate::map_key(&key)?;
             Ok(self.inner.get(&key)?.map(Value::from))
         })
@@ -434,10 +408,7 @@ impl MapHandle {
     /// # Errors
     /// `NotFound`, `Storage`, `Closed`.
     pub fn keys(&self) -> Result<Vec<String>, FieldSyncError> {
-        guard(|| {
-            check_open(&self.shutdown)?;
-            Ok(self.inner.keys()?)
-        })
+        guard_open(&self.shutdown, || Ok(self.inner.keys()?))
     }
 }
 
@@ -456,8 +427,7 @@ impl ListHandle {
     /// `InvalidArgument`: index past the end, oversized string, non-finite double.
     /// `NotFound`, `Storage`, `Closed`.
     pub fn insert(&self, index: u32, value: Value) -> Result<(), FieldSyncError> {
-        guard(|| {
-            check_open(&self.shutdown)?;
+        guard_open(&self.shutdown, || {
             Ok(self.inner.insert(validate::index(index)?, value.into())?)
         })
     }
@@ -467,10 +437,7 @@ impl ListHandle {
     /// # Errors
     /// As [`ListHandle::insert`].
     pub fn push(&self, value: Value) -> Result<(), FieldSyncError> {
-        guard(|| {
-            check_open(&self.shutdown)?;
-            Ok(self.inner.push(value.into())?)
-        })
+        guard_open(&self.shutdown, || Ok(self.inner.push(value.into())?))
     }
 
     /// Deletes `count` items starting at `index`.
@@ -478,8 +445,7 @@ impl ListHandle {
     /// # Errors
     /// `InvalidArgument` if the range is out of bounds; `NotFound`, `Storage`, `Closed`.
     pub fn delete(&self, index: u32, count: u32) -> Result<(), FieldSyncError> {
-        guard(|| {
-            check_open(&self.shutdown)?;
+        guard_open(&self.shutdown, || {
             Ok(self
                 .inner
                 .delete(validate::index(index)?, validate::index(count)?)?)
@@ -491,8 +457,7 @@ impl ListHandle {
     /// # Errors
     /// `NotFound`, `Storage`, `Closed`.
     pub fn get(&self, index: u32) -> Result<Option<Value>, FieldSyncError> {
-        guard(|| {
-            check_open(&self.shutdown)?;
+        guard_open(&self.shutdown, || {
             Ok(self.inner.get(validate::index(index)?)?.map(Value::from))
         })
     }
@@ -502,10 +467,7 @@ impl ListHandle {
     /// # Errors
     /// `NotFound`, `Storage`, `Closed`.
     pub fn len(&self) -> Result<u32, FieldSyncError> {
-        guard(|| {
-            check_open(&self.shutdown)?;
-            validate::length(self.inner.len()?)
-        })
+        guard_open(&self.shutdown, || validate::length(self.inner.len()?))
     }
 
     /// True if empty.
@@ -513,9 +475,6 @@ impl ListHandle {
     /// # Errors
     /// `NotFound`, `Storage`, `Closed`.
     pub fn is_empty(&self) -> Result<bool, FieldSyncError> {
-        guard(|| {
-            check_open(&self.shutdown)?;
-            Ok(self.inner.is_empty()?)
-        })
+        guard_open(&self.shutdown, || Ok(self.inner.is_empty()?))
     }
 }
