@@ -72,8 +72,8 @@ fn step(what: &str) {
     eprintln!("bench: {what}…");
 }
 
-/// `fieldsync-bench catchup|write|ingest|verify|ed25519|latency|instructions N`: one figure alone, for profiling
-/// (`perf record`), printed and not written to BENCHMARKS.md.
+/// `fieldsync-bench catchup|write|ingest|verify|ed25519|latency|instructions N`: one figure
+/// alone, for profiling (`perf record`), printed and not written to BENCHMARKS.md.
 fn single_figure(what: &str, count: Option<&String>) -> Option<String> {
     let count = count.and_then(|c| c.parse::<usize>().ok());
     match (what, count) {

@@ -44,7 +44,7 @@ const MAX_LOGS: usize = 100_000;
 const MAX_BACKLOG: usize = 4 << 20;
 /// Most bytes of all sessions' received operations waiting for validation together: one
 /// peer, however many sessions it runs, can fill at most half, so the node's memory stays
-/// bounded whatever the number of peers and another peer always finds room.
+/// bounded whatever the number of peers and one peer leaves at least half to the others.
 const MAX_SHARED_BACKLOG: usize = 2 * MAX_BACKLOG;
 
 /// Highest seq per (author, log kind) of a document.
