@@ -16,10 +16,17 @@ pub fn open_node(dir: &Path) -> Node {
 /// first, to a name (`let (_dirs, [a, b]) = open_nodes();`; `_` would delete them at once):
 /// they are then dropped after the nodes.
 pub fn open_nodes<const N: usize>() -> (Vec<tempfile::TempDir>, [Node; N]) {
+    open_nodes_with(open_node)
+}
+
+/// [`open_nodes`], each node opened by `open` (e.g. [`open_plain_node`]).
+pub fn open_nodes_with<const N: usize>(
+    open: fn(&Path) -> Node,
+) -> (Vec<tempfile::TempDir>, [Node; N]) {
     let dirs: Vec<_> = (0..N)
         .map(|_| tempfile::tempdir().expect("tempdir"))
         .collect();
-    let nodes = std::array::from_fn(|i| open_node(dirs[i].path()));
+    let nodes = std::array::from_fn(|i| open(dirs[i].path()));
     (dirs, nodes)
 }
 

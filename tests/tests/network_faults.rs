@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use fieldsync::{Document, Event, Node, PeerAddr, Value};
 // These tests exercise the sync layer with plain (unencrypted) documents; encrypted sync is
 // covered by `network_encryption.rs`.
-use fieldsync_tests::{go_online, json_of, open_plain_node as open_node, wait_until};
+use fieldsync_tests::{
+    go_online, json_of, open_nodes_with, open_plain_node as open_node, wait_until,
+};
 
 const CONNECT: Duration = Duration::from_secs(45);
 
@@ -67,12 +69,7 @@ async fn catch_up_5000_ops_written_while_peer_was_stopped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_and_forward_through_a_third_node() {
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let (a, b, c) = (
-        open_node(dirs[0].path()),
-        open_node(dirs[1].path()),
-        open_node(dirs[2].path()),
-    );
+    let (_dirs, [a, b, c]) = open_nodes_with(open_node);
     let doc = a.create_document().unwrap();
     let id = doc.id();
     doc.text("t").unwrap().insert(0, "from A").unwrap();
@@ -108,9 +105,8 @@ async fn store_and_forward_through_a_third_node() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partition_heals_and_four_nodes_converge() {
-    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
-    let nodes: Vec<Node> = dirs.iter().map(|d| open_node(d.path())).collect();
-    let (a, b, c, d) = (&nodes[0], &nodes[1], &nodes[2], &nodes[3]);
+    let (_dirs, nodes) = open_nodes_with::<4>(open_node);
+    let [a, b, c, d] = &nodes;
     let doc_a = a.create_document().unwrap();
     let id = doc_a.id();
     let mut infos = Vec::new();
