@@ -173,7 +173,9 @@ impl Demo {
         let bob_doc = self.doc_of(&self.bob)?;
         // Alice: text, map, list.
         let t = alice_doc.text("notes")?;
-        t.insert(0, "Pump handle loose.")?;
+        // Each note ends with a space: the two are concurrent inserts at the start, merged in
+        // either order.
+        t.insert(0, "Pump handle loose. ")?;
         alice_doc
             .map("form")?
             .set("status", Value::from("needs repair"))?;
@@ -239,14 +241,14 @@ impl Demo {
         say("Bob", "offline");
         bob_doc
             .text("notes")?
-            .push(" Fixed the handle with a new bolt.")?;
+            .push("Fixed the handle with a new bolt.")?;
         bob_doc
             .map("form")?
             .set("status", Value::from("repaired"))?;
         bob_doc.list("readings")?.push(Value::Int(15))?;
         say(
             "Bob",
-            "notes += \" Fixed the handle…\", status = \"repaired\", readings += 15",
+            "notes += \"Fixed the handle…\", status = \"repaired\", readings += 15",
         );
         say(
             "Bob",
