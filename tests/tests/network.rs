@@ -3,13 +3,11 @@
 use std::time::{Duration, Instant};
 
 use fieldsync::{Event, Value};
-use fieldsync_tests::{go_online, json_of, open_node, wait_until};
+use fieldsync_tests::{go_online, json_of, open_nodes, wait_until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_edit_visible_within_two_seconds() {
-    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = open_node(da.path());
-    let b = open_node(db.path());
+    let (_dirs, [a, b]) = open_nodes();
     let doc = a.create_document().unwrap();
     doc.text("t")
         .unwrap()
@@ -78,9 +76,7 @@ async fn repeated_ephemeral_payloads_all_arrive() {
     // iroh-gossip drops a message whose bytes it has seen before. An app repeating a payload
     // (a presence ping) must still reach its peers each time (unchanged heads announcements
     // rely on the same: see `net::ephemeral`).
-    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = open_node(da.path());
-    let b = open_node(db.path());
+    let (_dirs, [a, b]) = open_nodes();
     let doc = a.create_document().unwrap();
     doc.add_member(&b.key_bundle().unwrap()).unwrap();
     go_online(&a).await;

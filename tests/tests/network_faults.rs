@@ -36,9 +36,7 @@ async fn converged(nodes: &[&Node], doc: fieldsync::DocumentId, timeout: Duratio
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn catch_up_5000_ops_written_while_peer_was_stopped() {
-    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = open_node(da.path());
-    let b = open_node(db.path());
+    let (_dirs, [a, b]) = open_nodes_with(open_node);
     let doc = a.create_document().unwrap();
     let id = doc.id();
     go_online(&a).await;
