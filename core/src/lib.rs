@@ -28,6 +28,7 @@ pub mod membership;
 pub mod net;
 pub mod node;
 pub mod operation;
+mod signature_batch;
 pub mod store;
 
 pub use document::{

@@ -1010,13 +1010,12 @@ impl Node {
     /// still validated and applied on its own: a refused one changes nothing and the others
     /// go on. Results are in input order.
     pub fn ingest_batch(&self, ops: &[Vec<u8>]) -> Vec<Result<IngestOutcome, IngestError>> {
-        let decoded = operation::parallel_map(ops, |bytes| {
-            operation::authenticate_wire(
-                bytes,
-                self.inner.config.max_operation_bytes,
-                self.inner.config.max_body_bytes,
-            )
-        });
+        let decoded = operation::authenticate_many(
+            ops,
+            Vec::as_slice,
+            self.inner.config.max_operation_bytes,
+            self.inner.config.max_body_bytes,
+        );
         self.inner.ingest_decoded_batch(decoded)
     }
 

@@ -26,6 +26,10 @@ fn a_batch_with_bad_operations_keeps_the_good_ones_and_matches_single_ingest() {
     flipped[last] ^= 0x01;
     batch.insert(10, flipped);
     batch.insert(20, b"garbage".to_vec());
+    // A forged signature: the same operation with one bit of its header's signature
+    // flipped. Signatures are checked as batches; this one fails its batch, which is then
+    // checked one by one so that only the forgery is refused.
+    batch.insert(30, forged_signature(&ops[40]));
     batch.push(ops[5].clone());
     let results = b.ingest_batch(&batch);
     assert_eq!(results.len(), batch.len());
@@ -35,14 +39,19 @@ fn a_batch_with_bad_operations_keeps_the_good_ones_and_matches_single_ingest() {
         results[10]
     );
     assert!(matches!(results[20], Err(IngestError::Malformed(_))));
+    assert!(
+        matches!(results[30], Err(IngestError::InvalidSignature)),
+        "forged signature: {:?}",
+        results[30]
+    );
     assert!(matches!(
         results.last().unwrap(),
         Ok(fieldsync::IngestOutcome::Duplicate)
     ));
     let refused = results.iter().filter(|r| r.is_err()).count();
     assert_eq!(
-        refused, 2,
-        "only the two bad inputs are refused: {results:?}"
+        refused, 3,
+        "only the three bad inputs are refused: {results:?}"
     );
     assert_eq!(json_of(&b, doc.id()), doc.to_json().unwrap());
     assert_eq!(json_of(&b, doc.id()), json_of(&c, doc.id()));
@@ -51,6 +60,19 @@ fn a_batch_with_bad_operations_keeps_the_good_ones_and_matches_single_ingest() {
     drop(b);
     let b = open_node(dirs[1].path());
     assert_eq!(json_of(&b, doc.id()), doc.to_json().unwrap());
+}
+
+/// `wire` with one bit of its header's Ed25519 signature flipped.
+fn forged_signature(wire: &[u8]) -> Vec<u8> {
+    let (mut header, body) = fieldsync::operation::decode_wire(wire).unwrap();
+    let op = fieldsync::operation::decode_operation(wire, usize::MAX, u64::MAX).unwrap();
+    let signature = op.header.signature.to_bytes();
+    let at = header
+        .windows(signature.len())
+        .position(|w| w == signature)
+        .expect("the signature's bytes in the header");
+    header[at + 7] ^= 0x10;
+    fieldsync::operation::encode_wire(&header, body.as_deref())
 }
 
 /// Parked operations the results of a batch applied.

@@ -332,9 +332,17 @@ fn verify_stage(
 ) {
     while let Ok(first) = rx.recv() {
         let (batch, after) = next_batch(first, &rx);
-        let decoded = operation::parallel_map(&batch, |(document, _, bytes, _)| {
-            operation::decode_received(*document, bytes, max_operation_bytes, max_body_bytes)
-        });
+        let authenticated = operation::authenticate_many(
+            &batch,
+            |(_, _, bytes, _)| bytes,
+            max_operation_bytes,
+            max_body_bytes,
+        );
+        let decoded = batch
+            .iter()
+            .zip(authenticated)
+            .map(|((document, ..), op)| op.and_then(|op| operation::check_document(*document, op)))
+            .collect();
         let stop = matches!(after, Some(IngestItem::Stop));
         if tx
             .send(Verified {
