@@ -18,8 +18,8 @@ pub const CHILD: &str = "ingest-file";
 /// whose inclusive count, over all threads, is the part's.
 const PARTS: &[(&str, &str)] = &[
     (
-        "Ed25519 verify_strict",
-        "ed25519_dalek::verifying::VerifyingKey::verify_strict",
+        "Ed25519 batch verification",
+        "ed25519_dalek::batch::verify_batch",
     ),
     (
         "author key decompression in p2panda's header decoding",
@@ -243,7 +243,7 @@ mod tests {
 --------------------------------------------------------------------------------
 2,000,000 (100.0%)  PROGRAM TOTALS
 --------------------------------------------------------------------------------
-1,500,000 (75.00%)  ???:ed25519_dalek::verifying::VerifyingKey::verify_strict [/x]
+1,500,000 (75.00%)  ???:ed25519_dalek::batch::verify_batch [/x]
   900,000 (45.00%)  ???:sqlite3_step'2 [/x]
   100,000 ( 5.00%)  ???:sqlite3_step [/x]
 ";

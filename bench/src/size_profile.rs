@@ -12,7 +12,7 @@ pub const CHILD: &str = "size-profile-rates";
 /// Rates measured by a build of this benchmark.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rates {
-    /// Received operations decoded and verified per second on one core.
+    /// Received operations decoded and verified per second (`local::verify_rate`).
     pub verify: f64,
     /// Encrypted operations ingested per second in batches, in-process.
     pub ingest: f64,

@@ -152,6 +152,20 @@ pub fn decode_operation(
     authenticate_wire(bytes, max_operation_bytes, max_body_bytes).map(|a| a.op)
 }
 
+/// [`decode_operation`] for many operations at once: the same checks and results, in order,
+/// with the work spread over the cores and the signatures checked in Ed25519 batches (about
+/// a third of the cost of checking each on its own).
+pub fn decode_operations(
+    ops: &[Vec<u8>],
+    max_operation_bytes: usize,
+    max_body_bytes: u64,
+) -> Vec<Result<FsOperation, IngestError>> {
+    authenticate_many(ops, Vec::as_slice, max_operation_bytes, max_body_bytes)
+        .into_iter()
+        .map(|a| a.map(|a| a.op))
+        .collect()
+}
+
 /// An authenticated operation with the header bytes it was decoded from. The store keeps
 /// these bytes as received: the operation's hash is their BLAKE3 digest, and encoding the
 /// decoded header again cost 9 % of the ingest thread's time.
