@@ -182,9 +182,22 @@ pub(crate) fn authenticate_wire(
     max_operation_bytes: usize,
     max_body_bytes: u64,
 ) -> Result<Authenticated, IngestError> {
-    let decoded = decode_unverified(bytes, max_operation_bytes)?;
-    let holds = decoded.holds();
-    finish(decoded, holds, max_body_bytes)
+    let (header, body) = wire_parts(bytes, max_operation_bytes)?;
+    authenticate(header, body, max_body_bytes)
+}
+
+/// Bounds the wire bytes of an operation and splits them into header and body bytes.
+fn wire_parts(
+    bytes: &[u8],
+    max_operation_bytes: usize,
+) -> Result<(Vec<u8>, Option<Vec<u8>>), IngestError> {
+    if bytes.len() > max_operation_bytes {
+        return Err(IngestError::OversizeOperation {
+            size: bytes.len(),
+            max: max_operation_bytes,
+        });
+    }
+    decode_wire(bytes)
 }
 
 /// Fewest items worth splitting across threads (below, one thread is faster).
@@ -290,13 +303,12 @@ pub(crate) fn authenticate_many<T: Sync>(
 /// The first half of [`authenticate_wire`]: bounds, envelope and header decoding, without
 /// the signature check.
 fn decode_unverified(bytes: &[u8], max_operation_bytes: usize) -> Result<Unverified, IngestError> {
-    if bytes.len() > max_operation_bytes {
-        return Err(IngestError::OversizeOperation {
-            size: bytes.len(),
-            max: max_operation_bytes,
-        });
-    }
-    let (header, body) = decode_wire(bytes)?;
+    let (header, body) = wire_parts(bytes, max_operation_bytes)?;
+    unverified(header, body)
+}
+
+/// Decodes header bytes, without the signature check, into an operation with `body`.
+fn unverified(header: Vec<u8>, body: Option<Vec<u8>>) -> Result<Unverified, IngestError> {
     let (decoded, signed) = FsHeader::decode_unverified(&header)
         .map_err(|e| IngestError::MalformedHeader(e.to_string()))?;
     Ok(Unverified {
@@ -365,23 +377,13 @@ pub(crate) fn authenticate(
     body: Option<Vec<u8>>,
     max_body_bytes: u64,
 ) -> Result<Authenticated, IngestError> {
-    use p2panda_core::operation::HeaderError;
-    let header = FsHeader::decode(&header_bytes).map_err(|e| match e {
-        HeaderError::InvalidSignature => IngestError::InvalidSignature,
-        other => IngestError::MalformedHeader(other.to_string()),
-    })?;
-    let op = Operation::from_parts(header, body.map(Body::from));
-    // `Header::decode` verified the signature; check the rest without verifying it again
-    // (an Ed25519 verification is the largest single cost of ingesting an operation).
-    validate_decoded(&op, max_body_bytes)?;
-    Ok(Authenticated {
-        op,
-        header: header_bytes,
-    })
+    let decoded = unverified(header_bytes, body)?;
+    let holds = decoded.holds();
+    finish(decoded, holds, max_body_bytes)
 }
 
-/// The checks of [`validate`] except the signature, for a header that `Header::decode`
-/// has just authenticated: declared size within bounds, payload fields consistent, backlink
+/// The checks of [`validate`] except the signature, for a header whose signature has just
+/// been checked: declared size within bounds, payload fields consistent, backlink
 /// iff seq > 0, body matching the signed hash and size.
 fn validate_decoded(op: &FsOperation, max_body_bytes: u64) -> Result<(), IngestError> {
     let h = &op.header;
