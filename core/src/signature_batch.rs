@@ -139,6 +139,41 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Any set of single-bit flips in a group's headers: each header that still decodes
+        /// gets the verdict p2panda's own decoder (`verify_strict`) gives it.
+        #[test]
+        fn verdicts_agree_with_p2pandas_decoder_under_bit_flips(
+            flips in proptest::collection::vec((0usize..24, 0usize..4096), 0..6)
+        ) {
+            let key = SigningKey::generate();
+            let mut headers: Vec<Vec<u8>> =
+                unverified(&key, 24).into_iter().map(|u| u.header).collect();
+            for (item, bit) in flips {
+                let header = &mut headers[item];
+                let bit = bit % (header.len() * 8);
+                header[bit / 8] ^= 1 << (bit % 8);
+            }
+            let decoded: Vec<Unverified> = headers
+                .iter()
+                .filter_map(|h| {
+                    let (op, signed) = FsHeader::decode_unverified(h).ok()?;
+                    Some(Unverified {
+                        op: p2panda_core::Operation::from_parts(op, None),
+                        header: h.clone(),
+                        signed,
+                    })
+                })
+                .collect();
+            let verdicts = verify(&decoded.iter().collect::<Vec<_>>());
+            for (item, holds) in decoded.iter().zip(verdicts) {
+                proptest::prop_assert_eq!(FsHeader::decode(&item.header).is_ok(), holds);
+            }
+        }
+    }
+
     #[test]
     fn single_items_and_mixed_authors_are_checked() {
         let (a, b) = (SigningKey::generate(), SigningKey::generate());
