@@ -154,7 +154,7 @@ pub fn decode_operation(
 
 /// [`decode_operation`] for many operations at once: the same checks and results, in order,
 /// with the work spread over the cores and the signatures checked in Ed25519 batches (about
-/// a third of the cost of checking each on its own).
+/// 40 % of the cost of checking each on its own).
 pub fn decode_operations(
     ops: &[Vec<u8>],
     max_operation_bytes: usize,
@@ -279,7 +279,7 @@ const SIGNATURE_BATCH_MIN: usize = 16;
 
 /// [`authenticate_wire`] for many operations at once, in order, on all cores: each thread
 /// decodes a group of operations and checks their signatures as one Ed25519 batch (see
-/// `signature_batch.rs`), for about a third of the cost of checking each on its own.
+/// `signature_batch.rs`), for about 40 % of the cost of checking each on its own.
 /// Results are those of [`authenticate_wire`] for each item.
 pub(crate) fn authenticate_many<T: Sync>(
     items: &[T],
