@@ -142,8 +142,8 @@ pub fn decode_wire(bytes: &[u8]) -> Result<(Vec<u8>, Option<Vec<u8>>), IngestErr
     }
 }
 
-/// Decodes and authenticates an operation: the header signature is verified while decoding,
-/// then payload hash and size are checked against the body.
+/// Decodes and authenticates an operation: the header is decoded and its signature checked
+/// (`verify_strict`), then payload hash and size are checked against the body.
 pub fn decode_operation(
     bytes: &[u8],
     max_operation_bytes: usize,

@@ -101,23 +101,32 @@ mod tests {
             .collect()
     }
 
-    fn decode(header: Vec<u8>) -> Unverified {
-        let (h, signed) = FsHeader::decode_unverified(&header).expect("well-formed header");
-        Unverified {
+    /// `header` decoded without its signature checked, if it is well-formed.
+    fn try_decode(header: Vec<u8>) -> Option<Unverified> {
+        let (h, signed) = FsHeader::decode_unverified(&header).ok()?;
+        Some(Unverified {
             op: p2panda_core::Operation::from_parts(h, None),
             header,
             signed,
-        }
+        })
+    }
+
+    fn decode(header: Vec<u8>) -> Unverified {
+        try_decode(header).expect("well-formed header")
+    }
+
+    /// Where `part` starts in `header`.
+    fn position(header: &[u8], part: &[u8]) -> usize {
+        header
+            .windows(part.len())
+            .position(|w| w == part)
+            .expect("the part's bytes in the header")
     }
 
     /// The same header with one signature byte flipped (still well-formed).
     fn forged(u: &Unverified) -> Unverified {
         let mut header = u.header.clone();
-        let sig = u.op.header.signature.to_bytes();
-        let at = header
-            .windows(sig.len())
-            .position(|w| w == sig)
-            .expect("signature bytes in the header");
+        let at = position(&header, &u.op.header.signature.to_bytes());
         header[at + 10] ^= 1;
         decode(header)
     }
@@ -156,17 +165,7 @@ mod tests {
                 let bit = bit % (header.len() * 8);
                 header[bit / 8] ^= 1 << (bit % 8);
             }
-            let decoded: Vec<Unverified> = headers
-                .iter()
-                .filter_map(|h| {
-                    let (op, signed) = FsHeader::decode_unverified(h).ok()?;
-                    Some(Unverified {
-                        op: p2panda_core::Operation::from_parts(op, None),
-                        header: h.clone(),
-                        signed,
-                    })
-                })
-                .collect();
+            let decoded: Vec<Unverified> = headers.into_iter().filter_map(try_decode).collect();
             let verdicts = verify(&decoded.iter().collect::<Vec<_>>());
             for (item, holds) in decoded.iter().zip(verdicts) {
                 proptest::prop_assert_eq!(FsHeader::decode(&item.header).is_ok(), holds);
@@ -202,16 +201,10 @@ mod tests {
         let good = unverified(&key, 2);
         let mut header = good[0].header.clone();
         let own = key.verifying_key();
-        let at = header
-            .windows(32)
-            .position(|w| w == own.as_bytes())
-            .expect("key bytes in the header");
+        let at = position(&header, own.as_bytes());
         header[at..at + 32].copy_from_slice(&identity);
         // R = [s]B with s = 1: the basepoint, and s = 1.
-        let sig_at = header
-            .windows(64)
-            .position(|w| w == good[0].op.header.signature.to_bytes())
-            .expect("signature bytes in the header");
+        let sig_at = position(&header, &good[0].op.header.signature.to_bytes());
         // The Ed25519 basepoint B, compressed (RFC 8032): 0x58 then 0x66 repeated.
         let mut sig = [0x66u8; 64];
         sig[0] = 0x58;
