@@ -1,8 +1,8 @@
 # FieldSync: the only commands a newcomer needs.
 #
 #   make demo       build the `fieldsync` command and run its two-node sync demo (127.0.0.1 only)
-#   make test       everything CI checks: fmt, Rust tests, clippy, bindings up to date,
-#                   Kotlin (JVM) and Swift (Linux chroot) binding tests
+#   make test       everything CI checks: the core's layer rule, fmt, Rust tests, clippy,
+#                   bindings up to date, Kotlin (JVM) and Swift (Linux chroot) binding tests
 #   make bindings   regenerate the checked-in Kotlin/Swift bindings (mk/bindings.mk)
 #   make bench      release benchmarks: prints a table and writes BENCHMARKS.md (installs valgrind)
 #   make fuzz       run every fuzz target for FUZZ_SECS seconds each (installs cargo-fuzz)
@@ -22,7 +22,7 @@ TEST_TIMEOUT ?= 2400
 
 include mk/bindings.mk
 
-.PHONY: help deps lint-deps demo test test-rust fmt-check clippy bench fuzz fuzz-seeds reliability
+.PHONY: help deps lint-deps demo test test-rust check-layers fmt-check clippy bench fuzz fuzz-seeds reliability
 
 help:
 	@sed -n '2,10p' $(firstword $(MAKEFILE_LIST)) | sed 's/^# \{0,1\}//'
@@ -59,6 +59,10 @@ demo: deps
 	$(CARGO) build $(CARGO_FLAGS) -p fieldsync-cli
 	$(CARGO) run $(CARGO_FLAGS) -q -p fieldsync-cli -- demo
 
+# A lower layer of the core must not import a higher one (ARCHITECTURE.md).
+check-layers:
+	sh scripts/check-layers.sh core/src
+
 fmt-check: lint-deps
 	$(CARGO) fmt --all --check
 
@@ -70,6 +74,7 @@ clippy: lint-deps
 
 # Sequential on purpose: each step is heavy on a small machine, and the first failure stops.
 test: deps
+	$(MAKE) --no-print-directory check-layers
 	$(MAKE) --no-print-directory fmt-check
 	$(MAKE) --no-print-directory test-rust
 	$(MAKE) --no-print-directory clippy

@@ -27,11 +27,11 @@ const PARTS: &[(&str, &str)] = &[
     ),
     (
         "Loro attribution check",
-        "fieldsync::node::check_attribution",
+        "fieldsync::document::attribution::check",
     ),
     (
         "decryption",
-        "fieldsync::membership::CryptoState::open_delta",
+        "fieldsync::replica::keyring::KeyRing::open_delta",
     ),
     (
         "Loro import",

@@ -185,7 +185,7 @@ pub fn verify_rate(n: usize) -> f64 {
     let wire = a.operations(doc.id()).expect("operations");
     let start = Instant::now();
     for slice in wire.chunks(512) {
-        for op in fieldsync::operation::decode_operations(slice, 1 << 24, 1 << 24) {
+        for op in fieldsync::internals::operation::decode_operations(slice, 1 << 24, 1 << 24) {
             op.expect("decode");
         }
     }

@@ -5,7 +5,7 @@
 //! [`fieldsync::Error`] first. Variants are chosen by what an app can *do* about them, not by
 //! where they come from.
 
-use fieldsync::direct::DirectError;
+use fieldsync::DirectError;
 use fieldsync::{
     DocumentError, Error, IdError, IdentityError, IngestError, InviteError, NetError, StoreError,
 };

@@ -2,7 +2,7 @@
 //!
 //! UniFFI 0.32 bindings of the FieldSync core (`fieldsync`) for Kotlin and Swift.
 //!
-//! Shape (see `DESIGN.md`, section FFI):
+//! Shape (the layers below it are mapped in `ARCHITECTURE.md` at the repository root):
 //! - **Objects** wrap core types in an `inner` field: [`Node`], [`Document`], [`TextHandle`],
 //!   [`MapHandle`], [`ListHandle`], [`EventSubscription`].
 //! - **Records and enums** carry plain data: [`Value`], [`FieldSyncEvent`], [`PendingOp`],

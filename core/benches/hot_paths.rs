@@ -6,8 +6,8 @@
 //! `cargo bench -p fieldsync --bench hot_paths --ignore-rust-version` (or `make bench`).
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion};
-use fieldsync::crypto::{DeviceKeys, DocumentGroup, GroupId};
-use fieldsync::operation::{
+use fieldsync::internals::crypto::{DeviceKeys, DocumentGroup, GroupId};
+use fieldsync::internals::operation::{
     build_operation, decode_operation, decode_operations, encode_operation, validate, LogKind,
 };
 use fieldsync::{DocumentId, Node, NodeConfig};

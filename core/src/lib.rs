@@ -11,34 +11,34 @@
 //! doc.text("notes").unwrap().insert(0, "water point 3 repaired").unwrap();
 //! println!("{}", doc.to_json().unwrap());
 //! ```
+//!
+//! The public API is the facade re-exported here: [`Node`], [`Document`] and its handles,
+//! their configuration, values, events and errors. The crate is built in layers (base <
+//! wire < store, crypto, direct < document < replica < net < node), each importing only
+//! from its own layer or a lower one; `ARCHITECTURE.md` at the repository root is the map.
 
-mod batch_memo;
-pub mod body;
-pub mod crypto;
-mod deferred_import;
-pub mod direct;
-pub mod document;
-pub mod error;
-pub mod events;
+mod base;
+mod crypto;
+mod direct;
+mod document;
+mod net;
+mod node;
+mod replica;
+mod store;
+mod wire;
+
 #[doc(hidden)]
-pub mod fuzzing;
-pub mod identity;
-pub mod ids;
-pub mod membership;
-pub mod net;
-pub mod node;
-pub mod operation;
-mod signature_batch;
-pub mod store;
+pub mod internals;
 
-pub use document::{
-    Document, ListHandle, MapHandle, TextHandle, Value, VersionOrdering, VersionVector,
-};
-pub use error::NetError;
-pub use error::{DocumentError, Error, IdError, IdentityError, IngestError, Result, StoreError};
-pub use events::{Event, EventStream, Origin};
-pub use identity::DeviceKeyStore;
-pub use ids::{AuthorId, DocumentId};
-pub use net::{Invite, InviteError, NetworkConfig, NetworkInfo, PeerAddr, SyncStatus};
-pub use node::{IngestOutcome, Node, NodeConfig};
+pub use base::events::{Event, EventStream, Origin};
+pub use base::ids::{AuthorId, DocumentId, IdError};
+pub use base::version::{VersionOrdering, VersionVector};
+pub use crypto::CryptoError;
+pub use direct::{DirectError, Payload as DirectPayload, Received as ReceivedDirect};
+pub use document::{DocumentError, Value};
+pub use net::{NetError, NetworkConfig, NetworkInfo, PeerAddr, SyncStatus};
+pub use node::{Document, Error, ListHandle, MapHandle, Node, Result, TextHandle};
+pub use replica::{DeviceKeyStore, IdentityError, IngestError, IngestOutcome, NodeConfig};
 pub use store::outbox::OutboxEntry;
+pub use store::StoreError;
+pub use wire::{Invite, InviteError};

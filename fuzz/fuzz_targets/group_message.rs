@@ -11,7 +11,7 @@
 
 #![no_main]
 
-use fieldsync::crypto::{DeviceKeys, DocumentGroup, GroupId, KeyBundle};
+use fieldsync::internals::crypto::{DeviceKeys, DocumentGroup, GroupId, KeyBundle};
 use fieldsync_fuzz::{author, document};
 use libfuzzer_sys::fuzz_target;
 

@@ -9,7 +9,7 @@
 
 #![no_main]
 
-use fieldsync::operation::{build_operation, encode_operation, LogKind};
+use fieldsync::internals::operation::{build_operation, encode_operation, LogKind};
 use fieldsync::{DocumentId, IngestOutcome};
 use fieldsync_fuzz::{author, document, Nodes};
 use libfuzzer_sys::fuzz_target;

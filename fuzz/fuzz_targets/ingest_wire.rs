@@ -8,7 +8,7 @@
 
 use std::sync::OnceLock;
 
-use fieldsync::operation::{
+use fieldsync::internals::operation::{
     build_operation, decode_operation, decode_operations, encode_operation, LogKind,
 };
 use fieldsync_fuzz::{author, document, Nodes};

@@ -12,7 +12,7 @@
 
 #![no_main]
 
-use fieldsync::net::ephemeral;
+use fieldsync::internals::net::ephemeral;
 use fieldsync::{AuthorId, VersionVector};
 use fieldsync_fuzz::author;
 use libfuzzer_sys::fuzz_target;
@@ -42,7 +42,7 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         2 => {
-            if let Some(logs) = fieldsync::fuzzing::catchup_heights(payload) {
+            if let Some(logs) = fieldsync::internals::catchup_heights(payload) {
                 assert!(logs <= 100_000);
             }
         }

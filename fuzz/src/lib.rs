@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use fieldsync::operation::LogKind;
+use fieldsync::internals::operation::LogKind;
 use fieldsync::{DocumentId, Node, NodeConfig};
 use p2panda_core::{Hash, SigningKey};
 

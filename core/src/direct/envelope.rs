@@ -8,8 +8,8 @@
 use ciborium::Value;
 use p2panda_core::{Signature, SigningKey};
 
+use crate::base::ids::AuthorId;
 use crate::direct::DirectError;
-use crate::ids::AuthorId;
 
 const VERSION: u64 = 1;
 const DOMAIN: &[u8] = b"fieldsync/direct/v1";

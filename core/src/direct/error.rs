@@ -2,9 +2,9 @@
 
 use thiserror::Error;
 
+use crate::base::ids::{AuthorId, DocumentId};
 use crate::crypto::CryptoError;
-use crate::error::StoreError;
-use crate::ids::{AuthorId, DocumentId};
+use crate::store::StoreError;
 
 /// Errors of direct device-to-device messages. Every refusal leaves the ratchet session
 /// unchanged: a refused message never poisons it.

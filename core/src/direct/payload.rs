@@ -6,13 +6,12 @@
 
 use ciborium::Value;
 
+use crate::base::ids::{AuthorId, DocumentId};
 use crate::direct::DirectError;
-use crate::ids::{AuthorId, DocumentId};
+use crate::wire::invite::TOKEN_LEN;
 
 const TAG_APP: u64 = 0;
 const TAG_JOIN: u64 = 1;
-/// Length of invite tokens.
-pub const TOKEN_LEN: usize = 16;
 
 /// The content of a direct message.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 
 use loro::LoroValue;
 
-use crate::error::DocumentError;
+use crate::document::DocumentError;
 
 /// A scalar value held in a map entry or list item.
 #[derive(Clone, Debug, PartialEq)]

@@ -18,12 +18,13 @@ use std::time::Duration;
 use iroh::endpoint::{Connection, RecvStream, SendStream};
 use iroh::protocol::{AcceptError, ProtocolHandler};
 
-use crate::events::Event;
-use crate::ids::{AuthorId, DocumentId};
+use crate::base::events::Event;
+use crate::base::ids::{AuthorId, DocumentId};
+use crate::base::log::LogKind;
 use crate::net::sync_store::SyncStore;
 use crate::net::worker::{Backlog, IngestItem, PeerBacklogs};
-use crate::node::NodeInner;
-use crate::operation::{encode_wire, LogKind};
+use crate::replica::Replica;
+use crate::wire::operation::encode_wire;
 
 /// ALPN of the catch-up protocol.
 pub const CATCHUP_PROTOCOL: &[u8] = b"fieldsync/catchup/1";
@@ -62,9 +63,6 @@ pub enum CatchupError {
     /// Reading our store failed.
     #[error("store: {0}")]
     Store(String),
-    /// The peer does not hold the document (normal when probing known peers).
-    #[error("document {0} is not shared by the peer")]
-    NotShared(DocumentId),
     /// The node is gone.
     #[error("node closed")]
     Closed,
@@ -159,7 +157,7 @@ pub(crate) fn decode_heights(bytes: &[u8]) -> Result<(DocumentId, Heights), Catc
 /// Everything one side needs to run a session.
 #[derive(Clone)]
 pub(crate) struct Session {
-    pub node: Weak<NodeInner>,
+    pub node: Weak<Replica>,
     pub store: SyncStore,
     pub ingest: Sender<IngestItem>,
     pub max_frame: usize,

@@ -2,7 +2,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use crate::ids::AuthorId;
+use crate::base::ids::AuthorId;
 
 /// A peer this node should try to reach directly.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -12,10 +12,10 @@ use std::sync::Weak;
 use iroh::endpoint::Connection;
 use iroh::protocol::{AcceptError, ProtocolHandler};
 
+use crate::base::ids::AuthorId;
 use crate::direct::{DirectError, Envelope};
-use crate::ids::AuthorId;
 use crate::net::catchup::{read_frame, write_frame, CatchupError};
-use crate::node::NodeInner;
+use crate::replica::Replica;
 
 /// ALPN of the direct message protocol.
 pub const DIRECT_PROTOCOL: &[u8] = b"fieldsync/direct/1";
@@ -34,7 +34,7 @@ fn reply(status: u8, counter: u64) -> [u8; 9] {
 /// Receives direct messages for the node.
 #[derive(Clone, Debug)]
 pub(crate) struct DirectService {
-    pub node: Weak<NodeInner>,
+    pub node: Weak<Replica>,
 }
 
 impl DirectService {
@@ -97,7 +97,7 @@ impl ProtocolHandler for DirectService {
 /// Sends the queued messages for `peer` on `conn` until the queue is empty or the peer
 /// refuses one. Returns how many were acknowledged.
 pub(crate) async fn flush(
-    node: &Weak<NodeInner>,
+    node: &Weak<Replica>,
     conn: Connection,
     peer: AuthorId,
 ) -> Result<usize, CatchupError> {

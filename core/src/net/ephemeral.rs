@@ -10,8 +10,8 @@
 
 use p2panda_core::{Signature, SigningKey};
 
-use crate::document::VersionVector;
-use crate::ids::AuthorId;
+use crate::base::ids::AuthorId;
+use crate::base::version::VersionVector;
 
 /// Largest gossip message p2panda-net carries.
 pub const MAX_GOSSIP_BYTES: usize = 4096;

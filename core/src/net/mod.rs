@@ -1,16 +1,25 @@
-//! Peer-to-peer sync over QUIC with the modular p2panda-net stack: AddressBook, Endpoint,
-//! Discovery (+ optional mDNS), Gossip and LogSync, one topic per document.
+//! The network layer: peer-to-peer sync over QUIC, with p2panda-net's AddressBook,
+//! Endpoint, Discovery (+ optional mDNS) and Gossip, one gossip topic per document.
 //!
-//! Durable edits travel by log sync (catch-up on every new neighbour, then live mode);
-//! presence and replica heads travel by gossip. Everything received is validated by the
-//! node before Loro sees it; p2panda-net only checks header signatures.
+//! - **Catch-up** ([`catchup`], protocol `fieldsync/catchup/1`): on every new neighbour of a
+//!   document, both sides send their log heights and then every operation the other lacks,
+//!   as length-prefixed frames of wire-encoded operations. It replaced p2panda-net's
+//!   `LogSync`, whose concurrent sessions deadlocked in 0.7.1 (see [`catchup`]).
+//! - **Gossip** (`topic`): local operations are pushed to the document's topic as they are
+//!   committed; replica heads are announced after changes so a peer that missed a push
+//!   catches up; ephemeral app payloads ([`ephemeral`]) ride the same topic, signed.
+//! - **Direct messages** ([`direct`], protocol `fieldsync/direct/1`): queued ratchet
+//!   envelopes delivered in order and acknowledged.
+//!
+//! Everything received goes through the ingest worker (`worker`): decoded and authenticated
+//! on all cores, then stored and applied by the replica, which the network holds as a
+//! `Weak<Replica>`. The network never imports the facade (`crate::node`).
 
-mod api;
 pub mod catchup;
 pub mod config;
 pub mod direct;
 pub mod ephemeral;
-pub mod invite;
+mod error;
 pub mod status;
 pub mod sync_store;
 mod topic;
@@ -28,12 +37,11 @@ use p2panda_net::{AddressBook, Discovery, Endpoint, Gossip, MdnsDiscovery};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::error::NetError;
-use crate::ids::{AuthorId, DocumentId};
-use crate::node::NodeInner;
+use crate::base::ids::{AuthorId, DocumentId};
+use crate::replica::Replica;
 
 pub use config::{NetworkConfig, PeerAddr, DEFAULT_NETWORK_ID};
-pub use invite::{Invite, InviteError};
+pub use error::NetError;
 pub use status::SyncStatus;
 pub use sync_store::SyncStore;
 
@@ -132,7 +140,8 @@ pub(crate) async fn insert_peer(
 impl Network {
     /// Spawns the stack and FieldSync's tasks.
     pub(crate) async fn start(
-        node: &Arc<NodeInner>,
+        node: &Arc<Replica>,
+        shared: Arc<NetShared>,
         config: NetworkConfig,
         documents: Vec<DocumentId>,
         known_peers: Vec<PeerAddr>,
@@ -190,11 +199,11 @@ impl Network {
             insert_peer(&address_book, peer).await?;
         }
 
-        let weak: Weak<NodeInner> = Arc::downgrade(node);
+        let weak: Weak<Replica> = Arc::downgrade(node);
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (ingest_tx, ingest_rx) = std::sync::mpsc::channel();
-        let ingest =
-            worker::spawn_ingest(weak.clone(), ingest_rx, cmd_tx.clone()).map_err(start_err)?;
+        let ingest = worker::spawn_ingest(weak.clone(), shared.clone(), ingest_rx, cmd_tx.clone())
+            .map_err(start_err)?;
         let session_ingest = ingest_tx.clone();
         let session = catchup::Session {
             node: weak.clone(),
@@ -217,6 +226,7 @@ impl Network {
             .map_err(start_err)?;
         let control = topic::Control {
             node: weak,
+            shared: Arc::downgrade(&shared),
             key,
             endpoint: endpoint.clone(),
             session,

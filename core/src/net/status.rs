@@ -1,6 +1,6 @@
 //! Sync status of a document as the app sees it.
 
-use crate::ids::{AuthorId, DocumentId};
+use crate::base::ids::{AuthorId, DocumentId};
 
 /// Where a document stands with respect to its peers.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -6,11 +6,11 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
 
-use crate::error::StoreError;
-use crate::ids::{AuthorId, DocumentId};
+use crate::base::ids::{AuthorId, DocumentId};
+use crate::base::log::LogKind;
 use crate::net::catchup::Heights;
-use crate::operation::LogKind;
 use crate::store::oplog::{self, StoredOperation};
+use crate::store::StoreError;
 use crate::store::{self};
 
 /// A read-only connection to the node database.

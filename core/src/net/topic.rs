@@ -14,15 +14,16 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::events::Event;
-use crate::ids::{AuthorId, DocumentId};
-use crate::net::catchup::{CatchupError, Session, CATCHUP_PROTOCOL};
+use crate::base::events::Event;
+use crate::base::ids::{AuthorId, DocumentId};
+use crate::base::log::LogKind;
+use crate::net::catchup::{Session, CATCHUP_PROTOCOL};
 use crate::net::direct::{self, DIRECT_PROTOCOL};
 use crate::net::ephemeral::{self, Ephemeral};
 use crate::net::worker::{Backlog, IngestItem};
 use crate::net::{insert_peer, NetCommand, NetShared, PeerAddr};
-use crate::node::NodeInner;
-use crate::operation::{FsOperation, LogKind};
+use crate::replica::Replica;
+use crate::wire::operation::FsOperation;
 
 /// Most bytes of one document's gossip pushes waiting for validation; further pushes are
 /// dropped (peers catch up from announced heads instead).
@@ -31,10 +32,10 @@ const MAX_GOSSIP_BACKLOG: usize = 1 << 20;
 /// A peer announced its heights of one kind of log: acknowledge what it holds of ours, and
 /// catch up with it when it holds something we lack.
 fn on_heads(
-    node: &NodeInner,
+    node: &Replica,
     doc: DocumentId,
     kind: LogKind,
-    theirs: &crate::document::VersionVector,
+    theirs: &crate::base::version::VersionVector,
     me: AuthorId,
     sender: AuthorId,
     cmds: &mpsc::UnboundedSender<NetCommand>,
@@ -83,7 +84,9 @@ impl Drop for TopicState {
 }
 
 pub(crate) struct Control {
-    pub node: Weak<NodeInner>,
+    pub node: Weak<Replica>,
+    /// The node's network state (gone with the node).
+    pub shared: Weak<NetShared>,
     pub key: SigningKey,
     pub endpoint: Endpoint,
     pub session: Session,
@@ -159,7 +162,7 @@ impl Control {
                 op = local.recv() => match op {
                     Ok((doc, op)) => {
                         if let Some(t) = self.topics.get(&doc) {
-                            let wire = crate::operation::encode_operation(&op);
+                            let wire = crate::wire::operation::encode_operation(&op);
                             let sealed = ephemeral::seal(&self.key, &Ephemeral::Op(wire));
                             if sealed.len() <= ephemeral::MAX_GOSSIP_BYTES {
                                 let _ = t.gossip.publish(sealed).await;
@@ -280,10 +283,10 @@ impl Control {
                 .connect(peer.verifying_key(), CATCHUP_PROTOCOL)
                 .await
             {
-                Ok(conn) => match session.initiate(conn, doc, peer).await {
-                    Err(CatchupError::NotShared(_)) => Ok(()),
-                    other => other.map_err(|e| e.to_string()),
-                },
+                Ok(conn) => session
+                    .initiate(conn, doc, peer)
+                    .await
+                    .map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             };
             if let Err(reason) = result {
@@ -353,7 +356,7 @@ impl Control {
     }
 
     fn shared(&self) -> Option<Arc<NetShared>> {
-        self.node.upgrade().map(|n| n.net.shared.clone())
+        self.shared.upgrade()
     }
 
     fn all_peers_connected(&self) -> bool {

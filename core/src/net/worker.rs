@@ -10,12 +10,11 @@ use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::error::IngestError;
-use crate::events::Event;
-use crate::ids::{AuthorId, DocumentId};
-use crate::net::NetCommand;
-use crate::node::{IngestOutcome, NodeInner};
-use crate::operation::{self, Authenticated};
+use crate::base::events::Event;
+use crate::base::ids::{AuthorId, DocumentId};
+use crate::net::{NetCommand, NetShared};
+use crate::replica::{IngestError, IngestOutcome, Replica};
+use crate::wire::operation::{self, Authenticated};
 
 /// Bytes one source (a catch-up session, a document's gossip) has waiting in the ingest
 /// queue. The queue itself is unbounded, so every source checks its backlog before queueing:
@@ -206,7 +205,8 @@ fn next_batch(first: IngestItem, rx: &Receiver<IngestItem>) -> (Vec<Received>, O
 
 /// Reacts to the outcome of one received operation.
 fn handle(
-    node: &NodeInner,
+    node: &Replica,
+    shared: &NetShared,
     cmds: &UnboundedSender<NetCommand>,
     document: DocumentId,
     peer: AuthorId,
@@ -230,12 +230,7 @@ fn handle(
         }
         Err(e) => {
             let total = {
-                let mut rejected = node
-                    .net
-                    .shared
-                    .rejected
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner());
+                let mut rejected = shared.rejected.lock().unwrap_or_else(|p| p.into_inner());
                 let n = rejected.entry((Some(peer), document)).or_insert(0);
                 *n += 1;
                 *n
@@ -277,7 +272,8 @@ const VERIFIED_QUEUE: usize = 1;
 /// permits travel with their batch, so a source's backlog covers both stages. Returns the
 /// ingest thread, which ends after [`IngestItem::Stop`] (and joins the verify thread then).
 pub(crate) fn spawn_ingest(
-    node: Weak<NodeInner>,
+    node: Weak<Replica>,
+    shared: Arc<NetShared>,
     rx: Receiver<IngestItem>,
     cmds: UnboundedSender<NetCommand>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
@@ -303,7 +299,15 @@ pub(crate) fn spawn_ingest(
                     let results = node.ingest_decoded_batch(decoded);
                     let mut changed = Vec::new();
                     for ((document, peer, _, _), result) in batch.iter().zip(results) {
-                        handle(&node, &cmds, *document, *peer, result, &mut changed);
+                        handle(
+                            &node,
+                            &shared,
+                            &cmds,
+                            *document,
+                            *peer,
+                            result,
+                            &mut changed,
+                        );
                     }
                     for document in changed {
                         let _ = cmds.send(NetCommand::HeadsChanged(document));
@@ -341,7 +345,10 @@ fn verify_stage(
         let decoded = batch
             .iter()
             .zip(authenticated)
-            .map(|((document, ..), op)| op.and_then(|op| operation::check_document(*document, op)))
+            .map(|((document, ..), op)| {
+                op.and_then(|op| operation::check_document(*document, op))
+                    .map_err(IngestError::from)
+            })
             .collect();
         let stop = matches!(after, Some(IngestItem::Stop));
         if tx

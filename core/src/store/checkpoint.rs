@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
-use crate::error::StoreError;
 use crate::store::open_connection;
+use crate::store::StoreError;
 
 /// WAL size (pages) at which the writer still checkpoints inline. A passive checkpoint on
 /// another connection copies the WAL but cannot reset it while commits keep arriving

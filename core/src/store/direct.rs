@@ -6,9 +6,10 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::error::StoreError;
-use crate::ids::{AuthorId, DocumentId};
+use crate::base::ids::{AuthorId, DocumentId};
 use crate::store::now_millis;
+use crate::store::tx::Tx;
+use crate::store::StoreError;
 
 /// A stored ratchet session with one peer device.
 #[derive(Debug)]
@@ -52,11 +53,7 @@ pub fn session(conn: &Connection, peer: &AuthorId) -> Result<Option<SessionRow>,
 }
 
 /// Creates or replaces the session with `peer`.
-pub fn save_session(
-    conn: &Connection,
-    peer: &AuthorId,
-    row: &SessionRow,
-) -> Result<(), StoreError> {
+pub fn save_session(conn: &Tx<'_>, peer: &AuthorId, row: &SessionRow) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO ratchet_sessions (peer, state, sent, received, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5)
@@ -75,7 +72,7 @@ pub fn save_session(
 
 /// Queues a sealed message for `peer` until it acknowledges `counter`.
 pub fn push_outgoing(
-    conn: &Connection,
+    conn: &Tx<'_>,
     peer: &AuthorId,
     counter: u64,
     envelope: &[u8],
@@ -119,18 +116,14 @@ pub fn peers_with_outgoing(conn: &Connection) -> Result<Vec<AuthorId>, StoreErro
 }
 
 /// Drops the messages for `peer` up to and including `counter` (acknowledged).
-pub fn acknowledge(conn: &Connection, peer: &AuthorId, counter: u64) -> Result<usize, StoreError> {
+pub fn acknowledge(conn: &Tx<'_>, peer: &AuthorId, counter: u64) -> Result<usize, StoreError> {
     Ok(conn
         .prepare_cached("DELETE FROM direct_outbox WHERE peer = ?1 AND counter <= ?2")?
         .execute(params![peer.as_bytes(), to_i64(counter)?])?)
 }
 
 /// Records an invite token issued for `document`.
-pub fn save_invite(
-    conn: &Connection,
-    token: &[u8],
-    document: DocumentId,
-) -> Result<(), StoreError> {
+pub fn save_invite(conn: &Tx<'_>, token: &[u8], document: DocumentId) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT OR IGNORE INTO invites (token, document, created_at) VALUES (?1, ?2, ?3)",
     )?
@@ -139,11 +132,7 @@ pub fn save_invite(
 }
 
 /// True if `token` is a live (not revoked) invite of `document`; counts the use.
-pub fn use_invite(
-    conn: &Connection,
-    token: &[u8],
-    document: DocumentId,
-) -> Result<bool, StoreError> {
+pub fn use_invite(conn: &Tx<'_>, token: &[u8], document: DocumentId) -> Result<bool, StoreError> {
     Ok(conn
         .prepare_cached(
             "UPDATE invites SET uses = uses + 1
@@ -154,7 +143,7 @@ pub fn use_invite(
 }
 
 /// Revokes every invite of `document`; returns how many were live.
-pub fn revoke_invites(conn: &Connection, document: DocumentId) -> Result<usize, StoreError> {
+pub fn revoke_invites(conn: &Tx<'_>, document: DocumentId) -> Result<usize, StoreError> {
     Ok(conn
         .prepare_cached("UPDATE invites SET revoked = 1 WHERE document = ?1 AND revoked = 0")?
         .execute([document.as_bytes()])?)

@@ -2,13 +2,14 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::document::version::VersionVector;
-use crate::error::StoreError;
-use crate::ids::DocumentId;
+use crate::base::ids::DocumentId;
+use crate::base::version::VersionVector;
 use crate::store::now_millis;
+use crate::store::tx::Tx;
+use crate::store::StoreError;
 
 /// Registers a document if unknown. Returns false if it already existed.
-pub fn ensure(conn: &Connection, id: DocumentId) -> Result<bool, StoreError> {
+pub fn ensure(conn: &Tx<'_>, id: DocumentId) -> Result<bool, StoreError> {
     Ok(conn
         .prepare_cached("INSERT OR IGNORE INTO documents (id, created_at) VALUES (?1, ?2)")?
         .execute(params![id.as_bytes(), now_millis()])?
@@ -70,7 +71,7 @@ pub fn snapshot(
 
 /// Replaces the cached snapshot.
 pub fn save_snapshot(
-    conn: &Connection,
+    conn: &Tx<'_>,
     id: DocumentId,
     snapshot: &[u8],
     vv: &VersionVector,
@@ -84,7 +85,7 @@ pub fn save_snapshot(
 }
 
 /// Marks a document deleted and drops its content.
-pub fn mark_deleted(conn: &Connection, id: DocumentId) -> Result<(), StoreError> {
+pub fn mark_deleted(conn: &Tx<'_>, id: DocumentId) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE documents SET deleted = 1 WHERE id = ?1",
         [id.as_bytes()],
@@ -106,7 +107,7 @@ pub fn is_plain(conn: &Connection, id: DocumentId) -> Result<bool, StoreError> {
 }
 
 /// Sets the `plain` flag of a document (see [`is_plain`]).
-pub fn set_plain(conn: &Connection, id: DocumentId, plain: bool) -> Result<(), StoreError> {
+pub fn set_plain(conn: &Tx<'_>, id: DocumentId, plain: bool) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE documents SET plain = ?2 WHERE id = ?1",
         params![id.as_bytes(), plain],

@@ -7,9 +7,10 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::error::StoreError;
-use crate::ids::{AuthorId, DocumentId};
+use crate::base::ids::{AuthorId, DocumentId};
 use crate::store::now_millis;
+use crate::store::tx::Tx;
+use crate::store::StoreError;
 
 /// This device's serialized [`crate::crypto::DeviceKeys`], if created.
 pub fn device_keys(conn: &Connection) -> Result<Option<Vec<u8>>, StoreError> {
@@ -21,7 +22,7 @@ pub fn device_keys(conn: &Connection) -> Result<Option<Vec<u8>>, StoreError> {
 }
 
 /// Stores this device's serialized key material.
-pub fn save_device_keys(conn: &Connection, keys: &[u8]) -> Result<(), StoreError> {
+pub fn save_device_keys(conn: &Tx<'_>, keys: &[u8]) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO device_keys (id, keys, updated_at) VALUES (1, ?1, ?2)
          ON CONFLICT(id) DO UPDATE SET keys = excluded.keys, updated_at = excluded.updated_at",
@@ -40,7 +41,7 @@ pub fn group_state(conn: &Connection, document: DocumentId) -> Result<Option<Vec
 
 /// Stores the group state of a document (after every change).
 pub fn save_group_state(
-    conn: &Connection,
+    conn: &Tx<'_>,
     document: DocumentId,
     state: &[u8],
 ) -> Result<(), StoreError> {
@@ -62,11 +63,7 @@ pub fn key_bundle(conn: &Connection, author: &AuthorId) -> Result<Option<Vec<u8>
 }
 
 /// Stores (replaces) the key bundle announced by `author`.
-pub fn save_key_bundle(
-    conn: &Connection,
-    author: &AuthorId,
-    bundle: &[u8],
-) -> Result<(), StoreError> {
+pub fn save_key_bundle(conn: &Tx<'_>, author: &AuthorId, bundle: &[u8]) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO key_bundles (author, bundle, received_at) VALUES (?1, ?2, ?3)
          ON CONFLICT(author) DO UPDATE SET bundle = excluded.bundle,

@@ -5,7 +5,7 @@
 
 use rusqlite::Connection;
 
-use crate::error::StoreError;
+use crate::store::StoreError;
 
 /// Migration `n` (1-based) is `MIGRATIONS[n - 1]`.
 const MIGRATIONS: &[&str] = &[

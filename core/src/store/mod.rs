@@ -1,11 +1,13 @@
 //! SQLite storage: one file per node, WAL mode, numbered migrations.
 //!
 //! The op log is the source of truth; the document snapshots are caches that can be rebuilt
-//! from it. Write helpers take a `&Connection` so they can run inside a transaction.
+//! from it. Every write helper takes a [`tx::Tx`] (a savepoint, or one statement inside an
+//! enclosing transaction): nothing writes outside one. Reads take a `&Connection`.
 
 mod checkpoint;
 pub mod direct;
 pub mod documents;
+mod error;
 pub mod keys;
 pub mod migrations;
 pub mod oplog;
@@ -13,12 +15,12 @@ pub mod outbox;
 pub mod parked;
 pub mod tx;
 
+pub use error::StoreError;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
-
-use crate::error::StoreError;
 
 /// File name of the node database inside its data directory.
 pub const DB_FILE: &str = "fieldsync.sqlite";
@@ -180,13 +182,16 @@ impl Store {
             .optional()?)
     }
 
-    /// Writes a value into the key/value `meta` table.
+    /// Writes a value into the key/value `meta` table (one statement, in its own
+    /// transaction).
     pub fn meta_set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.conn.execute(
+        let tx = tx::Tx::begin(&self.conn)?;
+        tx.execute(
             "INSERT INTO meta (key, value) VALUES (?1, ?2)
              ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             rusqlite::params![key, value],
         )?;
+        tx.commit()?;
         Ok(())
     }
 

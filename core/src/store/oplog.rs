@@ -3,21 +3,19 @@
 use p2panda_core::Hash;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::document::version::VersionVector;
-use crate::error::StoreError;
-use crate::ids::{AuthorId, DocumentId};
-use crate::operation::{FsOperation, LogKind};
+use crate::base::ids::{AuthorId, DocumentId};
+use crate::base::log::LogKind;
+use crate::base::version::VersionVector;
 use crate::store::now_millis;
+use crate::store::tx::Tx;
+use crate::store::StoreError;
+use crate::wire::operation::FsOperation;
 
 /// One row of the op log, as raw bytes.
 #[derive(Clone, Debug)]
 pub struct StoredOperation {
-    /// Operation id (BLAKE3 of the header).
-    pub hash: Hash,
     /// Author.
     pub author: AuthorId,
-    /// Log kind.
-    pub kind: LogKind,
     /// Sequence number in the author's log.
     pub seq: u32,
     /// Encoded, signed header.
@@ -31,7 +29,7 @@ pub struct StoredOperation {
 /// Inserts an operation, whose encoded header is `header` (the bytes its hash is the
 /// digest of). Returns false if it was already present.
 pub fn insert(
-    conn: &Connection,
+    conn: &Tx<'_>,
     document: DocumentId,
     op: &FsOperation,
     header: &[u8],
@@ -137,11 +135,12 @@ fn to_stored(raw: RawRow) -> Result<StoredOperation, StoreError> {
 /// [`to_stored`] for a row whose author column is known to hold `author`.
 fn to_stored_by(raw: RawRow, author: AuthorId) -> Result<StoredOperation, StoreError> {
     let (hash, _, kind, seq, header, body, applied) = raw;
+    // Callers need neither the row's hash nor its kind, but a damaged one is still reported.
+    Hash::try_from(hash.as_slice()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    LogKind::from_code(kind)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown log kind {kind}")))?;
     Ok(StoredOperation {
-        hash: Hash::try_from(hash.as_slice()).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         author,
-        kind: LogKind::from_code(kind)
-            .ok_or_else(|| StoreError::Corrupt(format!("unknown log kind {kind}")))?,
         seq,
         header,
         body,
@@ -286,7 +285,7 @@ pub fn unapplied_delta_ops(
 /// Marks the content of the delta operation at `seq` of `author`'s log of `document` as
 /// applied.
 pub fn mark_applied(
-    conn: &Connection,
+    conn: &Tx<'_>,
     document: DocumentId,
     author: &AuthorId,
     seq: u32,
@@ -305,7 +304,7 @@ pub fn mark_applied(
 }
 
 /// Deletes every operation of a document.
-pub fn delete_document(conn: &Connection, document: DocumentId) -> Result<(), StoreError> {
+pub fn delete_document(conn: &Tx<'_>, document: DocumentId) -> Result<(), StoreError> {
     conn.execute(
         "DELETE FROM operations WHERE document = ?1",
         [document.as_bytes()],

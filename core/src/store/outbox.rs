@@ -3,10 +3,11 @@
 use p2panda_core::Hash;
 use rusqlite::{params, Connection, ToSql};
 
-use crate::error::StoreError;
-use crate::ids::DocumentId;
-use crate::operation::FsOperation;
+use crate::base::ids::DocumentId;
 use crate::store::now_millis;
+use crate::store::tx::Tx;
+use crate::store::StoreError;
+use crate::wire::operation::FsOperation;
 
 /// A local operation waiting for a peer to hold it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,7 +25,7 @@ pub struct OutboxEntry {
 }
 
 /// Adds one of our operations to the outbox.
-pub fn push(conn: &Connection, op: &FsOperation) -> Result<(), StoreError> {
+pub fn push(conn: &Tx<'_>, op: &FsOperation) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT OR IGNORE INTO outbox (document, kind, seq, hash, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -109,7 +110,7 @@ fn by_hashes(
 }
 
 /// Removes acknowledged entries; returns how many were pending.
-pub fn acknowledge(conn: &Connection, hashes: &[Hash]) -> Result<usize, StoreError> {
+pub fn acknowledge(conn: &Tx<'_>, hashes: &[Hash]) -> Result<usize, StoreError> {
     by_hashes(
         conn,
         "DELETE FROM outbox WHERE hash IN ({hashes})",
@@ -122,9 +123,9 @@ pub fn acknowledge(conn: &Connection, hashes: &[Hash]) -> Result<usize, StoreErr
 /// (exclusive; `None`: from the first) to `seq` (inclusive). Bounding the range from below
 /// keeps repeated acknowledgements of a growing log linear in total.
 pub fn acknowledge_range(
-    conn: &Connection,
+    conn: &Tx<'_>,
     document: DocumentId,
-    kind: crate::operation::LogKind,
+    kind: crate::base::log::LogKind,
     after: Option<u32>,
     seq: u32,
 ) -> Result<usize, StoreError> {
@@ -142,7 +143,7 @@ pub fn acknowledge_range(
 
 /// Records a failed delivery attempt on the entries of `hashes`.
 pub fn record_attempt(
-    conn: &Connection,
+    conn: &Tx<'_>,
     hashes: &[Hash],
     error: Option<&str>,
 ) -> Result<(), StoreError> {
@@ -156,7 +157,7 @@ pub fn record_attempt(
 }
 
 /// Removes every entry of a document (deleted on this node).
-pub fn delete_document(conn: &Connection, document: DocumentId) -> Result<(), StoreError> {
+pub fn delete_document(conn: &Tx<'_>, document: DocumentId) -> Result<(), StoreError> {
     conn.execute(
         "DELETE FROM outbox WHERE document = ?1",
         [document.as_bytes()],
@@ -169,14 +170,16 @@ mod tests {
     use p2panda_core::SigningKey;
 
     use super::*;
-    use crate::operation::{build_operation, LogKind};
+    use crate::base::log::LogKind;
     use crate::store::Store;
+    use crate::wire::operation::build_operation;
 
     #[test]
     fn hashes_beyond_one_statement_are_acknowledged_and_recorded() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let conn = store.conn();
+        let mut store = Store::open(dir.path()).unwrap();
+        let tx = store.transaction().unwrap();
+        let conn = &tx;
         let (key, document) = (SigningKey::generate(), DocumentId::random());
         let mut previous = None;
         let mut hashes = Vec::new();

@@ -3,13 +3,15 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::error::StoreError;
-use crate::ids::{AuthorId, DocumentId};
-use crate::operation::{FsOperation, LogKind};
+use crate::base::ids::{AuthorId, DocumentId};
+use crate::base::log::LogKind;
 use crate::store::now_millis;
+use crate::store::tx::Tx;
+use crate::store::StoreError;
+use crate::wire::operation::FsOperation;
 
 /// Parks an operation. Returns false if the parking area is full or it was already parked.
-pub fn park(conn: &Connection, op: &FsOperation, limit: u64) -> Result<bool, StoreError> {
+pub fn park(conn: &Tx<'_>, op: &FsOperation, limit: u64) -> Result<bool, StoreError> {
     let n: i64 = conn
         .prepare_cached("SELECT COUNT(*) FROM parked_operations")?
         .query_row([], |r| r.get(0))?;
@@ -40,7 +42,7 @@ pub type RawParts = (Vec<u8>, Option<Vec<u8>>);
 
 /// Removes and returns the parked (header, body) at `seq` of a log, if any.
 pub fn take(
-    conn: &Connection,
+    conn: &Tx<'_>,
     author: &AuthorId,
     document: DocumentId,
     kind: LogKind,

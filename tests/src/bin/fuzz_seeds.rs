@@ -8,11 +8,11 @@
 
 use std::path::{Path, PathBuf};
 
-use fieldsync::body::{seal, BodyScheme};
-use fieldsync::crypto::{DeviceKeys, DocumentGroup, GroupId};
-use fieldsync::membership::{CONTROL_GROUP_MESSAGE, CONTROL_KEY_BUNDLE};
-use fieldsync::net::ephemeral::{self, Ephemeral};
-use fieldsync::operation::LogKind;
+use fieldsync::internals::body::{seal, BodyScheme};
+use fieldsync::internals::crypto::{DeviceKeys, DocumentGroup, GroupId};
+use fieldsync::internals::membership::{CONTROL_GROUP_MESSAGE, CONTROL_KEY_BUNDLE};
+use fieldsync::internals::net::ephemeral::{self, Ephemeral};
+use fieldsync::internals::operation::LogKind;
 use fieldsync::{AuthorId, DocumentId, Invite, Node, NodeConfig, Value, VersionVector};
 use p2panda_core::SigningKey;
 
@@ -123,7 +123,8 @@ fn main() {
     c.put_mode("group_message", "key-bundle", 4, &bundle);
     for (i, op) in enc_ops.iter().enumerate() {
         // Control bodies and ciphertext envelopes of a real encrypted document.
-        let op = fieldsync::operation::decode_operation(op, 1 << 24, 1 << 24).expect("decode");
+        let op = fieldsync::internals::operation::decode_operation(op, 1 << 24, 1 << 24)
+            .expect("decode");
         let Some(body) = op.body.as_ref().map(|b| b.as_bytes()) else {
             continue;
         };
@@ -147,7 +148,7 @@ fn main() {
         node: enc.author(),
         addrs: vec!["127.0.0.1:4000".parse().expect("addr")],
         key_bundle: Some(bundle.clone()),
-        token: Some(vec![7; fieldsync::direct::TOKEN_LEN]),
+        token: Some(vec![7; fieldsync::internals::direct::TOKEN_LEN]),
     };
     let text = invite.encode();
     c.put_mode("invite_parse", "text", 0, text.as_bytes());

@@ -1,0 +1,138 @@
+//! Events the node reports to the app, delivered through [`EventStream`].
+
+use tokio::sync::broadcast;
+
+use crate::base::ids::{AuthorId, DocumentId};
+
+/// Who caused a document change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// An edit made on this device.
+    Local,
+    /// Operations received from another device.
+    Remote(AuthorId),
+}
+
+/// Something the app may want to react to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A document's content changed.
+    DocumentChanged {
+        /// The document.
+        document: DocumentId,
+        /// Local edit or remote author.
+        origin: Origin,
+    },
+    /// A peer connected for a document.
+    PeerConnected {
+        /// The peer's node id (its author key).
+        peer: AuthorId,
+        /// The document the peer shares with us.
+        document: DocumentId,
+    },
+    /// A peer's sync session for a document ended.
+    PeerDisconnected {
+        /// The peer.
+        peer: AuthorId,
+        /// The document.
+        document: DocumentId,
+    },
+    /// Catch-up sync with a peer started.
+    SyncStarted {
+        /// The peer.
+        peer: AuthorId,
+        /// The document.
+        document: DocumentId,
+        /// Operations the peer announced it will send.
+        incoming_ops: u64,
+    },
+    /// Catch-up sync with a peer finished.
+    SyncFinished {
+        /// The peer.
+        peer: AuthorId,
+        /// The document.
+        document: DocumentId,
+        /// Operations received during the session.
+        received_ops: u64,
+        /// Operations sent during the session.
+        sent_ops: u64,
+    },
+    /// A sync session failed (it is retried automatically).
+    SyncFailed {
+        /// The peer, if known.
+        peer: Option<AuthorId>,
+        /// The document.
+        document: DocumentId,
+        /// Why it failed.
+        reason: String,
+    },
+    /// Operations from a peer were rejected (forged, malformed, ...). Good ones keep flowing.
+    OperationsRejected {
+        /// The peer that sent them.
+        peer: Option<AuthorId>,
+        /// The document.
+        document: DocumentId,
+        /// Total rejected from this peer for this document so far.
+        total: u64,
+        /// The last reason.
+        reason: String,
+    },
+    /// A direct, end-to-end encrypted message from another device arrived
+    /// ([`crate::Node::send_direct`]).
+    DirectMessage {
+        /// The verified sender.
+        from: AuthorId,
+        /// The app's payload.
+        payload: Vec<u8>,
+    },
+    /// A device that presented one of our invites was added to a document's group.
+    MemberJoined {
+        /// The document.
+        document: DocumentId,
+        /// The new member.
+        member: AuthorId,
+    },
+    /// An ephemeral (gossip) message arrived, e.g. presence or a cursor.
+    Ephemeral {
+        /// The document (topic).
+        document: DocumentId,
+        /// The verified sender.
+        sender: AuthorId,
+        /// The app's payload.
+        payload: Vec<u8>,
+    },
+    /// The subscriber was too slow and missed events; it should re-read state.
+    Lagged {
+        /// Number of missed events.
+        missed: u64,
+    },
+}
+
+/// A subscription to node events. Dropping it unsubscribes.
+pub struct EventStream {
+    rx: broadcast::Receiver<Event>,
+}
+
+impl EventStream {
+    pub(crate) fn new(rx: broadcast::Receiver<Event>) -> Self {
+        EventStream { rx }
+    }
+
+    /// Waits for the next event; `None` once the node is gone.
+    pub async fn next(&mut self) -> Option<Event> {
+        match self.rx.recv().await {
+            Ok(e) => Some(e),
+            Err(broadcast::error::RecvError::Lagged(missed)) => Some(Event::Lagged { missed }),
+            Err(broadcast::error::RecvError::Closed) => None,
+        }
+    }
+
+    /// Returns the next event if one is ready, without waiting.
+    pub fn try_next(&mut self) -> Option<Event> {
+        match self.rx.try_recv() {
+            Ok(e) => Some(e),
+            Err(broadcast::error::TryRecvError::Lagged(missed)) => Some(Event::Lagged { missed }),
+            Err(_) => None,
+        }
+    }
+}

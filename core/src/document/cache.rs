@@ -1,0 +1,62 @@
+//! The in-memory document cache entry and the snapshot policy: when a loaded document's
+//! snapshot is due.
+
+use loro::LoroDoc;
+
+/// A document loaded in memory, with the count that decides when its snapshot is due.
+pub(crate) struct LoadedDoc {
+    pub(crate) loro: LoroDoc,
+    /// Operations applied since the cached snapshot was saved.
+    pub(crate) since_snapshot: u64,
+    /// Operations between snapshots: `NodeConfig::snapshot_every` or a quarter of the
+    /// document's operations, whichever is larger. Exporting a snapshot costs in proportion
+    /// to the document, so a fixed interval made writing and catching up quadratic; a
+    /// growing one keeps the cost per operation constant and bounds the replay on the next
+    /// open to a fifth of the log.
+    interval: u64,
+}
+
+impl LoadedDoc {
+    pub(crate) fn new(loro: LoroDoc, ops_in_snapshot: u64, every: u32) -> Self {
+        LoadedDoc {
+            loro,
+            since_snapshot: 0,
+            interval: snapshot_interval(every, ops_in_snapshot),
+        }
+    }
+
+    /// Counts `n` applied operations; true when a snapshot is due.
+    pub(crate) fn count_ops(&mut self, n: u64) -> bool {
+        self.since_snapshot += n;
+        self.since_snapshot >= self.interval
+    }
+
+    /// Records a saved snapshot covering `total_ops` operations.
+    pub(crate) fn snapshotted(&mut self, total_ops: u64, every: u32) {
+        self.since_snapshot = 0;
+        self.interval = snapshot_interval(every, total_ops);
+    }
+}
+
+/// Operations until the next snapshot of a document holding `total_ops`.
+fn snapshot_interval(every: u32, total_ops: u64) -> u64 {
+    u64::from(every.max(1)).max(total_ops / 4)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_interval_grows_with_the_document() {
+        assert_eq!(snapshot_interval(256, 0), 256);
+        assert_eq!(snapshot_interval(256, 4000), 1000);
+        assert_eq!(snapshot_interval(0, 0), 1, "an interval is never zero");
+        let mut doc = LoadedDoc::new(LoroDoc::new(), 0, 2);
+        assert!(!doc.count_ops(1));
+        assert!(doc.count_ops(1), "due after `every` operations");
+        doc.snapshotted(400, 2);
+        assert!(!doc.count_ops(99));
+        assert!(doc.count_ops(1), "due after a quarter of the operations");
+    }
+}

@@ -1,0 +1,51 @@
+//! Errors of the document layer.
+
+use thiserror::Error;
+
+use crate::base::ids::DocumentId;
+use crate::crypto::CryptoError;
+use crate::store::StoreError;
+
+/// Errors from document operations requested by the app.
+#[derive(Debug, Error)]
+pub enum DocumentError {
+    /// No document with this id exists on this node.
+    #[error("document {0} not found")]
+    NotFound(DocumentId),
+    /// A position or index lies outside the container.
+    #[error("index {index} out of bounds (length {len})")]
+    OutOfBounds {
+        /// Requested index.
+        index: usize,
+        /// Current length.
+        len: usize,
+    },
+    /// A string, key or value given by the app is not acceptable.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// The CRDT engine refused the edit.
+    #[error("document engine error: {0}")]
+    Engine(String),
+    /// Persisting the edit failed; the edit was rolled back.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// This device is not (or no longer) a member of the document's group, so it can
+    /// neither write to it nor change its membership.
+    #[error("not a member of document {0}")]
+    NotAMember(DocumentId),
+    /// A membership or encryption step failed (bad key bundle, unknown member, ...).
+    #[error("encryption: {0}")]
+    Encryption(#[from] CryptoError),
+}
+
+impl From<rusqlite::Error> for DocumentError {
+    fn from(e: rusqlite::Error) -> Self {
+        DocumentError::Store(StoreError::Sqlite(e))
+    }
+}
+
+/// A Loro update that must not be applied: undecodable, or carrying changes of a peer
+/// other than the operation's author (see [`crate::document::attribution`]).
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[error("{0}")]
+pub struct InvalidUpdate(pub String);

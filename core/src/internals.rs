@@ -1,0 +1,50 @@
+//! What tests, fuzz targets and benchmarks reach below the facade. Not part of the supported
+//! API: it changes whenever the layers do. Each item is re-exported from the layer that owns
+//! it; nothing here has behaviour of its own except `catchup_heights`.
+
+/// The operation codec and log kinds.
+pub mod operation {
+    pub use crate::base::log::LogKind;
+    pub use crate::wire::operation::*;
+}
+
+/// Operation bodies: plain or group-encrypted.
+pub mod body {
+    pub use crate::wire::body::*;
+}
+
+/// The end-to-end encryption primitives.
+pub mod crypto {
+    pub use crate::crypto::*;
+}
+
+/// Direct-message wire types.
+pub mod direct {
+    pub use crate::direct::{Envelope, Payload, TOKEN_LEN};
+}
+
+/// The SQLite store.
+pub mod store {
+    pub use crate::store::{keys, migrations, Store, DB_FILE};
+}
+
+/// Control-log body tags.
+pub mod membership {
+    pub use crate::replica::keyring::{CONTROL_GROUP_MESSAGE, CONTROL_KEY_BUNDLE};
+}
+
+/// Network wire formats and constants.
+pub mod net {
+    pub use crate::net::catchup::CATCHUP_PROTOCOL;
+    pub use crate::net::ephemeral;
+    pub use crate::net::DEFAULT_NETWORK_ID;
+}
+
+/// Decodes a catch-up heights frame (the first frame each side of `fieldsync/catchup/1`
+/// sends) as the responder and initiator do. Returns the number of logs listed, or `None`
+/// when the frame is refused.
+pub fn catchup_heights(bytes: &[u8]) -> Option<usize> {
+    crate::net::catchup::decode_heights(bytes)
+        .ok()
+        .map(|(_, heights)| heights.len())
+}

@@ -1,0 +1,185 @@
+//! The node layer: the public facade. [`Node`] and [`Document`] hold the replica engine
+//! (`crate::replica`) and the network slot (`crate::net`); every method is a short
+//! delegation, so the rules live in one place below.
+
+mod direct;
+mod document;
+mod error;
+mod handles;
+mod membership;
+mod network;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use p2panda_core::Hash;
+
+use crate::base::events::EventStream;
+use crate::base::ids::{AuthorId, DocumentId};
+use crate::net::{NetCommand, NetSlot};
+use crate::replica::{IngestError, IngestOutcome, NodeConfig, Replica};
+use crate::store::outbox::OutboxEntry;
+
+pub use document::Document;
+pub use error::{Error, Result};
+pub use handles::{ListHandle, MapHandle, TextHandle};
+
+/// A FieldSync node: one device's replica of its documents. Cheap to clone; the node (and
+/// its network) lives while any `Node` or [`Document`] handle does.
+#[derive(Clone)]
+pub struct Node {
+    replica: Arc<Replica>,
+    net: Arc<NetSlot>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Node({})", self.replica.author())
+    }
+}
+
+impl Node {
+    /// Opens (or creates) the node stored in `config.data_dir`.
+    pub fn open(config: NodeConfig) -> Result<Self> {
+        Ok(Node {
+            replica: Replica::open(config)?,
+            net: Arc::new(NetSlot::default()),
+        })
+    }
+
+    /// True if `data_dir` holds a node (a database [`Node::open`] would open rather than
+    /// create).
+    pub fn exists(data_dir: impl AsRef<Path>) -> bool {
+        Replica::exists(data_dir.as_ref())
+    }
+
+    /// This device's author id (its public key).
+    pub fn author(&self) -> AuthorId {
+        self.replica.author()
+    }
+
+    /// The node's configuration.
+    pub fn config(&self) -> &NodeConfig {
+        &self.replica.config
+    }
+
+    fn handle(&self, id: DocumentId) -> Document {
+        Document {
+            replica: self.replica.clone(),
+            net: self.net.clone(),
+            id,
+        }
+    }
+
+    /// Creates a new, empty document. With [`NodeConfig::encrypt`] on (the default) this
+    /// creates its encryption group with this device as the only member and publishes the
+    /// group's "create" control operation.
+    pub fn create_document(&self) -> Result<Document> {
+        let id = DocumentId::random();
+        let op = self.replica.init_document(id)?;
+        self.net.send(NetCommand::Subscribe(id));
+        if let Some(op) = op {
+            self.replica.publish_local(id, op);
+        }
+        Ok(self.handle(id))
+    }
+
+    /// Opens an existing document.
+    pub fn document(&self, id: DocumentId) -> Result<Document> {
+        self.replica.ensure_exists(id)?;
+        Ok(self.handle(id))
+    }
+
+    /// Opens a document, registering it if this node has never seen it (used when joining).
+    pub fn document_or_register(&self, id: DocumentId) -> Result<Document> {
+        if self.replica.register(id)? {
+            self.net.send(NetCommand::Subscribe(id));
+        }
+        Ok(self.handle(id))
+    }
+
+    /// Ids of all documents on this node.
+    pub fn documents(&self) -> Result<Vec<DocumentId>> {
+        Ok(self.replica.documents()?)
+    }
+
+    /// Deletes a document on this node: its content, log and outbox entries. A tombstone
+    /// keeps sync from bringing it back.
+    pub fn delete_document(&self, id: DocumentId) -> Result<()> {
+        Ok(self.replica.delete_document(id)?)
+    }
+
+    /// Validates and applies an encoded operation received from another node.
+    ///
+    /// Checks, in order: size, envelope CBOR, header CBOR and Ed25519 signature, payload
+    /// size, BLAKE3 payload hash, position in the author's log (seq and backlink). Idempotent.
+    /// An operation that arrives before its predecessors is parked (returned as
+    /// [`IngestError::SeqGap`]) and applied as soon as the gap closes.
+    pub fn ingest(&self, bytes: &[u8]) -> Result<IngestOutcome, IngestError> {
+        self.replica.ingest(bytes)
+    }
+
+    /// Ingests many encoded operations in one SQLite transaction (much faster than calling
+    /// [`Node::ingest`] for each when a transport delivers them in bulk). Each operation is
+    /// still validated and applied on its own: a refused one changes nothing and the others
+    /// go on. Results are in input order.
+    pub fn ingest_batch(&self, ops: &[Vec<u8>]) -> Vec<Result<IngestOutcome, IngestError>> {
+        self.replica.ingest_batch(ops)
+    }
+
+    /// Every operation of a document, wire-encoded, in log order per author.
+    pub fn operations(&self, id: DocumentId) -> Result<Vec<Vec<u8>>> {
+        Ok(self.replica.operations(id)?)
+    }
+
+    /// Local operations no peer has acknowledged yet, oldest first.
+    pub fn pending(&self, document: Option<DocumentId>) -> Result<Vec<OutboxEntry>> {
+        Ok(self.replica.pending(document)?)
+    }
+
+    /// Marks operations as held by a peer; returns how many were pending.
+    pub fn acknowledge(&self, hashes: &[Hash]) -> Result<usize> {
+        Ok(self.replica.acknowledge(hashes)?)
+    }
+
+    /// Records a failed delivery attempt on outbox entries.
+    pub fn record_delivery_failure(&self, hashes: &[Hash], error: &str) -> Result<()> {
+        Ok(self.replica.record_delivery_failure(hashes, error)?)
+    }
+
+    /// Number of operations parked while waiting for their predecessors.
+    pub fn parked_count(&self) -> Result<u64> {
+        Ok(self.replica.parked_count()?)
+    }
+
+    /// Subscribes to node events.
+    pub fn subscribe(&self) -> EventStream {
+        self.replica.subscribe()
+    }
+
+    /// Writes a snapshot of every loaded document so the next open is fast.
+    pub fn flush(&self) -> Result<()> {
+        Ok(self.replica.flush()?)
+    }
+
+    /// Runs SQLite's integrity check on the node database.
+    pub fn integrity_check(&self) -> Result<Vec<String>> {
+        Ok(self.replica.integrity_check()?)
+    }
+
+    /// Rebuilds a document from its op log alone (ignoring the snapshot cache) and returns
+    /// its JSON. Used to verify that cached state equals a replay of the log.
+    pub fn replay_json(&self, id: DocumentId) -> Result<String> {
+        Ok(self.replica.replay_json(id)?)
+    }
+}
+
+impl Document {
+    /// A handle on the same document for another purpose (e.g. its node's network API).
+    fn node(&self) -> Node {
+        Node {
+            replica: self.replica.clone(),
+            net: self.net.clone(),
+        }
+    }
+}

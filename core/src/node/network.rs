@@ -1,0 +1,242 @@
+//! The network half of the [`Node`] API: start/stop, invites, join, status, ephemeral.
+
+use std::net::SocketAddr;
+
+use crate::base::ids::{AuthorId, DocumentId};
+use crate::net::ephemeral::MAX_EPHEMERAL_PAYLOAD;
+use crate::net::{NetCommand, NetError, Network, NetworkConfig, NetworkInfo, PeerAddr, SyncStatus};
+use crate::node::{Document, Error, Node, Result};
+use crate::wire::{Invite, InviteError};
+
+const META_KNOWN_PEERS: &str = "known_peers";
+const META_LAST_PORT: &str = "last_port";
+
+fn encode_peers(peers: &[PeerAddr]) -> Vec<u8> {
+    let list: Vec<(String, Vec<String>)> = peers
+        .iter()
+        .map(|p| {
+            (
+                p.node.to_string(),
+                p.addrs.iter().map(|a| a.to_string()).collect(),
+            )
+        })
+        .collect();
+    serde_json::to_vec(&list).unwrap_or_default()
+}
+
+fn decode_peers(bytes: &[u8]) -> Vec<PeerAddr> {
+    let list: Vec<(String, Vec<String>)> = serde_json::from_slice(bytes).unwrap_or_default();
+    list.into_iter()
+        .filter_map(|(node, addrs)| {
+            Some(PeerAddr {
+                node: node.parse().ok()?,
+                addrs: addrs.iter().filter_map(|a| a.parse().ok()).collect(),
+            })
+        })
+        .collect()
+}
+
+impl Node {
+    fn known_peers(&self) -> Vec<PeerAddr> {
+        self.replica
+            .meta_get(META_KNOWN_PEERS)
+            .ok()
+            .flatten()
+            .map(|b| decode_peers(&b))
+            .unwrap_or_default()
+    }
+
+    fn remember_peer(&self, peer: &PeerAddr) -> Result<()> {
+        let mut peers = self.known_peers();
+        peers.retain(|p| p.node != peer.node);
+        peers.push(peer.clone());
+        self.replica
+            .meta_set(META_KNOWN_PEERS, &encode_peers(&peers))?;
+        Ok(())
+    }
+
+    /// Starts networking: binds QUIC, contacts bootstrap and remembered peers, and syncs every
+    /// document. Offline edits made before go out now. Must run inside a tokio runtime.
+    pub async fn start_network(&self, config: NetworkConfig) -> Result<NetworkInfo> {
+        if let Err(e) = self.refresh_key_bundle() {
+            tracing::warn!("refreshing the key bundle failed: {e}");
+        }
+        let mut running = self.net.running.lock().await;
+        if running.is_some() {
+            return Err(NetError::AlreadyRunning.into());
+        }
+        let docs = self.replica.documents()?;
+        let known = self.known_peers();
+        let mut config = config;
+        if config.port == 0 {
+            // Come back on the same port so that peers holding our old address (from an
+            // invite) reach us again; a taken port falls back to a free one.
+            if let Some(bytes) = self.replica.meta_get(META_LAST_PORT)? {
+                if let Ok(b) = <[u8; 2]>::try_from(bytes.as_slice()) {
+                    config.port = u16::from_be_bytes(b);
+                }
+            }
+        }
+        let (network, commands) =
+            Network::start(&self.replica, self.net.shared.clone(), config, docs, known).await?;
+        if let Some(port) = network.addrs().first().map(|a| a.port()) {
+            self.replica.meta_set(META_LAST_PORT, &port.to_be_bytes())?;
+        }
+        let info = NetworkInfo {
+            node: self.author(),
+            addrs: network.addrs().to_vec(),
+        };
+        *self.net.commands.lock().unwrap_or_else(|p| p.into_inner()) = Some(commands);
+        *running = Some(network);
+        Ok(info)
+    }
+
+    /// Stops networking. The node keeps working offline; edits queue in the outbox.
+    pub async fn stop_network(&self) -> Result<()> {
+        let network = self.net.running.lock().await.take();
+        *self.net.commands.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.net
+            .shared
+            .connected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        match network {
+            Some(n) => {
+                n.stop().await;
+                Ok(())
+            }
+            None => Err(NetError::NotRunning.into()),
+        }
+    }
+
+    /// Whether the network is running.
+    pub async fn is_online(&self) -> bool {
+        self.net.running.lock().await.is_some()
+    }
+
+    /// Addresses and id of the running network.
+    pub async fn network_info(&self) -> Result<NetworkInfo> {
+        let running = self.net.running.lock().await;
+        let network = running.as_ref().ok_or(NetError::NotRunning)?;
+        Ok(NetworkInfo {
+            node: self.author(),
+            addrs: network.addrs().to_vec(),
+        })
+    }
+
+    /// An invite for `document`: its id plus how to reach this node (empty addresses while
+    /// offline). Suitable for a QR code.
+    pub async fn invite(&self, document: DocumentId) -> Result<String> {
+        self.document(document)?;
+        let addrs: Vec<SocketAddr> = match self.net.running.lock().await.as_ref() {
+            Some(n) => n.addrs().to_vec(),
+            None => Vec::new(),
+        };
+        let credentials = self.replica.invite_credentials(document)?;
+        let (key_bundle, token) = match credentials {
+            Some((bundle, token)) => (Some(bundle), Some(token)),
+            None => (None, None),
+        };
+        Ok(Invite {
+            document,
+            node: self.author(),
+            addrs,
+            key_bundle,
+            token,
+        }
+        .encode())
+    }
+
+    /// Joins a document from an invite: registers it, remembers the inviting peer and, when
+    /// the network runs, connects and catches up in the background. For an encrypted
+    /// document the invite's key bundle and token let this node ask the inviter to add it
+    /// (a direct message, delivered as soon as the inviter is reachable); the inviter's node
+    /// admits it without the app's help, and the document becomes readable once the group
+    /// welcome syncs ([`crate::Event::MemberJoined`] on the inviter's side).
+    pub async fn join(&self, invite: &str) -> Result<Document> {
+        let invite = Invite::parse(invite)?;
+        if invite.node == self.author() {
+            return Err(Error::Invite(InviteError::Malformed(
+                "this invite was issued by this node".into(),
+            )));
+        }
+        let peer = PeerAddr {
+            node: invite.node,
+            addrs: invite.addrs.clone(),
+        };
+        self.remember_peer(&peer)?;
+        let doc = self.document_or_register(invite.document)?;
+        let requested = !doc.can_read()? && self.replica.request_join(&invite)?;
+        self.net.send(NetCommand::AddPeer(peer));
+        self.net.send(NetCommand::Subscribe(invite.document));
+        if requested {
+            self.net.send(NetCommand::FlushDirect(invite.node));
+        }
+        Ok(doc)
+    }
+
+    /// Adds a peer to contact (and remembers it across restarts).
+    pub async fn add_peer(&self, peer: PeerAddr) -> Result<()> {
+        self.remember_peer(&peer)?;
+        self.net.send(NetCommand::AddPeer(peer));
+        Ok(())
+    }
+
+    /// Sync status of a document: pending local ops, connected and known peers.
+    pub async fn sync_status(&self, document: DocumentId) -> Result<SyncStatus> {
+        let pending_local_ops = self.replica.pending_count(document)?;
+        let online = self.is_online().await;
+        let shared = &self.net.shared;
+        let list = |m: &std::sync::Mutex<
+            std::collections::HashMap<DocumentId, std::collections::BTreeSet<AuthorId>>,
+        >| {
+            m.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&document)
+                .map(|s| s.iter().copied().collect::<Vec<_>>())
+                .unwrap_or_default()
+        };
+        let rejected_ops = shared
+            .rejected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|((_, d), _)| *d == document)
+            .map(|(_, n)| *n)
+            .sum();
+        Ok(SyncStatus {
+            document,
+            online,
+            pending_local_ops,
+            connected_peers: list(&shared.connected),
+            known_peers: list(&shared.known),
+            rejected_ops,
+        })
+    }
+
+    /// Sends an ephemeral payload (presence, cursor) to the peers currently online for
+    /// `document`. Best effort, signed, at most a few KiB.
+    pub async fn publish_ephemeral(&self, document: DocumentId, payload: Vec<u8>) -> Result<()> {
+        if payload.len() > MAX_EPHEMERAL_PAYLOAD {
+            return Err(NetError::PayloadTooLarge {
+                size: payload.len(),
+                max: MAX_EPHEMERAL_PAYLOAD,
+            }
+            .into());
+        }
+        self.document(document)?;
+        if !self.is_online().await {
+            return Err(NetError::NotRunning.into());
+        }
+        self.net.send(NetCommand::Ephemeral(document, payload));
+        Ok(())
+    }
+}
+
+impl Document {
+    /// An invite string for this document (see [`Node::invite`]).
+    pub async fn invite(&self) -> Result<String> {
+        self.node().invite(self.id).await
+    }
+}

@@ -1,0 +1,568 @@
+//! Ingest: received operations, authenticated by the wire layer, checked against the
+//! author's log (duplicate, fork, gap, backlink) and the document's group, then stored and
+//! applied, each in its own savepoint. A batch runs in one SQLite transaction with an
+//! explicit [`Batch`] (what it learnt about the store, and the Loro updates it imports at
+//! the end).
+
+use p2panda_core::Hash;
+
+use crate::base::events::{Event, Origin};
+use crate::base::ids::{AuthorId, DocumentId};
+use crate::base::log::{LogId, LogKind};
+use crate::base::pool::parallel_map;
+use crate::document::cache::LoadedDoc;
+use crate::document::deferred::DeferredImports;
+use crate::document::{attribution, InvalidUpdate};
+use crate::replica::batch::{Batch, BatchMemo};
+use crate::replica::load::{rebuild, Start};
+use crate::replica::write::snapshot_if_due;
+use crate::replica::{IngestError, Replica, ReplicaState};
+use crate::store::documents::{self, DocumentState};
+use crate::store::{oplog, parked, StoreError};
+use crate::wire::operation::{self, Authenticated, FsOperation};
+
+/// What `Node::ingest` did with an operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IngestOutcome {
+    /// The operation was stored and applied, together with `unparked` parked successors.
+    Applied {
+        /// The document it belongs to.
+        document: DocumentId,
+        /// Parked operations that could be applied after it.
+        unparked: usize,
+    },
+    /// The operation was stored; its content waits for a key (or it is a control message).
+    Stored {
+        /// The document it belongs to.
+        document: DocumentId,
+    },
+    /// The operation was already held; nothing changed.
+    Duplicate,
+}
+
+/// The log `op` belongs to.
+fn log_of(op: &FsOperation) -> LogId {
+    (
+        AuthorId::from(op.header.verifying_key),
+        DocumentId::from(op.header.extensions.document),
+        op.header.extensions.kind,
+    )
+}
+
+/// The head (seq, hash) of the log `op` belongs to, as stored (remembered in a batch).
+fn log_head(
+    st: &ReplicaState,
+    batch: &mut Batch,
+    op: &FsOperation,
+) -> Result<Option<(u32, Hash)>, StoreError> {
+    let log = log_of(op);
+    match batch.memo.as_mut() {
+        Some(memo) => memo.head(st.store.conn(), log),
+        None => oplog::latest(st.store.conn(), &log.0, log.1, log.2),
+    }
+}
+
+impl Replica {
+    /// Validates and applies an encoded operation received from another node (see
+    /// `Node::ingest`).
+    pub(crate) fn ingest(&self, bytes: &[u8]) -> Result<IngestOutcome, IngestError> {
+        let op = operation::authenticate_wire(
+            bytes,
+            self.config.max_operation_bytes,
+            self.config.max_body_bytes,
+        )?;
+        self.ingest_operation(op)
+    }
+
+    /// Ingests many encoded operations in one SQLite transaction (see `Node::ingest_batch`).
+    pub(crate) fn ingest_batch(&self, ops: &[Vec<u8>]) -> Vec<Result<IngestOutcome, IngestError>> {
+        let decoded = operation::authenticate_many(
+            ops,
+            Vec::as_slice,
+            self.config.max_operation_bytes,
+            self.config.max_body_bytes,
+        )
+        .into_iter()
+        .map(|r| r.map_err(IngestError::from))
+        .collect();
+        self.ingest_decoded_batch(decoded)
+    }
+
+    /// successors).
+    pub(crate) fn ingest_operation(&self, op: Authenticated) -> Result<IngestOutcome, IngestError> {
+        let (outcome, changed_by) = {
+            let mut guard = self.lock();
+            self.ingest_locked(&mut guard, &mut Batch::default(), &op)?
+        };
+        if let Some((document, author)) = changed_by {
+            self.emit(Event::DocumentChanged {
+                document,
+                origin: Origin::Remote(author),
+            });
+        }
+        Ok(outcome)
+    }
+
+    /// Ingests decoded (authenticated) operations in one SQLite transaction (each operation
+    /// still in its own savepoint: a refused one changes nothing, the others go on). Results
+    /// are in input order; decoding errors are passed through in place. Change events go out
+    /// after the commit, once per document and author.
+    ///
+    /// The operations' Loro updates are imported together at the end (see
+    /// [`crate::document::deferred`]); if that import fails, the batch is rolled back and
+    /// ingested again one operation at a time, with an import per operation.
+    pub(crate) fn ingest_decoded_batch(
+        &self,
+        decoded: Vec<Result<Authenticated, IngestError>>,
+    ) -> Vec<Result<IngestOutcome, IngestError>> {
+        let mut results: Vec<Option<Result<IngestOutcome, IngestError>>> =
+            Vec::with_capacity(decoded.len());
+        let mut ops: Vec<(usize, Authenticated)> = Vec::with_capacity(decoded.len());
+        for (i, item) in decoded.into_iter().enumerate() {
+            match item {
+                Ok(op) => {
+                    ops.push((i, op));
+                    results.push(None);
+                }
+                Err(e) => results.push(Some(Err(e))),
+            }
+        }
+        let changed = {
+            let mut guard = self.lock();
+            let st = &mut *guard;
+            let fast = self.ingest_in_batch(st, &ops, true, &mut results);
+            match fast {
+                Some(changed) => changed,
+                None => self
+                    .ingest_in_batch(st, &ops, false, &mut results)
+                    .unwrap_or_default(),
+            }
+        };
+        for (document, author) in changed {
+            self.emit(Event::DocumentChanged {
+                document,
+                origin: Origin::Remote(author),
+            });
+        }
+        results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(IngestError::Store(StoreError::Corrupt(
+                        "operation left unprocessed".into(),
+                    )))
+                })
+            })
+            .collect()
+    }
+
+    /// One pass of [`Replica::ingest_decoded_batch`] over `ops`, writing each outcome into
+    /// `results` at the operation's index. Returns the (document, author) pairs whose
+    /// content changed, or `None` when `defer` was set and the deferred import failed: the
+    /// batch was then rolled back and nothing of it is kept.
+    #[allow(clippy::type_complexity)]
+    fn ingest_in_batch(
+        &self,
+        st: &mut ReplicaState,
+        ops: &[(usize, Authenticated)],
+        defer: bool,
+        results: &mut [Option<Result<IngestOutcome, IngestError>>],
+    ) -> Option<Vec<(DocumentId, AuthorId)>> {
+        let batched = st.store.begin_batch().is_ok();
+        let defer = defer && batched;
+        let mut batch = Batch {
+            // Without a memo (it could not be loaded), every lookup reads the store.
+            memo: batched
+                .then(|| BatchMemo::load(st.store.conn()).ok())
+                .flatten(),
+            deferred: defer.then(DeferredImports::default),
+        };
+        self.ingest_each(st, &mut batch, ops, defer, batched, results)
+    }
+
+    /// The body of [`Replica::ingest_in_batch`], once its batch was begun (if `batched`).
+    #[allow(clippy::type_complexity)]
+    fn ingest_each(
+        &self,
+        st: &mut ReplicaState,
+        batch: &mut Batch,
+        ops: &[(usize, Authenticated)],
+        defer: bool,
+        batched: bool,
+        results: &mut [Option<Result<IngestOutcome, IngestError>>],
+    ) -> Option<Vec<(DocumentId, AuthorId)>> {
+        let mut changed: Vec<(DocumentId, AuthorId)> = Vec::new();
+        for (i, op) in ops {
+            let result = self.ingest_locked(st, batch, op);
+            results[*i] = Some(result.map(|(outcome, by)| {
+                if let Some(by) = by {
+                    if !changed.contains(&by) {
+                        changed.push(by);
+                    }
+                }
+                outcome
+            }));
+        }
+        if defer {
+            let deferred = batch.deferred.take().unwrap_or_default();
+            if let Err(e) = self.import_deferred(st, deferred) {
+                tracing::debug!("batched import failed ({e}); ingesting one by one");
+                st.store.rollback_batch();
+                st.docs.clear();
+                st.keys.forget_all();
+                return None;
+            }
+        }
+        if batched {
+            if let Err(e) = st.store.commit_batch() {
+                st.store.rollback_batch();
+                st.docs.clear();
+                st.keys.forget_all();
+                changed.clear();
+                let reason = format!("batch commit failed: {e}");
+                for r in results.iter_mut() {
+                    if matches!(r, Some(Ok(_))) {
+                        *r = Some(Err(IngestError::Store(StoreError::Corrupt(reason.clone()))));
+                    }
+                }
+            }
+        }
+        Some(changed)
+    }
+
+    /// Imports the updates collected during a batch, a run at a time, checking each run's
+    /// attribution, then saves the snapshots that came due. Runs inside the batch's
+    /// transaction; on error the caller rolls it back.
+    fn import_deferred(
+        &self,
+        st: &mut ReplicaState,
+        deferred: DeferredImports,
+    ) -> Result<(), IngestError> {
+        if deferred.is_empty() {
+            return Ok(());
+        }
+        let mut counts: Vec<(DocumentId, u64)> = Vec::new();
+        for run in deferred.into_runs() {
+            // Loaded from the store if it was dropped meanwhile: the load already applies
+            // this batch's stored updates, and importing them again changes nothing.
+            let doc = self.loaded(st, run.document)?;
+            // Attribution of every update, on all cores, before any is imported.
+            parallel_map(&run.updates, |u| attribution::check(u, &run.author))
+                .into_iter()
+                .collect::<Result<(), InvalidUpdate>>()?;
+            run.import_into(&doc.loro)
+                .map_err(|e| IngestError::InvalidUpdate(e.to_string()))?;
+            match counts.iter_mut().find(|(d, _)| *d == run.document) {
+                Some((_, n)) => *n += run.updates.len() as u64,
+                None => counts.push((run.document, run.updates.len() as u64)),
+            }
+        }
+        for (document, n) in counts {
+            if let Some(doc) = st.docs.get_mut(&document) {
+                // Inside the batch's transaction: the snapshot's one write needs no savepoint.
+                let tx = st.store.single_statement()?;
+                snapshot_if_due(&tx, document, doc, n, self.config.snapshot_every)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ingests one authenticated operation under the node lock. Returns the outcome and, if
+    /// content changed, (document, author) for the change event.
+    #[allow(clippy::type_complexity)]
+    fn ingest_locked(
+        &self,
+        st: &mut ReplicaState,
+        batch: &mut Batch,
+        received: &Authenticated,
+    ) -> Result<(IngestOutcome, Option<(DocumentId, AuthorId)>), IngestError> {
+        let op = &received.op;
+        let document = DocumentId::from(op.header.extensions.document);
+        let author = AuthorId::from(op.header.verifying_key);
+        // An operation above its log's head cannot be stored yet: only one at or below the
+        // head can be a duplicate (or a fork), found by its position and compared by hash.
+        let latest = log_head(st, batch, op)?;
+        let duplicate = match latest {
+            Some((head, hash)) if op.header.seq_num == head => hash == op.hash,
+            Some((head, _)) if op.header.seq_num < head => oplog::contains(st.store.conn(), op)?,
+            _ => false,
+        };
+        if duplicate {
+            return Ok((IngestOutcome::Duplicate, None));
+        }
+        let known = batch.memo.as_ref().is_some_and(|m| m.is_live(document))
+            || match documents::state(st.store.conn(), document)? {
+                DocumentState::Deleted => return Err(IngestError::DeletedDocument(document)),
+                DocumentState::Live => true,
+                DocumentState::Unknown => false,
+            };
+        self.check_position_after(st, batch, op, latest)?;
+        // A failed apply leaves the store unchanged; drop the cached group state too so it
+        // reloads from the store (a control message may have changed it in memory).
+        let (mut applied, kind, mut seq) = self
+            .apply_checked(st, batch, document, known, received)
+            .inspect_err(|_| st.keys.forget(document))?;
+        let mut unparked = 0;
+        // Close gaps: apply parked successors while they chain on (in a batch, only logs
+        // with parked operations are looked at).
+        let log = (author, document, kind);
+        while let Some((header, body)) = match &batch.memo {
+            Some(memo) if !memo.may_have_parked(&log) => None,
+            _ => parked::take(
+                &st.store.single_statement()?,
+                &author,
+                document,
+                kind,
+                seq + 1,
+            )?,
+        } {
+            let Ok(next) = operation::authenticate(header, body, self.config.max_body_bytes) else {
+                break;
+            };
+            if self.check_position(st, batch, &next.op).is_err() {
+                break;
+            }
+            match self.apply_checked(st, batch, document, known, &next) {
+                Ok((a, _, s)) => {
+                    seq = s;
+                    applied |= a;
+                    unparked += 1;
+                }
+                Err(_) => {
+                    st.keys.forget(document);
+                    break;
+                }
+            }
+        }
+        let result = if applied {
+            IngestOutcome::Applied { document, unparked }
+        } else {
+            IngestOutcome::Stored { document }
+        };
+        Ok((result, applied.then_some((document, author))))
+    }
+
+    /// Checks seq and backlink against the stored log; parks the operation on a gap.
+    fn check_position(
+        &self,
+        st: &mut ReplicaState,
+        batch: &mut Batch,
+        op: &FsOperation,
+    ) -> Result<(), IngestError> {
+        let latest = log_head(st, batch, op)?;
+        self.check_position_after(st, batch, op, latest)
+    }
+
+    /// [`Replica::check_position`] given the log's head, `latest` (seq, hash).
+    fn check_position_after(
+        &self,
+        st: &mut ReplicaState,
+        batch: &mut Batch,
+        op: &FsOperation,
+        latest: Option<(u32, Hash)>,
+    ) -> Result<(), IngestError> {
+        let author = AuthorId::from(op.header.verifying_key);
+        let seq = op.header.seq_num;
+        let expected = latest.map_or(0, |(s, _)| s + 1);
+        if seq < expected {
+            // Not a duplicate (checked by hash before), so a different op holds this slot.
+            return Err(IngestError::ForkedLog { author, seq });
+        }
+        if seq > expected {
+            // One statement: atomic on its own, inside a batch or not.
+            parked::park(&st.store.single_statement()?, op, self.config.max_parked)?;
+            if let Some(memo) = batch.memo.as_mut() {
+                memo.parked(log_of(op));
+            }
+            return Err(IngestError::SeqGap {
+                author,
+                expected,
+                got: seq,
+            });
+        }
+        if let Some((_, prev_hash)) = latest {
+            if op.header.backlink != Some(prev_hash) {
+                return Err(IngestError::BacklinkMismatch { author, seq });
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores an operation whose position was checked, and applies its content. `known`:
+    /// the document's row exists in the store. Returns (content applied, kind, seq).
+    fn apply_checked(
+        &self,
+        st: &mut ReplicaState,
+        batch: &mut Batch,
+        document: DocumentId,
+        known: bool,
+        received: &Authenticated,
+    ) -> Result<(bool, LogKind, u32), IngestError> {
+        let op = &received.op;
+        let kind = op.header.extensions.kind;
+        let seq = op.header.seq_num;
+        let author = AuthorId::from(op.header.verifying_key);
+        let payload = match kind {
+            LogKind::Delta => {
+                let Some(b) = op.body.as_ref() else {
+                    return Err(IngestError::MissingBody);
+                };
+                let plain = self.is_plain(st.store.conn(), document)?;
+                let payload = st
+                    .keys
+                    .open_delta(st.store.conn(), document, b.as_bytes(), plain)?;
+                // Attribution (only the author's own Loro changes) is checked on import.
+                payload
+            }
+            LogKind::Control => None,
+        };
+        let peer = self.identity.loro_peer_id();
+        // In a batch with deferred imports, a delta operation of a document that exists
+        // writes one row: the insert below (the import comes after the batch). One
+        // statement is atomic on its own, so it needs no savepoint.
+        let single = known && kind == LogKind::Delta && batch.deferred.is_some();
+        let tx = if single {
+            st.store.single_statement()?
+        } else {
+            st.store.transaction()?
+        };
+        if !known {
+            documents::ensure(&tx, document)?;
+        }
+        let plain = self.is_plain(&tx, document)?;
+        if kind == LogKind::Control {
+            let body = op.body.as_ref().map(|b| b.as_bytes());
+            st.keys.receive_control(&tx, document, &author, seq, body)?;
+        }
+        if let std::collections::hash_map::Entry::Vacant(slot) = st.docs.entry(document) {
+            // A store failure while loading stays a store failure (not the peer's fault).
+            let (loro, ops) = rebuild(
+                &tx,
+                document,
+                Some(peer),
+                &mut st.keys,
+                plain,
+                Start::Snapshot,
+            )?;
+            slot.insert(LoadedDoc::new(loro, ops, self.config.snapshot_every));
+        }
+        oplog::insert(&tx, document, op, &received.header, payload.is_some())?;
+        let Some(doc) = st.docs.get_mut(&document) else {
+            return Err(IngestError::Store(StoreError::Corrupt(
+                "document vanished".into(),
+            )));
+        };
+        let applied = payload.is_some();
+        if let (Some(payload), Some(deferred)) = (&payload, batch.deferred.as_mut()) {
+            // Imported with the rest of the batch (see `ingest_decoded_batch`).
+            deferred.push(document, author, payload.to_vec());
+        } else if let Some(payload) = &payload {
+            let imported = attribution::check(payload, &author).and_then(|()| {
+                doc.loro
+                    .import(payload)
+                    .map(|_| ())
+                    .map_err(|e| InvalidUpdate(e.to_string()))
+            });
+            if let Err(e) = imported {
+                // The in-memory document may hold part of the refused update: drop it (it
+                // reloads from the store, which the rolled-back transaction left unchanged).
+                drop(tx);
+                st.docs.remove(&document);
+                return Err(e.into());
+            }
+            snapshot_if_due(&tx, document, doc, 1, self.config.snapshot_every)?;
+        }
+        if let Err(e) = tx.commit() {
+            st.docs.remove(&document);
+            st.keys.forget(document);
+            return Err(e.into());
+        }
+        if let Some(memo) = batch.memo.as_mut() {
+            memo.live(document);
+            memo.extended(log_of(op), seq, op.hash);
+            if kind == LogKind::Control {
+                // It may have appended to this node's own logs (see `crate::replica::batch`).
+                memo.forget_heads();
+            }
+        }
+        let mut applied = applied;
+        if kind == LogKind::Control {
+            // New keys may unlock operations stored earlier.
+            applied |= self.retry_unapplied(st, document)?;
+        }
+        Ok((applied, kind, seq))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::replica::NodeConfig;
+
+    fn plain(dir: &std::path::Path) -> Arc<Replica> {
+        let mut config = NodeConfig::new(dir);
+        config.encrypt = false;
+        Replica::open(config).unwrap()
+    }
+
+    /// Appends `s` to the text "t" of `id`: one local operation.
+    fn push(replica: &Replica, id: DocumentId, s: &str) {
+        replica
+            .edit(id, |d| {
+                let t = d.get_text("t");
+                t.insert(t.len_unicode(), s)
+                    .map_err(crate::replica::write::engine)
+            })
+            .unwrap();
+    }
+
+    /// A store failure while loading the document a received operation belongs to is this
+    /// node's failure: `IngestError::Store`, not a refused update (which the network layer
+    /// counts against the peer), on the single and the batched path. Nothing is stored.
+    #[test]
+    fn a_store_failure_while_loading_is_not_the_peers_fault() {
+        let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let a = plain(a_dir.path());
+        let id = DocumentId::random();
+        assert!(
+            a.init_document(id).unwrap().is_none(),
+            "plain: no control op"
+        );
+        for s in ["one", "two", "three"] {
+            push(&a, id, s);
+        }
+        let ops = a.operations(id).unwrap();
+        assert_eq!(ops.len(), 3);
+        {
+            let b = plain(b_dir.path());
+            assert!(matches!(
+                b.ingest(&ops[0]),
+                Ok(IngestOutcome::Applied { .. })
+            ));
+            b.flush().unwrap();
+        }
+        // Damage the snapshot cache's version vector: loading the document now fails in
+        // the store layer.
+        let db = b_dir.path().join(crate::store::DB_FILE);
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .execute("UPDATE snapshots SET vv = x'ffff'", [])
+            .unwrap();
+        let b = plain(b_dir.path());
+        match b.ingest(&ops[1]) {
+            Err(IngestError::Store(StoreError::Corrupt(_))) => {}
+            other => panic!("expected a store error, got {other:?}"),
+        }
+        let results = b.ingest_batch(&ops[1..2]);
+        assert!(
+            matches!(
+                results[..],
+                [Err(IngestError::Store(StoreError::Corrupt(_)))]
+            ),
+            "batched: expected a store error, got {results:?}"
+        );
+        assert_eq!(b.op_count(id).unwrap(), 1, "nothing was stored");
+    }
+}

@@ -1,0 +1,307 @@
+//! Document membership and end-to-end encryption of operation bodies.
+//!
+//! Every document is an encryption group of devices ([`crate::crypto::DocumentGroup`], the
+//! p2panda-encryption data scheme), with the document id as group id.
+//!
+//! - **Write path**: a local edit's Loro update is encrypted with the group's latest secret
+//!   and sealed as a [`BodyScheme::Group`] body: the ciphertext travels in the operation
+//!   **body**, never in header extensions (no 496-byte cap, unlike p2panda-spaces 0.7.1).
+//! - **Control log**: each author's [`LogKind::Control`] log of a document carries its group
+//!   control messages (create, add, remove, update) and key bundle announcements, as signed
+//!   operations that sync like any other. Body: one tag byte ([`CONTROL_GROUP_MESSAGE`] or
+//!   [`CONTROL_KEY_BUNDLE`]) followed by the message bytes.
+//! - **Read path**: control operations are fed to the group in log order per author (the
+//!   op log guarantees it); document operations are decrypted. An operation whose secret is
+//!   not known yet is stored with `applied = 0` and retried after every processed control
+//!   operation of its document, and whenever the document is loaded. Non-members store
+//!   operations but read nothing.
+//! - **History sharing**: a member added later receives the group's whole secret bundle, so
+//!   it reads the document's entire history (the data scheme's behaviour; a CRDT replica needs
+//!   the full history to be useful). Removing a member rotates the secret: the removed device
+//!   reads nothing written after its removal (post-compromise security). There is no forward
+//!   secrecy for document data: old secrets are kept so the log stays replayable.
+//! - **Plain documents**: documents that existed before encryption (schema version 2 or
+//!   older) and documents created with [`crate::NodeConfig::encrypt`] off are *plain*: their
+//!   updates are written unencrypted, and plain bodies are accepted for them. For every other
+//!   document a plain body from the network is refused with
+//!   [`IngestError::PlainBodyRejected`]. A node with `encrypt` off accepts plain bodies for
+//!   every document (a test and benchmark mode).
+//! - **Joining**: an invite carries the inviter's key bundle and a token; the joiner's node
+//!   sends a join request over a direct ratchet session ([`crate::direct`]) and the inviter's
+//!   node adds it to the group ([`Replica::admit`]) — no manual key bundle exchange.
+//! - **Not covered yet**: write permissions (any device that holds a group secret, including a
+//!   removed member writing with a secret from before its removal, can author readable
+//!   updates; roles via p2panda-auth would close that).
+
+use rusqlite::Connection;
+
+use crate::base::ids::{AuthorId, DocumentId};
+use crate::base::log::LogKind;
+use crate::crypto::{CryptoError, DeviceKeys, DocumentGroup, GroupId, KeyBundle};
+use crate::document::DocumentError;
+use crate::replica::keyring::{
+    control_body, readable_unapplied, CONTROL_GROUP_MESSAGE, CONTROL_KEY_BUNDLE,
+};
+use crate::replica::{IngestError, Replica, ReplicaError, ReplicaState};
+use crate::store::{documents, keys, oplog, StoreError};
+use crate::wire::body::{self, BodyScheme};
+use crate::wire::operation::FsOperation;
+
+impl Replica {
+    /// Whether plain (unencrypted) bodies are written and accepted for this document.
+    pub(crate) fn is_plain(&self, conn: &Connection, id: DocumentId) -> Result<bool, StoreError> {
+        if !self.config.encrypt {
+            return Ok(true);
+        }
+        // The flag is fixed when the document's row is created (plain documents predate
+        // encryption; a missing row reads as encrypted, the default of a new row), so it is
+        // read once: the query ran on every write and every received operation.
+        let mut cache = self.plain_docs.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(plain) = cache.get(&id) {
+            return Ok(*plain);
+        }
+        let plain = documents::is_plain(conn, id)?;
+        cache.insert(id, plain);
+        Ok(plain)
+    }
+
+    /// Seals a local Loro update as an operation body: group-encrypted unless the document is
+    /// plain.
+    pub(crate) fn seal_update(
+        &self,
+        st: &mut ReplicaState,
+        id: DocumentId,
+        update: &[u8],
+    ) -> Result<Vec<u8>, DocumentError> {
+        let conn = st.store.conn();
+        if self.is_plain(conn, id)? {
+            return Ok(body::seal(BodyScheme::Plain, update));
+        }
+        let group = st.keys.member_group(conn, id)?;
+        let ciphertext = group.encrypt(update)?;
+        Ok(body::seal(BodyScheme::Group, &ciphertext))
+    }
+
+    /// Registers a new local document and, when encrypting, creates its group (just this
+    /// device) and publishes the "create" control operation, all in one transaction.
+    pub(crate) fn init_document(
+        &self,
+        id: DocumentId,
+    ) -> Result<Option<FsOperation>, ReplicaError> {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        if !self.config.encrypt {
+            let tx = st.store.transaction()?;
+            documents::ensure(&tx, id)?;
+            documents::set_plain(&tx, id, true)?;
+            tx.commit().map_err(StoreError::from)?;
+            return Ok(None);
+        }
+        let (group, message) =
+            DocumentGroup::create(st.keys.device_keys(), GroupId::from(id.as_hash()), &[])?;
+        st.keys.insert_group(id, group);
+        let body = control_body(CONTROL_GROUP_MESSAGE, message.as_bytes());
+        let op = self
+            .append_own(st, id, LogKind::Control, body)
+            .inspect_err(|_| {
+                st.keys.forget(id);
+            })?;
+        Ok(Some(op))
+    }
+
+    /// Applies a group change made by this device and publishes its control message.
+    fn change_group(
+        &self,
+        id: DocumentId,
+        change: impl FnOnce(&mut DocumentGroup, &DeviceKeys) -> Result<Vec<u8>, CryptoError>,
+    ) -> Result<(), DocumentError> {
+        let op = {
+            let mut guard = self.lock();
+            let st = &mut *guard;
+            self.ensure_live(st, id)?;
+            if self.is_plain(st.store.conn(), id)? {
+                return Err(DocumentError::InvalidArgument(
+                    "document is not encrypted (plain document)".into(),
+                ));
+            }
+            let (group, keys) = st.keys.member_group_with_keys(st.store.conn(), id)?;
+            let message = change(group, keys)?;
+            let body = control_body(CONTROL_GROUP_MESSAGE, &message);
+            self.append_own(st, id, LogKind::Control, body)
+                .inspect_err(|_| {
+                    st.keys.forget(id);
+                })?
+        };
+        self.publish_local(id, op);
+        Ok(())
+    }
+
+    /// True if this device holds the current secret of `id`'s group.
+    pub(crate) fn is_group_member(
+        &self,
+        st: &mut ReplicaState,
+        id: DocumentId,
+    ) -> Result<bool, StoreError> {
+        Ok(st
+            .keys
+            .group(st.store.conn(), id)?
+            .is_some_and(|g| g.is_member()))
+    }
+
+    /// Adds the owner of `bundle` to the group of `id` unless it already is a member.
+    /// Returns true if it was added.
+    pub(crate) fn admit(&self, id: DocumentId, bundle: &KeyBundle) -> Result<bool, DocumentError> {
+        {
+            let mut guard = self.lock();
+            let st = &mut *guard;
+            let group = st.keys.member_group(st.store.conn(), id)?;
+            if group.members().contains(&bundle.owner()) {
+                return Ok(false);
+            }
+        }
+        self.change_group(id, |g, keys| Ok(g.add(keys, bundle)?.into_bytes()))?;
+        Ok(true)
+    }
+
+    /// Retries the unapplied operations of a document after its keys changed. Returns true
+    /// if any content was applied.
+    pub(crate) fn retry_unapplied(
+        &self,
+        st: &mut ReplicaState,
+        id: DocumentId,
+    ) -> Result<bool, IngestError> {
+        let accept_plain = self.is_plain(st.store.conn(), id)?;
+        let ready = readable_unapplied(st.store.conn(), &mut st.keys, id, accept_plain)?;
+        if ready.is_empty() {
+            return Ok(false);
+        }
+        let doc = self.loaded(st, id)?;
+        // Loading may already have applied them (it retries too).
+        let updates: Vec<Vec<u8>> = ready.iter().map(|(_, u)| u.clone()).collect();
+        if let Err(e) = doc.loro.import_batch(&updates) {
+            st.docs.remove(&id);
+            return Err(IngestError::InvalidUpdate(e.to_string()));
+        }
+        let tx = st.store.transaction()?;
+        for ((author, seq), _) in &ready {
+            oplog::mark_applied(&tx, id, author, *seq)?;
+        }
+        if let Err(e) = tx.commit() {
+            st.docs.remove(&id);
+            return Err(StoreError::from(e).into());
+        }
+        Ok(true)
+    }
+    /// Rotates this device's pre-key when it nears expiry and republishes the new key
+    /// bundle in every document where this device had announced one (see
+    /// `Node::refresh_key_bundle`). Returns how many documents got the new bundle.
+    pub(crate) fn refresh_key_bundle(&self) -> Result<usize, ReplicaError> {
+        let docs = {
+            let mut guard = self.lock();
+            let st = &mut *guard;
+            let tx = st.store.transaction()?;
+            if !st.keys.rotate_if_needed(&tx)? {
+                return Ok(0);
+            }
+            tx.commit().map_err(StoreError::from)?;
+            keys::announced_documents(st.store.conn(), &self.author())?
+        };
+        let mut republished = 0;
+        for id in docs {
+            match self.announce_key_bundle(id) {
+                Ok(()) => republished += 1,
+                Err(e) => tracing::warn!(%id, "republishing the key bundle failed: {e}"),
+            }
+        }
+        Ok(republished)
+    }
+
+    /// This device's key bundle, encoded (see `Node::key_bundle`).
+    pub(crate) fn key_bundle(&self) -> Result<Vec<u8>, CryptoError> {
+        self.lock().keys.key_bundle()
+    }
+
+    /// Adds the owner of `bundle` to the group of `id` (see `Document::add_member`).
+    pub(crate) fn add_member(
+        &self,
+        id: DocumentId,
+        bundle: &[u8],
+    ) -> Result<AuthorId, DocumentError> {
+        let bundle = KeyBundle::from_bytes(bundle)?;
+        let member = AuthorId::from(bundle.owner());
+        self.change_group(id, |g, keys| Ok(g.add(keys, &bundle)?.into_bytes()))?;
+        Ok(member)
+    }
+
+    /// Adds a device that announced its key bundle in the control log of `id`.
+    pub(crate) fn add_announced_member(
+        &self,
+        id: DocumentId,
+        member: AuthorId,
+    ) -> Result<(), DocumentError> {
+        let bytes = keys::key_bundle(self.lock().store.conn(), &member)?;
+        let bytes = bytes.ok_or_else(|| {
+            DocumentError::InvalidArgument(format!("no key bundle announced by {member}"))
+        })?;
+        self.add_member(id, &bytes).map(|_| ())
+    }
+
+    /// Publishes this device's key bundle in the control log of `id`.
+    pub(crate) fn announce_key_bundle(&self, id: DocumentId) -> Result<(), DocumentError> {
+        let op = {
+            let mut guard = self.lock();
+            let st = &mut *guard;
+            self.ensure_live(st, id)?;
+            let bundle = st.keys.key_bundle()?;
+            self.append_own(
+                st,
+                id,
+                LogKind::Control,
+                control_body(CONTROL_KEY_BUNDLE, &bundle),
+            )?
+        };
+        self.publish_local(id, op);
+        Ok(())
+    }
+
+    /// Removes `member` from the group of `id`, rotating the group secret.
+    pub(crate) fn remove_member(
+        &self,
+        id: DocumentId,
+        member: AuthorId,
+    ) -> Result<(), DocumentError> {
+        self.change_group(id, |g, keys| {
+            Ok(g.remove(keys, member.verifying_key())?.into_bytes())
+        })
+    }
+
+    /// Rotates the group secret of `id` for the current members.
+    pub(crate) fn rotate_key(&self, id: DocumentId) -> Result<(), DocumentError> {
+        self.change_group(id, |g, keys| Ok(g.update(keys)?.into_bytes()))
+    }
+
+    /// Current members of the group of `id`, as seen by this device.
+    pub(crate) fn members(&self, id: DocumentId) -> Result<Vec<AuthorId>, DocumentError> {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        self.ensure_live(st, id)?;
+        let members = st
+            .keys
+            .group(st.store.conn(), id)?
+            .filter(|g| g.is_welcomed())
+            .map(|g| g.members().into_iter().map(AuthorId::from).collect())
+            .unwrap_or_default();
+        Ok(members)
+    }
+
+    /// True if this device holds the current secret of `id`, or the document is plain.
+    pub(crate) fn can_read(&self, id: DocumentId) -> Result<bool, DocumentError> {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        self.ensure_live(st, id)?;
+        if self.is_plain(st.store.conn(), id)? {
+            return Ok(true);
+        }
+        Ok(self.is_group_member(st, id)?)
+    }
+}

@@ -1,0 +1,187 @@
+//! Invites: a compact string (for QR codes) naming a document and how to reach a peer.
+//!
+//! Format: `fs1:` followed by base64url (no padding) of a CBOR array
+//! `[document bytes, node id bytes, [address strings], key bundle bytes or null,
+//! token bytes or null]` (the token is optional on input: invites of earlier builds have
+//! four fields).
+//!
+//! For an encrypted document the invite carries the inviter's key bundle and a random token
+//! that the inviter's node recorded: the joining node opens a ratchet session from the
+//! bundle and sends a join request with the token ([`crate::direct`]), and the inviter's
+//! node adds it to the document's group. Treat an invite like a key: whoever holds it can
+//! join until the document's invites are revoked.
+
+use std::net::SocketAddr;
+
+use base64::Engine;
+use ciborium::Value;
+use thiserror::Error;
+
+use crate::base::ids::{AuthorId, DocumentId};
+
+/// Length of invite tokens.
+pub const TOKEN_LEN: usize = 16;
+
+const PREFIX: &str = "fs1:";
+const MAX_INVITE_CHARS: usize = 8 * 1024;
+const MAX_ADDRS: usize = 16;
+
+/// Why an invite string was refused.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum InviteError {
+    /// The string does not start with `fs1:`.
+    #[error("not a FieldSync invite (expected the prefix {PREFIX})")]
+    Prefix,
+    /// The string is longer than any invite can be.
+    #[error("invite too long")]
+    TooLong,
+    /// The payload is not valid base64url.
+    #[error("invite is not valid base64url")]
+    Encoding,
+    /// The payload does not have the expected structure.
+    #[error("invite is malformed: {0}")]
+    Malformed(String),
+}
+
+/// A parsed invite.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invite {
+    /// The document to join.
+    pub document: DocumentId,
+    /// The inviting node.
+    pub node: AuthorId,
+    /// Where the inviting node can be reached directly.
+    pub addrs: Vec<SocketAddr>,
+    /// The inviter's key bundle, if it carries one.
+    pub key_bundle: Option<Vec<u8>>,
+    /// The invite token to present in a join request (encrypted documents).
+    pub token: Option<Vec<u8>>,
+}
+
+impl Invite {
+    /// Encodes the invite as a string.
+    pub fn encode(&self) -> String {
+        let value = Value::Array(vec![
+            Value::Bytes(self.document.as_bytes().to_vec()),
+            Value::Bytes(self.node.as_bytes().to_vec()),
+            Value::Array(
+                self.addrs
+                    .iter()
+                    .map(|a| Value::Text(a.to_string()))
+                    .collect(),
+            ),
+            self.key_bundle
+                .clone()
+                .map(Value::Bytes)
+                .unwrap_or(Value::Null),
+            self.token.clone().map(Value::Bytes).unwrap_or(Value::Null),
+        ]);
+        let mut bytes = Vec::new();
+        let _ = ciborium::ser::into_writer(&value, &mut bytes);
+        format!(
+            "{PREFIX}{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+        )
+    }
+
+    /// Parses an invite string.
+    pub fn parse(s: &str) -> Result<Self, InviteError> {
+        let s = s.trim();
+        if s.len() > MAX_INVITE_CHARS {
+            return Err(InviteError::TooLong);
+        }
+        let payload = s.strip_prefix(PREFIX).ok_or(InviteError::Prefix)?;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| InviteError::Encoding)?;
+        let mut reader = bytes.as_slice();
+        let value: Value = ciborium::de::from_reader_with_recursion_limit(&mut reader, 4)
+            .map_err(|e| InviteError::Malformed(e.to_string()))?;
+        if !reader.is_empty() {
+            return Err(InviteError::Malformed("trailing bytes".into()));
+        }
+        let bad = |m: &str| InviteError::Malformed(m.to_string());
+        let Value::Array(items) = value else {
+            return Err(bad("expected an array"));
+        };
+        let mut items = items;
+        if items.len() == 4 {
+            items.push(Value::Null);
+        }
+        let [doc, node, addrs, bundle, token]: [Value; 5] = items
+            .try_into()
+            .map_err(|_| bad("expected four or five fields"))?;
+        let document = match doc {
+            Value::Bytes(b) => DocumentId::from_slice(&b).map_err(|_| bad("document id"))?,
+            _ => return Err(bad("document id")),
+        };
+        let node = match node {
+            Value::Bytes(b) => AuthorId::from_slice(&b).map_err(|_| bad("node id"))?,
+            _ => return Err(bad("node id")),
+        };
+        let Value::Array(addr_values) = addrs else {
+            return Err(bad("addresses"));
+        };
+        if addr_values.len() > MAX_ADDRS {
+            return Err(bad("too many addresses"));
+        }
+        let addrs = addr_values
+            .into_iter()
+            .map(|v| match v {
+                Value::Text(t) => t.parse::<SocketAddr>().map_err(|_| bad("address")),
+                _ => Err(bad("address")),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let key_bundle = match bundle {
+            Value::Bytes(b) => Some(b),
+            Value::Null => None,
+            _ => return Err(bad("key bundle")),
+        };
+        let token = match token {
+            Value::Bytes(b) if b.len() == TOKEN_LEN => Some(b),
+            Value::Null => None,
+            _ => return Err(bad("token")),
+        };
+        Ok(Invite {
+            document,
+            node,
+            addrs,
+            key_bundle,
+            token,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use p2panda_core::SigningKey;
+
+    #[test]
+    fn round_trip_and_rejections() {
+        let invite = Invite {
+            document: DocumentId::random(),
+            node: AuthorId::from(SigningKey::generate().verifying_key()),
+            addrs: vec!["127.0.0.1:4000".parse().unwrap()],
+            key_bundle: Some(vec![1, 2, 3]),
+            token: Some(vec![9; TOKEN_LEN]),
+        };
+        let s = invite.encode();
+        assert!(s.len() < 300, "invite should fit a QR code: {}", s.len());
+        assert_eq!(Invite::parse(&s).unwrap(), invite);
+        assert_eq!(Invite::parse("hello"), Err(InviteError::Prefix));
+        assert_eq!(Invite::parse("fs1:!!!"), Err(InviteError::Encoding));
+        assert!(matches!(
+            Invite::parse("fs1:AAAA"),
+            Err(InviteError::Malformed(_))
+        ));
+        assert_eq!(
+            Invite::parse(&"x".repeat(10_000)),
+            Err(InviteError::TooLong)
+        );
+        assert!(matches!(
+            Invite::parse(&s[..s.len() - 4]),
+            Err(InviteError::Malformed(_))
+        ));
+    }
+}

@@ -1,0 +1,12 @@
+//! The wire layer: the bytes other devices send. The operation codec and its
+//! authentication (signatures checked in batches), operation bodies, and the invite codec.
+//! Pure functions over bytes; no state, no I/O.
+
+pub mod body;
+mod error;
+pub mod invite;
+pub mod operation;
+mod verify;
+
+pub use error::WireError;
+pub use invite::{Invite, InviteError};

@@ -1,0 +1,213 @@
+//! A hostile peer speaking FieldSync's catch-up protocol directly over QUIC on 127.0.0.1:
+//! it announces an enormous operation count, then streams forged, foreign-document, replayed
+//! and garbage operations without end, and finally declares a 4 GiB frame. The victim's
+//! memory stays bounded, a good peer's edits keep arriving during the flood, the bad input is
+//! counted, and the oversized frame is refused without allocating it.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fieldsync::internals::net::CATCHUP_PROTOCOL;
+use fieldsync::internals::net::DEFAULT_NETWORK_ID;
+use fieldsync::internals::operation::{
+    build_operation, decode_wire, encode_operation, encode_wire, LogKind,
+};
+use fieldsync::{DocumentId, NetworkInfo, Value};
+use fieldsync_tests::{go_online, json_of, open_nodes, wait_until};
+use p2panda_core::SigningKey;
+use p2panda_net::addrs::NodeInfo;
+use p2panda_net::iroh_endpoint::{EndpointAddr, IrohConfig};
+use p2panda_net::utils::from_verifying_key;
+use p2panda_net::{AddressBook, Endpoint};
+
+/// Resident memory of this process in bytes (all nodes of the test live in it).
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// A bare p2panda-net endpoint on 127.0.0.1 that knows how to reach `target`.
+async fn raw_endpoint(key: &SigningKey, target: &NetworkInfo) -> Endpoint {
+    let book = AddressBook::builder().spawn().await.unwrap();
+    let endpoint = Endpoint::builder(book.clone())
+        .signing_key(key.clone())
+        .network_id(DEFAULT_NETWORK_ID)
+        .config(IrohConfig {
+            bind_ip_v4: Ipv4Addr::LOCALHOST,
+            bind_port_v4: 0,
+            bind_ip_v6: Ipv6Addr::LOCALHOST,
+            bind_port_v6: 0,
+        })
+        .spawn()
+        .await
+        .unwrap();
+    let mut addr = EndpointAddr::new(from_verifying_key(target.node.verifying_key()));
+    for a in &target.addrs {
+        addr = addr.with_ip_addr(*a);
+    }
+    book.insert_node_info(NodeInfo::from(addr).bootstrap())
+        .await
+        .unwrap();
+    endpoint
+}
+
+fn frame(bytes: &[u8]) -> Vec<u8> {
+    let mut out = (bytes.len() as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(bytes);
+    out
+}
+
+/// The flood: forged signatures, operations of another document, replays and garbage.
+fn hostile_frames(good: &[u8], mallory: &SigningKey) -> Vec<Vec<u8>> {
+    let (mut header, body) = decode_wire(good).unwrap();
+    header[40] ^= 1;
+    let forged = encode_wire(&header, body.as_deref());
+    let other_doc = encode_operation(&build_operation(
+        mallory,
+        DocumentId::random(),
+        LogKind::Delta,
+        None,
+        vec![0; 900],
+    ));
+    let garbage = vec![0xa5u8; 1000];
+    [forged, other_doc, good.to_vec(), garbage]
+        .iter()
+        .map(|f| frame(f))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endless_hostile_catch_up_stream_is_bounded_and_good_peers_keep_syncing() {
+    // Memory may grow this much; the flood runs at least FLOOD and until it sent twice that
+    // (before the ingest backlog was bounded, memory grew by about what the flood sent).
+    const MAX_GROWTH: u64 = 48 << 20;
+    const FLOOD: Duration = Duration::from_secs(10);
+    const FLOOD_CAP: Duration = Duration::from_secs(90);
+    let (_dirs, [a, b]) = open_nodes();
+    let doc = a.create_document().unwrap();
+    let id = doc.id();
+    doc.add_member(&b.key_bundle().unwrap()).unwrap();
+    doc.text("t")
+        .unwrap()
+        .insert(0, "before the flood")
+        .unwrap();
+    go_online(&a).await;
+    let info_b = go_online(&b).await;
+    b.join(&doc.invite().await.unwrap()).await.unwrap();
+    wait_until("B syncs with A", Duration::from_secs(45), || {
+        json_of(&b, id) == doc.to_json().unwrap()
+    })
+    .await;
+    let good = a.operations(id).unwrap().pop().unwrap();
+
+    let mallory = SigningKey::generate();
+    let endpoint = raw_endpoint(&mallory, &info_b).await;
+    let conn = endpoint
+        .connect(b.author().verifying_key(), CATCHUP_PROTOCOL)
+        .await
+        .expect("connect to B");
+    let (mut tx, _rx) = conn.open_bi().await.unwrap();
+    // Heights: the document, no logs. Then an absurd operation count.
+    tx.write_all(&frame(id.as_bytes())).await.unwrap();
+    tx.write_all(&frame(&u64::MAX.to_be_bytes())).await.unwrap();
+
+    let baseline = rss_bytes();
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let flood = {
+        let (stop, sent) = (stop.clone(), sent.clone());
+        let frames = hostile_frames(&good, &mallory);
+        tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let f = &frames[i % frames.len()];
+                if tx.write_all(f).await.is_err() {
+                    return (tx, false);
+                }
+                sent.fetch_add(f.len() as u64, Ordering::Relaxed);
+                i += 1;
+            }
+            (tx, true)
+        })
+    };
+
+    // A good peer keeps editing during the flood; B must keep up.
+    let t0 = Instant::now();
+    let mut peak = baseline;
+    let mut edits = 0;
+    while t0.elapsed() < FLOOD
+        || (sent.load(Ordering::Relaxed) <= 2 * MAX_GROWTH && t0.elapsed() < FLOOD_CAP)
+    {
+        doc.list("l").unwrap().push(Value::Int(edits)).unwrap();
+        edits += 1;
+        let want = doc.to_json().unwrap();
+        let sent_before = sent.load(Ordering::Relaxed);
+        wait_until(
+            "A's edit reaches B during the flood",
+            Duration::from_secs(20),
+            || {
+                peak = peak.max(rss_bytes());
+                json_of(&b, id) == want
+            },
+        )
+        .await;
+        assert!(
+            sent.load(Ordering::Relaxed) > sent_before || flood.is_finished(),
+            "the flood must be running"
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (mut tx, still_open) = flood.await.unwrap();
+    let total = sent.load(Ordering::Relaxed);
+    eprintln!(
+        "flood: {} MiB sent in {:?}; {edits} good edits delivered meanwhile; RSS {} -> peak {} MiB",
+        total >> 20,
+        t0.elapsed(),
+        baseline >> 20,
+        peak >> 20
+    );
+    assert!(
+        still_open,
+        "B must not drop a session for bad operations alone"
+    );
+    assert!(
+        total > 2 * MAX_GROWTH,
+        "the flood ({} MiB) must exceed the memory bound to prove it",
+        total >> 20
+    );
+    assert!(
+        peak.saturating_sub(baseline) < MAX_GROWTH,
+        "memory grew by {} MiB",
+        (peak - baseline) >> 20
+    );
+    wait_until("bad input is counted", Duration::from_secs(30), || {
+        futures_util::FutureExt::now_or_never(b.sync_status(id))
+            .and_then(Result::ok)
+            .is_some_and(|s| s.rejected_ops > 0)
+    })
+    .await;
+
+    // A 4 GiB frame: refused from its length alone; B ends the session.
+    let before = rss_bytes();
+    let _ = tx.write_all(&u32::MAX.to_be_bytes()).await;
+    let _ = tx.write_all(&[0u8; 1024]).await;
+    let closed = tokio::time::timeout(Duration::from_secs(30), tx.stopped()).await;
+    assert!(
+        closed.is_ok(),
+        "B must stop reading after an oversized frame"
+    );
+    assert!(rss_bytes().saturating_sub(before) < 64 << 20);
+    // And A still syncs with B afterwards.
+    doc.text("t").unwrap().insert(0, "after: ").unwrap();
+    let want = doc.to_json().unwrap();
+    wait_until("A syncs after the attack", Duration::from_secs(30), || {
+        json_of(&b, id) == want
+    })
+    .await;
+}

@@ -1,0 +1,266 @@
+//! Hostile input: every kind of bad operation is rejected with its own typed error and
+//! leaves the store unchanged.
+
+use fieldsync::internals::body::{seal, BodyScheme};
+use fieldsync::internals::operation::{
+    build_operation, decode_wire, encode_operation, encode_wire, LogKind,
+};
+use fieldsync::{AuthorId, DocumentId, IngestError, Node, NodeConfig};
+use fieldsync_tests::open_plain_node;
+use p2panda_core::SigningKey;
+
+/// A Loro update authored by the Loro peer derived from `key`.
+fn loro_update(key: &SigningKey, text: &str) -> Vec<u8> {
+    let doc = loro::LoroDoc::new();
+    doc.set_peer_id(AuthorId::from(key.verifying_key()).loro_peer_id())
+        .unwrap();
+    doc.get_text("t").insert(0, text).unwrap();
+    doc.commit();
+    doc.export(loro::ExportMode::all_updates()).unwrap()
+}
+
+#[derive(Debug, PartialEq)]
+struct Fingerprint {
+    docs: Vec<DocumentId>,
+    per_doc: Vec<(u64, String, Vec<u8>)>,
+}
+
+fn fingerprint(node: &Node) -> Fingerprint {
+    let docs = node.documents().unwrap();
+    let per_doc = docs
+        .iter()
+        .map(|d| {
+            let doc = node.document(*d).unwrap();
+            (
+                doc.op_count().unwrap(),
+                doc.to_json().unwrap(),
+                doc.version().unwrap().to_bytes(),
+            )
+        })
+        .collect();
+    Fingerprint { docs, per_doc }
+}
+
+struct Setup {
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+    a: Node,
+    b: Node,
+    doc: DocumentId,
+    ops: Vec<Vec<u8>>,
+}
+
+/// A writes two ops; B holds the first one.
+fn setup() -> Setup {
+    let da = tempfile::tempdir().unwrap();
+    let db = tempfile::tempdir().unwrap();
+    // Plain nodes: these tests build unencrypted operations by hand and target the log
+    // checks; the encrypted equivalents live in encryption.rs.
+    let a = open_plain_node(da.path());
+    let mut cfg = NodeConfig::new(db.path());
+    cfg.encrypt = false;
+    cfg.max_body_bytes = 64 * 1024;
+    cfg.max_operation_bytes = 80 * 1024;
+    let b = Node::open(cfg).unwrap();
+    let doc = a.create_document().unwrap();
+    doc.text("t").unwrap().insert(0, "hello").unwrap();
+    doc.text("t").unwrap().insert(5, " world").unwrap();
+    let ops = a.operations(doc.id()).unwrap();
+    b.ingest(&ops[0]).unwrap();
+    Setup {
+        _dirs: (da, db),
+        a,
+        b,
+        doc: doc.id(),
+        ops,
+    }
+}
+
+fn assert_rejected(s: &Setup, bytes: &[u8], check: impl Fn(&IngestError) -> bool) {
+    let before = fingerprint(&s.b);
+    let parked = s.b.parked_count().unwrap();
+    let err = s.b.ingest(bytes).expect_err("must be rejected");
+    eprintln!("rejected {} bytes: {err}", bytes.len());
+    assert!(check(&err), "wrong error kind: {err:?}");
+    assert_eq!(fingerprint(&s.b), before, "store changed after {err:?}");
+    assert_eq!(s.b.parked_count().unwrap(), parked, "{err:?} must not park");
+}
+
+#[test]
+fn tampered_signature() {
+    let s = setup();
+    let (mut header, body) = decode_wire(&s.ops[1]).unwrap();
+    header[40] ^= 0x01; // inside the 64-byte signature
+    assert_rejected(&s, &encode_wire(&header, body.as_deref()), |e| {
+        matches!(e, IngestError::InvalidSignature)
+    });
+    // A valid signature over a header whose author key was swapped does not verify either.
+    let (mut header, body) = decode_wire(&s.ops[1]).unwrap();
+    header[10] ^= 0x01; // inside the verifying key
+    assert_rejected(&s, &encode_wire(&header, body.as_deref()), |e| {
+        matches!(
+            e,
+            IngestError::InvalidSignature | IngestError::MalformedHeader(_)
+        )
+    });
+}
+
+#[test]
+fn wrong_payload_hash() {
+    let s = setup();
+    let (header, body) = decode_wire(&s.ops[1]).unwrap();
+    let mut body = body.unwrap();
+    let last = body.len() - 1;
+    body[last] ^= 0xff;
+    assert_rejected(&s, &encode_wire(&header, Some(&body)), |e| {
+        matches!(e, IngestError::PayloadHashMismatch)
+    });
+}
+
+#[test]
+fn truncated_and_garbage_cbor() {
+    let s = setup();
+    let op = &s.ops[1];
+    for cut in [0, 1, 5, op.len() / 2, op.len() - 1] {
+        assert_rejected(&s, &op[..cut], |e| matches!(e, IngestError::Malformed(_)));
+    }
+    assert_rejected(&s, b"\xff\x00garbage", |e| {
+        matches!(e, IngestError::Malformed(_))
+    });
+    // Trailing bytes after a valid envelope.
+    let mut trailing = op.clone();
+    trailing.push(0);
+    assert_rejected(&s, &trailing, |e| matches!(e, IngestError::Malformed(_)));
+    // A well-formed envelope around a garbage header.
+    assert_rejected(&s, &encode_wire(b"\x83\x01\x02", Some(b"x")), |e| {
+        matches!(e, IngestError::MalformedHeader(_))
+    });
+    // Deeply nested CBOR is refused without recursion blow-up.
+    let nested = vec![0x81u8; 60_000];
+    assert_rejected(&s, &nested, |e| matches!(e, IngestError::Malformed(_)));
+}
+
+#[test]
+fn seq_gap_is_parked_not_applied() {
+    let s = setup();
+    let doc = s.a.document(s.doc).unwrap();
+    doc.text("t").unwrap().insert(0, ">").unwrap();
+    let ops = s.a.operations(s.doc).unwrap();
+    let before = fingerprint(&s.b);
+    let err = s.b.ingest(&ops[2]).unwrap_err();
+    assert!(matches!(
+        err,
+        IngestError::SeqGap {
+            expected: 1,
+            got: 2,
+            ..
+        }
+    ));
+    assert_eq!(
+        fingerprint(&s.b),
+        before,
+        "a gap must not change the op log"
+    );
+    assert_eq!(s.b.parked_count().unwrap(), 1);
+    s.b.ingest(&ops[1]).unwrap();
+    assert_eq!(
+        s.b.document(s.doc).unwrap().to_json().unwrap(),
+        doc.to_json().unwrap()
+    );
+}
+
+#[test]
+fn forked_log_and_backlink_mismatch() {
+    let s = setup();
+    let key = SigningKey::generate();
+    let op0 = build_operation(
+        &key,
+        s.doc,
+        LogKind::Delta,
+        None,
+        seal(BodyScheme::Plain, &loro_update(&key, "x")),
+    );
+    let fork0 = build_operation(
+        &key,
+        s.doc,
+        LogKind::Delta,
+        None,
+        seal(BodyScheme::Plain, &loro_update(&key, "y")),
+    );
+    s.b.ingest(&encode_operation(&op0)).unwrap();
+    let author = AuthorId::from(key.verifying_key());
+    assert_rejected(
+        &s,
+        &encode_operation(&fork0),
+        |e| matches!(e, IngestError::ForkedLog { seq: 0, author: a } if *a == author),
+    );
+    // seq 1 chained to the fork, not to what we hold.
+    let bad1 = build_operation(
+        &key,
+        s.doc,
+        LogKind::Delta,
+        Some((0, fork0.hash)),
+        seal(BodyScheme::Plain, &loro_update(&key, "z")),
+    );
+    assert_rejected(&s, &encode_operation(&bad1), |e| {
+        matches!(e, IngestError::BacklinkMismatch { seq: 1, .. })
+    });
+}
+
+#[test]
+fn oversize_payload_and_operation() {
+    let s = setup();
+    let key = SigningKey::generate();
+    let big = "x".repeat(70 * 1024);
+    let op = build_operation(
+        &key,
+        s.doc,
+        LogKind::Delta,
+        None,
+        seal(BodyScheme::Plain, &loro_update(&key, &big)),
+    );
+    assert_rejected(&s, &encode_operation(&op), |e| {
+        matches!(e, IngestError::PayloadTooLarge { .. })
+    });
+    let huge = vec![0u8; 100 * 1024];
+    assert_rejected(&s, &huge, |e| {
+        matches!(e, IngestError::OversizeOperation { .. })
+    });
+}
+
+#[test]
+fn invalid_or_impersonating_updates() {
+    let s = setup();
+    let key = SigningKey::generate();
+    let garbage = build_operation(
+        &key,
+        s.doc,
+        LogKind::Delta,
+        None,
+        seal(BodyScheme::Plain, b"not a loro update"),
+    );
+    assert_rejected(&s, &encode_operation(&garbage), |e| {
+        matches!(e, IngestError::InvalidUpdate(_))
+    });
+    // Mallory signs an update that claims to be written by another Loro peer.
+    let victim = SigningKey::generate();
+    let forged = build_operation(
+        &key,
+        s.doc,
+        LogKind::Delta,
+        None,
+        seal(BodyScheme::Plain, &loro_update(&victim, "fake")),
+    );
+    assert_rejected(&s, &encode_operation(&forged), |e| {
+        matches!(e, IngestError::InvalidUpdate(_))
+    });
+    let unknown_scheme = build_operation(&key, s.doc, LogKind::Delta, None, vec![9, 1, 2]);
+    assert_rejected(&s, &encode_operation(&unknown_scheme), |e| {
+        matches!(e, IngestError::InvalidUpdate(_))
+    });
+    // Good ops keep flowing after all of that.
+    s.b.ingest(&s.ops[1]).unwrap();
+    assert_eq!(
+        s.b.document(s.doc).unwrap().to_json().unwrap(),
+        s.a.document(s.doc).unwrap().to_json().unwrap()
+    );
+}
