@@ -9,6 +9,9 @@
 //! (one JSON line: the [`NodeCommand`] and `--json`) and prints the [`Output`] it gets back,
 //! so `fieldsync doc edit` works the same with and without a running node, and the node
 //! publishes the edit at once.
+//!
+//! This file holds the calling side (the lock, [`acquire`], [`forward`]) and the wire types
+//! ([`Request`], [`Response`]); the node side that answers is [`crate::control_server`].
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
@@ -16,7 +19,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::commands::{CliError, NodeCommand, Output, Result};
+use crate::error::{CliError, Result};
+use crate::request::{NodeCommand, Output};
 
 /// Lock file inside the data directory.
 pub const LOCK_FILE: &str = "node.lock";
@@ -28,8 +32,6 @@ pub const SOCKET_FILE: &str = "node.sock";
 const BUSY_WAIT: Duration = Duration::from_secs(15);
 /// Longest time a forwarded command may take inside the node.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(120);
-/// Largest request line the node accepts.
-const MAX_REQUEST: usize = 1 << 20;
 
 /// A command forwarded to a running node.
 #[derive(Debug, Serialize, Deserialize)]
@@ -160,90 +162,5 @@ pub fn forward(
         (_, Some(e)) => Err(CliError(e)),
         (Some(o), None) => Ok(o),
         (None, None) => Err(CliError("empty answer from the running node".into())),
-    }
-}
-
-/// The node side: answers forwarded commands on the data directory's control socket.
-#[cfg(unix)]
-pub mod server {
-    use std::path::{Path, PathBuf};
-
-    use fieldsync::Node;
-    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-    use tokio::net::{UnixListener, UnixStream};
-
-    use super::{socket_path, Request, Response, MAX_REQUEST};
-    use crate::commands::{self, CliError, Result};
-
-    /// A bound control socket; the socket file is removed on drop.
-    pub struct ControlSocket {
-        listener: UnixListener,
-        path: PathBuf,
-    }
-
-    impl Drop for ControlSocket {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-
-    impl ControlSocket {
-        /// Binds the socket in `data`, replacing a stale one left by a killed node (the
-        /// caller holds the data directory's lock, so no live node owns it).
-        pub fn bind(data: &Path) -> Result<Self> {
-            let path = socket_path(data);
-            let _ = std::fs::remove_file(&path);
-            let listener = UnixListener::bind(&path).map_err(|e| {
-                CliError(format!(
-                    "cannot listen on the control socket {}: {e}",
-                    path.display()
-                ))
-            })?;
-            // Only this user may send commands to the node.
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-            Ok(ControlSocket { listener, path })
-        }
-
-        /// Serves forwarded commands until the task is dropped.
-        pub async fn serve(self, node: Node) {
-            loop {
-                let Ok((stream, _)) = self.listener.accept().await else {
-                    continue;
-                };
-                let node = node.clone();
-                tokio::spawn(async move {
-                    let _ = answer(stream, &node).await;
-                });
-            }
-        }
-    }
-
-    async fn answer(stream: UnixStream, node: &Node) -> std::io::Result<()> {
-        let (read, mut write) = stream.into_split();
-        let mut line = String::new();
-        BufReader::new(read.take(MAX_REQUEST as u64))
-            .read_line(&mut line)
-            .await?;
-        let resp = match serde_json::from_str::<Request>(&line) {
-            Ok(req) => match commands::execute(node, &req.command, req.json, false).await {
-                Ok(o) => Response {
-                    output: Some(o),
-                    error: None,
-                },
-                Err(e) => Response {
-                    output: None,
-                    error: Some(e.0),
-                },
-            },
-            Err(e) => Response {
-                output: None,
-                error: Some(format!("bad request to the node: {e}")),
-            },
-        };
-        let mut bytes = serde_json::to_vec(&resp).unwrap_or_default();
-        bytes.push(b'\n');
-        write.write_all(&bytes).await?;
-        write.shutdown().await
     }
 }

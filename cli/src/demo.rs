@@ -9,7 +9,7 @@ use fieldsync::{
     VersionOrdering,
 };
 
-use crate::commands::{CliError, Result};
+use crate::error::{CliError, Result};
 use crate::fmt;
 
 /// Longest wait for a node's network to shut down.

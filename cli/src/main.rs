@@ -20,13 +20,17 @@
 //! status 2 and name the problem. While `node` or `serve` runs on a data directory, the other
 //! commands on it are forwarded to the running node (see [`control`]).
 
-mod commands;
 mod control;
+#[cfg(unix)]
+mod control_server;
 mod demo;
+mod dispatch;
+mod error;
 mod fmt;
 mod graphql;
 mod node_cmd;
 mod progress;
+mod request;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,8 +38,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use commands::NodeCommand;
+use error::{CliError, Result};
 use node_cmd::{GraphqlArgs, NetArgs};
+use request::NodeCommand;
 
 /// FieldSync: offline-first peer-to-peer sync of end-to-end encrypted CRDT documents.
 ///
@@ -136,18 +141,18 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<(), commands::CliError> {
+fn run(cli: Cli) -> Result<()> {
     let json = cli.json;
     if let Command::Demo { timeout } = cli.command {
         return demo::run(std::time::Duration::from_secs(timeout));
     }
     let data = match cli.data {
         Some(d) => d,
-        None => commands::default_data_dir()?,
+        None => default_data_dir()?,
     };
     match cli.command {
         Command::Demo { .. } => unreachable!("handled above"),
-        Command::OnData(cmd) => commands::run(&data, json, cmd),
+        Command::OnData(cmd) => dispatch::run(&data, json, cmd),
         Command::Node { net, graphql } => node_cmd::run(&data, json, net, graphql),
         Command::Serve {
             graphql,
@@ -163,6 +168,20 @@ fn run(cli: Cli) -> Result<(), commands::CliError> {
             },
         ),
     }
+}
+
+/// `$XDG_DATA_HOME/fieldsync`, else `~/.local/share/fieldsync`.
+fn default_data_dir() -> Result<PathBuf> {
+    let non_empty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    if let Some(x) = non_empty("XDG_DATA_HOME") {
+        return Ok(PathBuf::from(x).join("fieldsync"));
+    }
+    if let Some(h) = non_empty("HOME") {
+        return Ok(PathBuf::from(h).join(".local/share/fieldsync"));
+    }
+    Err(CliError(
+        "no data directory: set --data DIR (or XDG_DATA_HOME / HOME)".into(),
+    ))
 }
 
 #[cfg(test)]
@@ -192,7 +211,7 @@ mod tests {
         ])
         .unwrap();
         match cli.command {
-            Command::OnData(NodeCommand::Doc(commands::DocCommand::Edit {
+            Command::OnData(NodeCommand::Doc(request::DocCommand::Edit {
                 id,
                 text,
                 insert,

@@ -18,8 +18,8 @@ use fieldsync::{
 };
 use serde_json::json;
 
-use crate::commands::{self, CliError, Result};
 use crate::control;
+use crate::error::{self, CliError, Result};
 use crate::fmt;
 use crate::graphql;
 use crate::progress::Progress;
@@ -110,7 +110,7 @@ pub fn run(data: &Path, json: bool, net: NetArgs, gql: GraphqlArgs) -> Result<()
         graphql::server::check_bind(addr, gql.token.as_deref())?;
     }
     if !data.join(fieldsync::store::DB_FILE).is_file() {
-        return Err(commands::no_node(data));
+        return Err(error::no_node(data));
     }
     let _lock = control::lock_for_node(data)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -126,7 +126,7 @@ async fn serve(data: &Path, json: bool, net: NetArgs, gql: GraphqlArgs) -> Resul
     let node = Node::open(NodeConfig::new(data))?;
     let mut events = node.subscribe();
     #[cfg(unix)]
-    let control = control::server::ControlSocket::bind(data)?;
+    let control = crate::control_server::ControlSocket::bind(data)?;
     let mut sigterm = terminate_signal()?;
 
     let config = NetworkConfig {

@@ -6,7 +6,7 @@ use async_graphql::{Context, Error, Json, Object, Result, Schema, SimpleObject, 
 use fieldsync::{AuthorId, Document, DocumentId, Event, Node, Origin, Value};
 use futures_util::Stream;
 
-use crate::commands;
+use crate::dispatch;
 use crate::fmt;
 
 /// The schema served by `fieldsync serve`.
@@ -98,7 +98,7 @@ fn node<'a>(ctx: &Context<'a>) -> &'a Node {
 }
 
 fn find(ctx: &Context<'_>, id: &str) -> Result<Document> {
-    Ok(commands::find(node(ctx), id)?)
+    Ok(dispatch::find(node(ctx), id)?)
 }
 
 /// A JSON scalar as a document value; objects and arrays are refused.

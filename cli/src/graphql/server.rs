@@ -16,7 +16,7 @@ use axum::Router;
 use fieldsync::Node;
 
 use super::schema::{self, FieldSyncSchema};
-use crate::commands::{CliError, Result};
+use crate::error::{CliError, Result};
 
 #[derive(Clone)]
 struct AppState {

@@ -1,193 +1,20 @@
-//! The commands that act on one node's data: `init`, `doc create|list|show|edit|delete|admit`,
-//! `invite`, `join` and `status`.
+//! The dispatcher: runs a [`NodeCommand`] on a data directory, in this process or forwarded
+//! to the `fieldsync node` running there ([`run`]), and executes it against an open [`Node`]
+//! ([`execute`], through [`Exec`]), returning its [`Output`] instead of printing.
 //!
-//! Each runs against an open [`Node`] and returns its [`Output`] instead of printing, so the
-//! same code serves a one-shot invocation (this process opens the data directory) and a
-//! command forwarded to a running `fieldsync node` (see [`crate::control`]).
+//! The same code serves a one-shot invocation (this process opens the data directory) and a
+//! command forwarded to a running node (see [`crate::control`]). [`find`] and
+//! [`doc_summary`] are shared with the GraphQL API.
 
-use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use clap::Subcommand;
 use fieldsync::{AuthorId, Document, DocumentId, Node, NodeConfig};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::control::{self, Access};
+use crate::error::{no_node, CliError, Result};
 use crate::fmt;
-
-/// An error for the person at the terminal: one line that names the problem.
-#[derive(Debug)]
-pub struct CliError(pub String);
-
-impl std::fmt::Display for CliError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for CliError {}
-
-macro_rules! from_error {
-    ($($t:ty),*) => {$(
-        impl From<$t> for CliError {
-            fn from(e: $t) -> Self {
-                CliError(e.to_string())
-            }
-        }
-    )*};
-}
-from_error!(
-    fieldsync::Error,
-    fieldsync::DocumentError,
-    std::io::Error,
-    serde_json::Error
-);
-
-/// Result with a [`CliError`].
-pub type Result<T, E = CliError> = std::result::Result<T, E>;
-
-/// `$XDG_DATA_HOME/fieldsync`, else `~/.local/share/fieldsync`.
-pub fn default_data_dir() -> Result<PathBuf> {
-    let non_empty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
-    if let Some(x) = non_empty("XDG_DATA_HOME") {
-        return Ok(PathBuf::from(x).join("fieldsync"));
-    }
-    if let Some(h) = non_empty("HOME") {
-        return Ok(PathBuf::from(h).join(".local/share/fieldsync"));
-    }
-    Err(CliError(
-        "no data directory: set --data DIR (or XDG_DATA_HOME / HOME)".into(),
-    ))
-}
-
-/// Commands on a node's documents. While `fieldsync node` runs on the same data directory,
-/// they are forwarded to it, so they work the same whether or not a node is running.
-#[derive(Subcommand, Debug, Clone, Serialize, Deserialize)]
-pub enum NodeCommand {
-    /// Create the node in the data directory (device key and database); idempotent.
-    Init,
-    /// Create, list, show, edit, delete documents and admit devices to them.
-    #[command(subcommand)]
-    Doc(DocCommand),
-    /// Print an invite string for a document (for `join` on another device).
-    ///
-    /// While `fieldsync node` runs, the invite carries this node's addresses; otherwise the
-    /// joining device must reach this one some other way (mDNS on the LAN, or `--peer`).
-    Invite {
-        /// Document id (full hex or a unique prefix).
-        id: String,
-    },
-    /// Join a document from an invite (`fs1:...`) printed by `fieldsync invite`.
-    ///
-    /// Registers the document, remembers the inviting node and, for an encrypted document,
-    /// queues a join request for the inviter (an end-to-end encrypted direct message carrying
-    /// the invite's token and this device's key bundle) and announces the key bundle in the
-    /// document's control log. When both nodes run `fieldsync node`, the inviter's node checks
-    /// the token and admits this device by itself; a member can also admit it by hand with
-    /// `fieldsync doc admit DOC DEVICE`. The document syncs as soon as this node runs.
-    Join {
-        /// The invite string.
-        #[arg(value_parser = parse_invite)]
-        invite: String,
-    },
-    /// Node id, network, documents with version vectors, peers and pending ops.
-    ///
-    /// Connected peers are shown while `fieldsync node` runs on this data directory.
-    Status,
-}
-
-/// `fieldsync doc ...`.
-#[derive(Subcommand, Debug, Clone, Serialize, Deserialize)]
-pub enum DocCommand {
-    /// Create an empty (end-to-end encrypted) document and print its id.
-    Create,
-    /// List the documents of this node.
-    List,
-    /// Print a document as JSON, with its version vector and op count.
-    Show {
-        /// Document id (full hex or a unique prefix).
-        id: String,
-    },
-    /// Edit a document: insert STR into the text container NAME at character POS.
-    ///
-    /// Example: fieldsync doc edit 3f2a --text notes --insert 0 "pump repaired"
-    Edit {
-        /// Document id (full hex or a unique prefix).
-        id: String,
-        /// Name of the text container to edit (created if missing).
-        #[arg(long, value_name = "NAME")]
-        text: String,
-        /// Character position to insert at (0 = start; at most the text's length).
-        #[arg(long, value_name = "POS")]
-        insert: usize,
-        /// The text to insert.
-        #[arg(value_name = "STR")]
-        value: String,
-    },
-    /// Delete a document on this node (content, log, outbox). Peers keep their copies; a
-    /// tombstone keeps sync from bringing it back here.
-    Delete {
-        /// Document id (full hex or a unique prefix).
-        id: String,
-    },
-    /// Admit a device to an encrypted document, once its key bundle arrived (the device ran
-    /// `fieldsync join` and synced with this node). DEVICE is its node id (`fieldsync status`
-    /// on that device). The device then reads the document's whole history.
-    Admit {
-        /// Document id (full hex or a unique prefix).
-        id: String,
-        /// The node id of the device to admit (64 hex characters).
-        #[arg(value_parser = parse_author)]
-        device: String,
-    },
-}
-
-/// Checks an invite string at argument-parsing time.
-fn parse_invite(s: &str) -> std::result::Result<String, String> {
-    fieldsync::Invite::parse(s)
-        .map(|_| s.trim().to_string())
-        .map_err(|e| e.to_string())
-}
-
-/// Checks a node id at argument-parsing time.
-fn parse_author(s: &str) -> std::result::Result<String, String> {
-    s.trim()
-        .parse::<AuthorId>()
-        .map(|a| a.to_string())
-        .map_err(|e| format!("not a node id (64 hex characters): {e}"))
-}
-
-/// What a command prints: its standard output and notes for standard error.
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct Output {
-    /// Text for stdout.
-    pub stdout: String,
-    /// Notes for stderr.
-    pub stderr: String,
-}
-
-impl Output {
-    fn line(&mut self, s: impl std::fmt::Display) {
-        let _ = writeln!(self.stdout, "{s}");
-    }
-
-    fn note(&mut self, s: impl std::fmt::Display) {
-        let _ = writeln!(self.stderr, "{s}");
-    }
-
-    fn json(v: &serde_json::Value) -> Result<Output> {
-        let mut o = Output::default();
-        o.line(serde_json::to_string_pretty(v)?);
-        Ok(o)
-    }
-
-    /// Writes the output to this process's stdout and stderr.
-    pub fn print(&self) {
-        print!("{}", self.stdout);
-        eprint!("{}", self.stderr);
-    }
-}
+use crate::request::{DocCommand, NodeCommand, Output};
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
@@ -197,15 +24,6 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 fn db_exists(data: &Path) -> bool {
     data.join(fieldsync::store::DB_FILE).is_file()
-}
-
-/// The error for a data directory without a node.
-pub fn no_node(data: &Path) -> CliError {
-    CliError(format!(
-        "no FieldSync node in {}: run `fieldsync --data {} init` first",
-        data.display(),
-        shell_path(data)
-    ))
 }
 
 /// Runs a node command on the data directory `data`: in this process, or forwarded to the
@@ -615,15 +433,5 @@ impl Exec<'_> {
             }
         }
         Ok(o)
-    }
-}
-
-/// A path as it could be typed into a shell (quoted if it has spaces).
-fn shell_path(p: &Path) -> String {
-    let s = p.display().to_string();
-    if s.contains(char::is_whitespace) {
-        format!("'{s}'")
-    } else {
-        s
     }
 }
