@@ -148,3 +148,308 @@ pub fn revoke_invites(conn: &Tx<'_>, document: DocumentId) -> Result<usize, Stor
         .prepare_cached("UPDATE invites SET revoked = 1 WHERE document = ?1 AND revoked = 0")?
         .execute([document.as_bytes()])?)
 }
+
+#[cfg(test)]
+mod tests {
+    use p2panda_core::SigningKey;
+
+    use super::*;
+    use crate::store::tx::Tx;
+    use crate::store::Store;
+
+    fn open() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        (dir, store)
+    }
+
+    /// Runs `f` in a committed transaction.
+    fn write<T>(store: &mut Store, f: impl FnOnce(&Tx<'_>) -> T) -> T {
+        let tx = store.transaction().unwrap();
+        let out = f(&tx);
+        tx.commit().unwrap();
+        out
+    }
+
+    fn peer() -> AuthorId {
+        AuthorId::from(SigningKey::generate().verifying_key())
+    }
+
+    fn row(state: &[u8], sent: u64, received: u64) -> SessionRow {
+        SessionRow {
+            state: state.to_vec(),
+            sent,
+            received,
+        }
+    }
+
+    fn session_parts(store: &Store, peer: &AuthorId) -> Option<(Vec<u8>, u64, u64)> {
+        session(store.conn(), peer)
+            .unwrap()
+            .map(|s| (s.state, s.sent, s.received))
+    }
+
+    fn counters(store: &Store, peer: &AuthorId) -> Vec<u64> {
+        outgoing(store.conn(), peer)
+            .unwrap()
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect()
+    }
+
+    fn uses(store: &Store, token: &[u8]) -> i64 {
+        store
+            .conn()
+            .query_row("SELECT uses FROM invites WHERE token = ?1", [token], |r| {
+                r.get(0)
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn a_session_is_absent_until_saved_then_round_trips() {
+        let (_dir, mut store) = open();
+        let p = peer();
+        assert_eq!(session_parts(&store, &p), None);
+        write(&mut store, |tx| {
+            save_session(tx, &p, &row(b"2sm", 3, 5)).unwrap()
+        });
+        assert_eq!(session_parts(&store, &p), Some((b"2sm".to_vec(), 3, 5)));
+    }
+
+    #[test]
+    fn saving_a_session_again_replaces_state_and_counters() {
+        let (_dir, mut store) = open();
+        let p = peer();
+        write(&mut store, |tx| {
+            save_session(tx, &p, &row(b"old", 1, 1)).unwrap()
+        });
+        write(&mut store, |tx| {
+            save_session(tx, &p, &row(b"new", 9, 0)).unwrap()
+        });
+        assert_eq!(session_parts(&store, &p), Some((b"new".to_vec(), 9, 0)));
+    }
+
+    #[test]
+    fn sessions_are_kept_per_peer() {
+        let (_dir, mut store) = open();
+        let (a, b) = (peer(), peer());
+        write(&mut store, |tx| {
+            save_session(tx, &a, &row(b"a", 1, 2)).unwrap();
+            save_session(tx, &b, &row(b"b", 3, 4)).unwrap();
+        });
+        assert_eq!(session_parts(&store, &a), Some((b"a".to_vec(), 1, 2)));
+        assert_eq!(session_parts(&store, &b), Some((b"b".to_vec(), 3, 4)));
+    }
+
+    #[test]
+    fn counters_up_to_i64_max_are_stored_and_larger_ones_refused() {
+        let (_dir, mut store) = open();
+        let p = peer();
+        let max = i64::MAX as u64;
+        write(&mut store, |tx| {
+            save_session(tx, &p, &row(b"s", max, max)).unwrap()
+        });
+        assert_eq!(session_parts(&store, &p), Some((b"s".to_vec(), max, max)));
+
+        let tx = store.transaction().unwrap();
+        assert!(matches!(
+            save_session(&tx, &p, &row(b"t", max + 1, 0)),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(matches!(
+            save_session(&tx, &p, &row(b"t", 0, u64::MAX)),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(push_outgoing(&tx, &p, max + 1, b"m").is_err());
+        assert!(acknowledge(&tx, &p, u64::MAX).is_err());
+        tx.commit().unwrap();
+        assert_eq!(session_parts(&store, &p), Some((b"s".to_vec(), max, max)));
+        assert!(counters(&store, &p).is_empty());
+    }
+
+    #[test]
+    fn a_negative_stored_counter_is_reported_corrupt() {
+        let (_dir, mut store) = open();
+        let p = peer();
+        write(&mut store, |tx| {
+            tx.execute(
+                "INSERT INTO ratchet_sessions (peer, state, sent, received, updated_at)
+                 VALUES (?1, x'00', -1, 0, 0)",
+                [p.as_bytes()],
+            )
+            .unwrap()
+        });
+        assert!(matches!(
+            session(store.conn(), &p),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+
+    #[test]
+    fn queued_messages_are_listed_in_counter_order_with_their_envelopes() {
+        let (_dir, mut store) = open();
+        let p = peer();
+        write(&mut store, |tx| {
+            for counter in [3u64, 1, 2] {
+                push_outgoing(tx, &p, counter, &[counter as u8; 4]).unwrap();
+            }
+        });
+        assert_eq!(
+            outgoing(store.conn(), &p).unwrap(),
+            vec![(1, vec![1; 4]), (2, vec![2; 4]), (3, vec![3; 4])]
+        );
+        assert!(outgoing(store.conn(), &peer()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn queuing_a_counter_twice_is_refused_and_keeps_the_first_envelope() {
+        let (_dir, mut store) = open();
+        let p = peer();
+        write(&mut store, |tx| push_outgoing(tx, &p, 1, b"first").unwrap());
+        {
+            let tx = store.transaction().unwrap();
+            assert!(push_outgoing(&tx, &p, 1, b"second").is_err());
+        }
+        assert_eq!(
+            outgoing(store.conn(), &p).unwrap(),
+            vec![(1, b"first".to_vec())]
+        );
+    }
+
+    #[test]
+    fn a_message_queued_in_a_dropped_transaction_is_not_kept() {
+        let (_dir, mut store) = open();
+        let p = peer();
+        {
+            let tx = store.transaction().unwrap();
+            push_outgoing(&tx, &p, 1, b"m").unwrap();
+        }
+        assert!(counters(&store, &p).is_empty());
+        assert!(peers_with_outgoing(store.conn()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn acknowledging_drops_messages_up_to_and_including_the_counter() {
+        let (_dir, mut store) = open();
+        let p = peer();
+        write(&mut store, |tx| {
+            for counter in 1..=4 {
+                push_outgoing(tx, &p, counter, b"m").unwrap();
+            }
+        });
+        assert_eq!(write(&mut store, |tx| acknowledge(tx, &p, 2).unwrap()), 2);
+        assert_eq!(counters(&store, &p), vec![3, 4]);
+        // An old acknowledgement again: nothing left to drop.
+        assert_eq!(write(&mut store, |tx| acknowledge(tx, &p, 2).unwrap()), 0);
+        assert_eq!(write(&mut store, |tx| acknowledge(tx, &p, 0).unwrap()), 0);
+        // Beyond the last queued counter: everything.
+        assert_eq!(write(&mut store, |tx| acknowledge(tx, &p, 10).unwrap()), 2);
+        assert!(counters(&store, &p).is_empty());
+        assert!(peers_with_outgoing(store.conn()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn acknowledging_one_peer_leaves_other_peers_queues_alone() {
+        let (_dir, mut store) = open();
+        let (a, b) = (peer(), peer());
+        write(&mut store, |tx| {
+            for counter in 1..=3 {
+                push_outgoing(tx, &a, counter, b"a").unwrap();
+                push_outgoing(tx, &b, counter, b"b").unwrap();
+            }
+        });
+        assert_eq!(write(&mut store, |tx| acknowledge(tx, &a, 5).unwrap()), 3);
+        assert_eq!(
+            write(&mut store, |tx| acknowledge(tx, &peer(), 5).unwrap()),
+            0
+        );
+        assert!(counters(&store, &a).is_empty());
+        assert_eq!(counters(&store, &b), vec![1, 2, 3]);
+        assert_eq!(peers_with_outgoing(store.conn()).unwrap(), vec![b]);
+    }
+
+    #[test]
+    fn peers_with_outgoing_lists_each_waiting_peer_once() {
+        let (_dir, mut store) = open();
+        let (a, b) = (peer(), peer());
+        write(&mut store, |tx| {
+            push_outgoing(tx, &a, 1, b"m").unwrap();
+            push_outgoing(tx, &a, 2, b"m").unwrap();
+            push_outgoing(tx, &b, 7, b"m").unwrap();
+        });
+        let mut peers = peers_with_outgoing(store.conn()).unwrap();
+        peers.sort();
+        let mut expected = vec![a, b];
+        expected.sort();
+        assert_eq!(peers, expected);
+    }
+
+    #[test]
+    fn an_invite_is_usable_for_its_document_only_and_each_use_is_counted() {
+        let (_dir, mut store) = open();
+        let document = DocumentId::random();
+        write(&mut store, |tx| {
+            save_invite(tx, b"token", document).unwrap()
+        });
+        assert!(write(&mut store, |tx| use_invite(tx, b"token", document).unwrap()));
+        assert!(write(&mut store, |tx| use_invite(tx, b"token", document).unwrap()));
+        assert_eq!(uses(&store, b"token"), 2);
+        assert!(!write(&mut store, |tx| use_invite(
+            tx,
+            b"token",
+            DocumentId::random()
+        )
+        .unwrap()));
+        assert!(!write(&mut store, |tx| use_invite(tx, b"other", document).unwrap()));
+        assert_eq!(uses(&store, b"token"), 2);
+    }
+
+    #[test]
+    fn revoking_disables_every_live_invite_of_the_document_only() {
+        let (_dir, mut store) = open();
+        let (doc, other) = (DocumentId::random(), DocumentId::random());
+        write(&mut store, |tx| {
+            save_invite(tx, b"one", doc).unwrap();
+            save_invite(tx, b"two", doc).unwrap();
+            save_invite(tx, b"elsewhere", other).unwrap();
+        });
+        assert_eq!(write(&mut store, |tx| revoke_invites(tx, doc).unwrap()), 2);
+        assert!(!write(&mut store, |tx| use_invite(tx, b"one", doc).unwrap()));
+        assert!(!write(&mut store, |tx| use_invite(tx, b"two", doc).unwrap()));
+        assert_eq!(uses(&store, b"one"), 0);
+        assert!(write(&mut store, |tx| use_invite(tx, b"elsewhere", other)
+            .unwrap()));
+        // Already revoked: none live.
+        assert_eq!(write(&mut store, |tx| revoke_invites(tx, doc).unwrap()), 0);
+    }
+
+    #[test]
+    fn saving_an_existing_token_again_changes_nothing() {
+        let (_dir, mut store) = open();
+        let (doc, other) = (DocumentId::random(), DocumentId::random());
+        write(&mut store, |tx| save_invite(tx, b"token", doc).unwrap());
+        // The same token for another document is ignored: it stays bound to the first.
+        write(&mut store, |tx| save_invite(tx, b"token", other).unwrap());
+        assert!(!write(&mut store, |tx| use_invite(tx, b"token", other).unwrap()));
+        assert!(write(&mut store, |tx| use_invite(tx, b"token", doc).unwrap()));
+        // Saving a revoked token again does not revive it.
+        write(&mut store, |tx| revoke_invites(tx, doc).unwrap());
+        write(&mut store, |tx| save_invite(tx, b"token", doc).unwrap());
+        assert!(!write(&mut store, |tx| use_invite(tx, b"token", doc).unwrap()));
+    }
+
+    #[test]
+    fn a_use_in_a_dropped_transaction_is_not_counted() {
+        let (_dir, mut store) = open();
+        let document = DocumentId::random();
+        write(&mut store, |tx| {
+            save_invite(tx, b"token", document).unwrap()
+        });
+        {
+            let tx = store.transaction().unwrap();
+            assert!(use_invite(&tx, b"token", document).unwrap());
+        }
+        assert_eq!(uses(&store, b"token"), 0);
+    }
+}

@@ -114,3 +114,223 @@ pub fn set_plain(conn: &Tx<'_>, id: DocumentId, plain: bool) -> Result<(), Store
     )?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use p2panda_core::SigningKey;
+
+    use super::*;
+    use crate::ids::AuthorId;
+    use crate::store::keys;
+    use crate::store::tx::Tx;
+    use crate::store::Store;
+
+    fn open() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        (dir, store)
+    }
+
+    /// Runs `f` in a committed transaction.
+    fn write<T>(store: &mut Store, f: impl FnOnce(&Tx<'_>) -> T) -> T {
+        let tx = store.transaction().unwrap();
+        let out = f(&tx);
+        tx.commit().unwrap();
+        out
+    }
+
+    fn registered(store: &mut Store) -> DocumentId {
+        let id = DocumentId::random();
+        assert!(write(store, |tx| ensure(tx, id).unwrap()));
+        id
+    }
+
+    fn vector(entries: &[u32]) -> VersionVector {
+        let mut vv = VersionVector::new();
+        for seq in entries {
+            vv.set(AuthorId::from(SigningKey::generate().verifying_key()), *seq);
+        }
+        vv
+    }
+
+    #[test]
+    fn a_document_never_seen_is_unknown() {
+        let (_dir, store) = open();
+        let id = DocumentId::random();
+        let conn = store.conn();
+        assert_eq!(state(conn, id).unwrap(), DocumentState::Unknown);
+        assert!(list(conn).unwrap().is_empty());
+        assert!(!is_plain(conn, id).unwrap());
+        assert!(snapshot(conn, id).unwrap().is_none());
+    }
+
+    #[test]
+    fn ensure_registers_a_live_document_once() {
+        let (_dir, mut store) = open();
+        let id = DocumentId::random();
+        assert!(write(&mut store, |tx| ensure(tx, id).unwrap()));
+        assert!(!write(&mut store, |tx| ensure(tx, id).unwrap()));
+        assert_eq!(state(store.conn(), id).unwrap(), DocumentState::Live);
+        assert_eq!(list(store.conn()).unwrap(), vec![id]);
+    }
+
+    #[test]
+    fn ensure_in_a_dropped_transaction_leaves_the_document_unknown() {
+        let (_dir, mut store) = open();
+        let id = DocumentId::random();
+        {
+            let tx = store.transaction().unwrap();
+            assert!(ensure(&tx, id).unwrap());
+        }
+        assert_eq!(state(store.conn(), id).unwrap(), DocumentState::Unknown);
+        assert!(list(store.conn()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn list_returns_live_documents_oldest_first() {
+        let (_dir, mut store) = open();
+        // Registered within the same millisecond, mostly: insertion order breaks the tie.
+        let ids: Vec<DocumentId> = (0..5).map(|_| registered(&mut store)).collect();
+        assert_eq!(list(store.conn()).unwrap(), ids);
+    }
+
+    #[test]
+    fn a_deleted_document_keeps_a_tombstone_and_leaves_the_list() {
+        let (_dir, mut store) = open();
+        let (gone, kept) = (registered(&mut store), registered(&mut store));
+        write(&mut store, |tx| mark_deleted(tx, gone).unwrap());
+        assert_eq!(state(store.conn(), gone).unwrap(), DocumentState::Deleted);
+        assert_eq!(state(store.conn(), kept).unwrap(), DocumentState::Live);
+        assert_eq!(list(store.conn()).unwrap(), vec![kept]);
+        // Registering it again does not bring it back.
+        assert!(!write(&mut store, |tx| ensure(tx, gone).unwrap()));
+        assert_eq!(state(store.conn(), gone).unwrap(), DocumentState::Deleted);
+        assert_eq!(list(store.conn()).unwrap(), vec![kept]);
+    }
+
+    #[test]
+    fn deleting_a_document_drops_its_snapshot_and_group_state_only() {
+        let (_dir, mut store) = open();
+        let (gone, kept) = (registered(&mut store), registered(&mut store));
+        let vv = vector(&[3]);
+        write(&mut store, |tx| {
+            for id in [gone, kept] {
+                save_snapshot(tx, id, b"snapshot", &vv).unwrap();
+                keys::save_group_state(tx, id, b"group secrets").unwrap();
+            }
+        });
+        write(&mut store, |tx| mark_deleted(tx, gone).unwrap());
+        let conn = store.conn();
+        assert!(snapshot(conn, gone).unwrap().is_none());
+        assert_eq!(keys::group_state(conn, gone).unwrap(), None);
+        assert_eq!(
+            snapshot(conn, kept).unwrap(),
+            Some((b"snapshot".to_vec(), vv))
+        );
+        assert_eq!(
+            keys::group_state(conn, kept).unwrap(),
+            Some(b"group secrets".to_vec())
+        );
+    }
+
+    #[test]
+    fn deleting_an_unknown_document_records_no_tombstone() {
+        let (_dir, mut store) = open();
+        let id = DocumentId::random();
+        write(&mut store, |tx| mark_deleted(tx, id).unwrap());
+        assert_eq!(state(store.conn(), id).unwrap(), DocumentState::Unknown);
+    }
+
+    #[test]
+    fn a_snapshot_round_trips_with_its_version_vector() {
+        let (_dir, mut store) = open();
+        let id = registered(&mut store);
+        let vv = vector(&[0, 41, u32::MAX]);
+        let bytes: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
+        write(&mut store, |tx| save_snapshot(tx, id, &bytes, &vv).unwrap());
+        assert_eq!(snapshot(store.conn(), id).unwrap(), Some((bytes, vv)));
+    }
+
+    #[test]
+    fn an_empty_snapshot_with_an_empty_vector_round_trips() {
+        let (_dir, mut store) = open();
+        let id = registered(&mut store);
+        write(&mut store, |tx| {
+            save_snapshot(tx, id, &[], &VersionVector::new()).unwrap()
+        });
+        assert_eq!(
+            snapshot(store.conn(), id).unwrap(),
+            Some((Vec::new(), VersionVector::new()))
+        );
+    }
+
+    #[test]
+    fn saving_a_snapshot_replaces_the_previous_one() {
+        let (_dir, mut store) = open();
+        let (id, other) = (registered(&mut store), registered(&mut store));
+        let (old, new) = (vector(&[1]), vector(&[2, 5]));
+        write(&mut store, |tx| {
+            save_snapshot(tx, id, b"old", &old).unwrap();
+            save_snapshot(tx, other, b"other", &old).unwrap();
+        });
+        write(&mut store, |tx| {
+            save_snapshot(tx, id, b"new", &new).unwrap()
+        });
+        assert_eq!(
+            snapshot(store.conn(), id).unwrap(),
+            Some((b"new".to_vec(), new))
+        );
+        assert_eq!(
+            snapshot(store.conn(), other).unwrap(),
+            Some((b"other".to_vec(), old))
+        );
+    }
+
+    #[test]
+    fn a_snapshot_of_an_unregistered_document_is_refused() {
+        let (_dir, mut store) = open();
+        let id = DocumentId::random();
+        let tx = store.transaction().unwrap();
+        assert!(save_snapshot(&tx, id, b"orphan", &vector(&[1])).is_err());
+        drop(tx);
+        assert!(snapshot(store.conn(), id).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_malformed_snapshot_vector_is_reported_corrupt() {
+        let (_dir, mut store) = open();
+        let id = registered(&mut store);
+        write(&mut store, |tx| {
+            tx.execute(
+                "INSERT INTO snapshots (document, snapshot, vv) VALUES (?1, ?2, ?3)",
+                params![id.as_bytes(), b"snapshot".as_slice(), [0u8; 35].as_slice()],
+            )
+            .unwrap()
+        });
+        assert!(matches!(
+            snapshot(store.conn(), id),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+
+    #[test]
+    fn the_plain_flag_is_off_by_default_and_can_be_set_and_cleared() {
+        let (_dir, mut store) = open();
+        let (id, other) = (registered(&mut store), registered(&mut store));
+        assert!(!is_plain(store.conn(), id).unwrap());
+        write(&mut store, |tx| set_plain(tx, id, true).unwrap());
+        assert!(is_plain(store.conn(), id).unwrap());
+        assert!(!is_plain(store.conn(), other).unwrap());
+        write(&mut store, |tx| set_plain(tx, id, false).unwrap());
+        assert!(!is_plain(store.conn(), id).unwrap());
+    }
+
+    #[test]
+    fn setting_the_plain_flag_of_an_unknown_document_registers_nothing() {
+        let (_dir, mut store) = open();
+        let id = DocumentId::random();
+        write(&mut store, |tx| set_plain(tx, id, true).unwrap());
+        assert!(!is_plain(store.conn(), id).unwrap());
+        assert_eq!(state(store.conn(), id).unwrap(), DocumentState::Unknown);
+    }
+}

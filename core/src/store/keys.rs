@@ -89,3 +89,197 @@ pub fn announced_documents(
     })
     .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use p2panda_core::SigningKey;
+
+    use super::*;
+    use crate::membership::CONTROL_KEY_BUNDLE;
+    use crate::operation::{build_operation, LogKind};
+    use crate::store::oplog;
+    use crate::store::tx::Tx;
+    use crate::store::Store;
+
+    fn open() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        (dir, store)
+    }
+
+    /// Runs `f` in a committed transaction.
+    fn write<T>(store: &mut Store, f: impl FnOnce(&Tx<'_>) -> T) -> T {
+        let tx = store.transaction().unwrap();
+        let out = f(&tx);
+        tx.commit().unwrap();
+        out
+    }
+
+    fn author(key: &SigningKey) -> AuthorId {
+        AuthorId::from(key.verifying_key())
+    }
+
+    /// Stores the first operation of `key`'s `kind` log of `document`, with `body`.
+    fn log_first(
+        store: &mut Store,
+        key: &SigningKey,
+        document: DocumentId,
+        kind: LogKind,
+        body: &[u8],
+    ) {
+        let op = build_operation(key, document, kind, None, body.to_vec());
+        write(store, |tx| {
+            assert!(oplog::insert(tx, document, &op, &op.header.encode(), true).unwrap())
+        });
+    }
+
+    #[test]
+    fn device_keys_are_absent_until_saved_then_round_trip() {
+        let (_dir, mut store) = open();
+        assert_eq!(device_keys(store.conn()).unwrap(), None);
+        write(&mut store, |tx| {
+            save_device_keys(tx, b"device keys").unwrap()
+        });
+        assert_eq!(
+            device_keys(store.conn()).unwrap(),
+            Some(b"device keys".to_vec())
+        );
+    }
+
+    #[test]
+    fn saving_device_keys_again_replaces_the_single_row() {
+        let (_dir, mut store) = open();
+        write(&mut store, |tx| save_device_keys(tx, b"first").unwrap());
+        write(&mut store, |tx| save_device_keys(tx, b"second").unwrap());
+        assert_eq!(device_keys(store.conn()).unwrap(), Some(b"second".to_vec()));
+        let rows: i64 = store
+            .conn()
+            .query_row("SELECT count(*) FROM device_keys", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 1);
+    }
+
+    #[test]
+    fn device_keys_saved_in_a_dropped_transaction_are_not_kept() {
+        let (_dir, mut store) = open();
+        write(&mut store, |tx| save_device_keys(tx, b"kept").unwrap());
+        {
+            let tx = store.transaction().unwrap();
+            save_device_keys(&tx, b"discarded").unwrap();
+        }
+        assert_eq!(device_keys(store.conn()).unwrap(), Some(b"kept".to_vec()));
+    }
+
+    #[test]
+    fn group_states_are_kept_per_document_and_replaced() {
+        let (_dir, mut store) = open();
+        let (one, two) = (DocumentId::random(), DocumentId::random());
+        assert_eq!(group_state(store.conn(), one).unwrap(), None);
+        write(&mut store, |tx| {
+            save_group_state(tx, one, b"one v1").unwrap();
+            save_group_state(tx, two, b"two v1").unwrap();
+        });
+        write(&mut store, |tx| {
+            save_group_state(tx, one, b"one v2").unwrap()
+        });
+        let conn = store.conn();
+        assert_eq!(group_state(conn, one).unwrap(), Some(b"one v2".to_vec()));
+        assert_eq!(group_state(conn, two).unwrap(), Some(b"two v1".to_vec()));
+        assert_eq!(group_state(conn, DocumentId::random()).unwrap(), None);
+    }
+
+    #[test]
+    fn key_bundles_are_kept_per_author_and_replaced() {
+        let (_dir, mut store) = open();
+        let (a, b) = (
+            author(&SigningKey::generate()),
+            author(&SigningKey::generate()),
+        );
+        assert_eq!(key_bundle(store.conn(), &a).unwrap(), None);
+        write(&mut store, |tx| {
+            save_key_bundle(tx, &a, b"a v1").unwrap();
+            save_key_bundle(tx, &b, b"b v1").unwrap();
+        });
+        write(&mut store, |tx| save_key_bundle(tx, &a, b"a v2").unwrap());
+        let conn = store.conn();
+        assert_eq!(key_bundle(conn, &a).unwrap(), Some(b"a v2".to_vec()));
+        assert_eq!(key_bundle(conn, &b).unwrap(), Some(b"b v1".to_vec()));
+        assert_eq!(
+            key_bundle(conn, &author(&SigningKey::generate())).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn announced_documents_are_those_whose_control_log_holds_an_author_key_bundle() {
+        let (_dir, mut store) = open();
+        let (key, other) = (SigningKey::generate(), SigningKey::generate());
+        let [announced, other_tag, delta_only, others_doc, empty_body] =
+            [(); 5].map(|_| DocumentId::random());
+        let bundle = [CONTROL_KEY_BUNDLE, 7, 7];
+        // Announced twice in one document: listed once.
+        log_first(&mut store, &key, announced, LogKind::Control, &bundle);
+        let second = build_operation(
+            &key,
+            announced,
+            LogKind::Control,
+            oplog::latest(store.conn(), &author(&key), announced, LogKind::Control).unwrap(),
+            bundle.to_vec(),
+        );
+        write(&mut store, |tx| {
+            assert!(oplog::insert(tx, announced, &second, &second.header.encode(), true).unwrap())
+        });
+        // Not announcements: another control message, a delta that happens to start with
+        // the tag, another author's bundle, an empty control body.
+        log_first(
+            &mut store,
+            &key,
+            other_tag,
+            LogKind::Control,
+            &[CONTROL_KEY_BUNDLE + 1, 7],
+        );
+        log_first(&mut store, &key, delta_only, LogKind::Delta, &bundle);
+        log_first(&mut store, &other, others_doc, LogKind::Control, &bundle);
+        log_first(&mut store, &key, empty_body, LogKind::Control, &[]);
+
+        assert_eq!(
+            announced_documents(store.conn(), &author(&key)).unwrap(),
+            vec![announced]
+        );
+        assert_eq!(
+            announced_documents(store.conn(), &author(&other)).unwrap(),
+            vec![others_doc]
+        );
+        assert!(
+            announced_documents(store.conn(), &author(&SigningKey::generate()))
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_deleted_document_log_no_longer_counts_as_announced() {
+        let (_dir, mut store) = open();
+        let key = SigningKey::generate();
+        let (gone, kept) = (DocumentId::random(), DocumentId::random());
+        log_first(
+            &mut store,
+            &key,
+            gone,
+            LogKind::Control,
+            &[CONTROL_KEY_BUNDLE],
+        );
+        log_first(
+            &mut store,
+            &key,
+            kept,
+            LogKind::Control,
+            &[CONTROL_KEY_BUNDLE],
+        );
+        write(&mut store, |tx| oplog::delete_document(tx, gone).unwrap());
+        assert_eq!(
+            announced_documents(store.conn(), &author(&key)).unwrap(),
+            vec![kept]
+        );
+    }
+}

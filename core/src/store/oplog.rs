@@ -326,3 +326,560 @@ pub fn heights(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use p2panda_core::SigningKey;
+
+    use super::*;
+    use crate::operation::build_operation;
+    use crate::store::tx::Tx;
+    use crate::store::Store;
+
+    fn open() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        (dir, store)
+    }
+
+    /// Runs `f` in a committed transaction.
+    fn write<T>(store: &mut Store, f: impl FnOnce(&Tx<'_>) -> T) -> T {
+        let tx = store.transaction().unwrap();
+        let out = f(&tx);
+        tx.commit().unwrap();
+        out
+    }
+
+    fn author(key: &SigningKey) -> AuthorId {
+        AuthorId::from(key.verifying_key())
+    }
+
+    /// `n` chained operations of one log, seq 0 to n - 1, with distinct bodies.
+    fn chain(key: &SigningKey, document: DocumentId, kind: LogKind, n: u32) -> Vec<FsOperation> {
+        let mut previous = None;
+        (0..n)
+            .map(|seq| {
+                let op = build_operation(
+                    key,
+                    document,
+                    kind,
+                    previous,
+                    vec![kind.code() as u8, seq as u8],
+                );
+                previous = Some((seq, op.hash));
+                op
+            })
+            .collect()
+    }
+
+    /// Inserts `ops` in one committed transaction; each must be new.
+    fn insert_all(store: &mut Store, document: DocumentId, ops: &[FsOperation], applied: bool) {
+        write(store, |tx| {
+            for op in ops {
+                assert!(insert(tx, document, op, &op.header.encode(), applied).unwrap());
+            }
+        });
+    }
+
+    fn seqs(ops: &[StoredOperation]) -> Vec<u32> {
+        ops.iter().map(|o| o.seq).collect()
+    }
+
+    fn hashes(ops: &[StoredOperation]) -> Vec<Hash> {
+        ops.iter().map(|o| o.hash).collect()
+    }
+
+    #[test]
+    fn an_empty_log_has_no_latest_no_heights_and_a_zero_count() {
+        let (_dir, store) = open();
+        let (key, document) = (SigningKey::generate(), DocumentId::random());
+        let conn = store.conn();
+        for kind in [LogKind::Delta, LogKind::Control] {
+            assert_eq!(latest(conn, &author(&key), document, kind).unwrap(), None);
+            assert_eq!(
+                hash_at(conn, &author(&key), document, kind, 0).unwrap(),
+                None
+            );
+            assert!(log_entries(conn, &author(&key), document, kind, None, None)
+                .unwrap()
+                .is_empty());
+            assert!(version_vector_of(conn, document, kind).unwrap().is_empty());
+        }
+        assert!(version_vector(conn, document).unwrap().is_empty());
+        assert_eq!(count(conn, document).unwrap(), 0);
+        assert!(heights(conn, document).unwrap().is_empty());
+        assert!(delta_ops_after(conn, document, &VersionVector::new())
+            .unwrap()
+            .is_empty());
+        assert!(unapplied_delta_ops(conn, document).unwrap().is_empty());
+        let op = build_operation(&key, document, LogKind::Delta, None, b"x".to_vec());
+        assert!(!contains(conn, &op).unwrap());
+    }
+
+    #[test]
+    fn inserted_operations_round_trip_through_log_entries() {
+        let (_dir, mut store) = open();
+        let (key, document) = (SigningKey::generate(), DocumentId::random());
+        let ops = chain(&key, document, LogKind::Delta, 3);
+        insert_all(&mut store, document, &ops, true);
+
+        let conn = store.conn();
+        let stored =
+            log_entries(conn, &author(&key), document, LogKind::Delta, None, None).unwrap();
+        assert_eq!(stored.len(), 3);
+        for (op, row) in ops.iter().zip(&stored) {
+            assert_eq!(row.hash, op.hash);
+            assert_eq!(row.author, author(&key));
+            assert_eq!(row.kind, LogKind::Delta);
+            assert_eq!(row.seq, op.header.seq_num);
+            assert_eq!(row.header, op.header.encode());
+            assert_eq!(row.body.as_deref(), op.body.as_ref().map(|b| b.as_bytes()));
+            assert!(row.applied);
+            assert!(contains(conn, op).unwrap());
+            assert_eq!(
+                hash_at(conn, &author(&key), document, LogKind::Delta, row.seq).unwrap(),
+                Some(op.hash)
+            );
+        }
+        assert_eq!(
+            latest(conn, &author(&key), document, LogKind::Delta).unwrap(),
+            Some((2, ops[2].hash))
+        );
+        assert_eq!(
+            hash_at(conn, &author(&key), document, LogKind::Delta, 3).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn the_header_bytes_given_are_stored_as_they_are() {
+        let (_dir, mut store) = open();
+        let (key, document) = (SigningKey::generate(), DocumentId::random());
+        let op = build_operation(&key, document, LogKind::Delta, None, b"x".to_vec());
+        let header = b"received header bytes".to_vec();
+        assert!(write(&mut store, |tx| insert(
+            tx, document, &op, &header, true
+        )
+        .unwrap()));
+        let stored = log_entries(
+            store.conn(),
+            &author(&key),
+            document,
+            LogKind::Delta,
+            None,
+            None,
+        )
+        .unwrap();
+        assert_eq!(stored[0].header, header);
+    }
+
+    #[test]
+    fn an_operation_without_its_body_is_stored_with_none() {
+        let (_dir, mut store) = open();
+        let (key, document) = (SigningKey::generate(), DocumentId::random());
+        let mut op = build_operation(&key, document, LogKind::Delta, None, b"x".to_vec());
+        op.body = None;
+        insert_all(&mut store, document, std::slice::from_ref(&op), false);
+        let stored = log_entries(
+            store.conn(),
+            &author(&key),
+            document,
+            LogKind::Delta,
+            None,
+            None,
+        )
+        .unwrap();
+        assert_eq!(stored[0].body, None);
+        assert!(!stored[0].applied);
+    }
+
+    #[test]
+    fn inserting_an_operation_twice_reports_it_present_and_keeps_one_row() {
+        let (_dir, mut store) = open();
+        let (key, document) = (SigningKey::generate(), DocumentId::random());
+        let ops = chain(&key, document, LogKind::Delta, 2);
+        insert_all(&mut store, document, &ops, true);
+        let again = write(&mut store, |tx| {
+            insert(tx, document, &ops[1], &ops[1].header.encode(), true).unwrap()
+        });
+        assert!(!again);
+        let stored = log_entries(
+            store.conn(),
+            &author(&key),
+            document,
+            LogKind::Delta,
+            None,
+            None,
+        )
+        .unwrap();
+        assert_eq!(hashes(&stored), vec![ops[0].hash, ops[1].hash]);
+        assert_eq!(count(store.conn(), document).unwrap(), 2);
+    }
+
+    #[test]
+    fn a_different_operation_at_a_held_position_is_ignored_not_stored() {
+        let (_dir, mut store) = open();
+        let (key, document) = (SigningKey::generate(), DocumentId::random());
+        let original = build_operation(&key, document, LogKind::Delta, None, b"one".to_vec());
+        let fork = build_operation(&key, document, LogKind::Delta, None, b"two".to_vec());
+        assert_ne!(original.hash, fork.hash);
+        insert_all(&mut store, document, std::slice::from_ref(&original), true);
+        let stored_fork = write(&mut store, |tx| {
+            insert(tx, document, &fork, &fork.header.encode(), true).unwrap()
+        });
+        assert!(!stored_fork);
+        let conn = store.conn();
+        assert!(contains(conn, &original).unwrap());
+        assert!(!contains(conn, &fork).unwrap());
+        assert_eq!(
+            latest(conn, &author(&key), document, LogKind::Delta).unwrap(),
+            Some((0, original.hash))
+        );
+    }
+
+    #[test]
+    fn contains_is_false_for_an_operation_not_held() {
+        let (_dir, mut store) = open();
+        let (key, document) = (SigningKey::generate(), DocumentId::random());
+        let ops = chain(&key, document, LogKind::Delta, 3);
+        insert_all(&mut store, document, &ops[..2], true);
+        let conn = store.conn();
+        assert!(contains(conn, &ops[1]).unwrap());
+        assert!(!contains(conn, &ops[2]).unwrap());
+        // The same position in the author's control log is another log.
+        let control = build_operation(&key, document, LogKind::Control, None, vec![0, 0]);
+        assert!(!contains(conn, &control).unwrap());
+    }
+
+    #[test]
+    fn an_insert_in_a_dropped_transaction_leaves_nothing() {
+        let (_dir, mut store) = open();
+        let (key, document) = (SigningKey::generate(), DocumentId::random());
+        let op = build_operation(&key, document, LogKind::Delta, None, b"x".to_vec());
+        {
+            let tx = store.transaction().unwrap();
+            assert!(insert(&tx, document, &op, &op.header.encode(), true).unwrap());
+            // Dropped without commit: rolled back.
+        }
+        let conn = store.conn();
+        assert!(conn.is_autocommit());
+        assert!(!contains(conn, &op).unwrap());
+        assert_eq!(
+            latest(conn, &author(&key), document, LogKind::Delta).unwrap(),
+            None
+        );
+        assert_eq!(count(conn, document).unwrap(), 0);
+        // The position is free again.
+        insert_all(&mut store, document, std::slice::from_ref(&op), true);
+        assert!(contains(store.conn(), &op).unwrap());
+    }
+
+    #[test]
+    fn delta_and_control_logs_of_an_author_are_separate() {
+        let (_dir, mut store) = open();
+        let (key, document) = (SigningKey::generate(), DocumentId::random());
+        let deltas = chain(&key, document, LogKind::Delta, 3);
+        let controls = chain(&key, document, LogKind::Control, 2);
+        insert_all(&mut store, document, &deltas, true);
+        insert_all(&mut store, document, &controls, true);
+
+        let conn = store.conn();
+        let a = author(&key);
+        assert_eq!(
+            latest(conn, &a, document, LogKind::Delta).unwrap(),
+            Some((2, deltas[2].hash))
+        );
+        assert_eq!(
+            latest(conn, &a, document, LogKind::Control).unwrap(),
+            Some((1, controls[1].hash))
+        );
+        assert_eq!(
+            hash_at(conn, &a, document, LogKind::Control, 0).unwrap(),
+            Some(controls[0].hash)
+        );
+        assert_eq!(
+            hashes(&log_entries(conn, &a, document, LogKind::Control, None, None).unwrap()),
+            controls.iter().map(|o| o.hash).collect::<Vec<_>>()
+        );
+        assert!(
+            log_entries(conn, &a, document, LogKind::Control, None, None)
+                .unwrap()
+                .iter()
+                .all(|o| o.kind == LogKind::Control)
+        );
+        assert_eq!(version_vector(conn, document).unwrap().get(&a), Some(2));
+        assert_eq!(
+            version_vector_of(conn, document, LogKind::Control)
+                .unwrap()
+                .get(&a),
+            Some(1)
+        );
+        // Control operations are not counted.
+        assert_eq!(count(conn, document).unwrap(), 3);
+    }
+
+    #[test]
+    fn each_author_has_a_log_of_its_own() {
+        let (_dir, mut store) = open();
+        let document = DocumentId::random();
+        let (ka, kb) = (SigningKey::generate(), SigningKey::generate());
+        let a_ops = chain(&ka, document, LogKind::Delta, 2);
+        let b_ops = chain(&kb, document, LogKind::Delta, 4);
+        insert_all(&mut store, document, &a_ops, true);
+        insert_all(&mut store, document, &b_ops, true);
+
+        let conn = store.conn();
+        let (a, b) = (author(&ka), author(&kb));
+        let vv = version_vector(conn, document).unwrap();
+        assert_eq!(vv.len(), 2);
+        assert_eq!((vv.get(&a), vv.get(&b)), (Some(1), Some(3)));
+        assert_eq!(count(conn, document).unwrap(), 6);
+        assert_eq!(
+            latest(conn, &a, document, LogKind::Delta).unwrap(),
+            Some((1, a_ops[1].hash))
+        );
+        assert_eq!(
+            latest(conn, &b, document, LogKind::Delta).unwrap(),
+            Some((3, b_ops[3].hash))
+        );
+        let a_entries = log_entries(conn, &a, document, LogKind::Delta, None, None).unwrap();
+        assert_eq!(seqs(&a_entries), vec![0, 1]);
+        assert!(a_entries.iter().all(|o| o.author == a));
+    }
+
+    #[test]
+    fn documents_do_not_share_logs() {
+        let (_dir, mut store) = open();
+        let key = SigningKey::generate();
+        let (one, two) = (DocumentId::random(), DocumentId::random());
+        insert_all(&mut store, one, &chain(&key, one, LogKind::Delta, 3), true);
+        insert_all(&mut store, two, &chain(&key, two, LogKind::Delta, 1), true);
+        let conn = store.conn();
+        assert_eq!(count(conn, one).unwrap(), 3);
+        assert_eq!(count(conn, two).unwrap(), 1);
+        assert_eq!(
+            latest(conn, &author(&key), two, LogKind::Delta)
+                .unwrap()
+                .map(|l| l.0),
+            Some(0)
+        );
+    }
+
+    #[test]
+    fn log_entries_returns_the_range_after_exclusive_until_inclusive() {
+        let (_dir, mut store) = open();
+        let (key, document) = (SigningKey::generate(), DocumentId::random());
+        insert_all(
+            &mut store,
+            document,
+            &chain(&key, document, LogKind::Delta, 5),
+            true,
+        );
+        let conn = store.conn();
+        let a = author(&key);
+        let range = |after, until| {
+            seqs(&log_entries(conn, &a, document, LogKind::Delta, after, until).unwrap())
+        };
+        assert_eq!(range(None, None), vec![0, 1, 2, 3, 4]);
+        assert_eq!(range(Some(1), Some(3)), vec![2, 3]);
+        assert_eq!(range(None, Some(0)), vec![0]);
+        assert_eq!(range(Some(0), None), vec![1, 2, 3, 4]);
+        assert_eq!(range(Some(4), None), Vec::<u32>::new());
+        assert_eq!(range(Some(2), Some(2)), Vec::<u32>::new());
+        assert_eq!(range(Some(3), Some(1)), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn delta_ops_after_returns_only_what_the_vector_lacks() {
+        let (_dir, mut store) = open();
+        let document = DocumentId::random();
+        let (ka, kb) = (SigningKey::generate(), SigningKey::generate());
+        let (a, b) = (author(&ka), author(&kb));
+        let a_ops = chain(&ka, document, LogKind::Delta, 3);
+        let b_ops = chain(&kb, document, LogKind::Delta, 2);
+        insert_all(&mut store, document, &a_ops, true);
+        insert_all(&mut store, document, &b_ops, true);
+        insert_all(
+            &mut store,
+            document,
+            &chain(&ka, document, LogKind::Control, 2),
+            true,
+        );
+        let conn = store.conn();
+
+        // Nothing known: every delta operation, no control operation.
+        let all = delta_ops_after(conn, document, &VersionVector::new()).unwrap();
+        assert_eq!(all.len(), 5);
+        assert!(all.iter().all(|o| o.kind == LogKind::Delta));
+
+        // a up to seq 1 known, b unknown, and an author the document never saw.
+        let mut since = VersionVector::new();
+        since.set(a, 1);
+        since.set(author(&SigningKey::generate()), 7);
+        let missing = delta_ops_after(conn, document, &since).unwrap();
+        let of = |who: &AuthorId| -> Vec<u32> {
+            missing
+                .iter()
+                .filter(|o| o.author == *who)
+                .map(|o| o.seq)
+                .collect()
+        };
+        assert_eq!(missing.len(), 3);
+        assert_eq!(of(&a), vec![2], "a's operations after seq 1, in log order");
+        assert_eq!(of(&b), vec![0, 1], "all of b's, in log order");
+        assert_eq!(
+            missing.iter().find(|o| o.author == a).map(|o| o.hash),
+            Some(a_ops[2].hash)
+        );
+        assert!(missing.iter().any(|o| o.hash == b_ops[1].hash));
+
+        // The whole vector known: nothing.
+        let current = version_vector(conn, document).unwrap();
+        assert!(delta_ops_after(conn, document, &current)
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn heights_lists_control_logs_before_delta_logs_with_authors_in_byte_order() {
+        let (_dir, mut store) = open();
+        let document = DocumentId::random();
+        let (ka, kb) = (SigningKey::generate(), SigningKey::generate());
+        insert_all(
+            &mut store,
+            document,
+            &chain(&ka, document, LogKind::Delta, 3),
+            true,
+        );
+        insert_all(
+            &mut store,
+            document,
+            &chain(&kb, document, LogKind::Delta, 1),
+            true,
+        );
+        insert_all(
+            &mut store,
+            document,
+            &chain(&kb, document, LogKind::Control, 2),
+            true,
+        );
+        let (a, b) = (author(&ka), author(&kb));
+        let mut deltas = vec![(a, LogKind::Delta, 2), (b, LogKind::Delta, 0)];
+        deltas.sort_by_key(|h| *h.0.as_bytes());
+        let mut expected = vec![(b, LogKind::Control, 1)];
+        expected.extend(deltas);
+        assert_eq!(heights(store.conn(), document).unwrap(), expected);
+    }
+
+    #[test]
+    fn unapplied_delta_ops_are_listed_until_marked_applied() {
+        let (_dir, mut store) = open();
+        let (key, document) = (SigningKey::generate(), DocumentId::random());
+        let a = author(&key);
+        insert_all(
+            &mut store,
+            document,
+            &chain(&key, document, LogKind::Delta, 3),
+            false,
+        );
+        // An unapplied control operation is not a delta operation.
+        insert_all(
+            &mut store,
+            document,
+            &chain(&key, document, LogKind::Control, 1),
+            false,
+        );
+        assert_eq!(
+            seqs(&unapplied_delta_ops(store.conn(), document).unwrap()),
+            vec![0, 1, 2]
+        );
+
+        write(&mut store, |tx| mark_applied(tx, document, &a, 1).unwrap());
+        assert_eq!(
+            seqs(&unapplied_delta_ops(store.conn(), document).unwrap()),
+            vec![0, 2]
+        );
+        let entries = log_entries(store.conn(), &a, document, LogKind::Delta, None, None).unwrap();
+        assert_eq!(
+            entries.iter().map(|o| o.applied).collect::<Vec<_>>(),
+            vec![false, true, false]
+        );
+    }
+
+    #[test]
+    fn mark_applied_leaves_the_control_log_and_other_authors_alone() {
+        let (_dir, mut store) = open();
+        let document = DocumentId::random();
+        let (ka, kb) = (SigningKey::generate(), SigningKey::generate());
+        let a = author(&ka);
+        insert_all(
+            &mut store,
+            document,
+            &chain(&ka, document, LogKind::Delta, 1),
+            false,
+        );
+        insert_all(
+            &mut store,
+            document,
+            &chain(&ka, document, LogKind::Control, 1),
+            false,
+        );
+        insert_all(
+            &mut store,
+            document,
+            &chain(&kb, document, LogKind::Delta, 1),
+            false,
+        );
+        write(&mut store, |tx| {
+            mark_applied(tx, document, &a, 0).unwrap();
+            // A position not held: nothing to mark, not an error.
+            mark_applied(tx, document, &a, 9).unwrap();
+        });
+        let conn = store.conn();
+        let control = log_entries(conn, &a, document, LogKind::Control, None, None).unwrap();
+        assert!(!control[0].applied);
+        let unapplied = unapplied_delta_ops(conn, document).unwrap();
+        assert_eq!(unapplied.len(), 1);
+        assert_eq!(unapplied[0].author, author(&kb));
+    }
+
+    #[test]
+    fn delete_document_removes_every_log_of_that_document_only() {
+        let (_dir, mut store) = open();
+        let (ka, kb) = (SigningKey::generate(), SigningKey::generate());
+        let (gone, kept) = (DocumentId::random(), DocumentId::random());
+        let first = chain(&ka, gone, LogKind::Delta, 2);
+        insert_all(&mut store, gone, &first, true);
+        insert_all(
+            &mut store,
+            gone,
+            &chain(&ka, gone, LogKind::Control, 2),
+            true,
+        );
+        insert_all(
+            &mut store,
+            gone,
+            &chain(&kb, gone, LogKind::Delta, 1),
+            false,
+        );
+        insert_all(&mut store, kept, &chain(&ka, kept, LogKind::Delta, 2), true);
+
+        write(&mut store, |tx| delete_document(tx, gone).unwrap());
+        let conn = store.conn();
+        assert!(heights(conn, gone).unwrap().is_empty());
+        assert_eq!(count(conn, gone).unwrap(), 0);
+        assert!(unapplied_delta_ops(conn, gone).unwrap().is_empty());
+        assert_eq!(
+            latest(conn, &author(&ka), gone, LogKind::Control).unwrap(),
+            None
+        );
+        assert!(!contains(conn, &first[0]).unwrap());
+        assert_eq!(count(conn, kept).unwrap(), 2);
+        // Deleting again, or a document never seen, is not an error.
+        write(&mut store, |tx| {
+            delete_document(tx, gone).unwrap();
+            delete_document(tx, DocumentId::random()).unwrap();
+        });
+        assert_eq!(count(store.conn(), kept).unwrap(), 2);
+    }
+}

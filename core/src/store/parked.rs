@@ -102,3 +102,307 @@ pub fn count(conn: &Connection) -> Result<u64, StoreError> {
         .prepare_cached("SELECT COUNT(*) FROM parked_operations")?
         .query_row([], |r| r.get::<_, i64>(0))? as u64)
 }
+
+#[cfg(test)]
+mod tests {
+    use p2panda_core::SigningKey;
+
+    use super::*;
+    use crate::operation::build_operation;
+    use crate::store::tx::Tx;
+    use crate::store::Store;
+
+    /// A limit no test reaches.
+    const NO_LIMIT: u64 = 1_000;
+
+    fn open() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        (dir, store)
+    }
+
+    /// Runs `f` in a committed transaction.
+    fn write<T>(store: &mut Store, f: impl FnOnce(&Tx<'_>) -> T) -> T {
+        let tx = store.transaction().unwrap();
+        let out = f(&tx);
+        tx.commit().unwrap();
+        out
+    }
+
+    fn author(key: &SigningKey) -> AuthorId {
+        AuthorId::from(key.verifying_key())
+    }
+
+    /// `n` chained operations of one log, seq 0 to n - 1, with distinct bodies.
+    fn chain(key: &SigningKey, document: DocumentId, kind: LogKind, n: u32) -> Vec<FsOperation> {
+        let mut previous = None;
+        (0..n)
+            .map(|seq| {
+                let op = build_operation(key, document, kind, previous, vec![seq as u8]);
+                previous = Some((seq, op.hash));
+                op
+            })
+            .collect()
+    }
+
+    fn park_one(store: &mut Store, op: &FsOperation, limit: u64) -> bool {
+        write(store, |tx| park(tx, op, limit).unwrap())
+    }
+
+    fn take_one(
+        store: &mut Store,
+        author: &AuthorId,
+        document: DocumentId,
+        kind: LogKind,
+        seq: u32,
+    ) -> Option<RawParts> {
+        write(store, |tx| take(tx, author, document, kind, seq).unwrap())
+    }
+
+    fn parts(op: &FsOperation) -> RawParts {
+        (op.header.encode(), op.body.as_ref().map(|b| b.to_bytes()))
+    }
+
+    #[test]
+    fn a_parked_operation_is_taken_back_once_by_its_log_position() {
+        let (_dir, mut store) = open();
+        let (key, document) = (SigningKey::generate(), DocumentId::random());
+        let ops = chain(&key, document, LogKind::Delta, 3);
+        assert!(park_one(&mut store, &ops[2], NO_LIMIT));
+        assert_eq!(count(store.conn()).unwrap(), 1);
+        assert_eq!(
+            logs(store.conn()).unwrap(),
+            vec![(author(&key), document, LogKind::Delta)]
+        );
+
+        let taken = take_one(&mut store, &author(&key), document, LogKind::Delta, 2);
+        assert_eq!(taken, Some(parts(&ops[2])));
+        assert_eq!(count(store.conn()).unwrap(), 0);
+        assert!(logs(store.conn()).unwrap().is_empty());
+        assert_eq!(
+            take_one(&mut store, &author(&key), document, LogKind::Delta, 2),
+            None
+        );
+    }
+
+    #[test]
+    fn take_returns_only_the_requested_seq() {
+        let (_dir, mut store) = open();
+        let (key, document) = (SigningKey::generate(), DocumentId::random());
+        let a = author(&key);
+        let ops = chain(&key, document, LogKind::Delta, 4);
+        for op in &ops[1..] {
+            assert!(park_one(&mut store, op, NO_LIMIT));
+        }
+        assert_eq!(
+            take_one(&mut store, &a, document, LogKind::Delta, 2),
+            Some(parts(&ops[2]))
+        );
+        assert_eq!(count(store.conn()).unwrap(), 2);
+        // Positions never parked.
+        assert_eq!(take_one(&mut store, &a, document, LogKind::Delta, 0), None);
+        assert_eq!(take_one(&mut store, &a, document, LogKind::Delta, 4), None);
+        assert_eq!(count(store.conn()).unwrap(), 2);
+        assert_eq!(
+            take_one(&mut store, &a, document, LogKind::Delta, 3),
+            Some(parts(&ops[3]))
+        );
+        assert_eq!(
+            take_one(&mut store, &a, document, LogKind::Delta, 1),
+            Some(parts(&ops[1]))
+        );
+        assert_eq!(count(store.conn()).unwrap(), 0);
+    }
+
+    #[test]
+    fn take_matches_author_document_and_kind() {
+        let (_dir, mut store) = open();
+        let (key, document) = (SigningKey::generate(), DocumentId::random());
+        let a = author(&key);
+        let ops = chain(&key, document, LogKind::Delta, 2);
+        assert!(park_one(&mut store, &ops[1], NO_LIMIT));
+        let stranger = author(&SigningKey::generate());
+        assert_eq!(
+            take_one(&mut store, &stranger, document, LogKind::Delta, 1),
+            None
+        );
+        assert_eq!(
+            take_one(&mut store, &a, DocumentId::random(), LogKind::Delta, 1),
+            None
+        );
+        assert_eq!(
+            take_one(&mut store, &a, document, LogKind::Control, 1),
+            None
+        );
+        assert_eq!(count(store.conn()).unwrap(), 1);
+        assert_eq!(
+            take_one(&mut store, &a, document, LogKind::Delta, 1),
+            Some(parts(&ops[1]))
+        );
+    }
+
+    #[test]
+    fn an_operation_parked_without_its_body_is_taken_without_one() {
+        let (_dir, mut store) = open();
+        let (key, document) = (SigningKey::generate(), DocumentId::random());
+        let mut op = chain(&key, document, LogKind::Control, 2).remove(1);
+        op.body = None;
+        assert!(park_one(&mut store, &op, NO_LIMIT));
+        let taken = take_one(&mut store, &author(&key), document, LogKind::Control, 1);
+        assert_eq!(taken, Some((op.header.encode(), None)));
+    }
+
+    #[test]
+    fn parking_the_same_operation_twice_keeps_one_copy() {
+        let (_dir, mut store) = open();
+        let (key, document) = (SigningKey::generate(), DocumentId::random());
+        let op = chain(&key, document, LogKind::Delta, 2).remove(1);
+        assert!(park_one(&mut store, &op, NO_LIMIT));
+        assert!(!park_one(&mut store, &op, NO_LIMIT));
+        assert_eq!(count(store.conn()).unwrap(), 1);
+        assert!(take_one(&mut store, &author(&key), document, LogKind::Delta, 1).is_some());
+        assert_eq!(
+            take_one(&mut store, &author(&key), document, LogKind::Delta, 1),
+            None
+        );
+    }
+
+    #[test]
+    fn parking_beyond_the_limit_is_refused() {
+        let (_dir, mut store) = open();
+        let (key, document) = (SigningKey::generate(), DocumentId::random());
+        let a = author(&key);
+        let ops = chain(&key, document, LogKind::Delta, 5);
+        assert!(park_one(&mut store, &ops[1], 2));
+        assert!(park_one(&mut store, &ops[2], 2));
+        // Full: refused without an error, and nothing parked is displaced.
+        assert!(!park_one(&mut store, &ops[3], 2));
+        assert!(!park_one(&mut store, &ops[1], 2));
+        assert_eq!(count(store.conn()).unwrap(), 2);
+        assert_eq!(take_one(&mut store, &a, document, LogKind::Delta, 3), None);
+        // Taking one frees its place.
+        assert!(take_one(&mut store, &a, document, LogKind::Delta, 1).is_some());
+        assert!(park_one(&mut store, &ops[3], 2));
+        assert_eq!(
+            take_one(&mut store, &a, document, LogKind::Delta, 3),
+            Some(parts(&ops[3]))
+        );
+    }
+
+    #[test]
+    fn the_limit_counts_operations_of_every_log() {
+        let (_dir, mut store) = open();
+        let (ka, kb) = (SigningKey::generate(), SigningKey::generate());
+        let (one, two) = (DocumentId::random(), DocumentId::random());
+        assert!(park_one(
+            &mut store,
+            &chain(&ka, one, LogKind::Delta, 2)[1],
+            2
+        ));
+        assert!(park_one(
+            &mut store,
+            &chain(&kb, two, LogKind::Control, 2)[1],
+            2
+        ));
+        assert!(!park_one(
+            &mut store,
+            &chain(&kb, one, LogKind::Delta, 2)[1],
+            2
+        ));
+    }
+
+    #[test]
+    fn a_limit_of_zero_parks_nothing() {
+        let (_dir, mut store) = open();
+        let (key, document) = (SigningKey::generate(), DocumentId::random());
+        let op = chain(&key, document, LogKind::Delta, 2).remove(1);
+        assert!(!park_one(&mut store, &op, 0));
+        assert_eq!(count(store.conn()).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_park_in_a_dropped_transaction_leaves_nothing() {
+        let (_dir, mut store) = open();
+        let (key, document) = (SigningKey::generate(), DocumentId::random());
+        let op = chain(&key, document, LogKind::Delta, 2).remove(1);
+        {
+            let tx = store.transaction().unwrap();
+            assert!(park(&tx, &op, NO_LIMIT).unwrap());
+        }
+        assert_eq!(count(store.conn()).unwrap(), 0);
+        assert!(logs(store.conn()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_take_in_a_dropped_transaction_keeps_the_operation_parked() {
+        let (_dir, mut store) = open();
+        let (key, document) = (SigningKey::generate(), DocumentId::random());
+        let op = chain(&key, document, LogKind::Delta, 2).remove(1);
+        assert!(park_one(&mut store, &op, NO_LIMIT));
+        {
+            let tx = store.transaction().unwrap();
+            assert!(take(&tx, &author(&key), document, LogKind::Delta, 1)
+                .unwrap()
+                .is_some());
+        }
+        assert_eq!(count(store.conn()).unwrap(), 1);
+        assert_eq!(
+            take_one(&mut store, &author(&key), document, LogKind::Delta, 1),
+            Some(parts(&op))
+        );
+    }
+
+    #[test]
+    fn logs_lists_each_log_with_parked_operations_once() {
+        let (_dir, mut store) = open();
+        let (ka, kb) = (SigningKey::generate(), SigningKey::generate());
+        let (one, two) = (DocumentId::random(), DocumentId::random());
+        let a_delta = chain(&ka, one, LogKind::Delta, 3);
+        for op in &a_delta[1..] {
+            assert!(park_one(&mut store, op, NO_LIMIT));
+        }
+        assert!(park_one(
+            &mut store,
+            &chain(&ka, one, LogKind::Control, 2)[1],
+            NO_LIMIT
+        ));
+        assert!(park_one(
+            &mut store,
+            &chain(&kb, two, LogKind::Delta, 4)[3],
+            NO_LIMIT
+        ));
+        let mut found = logs(store.conn()).unwrap();
+        found.sort();
+        let mut expected = vec![
+            (author(&ka), one, LogKind::Delta),
+            (author(&ka), one, LogKind::Control),
+            (author(&kb), two, LogKind::Delta),
+        ];
+        expected.sort();
+        assert_eq!(found, expected);
+    }
+
+    #[test]
+    fn forked_operations_at_one_position_are_both_parked_and_taken_one_at_a_time() {
+        let (_dir, mut store) = open();
+        let (key, document) = (SigningKey::generate(), DocumentId::random());
+        let a = author(&key);
+        let base = build_operation(&key, document, LogKind::Delta, None, b"base".to_vec());
+        let prev = Some((0, base.hash));
+        let left = build_operation(&key, document, LogKind::Delta, prev, b"left".to_vec());
+        let right = build_operation(&key, document, LogKind::Delta, prev, b"right".to_vec());
+        assert!(park_one(&mut store, &left, NO_LIMIT));
+        assert!(park_one(&mut store, &right, NO_LIMIT));
+        assert_eq!(count(store.conn()).unwrap(), 2);
+        let first = take_one(&mut store, &a, document, LogKind::Delta, 1).unwrap();
+        assert_eq!(count(store.conn()).unwrap(), 1);
+        let second = take_one(&mut store, &a, document, LogKind::Delta, 1).unwrap();
+        assert_ne!(first, second);
+        let mut both = vec![first, second];
+        both.sort();
+        let mut expected = vec![parts(&left), parts(&right)];
+        expected.sort();
+        assert_eq!(both, expected);
+        assert_eq!(count(store.conn()).unwrap(), 0);
+    }
+}
