@@ -137,7 +137,6 @@ impl From<Error> for FieldSyncError {
                 | DirectError::Malformed(_) => FieldSyncError::InvalidArgument { reason },
                 _ => FieldSyncError::Crypto { reason },
             },
-            Error::Closed => FieldSyncError::Closed { reason },
         }
     }
 }
@@ -197,10 +196,6 @@ mod tests {
         assert!(matches!(
             FieldSyncError::from(StoreError::Corrupt("x".into())),
             FieldSyncError::Storage { .. }
-        ));
-        assert!(matches!(
-            FieldSyncError::from(Error::Closed),
-            FieldSyncError::Closed { .. }
         ));
     }
 }

@@ -22,21 +22,17 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-fn db_exists(data: &Path) -> bool {
-    data.join(fieldsync::store::DB_FILE).is_file()
-}
-
 /// Runs a node command on the data directory `data`: in this process, or forwarded to the
 /// `fieldsync node` running there. Prints the result.
 pub fn run(data: &Path, json: bool, cmd: NodeCommand) -> Result<()> {
     let init = matches!(cmd, NodeCommand::Init);
-    if !init && !db_exists(data) {
+    if !init && !Node::exists(data) {
         return Err(no_node(data));
     }
     std::fs::create_dir_all(data)?;
     let out = match control::acquire(data)? {
         Access::Local(_lock) => {
-            let created = !db_exists(data);
+            let created = !Node::exists(data);
             let node = Node::open(NodeConfig::new(data))?;
             let out = runtime()?.block_on(execute(&node, &cmd, json, created));
             node.flush()?;

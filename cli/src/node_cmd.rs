@@ -109,7 +109,7 @@ pub fn run(data: &Path, json: bool, net: NetArgs, gql: GraphqlArgs) -> Result<()
     if let Some(addr) = gql.graphql {
         graphql::server::check_bind(addr, gql.token.as_deref())?;
     }
-    if !data.join(fieldsync::store::DB_FILE).is_file() {
+    if !fieldsync::Node::exists(data) {
         return Err(error::no_node(data));
     }
     let _lock = control::lock_for_node(data)?;

@@ -30,7 +30,7 @@ pub mod store {
 
 /// Control-log body tags.
 pub mod membership {
-    pub use crate::replica::keyring::{CONTROL_GROUP_MESSAGE, CONTROL_KEY_BUNDLE};
+    pub use crate::wire::body::{CONTROL_GROUP_MESSAGE, CONTROL_KEY_BUNDLE};
 }
 
 /// Network wire formats and constants.

@@ -16,12 +16,8 @@ use crate::document::{attribution, DocumentError};
 use crate::replica::{IngestError, ReplicaError};
 use crate::store::tx::Tx;
 use crate::store::{keys, oplog, Store, StoreError};
-use crate::wire::body::{self, BodyScheme};
+use crate::wire::body::{self, BodyScheme, CONTROL_GROUP_MESSAGE, CONTROL_KEY_BUNDLE};
 
-/// Control body tag: a group control message ([`crate::crypto::GroupMessage`] bytes).
-pub const CONTROL_GROUP_MESSAGE: u8 = 0;
-/// Control body tag: a key bundle announcement ([`KeyBundle`] bytes of the author).
-pub const CONTROL_KEY_BUNDLE: u8 = 1;
 
 pub(crate) fn control_body(tag: u8, bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len() + 1);

@@ -39,12 +39,10 @@ use crate::base::ids::{AuthorId, DocumentId};
 use crate::base::log::LogKind;
 use crate::crypto::{CryptoError, DeviceKeys, DocumentGroup, GroupId, KeyBundle};
 use crate::document::DocumentError;
-use crate::replica::keyring::{
-    control_body, readable_unapplied, CONTROL_GROUP_MESSAGE, CONTROL_KEY_BUNDLE,
-};
+use crate::replica::keyring::{control_body, readable_unapplied};
 use crate::replica::{IngestError, Replica, ReplicaError, ReplicaState};
 use crate::store::{documents, keys, oplog, StoreError};
-use crate::wire::body::{self, BodyScheme};
+use crate::wire::body::{self, BodyScheme, CONTROL_GROUP_MESSAGE, CONTROL_KEY_BUNDLE};
 use crate::wire::operation::FsOperation;
 
 impl Replica {

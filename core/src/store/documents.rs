@@ -120,7 +120,7 @@ mod tests {
     use p2panda_core::SigningKey;
 
     use super::*;
-    use crate::ids::AuthorId;
+    use crate::base::ids::AuthorId;
     use crate::store::keys;
     use crate::store::tx::Tx;
     use crate::store::Store;

@@ -95,8 +95,9 @@ mod tests {
     use p2panda_core::SigningKey;
 
     use super::*;
-    use crate::membership::CONTROL_KEY_BUNDLE;
-    use crate::operation::{build_operation, LogKind};
+    use crate::base::log::LogKind;
+    use crate::wire::body::CONTROL_KEY_BUNDLE;
+    use crate::wire::operation::build_operation;
     use crate::store::oplog;
     use crate::store::tx::Tx;
     use crate::store::Store;

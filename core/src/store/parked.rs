@@ -108,7 +108,7 @@ mod tests {
     use p2panda_core::SigningKey;
 
     use super::*;
-    use crate::operation::build_operation;
+    use crate::wire::operation::build_operation;
     use crate::store::tx::Tx;
     use crate::store::Store;
 

@@ -40,3 +40,8 @@ pub fn open(body: &[u8]) -> Result<(BodyScheme, &[u8]), WireError> {
         None => Err(WireError::UnknownBody("empty body".into())),
     }
 }
+
+/// Control body tag: a group control message (group message bytes).
+pub const CONTROL_GROUP_MESSAGE: u8 = 0;
+/// Control body tag: a key bundle announcement (key bundle bytes of the author).
+pub const CONTROL_KEY_BUNDLE: u8 = 1;
