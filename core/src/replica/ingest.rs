@@ -262,6 +262,7 @@ impl Replica {
                 // Inside the batch's transaction: the snapshot's one write needs no savepoint.
                 let tx = st.store.single_statement()?;
                 snapshot_if_due(&tx, document, doc, n, self.config.snapshot_every)?;
+                tx.commit()?;
             }
         }
         Ok(())
@@ -308,13 +309,12 @@ impl Replica {
         let log = (author, document, kind);
         while let Some((header, body)) = match &batch.memo {
             Some(memo) if !memo.may_have_parked(&log) => None,
-            _ => parked::take(
-                &st.store.single_statement()?,
-                &author,
-                document,
-                kind,
-                seq + 1,
-            )?,
+            _ => {
+                let tx = st.store.single_statement()?;
+                let taken = parked::take(&tx, &author, document, kind, seq + 1)?;
+                tx.commit()?;
+                taken
+            }
         } {
             let Ok(next) = operation::authenticate(header, body, self.config.max_body_bytes) else {
                 break;
@@ -369,8 +369,9 @@ impl Replica {
             return Err(IngestError::ForkedLog { author, seq });
         }
         if seq > expected {
-            // One statement: atomic on its own, inside a batch or not.
-            parked::park(&st.store.single_statement()?, op, self.config.max_parked)?;
+            let tx = st.store.single_statement()?;
+            parked::park(&tx, op, self.config.max_parked)?;
+            tx.commit()?;
             if let Some(memo) = batch.memo.as_mut() {
                 memo.parked(log_of(op));
             }

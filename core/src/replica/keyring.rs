@@ -18,7 +18,6 @@ use crate::store::tx::Tx;
 use crate::store::{keys, oplog, Store, StoreError};
 use crate::wire::body::{self, BodyScheme, CONTROL_GROUP_MESSAGE, CONTROL_KEY_BUNDLE};
 
-
 pub(crate) fn control_body(tag: u8, bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len() + 1);
     out.push(tag);

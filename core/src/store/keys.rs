@@ -96,11 +96,11 @@ mod tests {
 
     use super::*;
     use crate::base::log::LogKind;
-    use crate::wire::body::CONTROL_KEY_BUNDLE;
-    use crate::wire::operation::build_operation;
     use crate::store::oplog;
     use crate::store::tx::Tx;
     use crate::store::Store;
+    use crate::wire::body::CONTROL_KEY_BUNDLE;
+    use crate::wire::operation::build_operation;
 
     fn open() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();

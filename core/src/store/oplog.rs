@@ -332,9 +332,9 @@ mod tests {
     use p2panda_core::SigningKey;
 
     use super::*;
-    use crate::wire::operation::{build_operation, FsHeader};
     use crate::store::tx::Tx;
     use crate::store::Store;
+    use crate::wire::operation::{build_operation, FsHeader};
 
     fn open() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();

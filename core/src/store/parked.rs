@@ -108,9 +108,9 @@ mod tests {
     use p2panda_core::SigningKey;
 
     use super::*;
-    use crate::wire::operation::build_operation;
     use crate::store::tx::Tx;
     use crate::store::Store;
+    use crate::wire::operation::build_operation;
 
     /// A limit no test reaches.
     const NO_LIMIT: u64 = 1_000;
