@@ -21,7 +21,7 @@ use crate::wire::operation::{self, Authenticated};
 /// a catch-up session stops reading from its peer (QUIC flow control then slows the peer
 /// down), gossip drops the push (catch-up repairs it). Without this, a peer streaming
 /// operations faster than they are validated grew memory without bound and starved every
-/// other peer (found by `tests/tests/hostile_peer.rs`).
+/// other peer (found by `tests/tests/integration/hostile_peer.rs`).
 #[derive(Clone, Default)]
 pub(crate) struct Backlog(Arc<BacklogInner>);
 

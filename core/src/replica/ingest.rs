@@ -88,6 +88,7 @@ impl Replica {
         self.ingest_decoded_batch(decoded)
     }
 
+    /// Validates an authenticated operation against the log and applies it (and any parked
     /// successors).
     pub(crate) fn ingest_operation(&self, op: Authenticated) -> Result<IngestOutcome, IngestError> {
         let (outcome, changed_by) = {

@@ -251,8 +251,6 @@ impl Replica {
         }
     }
 
-    /// Validates an authenticated operation against the log and applies it (and any parked
-
     /// `Ok` if document `id` exists here and is not deleted.
     pub(crate) fn ensure_exists(&self, id: DocumentId) -> Result<(), DocumentError> {
         self.ensure_live(&self.lock(), id)

@@ -1,7 +1,7 @@
 //! Encryption key state (migration 3): this device's key material, the group state of each
 //! document and the key bundles other devices announced.
 //!
-//! All blobs are CBOR produced by [`crate::crypto`]. Device keys and group states contain
+//! All blobs are CBOR produced by the crypto layer (`crate::crypto`). Device keys and group states contain
 //! secrets and are stored as they are: protect the database file (platform file encryption
 //! or SQLCipher) if the device may be compromised at rest.
 

@@ -87,7 +87,7 @@ fn unparked_by(results: &[Result<fieldsync::IngestOutcome, IngestError>]) -> usi
 }
 
 /// A batch remembers log heads, live documents and which logs have parked operations (see
-/// `batch_memo`): out-of-order operations parked in one batch are unparked by a later batch
+/// `replica/batch.rs`): out-of-order operations parked in one batch are unparked by a later batch
 /// or later in the same batch (also on a node that had none parked before), an operation at its log's head is a duplicate, and the
 /// result is the same as one-by-one ingest.
 #[test]
