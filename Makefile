@@ -73,6 +73,8 @@ clippy: lint-deps
 	$(CARGO) clippy --workspace --all-targets $(CARGO_FLAGS) -- -D warnings
 
 # Sequential on purpose: each step is heavy on a small machine, and the first failure stops.
+# One-shot builds of the workspace crates are faster without incremental compilation.
+test: export CARGO_INCREMENTAL = 0
 test: deps
 	$(MAKE) --no-print-directory check-layers
 	$(MAKE) --no-print-directory fmt-check

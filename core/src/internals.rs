@@ -6,6 +6,7 @@
 pub mod operation {
     pub use crate::base::log::LogKind;
     pub use crate::wire::operation::*;
+    pub use crate::wire::WireError;
 }
 
 /// Operation bodies: plain or group-encrypted.
@@ -20,7 +21,7 @@ pub mod crypto {
 
 /// Direct-message wire types.
 pub mod direct {
-    pub use crate::direct::{Envelope, Payload, TOKEN_LEN};
+    pub use crate::direct::{Envelope, TOKEN_LEN};
 }
 
 /// The SQLite store.

@@ -34,7 +34,7 @@ pub use base::events::{Event, EventStream, Origin};
 pub use base::ids::{AuthorId, DocumentId, IdError};
 pub use base::version::{VersionOrdering, VersionVector};
 pub use crypto::CryptoError;
-pub use direct::{DirectError, Payload as DirectPayload, Received as ReceivedDirect};
+pub use direct::{DirectError, DirectPayload, ReceivedDirect};
 pub use document::{DocumentError, Value};
 pub use net::{NetError, NetworkConfig, NetworkInfo, PeerAddr, SyncStatus};
 pub use node::{Document, Error, ListHandle, MapHandle, Node, Result, TextHandle};

@@ -10,7 +10,7 @@
 //! ratchet. Session state lives in the `ratchet_sessions` table and survives restarts.
 //!
 //! FieldSync uses them for **joining**: an invite carries the inviter's key bundle and a
-//! one-off token; the joining device sends a [`Payload::JoinRequest`] with its own key bundle,
+//! one-off token; the joining device sends a [`DirectPayload::JoinRequest`] with its own key bundle,
 //! and the inviter's node adds it to the document's group without the app having to move key
 //! bundles around. Apps can send their own payloads with `Node::send_direct` and receive
 //! them as [`crate::Event::DirectMessage`].
@@ -23,7 +23,7 @@ pub(crate) mod session;
 pub use crate::wire::invite::TOKEN_LEN;
 pub use envelope::Envelope;
 pub use error::DirectError;
-pub use payload::Payload;
+pub use payload::DirectPayload;
 
 use crate::base::ids::{AuthorId, DocumentId};
 
@@ -32,13 +32,13 @@ pub(crate) type InviteCredentials = (Vec<u8>, Vec<u8>);
 
 /// A direct message opened by `Node::receive_direct`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Received {
+pub struct ReceivedDirect {
     /// The verified sender.
     pub from: AuthorId,
     /// Its position in the sender's stream to this device.
     pub counter: u64,
     /// The content.
-    pub payload: Payload,
+    pub payload: DirectPayload,
     /// For a join request: the document the sender was added to (None if it already was a
     /// member, or if adding failed; see the log).
     pub admitted: Option<DocumentId>,

@@ -15,7 +15,7 @@ const TAG_JOIN: u64 = 1;
 
 /// The content of a direct message.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Payload {
+pub enum DirectPayload {
     /// Bytes for the app (delivered as [`crate::Event::DirectMessage`]).
     App(Vec<u8>),
     /// A device that holds an invite asks to be added to a document's group.
@@ -30,18 +30,23 @@ pub enum Payload {
 }
 
 /// Encodes the plaintext for the ratchet.
-pub(crate) fn encode(from: &AuthorId, to: &AuthorId, counter: u64, payload: &Payload) -> Vec<u8> {
+pub(crate) fn encode(
+    from: &AuthorId,
+    to: &AuthorId,
+    counter: u64,
+    payload: &DirectPayload,
+) -> Vec<u8> {
     let mut items = vec![
         Value::Bytes(from.as_bytes().to_vec()),
         Value::Bytes(to.as_bytes().to_vec()),
         Value::Integer(counter.into()),
     ];
     match payload {
-        Payload::App(bytes) => {
+        DirectPayload::App(bytes) => {
             items.push(Value::Integer(TAG_APP.into()));
             items.push(Value::Bytes(bytes.clone()));
         }
-        Payload::JoinRequest {
+        DirectPayload::JoinRequest {
             document,
             token,
             key_bundle,
@@ -71,7 +76,7 @@ pub(crate) fn decode(
     from: &AuthorId,
     to: &AuthorId,
     counter: u64,
-) -> Result<Payload, DirectError> {
+) -> Result<DirectPayload, DirectError> {
     let bad = |m: &str| DirectError::Malformed(m.to_string());
     let mut reader = plaintext;
     let value: Value = ciborium::de::from_reader_with_recursion_limit(&mut reader, 4)
@@ -93,7 +98,7 @@ pub(crate) fn decode(
     }
     let tag = next()?.as_integer().and_then(|t| u64::try_from(t).ok());
     let payload = match tag {
-        Some(TAG_APP) => Payload::App(bytes(next()?)?),
+        Some(TAG_APP) => DirectPayload::App(bytes(next()?)?),
         Some(TAG_JOIN) => {
             let document =
                 DocumentId::from_slice(&bytes(next()?)?).map_err(|_| bad("document id"))?;
@@ -101,7 +106,7 @@ pub(crate) fn decode(
             if token.len() != TOKEN_LEN {
                 return Err(bad("invite token length"));
             }
-            Payload::JoinRequest {
+            DirectPayload::JoinRequest {
                 document,
                 token,
                 key_bundle: bytes(next()?)?,

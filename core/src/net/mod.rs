@@ -202,8 +202,13 @@ impl Network {
         let weak: Weak<Replica> = Arc::downgrade(node);
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (ingest_tx, ingest_rx) = std::sync::mpsc::channel();
-        let ingest = worker::spawn_ingest(weak.clone(), shared.clone(), ingest_rx, cmd_tx.clone())
-            .map_err(start_err)?;
+        let ingest = worker::spawn_ingest(
+            weak.clone(),
+            Arc::downgrade(&shared),
+            ingest_rx,
+            cmd_tx.clone(),
+        )
+        .map_err(start_err)?;
         let session_ingest = ingest_tx.clone();
         let session = catchup::Session {
             node: weak.clone(),

@@ -273,7 +273,7 @@ const VERIFIED_QUEUE: usize = 1;
 /// ingest thread, which ends after [`IngestItem::Stop`] (and joins the verify thread then).
 pub(crate) fn spawn_ingest(
     node: Weak<Replica>,
-    shared: Arc<NetShared>,
+    shared: Weak<NetShared>,
     rx: Receiver<IngestItem>,
     cmds: UnboundedSender<NetCommand>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
@@ -294,7 +294,9 @@ pub(crate) fn spawn_ingest(
                 after,
             }) = verified_rx.recv()
             {
-                let Some(node) = node.upgrade() else { break };
+                let (Some(node), Some(shared)) = (node.upgrade(), shared.upgrade()) else {
+                    break;
+                };
                 if !batch.is_empty() {
                     let results = node.ingest_decoded_batch(decoded);
                     let mut changed = Vec::new();

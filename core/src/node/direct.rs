@@ -1,7 +1,7 @@
 //! Direct, end-to-end encrypted messages between devices: the facade's methods.
 
 use crate::base::ids::{AuthorId, DocumentId};
-use crate::direct::{DirectError, Payload, Received};
+use crate::direct::{DirectError, DirectPayload, ReceivedDirect};
 use crate::net::NetCommand;
 use crate::node::Node;
 
@@ -14,7 +14,7 @@ impl Node {
     pub fn send_direct(&self, to: AuthorId, payload: &[u8]) -> Result<u64, DirectError> {
         let counter = self
             .replica
-            .seal_direct(to, &Payload::App(payload.to_vec()))?;
+            .seal_direct(to, &DirectPayload::App(payload.to_vec()))?;
         self.net.send(NetCommand::FlushDirect(to));
         Ok(counter)
     }
@@ -22,7 +22,7 @@ impl Node {
     /// Opens a direct message received by any transport (the network layer calls this for
     /// messages arriving over QUIC). Refusals are typed and change nothing: a replay, a gap,
     /// a flipped bit, a message for another device or re-wrapped by another sender.
-    pub fn receive_direct(&self, bytes: &[u8]) -> Result<Received, DirectError> {
+    pub fn receive_direct(&self, bytes: &[u8]) -> Result<ReceivedDirect, DirectError> {
         self.replica.receive_direct(bytes)
     }
 

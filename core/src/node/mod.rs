@@ -16,6 +16,7 @@ use p2panda_core::Hash;
 
 use crate::base::events::EventStream;
 use crate::base::ids::{AuthorId, DocumentId};
+use crate::document::DocumentError;
 use crate::net::{NetCommand, NetSlot};
 use crate::replica::{IngestError, IngestOutcome, NodeConfig, Replica};
 use crate::store::outbox::OutboxEntry;
@@ -92,7 +93,7 @@ impl Node {
 
     /// Opens a document, registering it if this node has never seen it (used when joining).
     pub fn document_or_register(&self, id: DocumentId) -> Result<Document> {
-        if self.replica.register(id)? {
+        if self.replica.register(id).map_err(store_first)? {
             self.net.send(NetCommand::Subscribe(id));
         }
         Ok(self.handle(id))
@@ -106,7 +107,7 @@ impl Node {
     /// Deletes a document on this node: its content, log and outbox entries. A tombstone
     /// keeps sync from bringing it back.
     pub fn delete_document(&self, id: DocumentId) -> Result<()> {
-        Ok(self.replica.delete_document(id)?)
+        self.replica.delete_document(id).map_err(store_first)
     }
 
     /// Validates and applies an encoded operation received from another node.
@@ -129,7 +130,7 @@ impl Node {
 
     /// Every operation of a document, wire-encoded, in log order per author.
     pub fn operations(&self, id: DocumentId) -> Result<Vec<Vec<u8>>> {
-        Ok(self.replica.operations(id)?)
+        self.replica.operations(id).map_err(store_first)
     }
 
     /// Local operations no peer has acknowledged yet, oldest first.
@@ -170,7 +171,7 @@ impl Node {
     /// Rebuilds a document from its op log alone (ignoring the snapshot cache) and returns
     /// its JSON. Used to verify that cached state equals a replay of the log.
     pub fn replay_json(&self, id: DocumentId) -> Result<String> {
-        Ok(self.replica.replay_json(id)?)
+        self.replica.replay_json(id).map_err(store_first)
     }
 }
 
@@ -181,5 +182,15 @@ impl Document {
             replica: self.replica.clone(),
             net: self.net.clone(),
         }
+    }
+}
+
+/// The facade's error for a document call whose store failures callers match as
+/// [`Error::Store`] (as these calls always reported them); other failures stay
+/// [`Error::Document`].
+fn store_first(e: DocumentError) -> Error {
+    match e {
+        DocumentError::Store(s) => Error::Store(s),
+        other => Error::Document(other),
     }
 }

@@ -6,14 +6,20 @@ use crate::base::events::Event;
 use crate::base::ids::{AuthorId, DocumentId};
 use crate::crypto::KeyBundle;
 use crate::direct::{payload, session};
-use crate::direct::{DirectError, Envelope, InviteCredentials, Payload, Received, TOKEN_LEN};
+use crate::direct::{
+    DirectError, DirectPayload, Envelope, InviteCredentials, ReceivedDirect, TOKEN_LEN,
+};
 use crate::replica::Replica;
 use crate::store::{direct as table, keys, StoreError};
 
 impl Replica {
     /// Seals `payload` for `to`, stores the session and queues the envelope; returns the
     /// envelope's counter.
-    pub(crate) fn seal_direct(&self, to: AuthorId, payload: &Payload) -> Result<u64, DirectError> {
+    pub(crate) fn seal_direct(
+        &self,
+        to: AuthorId,
+        payload: &DirectPayload,
+    ) -> Result<u64, DirectError> {
         let me = self.identity.author();
         if to == me {
             return Err(DirectError::NotForUs(to));
@@ -64,7 +70,7 @@ impl Replica {
     }
 
     /// Opens a direct message; see [`Node::receive_direct`].
-    pub(crate) fn receive_direct(&self, bytes: &[u8]) -> Result<Received, DirectError> {
+    pub(crate) fn receive_direct(&self, bytes: &[u8]) -> Result<ReceivedDirect, DirectError> {
         let max = self.config.max_operation_bytes;
         if bytes.len() > max {
             return Err(DirectError::TooLarge {
@@ -108,7 +114,7 @@ impl Replica {
             // is refused below, so that one refused request does not block the messages after
             // it (the refusal is still returned).
             let join = match &payload {
-                Payload::JoinRequest {
+                DirectPayload::JoinRequest {
                     document,
                     token,
                     key_bundle,
@@ -123,7 +129,7 @@ impl Replica {
                     keys::save_key_bundle(&tx, &from, key_bundle)?;
                     Ok(Some((*document, bundle)))
                 })(),
-                Payload::App(_) => Ok(None),
+                DirectPayload::App(_) => Ok(None),
             };
             table::save_session(
                 &tx,
@@ -139,11 +145,11 @@ impl Replica {
         };
         let mut admitted = None;
         match (&payload, join) {
-            (Payload::App(bytes), _) => self.emit(Event::DirectMessage {
+            (DirectPayload::App(bytes), _) => self.emit(Event::DirectMessage {
                 from,
                 payload: bytes.clone(),
             }),
-            (Payload::JoinRequest { .. }, Some((document, bundle))) => {
+            (DirectPayload::JoinRequest { .. }, Some((document, bundle))) => {
                 match self.admit(document, &bundle) {
                     Ok(true) => {
                         admitted = Some(document);
@@ -156,9 +162,9 @@ impl Replica {
                     Err(e) => tracing::warn!(%document, %from, "admitting a joiner failed: {e}"),
                 }
             }
-            (Payload::JoinRequest { .. }, None) => {}
+            (DirectPayload::JoinRequest { .. }, None) => {}
         }
-        Ok(Received {
+        Ok(ReceivedDirect {
             from,
             counter: envelope.counter,
             payload,
@@ -202,7 +208,7 @@ impl Replica {
         };
         self.seal_direct(
             invite.node,
-            &Payload::JoinRequest {
+            &DirectPayload::JoinRequest {
                 document: invite.document,
                 token: token.clone(),
                 key_bundle: ours,

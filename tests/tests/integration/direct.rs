@@ -1,8 +1,9 @@
 //! Direct device-to-device messages (2SM ratchet sessions) and joining by invite, without a
 //! network: envelopes are carried by hand, so every fault can be injected precisely.
 
-use fieldsync::internals::direct::{Envelope, Payload};
+use fieldsync::internals::direct::Envelope;
 use fieldsync::DirectError;
+use fieldsync::DirectPayload as Payload;
 use fieldsync::{Invite, Node};
 use fieldsync_tests::{exchange, json_of, open_node, open_nodes};
 
