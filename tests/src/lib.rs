@@ -99,3 +99,60 @@ pub fn json_hash(json: &str) -> u64 {
     json.hash(&mut h);
     h.finish()
 }
+
+/// Environment variable naming the one test a re-executed test binary runs (see
+/// [`run_in_own_process`]).
+const OWN_PROCESS: &str = "FIELDSYNC_TEST_OWN_PROCESS";
+
+/// Runs the test `name` (its full path in the test binary, e.g.
+/// `hostile_peer::endless_hostile_catch_up_stream_is_bounded_and_good_peers_keep_syncing`)
+/// alone in a child process of the same test binary, for tests that measure the whole
+/// process (resident memory): in the one integration binary, other tests run beside it.
+///
+/// Returns `true` in that child: the caller runs its body. In the parent it waits for the
+/// child (at most `timeout`), passes its output on and panics unless it passed, then returns
+/// `false`: the caller returns at once.
+pub fn run_in_own_process(name: &str, timeout: std::time::Duration) -> bool {
+    if std::env::var(OWN_PROCESS).is_ok_and(|n| n == name) {
+        return true;
+    }
+    let exe = std::env::current_exe().expect("test binary path");
+    let mut child = std::process::Command::new(exe)
+        .args([name, "--exact", "--nocapture", "--test-threads", "1"])
+        .env(OWN_PROCESS, name)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("re-run the test binary");
+    let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+    let read = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_string(&mut s);
+            }
+            s
+        })
+    };
+    let out = read(stdout.map(|p| Box::new(p) as Box<dyn std::io::Read + Send>));
+    let err = read(stderr.map(|p| Box::new(p) as Box<dyn std::io::Read + Send>));
+    let deadline = std::time::Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the child test") {
+            break Some(status);
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    eprintln!("{}", out.join().unwrap_or_default());
+    eprintln!("{}", err.join().unwrap_or_default());
+    match status {
+        Some(s) if s.success() => false,
+        Some(s) => panic!("{name} failed in its own process ({s})"),
+        None => panic!("{name} did not finish within {timeout:?} in its own process"),
+    }
+}
