@@ -154,22 +154,8 @@ mod tests {
     use p2panda_core::SigningKey;
 
     use super::*;
-    use crate::store::tx::Tx;
+    use crate::store::test_support::{open, write};
     use crate::store::Store;
-
-    fn open() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        (dir, store)
-    }
-
-    /// Runs `f` in a committed transaction.
-    fn write<T>(store: &mut Store, f: impl FnOnce(&Tx<'_>) -> T) -> T {
-        let tx = store.transaction().unwrap();
-        let out = f(&tx);
-        tx.commit().unwrap();
-        out
-    }
 
     fn peer() -> AuthorId {
         AuthorId::from(SigningKey::generate().verifying_key())

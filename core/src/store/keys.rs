@@ -97,28 +97,10 @@ mod tests {
     use super::*;
     use crate::base::log::LogKind;
     use crate::store::oplog;
-    use crate::store::tx::Tx;
+    use crate::store::test_support::{author, open, write};
     use crate::store::Store;
     use crate::wire::body::CONTROL_KEY_BUNDLE;
     use crate::wire::operation::build_operation;
-
-    fn open() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        (dir, store)
-    }
-
-    /// Runs `f` in a committed transaction.
-    fn write<T>(store: &mut Store, f: impl FnOnce(&Tx<'_>) -> T) -> T {
-        let tx = store.transaction().unwrap();
-        let out = f(&tx);
-        tx.commit().unwrap();
-        out
-    }
-
-    fn author(key: &SigningKey) -> AuthorId {
-        AuthorId::from(key.verifying_key())
-    }
 
     /// Stores the first operation of `key`'s `kind` log of `document`, with `body`.
     fn log_first(

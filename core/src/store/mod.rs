@@ -13,6 +13,8 @@ pub mod migrations;
 pub mod oplog;
 pub mod outbox;
 pub mod parked;
+#[cfg(test)]
+mod test_support;
 pub mod tx;
 
 pub use error::StoreError;

@@ -332,45 +332,9 @@ mod tests {
     use p2panda_core::SigningKey;
 
     use super::*;
-    use crate::store::tx::Tx;
+    use crate::store::test_support::{author, chain, open, write};
     use crate::store::Store;
     use crate::wire::operation::{build_operation, FsHeader};
-
-    fn open() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        (dir, store)
-    }
-
-    /// Runs `f` in a committed transaction.
-    fn write<T>(store: &mut Store, f: impl FnOnce(&Tx<'_>) -> T) -> T {
-        let tx = store.transaction().unwrap();
-        let out = f(&tx);
-        tx.commit().unwrap();
-        out
-    }
-
-    fn author(key: &SigningKey) -> AuthorId {
-        AuthorId::from(key.verifying_key())
-    }
-
-    /// `n` chained operations of one log, seq 0 to n - 1, with distinct bodies.
-    fn chain(key: &SigningKey, document: DocumentId, kind: LogKind, n: u32) -> Vec<FsOperation> {
-        let mut previous = None;
-        (0..n)
-            .map(|seq| {
-                let op = build_operation(
-                    key,
-                    document,
-                    kind,
-                    previous,
-                    vec![kind.code() as u8, seq as u8],
-                );
-                previous = Some((seq, op.hash));
-                op
-            })
-            .collect()
-    }
 
     /// Inserts `ops` in one committed transaction; each must be new.
     fn insert_all(store: &mut Store, document: DocumentId, ops: &[FsOperation], applied: bool) {
