@@ -213,6 +213,77 @@ impl Document {
         })
     }
 
+    /// Adds the device whose key bundle is `key_bundle` with `role` (`ADMIN`, `WRITER` or
+    /// `READER`; a relay is added with [`Document::add_relay`]). Admins only. Returns the new
+    /// member's author id.
+    ///
+    /// # Errors
+    /// `NotAllowed` (this device is not an admin), `InvalidArgument`, `Crypto`, `NotFound`,
+    /// `Storage`, `Closed`.
+    pub fn add_member_as(&self, key_bundle: Vec<u8>, role: Role) -> Result<String, FieldSyncError> {
+        guard_open(&self.shutdown, || {
+            if key_bundle.is_empty() || key_bundle.len() > 64 * 1024 {
+                return Err(FieldSyncError::invalid(format!(
+                    "key bundle must be 1..=65536 bytes, got {}",
+                    key_bundle.len()
+                )));
+            }
+            Ok(self.inner.add_member_as(&key_bundle, role.into())?.to_string())
+        })
+    }
+
+    /// Adds `author_id` as a relay: it stores and forwards the document's ciphertext but
+    /// cannot read or write it. Admins only.
+    ///
+    /// # Errors
+    /// `NotAllowed`, `InvalidArgument` (malformed id, already a member), `NotFound`,
+    /// `Storage`, `Closed`.
+    pub fn add_relay(&self, author_id: String) -> Result<(), FieldSyncError> {
+        guard_open(&self.shutdown, || {
+            let author = crate::validate::author_id(&author_id)?;
+            Ok(self.inner.add_relay(author)?)
+        })
+    }
+
+    /// Changes a member's role among `ADMIN`, `WRITER` and `READER`. Admins only.
+    ///
+    /// # Errors
+    /// `NotAllowed`, `InvalidArgument` (malformed id, not a member, relay), `NotFound`,
+    /// `Storage`, `Closed`.
+    pub fn set_role(&self, author_id: String, role: Role) -> Result<(), FieldSyncError> {
+        guard_open(&self.shutdown, || {
+            let author = crate::validate::author_id(&author_id)?;
+            Ok(self.inner.set_role(author, role.into())?)
+        })
+    }
+
+    /// Every member and its role, as this device's replica resolves them (empty for a
+    /// document created before roles existed).
+    ///
+    /// # Errors
+    /// `NotFound`, `Storage`, `Closed`.
+    pub fn roles(&self) -> Result<Vec<MemberRole>, FieldSyncError> {
+        guard_open(&self.shutdown, || {
+            Ok(self
+                .inner
+                .roles()?
+                .into_iter()
+                .map(|(a, r)| MemberRole {
+                    author_id: a.to_string(),
+                    role: r.into(),
+                })
+                .collect())
+        })
+    }
+
+    /// This device's role, if it has one.
+    ///
+    /// # Errors
+    /// `NotFound`, `Storage`, `Closed`.
+    pub fn my_role(&self) -> Result<Option<Role>, FieldSyncError> {
+        guard_open(&self.shutdown, || Ok(self.inner.my_role()?.map(Role::from)))
+    }
+
     /// Author ids of the devices in the document's group.
     ///
     /// # Errors
@@ -477,4 +548,48 @@ impl ListHandle {
     pub fn is_empty(&self) -> Result<bool, FieldSyncError> {
         guard_open(&self.shutdown, || Ok(self.inner.is_empty()?))
     }
+}
+
+/// What a device may do in a document.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum Role {
+    /// Adds and removes members and changes roles; writes and reads.
+    Admin,
+    /// Writes and reads.
+    Writer,
+    /// Reads; its edits are refused (`NotAllowed`).
+    Reader,
+    /// Stores and forwards the ciphertext; cannot read or write.
+    Relay,
+}
+
+impl From<Role> for fieldsync::Role {
+    fn from(r: Role) -> Self {
+        match r {
+            Role::Admin => fieldsync::Role::Admin,
+            Role::Writer => fieldsync::Role::Writer,
+            Role::Reader => fieldsync::Role::Reader,
+            Role::Relay => fieldsync::Role::Relay,
+        }
+    }
+}
+
+impl From<fieldsync::Role> for Role {
+    fn from(r: fieldsync::Role) -> Self {
+        match r {
+            fieldsync::Role::Admin => Role::Admin,
+            fieldsync::Role::Writer => Role::Writer,
+            fieldsync::Role::Reader => Role::Reader,
+            fieldsync::Role::Relay => Role::Relay,
+        }
+    }
+}
+
+/// A member of a document and its role.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct MemberRole {
+    /// The member's author id (64 hex characters).
+    pub author_id: String,
+    /// Its role.
+    pub role: Role,
 }

@@ -52,6 +52,14 @@ pub enum FieldSyncError {
         /// What failed.
         reason: String,
     },
+    /// This device's role in the document does not allow the call: a reader editing, a
+    /// writer changing members, a removed member writing. Nothing changed; an admin can
+    /// change the role.
+    #[error("not allowed: {reason}")]
+    NotAllowed {
+        /// What was refused and which role it needs.
+        reason: String,
+    },
     /// The node was shut down; open a new one.
     #[error("closed: {reason}")]
     Closed {
@@ -102,6 +110,7 @@ impl From<Error> for FieldSyncError {
                 }
                 DocumentError::Store(_) => FieldSyncError::Storage { reason },
                 DocumentError::Engine(_) => FieldSyncError::Internal { reason },
+                DocumentError::NotAllowed(_) => FieldSyncError::NotAllowed { reason },
                 DocumentError::NotAMember(_) | DocumentError::Encryption(_) => {
                     FieldSyncError::Crypto { reason }
                 }

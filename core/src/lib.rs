@@ -17,6 +17,7 @@
 //! wire < store, crypto, direct < document < replica < net < node), each importing only
 //! from its own layer or a lower one; `ARCHITECTURE.md` at the repository root is the map.
 
+mod auth;
 mod base;
 mod crypto;
 mod direct;
@@ -30,6 +31,7 @@ mod wire;
 #[doc(hidden)]
 pub mod internals;
 
+pub use auth::{AuthError, Role};
 pub use base::events::{Event, EventStream, Origin};
 pub use base::ids::{AuthorId, DocumentId, IdError};
 pub use base::version::{VersionOrdering, VersionVector};

@@ -45,6 +45,11 @@ impl DocumentId {
         &self.0
     }
 
+    /// The id with these raw bytes.
+    pub(crate) fn from_bytes(bytes: [u8; 32]) -> Self {
+        DocumentId(bytes)
+    }
+
     /// Builds an id from raw bytes read from storage or the network.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, IdError> {
         let arr: [u8; 32] = bytes

@@ -109,6 +109,31 @@ impl ControlEnvelope {
     pub(crate) const VERSION: u8 = CONTROL_VERSION;
 }
 
+/// What a group control message does, read before it reaches the group (to authorize it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ControlKind {
+    /// Creates the group.
+    Create,
+    /// Adds a device.
+    Add(VerifyingKey),
+    /// Removes a device.
+    Remove(VerifyingKey),
+    /// Rotates the secret.
+    Update,
+}
+
+/// The sender and kind of the group control message `bytes`.
+pub fn control_kind(bytes: &[u8]) -> Result<(VerifyingKey, ControlKind), CryptoError> {
+    let message = ControlEnvelope::decode(bytes)?;
+    let kind = match &message.wire.control {
+        ControlMessage::Create { .. } => ControlKind::Create,
+        ControlMessage::Add { added } => ControlKind::Add(*added),
+        ControlMessage::Remove { removed } => ControlKind::Remove(*removed),
+        ControlMessage::Update => ControlKind::Update,
+    };
+    Ok((message.wire.sender, kind))
+}
+
 impl GroupMessageTrait<VerifyingKey, Hash, Membership> for ControlEnvelope {
     fn id(&self) -> Hash {
         self.id

@@ -43,6 +43,6 @@ pub use group::DocumentGroup;
 pub use group_id::GroupId;
 pub use key_bundle::KeyBundle;
 pub use membership::{Membership, MembershipState};
-pub use message::{ControlEnvelope, GroupMessage};
+pub use message::{control_kind, ControlEnvelope, ControlKind, GroupMessage};
 pub use ordering::{CausalOrderer, OrdererError, OrdererState, MAX_PENDING};
 pub use providers::{Keys, Registry};

@@ -17,6 +17,10 @@ use super::message::{ControlEnvelope, ControlWire, Direct};
 /// Maximum number of control messages buffered while waiting for dependencies.
 pub const MAX_PENDING: usize = 4096;
 
+/// Maximum number of buffered control messages of one sender: one member cannot fill the
+/// buffer and block the others' messages.
+pub const MAX_PENDING_PER_SENDER: usize = 256;
+
 /// Causal orderer for control messages.
 ///
 /// Every control message carries `(sender, seq)`, a per-group, per-sender counter starting
@@ -193,7 +197,11 @@ impl Ordering<VerifyingKey, Hash, Membership> for CausalOrderer {
         if y.is_known(message) {
             return Ok(y);
         }
-        if y.pending.len() >= MAX_PENDING {
+        let sender = message.wire.sender;
+        if y.pending.len() >= MAX_PENDING
+            || y.pending.iter().filter(|m| m.wire.sender == sender).count()
+                >= MAX_PENDING_PER_SENDER
+        {
             return Err(OrdererError::TooManyPending);
         }
         y.pending.push(message.clone());

@@ -2,6 +2,7 @@
 
 use thiserror::Error;
 
+use crate::auth::AuthError;
 use crate::base::ids::DocumentId;
 use crate::crypto::CryptoError;
 use crate::store::StoreError;
@@ -33,6 +34,10 @@ pub enum DocumentError {
     /// neither write to it nor change its membership.
     #[error("not a member of document {0}")]
     NotAMember(DocumentId),
+    /// This device's role in the document does not allow the call (e.g. a reader editing,
+    /// a writer removing a member); nothing changed.
+    #[error("not allowed: {0}")]
+    NotAllowed(#[from] AuthError),
     /// A membership or encryption step failed (bad key bundle, unknown member, ...).
     #[error("encryption: {0}")]
     Encryption(#[from] CryptoError),

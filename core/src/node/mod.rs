@@ -76,10 +76,9 @@ impl Node {
     /// creates its encryption group with this device as the only member and publishes the
     /// group's "create" control operation.
     pub fn create_document(&self) -> Result<Document> {
-        let id = DocumentId::random();
-        let op = self.replica.init_document(id)?;
+        let (id, ops) = self.replica.init_document()?;
         self.net.send(NetCommand::Subscribe(id));
-        if let Some(op) = op {
+        for op in ops {
             self.replica.publish_local(id, op);
         }
         Ok(self.handle(id))

@@ -30,6 +30,9 @@ pub(crate) struct Batch {
     /// The batch's Loro updates, imported at its end; `None`: each update is imported as
     /// its operation is stored.
     pub(crate) deferred: Option<DeferredImports>,
+    /// Documents where a removal took effect during a deferred batch: their revoked
+    /// updates are swept after the batch's imports (see `crate::replica::authz`).
+    pub(crate) revoked: Vec<DocumentId>,
 }
 
 /// The memo of one batch (see the module documentation).

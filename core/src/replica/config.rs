@@ -18,6 +18,13 @@ pub struct NodeConfig {
     pub snapshot_every: u32,
     /// Most operations kept aside while waiting for their predecessors.
     pub max_parked: u64,
+    /// Most operations one author may have kept aside (waiting for predecessors, or in
+    /// quarantine until the roles that allow them arrive). Identities are free: this keeps
+    /// one key, or many, from filling the area alone.
+    pub max_parked_per_author: u64,
+    /// How long an operation stays kept aside before it is dropped (a later sync brings it
+    /// again if it is still wanted). Default 7 days.
+    pub parked_expiry: std::time::Duration,
     /// Where the device key is kept; `None` keeps it in the SDK database.
     pub key_store: Option<Arc<dyn DeviceKeyStore>>,
     /// End-to-end encrypt documents (default `true`). When off, new documents are plain and
@@ -35,8 +42,21 @@ impl NodeConfig {
             max_body_bytes: 16 * 1024 * 1024,
             snapshot_every: 256,
             max_parked: 100_000,
+            max_parked_per_author: 2_000,
+            parked_expiry: std::time::Duration::from_secs(7 * 24 * 3600),
             key_store: None,
             encrypt: true,
+        }
+    }
+}
+
+impl NodeConfig {
+    /// The parking limits of this configuration.
+    pub(crate) fn park_limits(&self) -> crate::store::parked::ParkLimits {
+        crate::store::parked::ParkLimits {
+            total: self.max_parked,
+            per_author: self.max_parked_per_author,
+            expiry_ms: i64::try_from(self.parked_expiry.as_millis()).unwrap_or(i64::MAX),
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use thiserror::Error;
 
+use crate::auth::AuthError;
 use crate::base::ids::{AuthorId, DocumentId};
 use crate::crypto::CryptoError;
 use crate::document::{DocumentError, InvalidUpdate};
@@ -10,8 +11,9 @@ use crate::wire::WireError;
 
 /// Why a remote operation was refused by [`crate::Node::ingest`].
 ///
-/// Every variant leaves the store unchanged, except [`IngestError::SeqGap`] which parks the
-/// operation aside (outside the op log) until the missing predecessors arrive.
+/// Every variant leaves the store unchanged, except [`IngestError::SeqGap`] and
+/// [`IngestError::AwaitingAuthorization`], which park the operation aside (outside the op
+/// log) until the missing predecessors, or the roles that allow it, arrive.
 #[derive(Debug, Error)]
 pub enum IngestError {
     /// The encoded operation is larger than the configured maximum.
@@ -105,6 +107,20 @@ pub enum IngestError {
     /// A control message or key bundle was malformed or refused by the group.
     #[error("rejected control message: {0}")]
     InvalidControl(#[source] CryptoError),
+    /// The document's roles do not allow the operation: its author is not (or no longer) a
+    /// member with the role it needs, or an auth operation is invalid. Refused on every
+    /// replica that holds the same roles; nothing is stored.
+    #[error("not authorized: {0}")]
+    Unauthorized(#[source] AuthError),
+    /// The roles this node holds cannot decide yet whether the author may do this (the
+    /// operation that gives it a role may not have arrived). The operation was kept in
+    /// quarantine (bounded per author, expiring) and is checked again when roles change; it
+    /// is not stored, served or counted until then.
+    #[error("operation of {author} waits for its authorization (quarantined)")]
+    AwaitingAuthorization {
+        /// Its author.
+        author: AuthorId,
+    },
     /// Storing the operation failed.
     #[error(transparent)]
     Store(#[from] StoreError),

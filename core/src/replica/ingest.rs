@@ -13,6 +13,7 @@ use crate::base::pool::parallel_map;
 use crate::document::cache::LoadedDoc;
 use crate::document::deferred::DeferredImports;
 use crate::document::{attribution, InvalidUpdate};
+use crate::replica::authz::{doc_auth, sweep_revoked, Gate};
 use crate::replica::batch::{Batch, BatchMemo};
 use crate::replica::load::{rebuild, Start};
 use crate::replica::write::snapshot_if_due;
@@ -55,7 +56,15 @@ fn log_head(
     batch: &mut Batch,
     op: &FsOperation,
 ) -> Result<Option<(u32, Hash)>, StoreError> {
-    let log = log_of(op);
+    head_of(st, batch, log_of(op))
+}
+
+/// The head (seq, hash) of `log`, as stored (remembered in a batch).
+fn head_of(
+    st: &ReplicaState,
+    batch: &mut Batch,
+    log: LogId,
+) -> Result<Option<(u32, Hash)>, StoreError> {
     match batch.memo.as_mut() {
         Some(memo) => memo.head(st.store.conn(), log),
         None => oplog::latest(st.store.conn(), &log.0, log.1, log.2),
@@ -177,6 +186,7 @@ impl Replica {
                 .then(|| BatchMemo::load(st.store.conn()).ok())
                 .flatten(),
             deferred: defer.then(DeferredImports::default),
+            revoked: Vec::new(),
         };
         self.ingest_each(st, &mut batch, ops, defer, batched, results)
     }
@@ -211,6 +221,17 @@ impl Replica {
                 st.store.rollback_batch();
                 st.docs.clear();
                 st.keys.forget_all();
+                st.auth.clear();
+                return None;
+            }
+        }
+        for document in std::mem::take(&mut batch.revoked) {
+            if let Err(e) = self.sweep(st, document) {
+                tracing::warn!(%document, "sweeping revoked updates failed ({e}); rolling back");
+                st.store.rollback_batch();
+                st.docs.clear();
+                st.keys.forget_all();
+                st.auth.clear();
                 return None;
             }
         }
@@ -219,6 +240,7 @@ impl Replica {
                 st.store.rollback_batch();
                 st.docs.clear();
                 st.keys.forget_all();
+                st.auth.clear();
                 changed.clear();
                 let reason = format!("batch commit failed: {e}");
                 for r in results.iter_mut() {
@@ -335,12 +357,82 @@ impl Replica {
                 }
             }
         }
+        if kind == LogKind::Control {
+            // Roles or keys may have changed: quarantined operations may pass now.
+            let released = self.release_quarantine(st, batch, document, known);
+            applied |= released > 0;
+            unparked += released;
+        }
         let result = if applied {
             IngestOutcome::Applied { document, unparked }
         } else {
             IngestOutcome::Stored { document }
         };
         Ok((result, applied.then_some((document, author))))
+    }
+
+    /// Applies quarantined (and parked) operations of `document` that pass now, log by log,
+    /// until none does. Returns how many were applied.
+    fn release_quarantine(
+        &self,
+        st: &mut ReplicaState,
+        batch: &mut Batch,
+        document: DocumentId,
+        known: bool,
+    ) -> usize {
+        let mut released = 0;
+        loop {
+            let mut progress = false;
+            let Ok(logs) = parked::logs_of(st.store.conn(), document) else {
+                break;
+            };
+            for (author, kind) in logs {
+                loop {
+                    let Ok(head) = head_of(st, batch, (author, document, kind)) else {
+                        break;
+                    };
+                    let next = head.map_or(0, |(s, _)| s + 1);
+                    let taken = st.store.single_statement().and_then(|tx| {
+                        let taken = parked::take(&tx, &author, document, kind, next)?;
+                        tx.commit().map_err(StoreError::from)?;
+                        Ok(taken)
+                    });
+                    let Ok(Some((header, body))) = taken else {
+                        break;
+                    };
+                    let Ok(op) = operation::authenticate(header, body, self.config.max_body_bytes)
+                    else {
+                        break;
+                    };
+                    if self.check_position(st, batch, &op.op).is_err() {
+                        break;
+                    }
+                    match self.apply_checked(st, batch, document, known, &op) {
+                        Ok(_) => {
+                            released += 1;
+                            progress = true;
+                        }
+                        Err(_) => {
+                            st.keys.forget(document);
+                            break;
+                        }
+                    }
+                }
+            }
+            if !progress {
+                break;
+            }
+        }
+        released
+    }
+
+    /// Sweeps the revoked updates of `document` in their own statement scope.
+    fn sweep(&self, st: &mut ReplicaState, document: DocumentId) -> Result<usize, StoreError> {
+        let revoked = doc_auth(st, document)?.revocations();
+        let tx = st.store.transaction()?;
+        let n = sweep_revoked(&tx, &mut st.docs, document, &revoked)?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok(n)
     }
 
     /// Checks seq and backlink against the stored log; parks the operation on a gap.
@@ -371,7 +463,7 @@ impl Replica {
         }
         if seq > expected {
             let tx = st.store.single_statement()?;
-            parked::park(&tx, op, self.config.max_parked)?;
+            parked::park(&tx, op, self.config.park_limits())?;
             tx.commit()?;
             if let Some(memo) = batch.memo.as_mut() {
                 memo.parked(log_of(op));
@@ -390,7 +482,7 @@ impl Replica {
         Ok(())
     }
 
-    /// Stores an operation whose position was checked, and applies its content. `known`:
+    /// Authorizes, stores and applies an operation whose position was checked. `known`:
     /// the document's row exists in the store. Returns (content applied, kind, seq).
     fn apply_checked(
         &self,
@@ -400,6 +492,30 @@ impl Replica {
         known: bool,
         received: &Authenticated,
     ) -> Result<(bool, LogKind, u32), IngestError> {
+        if !known {
+            // The gate reads the document's flags: register it first (one statement).
+            let tx = st.store.single_statement()?;
+            documents::ensure(&tx, document)?;
+            tx.commit()?;
+        }
+        let gate = self.authorize(st, &received.op)?;
+        self.store_checked(st, batch, document, received, gate)
+            .inspect_err(|_| {
+                // An auth operation may have changed the cached roles: reload them.
+                st.auth.remove(&document);
+            })
+    }
+
+    /// Stores an operation that passed the gate, and applies its content.
+    fn store_checked(
+        &self,
+        st: &mut ReplicaState,
+        batch: &mut Batch,
+        document: DocumentId,
+        received: &Authenticated,
+        gate: Gate,
+    ) -> Result<(bool, LogKind, u32), IngestError> {
+        let known = true;
         let op = &received.op;
         let kind = op.header.extensions.kind;
         let seq = op.header.seq_num;
@@ -474,6 +590,23 @@ impl Replica {
             }
             snapshot_if_due(&tx, document, doc, 1, self.config.snapshot_every)?;
         }
+        if let Gate::Auth(wire) = &gate {
+            if wire.action.revocation().is_some() {
+                if batch.deferred.is_some() {
+                    // Swept after the batch's imports, which may hold its updates.
+                    if !batch.revoked.contains(&document) {
+                        batch.revoked.push(document);
+                    }
+                } else {
+                    let revoked = st
+                        .auth
+                        .get(&document)
+                        .map(|a| a.revocations())
+                        .unwrap_or_default();
+                    sweep_revoked(&tx, &mut st.docs, document, &revoked)?;
+                }
+            }
+        }
         if let Err(e) = tx.commit() {
             st.docs.remove(&document);
             st.keys.forget(document);
@@ -527,20 +660,21 @@ mod tests {
     fn a_store_failure_while_loading_is_not_the_peers_fault() {
         let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let a = plain(a_dir.path());
-        let id = DocumentId::random();
-        assert!(
-            a.init_document(id).unwrap().is_none(),
-            "plain: no control op"
-        );
+        let (id, genesis) = a.init_document().unwrap();
+        assert_eq!(genesis.len(), 1, "plain: the genesis, no group");
         for s in ["one", "two", "three"] {
             push(&a, id, s);
         }
         let ops = a.operations(id).unwrap();
-        assert_eq!(ops.len(), 3);
+        assert_eq!(ops.len(), 4, "the genesis first, then three updates");
         {
             let b = plain(b_dir.path());
             assert!(matches!(
                 b.ingest(&ops[0]),
+                Ok(IngestOutcome::Stored { .. })
+            ));
+            assert!(matches!(
+                b.ingest(&ops[1]),
                 Ok(IngestOutcome::Applied { .. })
             ));
             b.flush().unwrap();
@@ -553,11 +687,11 @@ mod tests {
             .execute("UPDATE snapshots SET vv = x'ffff'", [])
             .unwrap();
         let b = plain(b_dir.path());
-        match b.ingest(&ops[1]) {
+        match b.ingest(&ops[2]) {
             Err(IngestError::Store(StoreError::Corrupt(_))) => {}
             other => panic!("expected a store error, got {other:?}"),
         }
-        let results = b.ingest_batch(&ops[1..2]);
+        let results = b.ingest_batch(&ops[2..3]);
         assert!(
             matches!(
                 results[..],
@@ -565,6 +699,6 @@ mod tests {
             ),
             "batched: expected a store error, got {results:?}"
         );
-        assert_eq!(b.op_count(id).unwrap(), 1, "nothing was stored");
+        assert_eq!(b.op_count(id).unwrap(), 2, "nothing more was stored");
     }
 }

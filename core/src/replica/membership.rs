@@ -39,11 +39,16 @@ use crate::base::ids::{AuthorId, DocumentId};
 use crate::base::log::LogKind;
 use crate::crypto::{CryptoError, DeviceKeys, DocumentGroup, GroupId, KeyBundle};
 use crate::document::DocumentError;
+use crate::auth::genesis;
+use crate::auth::op::{Action, AuthWire, AUTH_VERSION};
+use crate::auth::state::DocAuth;
+use crate::auth::Role;
+use crate::replica::authz::doc_auth;
 use crate::replica::keyring::{control_body, readable_unapplied};
 use crate::replica::{IngestError, Replica, ReplicaError, ReplicaState};
-use crate::store::{documents, keys, oplog, StoreError};
-use crate::wire::body::{self, BodyScheme, CONTROL_GROUP_MESSAGE, CONTROL_KEY_BUNDLE};
-use crate::wire::operation::FsOperation;
+use crate::store::{documents, keys, oplog, outbox, parked, StoreError};
+use crate::wire::body::{self, BodyScheme, CONTROL_AUTH, CONTROL_GROUP_MESSAGE, CONTROL_KEY_BUNDLE};
+use crate::wire::operation::{build_operation, FsOperation};
 
 impl Replica {
     /// Whether plain (unencrypted) bodies are written and accepted for this document.
@@ -80,37 +85,120 @@ impl Replica {
         Ok(body::seal(BodyScheme::Group, &ciphertext))
     }
 
-    /// Registers a new local document and, when encrypting, creates its group (just this
-    /// device) and publishes the "create" control operation, all in one transaction.
-    pub(crate) fn init_document(
-        &self,
-        id: DocumentId,
-    ) -> Result<Option<FsOperation>, ReplicaError> {
+    /// Creates a new local document: its id derives from this device's key and a fresh
+    /// nonce, its genesis (the auth "create", this device the first admin) is the first
+    /// control operation and, when encrypting, its group (just this device) the second.
+    /// Returns the id and the operations to publish.
+    pub(crate) fn init_document(&self) -> Result<(DocumentId, Vec<FsOperation>), DocumentError> {
+        let nonce: [u8; 32] = rand::random();
+        let me = self.author();
+        let id = genesis::document_id(&me, &nonce);
         let mut guard = self.lock();
         let st = &mut *guard;
-        if !self.config.encrypt {
+        {
             let tx = st.store.transaction()?;
             documents::ensure(&tx, id)?;
-            documents::set_plain(&tx, id, true)?;
+            if !self.config.encrypt {
+                documents::set_plain(&tx, id, true)?;
+            }
             tx.commit().map_err(StoreError::from)?;
-            return Ok(None);
         }
-        let (group, message) =
-            DocumentGroup::create(st.keys.device_keys(), GroupId::from(id.as_hash()), &[])?;
-        st.keys.insert_group(id, group);
-        let body = control_body(CONTROL_GROUP_MESSAGE, message.as_bytes());
-        let op = self
-            .append_own(st, id, LogKind::Control, body)
-            .inspect_err(|_| {
-                st.keys.forget(id);
-            })?;
-        Ok(Some(op))
+        let wire = AuthWire {
+            v: AUTH_VERSION,
+            deps: Vec::new(),
+            action: Action::Create { nonce },
+        };
+        let mut ops = vec![self.append_auth(st, id, &wire)?];
+        if self.config.encrypt {
+            let (group, message) = DocumentGroup::create(
+                st.keys.device_keys(),
+                GroupId::from(id.as_hash()),
+                &[],
+            )?;
+            st.keys.insert_group(id, group);
+            let body = control_body(CONTROL_GROUP_MESSAGE, message.as_bytes());
+            let op = self
+                .append_own(st, id, LogKind::Control, body)
+                .inspect_err(|_| {
+                    st.keys.forget(id);
+                })?;
+            ops.push(op);
+        }
+        Ok((id, ops))
+    }
+
+    /// Signs an auth operation of this device, applies it to the document's roles and
+    /// stores it, in one transaction; nothing is written if the roles refuse it (a refused
+    /// operation in our own log would block every later one at the other replicas).
+    pub(crate) fn append_auth(
+        &self,
+        st: &mut ReplicaState,
+        id: DocumentId,
+        wire: &AuthWire,
+    ) -> Result<FsOperation, DocumentError> {
+        let me = self.author();
+        doc_auth(st, id)?;
+        let tx = st.store.transaction()?;
+        documents::ensure(&tx, id)?;
+        let prev = oplog::latest(&tx, &me, id, LogKind::Control)?;
+        let body = control_body(CONTROL_AUTH, &wire.encode());
+        let op = build_operation(self.identity.signing_key(), id, LogKind::Control, prev, body);
+        let auth = st
+            .auth
+            .get_mut(&id)
+            .ok_or_else(|| StoreError::Corrupt("roles vanished".into()))?;
+        auth.apply(op.hash, &me, op.header.seq_num, wire)?;
+        let stored = oplog::insert(&tx, id, &op, &op.header.encode(), true)
+            .and_then(|_| outbox::push(&tx, &op))
+            .and_then(|()| tx.commit().map_err(StoreError::from));
+        if let Err(e) = stored {
+            st.auth.remove(&id);
+            return Err(e.into());
+        }
+        Ok(op)
+    }
+
+    /// Writes an auth operation built by `action` from the document's current roles, as
+    /// this device (which must be an admin), and publishes it.
+    fn change_roles(
+        &self,
+        id: DocumentId,
+        action: impl FnOnce(&mut ReplicaState, &DocAuth) -> Result<Option<Action>, DocumentError>,
+    ) -> Result<(), DocumentError> {
+        let op = {
+            let mut guard = self.lock();
+            let st = &mut *guard;
+            self.ensure_live(st, id)?;
+            if self.is_legacy(st, id)? {
+                return Err(DocumentError::InvalidArgument(
+                    "document predates roles (legacy): it has no roles to change".into(),
+                ));
+            }
+            self.require_role(st, id, Role::Admin)?;
+            doc_auth(st, id)?;
+            let auth = st.auth.remove(&id).ok_or_else(|| StoreError::Corrupt("roles vanished".into()))?;
+            let built = action(st, &auth);
+            let deps = auth.heads();
+            st.auth.insert(id, auth);
+            let Some(action) = built? else {
+                return Ok(());
+            };
+            let wire = AuthWire {
+                v: AUTH_VERSION,
+                deps,
+                action,
+            };
+            self.append_auth(st, id, &wire)?
+        };
+        self.publish_local(id, op);
+        Ok(())
     }
 
     /// Applies a group change made by this device and publishes its control message.
     fn change_group(
         &self,
         id: DocumentId,
+        needed: Role,
         change: impl FnOnce(&mut DocumentGroup, &DeviceKeys) -> Result<Vec<u8>, CryptoError>,
     ) -> Result<(), DocumentError> {
         let op = {
@@ -122,6 +210,7 @@ impl Replica {
                     "document is not encrypted (plain document)".into(),
                 ));
             }
+            self.require_role(st, id, needed)?;
             let (group, keys) = st.keys.member_group_with_keys(st.store.conn(), id)?;
             let message = change(group, keys)?;
             let body = control_body(CONTROL_GROUP_MESSAGE, &message);
@@ -157,7 +246,7 @@ impl Replica {
                 return Ok(false);
             }
         }
-        self.change_group(id, |g, keys| Ok(g.add(keys, bundle)?.into_bytes()))?;
+        self.add_member_as(id, &bundle.to_bytes()?, Role::Writer)?;
         Ok(true)
     }
 
@@ -219,16 +308,110 @@ impl Replica {
         self.lock().keys.key_bundle()
     }
 
-    /// Adds the owner of `bundle` to the group of `id` (see `Document::add_member`).
+    /// Adds the owner of `bundle` to `id` with `role` (see `Document::add_member_as`): the
+    /// auth operation giving it the role, then (for a reading role of an encrypted
+    /// document) the group "add" that hands it the secrets. Either step is skipped if
+    /// already done, so a call that failed half-way can be repeated.
+    pub(crate) fn add_member_as(
+        &self,
+        id: DocumentId,
+        bundle: &[u8],
+        role: Role,
+    ) -> Result<AuthorId, DocumentError> {
+        let bundle = KeyBundle::from_bytes(bundle)?;
+        let member = AuthorId::from(bundle.owner());
+        self.grant(id, member, role)?;
+        let encrypted = {
+            let mut guard = self.lock();
+            let st = &mut *guard;
+            !self.is_plain(st.store.conn(), id)?
+                && !st
+                    .keys
+                    .member_group(st.store.conn(), id)?
+                    .members()
+                    .contains(&bundle.owner())
+        };
+        if role.can_read() && encrypted {
+            self.change_group(id, Role::Admin, |g, keys| Ok(g.add(keys, &bundle)?.into_bytes()))?;
+        }
+        Ok(member)
+    }
+
+    /// Gives `member` `role` in the roles of `id` (an add, promotion or demotion; nothing if
+    /// it holds it already). No-op for legacy documents.
+    fn grant(&self, id: DocumentId, member: AuthorId, role: Role) -> Result<(), DocumentError> {
+        if self.is_legacy(&mut self.lock(), id)? {
+            return Ok(());
+        }
+        self.change_roles(id, |st, auth| {
+            let member_bytes = *member.as_bytes();
+            Ok(match auth.role_of(&member) {
+                None => Some(Action::Add {
+                    member: member_bytes,
+                    role,
+                }),
+                Some(current) if current == role => None,
+                Some(current) if current < role => Some(Action::Promote {
+                    member: member_bytes,
+                    role,
+                }),
+                Some(_) => Some(Action::Demote {
+                    member: member_bytes,
+                    role,
+                    keep_until: kept_part(st, id, &member)?,
+                }),
+            })
+        })
+    }
+
+    /// Adds `member` as a relay of `id`: it syncs the document's ciphertext and holds no
+    /// secret (see `Document::add_relay`).
+    pub(crate) fn add_relay(&self, id: DocumentId, member: AuthorId) -> Result<(), DocumentError> {
+        {
+            let mut guard = self.lock();
+            let st = &mut *guard;
+            if doc_auth(st, id)?.role_of(&member).is_some() {
+                return Err(DocumentError::InvalidArgument(format!(
+                    "{member} already has a role: remove it first"
+                )));
+            }
+        }
+        self.grant(id, member, Role::Relay)
+    }
+
+    /// Changes the role of `member` of `id` (see `Document::set_role`).
+    pub(crate) fn set_role(&self, id: DocumentId, member: AuthorId, role: Role) -> Result<(), DocumentError> {
+        let current = {
+            let mut guard = self.lock();
+            let st = &mut *guard;
+            doc_auth(st, id)?.role_of(&member)
+        };
+        match current {
+            None => Err(DocumentError::InvalidArgument(format!(
+                "{member} is not a member: add it first"
+            ))),
+            Some(c) if c.can_read() != role.can_read() => Err(DocumentError::InvalidArgument(
+                "between relay and a reading role the secrets change hands: remove the member and add it again".into(),
+            )),
+            Some(_) => self.grant(id, member, role),
+        }
+    }
+
+    /// The roles of `id` (empty for legacy documents).
+    pub(crate) fn roles(&self, id: DocumentId) -> Result<Vec<(AuthorId, Role)>, DocumentError> {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        self.ensure_live(st, id)?;
+        Ok(doc_auth(st, id)?.roles())
+    }
+
+    /// Adds the owner of `bundle` to the group of `id` as a writer (see `Document::add_member`).
     pub(crate) fn add_member(
         &self,
         id: DocumentId,
         bundle: &[u8],
     ) -> Result<AuthorId, DocumentError> {
-        let bundle = KeyBundle::from_bytes(bundle)?;
-        let member = AuthorId::from(bundle.owner());
-        self.change_group(id, |g, keys| Ok(g.add(keys, &bundle)?.into_bytes()))?;
-        Ok(member)
+        self.add_member_as(id, bundle, Role::Writer)
     }
 
     /// Adds a device that announced its key bundle in the control log of `id`.
@@ -237,7 +420,20 @@ impl Replica {
         id: DocumentId,
         member: AuthorId,
     ) -> Result<(), DocumentError> {
-        let bytes = keys::key_bundle(self.lock().store.conn(), &member)?;
+        let bytes = {
+            let st = self.lock();
+            match keys::key_bundle(st.store.conn(), &member)? {
+                Some(bytes) => Some(bytes),
+                // An outsider's announcement waits in quarantine until it has a role.
+                None => parked::control_of(st.store.conn(), &member, id)?
+                    .into_iter()
+                    .filter_map(|(_, body)| body)
+                    .find_map(|body| match body.split_first() {
+                        Some((&CONTROL_KEY_BUNDLE, bundle)) => Some(bundle.to_vec()),
+                        _ => None,
+                    }),
+            }
+        };
         let bytes = bytes.ok_or_else(|| {
             DocumentError::InvalidArgument(format!("no key bundle announced by {member}"))
         })?;
@@ -268,14 +464,40 @@ impl Replica {
         id: DocumentId,
         member: AuthorId,
     ) -> Result<(), DocumentError> {
-        self.change_group(id, |g, keys| {
-            Ok(g.remove(keys, member.verifying_key())?.into_bytes())
-        })
+        let (in_roles, in_group) = {
+            let mut guard = self.lock();
+            let st = &mut *guard;
+            self.ensure_live(st, id)?;
+            let in_roles = !self.is_legacy(st, id)? && doc_auth(st, id)?.role_of(&member).is_some();
+            let in_group = !self.is_plain(st.store.conn(), id)?
+                && st
+                    .keys
+                    .group(st.store.conn(), id)?
+                    .is_some_and(|g| g.members().contains(&member.verifying_key()));
+            (in_roles, in_group)
+        };
+        if !in_roles && !in_group {
+            return Err(DocumentError::InvalidArgument(format!("{member} is not a member")));
+        }
+        if in_roles {
+            self.change_roles(id, |st, _| {
+                Ok(Some(Action::Remove {
+                    member: *member.as_bytes(),
+                    keep_until: kept_part(st, id, &member)?,
+                }))
+            })?;
+        }
+        if in_group {
+            self.change_group(id, Role::Admin, |g, keys| {
+                Ok(g.remove(keys, member.verifying_key())?.into_bytes())
+            })?;
+        }
+        Ok(())
     }
 
     /// Rotates the group secret of `id` for the current members.
     pub(crate) fn rotate_key(&self, id: DocumentId) -> Result<(), DocumentError> {
-        self.change_group(id, |g, keys| Ok(g.update(keys)?.into_bytes()))
+        self.change_group(id, Role::Reader, |g, keys| Ok(g.update(keys)?.into_bytes()))
     }
 
     /// Current members of the group of `id`, as seen by this device.
@@ -302,4 +524,13 @@ impl Replica {
         }
         Ok(self.is_group_member(st, id)?)
     }
+}
+
+/// The part of `member`'s document log of `id` a removal keeps: what this node holds.
+fn kept_part(
+    st: &mut ReplicaState,
+    id: DocumentId,
+    member: &AuthorId,
+) -> Result<Option<u32>, DocumentError> {
+    Ok(oplog::latest(st.store.conn(), member, id, LogKind::Delta)?.map(|(seq, _)| seq))
 }

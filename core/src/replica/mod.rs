@@ -6,6 +6,7 @@
 //! ([`membership`], [`keyring`]) and direct sessions ([`direct`]) are its parts. The network
 //! layer holds a `Weak<Replica>`; the public facade (`crate::node`) holds an `Arc`.
 
+pub(crate) mod authz;
 pub(crate) mod batch;
 mod config;
 pub(crate) mod direct;
@@ -52,6 +53,10 @@ pub(crate) struct ReplicaState {
     /// since start: outbox entries up to it are gone, so the next acknowledgement only
     /// looks at the seqs after it (peers announce their heights after every batch).
     pub(crate) acknowledged: HashMap<(DocumentId, LogKind), u32>,
+    /// The roles of documents, rebuilt from their auth operations on first use.
+    pub(crate) auth: HashMap<DocumentId, crate::auth::state::DocAuth>,
+    /// Documents' `legacy` flags (no role checks), read once.
+    pub(crate) legacy: HashMap<DocumentId, bool>,
 }
 
 /// One device's replica of its documents: the engine behind `Node` and `Document` handles.
@@ -81,6 +86,8 @@ impl Replica {
                 docs: HashMap::new(),
                 keys,
                 acknowledged: HashMap::new(),
+                auth: HashMap::new(),
+                legacy: HashMap::new(),
             }),
             events,
             identity,
@@ -400,21 +407,22 @@ mod tests {
     fn acknowledgements_remove_each_seq_range_once() {
         let dir = tempfile::tempdir().unwrap();
         let replica = Replica::open(NodeConfig::new(dir.path())).unwrap();
-        let id = DocumentId::random();
-        assert!(replica.init_document(id).unwrap().is_some());
+        let (id, ops) = replica.init_document().unwrap();
+        assert_eq!(ops.len(), 2, "genesis and group creation");
         for i in 0..5 {
             push(&replica, id, &i.to_string());
         }
         let pending = || replica.pending(Some(id)).unwrap().len();
-        // Five delta operations (seqs 0..=4) and the control operation creating the group.
-        assert_eq!(pending(), 6);
+        // Five delta operations (seqs 0..=4) and the two control operations: the genesis
+        // and the group's creation.
+        assert_eq!(pending(), 7);
         let ack = |kind, seq| replica.acknowledge_up_to(id, kind, seq).unwrap();
         assert_eq!(ack(LogKind::Delta, 2), 3);
         // A repeated or older announcement touches nothing.
         assert_eq!(ack(LogKind::Delta, 2), 0);
         assert_eq!(ack(LogKind::Delta, 1), 0);
         assert_eq!(ack(LogKind::Delta, 4), 2);
-        assert_eq!(pending(), 1, "only the control operation is still pending");
+        assert_eq!(pending(), 2, "only the control operations are still pending");
         // An announcement beyond our log does not hide operations written after it.
         assert_eq!(ack(LogKind::Delta, 9), 0);
         push(&replica, id, "5");

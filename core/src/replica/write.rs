@@ -8,6 +8,7 @@
 
 use loro::{ExportMode, LoroDoc};
 
+use crate::auth::Role;
 use crate::base::events::{Event, Origin};
 use crate::base::ids::DocumentId;
 use crate::base::log::LogKind;
@@ -33,6 +34,7 @@ impl Replica {
         let op = {
             let mut guard = self.lock();
             let st = &mut *guard;
+            self.require_role(st, id, Role::Writer)?;
             let doc = self.loaded(st, id)?;
             let before = doc.loro.oplog_vv();
             let out = f(&doc.loro);

@@ -106,6 +106,22 @@ pub fn is_plain(conn: &Connection, id: DocumentId) -> Result<bool, StoreError> {
         .unwrap_or(false))
 }
 
+/// True if the document predates roles (see schema migration 7): no role checks.
+pub fn is_legacy(conn: &Connection, id: DocumentId) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT legacy FROM documents WHERE id = ?1")?
+        .query_row([id.as_bytes()], |r| r.get::<_, bool>(0))
+        .optional()?
+        .unwrap_or(false))
+}
+
+/// Drops the cached snapshot of a document (it is rebuilt from the op log).
+pub fn clear_snapshot(conn: &Tx<'_>, id: DocumentId) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM snapshots WHERE document = ?1")?
+        .execute([id.as_bytes()])?;
+    Ok(())
+}
+
 /// Sets the `plain` flag of a document (see [`is_plain`]).
 pub fn set_plain(conn: &Tx<'_>, id: DocumentId, plain: bool) -> Result<(), StoreError> {
     conn.execute(

@@ -159,6 +159,12 @@ const MIGRATIONS: &[&str] = &[
     DROP TABLE operations;
     ALTER TABLE operations_v6 RENAME TO operations;
     CREATE INDEX operations_unapplied ON operations (document, kind) WHERE applied = 0;",
+    // 7: authorization. Documents held before roles existed have no genesis: they stay
+    //    `legacy` (no role checks, as before); every document registered later is checked.
+    //    Parked operations expire, found by their arrival time.
+    "ALTER TABLE documents ADD COLUMN legacy INTEGER NOT NULL DEFAULT 0;
+    UPDATE documents SET legacy = 1;
+    CREATE INDEX parked_by_arrival ON parked_operations (received_at);",
 ];
 
 /// The newest schema version this build knows.

@@ -303,6 +303,62 @@ pub fn mark_applied(
     Ok(())
 }
 
+/// The control operations of a document whose body starts with `tag`, in the order they
+/// were stored (a causal order: each was stored after what it depends on), as
+/// (hash, author, seq, body without the tag).
+pub fn control_bodies(
+    conn: &Connection,
+    document: DocumentId,
+    tag: u8,
+) -> Result<Vec<(Hash, AuthorId, u32, Vec<u8>)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT hash, author, seq, body FROM operations
+         WHERE document = ?1 AND kind = ?2 AND substr(body, 1, 1) = ?3 ORDER BY rowid",
+    )?;
+    let rows = stmt.query_map(
+        params![document.as_bytes(), LogKind::Control.code(), vec![tag]],
+        |r| {
+            Ok((
+                r.get::<_, Vec<u8>>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, u32>(2)?,
+                r.get::<_, Vec<u8>>(3)?,
+            ))
+        },
+    )?;
+    let corrupt = |e: String| StoreError::Corrupt(format!("control operation: {e}"));
+    rows.map(|row| {
+        let (hash, author, seq, body) = row?;
+        let hash = Hash::try_from(hash.as_slice()).map_err(|e| corrupt(e.to_string()))?;
+        let author = AuthorId::from_slice(&author).map_err(|e| corrupt(e.to_string()))?;
+        Ok((hash, author, seq, body.get(1..).unwrap_or_default().to_vec()))
+    })
+    .collect()
+}
+
+/// Deletes the operations of `author`'s `kind` log of `document` after `keep_until` (all of
+/// them if `None`). Returns how many were deleted.
+pub fn delete_after(
+    conn: &Tx<'_>,
+    document: DocumentId,
+    author: &AuthorId,
+    kind: LogKind,
+    keep_until: Option<u32>,
+) -> Result<usize, StoreError> {
+    let after: i64 = keep_until.map_or(-1, i64::from);
+    Ok(conn
+        .prepare_cached(
+            "DELETE FROM operations
+             WHERE document = ?1 AND kind = ?2 AND author = ?3 AND seq > ?4",
+        )?
+        .execute(params![
+            document.as_bytes(),
+            kind.code(),
+            author.as_bytes(),
+            after
+        ])?)
+}
+
 /// Deletes every operation of a document.
 pub fn delete_document(conn: &Tx<'_>, document: DocumentId) -> Result<(), StoreError> {
     conn.execute(

@@ -10,12 +10,34 @@ use crate::store::tx::Tx;
 use crate::store::StoreError;
 use crate::wire::operation::FsOperation;
 
-/// Parks an operation. Returns false if the parking area is full or it was already parked.
-pub fn park(conn: &Tx<'_>, op: &FsOperation, limit: u64) -> Result<bool, StoreError> {
+/// How much of the parking area one author may take, and for how long.
+#[derive(Clone, Copy, Debug)]
+pub struct ParkLimits {
+    /// Operations parked in all.
+    pub total: u64,
+    /// Operations parked per author (identities are free: one key cannot fill the area).
+    pub per_author: u64,
+    /// Milliseconds after which a parked operation is dropped (a later sync fetches it
+    /// again if it is still wanted: parked operations are not in this node's heights).
+    pub expiry_ms: i64,
+}
+
+/// Parks an operation. Returns false if the parking area (or the author's share of it) is
+/// full or it was already parked. Expired operations are dropped first.
+pub fn park(conn: &Tx<'_>, op: &FsOperation, limits: ParkLimits) -> Result<bool, StoreError> {
+    let now = now_millis();
+    conn.prepare_cached("DELETE FROM parked_operations WHERE received_at < ?1")?
+        .execute([now.saturating_sub(limits.expiry_ms)])?;
     let n: i64 = conn
         .prepare_cached("SELECT COUNT(*) FROM parked_operations")?
         .query_row([], |r| r.get(0))?;
-    if n as u64 >= limit {
+    if n as u64 >= limits.total {
+        return Ok(false);
+    }
+    let mine: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM parked_operations WHERE author = ?1")?
+        .query_row([op.header.verifying_key.as_bytes()], |r| r.get(0))?;
+    if mine as u64 >= limits.per_author {
         return Ok(false);
     }
     let changed = conn
@@ -32,9 +54,38 @@ pub fn park(conn: &Tx<'_>, op: &FsOperation, limit: u64) -> Result<bool, StoreEr
             op.header.seq_num,
             op.header.encode(),
             op.body.as_ref().map(|b| b.as_bytes()),
-            now_millis(),
+            now,
         ])?;
     Ok(changed == 1)
+}
+
+/// The logs of `document` that have parked operations, as (author, kind).
+pub fn logs_of(
+    conn: &Connection,
+    document: DocumentId,
+) -> Result<Vec<(AuthorId, LogKind)>, StoreError> {
+    Ok(logs(conn)?
+        .into_iter()
+        .filter(|(_, d, _)| *d == document)
+        .map(|(a, _, k)| (a, k))
+        .collect())
+}
+
+/// The parked control operations of `author` in `document`, as (header, body).
+pub fn control_of(
+    conn: &Connection,
+    author: &AuthorId,
+    document: DocumentId,
+) -> Result<Vec<RawParts>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT header, body FROM parked_operations
+         WHERE author = ?1 AND document = ?2 AND kind = ?3 ORDER BY seq",
+    )?;
+    let rows = stmt.query_map(
+        params![author.as_bytes(), document.as_bytes(), LogKind::Control.code()],
+        |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Option<Vec<u8>>>(1)?)),
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Encoded header and optional body of an operation.
@@ -112,6 +163,15 @@ mod tests {
     use crate::store::Store;
     use crate::wire::operation::build_operation;
 
+    /// Limits of `total` operations, with no per-author share and no expiry.
+    fn total(total: u64) -> ParkLimits {
+        ParkLimits {
+            total,
+            per_author: u64::MAX,
+            expiry_ms: i64::MAX,
+        }
+    }
+
     /// A limit no test reaches.
     const NO_LIMIT: u64 = 1_000;
 
@@ -128,7 +188,7 @@ mod tests {
     }
 
     fn park_one(store: &mut Store, op: &FsOperation, limit: u64) -> bool {
-        write(store, |tx| park(tx, op, limit).unwrap())
+        write(store, |tx| park(tx, op, total(limit)).unwrap())
     }
 
     fn take_one(
@@ -309,7 +369,7 @@ mod tests {
         let op = chain(&key, document, LogKind::Delta, 2).remove(1);
         {
             let tx = store.transaction().unwrap();
-            assert!(park(&tx, &op, NO_LIMIT).unwrap());
+            assert!(park(&tx, &op, total(NO_LIMIT)).unwrap());
         }
         assert_eq!(count(store.conn()).unwrap(), 0);
         assert!(logs(store.conn()).unwrap().is_empty());

@@ -45,3 +45,5 @@ pub fn open(body: &[u8]) -> Result<(BodyScheme, &[u8]), WireError> {
 pub const CONTROL_GROUP_MESSAGE: u8 = 0;
 /// Control body tag: a key bundle announcement (key bundle bytes of the author).
 pub const CONTROL_KEY_BUNDLE: u8 = 1;
+/// Control body tag: an authorization operation (roles: who may do what in the document).
+pub const CONTROL_AUTH: u8 = 2;
