@@ -321,6 +321,11 @@ impl DocAuth {
             .collect()
     }
 
+    /// True if some auth operation named `who` (a member now or before).
+    pub(crate) fn is_known(&self, who: &AuthorId) -> bool {
+        self.known.contains(who)
+    }
+
     /// May `peer` sync (pull and push) this document's logs? Any role may.
     pub(crate) fn may_sync(&self, peer: &AuthorId) -> bool {
         self.roles.contains_key(peer)

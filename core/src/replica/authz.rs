@@ -28,6 +28,12 @@ pub(crate) enum Gate {
     Pass,
     /// An auth operation: apply it to the roles when it is stored.
     Auth(AuthWire),
+    /// A control operation of a member that its roles do not allow (now): stored, so that
+    /// member's later control operations still chain on it, but not processed. Roles are
+    /// decided by the auth operations alone (every replica the same); refusing a member's
+    /// operation would instead block the rest of its control log on the replicas that
+    /// happened to hear of a concurrent role change first.
+    Inert,
 }
 
 /// The roles of `id`, loaded from the op log the first time.
@@ -39,8 +45,8 @@ pub(crate) fn doc_auth(st: &mut ReplicaState, id: DocumentId) -> Result<&mut Doc
             for (hash, author, seq, body) in oplog::control_bodies(st.store.conn(), id, CONTROL_AUTH)? {
                 let applied = AuthWire::decode(&body).and_then(|w| auth.apply(hash, &author, seq, &w));
                 if let Err(e) = applied {
-                    // Stored only after it was accepted: a changed rule or a damaged row.
-                    tracing::warn!(%id, %author, seq, "stored auth operation not applied: {e}");
+                    // A member's operation the roles refused, kept inert (see `Gate::Inert`).
+                    tracing::debug!(%id, %author, seq, "stored auth operation not applied: {e}");
                 }
             }
             Ok(slot.insert(auth))
@@ -127,8 +133,15 @@ impl Replica {
                 _ => (Verdict::Allowed, Gate::Pass),
             },
         };
+        let kind = op.header.extensions.kind;
         match verdict {
             Verdict::Allowed => Ok(gate),
+            Verdict::Refused(e)
+                if kind == LogKind::Control && doc_auth(st, document)?.is_known(&author) =>
+            {
+                tracing::debug!(%document, %author, seq, "control operation kept inert: {e}");
+                Ok(Gate::Inert)
+            }
             Verdict::Refused(e) => Err(IngestError::Unauthorized(e)),
             Verdict::Wait => {
                 self.quarantine(st, op)?;

@@ -426,9 +426,9 @@ mod tests {
         // An announcement beyond our log does not hide operations written after it.
         assert_eq!(ack(LogKind::Delta, 9), 0);
         push(&replica, id, "5");
-        assert_eq!(pending(), 2);
+        assert_eq!(pending(), 3);
         assert_eq!(ack(LogKind::Delta, 9), 1);
-        assert_eq!(ack(LogKind::Control, 0), 1);
+        assert_eq!(ack(LogKind::Control, 1), 2);
         assert_eq!(pending(), 0);
     }
 }

@@ -1,0 +1,270 @@
+//! Roles and the attacks they stop (issue #22): each test is an attack that worked before
+//! roles existed and must fail for the attacker now.
+
+use fieldsync::internals::crypto::{DeviceKeys, DocumentGroup, GroupId};
+use fieldsync::internals::membership::CONTROL_GROUP_MESSAGE;
+use fieldsync::internals::operation::{build_operation, encode_operation, LogKind};
+use fieldsync::{AuthError, DocumentError, IngestError, Node, NodeConfig, Role};
+use fieldsync_tests::{exchange, json_of, open_nodes, share};
+use p2panda_core::SigningKey;
+use proptest::prelude::*;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+
+fn not_allowed<T: std::fmt::Debug>(r: Result<T, DocumentError>) -> bool {
+    matches!(r, Err(DocumentError::NotAllowed(AuthError::NotAllowed { .. })))
+}
+
+/// A member who joined a minute ago cannot remove the creator (or anyone), add devices or
+/// change roles: only admins can, and the creator is the first.
+#[test]
+fn a_fresh_writer_cannot_remove_the_creator() {
+    let (_dirs, [a, b, c]) = open_nodes();
+    let doc = a.create_document().unwrap();
+    let id = doc.id();
+    share(&a, &doc, &b);
+    let doc_b = b.document(id).unwrap();
+    assert_eq!(doc_b.my_role().unwrap(), Some(Role::Writer));
+    assert!(not_allowed(doc_b.remove_member(a.author())));
+    assert!(not_allowed(doc_b.add_member(&c.key_bundle().unwrap())));
+    assert!(not_allowed(doc_b.set_role(b.author(), Role::Admin)));
+    // Nothing was written: A's view of the roles is unchanged, and so is B's.
+    exchange(&b, &a, id);
+    let expected = vec![(a.author(), Role::Admin), (b.author(), Role::Writer)];
+    let sorted = |mut v: Vec<(fieldsync::AuthorId, Role)>| {
+        v.sort();
+        v
+    };
+    assert_eq!(sorted(doc.roles().unwrap()), sorted(expected.clone()));
+    assert_eq!(sorted(doc_b.roles().unwrap()), sorted(expected));
+}
+
+/// A reader reads but its edits are refused, locally with a typed error.
+#[test]
+fn a_readers_edit_is_refused() {
+    let (_dirs, [a, b]) = open_nodes();
+    let doc = a.create_document().unwrap();
+    let id = doc.id();
+    doc.text("t").unwrap().push("from a").unwrap();
+    doc.add_member_as(&b.key_bundle().unwrap(), Role::Reader)
+        .unwrap();
+    exchange(&a, &b, id);
+    let doc_b = b.document(id).unwrap();
+    assert_eq!(doc_b.my_role().unwrap(), Some(Role::Reader));
+    assert_eq!(json_of(&b, id), json_of(&a, id), "the reader reads");
+    assert!(not_allowed(doc_b.text("t").unwrap().push("from b")));
+    // Promoted, it writes.
+    doc.set_role(b.author(), Role::Writer).unwrap();
+    exchange(&a, &b, id);
+    doc_b.text("t").unwrap().push(" and b").unwrap();
+    exchange(&b, &a, id);
+    assert_eq!(json_of(&a, id), json_of(&b, id));
+}
+
+/// Removal revokes writing: an update the removed member wrote after the removal (by the
+/// remover's view) is refused on every replica, also on one that had applied it before the
+/// removal arrived, and the replicas converge.
+#[test]
+fn a_removed_members_later_update_is_refused_everywhere() {
+    let (_dirs, [a, b, c]) = open_nodes();
+    let doc = a.create_document().unwrap();
+    let id = doc.id();
+    share(&a, &doc, &b);
+    share(&a, &doc, &c);
+    exchange(&a, &b, id);
+    let doc_c = c.document(id).unwrap();
+    doc_c.text("t").unwrap().push("c1;").unwrap();
+    exchange(&c, &a, id);
+    exchange(&c, &b, id);
+    doc.remove_member(c.author()).unwrap();
+    // C has not heard of it and writes again; B gets that update before the removal.
+    doc_c.text("t").unwrap().push("c2;").unwrap();
+    exchange(&c, &b, id);
+    assert!(json_of(&b, id).contains("c2;"), "B applied it: it had no removal yet");
+    exchange(&a, &b, id);
+    // A refuses C's later update with a typed error.
+    let late = c.operations(id).unwrap();
+    let refused = late
+        .iter()
+        .map(|op| a.ingest(op))
+        .filter(|r| matches!(r, Err(IngestError::Unauthorized(AuthError::Revoked { .. }))))
+        .count();
+    assert_eq!(refused, 1, "exactly C's update after its removal is refused");
+    for (name, node) in [("A", &a), ("B", &b)] {
+        let json = json_of(node, id);
+        assert!(json.contains("c1;"), "{name} keeps what C wrote before: {json}");
+        assert!(!json.contains("c2;"), "{name} refuses what C wrote after: {json}");
+    }
+    assert_eq!(json_of(&a, id), json_of(&b, id));
+    assert_eq!(a.replay_json(id).unwrap(), json_of(&a, id));
+    assert_eq!(b.replay_json(id).unwrap(), json_of(&b, id));
+    // C cannot read A's next edit.
+    doc.text("t").unwrap().push("a after;").unwrap();
+    exchange(&a, &c, id);
+    assert!(!json_of(&c, id).contains("a after;"));
+}
+
+/// Hand-made operations of `key` for document `id`: `n` chained control operations
+/// carrying genuine group "update" messages of a group with the document's id that `key`
+/// created for itself (what an outsider can make).
+fn outsider_group_messages(key: &SigningKey, id: fieldsync::DocumentId, n: usize) -> Vec<Vec<u8>> {
+    let keys = DeviceKeys::generate(key.verifying_key()).unwrap();
+    let (mut group, create) = DocumentGroup::create(&keys, GroupId::from(id.as_hash()), &[]).unwrap();
+    let mut bodies = vec![create.as_bytes().to_vec()];
+    for _ in 1..n {
+        bodies.push(group.update(&keys).unwrap().as_bytes().to_vec());
+    }
+    let mut previous = None;
+    bodies
+        .into_iter()
+        .map(|message| {
+            let mut body = vec![CONTROL_GROUP_MESSAGE];
+            body.extend_from_slice(&message);
+            let op = build_operation(key, id, LogKind::Control, previous, body);
+            previous = Some((op.header.seq_num, op.hash));
+            encode_operation(&op)
+        })
+        .collect()
+}
+
+/// Attack 1 and 2: an outsider floods a member with group control messages for the
+/// document (a forged "create" first, then updates). None reaches the group: all wait in
+/// quarantine, bounded per author; the admin's removal that follows is applied, and the
+/// removed device cannot read the next edit.
+#[test]
+fn an_outsiders_control_flood_blocks_no_removal() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let open = |i: usize| {
+        let mut config = NodeConfig::new(dirs[i].path());
+        config.max_parked_per_author = 100;
+        Node::open(config).unwrap()
+    };
+    let (a, b, c) = (open(0), open(1), open(2));
+    let doc = a.create_document().unwrap();
+    let id = doc.id();
+    share(&a, &doc, &b);
+    share(&a, &doc, &c);
+    exchange(&a, &b, id);
+    let outsider = SigningKey::generate();
+    let flood = outsider_group_messages(&outsider, id, 300);
+    // The forged "create" is refused outright: the document's genesis names its creator.
+    assert!(matches!(
+        b.ingest(&flood[0]),
+        Err(IngestError::Unauthorized(AuthError::NotGenesis))
+    ));
+    // The rest cannot chain on it: kept aside (bounded), never stored or processed.
+    for op in &flood[1..] {
+        match b.ingest(op) {
+            Err(IngestError::AwaitingAuthorization { .. }) | Err(IngestError::SeqGap { .. }) => {}
+            other => panic!("an outsider's control message got {other:?}"),
+        }
+    }
+    assert!(
+        b.parked_count().unwrap() <= 100,
+        "quarantine is bounded per author: {}",
+        b.parked_count().unwrap()
+    );
+    let before = b.document(id).unwrap().op_count().unwrap();
+    doc.remove_member(c.author()).unwrap();
+    exchange(&a, &b, id);
+    let doc_b = b.document(id).unwrap();
+    assert!(!doc_b.members().unwrap().contains(&c.author()), "B applied the removal");
+    assert!(!doc_b.roles().unwrap().iter().any(|(m, _)| *m == c.author()));
+    assert_eq!(doc_b.op_count().unwrap(), before, "nothing of the outsider is stored");
+    doc_b.text("t").unwrap().push("after removal").unwrap();
+    exchange(&b, &c, id);
+    assert!(!json_of(&c, id).contains("after removal"));
+}
+
+/// Two admins change roles concurrently on a partitioned network (including removing
+/// each other); delivered in any order, every replica resolves the same roles.
+fn concurrent_role_changes_converge(seed: u64) {
+    let (_dirs, [a, b, c, d]) = open_nodes();
+    let doc = a.create_document().unwrap();
+    let id = doc.id();
+    share(&a, &doc, &b);
+    share(&a, &doc, &c);
+    share(&a, &doc, &d);
+    doc.set_role(b.author(), Role::Admin).unwrap();
+    for n in [&b, &c, &d] {
+        exchange(&a, n, id);
+    }
+    let doc_b = b.document(id).unwrap();
+    // Partition: A and B act without hearing of each other.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let actions_a: Vec<u8> = (0..2).map(|_| rand::Rng::gen_range(&mut rng, 0..4)).collect();
+    let actions_b: Vec<u8> = (0..2).map(|_| rand::Rng::gen_range(&mut rng, 0..4)).collect();
+    let act = |doc: &fieldsync::Document, other: fieldsync::AuthorId, code: u8| {
+        let r = match code {
+            0 => doc.set_role(c.author(), Role::Reader),
+            1 => doc.remove_member(d.author()),
+            2 => doc.set_role(d.author(), Role::Admin),
+            _ => doc.remove_member(other),
+        };
+        let _ = r; // may be refused locally after an earlier step (e.g. already removed)
+    };
+    for code in actions_a {
+        act(&doc, b.author(), code);
+    }
+    for code in actions_b {
+        act(&doc_b, a.author(), code);
+    }
+    // Deliver everything to everyone, in a random order of nodes, twice.
+    let nodes = [&a, &b, &c, &d];
+    for _ in 0..2 {
+        let mut pairs: Vec<(usize, usize)> = (0..4)
+            .flat_map(|i| (0..4).filter(move |j| *j != i).map(move |j| (i, j)))
+            .collect();
+        pairs.shuffle(&mut rng);
+        for (i, j) in pairs {
+            for op in nodes[i].operations(id).unwrap() {
+                let _ = nodes[j].ingest(&op);
+            }
+        }
+    }
+    let roles: Vec<_> = nodes
+        .iter()
+        .map(|n| {
+            let mut r = n.document(id).unwrap().roles().unwrap();
+            r.sort();
+            r
+        })
+        .collect();
+    for r in &roles[1..] {
+        assert_eq!(r, &roles[0], "seed {seed}: replicas disagree on the roles");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, .. ProptestConfig::default() })]
+    #[test]
+    fn concurrent_role_changes_by_two_admins_converge(seed in any::<u64>()) {
+        concurrent_role_changes_converge(seed);
+    }
+}
+
+/// Two admins removing each other concurrently are both removed (strong remove), on every
+/// replica.
+#[test]
+fn mutual_removal_removes_both() {
+    let (_dirs, [a, b, c]) = open_nodes();
+    let doc = a.create_document().unwrap();
+    let id = doc.id();
+    share(&a, &doc, &b);
+    share(&a, &doc, &c);
+    doc.set_role(b.author(), Role::Admin).unwrap();
+    exchange(&a, &b, id);
+    exchange(&a, &c, id);
+    let doc_b = b.document(id).unwrap();
+    doc.remove_member(b.author()).unwrap();
+    doc_b.remove_member(a.author()).unwrap();
+    for (x, y) in [(&a, &c), (&b, &c), (&a, &b), (&b, &a)] {
+        for op in x.operations(id).unwrap() {
+            let _ = y.ingest(&op);
+        }
+    }
+    for n in [&a, &b, &c] {
+        let roles = n.document(id).unwrap().roles().unwrap();
+        assert_eq!(roles, vec![(c.author(), Role::Writer)], "only C is left");
+    }
+}
