@@ -76,11 +76,6 @@ impl DocAuth {
         }
     }
 
-    /// The creator, once the genesis was processed.
-    pub(crate) fn creator(&self) -> Option<AuthorId> {
-        self.creator
-    }
-
     /// True once the genesis was processed.
     pub(crate) fn has_genesis(&self) -> bool {
         self.creator.is_some()
@@ -106,11 +101,6 @@ impl DocAuth {
             .collect();
         heads.sort();
         heads
-    }
-
-    /// Number of auth operations processed.
-    pub(crate) fn len(&self) -> usize {
-        self.processed.len()
     }
 
     /// Processes the auth operation `wire`, carried by operation `id` at `seq` of `author`'s

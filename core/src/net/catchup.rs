@@ -54,6 +54,14 @@ pub type Heights = Vec<(AuthorId, LogKind, u32)>;
 /// Why a catch-up session failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CatchupError {
+    /// The peer has no role in the document: nothing of it is served to or taken from it.
+    #[error("{peer} has no role in document {document}")]
+    NotAllowed {
+        /// The peer.
+        peer: AuthorId,
+        /// The document.
+        document: DocumentId,
+    },
     /// The QUIC stream failed or timed out.
     #[error("transport: {0}")]
     Transport(String),
@@ -317,6 +325,12 @@ impl Session {
         doc: DocumentId,
         peer: AuthorId,
     ) -> Result<(), CatchupError> {
+        // Our operations go only to peers the document's roles name.
+        if let Some(node) = self.node.upgrade() {
+            if !node.may_sync(doc, &peer) {
+                return Err(CatchupError::NotAllowed { peer, document: doc });
+            }
+        }
         let (mut tx, mut rx) = tokio::time::timeout(IDLE, conn.open_bi())
             .await
             .map_err(transport)?
@@ -348,6 +362,9 @@ impl Session {
             return Err(CatchupError::Protocol(format!(
                 "document {doc} is not shared here"
             )));
+        }
+        if !node.may_sync(doc, &peer) {
+            return Err(CatchupError::NotAllowed { peer, document: doc });
         }
         drop(node);
         let ours = self

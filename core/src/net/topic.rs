@@ -411,6 +411,12 @@ impl Control {
                     continue;
                 }
                 let Some(node) = node.upgrade() else { break };
+                // Heads, pushes and app payloads of devices without a role are ignored:
+                // an outsider's heads must not acknowledge our outbox.
+                if !node.may_sync(doc, &sender) {
+                    tracing::debug!(%doc, %sender, "gossip from a device without a role ignored");
+                    continue;
+                }
                 match message {
                     Ephemeral::App(payload) => node.emit(Event::Ephemeral {
                         document: doc,

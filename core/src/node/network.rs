@@ -167,7 +167,13 @@ impl Node {
         };
         self.remember_peer(&peer)?;
         let doc = self.document_or_register(invite.document)?;
-        let requested = !doc.can_read()? && self.replica.request_join(&invite)?;
+        // Ask to be admitted unless this device already reads the document with a role
+        // (a repeated join); documents without roles (legacy) only need it to read.
+        let member = match doc.my_role()? {
+            Some(_) => true,
+            None => self.replica.legacy(invite.document)? && doc.can_read()?,
+        };
+        let requested = !member && self.replica.request_join(&invite)?;
         self.net.send(NetCommand::AddPeer(peer));
         self.net.send(NetCommand::Subscribe(invite.document));
         if requested {

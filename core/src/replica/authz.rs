@@ -157,6 +157,26 @@ impl Replica {
         tx.commit().map_err(StoreError::from)
     }
 
+    /// True if `document` predates roles (see [`Replica::is_legacy`]).
+    pub(crate) fn legacy(&self, document: DocumentId) -> Result<bool, StoreError> {
+        let mut guard = self.lock();
+        self.is_legacy(&mut guard, document)
+    }
+
+    /// May `peer` sync `document` with this node (catch-up, gossip)? Any role may (members
+    /// and relays). Legacy documents have no roles; a document whose genesis has not
+    /// arrived yet (a joiner catching up) has nothing to protect yet, so anyone may.
+    pub(crate) fn may_sync(&self, document: DocumentId, peer: &AuthorId) -> bool {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        match self.is_legacy(st, document) {
+            Ok(true) => return true,
+            Ok(false) => {}
+            Err(_) => return false,
+        }
+        doc_auth(st, document).is_ok_and(|auth| !auth.has_genesis() || auth.may_sync(peer))
+    }
+
     /// Refuses a local call unless this device's role in `id` is at least `needed` (no check
     /// for legacy documents).
     pub(crate) fn require_role(

@@ -9,6 +9,8 @@ use crate::direct::{payload, session};
 use crate::direct::{
     DirectError, DirectPayload, Envelope, InviteCredentials, ReceivedDirect, TOKEN_LEN,
 };
+use crate::auth::Role;
+use crate::replica::authz::doc_auth;
 use crate::replica::Replica;
 use crate::store::{direct as table, keys, StoreError};
 
@@ -173,15 +175,25 @@ impl Replica {
     }
 
     /// For an invite of `document`: this device's key bundle and a fresh recorded token, or
-    /// None when there is nothing to join by request (plain document, or not a member).
+    /// None when there is nothing to join by request: this device cannot admit anyone (not
+    /// an admin of a document with roles, or no longer in the group of an encrypted one;
+    /// legacy plain documents have no admission).
     pub(crate) fn invite_credentials(
         &self,
         document: DocumentId,
     ) -> Result<Option<InviteCredentials>, DirectError> {
         let mut guard = self.lock();
         let st = &mut *guard;
-        let conn = st.store.conn();
-        if self.is_plain(conn, document)? || !self.is_group_member(st, document)? {
+        let legacy = self.is_legacy(st, document)?;
+        let admin = !legacy
+            && doc_auth(st, document)?.role_of(&self.author()) == Some(Role::Admin);
+        let plain = self.is_plain(st.store.conn(), document)?;
+        let can_admit = if plain {
+            admin
+        } else {
+            self.is_group_member(st, document)? && (legacy || admin)
+        };
+        if !can_admit {
             return Ok(None);
         }
         let bundle = st.keys.device_keys().key_bundle()?.to_bytes()?;

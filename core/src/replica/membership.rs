@@ -241,8 +241,13 @@ impl Replica {
         {
             let mut guard = self.lock();
             let st = &mut *guard;
-            let group = st.keys.member_group(st.store.conn(), id)?;
-            if group.members().contains(&bundle.owner()) {
+            let joined = if self.is_plain(st.store.conn(), id)? {
+                doc_auth(st, id)?.role_of(&AuthorId::from(bundle.owner())).is_some()
+            } else {
+                let group = st.keys.member_group(st.store.conn(), id)?;
+                group.members().contains(&bundle.owner())
+            };
+            if joined {
                 return Ok(false);
             }
         }

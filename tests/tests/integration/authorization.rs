@@ -268,3 +268,4 @@ fn mutual_removal_removes_both() {
         assert_eq!(roles, vec![(c.author(), Role::Writer)], "only C is left");
     }
 }
+
