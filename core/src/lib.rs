@@ -39,7 +39,7 @@ pub use crypto::CryptoError;
 pub use direct::{DirectError, DirectPayload, ReceivedDirect};
 pub use document::{DocumentError, Value};
 pub use net::{NetError, NetworkConfig, NetworkInfo, PeerAddr, SyncStatus};
-pub use node::{Document, Error, ListHandle, MapHandle, Node, Result, TextHandle};
+pub use node::{Document, Error, InviteOptions, ListHandle, MapHandle, Node, Result, TextHandle};
 pub use replica::{DeviceKeyStore, IdentityError, IngestError, IngestOutcome, NodeConfig};
 pub use store::outbox::OutboxEntry;
 pub use store::StoreError;

@@ -27,6 +27,7 @@
 
 pub(crate) mod error;
 pub(crate) mod genesis;
+pub(crate) mod invite;
 pub(crate) mod op;
 pub(crate) mod role;
 pub(crate) mod state;

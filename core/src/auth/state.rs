@@ -291,6 +291,20 @@ impl DocAuth {
         }
     }
 
+    /// May `author` publish an invite record (issue or revoke invites)? Admins only.
+    pub(crate) fn check_invite_record(&self, author: &AuthorId) -> Verdict {
+        if self.role_of(author) == Some(Role::Admin) {
+            Verdict::Allowed
+        } else if self.known.contains(author) {
+            Verdict::Refused(AuthError::NotAllowed {
+                author: *author,
+                needed: Role::Admin,
+            })
+        } else {
+            Verdict::Wait
+        }
+    }
+
     /// May `author` announce its key bundle here? Members and former members may; others
     /// wait (their announcement is kept in quarantine for an admin to find).
     pub(crate) fn check_announcement(&self, author: &AuthorId) -> Verdict {

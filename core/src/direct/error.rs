@@ -61,6 +61,19 @@ pub enum DirectError {
     /// A join request with an invite token this node did not issue (or revoked).
     #[error("join request for {0} presents an unknown or revoked invite")]
     UnknownInvite(DocumentId),
+    /// This device's role does not allow the call (e.g. revoking invites without being an
+    /// admin).
+    #[error("not allowed: {0}")]
+    NotAllowed(#[source] crate::auth::AuthError),
+    /// A join request presents an invite an admin revoked.
+    #[error("join request for {0} presents a revoked invite")]
+    InviteRevoked(DocumentId),
+    /// A join request presents an invite past its expiry.
+    #[error("join request for {0} presents an expired invite")]
+    InviteExpired(DocumentId),
+    /// A join request presents an invite that admitted as many devices as it allows.
+    #[error("join request for {0} presents an invite that is used up")]
+    InviteUsedUp(DocumentId),
     /// A join request whose key bundle belongs to another device than its sender.
     #[error("join request key bundle does not belong to its sender")]
     ForeignKeyBundle,
@@ -78,7 +91,12 @@ impl DirectError {
     pub fn consumed(&self) -> bool {
         matches!(
             self,
-            DirectError::UnknownInvite(_) | DirectError::ForeignKeyBundle | DirectError::Crypto(_)
+            DirectError::UnknownInvite(_)
+                | DirectError::InviteRevoked(_)
+                | DirectError::InviteExpired(_)
+                | DirectError::InviteUsedUp(_)
+                | DirectError::ForeignKeyBundle
+                | DirectError::Crypto(_)
         )
     }
 }

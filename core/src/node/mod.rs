@@ -24,6 +24,7 @@ use crate::store::outbox::OutboxEntry;
 pub use document::Document;
 pub use error::{Error, Result};
 pub use handles::{ListHandle, MapHandle, TextHandle};
+pub use network::InviteOptions;
 
 /// A FieldSync node: one device's replica of its documents. Cheap to clone; the node (and
 /// its network) lives while any `Node` or [`Document`] handle does.

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use crate::base::ids::{AuthorId, DocumentId};
 use crate::net::ephemeral::MAX_EPHEMERAL_PAYLOAD;
 use crate::net::{NetCommand, NetError, Network, NetworkConfig, NetworkInfo, PeerAddr, SyncStatus};
+use crate::document::DocumentError;
 use crate::node::{Document, Error, Node, Result};
 use crate::wire::{Invite, InviteError};
 
@@ -128,14 +129,32 @@ impl Node {
     /// An invite for `document`: its id plus how to reach this node (empty addresses while
     /// offline). Suitable for a QR code.
     pub async fn invite(&self, document: DocumentId) -> Result<String> {
+        self.invite_with(document, InviteOptions::default()).await
+    }
+
+    /// [`Node::invite`] with an expiry and a use limit other than the defaults (7 days, one
+    /// device).
+    pub async fn invite_with(&self, document: DocumentId, options: InviteOptions) -> Result<String> {
         self.document(document)?;
+        if options.max_uses == 0 {
+            return Err(Error::Document(DocumentError::InvalidArgument(
+                "an invite must admit at least one device".into(),
+            )));
+        }
         let addrs: Vec<SocketAddr> = match self.net.running.lock().await.as_ref() {
             Some(n) => n.addrs().to_vec(),
             None => Vec::new(),
         };
-        let credentials = self.replica.invite_credentials(document)?;
+        let credentials =
+            self.replica
+                .invite_credentials(document, options.valid_for, options.max_uses)?;
         let (key_bundle, token) = match credentials {
-            Some((bundle, token)) => (Some(bundle), Some(token)),
+            Some(((bundle, token), op)) => {
+                if let Some(op) = op {
+                    self.replica.publish_local(document, op);
+                }
+                (Some(bundle), Some(token))
+            }
             None => (None, None),
         };
         Ok(Invite {
@@ -244,5 +263,28 @@ impl Document {
     /// An invite string for this document (see [`Node::invite`]).
     pub async fn invite(&self) -> Result<String> {
         self.node().invite(self.id).await
+    }
+
+    /// See [`Node::invite_with`].
+    pub async fn invite_with(&self, options: InviteOptions) -> Result<String> {
+        self.node().invite_with(self.id, options).await
+    }
+}
+
+/// How long an invite admits devices, and how many.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InviteOptions {
+    /// How long after it is issued the invite admits devices (default 7 days).
+    pub valid_for: std::time::Duration,
+    /// How many devices it admits (default 1; each admin's node counts its own).
+    pub max_uses: u32,
+}
+
+impl Default for InviteOptions {
+    fn default() -> Self {
+        InviteOptions {
+            valid_for: std::time::Duration::from_secs(7 * 24 * 3600),
+            max_uses: 1,
+        }
     }
 }

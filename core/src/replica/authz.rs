@@ -8,6 +8,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
+use crate::auth::invite::{InviteAction, InviteRecord};
 use crate::auth::op::AuthWire;
 use crate::auth::state::{DocAuth, GroupChange, Verdict};
 use crate::auth::{AuthError, Role};
@@ -17,9 +18,10 @@ use crate::crypto::{control_kind, ControlKind};
 use crate::document::cache::LoadedDoc;
 use crate::document::DocumentError;
 use crate::replica::{IngestError, Replica, ReplicaState};
+use crate::store::direct as direct_table;
 use crate::store::tx::Tx;
 use crate::store::{documents, oplog, parked, StoreError};
-use crate::wire::body::{CONTROL_AUTH, CONTROL_GROUP_MESSAGE, CONTROL_KEY_BUNDLE};
+use crate::wire::body::{CONTROL_AUTH, CONTROL_GROUP_MESSAGE, CONTROL_INVITE, CONTROL_KEY_BUNDLE};
 use crate::wire::operation::FsOperation;
 
 /// What the gate decided for a received operation that may be stored.
@@ -76,6 +78,33 @@ pub(crate) fn sweep_revoked(
     Ok(removed)
 }
 
+/// Applies an admin's invite record (`bytes`, after the tag) of `document` to this node's
+/// invites: every admin's node admits with the invite and honours its revocation.
+pub(crate) fn record_invite(
+    tx: &Tx<'_>,
+    document: DocumentId,
+    bytes: &[u8],
+) -> Result<(), IngestError> {
+    let record = InviteRecord::decode(bytes).map_err(IngestError::Unauthorized)?;
+    match record.action {
+        InviteAction::Issue {
+            token_hash,
+            expires_at_ms,
+            max_uses,
+        } => direct_table::save_invite(tx, &token_hash, document, expires_at_ms, max_uses)?,
+        InviteAction::Spend { token_hash } => {
+            direct_table::spend_invite(tx, &token_hash, document)?
+        }
+        InviteAction::Revoke {
+            token_hash: Some(hash),
+        } => direct_table::revoke_invite(tx, &hash, document)?,
+        InviteAction::Revoke { token_hash: None } => {
+            direct_table::revoke_invites(tx, document)?;
+        }
+    }
+    Ok(())
+}
+
 impl Replica {
     /// True if `id` predates roles (no role checks; see schema migration 7).
     pub(crate) fn is_legacy(&self, st: &mut ReplicaState, id: DocumentId) -> Result<bool, StoreError> {
@@ -125,6 +154,9 @@ impl Replica {
                         ControlKind::Update => GroupChange::Update,
                     };
                     (doc_auth(st, document)?.check_group_change(&author, change), Gate::Pass)
+                }
+                Some((&CONTROL_INVITE, _)) => {
+                    (doc_auth(st, document)?.check_invite_record(&author), Gate::Pass)
                 }
                 Some((&CONTROL_KEY_BUNDLE, _)) => {
                     (doc_auth(st, document)?.check_announcement(&author), Gate::Pass)

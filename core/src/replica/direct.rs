@@ -9,7 +9,15 @@ use crate::direct::{payload, session};
 use crate::direct::{
     DirectError, DirectPayload, Envelope, InviteCredentials, ReceivedDirect, TOKEN_LEN,
 };
+use crate::auth::invite::{token_hash, InviteAction, InviteRecord, INVITE_RECORD_VERSION};
 use crate::auth::Role;
+use crate::document::DocumentError;
+use crate::base::log::LogKind;
+use crate::replica::keyring::control_body;
+use crate::store::direct::InviteState;
+use crate::store::now_millis;
+use crate::wire::body::CONTROL_INVITE;
+use crate::wire::operation::FsOperation;
 use crate::replica::authz::doc_auth;
 use crate::replica::Replica;
 use crate::store::{direct as table, keys, StoreError};
@@ -125,11 +133,15 @@ impl Replica {
                     if bundle.owner() != from.verifying_key() {
                         return Err(DirectError::ForeignKeyBundle);
                     }
-                    if !table::use_invite(&tx, token, *document)? {
-                        return Err(DirectError::UnknownInvite(*document));
+                    match table::use_invite(&tx, &token_hash(token), *document)? {
+                        InviteState::Used => {}
+                        InviteState::Unknown => return Err(DirectError::UnknownInvite(*document)),
+                        InviteState::Revoked => return Err(DirectError::InviteRevoked(*document)),
+                        InviteState::Expired => return Err(DirectError::InviteExpired(*document)),
+                        InviteState::UsedUp => return Err(DirectError::InviteUsedUp(*document)),
                     }
                     keys::save_key_bundle(&tx, &from, key_bundle)?;
-                    Ok(Some((*document, bundle)))
+                    Ok(Some((*document, bundle, token_hash(token))))
                 })(),
                 DirectPayload::App(_) => Ok(None),
             };
@@ -151,10 +163,13 @@ impl Replica {
                 from,
                 payload: bytes.clone(),
             }),
-            (DirectPayload::JoinRequest { .. }, Some((document, bundle))) => {
+            (DirectPayload::JoinRequest { .. }, Some((document, bundle, hash))) => {
                 match self.admit(document, &bundle) {
                     Ok(true) => {
                         admitted = Some(document);
+                        if let Err(e) = self.record_spent_invite(document, hash) {
+                            tracing::warn!(%document, "recording an invite's use failed: {e}");
+                        }
                         self.emit(Event::MemberJoined {
                             document,
                             member: from,
@@ -174,14 +189,18 @@ impl Replica {
         })
     }
 
-    /// For an invite of `document`: this device's key bundle and a fresh recorded token, or
-    /// None when there is nothing to join by request: this device cannot admit anyone (not
-    /// an admin of a document with roles, or no longer in the group of an encrypted one;
-    /// legacy plain documents have no admission).
+    /// For an invite of `document`: this device's key bundle and a fresh token, or None when
+    /// there is nothing to join by request: this device cannot admit anyone (not an admin of
+    /// a document with roles, or no longer in the group of an encrypted one; legacy plain
+    /// documents have no admission). The invite is recorded here and, for a document with
+    /// roles, published in the control log (its token's hash, expiry and use limit) so that
+    /// every admin's node honours it and its revocation. Returns the operation to publish.
     pub(crate) fn invite_credentials(
         &self,
         document: DocumentId,
-    ) -> Result<Option<InviteCredentials>, DirectError> {
+        valid_for: std::time::Duration,
+        max_uses: u32,
+    ) -> Result<Option<(InviteCredentials, Option<FsOperation>)>, DirectError> {
         let mut guard = self.lock();
         let st = &mut *guard;
         let legacy = self.is_legacy(st, document)?;
@@ -198,10 +217,27 @@ impl Replica {
         }
         let bundle = st.keys.device_keys().key_bundle()?.to_bytes()?;
         let token: [u8; TOKEN_LEN] = rand::random();
+        let hash = token_hash(&token);
+        let expires_at_ms = now_millis()
+            .saturating_add(i64::try_from(valid_for.as_millis()).unwrap_or(i64::MAX));
         let tx = st.store.transaction()?;
-        table::save_invite(&tx, &token, document)?;
+        table::save_invite(&tx, &hash, document, expires_at_ms, max_uses)?;
         tx.commit().map_err(StoreError::from)?;
-        Ok(Some((bundle, token.to_vec())))
+        let op = if legacy {
+            None
+        } else {
+            let record = InviteRecord {
+                v: INVITE_RECORD_VERSION,
+                action: InviteAction::Issue {
+                    token_hash: hash,
+                    expires_at_ms,
+                    max_uses,
+                },
+            };
+            let body = control_body(CONTROL_INVITE, &record.encode());
+            Some(self.append_own(st, document, LogKind::Control, body)?)
+        };
+        Ok(Some(((bundle, token.to_vec()), op)))
     }
 
     /// Queues a join request to the inviter of `invite` if it carries a key bundle and a
@@ -229,12 +265,59 @@ impl Replica {
         Ok(true)
     }
 
-    /// Revokes every invite issued for `document`: join requests presenting them are refused.
+    /// Tells the other admins that an invite admitted a device (documents with roles).
+    fn record_spent_invite(&self, document: DocumentId, hash: [u8; 32]) -> Result<(), DirectError> {
+        let op = {
+            let mut guard = self.lock();
+            let st = &mut *guard;
+            if self.is_legacy(st, document)? {
+                return Ok(());
+            }
+            let record = InviteRecord {
+                v: INVITE_RECORD_VERSION,
+                action: InviteAction::Spend { token_hash: hash },
+            };
+            let body = control_body(CONTROL_INVITE, &record.encode());
+            self.append_own(st, document, LogKind::Control, body)?
+        };
+        self.publish_local(document, op);
+        Ok(())
+    }
+
+    /// Revokes every invite issued for `document` so far: join requests presenting them are
+    /// refused. For a document with roles only an admin may, and the revocation is a control
+    /// operation every admin's node honours. Returns how many live invites this node knew.
     pub(crate) fn revoke_invites(&self, document: DocumentId) -> Result<usize, DirectError> {
-        let mut st = self.lock();
-        let tx = st.store.transaction()?;
-        let n = table::revoke_invites(&tx, document)?;
-        tx.commit().map_err(StoreError::from)?;
+        let (n, op) = {
+            let mut guard = self.lock();
+            let st = &mut *guard;
+            let legacy = self.is_legacy(st, document)?;
+            if !legacy {
+                self.require_role(st, document, Role::Admin)
+                    .map_err(|e| match e {
+                        DocumentError::NotAllowed(a) => DirectError::NotAllowed(a),
+                        DocumentError::Store(s) => DirectError::Store(s),
+                        other => DirectError::Malformed(other.to_string()),
+                    })?;
+            }
+            let tx = st.store.transaction()?;
+            let n = table::revoke_invites(&tx, document)?;
+            tx.commit().map_err(StoreError::from)?;
+            let op = if legacy {
+                None
+            } else {
+                let record = InviteRecord {
+                    v: INVITE_RECORD_VERSION,
+                    action: InviteAction::Revoke { token_hash: None },
+                };
+                let body = control_body(CONTROL_INVITE, &record.encode());
+                Some(self.append_own(st, document, LogKind::Control, body)?)
+            };
+            (n, op)
+        };
+        if let Some(op) = op {
+            self.publish_local(document, op);
+        }
         Ok(n)
     }
 

@@ -10,16 +10,18 @@ use crate::base::events::{Event, Origin};
 use crate::base::ids::{AuthorId, DocumentId};
 use crate::base::log::{LogId, LogKind};
 use crate::base::pool::parallel_map;
+use crate::crypto::CryptoError;
 use crate::document::cache::LoadedDoc;
 use crate::document::deferred::DeferredImports;
 use crate::document::{attribution, InvalidUpdate};
-use crate::replica::authz::{doc_auth, sweep_revoked, Gate};
+use crate::replica::authz::{doc_auth, record_invite, sweep_revoked, Gate};
 use crate::replica::batch::{Batch, BatchMemo};
 use crate::replica::load::{rebuild, Start};
 use crate::replica::write::snapshot_if_due;
 use crate::replica::{IngestError, Replica, ReplicaState};
 use crate::store::documents::{self, DocumentState};
 use crate::store::{oplog, parked, StoreError};
+use crate::wire::body::CONTROL_INVITE;
 use crate::wire::operation::{self, Authenticated, FsOperation};
 
 /// What `Node::ingest` did with an operation.
@@ -516,6 +518,7 @@ impl Replica {
         gate: Gate,
     ) -> Result<(bool, LogKind, u32), IngestError> {
         let known = true;
+        let legacy = self.is_legacy(st, document)?;
         let op = &received.op;
         let kind = op.header.extensions.kind;
         let seq = op.header.seq_num;
@@ -549,9 +552,19 @@ impl Replica {
         }
         let plain = self.is_plain(&tx, document)?;
         if kind == LogKind::Control && matches!(gate, Gate::Pass) {
-            // Group messages and key bundles; auth operations were applied by the gate.
+            // Group messages, key bundles, invite records; auth operations were applied by
+            // the gate.
             let body = op.body.as_ref().map(|b| b.as_bytes());
-            st.keys.receive_control(&tx, document, &author, seq, body)?;
+            match body.and_then(|b| b.split_first()) {
+                // Legacy documents have no admins: nobody's invite record counts.
+                Some((&CONTROL_INVITE, _)) if legacy => {
+                    return Err(IngestError::InvalidControl(CryptoError::Malformed(
+                        "invite record for a document without roles".into(),
+                    )))
+                }
+                Some((&CONTROL_INVITE, record)) => record_invite(&tx, document, record)?,
+                _ => st.keys.receive_control(&tx, document, &author, seq, body)?,
+            }
         }
         if let std::collections::hash_map::Entry::Vacant(slot) = st.docs.entry(document) {
             // A store failure while loading stays a store failure (not the peer's fault).

@@ -123,23 +123,81 @@ pub fn acknowledge(conn: &Tx<'_>, peer: &AuthorId, counter: u64) -> Result<usize
 }
 
 /// Records an invite token issued for `document`.
-pub fn save_invite(conn: &Tx<'_>, token: &[u8], document: DocumentId) -> Result<(), StoreError> {
+pub fn save_invite(
+    conn: &Tx<'_>,
+    token_hash: &[u8; 32],
+    document: DocumentId,
+    expires_at_ms: i64,
+    max_uses: u32,
+) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "INSERT OR IGNORE INTO invites (token, document, created_at) VALUES (?1, ?2, ?3)",
+        "INSERT INTO invites (token, document, created_at, expires_at, max_uses)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (token) DO UPDATE SET expires_at = excluded.expires_at,
+             max_uses = excluded.max_uses
+         WHERE document = excluded.document",
     )?
-    .execute(params![token, document.as_bytes(), now_millis()])?;
+    .execute(params![
+        token_hash.as_slice(),
+        document.as_bytes(),
+        now_millis(),
+        expires_at_ms,
+        max_uses
+    ])?;
     Ok(())
 }
 
-/// True if `token` is a live (not revoked) invite of `document`; counts the use.
-pub fn use_invite(conn: &Tx<'_>, token: &[u8], document: DocumentId) -> Result<bool, StoreError> {
-    Ok(conn
+/// Why an invite admits nobody (any more).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InviteState {
+    /// Not issued for this document (or issued before invites were recorded).
+    Unknown,
+    /// Revoked by an admin.
+    Revoked,
+    /// Past its expiry.
+    Expired,
+    /// Admitted as many devices as it allows.
+    UsedUp,
+    /// It admits: this use was counted.
+    Used,
+}
+
+/// Counts a use of the invite recorded under `token_hash` for `document` if it is live;
+/// otherwise says why not.
+pub fn use_invite(
+    conn: &Tx<'_>,
+    token_hash: &[u8; 32],
+    document: DocumentId,
+) -> Result<InviteState, StoreError> {
+    let row = conn
         .prepare_cached(
-            "UPDATE invites SET uses = uses + 1
-             WHERE token = ?1 AND document = ?2 AND revoked = 0",
+            "SELECT uses, revoked, expires_at, max_uses FROM invites
+             WHERE token = ?1 AND document = ?2",
         )?
-        .execute(params![token, document.as_bytes()])?
-        == 1)
+        .query_row(params![token_hash.as_slice(), document.as_bytes()], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, bool>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })
+        .optional()?;
+    let Some((uses, revoked, expires_at, max_uses)) = row else {
+        return Ok(InviteState::Unknown);
+    };
+    if revoked {
+        return Ok(InviteState::Revoked);
+    }
+    if expires_at <= now_millis() {
+        return Ok(InviteState::Expired);
+    }
+    if uses >= max_uses {
+        return Ok(InviteState::UsedUp);
+    }
+    conn.prepare_cached("UPDATE invites SET uses = uses + 1 WHERE token = ?1 AND document = ?2")?
+        .execute(params![token_hash.as_slice(), document.as_bytes()])?;
+    Ok(InviteState::Used)
 }
 
 /// Revokes every invite of `document`; returns how many were live.
@@ -147,6 +205,36 @@ pub fn revoke_invites(conn: &Tx<'_>, document: DocumentId) -> Result<usize, Stor
     Ok(conn
         .prepare_cached("UPDATE invites SET revoked = 1 WHERE document = ?1 AND revoked = 0")?
         .execute([document.as_bytes()])?)
+}
+
+/// Counts a use of the invite recorded under `token_hash` made by another admin's node
+/// (recording the use if the invite's record has not arrived yet).
+pub fn spend_invite(
+    conn: &Tx<'_>,
+    token_hash: &[u8; 32],
+    document: DocumentId,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO invites (token, document, created_at, uses) VALUES (?1, ?2, ?3, 1)
+         ON CONFLICT (token) DO UPDATE SET uses = uses + 1 WHERE document = excluded.document",
+    )?
+    .execute(params![token_hash.as_slice(), document.as_bytes(), now_millis()])?;
+    Ok(())
+}
+
+/// Revokes the invite recorded under `token_hash` (recording it revoked if it is not known
+/// yet, so that a record arriving later stays revoked).
+pub fn revoke_invite(
+    conn: &Tx<'_>,
+    token_hash: &[u8; 32],
+    document: DocumentId,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO invites (token, document, created_at, revoked) VALUES (?1, ?2, ?3, 1)
+         ON CONFLICT (token) DO UPDATE SET revoked = 1 WHERE document = excluded.document",
+    )?
+    .execute(params![token_hash.as_slice(), document.as_bytes(), now_millis()])?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -181,15 +269,6 @@ mod tests {
             .into_iter()
             .map(|(c, _)| c)
             .collect()
-    }
-
-    fn uses(store: &Store, token: &[u8]) -> i64 {
-        store
-            .conn()
-            .query_row("SELECT uses FROM invites WHERE token = ?1", [token], |r| {
-                r.get(0)
-            })
-            .unwrap()
     }
 
     #[test]
@@ -371,71 +450,66 @@ mod tests {
         assert_eq!(peers, expected);
     }
 
-    #[test]
-    fn an_invite_is_usable_for_its_document_only_and_each_use_is_counted() {
-        let (_dir, mut store) = open();
-        let document = DocumentId::random();
-        write(&mut store, |tx| {
-            save_invite(tx, b"token", document).unwrap()
-        });
-        assert!(write(&mut store, |tx| use_invite(tx, b"token", document).unwrap()));
-        assert!(write(&mut store, |tx| use_invite(tx, b"token", document).unwrap()));
-        assert_eq!(uses(&store, b"token"), 2);
-        assert!(!write(&mut store, |tx| use_invite(
-            tx,
-            b"token",
-            DocumentId::random()
-        )
-        .unwrap()));
-        assert!(!write(&mut store, |tx| use_invite(tx, b"other", document).unwrap()));
-        assert_eq!(uses(&store, b"token"), 2);
+    const DAY: i64 = 24 * 3600 * 1000;
+
+    fn issue(store: &mut Store, token: &[u8; 32], doc: DocumentId, expires_at: i64, max: u32) {
+        write(store, |tx| save_invite(tx, token, doc, expires_at, max).unwrap());
+    }
+
+    fn try_use(store: &mut Store, token: &[u8; 32], doc: DocumentId) -> InviteState {
+        write(store, |tx| use_invite(tx, token, doc).unwrap())
     }
 
     #[test]
-    fn revoking_disables_every_live_invite_of_the_document_only() {
+    fn an_invite_admits_for_its_document_only_until_its_uses_run_out() {
         let (_dir, mut store) = open();
         let (doc, other) = (DocumentId::random(), DocumentId::random());
-        write(&mut store, |tx| {
-            save_invite(tx, b"one", doc).unwrap();
-            save_invite(tx, b"two", doc).unwrap();
-            save_invite(tx, b"elsewhere", other).unwrap();
-        });
+        let later = now_millis() + DAY;
+        issue(&mut store, &[1; 32], doc, later, 2);
+        assert_eq!(try_use(&mut store, &[1; 32], other), InviteState::Unknown);
+        assert_eq!(try_use(&mut store, &[2; 32], doc), InviteState::Unknown);
+        assert_eq!(try_use(&mut store, &[1; 32], doc), InviteState::Used);
+        assert_eq!(try_use(&mut store, &[1; 32], doc), InviteState::Used);
+        assert_eq!(try_use(&mut store, &[1; 32], doc), InviteState::UsedUp);
+    }
+
+    #[test]
+    fn an_expired_invite_admits_nobody() {
+        let (_dir, mut store) = open();
+        let doc = DocumentId::random();
+        issue(&mut store, &[1; 32], doc, now_millis() - 1, 5);
+        assert_eq!(try_use(&mut store, &[1; 32], doc), InviteState::Expired);
+    }
+
+    #[test]
+    fn revoking_disables_every_invite_of_the_document_only_and_sticks() {
+        let (_dir, mut store) = open();
+        let (doc, other) = (DocumentId::random(), DocumentId::random());
+        let later = now_millis() + DAY;
+        issue(&mut store, &[1; 32], doc, later, 5);
+        issue(&mut store, &[2; 32], doc, later, 5);
+        issue(&mut store, &[3; 32], other, later, 5);
         assert_eq!(write(&mut store, |tx| revoke_invites(tx, doc).unwrap()), 2);
-        assert!(!write(&mut store, |tx| use_invite(tx, b"one", doc).unwrap()));
-        assert!(!write(&mut store, |tx| use_invite(tx, b"two", doc).unwrap()));
-        assert_eq!(uses(&store, b"one"), 0);
-        assert!(write(&mut store, |tx| use_invite(tx, b"elsewhere", other)
-            .unwrap()));
-        // Already revoked: none live.
-        assert_eq!(write(&mut store, |tx| revoke_invites(tx, doc).unwrap()), 0);
-    }
-
-    #[test]
-    fn saving_an_existing_token_again_changes_nothing() {
-        let (_dir, mut store) = open();
-        let (doc, other) = (DocumentId::random(), DocumentId::random());
-        write(&mut store, |tx| save_invite(tx, b"token", doc).unwrap());
-        // The same token for another document is ignored: it stays bound to the first.
-        write(&mut store, |tx| save_invite(tx, b"token", other).unwrap());
-        assert!(!write(&mut store, |tx| use_invite(tx, b"token", other).unwrap()));
-        assert!(write(&mut store, |tx| use_invite(tx, b"token", doc).unwrap()));
-        // Saving a revoked token again does not revive it.
-        write(&mut store, |tx| revoke_invites(tx, doc).unwrap());
-        write(&mut store, |tx| save_invite(tx, b"token", doc).unwrap());
-        assert!(!write(&mut store, |tx| use_invite(tx, b"token", doc).unwrap()));
+        assert_eq!(try_use(&mut store, &[1; 32], doc), InviteState::Revoked);
+        assert_eq!(try_use(&mut store, &[3; 32], other), InviteState::Used);
+        // Issued again (a record arriving twice): still revoked.
+        issue(&mut store, &[1; 32], doc, later, 5);
+        assert_eq!(try_use(&mut store, &[1; 32], doc), InviteState::Revoked);
+        // A revocation that arrives before the invite's record keeps it revoked.
+        write(&mut store, |tx| revoke_invite(tx, &[4; 32], doc).unwrap());
+        issue(&mut store, &[4; 32], doc, later, 5);
+        assert_eq!(try_use(&mut store, &[4; 32], doc), InviteState::Revoked);
     }
 
     #[test]
     fn a_use_in_a_dropped_transaction_is_not_counted() {
         let (_dir, mut store) = open();
         let document = DocumentId::random();
-        write(&mut store, |tx| {
-            save_invite(tx, b"token", document).unwrap()
-        });
+        issue(&mut store, &[1; 32], document, now_millis() + DAY, 1);
         {
             let tx = store.transaction().unwrap();
-            assert!(use_invite(&tx, b"token", document).unwrap());
+            assert_eq!(use_invite(&tx, &[1; 32], document).unwrap(), InviteState::Used);
         }
-        assert_eq!(uses(&store, b"token"), 0);
+        assert_eq!(try_use(&mut store, &[1; 32], document), InviteState::Used);
     }
 }

@@ -162,9 +162,15 @@ const MIGRATIONS: &[&str] = &[
     // 7: authorization. Documents held before roles existed have no genesis: they stay
     //    `legacy` (no role checks, as before); every document registered later is checked.
     //    Parked operations expire, found by their arrival time.
+    //    Invites are recorded in the control log and honoured by every admin's node: a row
+    //    is keyed by the BLAKE3 of the token (`token` holds the hash from now on; invites
+    //    issued before keep their raw token and stop admitting), and has an expiry and a
+    //    use limit.
     "ALTER TABLE documents ADD COLUMN legacy INTEGER NOT NULL DEFAULT 0;
     UPDATE documents SET legacy = 1;
-    CREATE INDEX parked_by_arrival ON parked_operations (received_at);",
+    CREATE INDEX parked_by_arrival ON parked_operations (received_at);
+    ALTER TABLE invites ADD COLUMN expires_at INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE invites ADD COLUMN max_uses INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// The newest schema version this build knows.

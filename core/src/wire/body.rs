@@ -47,3 +47,5 @@ pub const CONTROL_GROUP_MESSAGE: u8 = 0;
 pub const CONTROL_KEY_BUNDLE: u8 = 1;
 /// Control body tag: an authorization operation (roles: who may do what in the document).
 pub const CONTROL_AUTH: u8 = 2;
+/// Control body tag: an invite record (an admin issued or revoked an invite).
+pub const CONTROL_INVITE: u8 = 3;

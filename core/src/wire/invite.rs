@@ -1,9 +1,10 @@
 //! Invites: a compact string (for QR codes) naming a document and how to reach a peer.
 //!
-//! Format: `fs1:` followed by base64url (no padding) of a CBOR array
+//! Format: `fs2:` followed by base64url (no padding) of a CBOR array
 //! `[document bytes, node id bytes, [address strings], key bundle bytes or null,
-//! token bytes or null]` (the token is optional on input: invites of earlier builds have
-//! four fields).
+//! token bytes or null]` and a 4-byte checksum (the first bytes of the BLAKE3 hash of the
+//! CBOR), so a mistyped invite is refused at parse time ([`InviteError::Checksum`]).
+//! Invites of earlier builds (`fs1:`, no checksum; the token optional) are still read.
 //!
 //! For an encrypted document the invite carries the inviter's key bundle and a random token
 //! that the inviter's node recorded: the joining node opens a ratchet session from the
@@ -22,7 +23,9 @@ use crate::base::ids::{AuthorId, DocumentId};
 /// Length of invite tokens.
 pub const TOKEN_LEN: usize = 16;
 
-const PREFIX: &str = "fs1:";
+const PREFIX: &str = "fs2:";
+const PREFIX_V1: &str = "fs1:";
+const CHECKSUM_LEN: usize = 4;
 const MAX_INVITE_CHARS: usize = 8 * 1024;
 const MAX_ADDRS: usize = 16;
 
@@ -38,6 +41,9 @@ pub enum InviteError {
     /// The payload is not valid base64url.
     #[error("invite is not valid base64url")]
     Encoding,
+    /// The checksum does not match: the invite was mistyped or cut.
+    #[error("invite has a typo (its checksum does not match): copy it again")]
+    Checksum,
     /// The payload does not have the expected structure.
     #[error("invite is malformed: {0}")]
     Malformed(String),
@@ -78,6 +84,8 @@ impl Invite {
         ]);
         let mut bytes = Vec::new();
         let _ = ciborium::ser::into_writer(&value, &mut bytes);
+        let checksum = blake3::hash(&bytes);
+        bytes.extend_from_slice(&checksum.as_bytes()[..CHECKSUM_LEN]);
         format!(
             "{PREFIX}{}",
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
@@ -90,10 +98,22 @@ impl Invite {
         if s.len() > MAX_INVITE_CHARS {
             return Err(InviteError::TooLong);
         }
-        let payload = s.strip_prefix(PREFIX).ok_or(InviteError::Prefix)?;
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        let (payload, checked) = match s.strip_prefix(PREFIX) {
+            Some(p) => (p, true),
+            None => (s.strip_prefix(PREFIX_V1).ok_or(InviteError::Prefix)?, false),
+        };
+        let mut bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(payload)
             .map_err(|_| InviteError::Encoding)?;
+        if checked {
+            if bytes.len() < CHECKSUM_LEN {
+                return Err(InviteError::Checksum);
+            }
+            let sum = bytes.split_off(bytes.len() - CHECKSUM_LEN);
+            if blake3::hash(&bytes).as_bytes()[..CHECKSUM_LEN] != sum[..] {
+                return Err(InviteError::Checksum);
+            }
+        }
         let mut reader = bytes.as_slice();
         let value: Value = ciborium::de::from_reader_with_recursion_limit(&mut reader, 4)
             .map_err(|e| InviteError::Malformed(e.to_string()))?;
@@ -169,19 +189,47 @@ mod tests {
         let s = invite.encode();
         assert!(s.len() < 300, "invite should fit a QR code: {}", s.len());
         assert_eq!(Invite::parse(&s).unwrap(), invite);
+        assert!(s.starts_with("fs2:"));
         assert_eq!(Invite::parse("hello"), Err(InviteError::Prefix));
         assert_eq!(Invite::parse("fs1:!!!"), Err(InviteError::Encoding));
         assert!(matches!(
             Invite::parse("fs1:AAAA"),
             Err(InviteError::Malformed(_))
         ));
+        // One mistyped character anywhere in the payload is caught by the checksum.
+        let chars: Vec<char> = s.chars().collect();
+        for i in [4, s.len() / 2, s.len() - 1] {
+            let mut typo = chars.clone();
+            typo[i] = if typo[i] == 'A' { 'B' } else { 'A' };
+            let typo: String = typo.into_iter().collect();
+            assert!(
+                matches!(
+                    Invite::parse(&typo),
+                    Err(InviteError::Checksum | InviteError::Encoding)
+                ),
+                "typo at {i} not caught"
+            );
+        }
+        // An invite of an earlier build (fs1, no checksum) is still read.
+        let v1 = {
+            let payload = s.strip_prefix("fs2:").unwrap();
+            let mut bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap();
+            bytes.truncate(bytes.len() - CHECKSUM_LEN);
+            format!(
+                "fs1:{}",
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+            )
+        };
+        assert_eq!(Invite::parse(&v1).unwrap(), invite);
         assert_eq!(
             Invite::parse(&"x".repeat(10_000)),
             Err(InviteError::TooLong)
         );
         assert!(matches!(
             Invite::parse(&s[..s.len() - 4]),
-            Err(InviteError::Malformed(_))
+            Err(InviteError::Checksum | InviteError::Encoding)
         ));
     }
 }

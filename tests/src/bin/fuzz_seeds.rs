@@ -161,9 +161,11 @@ fn main() {
     c.put_mode("invite_parse", "text-bare", 0, bare.encode().as_bytes());
     {
         use base64::Engine;
-        let cbor = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(&text["fs1:".len()..])
+        // `fs2:` payload: the CBOR followed by a 4-byte checksum.
+        let mut cbor = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&text["fs2:".len()..])
             .expect("base64");
+        cbor.truncate(cbor.len() - 4);
         c.put_mode("invite_parse", "cbor", 1, &cbor);
     }
 

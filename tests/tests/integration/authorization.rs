@@ -269,3 +269,121 @@ fn mutual_removal_removes_both() {
     }
 }
 
+
+/// Presents `invite` at `admin` from `joiner` (the join request travels as a direct message,
+/// handed over here) and returns the admin's verdict.
+fn present(
+    rt: &tokio::runtime::Runtime,
+    joiner: &Node,
+    invite: &str,
+    admin: &Node,
+) -> Result<fieldsync::ReceivedDirect, fieldsync::DirectError> {
+    rt.block_on(joiner.join(invite)).unwrap();
+    let queued = joiner.pending_direct(admin.author()).unwrap();
+    let request = queued.last().expect("a join request was queued");
+    admin.receive_direct(request)
+}
+
+/// The same invite, addressed to another admin (its key bundle and node id).
+fn readdressed(invite: &str, admin: &Node) -> String {
+    let mut parsed = fieldsync::Invite::parse(invite).unwrap();
+    parsed.node = admin.author();
+    parsed.key_bundle = Some(admin.key_bundle().unwrap());
+    parsed.encode()
+}
+
+/// Attack 6: invites expire, admit a limited number of devices and can be revoked, and
+/// every admin's node honours that (the invites and their uses are control operations).
+#[test]
+fn expired_used_up_and_revoked_invites_are_refused_by_every_admin() {
+    use fieldsync::{DirectError, InviteOptions};
+    use std::time::Duration;
+    let (_dirs, [a, b, c, d, e, f, g, h, i]) = open_nodes();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let doc = a.create_document().unwrap();
+    let id = doc.id();
+    share(&a, &doc, &b);
+    doc.set_role(b.author(), Role::Admin).unwrap();
+    let once = rt.block_on(doc.invite()).unwrap();
+    let expired = rt
+        .block_on(doc.invite_with(InviteOptions {
+            valid_for: Duration::ZERO,
+            max_uses: 5,
+        }))
+        .unwrap();
+    let later_revoked = rt
+        .block_on(doc.invite_with(InviteOptions {
+            valid_for: Duration::from_secs(3600),
+            max_uses: 5,
+        }))
+        .unwrap();
+    // The default invite admits one device.
+    let admitted = present(&rt, &c, &once, &a).unwrap();
+    assert_eq!(admitted.admitted, Some(id));
+    exchange(&a, &b, id);
+    assert!(matches!(
+        present(&rt, &d, &once, &a),
+        Err(DirectError::InviteUsedUp(_))
+    ));
+    assert!(matches!(
+        present(&rt, &e, &readdressed(&once, &b), &b),
+        Err(DirectError::InviteUsedUp(_))
+    ));
+    // Expired, at both admins.
+    assert!(matches!(
+        present(&rt, &f, &expired, &a),
+        Err(DirectError::InviteExpired(_))
+    ));
+    assert!(matches!(
+        present(&rt, &g, &readdressed(&expired, &b), &b),
+        Err(DirectError::InviteExpired(_))
+    ));
+    // Revoked by A: B honours it once the revocation syncs.
+    a.revoke_invites(id).unwrap();
+    exchange(&a, &b, id);
+    assert!(matches!(
+        present(&rt, &h, &later_revoked, &a),
+        Err(DirectError::InviteRevoked(_))
+    ));
+    assert!(matches!(
+        present(&rt, &i, &readdressed(&later_revoked, &b), &b),
+        Err(DirectError::InviteRevoked(_))
+    ));
+    // Nobody but C got in.
+    let mut members: Vec<_> = doc.roles().unwrap().into_iter().map(|(m, _)| m).collect();
+    members.sort();
+    let mut expected = vec![a.author(), b.author(), c.author()];
+    expected.sort();
+    assert_eq!(members, expected);
+    // A writer cannot revoke invites.
+    assert!(matches!(
+        c.revoke_invites(id),
+        Err(DirectError::NotAllowed(_))
+    ));
+}
+
+/// A relay device stores and forwards a document between two members who are never
+/// online together, and cannot read it.
+#[test]
+fn a_relay_forwards_what_it_cannot_read() {
+    let (_dirs, [a, b, relay]) = open_nodes();
+    let doc = a.create_document().unwrap();
+    let id = doc.id();
+    share(&a, &doc, &b);
+    doc.add_relay(relay.author()).unwrap();
+    doc.text("t").unwrap().push("secret survey data").unwrap();
+    // A meets only the relay; later the relay meets only B.
+    exchange(&a, &relay, id);
+    let at_relay = relay.document(id).unwrap();
+    assert_eq!(at_relay.my_role().unwrap(), Some(Role::Relay));
+    assert!(!at_relay.can_read().unwrap());
+    assert!(!json_of(&relay, id).contains("secret"), "the relay reads nothing");
+    assert!(not_allowed(at_relay.text("t").unwrap().push("relay writes")));
+    exchange(&relay, &b, id);
+    assert!(json_of(&b, id).contains("secret survey data"));
+    // And back: B's reply reaches A through the relay.
+    b.document(id).unwrap().text("t").unwrap().push(" / ack").unwrap();
+    exchange(&b, &relay, id);
+    exchange(&relay, &a, id);
+    assert_eq!(json_of(&a, id), json_of(&b, id));
+}

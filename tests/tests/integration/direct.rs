@@ -89,7 +89,7 @@ fn forged_or_revoked_invite_tokens_are_refused() {
     let env = c.pending_direct(a.author()).unwrap().remove(0);
     assert!(matches!(
         a.receive_direct(&env),
-        Err(DirectError::UnknownInvite(_))
+        Err(DirectError::InviteRevoked(_))
     ));
     assert!(!doc.members().unwrap().contains(&c.author()));
 }
