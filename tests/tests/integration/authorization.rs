@@ -387,3 +387,61 @@ fn a_relay_forwards_what_it_cannot_read() {
     exchange(&relay, &a, id);
     assert_eq!(json_of(&a, id), json_of(&b, id));
 }
+
+/// Attack 5: 100,001 one-operation logs from fresh keys (identities are free). None is
+/// stored, served or counted in the heights: each waits in a quarantine bounded in all and
+/// per author, and members go on syncing.
+#[test]
+fn a_hundred_thousand_outsider_logs_break_nothing() {
+    const OUTSIDERS: usize = 100_001;
+    const QUARANTINE: u64 = 2_000;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let a = Node::open(NodeConfig::new(dirs[0].path())).unwrap();
+    let b = {
+        let mut config = NodeConfig::new(dirs[1].path());
+        config.max_parked = QUARANTINE;
+        Node::open(config).unwrap()
+    };
+    let c = Node::open(NodeConfig::new(dirs[2].path())).unwrap();
+    let doc = a.create_document().unwrap();
+    let id = doc.id();
+    share(&a, &doc, &b);
+    doc.text("t").unwrap().push("before;").unwrap();
+    exchange(&a, &b, id);
+    let heights_before = b.operations(id).unwrap().len();
+    // Hand-made updates of fresh keys, built and fed in chunks to bound the test's memory.
+    let mut waiting = 0usize;
+    let mut built = 0usize;
+    while built < OUTSIDERS {
+        let n = (OUTSIDERS - built).min(5_000);
+        let chunk: Vec<Vec<u8>> = (0..n)
+            .map(|_| {
+                let key = SigningKey::generate();
+                let op = build_operation(&key, id, LogKind::Delta, None, vec![1, 2, 3]);
+                encode_operation(&op)
+            })
+            .collect();
+        built += n;
+        for r in b.ingest_batch(&chunk) {
+            match r {
+                Err(IngestError::AwaitingAuthorization { .. }) => waiting += 1,
+                other => panic!("an outsider's update got {other:?}"),
+            }
+        }
+    }
+    assert_eq!(waiting, OUTSIDERS);
+    assert!(b.parked_count().unwrap() <= QUARANTINE, "quarantine is bounded");
+    assert_eq!(
+        b.operations(id).unwrap().len(),
+        heights_before,
+        "nothing of the outsiders is stored or served"
+    );
+    // Members keep syncing through B: a new member catches up from B alone.
+    doc.text("t").unwrap().push("after;").unwrap();
+    exchange(&a, &b, id);
+    doc.add_member(&c.key_bundle().unwrap()).unwrap();
+    exchange(&a, &b, id);
+    exchange(&b, &c, id);
+    assert_eq!(json_of(&c, id), json_of(&a, id));
+    assert!(json_of(&c, id).contains("after;"));
+}

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use fieldsync::{Document, Event, Node, PeerAddr, Value};
+use fieldsync::{Document, Event, Node, PeerAddr, Role, Value};
 // These tests exercise the sync layer with plain (unencrypted) documents; encrypted sync is
 // covered by `network_encryption.rs`.
 use fieldsync_tests::{
@@ -24,6 +24,29 @@ fn op_count(node: &Node, doc: fieldsync::DocumentId) -> u64 {
     node.document(doc)
         .and_then(|d| Ok(d.op_count()?))
         .unwrap_or(0)
+}
+
+/// Gives `member` the writer role in `doc` (the caller's device is its admin). Since roles,
+/// peers sync a document only with devices its roles name.
+fn add_writer(doc: &Document, member: &Node) {
+    doc.add_member(&member.key_bundle().unwrap()).unwrap();
+}
+
+/// Delivers every operation `from` holds of `doc` to `to` by hand (out of band).
+fn hand_over(from: &Node, to: &Node, doc: fieldsync::DocumentId) {
+    for op in from.operations(doc).unwrap() {
+        to.ingest(&op).unwrap();
+    }
+}
+
+/// Waits until `node` holds the writer role in `doc` (its local edits are refused before).
+async fn has_writer_role(node: &Node, doc: fieldsync::DocumentId) {
+    wait_until("the writer role arrives", CONNECT, || {
+        node.document(doc)
+            .and_then(|d| Ok(d.my_role()?))
+            .is_ok_and(|r| r == Some(Role::Writer))
+    })
+    .await;
 }
 
 async fn converged(nodes: &[&Node], doc: fieldsync::DocumentId, timeout: Duration, what: &str) {
@@ -71,6 +94,10 @@ async fn store_and_forward_through_a_third_node() {
     let doc = a.create_document().unwrap();
     let id = doc.id();
     doc.text("t").unwrap().insert(0, "from A").unwrap();
+    // A, the only admin, names B and C before it leaves: the roles (control operations)
+    // reach C through B like A's edit. A and C still never sync directly.
+    add_writer(&doc, &b);
+    add_writer(&doc, &c);
     go_online(&a).await;
     go_online(&b).await;
     let doc_b = b.join(&doc.invite().await.unwrap()).await.unwrap();
@@ -80,6 +107,7 @@ async fn store_and_forward_through_a_third_node() {
     go_online(&c).await;
     let doc_c = c.join(&doc_b.invite().await.unwrap()).await.unwrap();
     converged(&[&b, &c], id, CONNECT, "A's edit reaches C through B").await;
+    has_writer_role(&c, id).await;
     doc_c
         .map("m")
         .unwrap()
@@ -107,6 +135,13 @@ async fn partition_heals_and_four_nodes_converge() {
     let [a, b, c, d] = &nodes;
     let doc_a = a.create_document().unwrap();
     let id = doc_a.id();
+    // Roles come first: A (the admin) makes B, C and D writers, and C gets A's control log
+    // out of band (the partition keeps C and D from ever reaching A or B before healing).
+    for n in [b, c, d] {
+        add_writer(&doc_a, n);
+    }
+    c.document_or_register(id).unwrap();
+    hand_over(a, c, id);
     let mut infos = Vec::new();
     for n in &nodes {
         infos.push(go_online(n).await);
@@ -115,6 +150,9 @@ async fn partition_heals_and_four_nodes_converge() {
     let doc_b = b.join(&doc_a.invite().await.unwrap()).await.unwrap();
     let doc_c = c.document_or_register(id).unwrap();
     let doc_d = d.join(&doc_c.invite().await.unwrap()).await.unwrap();
+    // B and D learn their roles from their side's first sync before they may edit.
+    has_writer_role(b, id).await;
+    has_writer_role(d, id).await;
     for (i, doc) in [&doc_a, &doc_b, &doc_c, &doc_d].iter().enumerate() {
         let t = doc.text("shared").unwrap();
         t.insert(0, &format!("[{i}]")).unwrap();
@@ -161,6 +199,9 @@ async fn restart_mid_catch_up_of_20000_ops_duplicates_nothing() {
     eprintln!("A wrote 20000 ops in {:?}", t0.elapsed());
     let info = go_online(&a).await;
     let b = open_node(db.path());
+    // B joins without an invite: A names it (a reader) itself, or A would refuse to sync.
+    doc.add_member_as(&b.key_bundle().unwrap(), Role::Reader)
+        .unwrap();
     b.add_peer(PeerAddr {
         node: a.author(),
         addrs: info.addrs.clone(),
@@ -204,13 +245,21 @@ async fn hostile_peer_cannot_stop_good_operations() {
     let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
     let a = open_node(dirs[0].path());
     let e = open_node(dirs[1].path());
+    let m = open_node(dirs[2].path());
+    let b = open_node(dirs[3].path());
     let doc = a.create_document().unwrap();
     let id = doc.id();
+    // Roles: E writes, M relays (stores and forwards), B reads; E gets them by hand. Without
+    // them B would refuse E's operations and nobody would sync with M or B at all.
+    add_writer(&doc, &e);
+    doc.add_relay(m.author()).unwrap();
+    doc.add_member_as(&b.key_bundle().unwrap(), Role::Reader)
+        .unwrap();
     fill(&doc, 0, 10);
     let doc_e = e.document_or_register(id).unwrap();
+    hand_over(&a, &e, id);
     fill(&doc_e, 1000, 10);
     // M holds everything, then its database is tampered with behind its back.
-    let m = open_node(dirs[2].path());
     for op in a
         .operations(id)
         .unwrap()
@@ -234,7 +283,6 @@ async fn hostile_peer_cannot_stop_good_operations() {
     }
     let m = open_node(dirs[2].path());
     let info = go_online(&m).await;
-    let b = open_node(dirs[3].path());
     let mut events = b.subscribe();
     go_online(&b).await;
     b.add_peer(PeerAddr {

@@ -2,10 +2,11 @@
 //! leaves the store unchanged.
 
 use fieldsync::internals::body::{seal, BodyScheme};
+use fieldsync::internals::crypto::DeviceKeys;
 use fieldsync::internals::operation::{
-    build_operation, decode_wire, encode_operation, encode_wire, LogKind,
+    build_operation, decode_operation, decode_wire, encode_operation, encode_wire, LogKind,
 };
-use fieldsync::{AuthorId, DocumentId, IngestError, Node, NodeConfig};
+use fieldsync::{AuthorId, DocumentId, IngestError, Node, NodeConfig, Role};
 use fieldsync_tests::open_plain_node;
 use p2panda_core::SigningKey;
 
@@ -46,10 +47,52 @@ struct Setup {
     a: Node,
     b: Node,
     doc: DocumentId,
+    /// A's two document updates (delta log), in order; B holds the first.
     ops: Vec<Vec<u8>>,
 }
 
-/// A writes two ops; B holds the first one.
+/// The log kind of an encoded operation.
+fn kind_of(bytes: &[u8]) -> LogKind {
+    decode_operation(bytes, usize::MAX, u64::MAX)
+        .unwrap()
+        .header
+        .extensions
+        .kind
+}
+
+/// The operations `node` holds of `doc` in logs of `kind`: control (the genesis auth
+/// operation, role grants) or delta (document updates).
+fn ops_of(node: &Node, doc: DocumentId, kind: LogKind) -> Vec<Vec<u8>> {
+    let ops = node.operations(doc).unwrap();
+    ops.into_iter().filter(|op| kind_of(op) == kind).collect()
+}
+
+/// Gives the bare signing key `key` the writer role in the setup's document (A is its
+/// admin) and delivers A's control log to B, so B checks `key`'s operations for what the
+/// test targets instead of quarantining them as coming from an author without a role.
+fn grant_writer(s: &Setup, key: &SigningKey) {
+    let bundle = DeviceKeys::generate(key.verifying_key())
+        .unwrap()
+        .key_bundle()
+        .unwrap()
+        .to_bytes()
+        .unwrap();
+    s.a.document(s.doc)
+        .unwrap()
+        .add_member_as(&bundle, Role::Writer)
+        .unwrap();
+    for op in ops_of(&s.a, s.doc, LogKind::Control) {
+        s.b.ingest(&op).unwrap();
+    }
+    assert_eq!(
+        s.b.document(s.doc).unwrap().roles().unwrap(),
+        s.a.document(s.doc).unwrap().roles().unwrap(),
+        "B holds A's roles"
+    );
+}
+
+/// A writes two ops; B holds the first one (and the document's genesis auth operation,
+/// which every document now starts with in its control log).
 fn setup() -> Setup {
     let da = tempfile::tempdir().unwrap();
     let db = tempfile::tempdir().unwrap();
@@ -64,7 +107,11 @@ fn setup() -> Setup {
     let doc = a.create_document().unwrap();
     doc.text("t").unwrap().insert(0, "hello").unwrap();
     doc.text("t").unwrap().insert(5, " world").unwrap();
-    let ops = a.operations(doc.id()).unwrap();
+    for op in ops_of(&a, doc.id(), LogKind::Control) {
+        b.ingest(&op).unwrap();
+    }
+    let ops = ops_of(&a, doc.id(), LogKind::Delta);
+    assert_eq!(ops.len(), 2);
     b.ingest(&ops[0]).unwrap();
     Setup {
         _dirs: (da, db),
@@ -144,7 +191,9 @@ fn seq_gap_is_parked_not_applied() {
     let s = setup();
     let doc = s.a.document(s.doc).unwrap();
     doc.text("t").unwrap().insert(0, ">").unwrap();
-    let ops = s.a.operations(s.doc).unwrap();
+    // A's three updates (its control log, which B holds, comes first in `operations`).
+    let ops = ops_of(&s.a, s.doc, LogKind::Delta);
+    assert_eq!(ops.len(), 3);
     let before = fingerprint(&s.b);
     let err = s.b.ingest(&ops[2]).unwrap_err();
     assert!(matches!(
@@ -172,6 +221,8 @@ fn seq_gap_is_parked_not_applied() {
 fn forked_log_and_backlink_mismatch() {
     let s = setup();
     let key = SigningKey::generate();
+    // A writer's log: an author without a role would be quarantined before the log checks.
+    grant_writer(&s, &key);
     let op0 = build_operation(
         &key,
         s.doc,
@@ -231,6 +282,9 @@ fn oversize_payload_and_operation() {
 fn invalid_or_impersonating_updates() {
     let s = setup();
     let key = SigningKey::generate();
+    // Mallory is a writer, so B checks the update itself (an author without a role would be
+    // quarantined before that).
+    grant_writer(&s, &key);
     let garbage = build_operation(
         &key,
         s.doc,
