@@ -100,6 +100,11 @@ async fn endless_hostile_catch_up_stream_is_bounded_and_good_peers_keep_syncing(
     let doc = a.create_document().unwrap();
     let id = doc.id();
     doc.add_member(&b.key_bundle().unwrap()).unwrap();
+    // Mallory has a role (a relay gone rogue): a device without one is refused before the
+    // stream is read at all (see `authorization.rs`); this test is about one with a role.
+    let mallory = SigningKey::generate();
+    doc.add_relay(fieldsync::AuthorId::from(mallory.verifying_key()))
+        .unwrap();
     doc.text("t")
         .unwrap()
         .insert(0, "before the flood")
@@ -113,7 +118,6 @@ async fn endless_hostile_catch_up_stream_is_bounded_and_good_peers_keep_syncing(
     .await;
     let good = a.operations(id).unwrap().pop().unwrap();
 
-    let mallory = SigningKey::generate();
     let endpoint = raw_endpoint(&mallory, &info_b).await;
     let conn = endpoint
         .connect(b.author().verifying_key(), CATCHUP_PROTOCOL)

@@ -18,6 +18,8 @@ async fn members_read_non_members_relay_and_removed_members_read_nothing_new() {
         .insert(0, "secret site coordinates")
         .unwrap();
     doc.add_member(&b.key_bundle().unwrap()).unwrap();
+    // C is a relay: it syncs the document (roles name it) but holds no group secret.
+    doc.add_relay(c.author()).unwrap();
     // 1 MiB and 497 B plaintexts: beyond gossip size, they travel by catch-up.
     doc.map("m")
         .unwrap()
@@ -32,8 +34,8 @@ async fn members_read_non_members_relay_and_removed_members_read_nothing_new() {
     go_online(&c).await;
     let invite = doc.invite().await.unwrap();
     b.join(&invite).await.unwrap();
-    // C syncs the topic without being invited: an invite stripped of its key bundle and
-    // token only says where the document is, so C cannot ask to be added.
+    // C learns where the document is from an invite stripped of its key bundle and token
+    // (it does not ask to be admitted: it already is a relay).
     let mut bare = fieldsync::Invite::parse(&invite).unwrap();
     bare.key_bundle = None;
     bare.token = None;
@@ -42,7 +44,7 @@ async fn members_read_non_members_relay_and_removed_members_read_nothing_new() {
         json_of(&b, id) == doc.to_json().unwrap()
     })
     .await;
-    wait_until("C (non-member) stores the operations", T, || {
+    wait_until("C (relay) stores the operations", T, || {
         c.document(id).and_then(|d| Ok(d.op_count()?)).unwrap_or(0) == doc.op_count().unwrap()
     })
     .await;
@@ -77,13 +79,22 @@ async fn members_read_non_members_relay_and_removed_members_read_nothing_new() {
         "plaintext must not reach the non-member's disk"
     );
 
-    // Remove B; A's next edit is unreadable for B, while C would relay it.
+    // Remove B: nobody syncs with it any more, and A's next edit, relayed by C, is
+    // unreadable for B even when its ciphertext reaches B by other means.
     doc.remove_member(b.author()).unwrap();
     doc.text("t").unwrap().insert(0, "after removal: ").unwrap();
-    wait_until("B stores A's post-removal edit", T, || {
-        b.document(id).and_then(|d| Ok(d.op_count()?)).unwrap_or(0) == doc.op_count().unwrap()
+    wait_until("C relays A's post-removal edit", T, || {
+        c.document(id).and_then(|d| Ok(d.op_count()?)).unwrap_or(0) == doc.op_count().unwrap()
     })
     .await;
+    for op in c.operations(id).unwrap() {
+        let _ = b.ingest(&op);
+    }
+    assert_eq!(
+        b.document(id).unwrap().op_count().unwrap(),
+        doc.op_count().unwrap(),
+        "B holds the ciphertext of A's post-removal edit"
+    );
     assert!(
         !json_of(&b, id).contains("after removal"),
         "removed member must not read new edits"
