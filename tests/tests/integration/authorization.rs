@@ -445,3 +445,46 @@ fn a_hundred_thousand_outsider_logs_break_nothing() {
     assert_eq!(json_of(&c, id), json_of(&a, id));
     assert!(json_of(&c, id).contains("after;"));
 }
+
+/// Attack 7: an outsider that holds A's operations (from anywhere) announces heads that
+/// cover them. A must not take that as delivery: its outbox still waits for a member. A
+/// member that syncs then acknowledges it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heads_from_an_outsider_acknowledge_nothing() {
+    use fieldsync_tests::{go_online, wait_until};
+    use std::time::Duration;
+    let (_dirs, [a, b, outsider]) = open_nodes();
+    let doc = a.create_document().unwrap();
+    let id = doc.id();
+    doc.add_member(&b.key_bundle().unwrap()).unwrap();
+    doc.text("t").unwrap().push("not delivered yet").unwrap();
+    // The outsider got A's operations by some other route: its heads cover A's logs.
+    exchange(&a, &outsider, id);
+    let pending = |n: &Node| {
+        let rt = tokio::runtime::Handle::current();
+        tokio::task::block_in_place(|| rt.block_on(n.sync_status(id)))
+            .unwrap()
+            .pending_local_ops
+    };
+    go_online(&a).await;
+    go_online(&outsider).await;
+    let member_invite = doc.invite().await.unwrap();
+    let mut bare = fieldsync::Invite::parse(&member_invite).unwrap();
+    bare.key_bundle = None;
+    bare.token = None;
+    // (Issuing the invite wrote a control operation: counted from here.)
+    let before = pending(&a);
+    assert!(before > 0);
+    outsider.join(&bare.encode()).await.unwrap();
+    // Heads go out every 2 s and within 100 ms of a change: over 5 s the outsider
+    // announced them several times. (An absence can only be observed over a window.)
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(pending(&a), before, "an outsider's heads acknowledged A's outbox");
+    // Control: a member's heads do acknowledge it.
+    go_online(&b).await;
+    b.join(&member_invite).await.unwrap();
+    wait_until("a member acknowledges A's outbox", Duration::from_secs(45), || {
+        pending(&a) == 0
+    })
+    .await;
+}
