@@ -418,11 +418,16 @@ impl Control {
                     continue;
                 }
                 match message {
-                    Ephemeral::App(payload) => node.emit(Event::Ephemeral {
-                        document: doc,
-                        sender,
-                        payload,
-                    }),
+                    Ephemeral::App(sealed) => {
+                        // Encrypted for the group: only readers get the payload.
+                        if let Some(payload) = node.open_ephemeral(doc, &sealed) {
+                            node.emit(Event::Ephemeral {
+                                document: doc,
+                                sender,
+                                payload,
+                            });
+                        }
+                    }
                     Ephemeral::Heads(vv) => {
                         on_heads(&node, doc, LogKind::Delta, &vv, me, sender, &cmds)
                     }

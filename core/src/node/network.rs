@@ -240,13 +240,16 @@ impl Node {
         })
     }
 
-    /// Sends an ephemeral payload (presence, cursor) to the peers currently online for
-    /// `document`. Best effort, signed, at most a few KiB.
+    /// Sends an ephemeral payload (presence, cursor) to the members currently online for
+    /// `document`. Best effort, signed, encrypted for the document's group (unless the
+    /// document is plain), at most a few KiB. Needs a reading role; devices without one
+    /// neither send nor receive them.
     pub async fn publish_ephemeral(&self, document: DocumentId, payload: Vec<u8>) -> Result<()> {
-        if payload.len() > MAX_EPHEMERAL_PAYLOAD {
+        let max = MAX_EPHEMERAL_PAYLOAD - crate::crypto::ENVELOPE_OVERHEAD - 1;
+        if payload.len() > max {
             return Err(NetError::PayloadTooLarge {
                 size: payload.len(),
-                max: MAX_EPHEMERAL_PAYLOAD,
+                max,
             }
             .into());
         }
@@ -254,7 +257,8 @@ impl Node {
         if !self.is_online().await {
             return Err(NetError::NotRunning.into());
         }
-        self.net.send(NetCommand::Ephemeral(document, payload));
+        let sealed = self.replica.seal_ephemeral(document, &payload)?;
+        self.net.send(NetCommand::Ephemeral(document, sealed));
         Ok(())
     }
 }

@@ -223,6 +223,29 @@ impl Replica {
         Ok(())
     }
 
+    /// Seals an ephemeral payload (presence, cursors) for `id`'s members: group-encrypted
+    /// like an update unless the document is plain. Needs a reading role.
+    pub(crate) fn seal_ephemeral(&self, id: DocumentId, payload: &[u8]) -> Result<Vec<u8>, DocumentError> {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        self.ensure_live(st, id)?;
+        self.require_role(st, id, Role::Reader)?;
+        self.seal_update(st, id, payload)
+    }
+
+    /// Opens an ephemeral payload received for `id`: `None` if this device cannot read it
+    /// (not a member, a relay, an unknown secret) or it is a plain payload for an encrypted
+    /// document.
+    pub(crate) fn open_ephemeral(&self, id: DocumentId, sealed: &[u8]) -> Option<Vec<u8>> {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        let plain = self.is_plain(st.store.conn(), id).ok()?;
+        st.keys
+            .open_delta(st.store.conn(), id, sealed, plain)
+            .ok()
+            .flatten()
+    }
+
     /// True if this device holds the current secret of `id`'s group.
     pub(crate) fn is_group_member(
         &self,
