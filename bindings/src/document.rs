@@ -228,7 +228,10 @@ impl Document {
                     key_bundle.len()
                 )));
             }
-            Ok(self.inner.add_member_as(&key_bundle, role.into())?.to_string())
+            Ok(self
+                .inner
+                .add_member_as(&key_bundle, role.into())?
+                .to_string())
         })
     }
 

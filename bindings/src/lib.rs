@@ -37,7 +37,8 @@ mod validate;
 mod value;
 
 pub use document::{
-    compare_versions, Document, MemberRole, Role, ListHandle, MapHandle, TextHandle, VersionOrdering,
+    compare_versions, Document, ListHandle, MapHandle, MemberRole, Role, TextHandle,
+    VersionOrdering,
 };
 pub use error::FieldSyncError;
 pub use events::{ChangeOrigin, EventSubscription, FieldSyncEvent};

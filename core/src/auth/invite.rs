@@ -54,8 +54,9 @@ impl InviteRecord {
     /// Decodes a record.
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self, AuthError> {
         let mut reader = bytes;
-        let record: InviteRecord = ciborium::from_reader(&mut reader)
-            .map_err(|e: ciborium::de::Error<std::io::Error>| AuthError::Malformed(e.to_string()))?;
+        let record: InviteRecord = ciborium::from_reader(&mut reader).map_err(
+            |e: ciborium::de::Error<std::io::Error>| AuthError::Malformed(e.to_string()),
+        )?;
         if !reader.is_empty() {
             return Err(AuthError::Malformed("trailing bytes".into()));
         }

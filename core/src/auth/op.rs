@@ -126,8 +126,9 @@ impl AuthWire {
     /// Decodes and checks the shape of an auth operation.
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self, AuthError> {
         let mut reader = bytes;
-        let wire: AuthWire = ciborium::from_reader(&mut reader)
-            .map_err(|e: ciborium::de::Error<std::io::Error>| AuthError::Malformed(e.to_string()))?;
+        let wire: AuthWire = ciborium::from_reader(&mut reader).map_err(
+            |e: ciborium::de::Error<std::io::Error>| AuthError::Malformed(e.to_string()),
+        )?;
         if !reader.is_empty() {
             return Err(AuthError::Malformed(format!(
                 "{} trailing bytes",

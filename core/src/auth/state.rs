@@ -210,8 +210,16 @@ impl DocAuth {
                 continue;
             };
             self.known.insert(member);
-            if matches!(action, Action::Add { role: Role::Admin, .. } | Action::Promote { role: Role::Admin, .. })
-            {
+            if matches!(
+                action,
+                Action::Add {
+                    role: Role::Admin,
+                    ..
+                } | Action::Promote {
+                    role: Role::Admin,
+                    ..
+                }
+            ) {
                 self.admins_ever.insert(member);
             }
             if self.crdt.inner.ignore.contains(&op.id) {
@@ -269,8 +277,7 @@ impl DocAuth {
                 }
             }
             GroupChange::Add(added) => {
-                if role == Some(Role::Admin) && !self.role_of(&added).is_some_and(Role::can_read)
-                {
+                if role == Some(Role::Admin) && !self.role_of(&added).is_some_and(Role::can_read) {
                     // The auth operation adding it may still be on its way.
                     return Verdict::Wait;
                 }
@@ -336,7 +343,10 @@ impl DocAuth {
     }
 }
 
-fn refusal(author: &AuthorId, e: GroupCrdtError<Principal, Hash, AuthOperation, (), Resolver>) -> AuthError {
+fn refusal(
+    author: &AuthorId,
+    e: GroupCrdtError<Principal, Hash, AuthOperation, (), Resolver>,
+) -> AuthError {
     match e {
         GroupCrdtError::StateChangeError(
             _,

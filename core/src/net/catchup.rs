@@ -328,7 +328,10 @@ impl Session {
         // Our operations go only to peers the document's roles name.
         if let Some(node) = self.node.upgrade() {
             if !node.may_sync(doc, &peer) {
-                return Err(CatchupError::NotAllowed { peer, document: doc });
+                return Err(CatchupError::NotAllowed {
+                    peer,
+                    document: doc,
+                });
             }
         }
         let (mut tx, mut rx) = tokio::time::timeout(IDLE, conn.open_bi())
@@ -364,7 +367,10 @@ impl Session {
             )));
         }
         if !node.may_sync(doc, &peer) {
-            return Err(CatchupError::NotAllowed { peer, document: doc });
+            return Err(CatchupError::NotAllowed {
+                peer,
+                document: doc,
+            });
         }
         drop(node);
         let ours = self

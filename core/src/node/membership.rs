@@ -67,7 +67,11 @@ impl Document {
     /// This device's role in the document, if it has one.
     pub fn my_role(&self) -> Result<Option<Role>, DocumentError> {
         let me = self.replica.author();
-        Ok(self.roles()?.into_iter().find(|(a, _)| *a == me).map(|(_, r)| r))
+        Ok(self
+            .roles()?
+            .into_iter()
+            .find(|(a, _)| *a == me)
+            .map(|(_, r)| r))
     }
 
     /// Adds a device that announced its key bundle in this document's control log

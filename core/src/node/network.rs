@@ -3,9 +3,9 @@
 use std::net::SocketAddr;
 
 use crate::base::ids::{AuthorId, DocumentId};
+use crate::document::DocumentError;
 use crate::net::ephemeral::MAX_EPHEMERAL_PAYLOAD;
 use crate::net::{NetCommand, NetError, Network, NetworkConfig, NetworkInfo, PeerAddr, SyncStatus};
-use crate::document::DocumentError;
 use crate::node::{Document, Error, Node, Result};
 use crate::wire::{Invite, InviteError};
 
@@ -134,7 +134,11 @@ impl Node {
 
     /// [`Node::invite`] with an expiry and a use limit other than the defaults (7 days, one
     /// device).
-    pub async fn invite_with(&self, document: DocumentId, options: InviteOptions) -> Result<String> {
+    pub async fn invite_with(
+        &self,
+        document: DocumentId,
+        options: InviteOptions,
+    ) -> Result<String> {
         self.document(document)?;
         if options.max_uses == 0 {
             return Err(Error::Document(DocumentError::InvalidArgument(

@@ -44,8 +44,11 @@ pub(crate) fn doc_auth(st: &mut ReplicaState, id: DocumentId) -> Result<&mut Doc
         Entry::Occupied(slot) => Ok(slot.into_mut()),
         Entry::Vacant(slot) => {
             let mut auth = DocAuth::new(id);
-            for (hash, author, seq, body) in oplog::control_bodies(st.store.conn(), id, CONTROL_AUTH)? {
-                let applied = AuthWire::decode(&body).and_then(|w| auth.apply(hash, &author, seq, &w));
+            for (hash, author, seq, body) in
+                oplog::control_bodies(st.store.conn(), id, CONTROL_AUTH)?
+            {
+                let applied =
+                    AuthWire::decode(&body).and_then(|w| auth.apply(hash, &author, seq, &w));
                 if let Err(e) = applied {
                     // A member's operation the roles refused, kept inert (see `Gate::Inert`).
                     tracing::debug!(%id, %author, seq, "stored auth operation not applied: {e}");
@@ -107,7 +110,11 @@ pub(crate) fn record_invite(
 
 impl Replica {
     /// True if `id` predates roles (no role checks; see schema migration 7).
-    pub(crate) fn is_legacy(&self, st: &mut ReplicaState, id: DocumentId) -> Result<bool, StoreError> {
+    pub(crate) fn is_legacy(
+        &self,
+        st: &mut ReplicaState,
+        id: DocumentId,
+    ) -> Result<bool, StoreError> {
         if let Some(legacy) = st.legacy.get(&id) {
             return Ok(*legacy);
         }
@@ -131,13 +138,17 @@ impl Replica {
         let seq = op.header.seq_num;
         let body = op.body.as_ref().map(|b| b.as_bytes());
         let (verdict, gate) = match op.header.extensions.kind {
-            LogKind::Delta => (doc_auth(st, document)?.check_update(&author, seq), Gate::Pass),
+            LogKind::Delta => (
+                doc_auth(st, document)?.check_update(&author, seq),
+                Gate::Pass,
+            ),
             LogKind::Control => match body.and_then(|b| b.split_first()) {
                 Some((&CONTROL_AUTH, bytes)) => {
                     // Applied to the cached roles here, before the caller's transaction:
                     // if storing it fails, the caller drops the cache (it reloads).
                     let wire = AuthWire::decode(bytes).map_err(IngestError::Unauthorized)?;
-                    let verdict = match doc_auth(st, document)?.apply(op.hash, &author, seq, &wire) {
+                    let verdict = match doc_auth(st, document)?.apply(op.hash, &author, seq, &wire)
+                    {
                         Ok(()) => Verdict::Allowed,
                         Err(AuthError::MissingDependencies(_)) => Verdict::Wait,
                         Err(e) => Verdict::Refused(e),
@@ -145,22 +156,26 @@ impl Replica {
                     (verdict, Gate::Auth(wire))
                 }
                 Some((&CONTROL_GROUP_MESSAGE, bytes)) => {
-                    let (_, kind) = control_kind(bytes)
-                        .map_err(IngestError::InvalidControl)?;
+                    let (_, kind) = control_kind(bytes).map_err(IngestError::InvalidControl)?;
                     let change = match kind {
                         ControlKind::Create => GroupChange::Create,
                         ControlKind::Add(added) => GroupChange::Add(AuthorId::from(added)),
                         ControlKind::Remove(_) => GroupChange::Remove,
                         ControlKind::Update => GroupChange::Update,
                     };
-                    (doc_auth(st, document)?.check_group_change(&author, change), Gate::Pass)
+                    (
+                        doc_auth(st, document)?.check_group_change(&author, change),
+                        Gate::Pass,
+                    )
                 }
-                Some((&CONTROL_INVITE, _)) => {
-                    (doc_auth(st, document)?.check_invite_record(&author), Gate::Pass)
-                }
-                Some((&CONTROL_KEY_BUNDLE, _)) => {
-                    (doc_auth(st, document)?.check_announcement(&author), Gate::Pass)
-                }
+                Some((&CONTROL_INVITE, _)) => (
+                    doc_auth(st, document)?.check_invite_record(&author),
+                    Gate::Pass,
+                ),
+                Some((&CONTROL_KEY_BUNDLE, _)) => (
+                    doc_auth(st, document)?.check_announcement(&author),
+                    Gate::Pass,
+                ),
                 // Malformed control bodies are refused by the key ring.
                 _ => (Verdict::Allowed, Gate::Pass),
             },
@@ -183,7 +198,11 @@ impl Replica {
     }
 
     /// Keeps `op` aside until the roles change (bounded per author, expiring).
-    pub(crate) fn quarantine(&self, st: &mut ReplicaState, op: &FsOperation) -> Result<(), StoreError> {
+    pub(crate) fn quarantine(
+        &self,
+        st: &mut ReplicaState,
+        op: &FsOperation,
+    ) -> Result<(), StoreError> {
         let tx = st.store.single_statement()?;
         parked::park(&tx, op, self.config.park_limits())?;
         tx.commit().map_err(StoreError::from)

@@ -2,25 +2,25 @@
 //! sessions stored with the node, and admitting devices that present an invite token (see
 //! [`crate::direct`] for the protocol).
 
+use crate::auth::invite::{token_hash, InviteAction, InviteRecord, INVITE_RECORD_VERSION};
+use crate::auth::Role;
 use crate::base::events::Event;
 use crate::base::ids::{AuthorId, DocumentId};
+use crate::base::log::LogKind;
 use crate::crypto::KeyBundle;
 use crate::direct::{payload, session};
 use crate::direct::{
     DirectError, DirectPayload, Envelope, InviteCredentials, ReceivedDirect, TOKEN_LEN,
 };
-use crate::auth::invite::{token_hash, InviteAction, InviteRecord, INVITE_RECORD_VERSION};
-use crate::auth::Role;
 use crate::document::DocumentError;
-use crate::base::log::LogKind;
+use crate::replica::authz::doc_auth;
 use crate::replica::keyring::control_body;
+use crate::replica::Replica;
 use crate::store::direct::InviteState;
 use crate::store::now_millis;
+use crate::store::{direct as table, keys, StoreError};
 use crate::wire::body::CONTROL_INVITE;
 use crate::wire::operation::FsOperation;
-use crate::replica::authz::doc_auth;
-use crate::replica::Replica;
-use crate::store::{direct as table, keys, StoreError};
 
 impl Replica {
     /// Seals `payload` for `to`, stores the session and queues the envelope; returns the
@@ -204,8 +204,7 @@ impl Replica {
         let mut guard = self.lock();
         let st = &mut *guard;
         let legacy = self.is_legacy(st, document)?;
-        let admin = !legacy
-            && doc_auth(st, document)?.role_of(&self.author()) == Some(Role::Admin);
+        let admin = !legacy && doc_auth(st, document)?.role_of(&self.author()) == Some(Role::Admin);
         let plain = self.is_plain(st.store.conn(), document)?;
         let can_admit = if plain {
             admin
@@ -218,8 +217,8 @@ impl Replica {
         let bundle = st.keys.device_keys().key_bundle()?.to_bytes()?;
         let token: [u8; TOKEN_LEN] = rand::random();
         let hash = token_hash(&token);
-        let expires_at_ms = now_millis()
-            .saturating_add(i64::try_from(valid_for.as_millis()).unwrap_or(i64::MAX));
+        let expires_at_ms =
+            now_millis().saturating_add(i64::try_from(valid_for.as_millis()).unwrap_or(i64::MAX));
         let tx = st.store.transaction()?;
         table::save_invite(&tx, &hash, document, expires_at_ms, max_uses)?;
         tx.commit().map_err(StoreError::from)?;

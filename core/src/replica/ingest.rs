@@ -714,6 +714,10 @@ mod tests {
             ),
             "batched: expected a store error, got {results:?}"
         );
-        assert_eq!(b.op_count(id).unwrap(), 1, "one update: nothing more was stored");
+        assert_eq!(
+            b.op_count(id).unwrap(),
+            1,
+            "one update: nothing more was stored"
+        );
     }
 }

@@ -35,19 +35,21 @@
 
 use rusqlite::Connection;
 
-use crate::base::ids::{AuthorId, DocumentId};
-use crate::base::log::LogKind;
-use crate::crypto::{CryptoError, DeviceKeys, DocumentGroup, GroupId, KeyBundle};
-use crate::document::DocumentError;
 use crate::auth::genesis;
 use crate::auth::op::{Action, AuthWire, AUTH_VERSION};
 use crate::auth::state::DocAuth;
 use crate::auth::Role;
+use crate::base::ids::{AuthorId, DocumentId};
+use crate::base::log::LogKind;
+use crate::crypto::{CryptoError, DeviceKeys, DocumentGroup, GroupId, KeyBundle};
+use crate::document::DocumentError;
 use crate::replica::authz::doc_auth;
 use crate::replica::keyring::{control_body, readable_unapplied};
 use crate::replica::{IngestError, Replica, ReplicaError, ReplicaState};
 use crate::store::{documents, keys, oplog, outbox, parked, StoreError};
-use crate::wire::body::{self, BodyScheme, CONTROL_AUTH, CONTROL_GROUP_MESSAGE, CONTROL_KEY_BUNDLE};
+use crate::wire::body::{
+    self, BodyScheme, CONTROL_AUTH, CONTROL_GROUP_MESSAGE, CONTROL_KEY_BUNDLE,
+};
 use crate::wire::operation::{build_operation, FsOperation};
 
 impl Replica {
@@ -110,11 +112,8 @@ impl Replica {
         };
         let mut ops = vec![self.append_auth(st, id, &wire)?];
         if self.config.encrypt {
-            let (group, message) = DocumentGroup::create(
-                st.keys.device_keys(),
-                GroupId::from(id.as_hash()),
-                &[],
-            )?;
+            let (group, message) =
+                DocumentGroup::create(st.keys.device_keys(), GroupId::from(id.as_hash()), &[])?;
             st.keys.insert_group(id, group);
             let body = control_body(CONTROL_GROUP_MESSAGE, message.as_bytes());
             let op = self
@@ -142,7 +141,13 @@ impl Replica {
         documents::ensure(&tx, id)?;
         let prev = oplog::latest(&tx, &me, id, LogKind::Control)?;
         let body = control_body(CONTROL_AUTH, &wire.encode());
-        let op = build_operation(self.identity.signing_key(), id, LogKind::Control, prev, body);
+        let op = build_operation(
+            self.identity.signing_key(),
+            id,
+            LogKind::Control,
+            prev,
+            body,
+        );
         let auth = st
             .auth
             .get_mut(&id)
@@ -176,7 +181,10 @@ impl Replica {
             }
             self.require_role(st, id, Role::Admin)?;
             doc_auth(st, id)?;
-            let auth = st.auth.remove(&id).ok_or_else(|| StoreError::Corrupt("roles vanished".into()))?;
+            let auth = st
+                .auth
+                .remove(&id)
+                .ok_or_else(|| StoreError::Corrupt("roles vanished".into()))?;
             let built = action(st, &auth);
             let deps = auth.heads();
             st.auth.insert(id, auth);
@@ -225,7 +233,11 @@ impl Replica {
 
     /// Seals an ephemeral payload (presence, cursors) for `id`'s members: group-encrypted
     /// like an update unless the document is plain. Needs a reading role.
-    pub(crate) fn seal_ephemeral(&self, id: DocumentId, payload: &[u8]) -> Result<Vec<u8>, DocumentError> {
+    pub(crate) fn seal_ephemeral(
+        &self,
+        id: DocumentId,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, DocumentError> {
         let mut guard = self.lock();
         let st = &mut *guard;
         self.ensure_live(st, id)?;
@@ -265,7 +277,9 @@ impl Replica {
             let mut guard = self.lock();
             let st = &mut *guard;
             let joined = if self.is_plain(st.store.conn(), id)? {
-                doc_auth(st, id)?.role_of(&AuthorId::from(bundle.owner())).is_some()
+                doc_auth(st, id)?
+                    .role_of(&AuthorId::from(bundle.owner()))
+                    .is_some()
             } else {
                 let group = st.keys.member_group(st.store.conn(), id)?;
                 group.members().contains(&bundle.owner())
@@ -360,7 +374,9 @@ impl Replica {
                     .contains(&bundle.owner())
         };
         if role.can_read() && encrypted {
-            self.change_group(id, Role::Admin, |g, keys| Ok(g.add(keys, &bundle)?.into_bytes()))?;
+            self.change_group(id, Role::Admin, |g, keys| {
+                Ok(g.add(keys, &bundle)?.into_bytes())
+            })?;
         }
         Ok(member)
     }
@@ -408,7 +424,12 @@ impl Replica {
     }
 
     /// Changes the role of `member` of `id` (see `Document::set_role`).
-    pub(crate) fn set_role(&self, id: DocumentId, member: AuthorId, role: Role) -> Result<(), DocumentError> {
+    pub(crate) fn set_role(
+        &self,
+        id: DocumentId,
+        member: AuthorId,
+        role: Role,
+    ) -> Result<(), DocumentError> {
         let current = {
             let mut guard = self.lock();
             let st = &mut *guard;
@@ -505,7 +526,9 @@ impl Replica {
             (in_roles, in_group)
         };
         if !in_roles && !in_group {
-            return Err(DocumentError::InvalidArgument(format!("{member} is not a member")));
+            return Err(DocumentError::InvalidArgument(format!(
+                "{member} is not a member"
+            )));
         }
         if in_roles {
             self.change_roles(id, |st, _| {

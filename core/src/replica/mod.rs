@@ -422,7 +422,11 @@ mod tests {
         assert_eq!(ack(LogKind::Delta, 2), 0);
         assert_eq!(ack(LogKind::Delta, 1), 0);
         assert_eq!(ack(LogKind::Delta, 4), 2);
-        assert_eq!(pending(), 2, "only the control operations are still pending");
+        assert_eq!(
+            pending(),
+            2,
+            "only the control operations are still pending"
+        );
         // An announcement beyond our log does not hide operations written after it.
         assert_eq!(ack(LogKind::Delta, 9), 0);
         push(&replica, id, "5");

@@ -218,7 +218,11 @@ pub fn spend_invite(
         "INSERT INTO invites (token, document, created_at, uses) VALUES (?1, ?2, ?3, 1)
          ON CONFLICT (token) DO UPDATE SET uses = uses + 1 WHERE document = excluded.document",
     )?
-    .execute(params![token_hash.as_slice(), document.as_bytes(), now_millis()])?;
+    .execute(params![
+        token_hash.as_slice(),
+        document.as_bytes(),
+        now_millis()
+    ])?;
     Ok(())
 }
 
@@ -233,7 +237,11 @@ pub fn revoke_invite(
         "INSERT INTO invites (token, document, created_at, revoked) VALUES (?1, ?2, ?3, 1)
          ON CONFLICT (token) DO UPDATE SET revoked = 1 WHERE document = excluded.document",
     )?
-    .execute(params![token_hash.as_slice(), document.as_bytes(), now_millis()])?;
+    .execute(params![
+        token_hash.as_slice(),
+        document.as_bytes(),
+        now_millis()
+    ])?;
     Ok(())
 }
 
@@ -453,7 +461,9 @@ mod tests {
     const DAY: i64 = 24 * 3600 * 1000;
 
     fn issue(store: &mut Store, token: &[u8; 32], doc: DocumentId, expires_at: i64, max: u32) {
-        write(store, |tx| save_invite(tx, token, doc, expires_at, max).unwrap());
+        write(store, |tx| {
+            save_invite(tx, token, doc, expires_at, max).unwrap()
+        });
     }
 
     fn try_use(store: &mut Store, token: &[u8; 32], doc: DocumentId) -> InviteState {
@@ -508,7 +518,10 @@ mod tests {
         issue(&mut store, &[1; 32], document, now_millis() + DAY, 1);
         {
             let tx = store.transaction().unwrap();
-            assert_eq!(use_invite(&tx, &[1; 32], document).unwrap(), InviteState::Used);
+            assert_eq!(
+                use_invite(&tx, &[1; 32], document).unwrap(),
+                InviteState::Used
+            );
         }
         assert_eq!(try_use(&mut store, &[1; 32], document), InviteState::Used);
     }

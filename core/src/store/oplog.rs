@@ -331,7 +331,12 @@ pub fn control_bodies(
         let (hash, author, seq, body) = row?;
         let hash = Hash::try_from(hash.as_slice()).map_err(|e| corrupt(e.to_string()))?;
         let author = AuthorId::from_slice(&author).map_err(|e| corrupt(e.to_string()))?;
-        Ok((hash, author, seq, body.get(1..).unwrap_or_default().to_vec()))
+        Ok((
+            hash,
+            author,
+            seq,
+            body.get(1..).unwrap_or_default().to_vec(),
+        ))
     })
     .collect()
 }

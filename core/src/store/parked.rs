@@ -82,7 +82,11 @@ pub fn control_of(
          WHERE author = ?1 AND document = ?2 AND kind = ?3 ORDER BY seq",
     )?;
     let rows = stmt.query_map(
-        params![author.as_bytes(), document.as_bytes(), LogKind::Control.code()],
+        params![
+            author.as_bytes(),
+            document.as_bytes(),
+            LogKind::Control.code()
+        ],
         |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Option<Vec<u8>>>(1)?)),
     )?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -12,7 +12,10 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
 fn not_allowed<T: std::fmt::Debug>(r: Result<T, DocumentError>) -> bool {
-    matches!(r, Err(DocumentError::NotAllowed(AuthError::NotAllowed { .. })))
+    matches!(
+        r,
+        Err(DocumentError::NotAllowed(AuthError::NotAllowed { .. }))
+    )
 }
 
 /// A member who joined a minute ago cannot remove the creator (or anyone), add devices or
@@ -80,7 +83,10 @@ fn a_removed_members_later_update_is_refused_everywhere() {
     // C has not heard of it and writes again; B gets that update before the removal.
     doc_c.text("t").unwrap().push("c2;").unwrap();
     exchange(&c, &b, id);
-    assert!(json_of(&b, id).contains("c2;"), "B applied it: it had no removal yet");
+    assert!(
+        json_of(&b, id).contains("c2;"),
+        "B applied it: it had no removal yet"
+    );
     exchange(&a, &b, id);
     // A refuses C's later update with a typed error.
     let late = c.operations(id).unwrap();
@@ -89,11 +95,20 @@ fn a_removed_members_later_update_is_refused_everywhere() {
         .map(|op| a.ingest(op))
         .filter(|r| matches!(r, Err(IngestError::Unauthorized(AuthError::Revoked { .. }))))
         .count();
-    assert_eq!(refused, 1, "exactly C's update after its removal is refused");
+    assert_eq!(
+        refused, 1,
+        "exactly C's update after its removal is refused"
+    );
     for (name, node) in [("A", &a), ("B", &b)] {
         let json = json_of(node, id);
-        assert!(json.contains("c1;"), "{name} keeps what C wrote before: {json}");
-        assert!(!json.contains("c2;"), "{name} refuses what C wrote after: {json}");
+        assert!(
+            json.contains("c1;"),
+            "{name} keeps what C wrote before: {json}"
+        );
+        assert!(
+            !json.contains("c2;"),
+            "{name} refuses what C wrote after: {json}"
+        );
     }
     assert_eq!(json_of(&a, id), json_of(&b, id));
     assert_eq!(a.replay_json(id).unwrap(), json_of(&a, id));
@@ -109,7 +124,8 @@ fn a_removed_members_later_update_is_refused_everywhere() {
 /// created for itself (what an outsider can make).
 fn outsider_group_messages(key: &SigningKey, id: fieldsync::DocumentId, n: usize) -> Vec<Vec<u8>> {
     let keys = DeviceKeys::generate(key.verifying_key()).unwrap();
-    let (mut group, create) = DocumentGroup::create(&keys, GroupId::from(id.as_hash()), &[]).unwrap();
+    let (mut group, create) =
+        DocumentGroup::create(&keys, GroupId::from(id.as_hash()), &[]).unwrap();
     let mut bodies = vec![create.as_bytes().to_vec()];
     for _ in 1..n {
         bodies.push(group.update(&keys).unwrap().as_bytes().to_vec());
@@ -168,9 +184,16 @@ fn an_outsiders_control_flood_blocks_no_removal() {
     doc.remove_member(c.author()).unwrap();
     exchange(&a, &b, id);
     let doc_b = b.document(id).unwrap();
-    assert!(!doc_b.members().unwrap().contains(&c.author()), "B applied the removal");
+    assert!(
+        !doc_b.members().unwrap().contains(&c.author()),
+        "B applied the removal"
+    );
     assert!(!doc_b.roles().unwrap().iter().any(|(m, _)| *m == c.author()));
-    assert_eq!(doc_b.op_count().unwrap(), before, "nothing of the outsider is stored");
+    assert_eq!(
+        doc_b.op_count().unwrap(),
+        before,
+        "nothing of the outsider is stored"
+    );
     doc_b.text("t").unwrap().push("after removal").unwrap();
     exchange(&b, &c, id);
     assert!(!json_of(&c, id).contains("after removal"));
@@ -192,8 +215,12 @@ fn concurrent_role_changes_converge(seed: u64) {
     let doc_b = b.document(id).unwrap();
     // Partition: A and B act without hearing of each other.
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let actions_a: Vec<u8> = (0..2).map(|_| rand::Rng::gen_range(&mut rng, 0..4)).collect();
-    let actions_b: Vec<u8> = (0..2).map(|_| rand::Rng::gen_range(&mut rng, 0..4)).collect();
+    let actions_a: Vec<u8> = (0..2)
+        .map(|_| rand::Rng::gen_range(&mut rng, 0..4))
+        .collect();
+    let actions_b: Vec<u8> = (0..2)
+        .map(|_| rand::Rng::gen_range(&mut rng, 0..4))
+        .collect();
     let act = |doc: &fieldsync::Document, other: fieldsync::AuthorId, code: u8| {
         let r = match code {
             0 => doc.set_role(c.author(), Role::Reader),
@@ -268,7 +295,6 @@ fn mutual_removal_removes_both() {
         assert_eq!(roles, vec![(c.author(), Role::Writer)], "only C is left");
     }
 }
-
 
 /// Presents `invite` at `admin` from `joiner` (the join request travels as a direct message,
 /// handed over here) and returns the admin's verdict.
@@ -377,12 +403,22 @@ fn a_relay_forwards_what_it_cannot_read() {
     let at_relay = relay.document(id).unwrap();
     assert_eq!(at_relay.my_role().unwrap(), Some(Role::Relay));
     assert!(!at_relay.can_read().unwrap());
-    assert!(!json_of(&relay, id).contains("secret"), "the relay reads nothing");
-    assert!(not_allowed(at_relay.text("t").unwrap().push("relay writes")));
+    assert!(
+        !json_of(&relay, id).contains("secret"),
+        "the relay reads nothing"
+    );
+    assert!(not_allowed(
+        at_relay.text("t").unwrap().push("relay writes")
+    ));
     exchange(&relay, &b, id);
     assert!(json_of(&b, id).contains("secret survey data"));
     // And back: B's reply reaches A through the relay.
-    b.document(id).unwrap().text("t").unwrap().push(" / ack").unwrap();
+    b.document(id)
+        .unwrap()
+        .text("t")
+        .unwrap()
+        .push(" / ack")
+        .unwrap();
     exchange(&b, &relay, id);
     exchange(&relay, &a, id);
     assert_eq!(json_of(&a, id), json_of(&b, id));
@@ -430,7 +466,10 @@ fn a_hundred_thousand_outsider_logs_break_nothing() {
         }
     }
     assert_eq!(waiting, OUTSIDERS);
-    assert!(b.parked_count().unwrap() <= QUARANTINE, "quarantine is bounded");
+    assert!(
+        b.parked_count().unwrap() <= QUARANTINE,
+        "quarantine is bounded"
+    );
     assert_eq!(
         b.operations(id).unwrap().len(),
         heights_before,
@@ -479,12 +518,18 @@ async fn heads_from_an_outsider_acknowledge_nothing() {
     // Heads go out every 2 s and within 100 ms of a change: over 5 s the outsider
     // announced them several times. (An absence can only be observed over a window.)
     tokio::time::sleep(Duration::from_secs(5)).await;
-    assert_eq!(pending(&a), before, "an outsider's heads acknowledged A's outbox");
+    assert_eq!(
+        pending(&a),
+        before,
+        "an outsider's heads acknowledged A's outbox"
+    );
     // Control: a member's heads do acknowledge it.
     go_online(&b).await;
     b.join(&member_invite).await.unwrap();
-    wait_until("a member acknowledges A's outbox", Duration::from_secs(45), || {
-        pending(&a) == 0
-    })
+    wait_until(
+        "a member acknowledges A's outbox",
+        Duration::from_secs(45),
+        || pending(&a) == 0,
+    )
     .await;
 }
