@@ -303,6 +303,9 @@ pub fn mark_applied(
     Ok(())
 }
 
+/// A control operation's (hash, author, seq, body without its tag).
+pub type ControlBody = (Hash, AuthorId, u32, Vec<u8>);
+
 /// The control operations of a document whose body starts with `tag`, in the order they
 /// were stored (a causal order: each was stored after what it depends on), as
 /// (hash, author, seq, body without the tag).
@@ -310,7 +313,7 @@ pub fn control_bodies(
     conn: &Connection,
     document: DocumentId,
     tag: u8,
-) -> Result<Vec<(Hash, AuthorId, u32, Vec<u8>)>, StoreError> {
+) -> Result<Vec<ControlBody>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT hash, author, seq, body FROM operations
          WHERE document = ?1 AND kind = ?2 AND substr(body, 1, 1) = ?3 ORDER BY rowid",
