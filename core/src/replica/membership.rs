@@ -451,6 +451,9 @@ impl Replica {
         let mut guard = self.lock();
         let st = &mut *guard;
         self.ensure_live(st, id)?;
+        if self.is_legacy(st, id)? {
+            return Ok(Vec::new());
+        }
         Ok(doc_auth(st, id)?.roles())
     }
 
@@ -473,7 +476,8 @@ impl Replica {
             let st = self.lock();
             match keys::key_bundle(st.store.conn(), &member)? {
                 Some(bytes) => Some(bytes),
-                // An outsider's announcement waits in quarantine until it has a role.
+                // An outsider's announcement waits in quarantine until it has a role: the
+                // newest one holds its current pre-key.
                 None => parked::control_of(st.store.conn(), &member, id)?
                     .into_iter()
                     .filter_map(|(_, body)| body)

@@ -71,7 +71,8 @@ pub fn logs_of(
         .collect())
 }
 
-/// The parked control operations of `author` in `document`, as (header, body).
+/// The parked control operations of `author` in `document`, as (header, body), newest
+/// (highest seq) first.
 pub fn control_of(
     conn: &Connection,
     author: &AuthorId,
@@ -79,7 +80,7 @@ pub fn control_of(
 ) -> Result<Vec<RawParts>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT header, body FROM parked_operations
-         WHERE author = ?1 AND document = ?2 AND kind = ?3 ORDER BY seq",
+         WHERE author = ?1 AND document = ?2 AND kind = ?3 ORDER BY seq DESC",
     )?;
     let rows = stmt.query_map(
         params![

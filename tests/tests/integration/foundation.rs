@@ -110,10 +110,11 @@ fn outbox_tracks_unacknowledged_local_ops() {
     for i in 0..5 {
         doc.list("l").unwrap().push(Value::Int(i)).unwrap();
     }
-    // Five edits plus the control operation that created the document's group.
+    // Five edits plus the two control operations that created the document: its genesis
+    // (roles) and its group.
     let pending = node.pending(Some(doc.id())).unwrap();
-    assert_eq!(pending.len(), 6);
-    assert_eq!(doc.pending_ops().unwrap(), 6);
+    assert_eq!(pending.len(), 7);
+    assert_eq!(doc.pending_ops().unwrap(), 7);
     assert!(pending
         .windows(2)
         .all(|w| w[0].created_at <= w[1].created_at));
@@ -126,7 +127,7 @@ fn outbox_tracks_unacknowledged_local_ops() {
         .acknowledge(&pending[..3].iter().map(|e| e.hash).collect::<Vec<_>>())
         .unwrap();
     assert_eq!(acked, 3);
-    assert_eq!(node.pending(None).unwrap().len(), 3);
+    assert_eq!(node.pending(None).unwrap().len(), 4);
     // Remote ops never enter the outbox.
     let dir_b = tempfile::tempdir().unwrap();
     let b = open_node(dir_b.path());
@@ -213,7 +214,8 @@ fn version_vectors_compare_replicas() {
 fn out_of_order_delivery_parks_then_applies() {
     let da = tempfile::tempdir().unwrap();
     let db = tempfile::tempdir().unwrap();
-    // Plain nodes: only the delta log, so reversing it gives a pure gap scenario.
+    // Plain nodes: the genesis is the only control operation; B gets it first, then the
+    // delta log reversed gives a pure gap scenario.
     let a = open_plain_node(da.path());
     let b = open_plain_node(db.path());
     let doc = a.create_document().unwrap();
@@ -221,6 +223,9 @@ fn out_of_order_delivery_parks_then_applies() {
         doc.list("l").unwrap().push(Value::Int(i)).unwrap();
     }
     let mut ops = a.operations(doc.id()).unwrap();
+    let genesis = ops.remove(0);
+    b.ingest(&genesis).unwrap();
+    assert_eq!(ops.len(), 10);
     ops.reverse();
     for op in &ops[..9] {
         assert!(matches!(

@@ -24,7 +24,13 @@ fn version_1_database_upgrades_and_keeps_data() {
             node.pending(Some(doc.id())).unwrap(),
         )
     };
-    assert_eq!(pending.len(), 2, "no peer acknowledged the two writes");
+    // The genesis (roles) and the two writes. (A real version 1 database has no control
+    // operations; the copied genesis changes nothing: the document becomes legacy.)
+    assert_eq!(
+        pending.len(),
+        3,
+        "no peer acknowledged the three operations"
+    );
     let old = tempfile::tempdir().unwrap();
     {
         let mut conn = rusqlite_conn(&old.path().join(DB_FILE));
@@ -98,8 +104,10 @@ fn version_1_database_upgrades_and_keeps_data() {
             fieldsync::IngestOutcome::Duplicate
         );
     }
+    // A document held before roles existed is legacy: no roles, no role checks.
+    assert!(doc.roles().unwrap().is_empty());
     doc.text("t").unwrap().insert(0, "now v2: ").unwrap();
-    assert_eq!(node.pending(Some(id)).unwrap().len(), 3);
+    assert_eq!(node.pending(Some(id)).unwrap().len(), 4);
     // Deleting the document deletes its outbox entries (no longer by foreign key).
     node.delete_document(id).unwrap();
     assert!(node.pending(Some(id)).unwrap().is_empty());
