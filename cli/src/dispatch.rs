@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::control::{self, Access};
 use crate::error::{no_node, CliError, Result};
 use crate::fmt;
-use crate::request::{DocCommand, NodeCommand, Output};
+use crate::request::{DocCommand, MemberCommand, NodeCommand, Output};
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
@@ -61,6 +61,7 @@ pub async fn execute(node: &Node, cmd: &NodeCommand, json: bool, created: bool) 
         }) => c.doc_edit(id, text, *insert, value),
         NodeCommand::Doc(DocCommand::Delete { id }) => c.doc_delete(id),
         NodeCommand::Doc(DocCommand::Admit { id, device }) => c.doc_admit(id, device),
+        NodeCommand::Doc(DocCommand::Member(m)) => c.member(m),
         NodeCommand::Invite { id } => c.invite(id).await,
         NodeCommand::Join { invite } => c.join(invite).await,
         NodeCommand::Status => c.status().await,
@@ -244,6 +245,75 @@ impl Exec<'_> {
         }
         let mut o = Output::default();
         o.line(format!("deleted document {}", doc.id()));
+        Ok(o)
+    }
+
+    fn member(&self, command: &MemberCommand) -> Result<Output> {
+        let device_of = |d: &str| -> Result<AuthorId> {
+            d.parse()
+                .map_err(|e| CliError(format!("invalid node id {d:?}: {e}")))
+        };
+        let role_of = |r: &str| -> Result<fieldsync::Role> { r.parse().map_err(CliError) };
+        let (doc, done) = match command {
+            MemberCommand::List { id } => (find(self.node, id)?, None),
+            MemberCommand::Add { id, device, role } => {
+                let doc = find(self.node, id)?;
+                let member = device_of(device)?;
+                let role = role_of(role)?;
+                doc.add_announced_member(member)?;
+                if role != fieldsync::Role::Writer {
+                    doc.set_role(member, role)?;
+                }
+                (
+                    doc,
+                    Some(format!("added {} as {role}", fmt::short(&member))),
+                )
+            }
+            MemberCommand::Relay { id, device } => {
+                let doc = find(self.node, id)?;
+                let member = device_of(device)?;
+                doc.add_relay(member)?;
+                (doc, Some(format!("{} is a relay", fmt::short(&member))))
+            }
+            MemberCommand::Role { id, device, role } => {
+                let doc = find(self.node, id)?;
+                let member = device_of(device)?;
+                let role = role_of(role)?;
+                doc.set_role(member, role)?;
+                (doc, Some(format!("{} is now {role}", fmt::short(&member))))
+            }
+            MemberCommand::Remove { id, device } => {
+                let doc = find(self.node, id)?;
+                let member = device_of(device)?;
+                doc.remove_member(member)?;
+                (doc, Some(format!("removed {}", fmt::short(&member))))
+            }
+        };
+        if done.is_some() {
+            self.node.flush()?;
+        }
+        let roles = doc.roles()?;
+        if self.json {
+            return Output::json(&json!({
+                "document": doc.id().to_string(),
+                "members": roles
+                    .iter()
+                    .map(|(m, r)| json!({ "member": m.to_string(), "role": r.to_string() }))
+                    .collect::<Vec<_>>(),
+            }));
+        }
+        let mut o = Output::default();
+        if let Some(done) = done {
+            o.note(done);
+        }
+        for (member, role) in &roles {
+            let me = if *member == self.node.author() {
+                " (this device)"
+            } else {
+                ""
+            };
+            o.line(format!("{member} {role}{me}"));
+        }
         Ok(o)
     }
 

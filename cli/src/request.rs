@@ -92,6 +92,68 @@ pub enum DocCommand {
         #[arg(value_parser = parse_author)]
         device: String,
     },
+    /// Members and roles: list them, add a device with a role, make a device a relay,
+    /// change a role, remove a member (admins only, except `list`).
+    #[command(subcommand)]
+    Member(MemberCommand),
+}
+
+/// `fieldsync doc member ...`: roles are admin (adds, removes, changes roles), writer,
+/// reader (its edits are refused) and relay (stores and forwards, reads nothing).
+#[derive(Subcommand, Debug, Clone, Serialize, Deserialize)]
+pub enum MemberCommand {
+    /// List the document's members and their roles.
+    List {
+        /// Document id (full hex or a unique prefix).
+        id: String,
+    },
+    /// Add a device that announced its key bundle here (it ran `fieldsync join`), with a
+    /// role (default writer).
+    Add {
+        /// Document id (full hex or a unique prefix).
+        id: String,
+        /// The node id of the device (64 hex characters).
+        #[arg(value_parser = parse_author)]
+        device: String,
+        /// admin, writer or reader.
+        #[arg(long, default_value = "writer", value_parser = parse_reading_role)]
+        role: String,
+    },
+    /// Make a device a relay: it syncs the document's ciphertext and reads nothing.
+    Relay {
+        /// Document id (full hex or a unique prefix).
+        id: String,
+        /// The node id of the device (64 hex characters).
+        #[arg(value_parser = parse_author)]
+        device: String,
+    },
+    /// Change a member's role among admin, writer and reader.
+    Role {
+        /// Document id (full hex or a unique prefix).
+        id: String,
+        /// The member's node id (64 hex characters).
+        #[arg(value_parser = parse_author)]
+        device: String,
+        /// admin, writer or reader.
+        #[arg(value_parser = parse_reading_role)]
+        role: String,
+    },
+    /// Remove a member: its later edits are refused everywhere and the key rotates.
+    Remove {
+        /// Document id (full hex or a unique prefix).
+        id: String,
+        /// The member's node id (64 hex characters).
+        #[arg(value_parser = parse_author)]
+        device: String,
+    },
+}
+
+/// Checks a role that holds the document's key (admin, writer, reader).
+fn parse_reading_role(s: &str) -> std::result::Result<String, String> {
+    match s.trim().parse::<fieldsync::Role>()? {
+        fieldsync::Role::Relay => Err("a relay is added with `fieldsync doc member relay`".into()),
+        r => Ok(r.to_string()),
+    }
 }
 
 /// Checks an invite string at argument-parsing time.

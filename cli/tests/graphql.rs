@@ -154,6 +154,37 @@ async fn subscription_on_one_node_sees_a_mutation_on_another() {
         "{members}"
     );
 
+    // Roles: A created the document (admin); B joined by invite (writer).
+    let roles = api_a
+        .ok(
+            "query($id: String!) { roles(id: $id) { member role } document(id: $id) { myRole } }",
+            json!({"id": doc}),
+        )
+        .await;
+    assert_eq!(roles["document"]["myRole"], "ADMIN", "{roles}");
+    assert!(
+        roles["roles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["member"] == b_id.as_str() && r["role"] == "WRITER"),
+        "{roles}"
+    );
+    // B is no admin: changing roles is refused with a clear error.
+    let (status, body) = api_b
+        .post(
+            "mutation($id: String!, $d: String!) { setRole(id: $id, device: $d, role: ADMIN) { member } }",
+            json!({"id": doc, "d": b_id}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not allowed")),
+        "{body}"
+    );
+
     // Subscribe on A (token in the connection_init payload), then edit through B.
     let mut request = format!("ws://{}/graphql/ws", node_a.graphql())
         .into_client_request()

@@ -36,6 +36,71 @@ pub struct DocumentView {
     pending_ops: u64,
     /// Whether this device can read the document (a member, or a plain document).
     readable: bool,
+    /// The members and their roles (empty for a document created before roles existed).
+    roles: Vec<MemberRoleView>,
+    /// This device's role, if it has one.
+    my_role: Option<RoleView>,
+}
+
+/// What a device may do in a document.
+#[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq)]
+pub enum RoleView {
+    /// Adds and removes members, changes roles; writes and reads.
+    Admin,
+    /// Writes and reads.
+    Writer,
+    /// Reads; its edits are refused.
+    Reader,
+    /// Stores and forwards the ciphertext; reads nothing.
+    Relay,
+}
+
+impl From<fieldsync::Role> for RoleView {
+    fn from(r: fieldsync::Role) -> Self {
+        match r {
+            fieldsync::Role::Admin => RoleView::Admin,
+            fieldsync::Role::Writer => RoleView::Writer,
+            fieldsync::Role::Reader => RoleView::Reader,
+            fieldsync::Role::Relay => RoleView::Relay,
+        }
+    }
+}
+
+impl From<RoleView> for fieldsync::Role {
+    fn from(r: RoleView) -> Self {
+        match r {
+            RoleView::Admin => fieldsync::Role::Admin,
+            RoleView::Writer => fieldsync::Role::Writer,
+            RoleView::Reader => fieldsync::Role::Reader,
+            RoleView::Relay => fieldsync::Role::Relay,
+        }
+    }
+}
+
+/// A member of a document and its role.
+#[derive(SimpleObject)]
+pub struct MemberRoleView {
+    /// The member's node id.
+    member: String,
+    /// Its role.
+    role: RoleView,
+}
+
+fn roles_of(doc: &Document) -> Result<Vec<MemberRoleView>> {
+    Ok(doc
+        .roles()?
+        .into_iter()
+        .map(|(m, r)| MemberRoleView {
+            member: m.to_string(),
+            role: r.into(),
+        })
+        .collect())
+}
+
+fn author(device: &str) -> Result<AuthorId> {
+    device
+        .parse()
+        .map_err(|e| Error::new(format!("invalid node id {device:?}: {e}")))
 }
 
 impl DocumentView {
@@ -47,6 +112,8 @@ impl DocumentView {
             op_count: doc.op_count()?,
             pending_ops: doc.pending_ops()?,
             readable: doc.can_read()?,
+            roles: roles_of(doc)?,
+            my_role: doc.my_role()?.map(RoleView::from),
         })
     }
 }
@@ -169,6 +236,11 @@ impl QueryRoot {
             .iter()
             .map(|m| m.to_string())
             .collect())
+    }
+
+    /// The members of a document and their roles.
+    async fn roles(&self, ctx: &Context<'_>, id: String) -> Result<Vec<MemberRoleView>> {
+        roles_of(&find(ctx, &id)?)
     }
 
     /// Sync status of a document.
@@ -337,6 +409,71 @@ impl MutationRoot {
         doc.add_announced_member(member)?;
         node(ctx).flush()?;
         Ok(doc.members()?.iter().map(|m| m.to_string()).collect())
+    }
+
+    /// Adds a device that announced its key bundle (it joined) with a role (admin, writer
+    /// or reader; admins only). Returns the roles.
+    async fn add_member(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        device: String,
+        role: RoleView,
+    ) -> Result<Vec<MemberRoleView>> {
+        if role == RoleView::Relay {
+            return Err(Error::new("a relay is added with addRelay"));
+        }
+        let doc = find(ctx, &id)?;
+        let member = author(&device)?;
+        doc.add_announced_member(member)?;
+        if role != RoleView::Writer {
+            doc.set_role(member, role.into())?;
+        }
+        node(ctx).flush()?;
+        roles_of(&doc)
+    }
+
+    /// Makes a device a relay: it syncs the document's ciphertext and reads nothing (admins
+    /// only). Returns the roles.
+    async fn add_relay(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        device: String,
+    ) -> Result<Vec<MemberRoleView>> {
+        let doc = find(ctx, &id)?;
+        doc.add_relay(author(&device)?)?;
+        node(ctx).flush()?;
+        roles_of(&doc)
+    }
+
+    /// Changes a member's role among admin, writer and reader (admins only). Returns the
+    /// roles.
+    async fn set_role(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        device: String,
+        role: RoleView,
+    ) -> Result<Vec<MemberRoleView>> {
+        let doc = find(ctx, &id)?;
+        doc.set_role(author(&device)?, role.into())?;
+        node(ctx).flush()?;
+        roles_of(&doc)
+    }
+
+    /// Removes a member (admins only): its later edits are refused everywhere and the key
+    /// rotates. Returns the roles.
+    async fn remove_member(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        device: String,
+    ) -> Result<Vec<MemberRoleView>> {
+        let doc = find(ctx, &id)?;
+        doc.remove_member(author(&device)?)?;
+        node(ctx).flush()?;
+        roles_of(&doc)
     }
 }
 
