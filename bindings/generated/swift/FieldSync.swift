@@ -920,6 +920,27 @@ public protocol DocumentProtocol: AnyObject, Sendable {
     func addMember(keyBundle: Data) throws  -> String
     
     /**
+     * Adds the device whose key bundle is `key_bundle` with `role` (`ADMIN`, `WRITER` or
+     * `READER`; a relay is added with [`Document::add_relay`]). Admins only. Returns the new
+     * member's author id.
+     *
+     * # Errors
+     * `NotAllowed` (this device is not an admin), `InvalidArgument`, `Crypto`, `NotFound`,
+     * `Storage`, `Closed`.
+     */
+    func addMemberAs(keyBundle: Data, role: Role) throws  -> String
+    
+    /**
+     * Adds `author_id` as a relay: it stores and forwards the document's ciphertext but
+     * cannot read or write it. Admins only.
+     *
+     * # Errors
+     * `NotAllowed`, `InvalidArgument` (malformed id, already a member), `NotFound`,
+     * `Storage`, `Closed`.
+     */
+    func addRelay(authorId: String) throws 
+    
+    /**
      * Whether this device holds the key to read the document.
      *
      * # Errors
@@ -966,6 +987,14 @@ public protocol DocumentProtocol: AnyObject, Sendable {
     func members() throws  -> [String]
     
     /**
+     * This device's role, if it has one.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    func myRole() throws  -> Role?
+    
+    /**
      * Number of operations held for this document (all authors).
      *
      * # Errors
@@ -999,6 +1028,24 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      * `InvalidArgument` (malformed author id), `Crypto`, `NotFound`, `Storage`, `Closed`.
      */
     func removeMember(authorId: String) throws 
+    
+    /**
+     * Every member and its role, as this device's replica resolves them (empty for a
+     * document created before roles existed).
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    func roles() throws  -> [MemberRole]
+    
+    /**
+     * Changes a member's role among `ADMIN`, `WRITER` and `READER`. Admins only.
+     *
+     * # Errors
+     * `NotAllowed`, `InvalidArgument` (malformed id, not a member, relay), `NotFound`,
+     * `Storage`, `Closed`.
+     */
+    func setRole(authorId: String, role: Role) throws 
     
     /**
      * Sync state of this document: online, pending local operations, connected and known
@@ -1113,6 +1160,43 @@ open func addMember(keyBundle: Data)throws  -> String  {
 }
     
     /**
+     * Adds the device whose key bundle is `key_bundle` with `role` (`ADMIN`, `WRITER` or
+     * `READER`; a relay is added with [`Document::add_relay`]). Admins only. Returns the new
+     * member's author id.
+     *
+     * # Errors
+     * `NotAllowed` (this device is not an admin), `InvalidArgument`, `Crypto`, `NotFound`,
+     * `Storage`, `Closed`.
+     */
+open func addMemberAs(keyBundle: Data, role: Role)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_document_add_member_as(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(keyBundle),
+        FfiConverterTypeRole_lower(role),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Adds `author_id` as a relay: it stores and forwards the document's ciphertext but
+     * cannot read or write it. Admins only.
+     *
+     * # Errors
+     * `NotAllowed`, `InvalidArgument` (malformed id, already a member), `NotFound`,
+     * `Storage`, `Closed`.
+     */
+open func addRelay(authorId: String)throws   {try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_document_add_relay(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(authorId),uniffiCallStatus
+    )
+}
+}
+    
+    /**
      * Whether this device holds the key to read the document.
      *
      * # Errors
@@ -1210,6 +1294,21 @@ open func members()throws  -> [String]  {
 }
     
     /**
+     * This device's role, if it has one.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+open func myRole()throws  -> Role?  {
+    return try  FfiConverterOptionTypeRole.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_document_my_role(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Number of operations held for this document (all authors).
      *
      * # Errors
@@ -1275,6 +1374,39 @@ open func removeMember(authorId: String)throws   {try rustCallWithError(FfiConve
     uniffi_fieldsync_ffi_fn_method_document_remove_member(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(authorId),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Every member and its role, as this device's replica resolves them (empty for a
+     * document created before roles existed).
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+open func roles()throws  -> [MemberRole]  {
+    return try  FfiConverterSequenceTypeMemberRole.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_document_roles(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Changes a member's role among `ADMIN`, `WRITER` and `READER`. Admins only.
+     *
+     * # Errors
+     * `NotAllowed`, `InvalidArgument` (malformed id, not a member, relay), `NotFound`,
+     * `Storage`, `Closed`.
+     */
+open func setRole(authorId: String, role: Role)throws   {try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_document_set_role(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(authorId),
+        FfiConverterTypeRole_lower(role),uniffiCallStatus
     )
 }
 }
@@ -3217,6 +3349,75 @@ public func FfiConverterTypeTextHandle_lower(_ value: TextHandle) -> UInt64 {
 
 
 /**
+ * A member of a document and its role.
+ */
+public struct MemberRole: Equatable, Hashable {
+    /**
+     * The member's author id (64 hex characters).
+     */
+    public var authorId: String
+    /**
+     * Its role.
+     */
+    public var role: Role
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The member's author id (64 hex characters).
+         */authorId: String, 
+        /**
+         * Its role.
+         */role: Role) {
+        self.authorId = authorId
+        self.role = role
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension MemberRole: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeMemberRole: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> MemberRole {
+        return
+            try MemberRole(
+                authorId: FfiConverterString.read(from: &buf), 
+                role: FfiConverterTypeRole.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: MemberRole, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.authorId, into: &buf)
+        FfiConverterTypeRole.write(value.role, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMemberRole_lift(_ buf: RustBuffer) throws -> MemberRole {
+    return try FfiConverterTypeMemberRole.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMemberRole_lower(_ value: MemberRole) -> RustBuffer {
+    return FfiConverterTypeMemberRole.lower(value)
+}
+
+
+/**
  * The running network's identity and addresses.
  */
 public struct NetworkInfo: Equatable, Hashable {
@@ -3804,6 +4005,16 @@ enum FieldSyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
          */reason: String
     )
     /**
+     * This device's role in the document does not allow the call: a reader editing, a
+     * writer changing members, a removed member writing. Nothing changed; an admin can
+     * change the role.
+     */
+    case NotAllowed(
+        /**
+         * What was refused and which role it needs.
+         */reason: String
+    )
+    /**
      * The node was shut down; open a new one.
      */
     case Closed(
@@ -3866,10 +4077,13 @@ public struct FfiConverterTypeFieldSyncError: FfiConverterRustBuffer {
         case 6: return .Crypto(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 7: return .Closed(
+        case 7: return .NotAllowed(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 8: return .Internal(
+        case 8: return .Closed(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 9: return .Internal(
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -3914,13 +4128,18 @@ public struct FfiConverterTypeFieldSyncError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Closed(reason):
+        case let .NotAllowed(reason):
             writeInt(&buf, Int32(7))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Internal(reason):
+        case let .Closed(reason):
             writeInt(&buf, Int32(8))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Internal(reason):
+            writeInt(&buf, Int32(9))
             FfiConverterString.write(reason, into: &buf)
             
         }
@@ -4348,6 +4567,101 @@ public func FfiConverterTypeLogLevel_lower(_ value: LogLevel) -> RustBuffer {
 
 
 /**
+ * What a device may do in a document.
+ */
+
+public enum Role: Equatable, Hashable {
+    
+    /**
+     * Adds and removes members and changes roles; writes and reads.
+     */
+    case admin
+    /**
+     * Writes and reads.
+     */
+    case writer
+    /**
+     * Reads; its edits are refused (`NotAllowed`).
+     */
+    case reader
+    /**
+     * Stores and forwards the ciphertext; cannot read or write.
+     */
+    case relay
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension Role: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRole: FfiConverterRustBuffer {
+    typealias SwiftType = Role
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Role {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .admin
+        
+        case 2: return .writer
+        
+        case 3: return .reader
+        
+        case 4: return .relay
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: Role, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .admin:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .writer:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .reader:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .relay:
+            writeInt(&buf, Int32(4))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRole_lift(_ buf: RustBuffer) throws -> Role {
+    return try FfiConverterTypeRole.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRole_lower(_ value: Role) -> RustBuffer {
+    return FfiConverterTypeRole.lower(value)
+}
+
+
+
+/**
  * A scalar value held in a map entry or a list item.
  *
  * Kotlin: `Value.Int(value = 3L)`, Swift: `.int(value: 3)`.
@@ -4719,6 +5033,30 @@ fileprivate struct FfiConverterOptionTypeLogLevel: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeRole: FfiConverterRustBuffer {
+    typealias SwiftType = Role?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeRole.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeRole.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeValue: FfiConverterRustBuffer {
     typealias SwiftType = Value?
 
@@ -4760,6 +5098,31 @@ fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterString.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeMemberRole: FfiConverterRustBuffer {
+    typealias SwiftType = [MemberRole]
+
+    public static func write(_ value: [MemberRole], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeMemberRole.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [MemberRole] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [MemberRole]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeMemberRole.read(from: &buf))
         }
         return seq
     }
@@ -4945,6 +5308,12 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_ffi_checksum_method_document_add_member() != 14112) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_fieldsync_ffi_checksum_method_document_add_member_as() != 64800) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_document_add_relay() != 27018) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_fieldsync_ffi_checksum_method_document_can_read() != 10735) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4963,6 +5332,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_ffi_checksum_method_document_members() != 46399) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_fieldsync_ffi_checksum_method_document_my_role() != 48643) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_fieldsync_ffi_checksum_method_document_op_count() != 57020) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4973,6 +5345,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_document_remove_member() != 3215) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_document_roles() != 26572) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_document_set_role() != 30916) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_document_sync_status() != 2181) {

@@ -298,6 +298,16 @@ void uniffi_fieldsync_ffi_fn_free_document(uint64_t handle, RustCallStatus *_Non
 RustBuffer uniffi_fieldsync_ffi_fn_method_document_add_member(uint64_t ptr, RustBuffer key_bundle, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_ADD_MEMBER_AS
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_ADD_MEMBER_AS
+RustBuffer uniffi_fieldsync_ffi_fn_method_document_add_member_as(uint64_t ptr, RustBuffer key_bundle, RustBuffer role, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_ADD_RELAY
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_ADD_RELAY
+void uniffi_fieldsync_ffi_fn_method_document_add_relay(uint64_t ptr, RustBuffer author_id, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_CAN_READ
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_CAN_READ
 int8_t uniffi_fieldsync_ffi_fn_method_document_can_read(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -328,6 +338,11 @@ uint64_t uniffi_fieldsync_ffi_fn_method_document_map(uint64_t ptr, RustBuffer na
 RustBuffer uniffi_fieldsync_ffi_fn_method_document_members(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_MY_ROLE
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_MY_ROLE
+RustBuffer uniffi_fieldsync_ffi_fn_method_document_my_role(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_OP_COUNT
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_OP_COUNT
 uint64_t uniffi_fieldsync_ffi_fn_method_document_op_count(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -346,6 +361,16 @@ uint64_t uniffi_fieldsync_ffi_fn_method_document_publish_ephemeral(uint64_t ptr,
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_REMOVE_MEMBER
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_REMOVE_MEMBER
 void uniffi_fieldsync_ffi_fn_method_document_remove_member(uint64_t ptr, RustBuffer author_id, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_ROLES
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_ROLES
+RustBuffer uniffi_fieldsync_ffi_fn_method_document_roles(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_SET_ROLE
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_SET_ROLE
+void uniffi_fieldsync_ffi_fn_method_document_set_role(uint64_t ptr, RustBuffer author_id, RustBuffer role, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_SYNC_STATUS
@@ -946,6 +971,18 @@ uint16_t uniffi_fieldsync_ffi_checksum_method_document_add_member(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_ADD_MEMBER_AS
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_ADD_MEMBER_AS
+uint16_t uniffi_fieldsync_ffi_checksum_method_document_add_member_as(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_ADD_RELAY
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_ADD_RELAY
+uint16_t uniffi_fieldsync_ffi_checksum_method_document_add_relay(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_CAN_READ
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_CAN_READ
 uint16_t uniffi_fieldsync_ffi_checksum_method_document_can_read(void
@@ -982,6 +1019,12 @@ uint16_t uniffi_fieldsync_ffi_checksum_method_document_members(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_MY_ROLE
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_MY_ROLE
+uint16_t uniffi_fieldsync_ffi_checksum_method_document_my_role(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_OP_COUNT
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_OP_COUNT
 uint16_t uniffi_fieldsync_ffi_checksum_method_document_op_count(void
@@ -1003,6 +1046,18 @@ uint16_t uniffi_fieldsync_ffi_checksum_method_document_publish_ephemeral(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_REMOVE_MEMBER
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_REMOVE_MEMBER
 uint16_t uniffi_fieldsync_ffi_checksum_method_document_remove_member(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_ROLES
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_ROLES
+uint16_t uniffi_fieldsync_ffi_checksum_method_document_roles(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_SET_ROLE
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_SET_ROLE
+uint16_t uniffi_fieldsync_ffi_checksum_method_document_set_role(void
     
 );
 #endif

@@ -62,6 +62,7 @@ func kind(_ error: Error) -> String {
     case .Network: return "Network"
     case .Storage: return "Storage"
     case .Crypto: return "Crypto"
+    case .NotAllowed: return "NotAllowed"
     case .Closed: return "Closed"
     case .Internal: return "Internal"
     }
@@ -147,9 +148,10 @@ final class FieldSyncTests: XCTestCase {
         XCTAssertEqual(UInt64(version[node.authorId()]!) + 1, try doc.opCount())
         XCTAssertEqual(try compareVersions(first: version, second: version), .equal)
         XCTAssertEqual(try compareVersions(first: version, second: [:]), .ahead)
-        // Pending: every edit plus the control operation that created the document's group.
-        XCTAssertEqual(try doc.pendingOps(), try doc.opCount() + 1)
-        XCTAssertEqual(UInt64(try node.pendingOps().count), try doc.opCount() + 1)
+        // Pending: every edit plus the two control operations that created the document: its
+        // genesis (roles) and its group.
+        XCTAssertEqual(try doc.pendingOps(), try doc.opCount() + 2)
+        XCTAssertEqual(UInt64(try node.pendingOps().count), try doc.opCount() + 2)
     }
 
     func testReopenFromDisk() async throws {
@@ -410,6 +412,30 @@ final class FieldSyncTests: XCTestCase {
             }
         }
         return nil
+    }
+
+    /// Roles: a reader reads but its edits are refused with `NotAllowed`; only an admin
+    /// changes membership; removal through the API drops the member from the roles.
+    func testRolesAReadersEditIsRefusedAndRemovalWorks() async throws {
+        let loopback = NetworkOptions(bindIp: "127.0.0.1")
+        let a = try Node.open(dataDir: tempDir())
+        let b = try Node.open(dataDir: tempDir())
+        let docA = try a.createDocument()
+        try docA.text(name: "notes").insert(pos: 0, text: "site 4: pump ok")
+        XCTAssertEqual(try docA.myRole(), .admin)
+        _ = try await a.startNetwork(options: loopback)
+        _ = try await b.startNetwork(options: loopback)
+        _ = try docA.addMemberAs(keyBundle: try b.keyBundle(), role: .reader)
+        let docB = try await b.join(invite: try await docA.invite())
+        try await waitUntil("the reader reads") { try docB.toJson() == docA.toJson() }
+        XCTAssertEqual(try docB.myRole(), .reader)
+        await assertThrows("NotAllowed") { try docB.text(name: "notes").insert(pos: 0, text: "x") }
+        await assertThrows("NotAllowed") { try docB.removeMember(authorId: a.authorId()) }
+        XCTAssertTrue(try docA.roles().contains(MemberRole(authorId: b.authorId(), role: .reader)))
+        try docA.removeMember(authorId: b.authorId())
+        XCTAssertFalse(try docA.roles().contains { $0.authorId == b.authorId() })
+        try await a.shutdown()
+        try await b.shutdown()
     }
 
     private func waitUntil(_ what: String, timeout: TimeInterval = 30, _ check: () throws -> Bool) async throws {

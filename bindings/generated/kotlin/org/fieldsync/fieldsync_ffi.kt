@@ -737,6 +737,10 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_document_add_member(
     ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_document_add_member_as(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_document_add_relay(
+    ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_document_can_read(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_document_id(
@@ -749,6 +753,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_document_members(
     ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_document_my_role(
+    ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_document_op_count(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_document_pending_ops(
@@ -756,6 +762,10 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_fieldsync_ffi_checksum_method_document_publish_ephemeral(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_document_remove_member(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_document_roles(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_document_set_role(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_document_sync_status(
     ): Int
@@ -877,6 +887,10 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_fieldsync_ffi_fn_method_document_add_member(`ptr`: Long,`keyBundle`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_ffi_fn_method_document_add_member_as(`ptr`: Long,`keyBundle`: RustBuffer.ByValue,`role`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_ffi_fn_method_document_add_relay(`ptr`: Long,`authorId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_fieldsync_ffi_fn_method_document_can_read(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
     external fun uniffi_fieldsync_ffi_fn_method_document_id(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -889,6 +903,8 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_fieldsync_ffi_fn_method_document_members(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_ffi_fn_method_document_my_role(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_method_document_op_count(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_fieldsync_ffi_fn_method_document_pending_ops(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -896,6 +912,10 @@ internal object UniffiLib {
     external fun uniffi_fieldsync_ffi_fn_method_document_publish_ephemeral(`ptr`: Long,`payload`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_fieldsync_ffi_fn_method_document_remove_member(`ptr`: Long,`authorId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_fieldsync_ffi_fn_method_document_roles(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_ffi_fn_method_document_set_role(`ptr`: Long,`authorId`: RustBuffer.ByValue,`role`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_fieldsync_ffi_fn_method_document_sync_status(`ptr`: Long,
     ): Long
@@ -2081,6 +2101,27 @@ public interface DocumentInterface {
     fun `addMember`(`keyBundle`: kotlin.ByteArray): kotlin.String
     
     /**
+     * Adds the device whose key bundle is `key_bundle` with `role` (`ADMIN`, `WRITER` or
+     * `READER`; a relay is added with [`Document::add_relay`]). Admins only. Returns the new
+     * member's author id.
+     *
+     * # Errors
+     * `NotAllowed` (this device is not an admin), `InvalidArgument`, `Crypto`, `NotFound`,
+     * `Storage`, `Closed`.
+     */
+    fun `addMemberAs`(`keyBundle`: kotlin.ByteArray, `role`: Role): kotlin.String
+    
+    /**
+     * Adds `author_id` as a relay: it stores and forwards the document's ciphertext but
+     * cannot read or write it. Admins only.
+     *
+     * # Errors
+     * `NotAllowed`, `InvalidArgument` (malformed id, already a member), `NotFound`,
+     * `Storage`, `Closed`.
+     */
+    fun `addRelay`(`authorId`: kotlin.String)
+    
+    /**
      * Whether this device holds the key to read the document.
      *
      * # Errors
@@ -2127,6 +2168,14 @@ public interface DocumentInterface {
     fun `members`(): List<kotlin.String>
     
     /**
+     * This device's role, if it has one.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    fun `myRole`(): Role?
+    
+    /**
      * Number of operations held for this document (all authors).
      *
      * # Errors
@@ -2160,6 +2209,24 @@ public interface DocumentInterface {
      * `InvalidArgument` (malformed author id), `Crypto`, `NotFound`, `Storage`, `Closed`.
      */
     fun `removeMember`(`authorId`: kotlin.String)
+    
+    /**
+     * Every member and its role, as this device's replica resolves them (empty for a
+     * document created before roles existed).
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    fun `roles`(): List<MemberRole>
+    
+    /**
+     * Changes a member's role among `ADMIN`, `WRITER` and `READER`. Admins only.
+     *
+     * # Errors
+     * `NotAllowed`, `InvalidArgument` (malformed id, not a member, relay), `NotFound`,
+     * `Storage`, `Closed`.
+     */
+    fun `setRole`(`authorId`: kotlin.String, `role`: Role)
     
     /**
      * Sync state of this document: online, pending local operations, connected and known
@@ -2330,6 +2397,53 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
 
     
     /**
+     * Adds the device whose key bundle is `key_bundle` with `role` (`ADMIN`, `WRITER` or
+     * `READER`; a relay is added with [`Document::add_relay`]). Admins only. Returns the new
+     * member's author id.
+     *
+     * # Errors
+     * `NotAllowed` (this device is not an admin), `InvalidArgument`, `Crypto`, `NotFound`,
+     * `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `addMemberAs`(`keyBundle`: kotlin.ByteArray, `role`: Role): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_add_member_as(
+        it,
+        
+        FfiConverterByteArray.lower(`keyBundle`),
+        FfiConverterTypeRole.lower(`role`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Adds `author_id` as a relay: it stores and forwards the document's ciphertext but
+     * cannot read or write it. Admins only.
+     *
+     * # Errors
+     * `NotAllowed`, `InvalidArgument` (malformed id, already a member), `NotFound`,
+     * `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `addRelay`(`authorId`: kotlin.String)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_add_relay(
+        it,
+        
+        FfiConverterString.lower(`authorId`),_status)
+}
+    }
+    
+    
+
+    
+    /**
      * Whether this device holds the key to read the document.
      *
      * # Errors
@@ -2456,6 +2570,26 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
 
     
     /**
+     * This device's role, if it has one.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `myRole`(): Role? {
+            return FfiConverterOptionalTypeRole.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_my_role(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * Number of operations held for this document (all authors).
      *
      * # Errors
@@ -2541,6 +2675,49 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
         it,
         
         FfiConverterString.lower(`authorId`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Every member and its role, as this device's replica resolves them (empty for a
+     * document created before roles existed).
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `roles`(): List<MemberRole> {
+            return FfiConverterSequenceTypeMemberRole.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_roles(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Changes a member's role among `ADMIN`, `WRITER` and `READER`. Admins only.
+     *
+     * # Errors
+     * `NotAllowed`, `InvalidArgument` (malformed id, not a member, relay), `NotFound`,
+     * `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `setRole`(`authorId`: kotlin.String, `role`: Role)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_set_role(
+        it,
+        
+        FfiConverterString.lower(`authorId`),
+        FfiConverterTypeRole.lower(`role`),_status)
 }
     }
     
@@ -5468,6 +5645,53 @@ public object FfiConverterTypeTextHandle: FfiConverter<TextHandle, Long> {
 
 
 /**
+ * A member of a document and its role.
+ */
+data class MemberRole (
+    /**
+     * The member's author id (64 hex characters).
+     */
+    var `authorId`: kotlin.String
+    , 
+    /**
+     * Its role.
+     */
+    var `role`: Role
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeMemberRole: FfiConverterRustBuffer<MemberRole> {
+    override fun read(buf: ByteBuffer): MemberRole {
+        return MemberRole(
+            FfiConverterString.read(buf),
+            FfiConverterTypeRole.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: MemberRole) = (
+            FfiConverterString.allocationSize(value.`authorId`) +
+            FfiConverterTypeRole.allocationSize(value.`role`)
+    )
+
+    override fun write(value: MemberRole, buf: ByteBuffer) {
+            FfiConverterString.write(value.`authorId`, buf)
+            FfiConverterTypeRole.write(value.`role`, buf)
+    }
+}
+
+
+
+/**
  * The running network's identity and addresses.
  */
 data class NetworkInfo (
@@ -5963,6 +6187,22 @@ sealed class FieldSyncException: kotlin.Exception() {
     }
     
     /**
+     * This device's role in the document does not allow the call: a reader editing, a
+     * writer changing members, a removed member writing. Nothing changed; an admin can
+     * change the role.
+     */
+    class NotAllowed(
+        
+        /**
+         * What was refused and which role it needs.
+         */
+        val `reason`: kotlin.String
+        ) : FieldSyncException() {
+        override val message
+            get() = "reason=${ `reason` }"
+    }
+    
+    /**
      * The node was shut down; open a new one.
      */
     class Closed(
@@ -6027,10 +6267,13 @@ public object FfiConverterTypeFieldSyncError : FfiConverterRustBuffer<FieldSyncE
             6 -> FieldSyncException.Crypto(
                 FfiConverterString.read(buf),
                 )
-            7 -> FieldSyncException.Closed(
+            7 -> FieldSyncException.NotAllowed(
                 FfiConverterString.read(buf),
                 )
-            8 -> FieldSyncException.Internal(
+            8 -> FieldSyncException.Closed(
+                FfiConverterString.read(buf),
+                )
+            9 -> FieldSyncException.Internal(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
@@ -6065,6 +6308,11 @@ public object FfiConverterTypeFieldSyncError : FfiConverterRustBuffer<FieldSyncE
                 + FfiConverterString.allocationSize(value.`reason`)
             )
             is FieldSyncException.Crypto -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is FieldSyncException.NotAllowed -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
                 + FfiConverterString.allocationSize(value.`reason`)
@@ -6114,13 +6362,18 @@ public object FfiConverterTypeFieldSyncError : FfiConverterRustBuffer<FieldSyncE
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is FieldSyncException.Closed -> {
+            is FieldSyncException.NotAllowed -> {
                 buf.putInt(7)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is FieldSyncException.Internal -> {
+            is FieldSyncException.Closed -> {
                 buf.putInt(8)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is FieldSyncException.Internal -> {
+                buf.putInt(9)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
@@ -6674,6 +6927,57 @@ public object FfiConverterTypeLogLevel: FfiConverterRustBuffer<LogLevel> {
 
 
 /**
+ * What a device may do in a document.
+ */
+
+enum class Role {
+    
+    /**
+     * Adds and removes members and changes roles; writes and reads.
+     */
+    ADMIN,
+    /**
+     * Writes and reads.
+     */
+    WRITER,
+    /**
+     * Reads; its edits are refused (`NotAllowed`).
+     */
+    READER,
+    /**
+     * Stores and forwards the ciphertext; cannot read or write.
+     */
+    RELAY;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRole: FfiConverterRustBuffer<Role> {
+    override fun read(buf: ByteBuffer) = try {
+        Role.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: Role) = 4UL
+
+    override fun write(value: Role, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
  * A scalar value held in a map entry or a list item.
  *
  * Kotlin: `Value.Int(value = 3L)`, Swift: `.int(value: 3)`.
@@ -7097,6 +7401,38 @@ public object FfiConverterOptionalTypeLogLevel: FfiConverterRustBuffer<LogLevel?
 /**
  * @suppress
  */
+public object FfiConverterOptionalTypeRole: FfiConverterRustBuffer<Role?> {
+    override fun read(buf: ByteBuffer): Role? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeRole.read(buf)
+    }
+
+    override fun allocationSize(value: Role?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeRole.allocationSize(value)
+        }
+    }
+
+    override fun write(value: Role?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeRole.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalTypeValue: FfiConverterRustBuffer<Value?> {
     override fun read(buf: ByteBuffer): Value? {
         if (buf.get().toInt() == 0) {
@@ -7147,6 +7483,34 @@ public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.Str
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterString.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeMemberRole: FfiConverterRustBuffer<List<MemberRole>> {
+    override fun read(buf: ByteBuffer): List<MemberRole> {
+        val len = buf.getInt()
+        return List<MemberRole>(len) {
+            FfiConverterTypeMemberRole.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<MemberRole>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeMemberRole.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<MemberRole>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeMemberRole.write(it, buf)
         }
     }
 }

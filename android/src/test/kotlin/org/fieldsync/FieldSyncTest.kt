@@ -112,9 +112,10 @@ class FieldSyncTest {
             assertEquals(doc.opCount().toLong() - 1, version.getValue(node.authorId()).toLong())
             assertEquals(VersionOrdering.EQUAL, compareVersions(version, version))
             assertEquals(VersionOrdering.AHEAD, compareVersions(version, emptyMap()))
-            // Pending: every edit plus the control operation that created the document's group.
-            assertEquals(doc.opCount() + 1u, doc.pendingOps())
-            assertEquals(doc.opCount().toInt() + 1, node.pendingOps().size)
+            // Pending: every edit plus the two control operations that created the document:
+            // its genesis (roles) and its group.
+            assertEquals(doc.opCount() + 2u, doc.pendingOps())
+            assertEquals(doc.opCount().toInt() + 2, node.pendingOps().size)
             assertTrue(node.pendingOps().all { it.document == doc.id() && it.attempts == 0u })
         }
     }
@@ -380,11 +381,123 @@ class FieldSyncTest {
         }
     }
 
+    /**
+     * A reader gets the document and its role from A, but its own edits are refused with
+     * `NotAllowed` on its device and change nothing; promoted to writer, it can edit.
+     */
+    @Test
+    fun readerEditsAreNotAllowed() = runBlocking<Unit> {
+        val loopback = NetworkOptions(bindIp = "127.0.0.1")
+        Node.open(tempDir()).use { a ->
+            Node.open(tempDir()).use { b ->
+                val docA = a.createDocument()
+                docA.text("notes").insert(0u, "for B to read")
+                a.startNetwork(loopback)
+                b.startNetwork(loopback)
+
+                assertEquals(b.authorId(), docA.addMemberAs(b.keyBundle(), Role.READER))
+                assertEquals(Role.ADMIN, docA.myRole())
+                assertTrue(docA.roles().contains(MemberRole(b.authorId(), Role.READER)))
+                val docB = b.join(docA.invite())
+                awaitEqual("B gets the document and its reader role") {
+                    docB.myRole() == Role.READER && docB.toJson() == docA.toJson()
+                }
+                assertEquals(Role.READER, docB.myRole())
+
+                val before = docB.toJson()
+                assertFailsWith<FieldSyncException.NotAllowed> { docB.text("notes").insert(0u, "B was here: ") }
+                assertFailsWith<FieldSyncException.NotAllowed> { docB.map("site").set("by", Value.String("B")) }
+                assertEquals(before, docB.toJson())
+                assertEquals("for B to read", docB.text("notes").content())
+
+                // The refusal comes from the role: the same edit goes through once B writes.
+                docA.setRole(b.authorId(), Role.WRITER)
+                awaitEqual("B learns it was promoted") { docB.myRole() == Role.WRITER }
+                docB.text("notes").insert(0u, "B was here: ")
+                awaitEqual("B's edit reaches A") { docA.toJson() == docB.toJson() }
+                assertEquals("B was here: for B to read", docA.text("notes").content())
+
+                a.shutdown()
+                b.shutdown()
+            }
+        }
+    }
+
+    /**
+     * Removing a member through the API: a writer's `removeMember` is refused with
+     * `NotAllowed`, the admin's removes the member from `roles()` and the group.
+     */
+    @Test
+    fun onlyAnAdminRemovesMembers() = runBlocking<Unit> {
+        val loopback = NetworkOptions(bindIp = "127.0.0.1")
+        Node.open(tempDir()).use { a ->
+            Node.open(tempDir()).use { b ->
+                val docA = a.createDocument()
+                a.startNetwork(loopback)
+                b.startNetwork(loopback)
+
+                // addMember adds as a writer.
+                assertEquals(b.authorId(), docA.addMember(b.keyBundle()))
+                assertEquals(
+                    setOf(MemberRole(a.authorId(), Role.ADMIN), MemberRole(b.authorId(), Role.WRITER)),
+                    docA.roles().toSet(),
+                )
+                val docB = b.join(docA.invite())
+                awaitEqual("B gets its writer role") { docB.myRole() == Role.WRITER }
+
+                // A writer may edit but not remove members; the refused call changes no role.
+                assertFailsWith<FieldSyncException.NotAllowed> { docB.removeMember(a.authorId()) }
+                assertEquals(Role.ADMIN, docB.roles().single { it.authorId == a.authorId() }.role)
+                docB.map("site").set("status", Value.String("checked by B"))
+                awaitEqual("B's edit reaches A") { docA.toJson() == docB.toJson() }
+                assertEquals(
+                    setOf(MemberRole(a.authorId(), Role.ADMIN), MemberRole(b.authorId(), Role.WRITER)),
+                    docA.roles().toSet(),
+                )
+                assertTrue(docA.members().contains(b.authorId()))
+
+                docA.removeMember(b.authorId())
+                assertEquals(listOf(MemberRole(a.authorId(), Role.ADMIN)), docA.roles())
+                assertFalse(docA.members().contains(b.authorId()))
+                // B is no longer a member: removing it again is a typed error.
+                assertFailsWith<FieldSyncException.InvalidArgument> { docA.removeMember(b.authorId()) }
+
+                a.shutdown()
+                b.shutdown()
+            }
+        }
+    }
+
     /** The payload of the next ephemeral message from [from] on [sub]. */
     private suspend fun nextEphemeralFrom(sub: EventSubscription, from: String): ByteArray {
         while (true) {
             val event = sub.next() ?: throw AssertionError("event stream ended")
             if (event is FieldSyncEvent.Ephemeral && event.sender == from) return event.payload
+        }
+    }
+
+    /** Roles: a reader reads but its edits are refused with [FieldSyncException.NotAllowed];
+     * only an admin changes membership; removal through the API drops the member. */
+    @Test
+    fun aReadersEditIsRefusedAndRemovalWorks() = runBlocking<Unit> {
+        val loopback = NetworkOptions(bindIp = "127.0.0.1")
+        Node.open(tempDir()).use { a ->
+            Node.open(tempDir()).use { b ->
+                val docA = a.createDocument()
+                docA.text("notes").insert(0u, "site 4: pump ok")
+                assertEquals(Role.ADMIN, docA.myRole())
+                a.startNetwork(loopback)
+                b.startNetwork(loopback)
+                docA.addMemberAs(b.keyBundle(), Role.READER)
+                val docB = b.join(docA.invite())
+                awaitEqual("the reader reads") { docB.toJson() == docA.toJson() }
+                assertEquals(Role.READER, docB.myRole())
+                assertFailsWith<FieldSyncException.NotAllowed> { docB.text("notes").insert(0u, "x") }
+                assertFailsWith<FieldSyncException.NotAllowed> { docB.removeMember(a.authorId()) }
+                assertTrue(docA.roles().contains(MemberRole(b.authorId(), Role.READER)))
+                docA.removeMember(b.authorId())
+                assertFalse(docA.roles().any { it.authorId == b.authorId() })
+            }
         }
     }
 
