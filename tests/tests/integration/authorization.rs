@@ -199,6 +199,64 @@ fn an_outsiders_control_flood_blocks_no_removal() {
     assert!(!json_of(&c, id).contains("after removal"));
 }
 
+/// Attack 2, from the joiner's side: before its welcome arrives, a joiner receives an
+/// outsider's "create" of the document's group that names the joiner. It is never taken as
+/// the welcome: the joiner is welcomed by the real admin, and the outsider is not in its
+/// group.
+#[test]
+fn a_forged_create_before_the_welcome_hijacks_nothing() {
+    use fieldsync::internals::crypto::KeyBundle;
+    let (_dirs, [a, joiner]) = open_nodes();
+    let doc = a.create_document().unwrap();
+    let id = doc.id();
+    doc.text("t").unwrap().push("real;").unwrap();
+    let outsider = SigningKey::generate();
+    let keys = DeviceKeys::generate(outsider.verifying_key()).unwrap();
+    let joiner_bundle = KeyBundle::from_bytes(&joiner.key_bundle().unwrap()).unwrap();
+    let (_, forged) =
+        DocumentGroup::create(&keys, GroupId::from(id.as_hash()), &[joiner_bundle]).unwrap();
+    let mut body = vec![CONTROL_GROUP_MESSAGE];
+    body.extend_from_slice(forged.as_bytes());
+    let op = encode_operation(&build_operation(
+        &outsider,
+        id,
+        LogKind::Control,
+        None,
+        body,
+    ));
+    joiner.document_or_register(id).unwrap();
+    // Nothing of the document is known yet: the forged create waits (it is not processed).
+    assert!(matches!(
+        joiner.ingest(&op),
+        Err(IngestError::AwaitingAuthorization { .. })
+    ));
+    // The real admin adds the joiner; its operations arrive.
+    share(&a, &doc, &joiner);
+    let at_joiner = joiner.document(id).unwrap();
+    assert_eq!(
+        json_of(&joiner, id),
+        json_of(&a, id),
+        "welcomed by the real admin"
+    );
+    let outsider_id = fieldsync::AuthorId::from(outsider.verifying_key());
+    assert!(!at_joiner.members().unwrap().contains(&outsider_id));
+    assert!(!at_joiner
+        .roles()
+        .unwrap()
+        .iter()
+        .any(|(m, _)| *m == outsider_id));
+    // Released and refused once the genesis named the creator; the joiner writes, and the
+    // admin reads it.
+    assert_eq!(
+        joiner.parked_count().unwrap(),
+        0,
+        "the forged create was refused"
+    );
+    at_joiner.text("t").unwrap().push("joiner;").unwrap();
+    exchange(&joiner, &a, id);
+    assert_eq!(json_of(&a, id), json_of(&joiner, id));
+}
+
 /// Two admins change roles concurrently on a partitioned network (including removing
 /// each other); delivered in any order, every replica resolves the same roles.
 fn concurrent_role_changes_converge(seed: u64) {
