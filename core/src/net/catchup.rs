@@ -65,6 +65,15 @@ pub enum CatchupError {
     /// The QUIC stream failed or timed out.
     #[error("transport: {0}")]
     Transport(String),
+    /// The peer refused to sync the document with us: this device has no role in it (in
+    /// the peer's view). Heights frames are never empty, so an empty one is this refusal.
+    #[error("{peer} refused to sync document {document}: this device has no role in it")]
+    Refused {
+        /// The peer.
+        peer: AuthorId,
+        /// The document.
+        document: DocumentId,
+    },
     /// The peer sent bytes that do not follow the protocol.
     #[error("protocol violation: {0}")]
     Protocol(String),
@@ -343,7 +352,14 @@ impl Session {
             .heights(doc)
             .map_err(|e| CatchupError::Store(e.to_string()))?;
         write_frame(&mut tx, &encode_heights(doc, &ours)).await?;
-        let (their_doc, theirs) = decode_heights(&read_frame(&mut rx, 32 + MAX_LOGS * 37).await?)?;
+        let answer = read_frame(&mut rx, 32 + MAX_LOGS * 37).await?;
+        if answer.is_empty() {
+            return Err(CatchupError::Refused {
+                peer,
+                document: doc,
+            });
+        }
+        let (their_doc, theirs) = decode_heights(&answer)?;
         if their_doc != doc {
             return Err(CatchupError::Protocol(
                 "peer answered for another document".into(),
@@ -367,6 +383,12 @@ impl Session {
             )));
         }
         if !node.may_sync(doc, &peer) {
+            drop(node);
+            // An empty frame where the heights would be: the typed refusal (see
+            // `CatchupError::Refused`). Nothing of the document is sent or read.
+            let _ = write_frame(&mut tx, &[]).await;
+            let _ = tx.finish();
+            let _ = tokio::time::timeout(Duration::from_secs(1), tx.stopped()).await;
             return Err(CatchupError::NotAllowed {
                 peer,
                 document: doc,
