@@ -152,6 +152,9 @@ async fn endless_hostile_catch_up_stream_is_bounded_and_good_peers_keep_syncing(
     let t0 = Instant::now();
     let mut peak = baseline;
     let mut edits = 0;
+    // Edits since the flood last made progress: on a loaded machine one edit can reach B
+    // while the flood waits for B to drain its backlog, but not several in a row.
+    let mut stalled = 0;
     while t0.elapsed() < FLOOD
         || (sent.load(Ordering::Relaxed) <= 2 * MAX_GROWTH && t0.elapsed() < FLOOD_CAP)
     {
@@ -168,10 +171,12 @@ async fn endless_hostile_catch_up_stream_is_bounded_and_good_peers_keep_syncing(
             },
         )
         .await;
-        assert!(
-            sent.load(Ordering::Relaxed) > sent_before || flood.is_finished(),
-            "the flood must be running"
-        );
+        if sent.load(Ordering::Relaxed) > sent_before || flood.is_finished() {
+            stalled = 0;
+        } else {
+            stalled += 1;
+        }
+        assert!(stalled < 5, "the flood must be running");
     }
     stop.store(true, Ordering::Relaxed);
     let (mut tx, still_open) = flood.await.unwrap();
