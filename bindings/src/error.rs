@@ -140,6 +140,11 @@ impl From<Error> for FieldSyncError {
             Error::Crypto(_) => FieldSyncError::Crypto { reason },
             Error::Direct(d) => match d {
                 DirectError::Store(_) => FieldSyncError::Storage { reason },
+                DirectError::NotAllowed(_) => FieldSyncError::NotAllowed { reason },
+                DirectError::UnknownInvite(_)
+                | DirectError::InviteRevoked(_)
+                | DirectError::InviteExpired(_)
+                | DirectError::InviteUsedUp(_) => FieldSyncError::InvalidInvite { reason },
                 DirectError::NoKeyBundle(_)
                 | DirectError::NotForUs(_)
                 | DirectError::TooLarge { .. }

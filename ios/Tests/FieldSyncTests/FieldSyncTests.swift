@@ -404,6 +404,80 @@ final class FieldSyncTests: XCTestCase {
         try await b.shutdown()
     }
 
+    /// A reader gets the document and its role from A, but its own edits are refused with
+    /// `NotAllowed` on its device and change nothing; promoted to writer, it can edit.
+    func testReaderEditsAreNotAllowed() async throws {
+        let loopback = NetworkOptions(bindIp: "127.0.0.1")
+        let a = try Node.open(dataDir: tempDir())
+        let b = try Node.open(dataDir: tempDir())
+        let docA = try a.createDocument()
+        try docA.text(name: "notes").insert(pos: 0, text: "for B to read")
+        _ = try await a.startNetwork(options: loopback)
+        _ = try await b.startNetwork(options: loopback)
+
+        XCTAssertEqual(try docA.addMemberAs(keyBundle: try b.keyBundle(), role: .reader), b.authorId())
+        XCTAssertEqual(try docA.myRole(), .admin)
+        XCTAssertTrue(try docA.roles().contains(MemberRole(authorId: b.authorId(), role: .reader)))
+        let docB = try await b.join(invite: try await docA.invite())
+        try await waitUntil("B gets the document and its reader role") {
+            try docB.myRole() == .reader && docB.toJson() == docA.toJson()
+        }
+        XCTAssertEqual(try docB.myRole(), .reader)
+
+        let before = try docB.toJson()
+        await assertThrows("NotAllowed") { try docB.text(name: "notes").insert(pos: 0, text: "B was here: ") }
+        await assertThrows("NotAllowed") { try docB.map(name: "site").set(key: "by", value: .string(value: "B")) }
+        XCTAssertEqual(try docB.toJson(), before)
+        XCTAssertEqual(try docB.text(name: "notes").content(), "for B to read")
+
+        // The refusal comes from the role: the same edit goes through once B writes.
+        try docA.setRole(authorId: b.authorId(), role: .writer)
+        try await waitUntil("B learns it was promoted") { try docB.myRole() == .writer }
+        try docB.text(name: "notes").insert(pos: 0, text: "B was here: ")
+        try await waitUntil("B's edit reaches A") { try docA.toJson() == docB.toJson() }
+        XCTAssertEqual(try docA.text(name: "notes").content(), "B was here: for B to read")
+
+        try await a.shutdown()
+        try await b.shutdown()
+    }
+
+    /// Removing a member through the API: a writer's `removeMember` is refused with
+    /// `NotAllowed`, the admin's removes the member from `roles()` and the group.
+    func testOnlyAnAdminRemovesMembers() async throws {
+        let loopback = NetworkOptions(bindIp: "127.0.0.1")
+        let a = try Node.open(dataDir: tempDir())
+        let b = try Node.open(dataDir: tempDir())
+        let docA = try a.createDocument()
+        _ = try await a.startNetwork(options: loopback)
+        _ = try await b.startNetwork(options: loopback)
+
+        // addMember adds as a writer.
+        XCTAssertEqual(try docA.addMember(keyBundle: try b.keyBundle()), b.authorId())
+        let both: Set = [
+            MemberRole(authorId: a.authorId(), role: .admin), MemberRole(authorId: b.authorId(), role: .writer),
+        ]
+        XCTAssertEqual(Set(try docA.roles()), both)
+        let docB = try await b.join(invite: try await docA.invite())
+        try await waitUntil("B gets its writer role") { try docB.myRole() == .writer }
+
+        // A writer may edit but not remove members; the refused call changes no role.
+        await assertThrows("NotAllowed") { try docB.removeMember(authorId: a.authorId()) }
+        XCTAssertEqual(try docB.roles().first { $0.authorId == a.authorId() }?.role, .admin)
+        try docB.map(name: "site").set(key: "status", value: .string(value: "checked by B"))
+        try await waitUntil("B's edit reaches A") { try docA.toJson() == docB.toJson() }
+        XCTAssertEqual(Set(try docA.roles()), both)
+        XCTAssertTrue(try docA.members().contains(b.authorId()))
+
+        try docA.removeMember(authorId: b.authorId())
+        XCTAssertEqual(try docA.roles(), [MemberRole(authorId: a.authorId(), role: .admin)])
+        XCTAssertFalse(try docA.members().contains(b.authorId()))
+        // B is no longer a member: removing it again is a typed error.
+        await assertThrows("InvalidArgument") { try docA.removeMember(authorId: b.authorId()) }
+
+        try await a.shutdown()
+        try await b.shutdown()
+    }
+
     /// The payload of the next ephemeral message from `from`, nil once `sub` ended.
     private func nextEphemeral(_ sub: EventSubscription, from: String) async -> Data? {
         while let event = await sub.next() {
