@@ -155,7 +155,9 @@ if [ -z "$summary" ]; then
   echo "swift-test: no XCTest summary (build failed?), exit $rc" >&2
   [ "$rc" -ne 0 ] || rc=1
 else
-  read -r n f <<< "$summary"
+  # M counts failed assertions, not tests: count the failed test cases instead.
+  read -r n _ <<< "$summary"
+  f=$(grep -c "^Test Case '.*' failed" "$ROOT/build/swift/swift-test.out" || true)
   echo "$((n - f)) passed, $f failed"
 fi
 exit "$rc"
