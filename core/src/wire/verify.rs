@@ -39,6 +39,18 @@ impl Unverified {
     }
 
     /// Checks this signature on its own, as p2panda's decoder does (`verify_strict`).
+    /// True if the signature's R decompresses, re-encodes to the same bytes and is not of
+    /// small order: only then do batch and strict verification agree on it.
+    fn r_is_batchable(&self) -> bool {
+        let bytes = self.op.header.signature.to_bytes();
+        let mut r = [0u8; 32];
+        r.copy_from_slice(&bytes[..32]);
+        let compressed = curve25519_dalek::edwards::CompressedEdwardsY(r);
+        compressed
+            .decompress()
+            .is_some_and(|p| p.compress() == compressed && !p.is_small_order())
+    }
+
     pub(crate) fn holds(&self) -> bool {
         self.op
             .header
@@ -52,8 +64,11 @@ const BATCH_MIN: usize = 2;
 
 /// Checks the signatures of `items`; returns, in order, whether each holds.
 pub(crate) fn verify(items: &[&Unverified]) -> Vec<bool> {
+    // Batch verification accepts what `verify_strict` refuses when the key or the
+    // signature's R is small-order, or R is encoded non-canonically: those take the strict
+    // path, so every replica reaches the same verdict however the operation arrived.
     let (weak, batch): (Vec<usize>, Vec<usize>) =
-        (0..items.len()).partition(|&i| items[i].key().is_weak());
+        (0..items.len()).partition(|&i| items[i].key().is_weak() || !items[i].r_is_batchable());
     let mut holds = vec![false; items.len()];
     for i in weak {
         holds[i] = items[i].holds();
@@ -171,6 +186,65 @@ mod tests {
             for (item, holds) in decoded.iter().zip(verdicts) {
                 proptest::prop_assert_eq!(FsHeader::decode(&item.header).is_ok(), holds);
             }
+        }
+    }
+
+    /// `u` re-signed by `key` with R = `r` (a point encoding): s = H(R || A || M) * a, which
+    /// satisfies the batch equation whenever R is a small-order point or another encoding of
+    /// the identity, though `verify_strict` refuses it.
+    fn resigned_with_r(u: &Unverified, key: &SigningKey, r: [u8; 32]) -> Unverified {
+        use curve25519_dalek::scalar::Scalar;
+        use sha2::{Digest, Sha512};
+        let expanded = Sha512::digest(key.as_bytes());
+        let mut a = [0u8; 32];
+        a.copy_from_slice(&expanded[..32]);
+        a[0] &= 248;
+        a[31] &= 127;
+        a[31] |= 64;
+        let a = Scalar::from_bytes_mod_order(a);
+        let public = *key.verifying_key().as_bytes();
+        let mut h = Sha512::new();
+        h.update(r);
+        h.update(public);
+        h.update(&u.signed);
+        let k = Scalar::from_bytes_mod_order_wide(&h.finalize().into());
+        let s = k * a;
+        let mut header = u.header.clone();
+        let at = position(&header, &u.op.header.signature.to_bytes());
+        header[at..at + 32].copy_from_slice(&r);
+        header[at + 32..at + 64].copy_from_slice(s.as_bytes());
+        decode(header)
+    }
+
+    /// Small-order R (the identity, and a point of order 2) and a non-canonical encoding of
+    /// the identity: the batch path gives the verdict the one-by-one (strict) path gives,
+    /// in a batch of valid operations and alone.
+    #[test]
+    fn small_order_or_non_canonical_r_gets_the_strict_verdict_in_a_batch() {
+        let key = SigningKey::generate();
+        let items = unverified(&key, 8);
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let mut order_two = [0u8; 32];
+        order_two[0] = 0xec;
+        order_two[1..31].fill(0xff);
+        order_two[31] = 0x7f;
+        // y = 1 + p: the identity's y, not reduced.
+        let mut non_canonical = [0u8; 32];
+        non_canonical[0] = 0xee;
+        non_canonical[1..31].fill(0xff);
+        non_canonical[31] = 0x7f;
+        for r in [identity, order_two, non_canonical] {
+            let odd = resigned_with_r(&items[3], &key, r);
+            let strict = odd.holds();
+            assert!(!strict, "verify_strict refuses R = {r:02x?}");
+            let mut batch: Vec<&Unverified> = items.iter().collect();
+            batch[3] = &odd;
+            let verdicts = verify(&batch);
+            for (i, holds) in verdicts.iter().enumerate() {
+                assert_eq!(*holds, i != 3, "R = {r:02x?}, item {i}");
+            }
+            assert_eq!(verify(&[&odd]), vec![strict]);
         }
     }
 
