@@ -36,6 +36,9 @@ const WRITE_CHUNK: usize = 64 * 1024;
 const READ_BUFFER: usize = 64 * 1024;
 /// A stalled peer is dropped after this long without progress.
 const IDLE: Duration = Duration::from_secs(30);
+
+/// Buffer a frame starts with; it grows as the frame's bytes arrive.
+const FRAME_CHUNK: usize = 64 * 1024;
 /// Most logs a heights message may list.
 const MAX_LOGS: usize = 100_000;
 /// Most bytes of one peer's received operations waiting for validation, all its sessions
@@ -111,11 +114,19 @@ pub(crate) async fn read_frame(
             "frame of {len} bytes exceeds {max}"
         )));
     }
-    let mut buf = vec![0u8; len];
-    tokio::time::timeout(IDLE, rx.read_exact(&mut buf))
+    // Memory grows with the bytes that actually arrive, not with the announced length: a
+    // peer announcing a large frame and sending nothing holds a small buffer.
+    let mut buf = Vec::with_capacity(len.min(FRAME_CHUNK));
+    let read = tokio::time::timeout(IDLE, (&mut *rx).take(len as u64).read_to_end(&mut buf))
         .await
         .map_err(transport)?
         .map_err(transport)?;
+    if read != len {
+        return Err(CatchupError::Transport(format!(
+            "stream ended {} bytes into a frame of {len}",
+            read
+        )));
+    }
     Ok(buf)
 }
 
@@ -417,6 +428,31 @@ impl ProtocolHandler for Session {
 mod tests {
     use super::*;
     use p2panda_core::SigningKey;
+
+    /// Frames are read as their bytes arrive: a frame cut short is a transport error, an
+    /// announced length above the limit is refused before anything is read, and a whole
+    /// frame of several buffer chunks is read intact.
+    #[tokio::test]
+    async fn frames_are_read_incrementally_within_their_limit() {
+        let frame = |len: u32, body: &[u8]| {
+            let mut out = len.to_be_bytes().to_vec();
+            out.extend_from_slice(body);
+            out
+        };
+        let mut cut: &[u8] = &frame(16 << 20, &[7; 10]);
+        assert!(matches!(
+            read_frame(&mut cut, 17 << 20).await,
+            Err(CatchupError::Transport(_))
+        ));
+        let mut over: &[u8] = &frame(1000, &[7; 1000]);
+        assert!(matches!(
+            read_frame(&mut over, 999).await,
+            Err(CatchupError::Protocol(_))
+        ));
+        let body: Vec<u8> = (0..(3 * FRAME_CHUNK + 5)).map(|i| i as u8).collect();
+        let mut whole: &[u8] = &frame(body.len() as u32, &body);
+        assert_eq!(read_frame(&mut whole, 1 << 20).await.unwrap(), body);
+    }
 
     #[test]
     fn heights_round_trip_and_reject_garbage() {
