@@ -1,6 +1,7 @@
 //! What tests, fuzz targets and benchmarks reach below the facade. Not part of the supported
 //! API: it changes whenever the layers do. Each item is re-exported from the layer that owns
-//! it; nothing here has behaviour of its own except `catchup_heights`.
+//! it; nothing here has behaviour of its own except `catchup_heights` (the direct payload
+//! functions only forward to the crate-private codec).
 
 /// The operation codec and log kinds.
 pub mod operation {
@@ -22,6 +23,30 @@ pub mod crypto {
 /// Direct-message wire types.
 pub mod direct {
     pub use crate::direct::{Envelope, TOKEN_LEN};
+
+    use crate::base::ids::AuthorId;
+    use crate::direct::{payload, DirectError, DirectPayload};
+
+    /// The plaintext a direct message seals (`crate::direct::payload::encode`).
+    pub fn encode_payload(
+        from: &AuthorId,
+        to: &AuthorId,
+        counter: u64,
+        content: &DirectPayload,
+    ) -> Vec<u8> {
+        payload::encode(from, to, counter, content)
+    }
+
+    /// Decodes an opened plaintext as the receiver does (`crate::direct::payload::decode`):
+    /// refused unless it names `from`, `to` and `counter`.
+    pub fn decode_payload(
+        plaintext: &[u8],
+        from: &AuthorId,
+        to: &AuthorId,
+        counter: u64,
+    ) -> Result<DirectPayload, DirectError> {
+        payload::decode(plaintext, from, to, counter)
+    }
 }
 
 /// The SQLite store.

@@ -1,6 +1,6 @@
 //! Writes the seed corpora of the fuzz targets in `fuzz/` from real FieldSync data:
 //! operations of plain and encrypted documents, group control messages, ciphertext
-//! envelopes, invites, gossip messages and catch-up frames.
+//! envelopes, invites, gossip messages, catch-up frames and direct messages.
 //!
 //! Usage: `fuzz_seeds CORPUS_DIR` (one sub-directory per fuzz target; `make fuzz-seeds`).
 //! The structure-aware targets sign with a fixed author and write to a fixed document;
@@ -10,10 +10,13 @@ use std::path::{Path, PathBuf};
 
 use fieldsync::internals::body::{seal, BodyScheme};
 use fieldsync::internals::crypto::{DeviceKeys, DocumentGroup, GroupId};
+use fieldsync::internals::direct::{encode_payload, Envelope, TOKEN_LEN};
 use fieldsync::internals::membership::{CONTROL_GROUP_MESSAGE, CONTROL_KEY_BUNDLE};
 use fieldsync::internals::net::ephemeral::{self, Ephemeral};
 use fieldsync::internals::operation::LogKind;
-use fieldsync::{AuthorId, DocumentId, Invite, Node, NodeConfig, Value, VersionVector};
+use fieldsync::{
+    AuthorId, DirectPayload, DocumentId, Invite, Node, NodeConfig, Value, VersionVector,
+};
 use p2panda_core::SigningKey;
 
 /// Secret key bytes of the fuzzing author (see `fuzz/src/lib.rs`).
@@ -198,5 +201,63 @@ fn main() {
     }
     c.put_mode("peer_messages", "heights", 2, &heights);
     c.put_mode("peer_messages", "version-vector", 3, &vv.to_bytes());
+
+    // direct_envelope: a join request and an app message between two nodes, envelopes the
+    // fuzzing author signs around their ciphertexts, payload plaintexts for the fuzzing
+    // author and the fixed peer (`PEER_SEED` in the target), inputs of the ratchet mode.
+    let (r, s) = (
+        Node::open(NodeConfig::new(tmp.path().join("r"))).expect("open node"),
+        Node::open(NodeConfig::new(tmp.path().join("s"))).expect("open node"),
+    );
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let r_doc = r.create_document().expect("create");
+    rt.block_on(s.join(&rt.block_on(r_doc.invite()).expect("invite")))
+        .expect("join");
+    let request = s.pending_direct(r.author()).expect("pending").remove(0);
+    r.receive_direct(&request).expect("join request");
+    s.acknowledge_direct(r.author(), 1).expect("acknowledge");
+    s.send_direct(r.author(), b"pump 3 is dry").expect("send");
+    let app = s.pending_direct(r.author()).expect("pending").remove(0);
+    let dt = "direct_envelope";
+    c.put_mode(dt, "join-request", 0, &request);
+    c.put_mode(dt, "app", 0, &app);
+    let me = AuthorId::from(key.verifying_key());
+    for (name, envelope) in [("x3dh", &request), ("ratchet", &app)] {
+        // Counter 1 of a sender R has no session with: the ratchet decoder is reached.
+        let sealed = Envelope::open(envelope).expect("envelope").sealed;
+        let signed = Envelope {
+            from: me,
+            to: r.author(),
+            counter: 1,
+            sealed: sealed.clone(),
+        };
+        c.put_mode(dt, &format!("signed-{name}"), 0, &signed.seal(&key));
+        let mut input = vec![0];
+        input.extend_from_slice(&1u64.to_be_bytes());
+        input.extend_from_slice(&sealed);
+        c.put_mode(dt, &format!("sealed-{name}"), 1, &input);
+    }
+    let peer = AuthorId::from(SigningKey::from_bytes(&[9; 32]).verifying_key());
+    let join = DirectPayload::JoinRequest {
+        document: fuzz_doc,
+        token: vec![7; TOKEN_LEN],
+        key_bundle: bundle.clone(),
+    };
+    for (name, payload) in [
+        ("app", DirectPayload::App(b"cursor 3".to_vec())),
+        ("join", join),
+    ] {
+        let mut input = 5u64.to_be_bytes().to_vec();
+        input.extend(encode_payload(&me, &peer, 5, &payload));
+        c.put_mode(dt, &format!("payload-{name}"), 2, &input);
+    }
+    let mut join = vec![1];
+    join.extend_from_slice(&5u64.to_be_bytes());
+    join.extend_from_slice(fuzz_doc.as_bytes());
+    join.extend_from_slice(&[7; TOKEN_LEN]);
+    join.extend_from_slice(&bundle);
+    c.put_mode(dt, "round-trip-join", 3, &join);
+    c.put_mode(dt, "send", 4, b"\x00\x00\x00\x00pump 3 is dry");
+    c.put_mode(dt, "send-tampered-replayed", 4, b"\x07\x00\x28\x01cursor 3");
     eprintln!("seed corpora written to {}", c.dir.display());
 }
