@@ -66,11 +66,8 @@ pub mod net {
     pub use crate::net::DEFAULT_NETWORK_ID;
 }
 
-/// Decodes a catch-up heights frame (the first frame each side of `fieldsync/catchup/1`
-/// sends) as the responder and initiator do. Returns the number of logs listed, or `None`
-/// when the frame is refused.
+/// Decodes a catch-up heights page (`fieldsync/catchup/2`) as both sides do. Returns the
+/// number of logs listed, or `None` when the page is refused.
 pub fn catchup_heights(bytes: &[u8]) -> Option<usize> {
-    crate::net::catchup::decode_heights(bytes)
-        .ok()
-        .map(|(_, heights)| heights.len())
+    crate::net::catchup::decode_page(bytes, |_, _, _| {}).ok()
 }

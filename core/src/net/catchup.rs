@@ -1,9 +1,19 @@
 //! Catch-up sync between two nodes for one document, over a QUIC stream of p2panda-net's
-//! endpoint (protocol `fieldsync/catchup/1`).
+//! endpoint (protocol `fieldsync/catchup/2`).
 //!
-//! Both sides send their log heights (author, log kind, highest seq) and then, concurrently,
-//! every operation the other side lacks, in log order. Received operations go to the ingest
-//! worker, which validates them like any other input.
+//! 1. The initiator names the document (a 32-byte frame). The responder answers with the
+//!    same id if it serves the document to this peer, or with an empty frame (refusal: it
+//!    does not hold the document, or the peer has no role in it): before that answer a
+//!    device reads 36 bytes of a peer, whoever it is.
+//! 2. Both sides send their log heights (author, log kind, highest seq) in pages of at most
+//!    [`PAGE_LOGS`] logs, ended by an empty page, and read the other's at the same time. A
+//!    side keeps only the heights of logs it holds itself: memory follows its own history,
+//!    not what the peer lists.
+//! 3. Concurrently, each sends every operation the other lacks, in log order (a count
+//!    frame, the operations, an empty frame). Received operations go to the ingest worker,
+//!    which validates them like any other input; each frame's bytes are granted by the
+//!    node's [`ReceiveBudget`] before the frame is read (see `budget.rs` for the bound and
+//!    the fairness it gives).
 //!
 //! Why not p2panda-net's `LogSync`: in 0.7.1, two concurrent sessions of one topic (both peers
 //! initiate on `NeighbourUp`) deadlock once about 1,000 operations flow in live mode (received
@@ -11,23 +21,26 @@
 //! session closes the QUIC connection under a concurrent one. Catch-ups of 5,000+ operations
 //! never completed. This protocol runs one bidirectional exchange per stream instead.
 
+use std::collections::HashMap;
 use std::sync::mpsc::Sender;
 use std::sync::Weak;
 use std::time::Duration;
 
 use iroh::endpoint::{Connection, RecvStream, SendStream};
 use iroh::protocol::{AcceptError, ProtocolHandler};
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::base::events::Event;
 use crate::base::ids::{AuthorId, DocumentId};
 use crate::base::log::LogKind;
+use crate::net::budget::{BudgetError, ConnectionBudget, Grant, ReceiveBudget};
 use crate::net::sync_store::SyncStore;
-use crate::net::worker::{Backlog, IngestItem, PeerBacklogs};
+use crate::net::worker::{Held, IngestItem};
 use crate::replica::Replica;
 use crate::wire::operation::encode_wire;
 
 /// ALPN of the catch-up protocol.
-pub const CATCHUP_PROTOCOL: &[u8] = b"fieldsync/catchup/1";
+pub const CATCHUP_PROTOCOL: &[u8] = b"fieldsync/catchup/2";
 /// Operations read from the store per batch while sending.
 const BATCH: u32 = 1000;
 /// Bytes of frames the sender gathers before writing them to the stream at once.
@@ -39,17 +52,13 @@ const IDLE: Duration = Duration::from_secs(30);
 
 /// Buffer a frame starts with; it grows as the frame's bytes arrive.
 const FRAME_CHUNK: usize = 64 * 1024;
-/// Most logs a heights message may list.
-const MAX_LOGS: usize = 100_000;
-/// Most bytes of one peer's received operations waiting for validation, all its sessions
-/// together; a session stops reading from the peer beyond that (see [`Backlog`]). Large
-/// enough for full ingest batches (see `MAX_BATCH` in `worker.rs`) in both stages, with
-/// room to spare.
-const MAX_BACKLOG: usize = 4 << 20;
-/// Most bytes of all sessions' received operations waiting for validation together: one
-/// peer, however many sessions it runs, can fill at most half, so the node's memory stays
-/// bounded whatever the number of peers and one peer leaves at least half to the others.
-const MAX_SHARED_BACKLOG: usize = 2 * MAX_BACKLOG;
+/// Bytes of one height: author, log kind, seq.
+const HEIGHT_BYTES: usize = 32 + 1 + 4;
+/// Most logs one heights page lists.
+pub const PAGE_LOGS: usize = 4096;
+/// Most logs a peer may list in one session (all pages): beyond that the session ends.
+/// Only the logs this side holds are kept, so this bounds the time spent reading, not memory.
+const MAX_LISTED_LOGS: usize = 4_000_000;
 
 /// Highest seq per (author, log kind) of a document.
 pub type Heights = Vec<(AuthorId, LogKind, u32)>;
@@ -69,7 +78,7 @@ pub enum CatchupError {
     #[error("transport: {0}")]
     Transport(String),
     /// The peer refused to sync the document with us: this device has no role in it (in
-    /// the peer's view). Heights frames are never empty, so an empty one is this refusal.
+    /// the peer's view), or the peer does not hold it.
     #[error("{peer} refused to sync document {document}: this device has no role in it")]
     Refused {
         /// The peer.
@@ -80,6 +89,9 @@ pub enum CatchupError {
     /// The peer sent bytes that do not follow the protocol.
     #[error("protocol violation: {0}")]
     Protocol(String),
+    /// Received frames waited longer than [`IDLE`] for room in the receive budget.
+    #[error("receive budget: no room for {0} bytes in time")]
+    Stalled(usize),
     /// Reading our store failed.
     #[error("store: {0}")]
     Store(String),
@@ -98,11 +110,8 @@ pub(crate) async fn write_frame(tx: &mut SendStream, bytes: &[u8]) -> Result<(),
     flush_frames(tx, &mut out).await
 }
 
-pub(crate) async fn read_frame(
-    rx: &mut (impl tokio::io::AsyncRead + Unpin),
-    max: usize,
-) -> Result<Vec<u8>, CatchupError> {
-    use tokio::io::AsyncReadExt;
+/// Reads a frame's length prefix and checks it against `max` before anything else is read.
+async fn read_len(rx: &mut (impl AsyncRead + Unpin), max: usize) -> Result<usize, CatchupError> {
     let mut len = [0u8; 4];
     tokio::time::timeout(IDLE, rx.read_exact(&mut len))
         .await
@@ -114,8 +123,13 @@ pub(crate) async fn read_frame(
             "frame of {len} bytes exceeds {max}"
         )));
     }
-    // Memory grows with the bytes that actually arrive, not with the announced length: a
-    // peer announcing a large frame and sending nothing holds a small buffer.
+    Ok(len)
+}
+
+/// Reads the `len` bytes of a frame whose prefix was read. Memory grows with the bytes
+/// that actually arrive, not with the announced length: a peer announcing a large frame and
+/// sending nothing holds a small buffer.
+async fn read_body(rx: &mut (impl AsyncRead + Unpin), len: usize) -> Result<Vec<u8>, CatchupError> {
     let mut buf = Vec::with_capacity(len.min(FRAME_CHUNK));
     let read = tokio::time::timeout(IDLE, (&mut *rx).take(len as u64).read_to_end(&mut buf))
         .await
@@ -123,11 +137,42 @@ pub(crate) async fn read_frame(
         .map_err(transport)?;
     if read != len {
         return Err(CatchupError::Transport(format!(
-            "stream ended {} bytes into a frame of {len}",
-            read
+            "stream ended {read} bytes into a frame of {len}"
         )));
     }
     Ok(buf)
+}
+
+/// Reads one length-prefixed frame of at most `max` bytes.
+pub(crate) async fn read_frame(
+    rx: &mut (impl AsyncRead + Unpin),
+    max: usize,
+) -> Result<Vec<u8>, CatchupError> {
+    let len = read_len(rx, max).await?;
+    read_body(rx, len).await
+}
+
+/// Reads one frame of at most `max` bytes whose bytes are first granted by `budget` (so the
+/// node's memory for received frames stays within the budget; see `budget.rs`).
+pub(crate) async fn read_granted_frame(
+    rx: &mut (impl AsyncRead + Unpin),
+    max: usize,
+    budget: &ConnectionBudget,
+) -> Result<(Vec<u8>, Option<Grant>), CatchupError> {
+    let len = read_len(rx, max).await?;
+    if len == 0 {
+        return Ok((Vec::new(), None));
+    }
+    let grant = budget
+        .acquire(len, tokio::time::Instant::now() + IDLE)
+        .await
+        .map_err(|e| match e {
+            BudgetError::TooLarge => {
+                CatchupError::Protocol(format!("frame of {len} bytes exceeds the budget"))
+            }
+            BudgetError::TimedOut => CatchupError::Stalled(len),
+        })?;
+    Ok((read_body(rx, len).await?, Some(grant)))
 }
 
 /// Appends one frame (length prefix and bytes) to `out`, for a single write of many frames.
@@ -152,9 +197,9 @@ async fn flush_frames(tx: &mut SendStream, out: &mut Vec<u8>) -> Result<(), Catc
     Ok(())
 }
 
-fn encode_heights(doc: DocumentId, heights: &Heights) -> Vec<u8> {
-    let mut out = Vec::with_capacity(32 + heights.len() * 37);
-    out.extend_from_slice(doc.as_bytes());
+/// One heights page: the logs' (author, kind, seq), [`HEIGHT_BYTES`] each.
+fn encode_page(heights: &[(AuthorId, LogKind, u32)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(heights.len() * HEIGHT_BYTES);
     for (author, kind, seq) in heights {
         out.extend_from_slice(author.as_bytes());
         out.push(kind.code() as u8);
@@ -163,23 +208,64 @@ fn encode_heights(doc: DocumentId, heights: &Heights) -> Vec<u8> {
     out
 }
 
-pub(crate) fn decode_heights(bytes: &[u8]) -> Result<(DocumentId, Heights), CatchupError> {
+/// Decodes one heights page (at most [`PAGE_LOGS`] logs), calling `each` per log.
+pub(crate) fn decode_page(
+    bytes: &[u8],
+    mut each: impl FnMut(AuthorId, LogKind, u32),
+) -> Result<usize, CatchupError> {
     let bad = |m: &str| CatchupError::Protocol(m.to_string());
-    if bytes.len() < 32
-        || !(bytes.len() - 32).is_multiple_of(37)
-        || (bytes.len() - 32) / 37 > MAX_LOGS
-    {
-        return Err(bad("malformed heights"));
+    if !bytes.len().is_multiple_of(HEIGHT_BYTES) || bytes.len() / HEIGHT_BYTES > PAGE_LOGS {
+        return Err(bad("malformed heights page"));
     }
-    let doc = DocumentId::from_slice(&bytes[..32]).map_err(|_| bad("document id"))?;
-    let mut heights = Vec::new();
-    for chunk in bytes[32..].chunks_exact(37) {
+    for chunk in bytes.chunks_exact(HEIGHT_BYTES) {
         let author = AuthorId::from_slice(&chunk[..32]).map_err(|_| bad("author"))?;
         let kind = LogKind::from_code(i64::from(chunk[32])).ok_or_else(|| bad("log kind"))?;
         let seq = u32::from_be_bytes([chunk[33], chunk[34], chunk[35], chunk[36]]);
-        heights.push((author, kind, seq));
+        each(author, kind, seq);
     }
-    Ok((doc, heights))
+    Ok(bytes.len() / HEIGHT_BYTES)
+}
+
+/// Sends `ours` as heights pages and the empty page that ends them.
+async fn send_heights(tx: &mut SendStream, ours: &Heights) -> Result<(), CatchupError> {
+    let mut out = Vec::new();
+    for page in ours.chunks(PAGE_LOGS) {
+        push_frame(&mut out, &encode_page(page))?;
+        if out.len() >= WRITE_CHUNK {
+            flush_frames(tx, &mut out).await?;
+        }
+    }
+    push_frame(&mut out, &[])?;
+    flush_frames(tx, &mut out).await
+}
+
+/// What the peer holds of each of our logs: its heights, kept only for logs in `ours`.
+type TheirHeights = HashMap<(AuthorId, LogKind), u32>;
+
+/// Reads the peer's heights pages up to the empty one, keeping the logs of `ours`.
+async fn receive_heights(
+    rx: &mut (impl AsyncRead + Unpin),
+    ours: &HashMap<(AuthorId, LogKind), u32>,
+) -> Result<TheirHeights, CatchupError> {
+    let mut theirs = TheirHeights::new();
+    let mut listed = 0usize;
+    loop {
+        let page = read_frame(rx, PAGE_LOGS * HEIGHT_BYTES).await?;
+        if page.is_empty() {
+            return Ok(theirs);
+        }
+        listed += decode_page(&page, |author, kind, seq| {
+            if ours.contains_key(&(author, kind)) {
+                let have = theirs.entry((author, kind)).or_insert(seq);
+                *have = (*have).max(seq);
+            }
+        })?;
+        if listed > MAX_LISTED_LOGS {
+            return Err(CatchupError::Protocol(format!(
+                "more than {MAX_LISTED_LOGS} logs listed"
+            )));
+        }
+    }
 }
 
 /// Everything one side needs to run a session.
@@ -189,10 +275,8 @@ pub(crate) struct Session {
     pub store: SyncStore,
     pub ingest: Sender<IngestItem>,
     pub max_frame: usize,
-    /// Bytes all sessions have waiting for validation (see [`MAX_SHARED_BACKLOG`]).
-    pub received: Backlog,
-    /// Bytes each peer's sessions have waiting for validation (see [`MAX_BACKLOG`]).
-    pub peers: PeerBacklogs,
+    /// Bytes of received frames the node holds, all connections together.
+    pub budget: ReceiveBudget,
 }
 
 impl std::fmt::Debug for Session {
@@ -201,34 +285,43 @@ impl std::fmt::Debug for Session {
     }
 }
 
+/// A log to send: author, kind, the peer's height if any, ours.
+type LogToSend = (AuthorId, LogKind, Option<u32>, u32);
+
+/// The logs to send (each log of ours the peer lacks something of) and how many operations
+/// that is. Linear in our logs.
+fn plan(ours: &Heights, theirs: &TheirHeights) -> (Vec<LogToSend>, u64) {
+    let mut plan = Vec::new();
+    let mut total: u64 = 0;
+    for &(author, kind, seq) in ours {
+        let from = match theirs.get(&(author, kind)) {
+            Some(&h) if h >= seq => continue,
+            Some(&h) => Some(h),
+            None => None,
+        };
+        total += u64::from(seq - from.map_or(0, |h| h + 1)) + 1;
+        plan.push((author, kind, from, seq));
+    }
+    (plan, total)
+}
+
 impl Session {
+    fn our_heights(&self, doc: DocumentId) -> Result<Heights, CatchupError> {
+        self.store
+            .heights(doc)
+            .map_err(|e| CatchupError::Store(e.to_string()))
+    }
+
     /// Sends every operation the peer lacks, preceded by their count and followed by an
     /// empty frame. Returns how many were sent.
     async fn send_missing(
         &self,
         tx: &mut SendStream,
         doc: DocumentId,
-        theirs: &Heights,
+        ours: &Heights,
+        theirs: &TheirHeights,
     ) -> Result<u64, CatchupError> {
-        let ours = self
-            .store
-            .heights(doc)
-            .map_err(|e| CatchupError::Store(e.to_string()))?;
-        let mut plan = Vec::new();
-        let mut total: u64 = 0;
-        for (author, kind, seq) in ours {
-            let have = theirs
-                .iter()
-                .find(|(a, k, _)| *a == author && *k == kind)
-                .map(|(_, _, s)| *s);
-            let from = match have {
-                Some(h) if h >= seq => continue,
-                Some(h) => Some(h),
-                None => None,
-            };
-            total += u64::from(seq - from.map_or(0, |h| h + 1)) + 1;
-            plan.push((author, kind, from, seq));
-        }
+        let (plan, total) = plan(ours, theirs);
         write_frame(tx, &total.to_be_bytes()).await?;
         let mut sent = 0;
         let mut out = Vec::with_capacity(WRITE_CHUNK + 4096);
@@ -264,7 +357,7 @@ impl Session {
     /// Receives the peer's operations into the ingest queue. Returns how many arrived.
     async fn receive(
         &self,
-        rx: &mut RecvStream,
+        rx: &mut (impl AsyncRead + Unpin),
         doc: DocumentId,
         peer: AuthorId,
     ) -> Result<u64, CatchupError> {
@@ -281,44 +374,48 @@ impl Session {
             }))
             .map_err(|_| CatchupError::Closed)?;
         let mut received = 0;
-        let backlog = self.peers.of(peer);
-        // The peer writes nothing after its end frame, so reading ahead loses nothing; it
-        // turns two stream reads per operation into one per READ_BUFFER bytes.
-        let mut rx = tokio::io::BufReader::with_capacity(READ_BUFFER, rx);
+        let budget = self.budget.connection();
         loop {
-            let frame = read_frame(&mut rx, self.max_frame).await?;
-            if frame.is_empty() {
+            let (frame, grant) = read_granted_frame(rx, self.max_frame, &budget).await?;
+            let Some(grant) = grant else {
                 return Ok(received);
-            }
+            };
             received += 1;
-            let budget = (MAX_BACKLOG, &self.received, MAX_SHARED_BACKLOG);
-            if !backlog.room_in_both(budget, frame.len(), IDLE).await {
-                return Err(CatchupError::Transport("ingest stalled".into()));
-            }
-            let permit = backlog.acquire_in_both(&self.received, frame.len());
             self.ingest
                 .send(IngestItem::Wire {
                     document: doc,
                     peer,
                     bytes: frame,
-                    permit,
+                    held: Held::Budget(grant),
                 })
                 .map_err(|_| CatchupError::Closed)?;
         }
     }
 
-    /// Runs the exchange once both heights are known.
+    /// Exchanges heights pages, then operations, once both sides agreed on the document.
     async fn exchange(
         &self,
         mut tx: SendStream,
-        mut rx: RecvStream,
+        rx: RecvStream,
         doc: DocumentId,
         peer: AuthorId,
-        theirs: Heights,
     ) -> Result<(), CatchupError> {
+        let ours = self.our_heights(doc)?;
+        let index: HashMap<(AuthorId, LogKind), u32> =
+            ours.iter().map(|&(a, k, s)| ((a, k), s)).collect();
+        // The peer writes nothing after its end frame, so reading ahead loses nothing; it
+        // turns two stream reads per operation into one per READ_BUFFER bytes.
+        let mut rx = tokio::io::BufReader::with_capacity(READ_BUFFER, rx);
+        let (sent_heights, theirs) = tokio::join!(
+            send_heights(&mut tx, &ours),
+            receive_heights(&mut rx, &index)
+        );
+        sent_heights?;
+        let theirs = theirs?;
+        drop(index);
         let (sent, received) = tokio::join!(
             async {
-                let sent = self.send_missing(&mut tx, doc, &theirs).await;
+                let sent = self.send_missing(&mut tx, doc, &ours, &theirs).await;
                 let _ = tx.finish();
                 sent
             },
@@ -358,25 +455,20 @@ impl Session {
             .await
             .map_err(transport)?
             .map_err(transport)?;
-        let ours = self
-            .store
-            .heights(doc)
-            .map_err(|e| CatchupError::Store(e.to_string()))?;
-        write_frame(&mut tx, &encode_heights(doc, &ours)).await?;
-        let answer = read_frame(&mut rx, 32 + MAX_LOGS * 37).await?;
+        write_frame(&mut tx, doc.as_bytes()).await?;
+        let answer = read_frame(&mut rx, 32).await?;
         if answer.is_empty() {
             return Err(CatchupError::Refused {
                 peer,
                 document: doc,
             });
         }
-        let (their_doc, theirs) = decode_heights(&answer)?;
-        if their_doc != doc {
+        if answer != doc.as_bytes() {
             return Err(CatchupError::Protocol(
                 "peer answered for another document".into(),
             ));
         }
-        self.exchange(tx, rx, doc, peer, theirs).await
+        self.exchange(tx, rx, doc, peer).await
     }
 
     async fn respond(&self, conn: Connection) -> Result<(), CatchupError> {
@@ -386,17 +478,15 @@ impl Session {
             .await
             .map_err(transport)?
             .map_err(transport)?;
-        let (doc, theirs) = decode_heights(&read_frame(&mut rx, 32 + MAX_LOGS * 37).await?)?;
+        let named = read_frame(&mut rx, 32).await?;
+        let doc = DocumentId::from_slice(&named)
+            .map_err(|_| CatchupError::Protocol("document id".into()))?;
         let node = self.node.upgrade().ok_or(CatchupError::Closed)?;
-        if !node.serves(doc) {
-            return Err(CatchupError::Protocol(format!(
-                "document {doc} is not shared here"
-            )));
-        }
-        if !node.may_sync(doc, &peer) {
+        if !node.serves(doc) || !node.may_sync(doc, &peer) {
             drop(node);
-            // An empty frame where the heights would be: the typed refusal (see
-            // `CatchupError::Refused`). Nothing of the document is sent or read.
+            // An empty frame where the document id would be: the typed refusal (see
+            // `CatchupError::Refused`), the same whether the document is unknown here or
+            // the peer has no role in it. Nothing of the document is sent or read.
             let _ = write_frame(&mut tx, &[]).await;
             let _ = tx.finish();
             let _ = tokio::time::timeout(Duration::from_secs(1), tx.stopped()).await;
@@ -406,12 +496,8 @@ impl Session {
             });
         }
         drop(node);
-        let ours = self
-            .store
-            .heights(doc)
-            .map_err(|e| CatchupError::Store(e.to_string()))?;
-        write_frame(&mut tx, &encode_heights(doc, &ours)).await?;
-        self.exchange(tx, rx, doc, peer, theirs).await
+        write_frame(&mut tx, doc.as_bytes()).await?;
+        self.exchange(tx, rx, doc, peer).await
     }
 }
 
@@ -455,12 +541,49 @@ mod tests {
     }
 
     #[test]
-    fn heights_round_trip_and_reject_garbage() {
-        let doc = DocumentId::random();
+    fn heights_pages_round_trip_and_reject_garbage() {
         let a = AuthorId::from(SigningKey::generate().verifying_key());
         let h = vec![(a, LogKind::Delta, 7), (a, LogKind::Control, 0)];
-        assert_eq!(decode_heights(&encode_heights(doc, &h)).unwrap(), (doc, h));
-        assert!(decode_heights(&[0u8; 40]).is_err());
-        assert!(decode_heights(&[]).is_err());
+        let mut back = Vec::new();
+        let n = decode_page(&encode_page(&h), |a, k, s| back.push((a, k, s))).unwrap();
+        assert_eq!((n, back), (2, h));
+        assert!(decode_page(&[0u8; 40], |_, _, _| {}).is_err());
+        assert_eq!(decode_page(&[], |_, _, _| {}).unwrap(), 0);
+        // A page longer than PAGE_LOGS is refused, whatever its content.
+        let long = encode_page(&vec![(a, LogKind::Delta, 1); PAGE_LOGS + 1]);
+        assert!(decode_page(&long, |_, _, _| {}).is_err());
+    }
+
+    /// Only the logs this side holds are kept from the peer's pages, and the plan sends
+    /// exactly what the peer lacks.
+    #[tokio::test]
+    async fn received_heights_keep_our_logs_and_the_plan_is_what_the_peer_lacks() {
+        let key = || AuthorId::from(SigningKey::generate().verifying_key());
+        let (a, b, c) = (key(), key(), key());
+        let ours: Heights = vec![
+            (a, LogKind::Delta, 9),
+            (b, LogKind::Delta, 3),
+            (c, LogKind::Control, 0),
+        ];
+        let index = ours.iter().map(|&(a, k, s)| ((a, k), s)).collect();
+        // The peer lists a's log at 4, b's at 3, and many logs we do not hold.
+        let mut listed: Heights = vec![(a, LogKind::Delta, 4), (b, LogKind::Delta, 3)];
+        listed.extend((0..2 * PAGE_LOGS).map(|_| (key(), LogKind::Delta, 1)));
+        let mut wire = Vec::new();
+        for page in listed.chunks(PAGE_LOGS) {
+            push_frame(&mut wire, &encode_page(page)).unwrap();
+        }
+        push_frame(&mut wire, &[]).unwrap();
+        let theirs = receive_heights(&mut wire.as_slice(), &index).await.unwrap();
+        assert_eq!(theirs.len(), 2);
+        let (plan, total) = plan(&ours, &theirs);
+        assert_eq!(
+            plan,
+            vec![
+                (a, LogKind::Delta, Some(4), 9),
+                (c, LogKind::Control, None, 0)
+            ]
+        );
+        assert_eq!(total, 5 + 1);
     }
 }

@@ -14,7 +14,8 @@ use iroh::protocol::{AcceptError, ProtocolHandler};
 
 use crate::base::ids::AuthorId;
 use crate::direct::{DirectError, Envelope};
-use crate::net::catchup::{read_frame, write_frame, CatchupError};
+use crate::net::budget::ReceiveBudget;
+use crate::net::catchup::{read_frame, read_granted_frame, write_frame, CatchupError};
 use crate::replica::Replica;
 
 /// ALPN of the direct message protocol.
@@ -32,9 +33,18 @@ fn reply(status: u8, counter: u64) -> [u8; 9] {
 }
 
 /// Receives direct messages for the node.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct DirectService {
     pub node: Weak<Replica>,
+    /// Bytes of received frames the node holds (shared with catch-up): a frame's bytes are
+    /// granted before it is read, since anyone may send direct messages.
+    pub budget: ReceiveBudget,
+}
+
+impl std::fmt::Debug for DirectService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DirectService")
+    }
 }
 
 impl DirectService {
@@ -48,8 +58,9 @@ impl DirectService {
             .upgrade()
             .ok_or(CatchupError::Closed)?
             .max_operation_bytes();
+        let budget = self.budget.connection();
         for _ in 0..MAX_PER_STREAM {
-            let Ok(frame) = read_frame(&mut rx, max).await else {
+            let Ok((frame, Some(grant))) = read_granted_frame(&mut rx, max, &budget).await else {
                 break;
             };
             let node = self.node.clone();
@@ -67,6 +78,8 @@ impl DirectService {
             .await
             .map_err(|e| CatchupError::Transport(e.to_string()))?
             .ok_or(CatchupError::Closed)?;
+            // The frame was processed: its bytes go back to the budget.
+            drop(grant);
             match result {
                 Ok(counter) => write_frame(&mut tx, &reply(ACCEPTED, counter)).await?,
                 Err(DirectError::Replayed { last, .. }) => {

@@ -15,6 +15,7 @@
 //! on all cores, then stored and applied by the replica, which the network holds as a
 //! `Weak<Replica>`. The network never imports the facade (`crate::node`).
 
+mod budget;
 pub mod catchup;
 pub mod config;
 pub mod direct;
@@ -210,13 +211,17 @@ impl Network {
         )
         .map_err(start_err)?;
         let session_ingest = ingest_tx.clone();
+        // Room for one operation of the largest accepted size beside the default budget.
+        let budget = budget::ReceiveBudget::new(
+            budget::DEFAULT_RECEIVE_BUDGET.max(2 * node.max_operation_bytes()),
+            budget::DEFAULT_CONNECTION_BUDGET,
+        );
         let session = catchup::Session {
             node: weak.clone(),
             store,
             ingest: ingest_tx.clone(),
             max_frame: node.max_operation_bytes(),
-            received: worker::Backlog::default(),
-            peers: worker::PeerBacklogs::default(),
+            budget: budget.clone(),
         };
         endpoint
             .accept(catchup::CATCHUP_PROTOCOL, session.clone())
@@ -225,7 +230,10 @@ impl Network {
         endpoint
             .accept(
                 direct::DIRECT_PROTOCOL,
-                direct::DirectService { node: weak.clone() },
+                direct::DirectService {
+                    node: weak.clone(),
+                    budget,
+                },
             )
             .await
             .map_err(start_err)?;

@@ -20,7 +20,7 @@ use crate::base::log::LogKind;
 use crate::net::catchup::{Session, CATCHUP_PROTOCOL};
 use crate::net::direct::{self, DIRECT_PROTOCOL};
 use crate::net::ephemeral::{self, Ephemeral};
-use crate::net::worker::{Backlog, IngestItem};
+use crate::net::worker::{Backlog, Held, IngestItem};
 use crate::net::{insert_peer, NetCommand, NetShared, PeerAddr};
 use crate::replica::Replica;
 use crate::wire::operation::FsOperation;
@@ -442,7 +442,7 @@ impl Control {
                         let item = IngestItem::Wire {
                             document: doc,
                             peer: sender,
-                            permit: backlog.acquire(bytes.len()),
+                            held: Held::Backlog(backlog.acquire(bytes.len())),
                             bytes,
                         };
                         if ingest.send(item).is_err() {

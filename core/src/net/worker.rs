@@ -2,26 +2,26 @@
 //! [`spawn_ingest`]) that validate and apply everything sync receives, in arrival order, and
 //! forward sync events after the operations that preceded them.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::Receiver;
-use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::sync::{Arc, Weak};
 
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::base::events::Event;
 use crate::base::ids::{AuthorId, DocumentId};
+use crate::net::budget::Grant;
 use crate::net::{NetCommand, NetShared};
 use crate::replica::{IngestError, IngestOutcome, Replica};
 use crate::wire::operation::{self, Authenticated};
 
-/// Bytes one source (a catch-up session, a document's gossip) has waiting in the ingest
-/// queue. The queue itself is unbounded, so every source checks its backlog before queueing:
-/// a catch-up session stops reading from its peer (QUIC flow control then slows the peer
-/// down), gossip drops the push (catch-up repairs it). Without this, a peer streaming
-/// operations faster than they are validated grew memory without bound and starved every
-/// other peer (found by `tests/tests/integration/hostile_peer.rs`).
+/// Bytes a document's gossip has waiting in the ingest queue. The queue itself is unbounded,
+/// so every source checks its budget before queueing: gossip drops a push when its backlog
+/// is full (catch-up repairs it); a catch-up session waits for its grant of the node's
+/// receive budget before it reads a frame (`budget.rs`: QUIC flow control then slows the
+/// peer down). Without this, a peer streaming operations faster than they are validated grew
+/// memory without bound and starved every other peer (found by
+/// `tests/tests/integration/hostile_peer.rs`).
 #[derive(Clone, Default)]
 pub(crate) struct Backlog(Arc<BacklogInner>);
 
@@ -29,8 +29,6 @@ pub(crate) struct Backlog(Arc<BacklogInner>);
 struct BacklogInner {
     /// Bytes queued or in validation.
     queued: AtomicUsize,
-    /// Signalled whenever queued bytes are released.
-    released: tokio::sync::Notify,
 }
 
 impl Backlog {
@@ -41,109 +39,36 @@ impl Backlog {
         queued == 0 || queued.saturating_add(len) <= max
     }
 
-    /// Waits until `len` more bytes fit (see [`Backlog::has_room`]), until `deadline`.
-    /// Returns false if the backlog stayed full that long.
-    async fn room_until(&self, len: usize, max: usize, deadline: tokio::time::Instant) -> bool {
-        loop {
-            let released = self.0.released.notified();
-            tokio::pin!(released);
-            // Registered before the check, so a release between check and wait wakes us.
-            released.as_mut().enable();
-            if self.has_room(len, max) {
-                return true;
-            }
-            if tokio::time::timeout_at(deadline, released).await.is_err() {
-                return self.has_room(len, max);
-            }
-        }
-    }
-
-    /// Waits, for at most `limit`, until `len` more bytes fit both in this backlog (at most
-    /// `max`) and in `shared` (at most `shared_max`), a budget several sources draw from.
-    /// Returns false if either stayed full that long.
-    pub(crate) async fn room_in_both(
-        &self,
-        (max, shared, shared_max): (usize, &Backlog, usize),
-        len: usize,
-        limit: Duration,
-    ) -> bool {
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            if !self.room_until(len, max, deadline).await
-                || !shared.room_until(len, shared_max, deadline).await
-            {
-                return false;
-            }
-            // The shared budget may have filled the own one's room meanwhile: check again.
-            if self.has_room(len, max) {
-                return true;
-            }
-        }
-    }
-
     /// Counts `len` bytes as queued until the returned permit is dropped.
     pub(crate) fn acquire(&self, len: usize) -> Permit {
         self.0.queued.fetch_add(len, Ordering::AcqRel);
         Permit {
             backlog: self.0.clone(),
-            shared: None,
             len,
         }
     }
-
-    /// Counts `len` bytes as queued both here and in `shared` until the permit is dropped.
-    pub(crate) fn acquire_in_both(&self, shared: &Backlog, len: usize) -> Permit {
-        let mut permit = self.acquire(len);
-        shared.0.queued.fetch_add(len, Ordering::AcqRel);
-        permit.shared = Some(shared.0.clone());
-        permit
-    }
 }
 
-/// One [`Backlog`] per peer, shared by all of that peer's sessions at once (several documents,
-/// or several sessions on one): a peer cannot widen its share of a budget by opening more
-/// sessions. An entry lives as long as a session holds its backlog.
-#[derive(Clone, Default)]
-pub(crate) struct PeerBacklogs(Arc<Mutex<HashMap<AuthorId, Weak<BacklogInner>>>>);
-
-impl PeerBacklogs {
-    /// The backlog of `peer`: the one its running sessions use, or a new one.
-    pub(crate) fn of(&self, peer: AuthorId) -> Backlog {
-        // A poisoned lock only means a panic elsewhere mid-update of this map of weak
-        // references, which leaves it consistent.
-        let mut peers = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(inner) = peers.get(&peer).and_then(Weak::upgrade) {
-            return Backlog(inner);
-        }
-        peers.retain(|_, backlog| backlog.strong_count() > 0);
-        let backlog = Backlog::default();
-        peers.insert(peer, Arc::downgrade(&backlog.0));
-        backlog
-    }
-
-    /// Peers with a live backlog (for tests).
-    #[cfg(test)]
-    fn live(&self) -> usize {
-        let peers = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        peers.values().filter(|b| b.strong_count() > 0).count()
-    }
-}
-
-/// Bytes counted in a [`Backlog`] (and possibly a shared one) while an operation waits for
-/// (or is in) validation.
+/// Bytes counted in a [`Backlog`] while an operation waits for (or is in) validation.
 pub(crate) struct Permit {
     backlog: Arc<BacklogInner>,
-    shared: Option<Arc<BacklogInner>>,
     len: usize,
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        for backlog in std::iter::once(&self.backlog).chain(self.shared.as_ref()) {
-            backlog.queued.fetch_sub(self.len, Ordering::AcqRel);
-            backlog.released.notify_waiters();
-        }
+        self.backlog.queued.fetch_sub(self.len, Ordering::AcqRel);
     }
+}
+
+/// What a received operation holds of a budget until it was processed: a gossip backlog's
+/// permit or the receive budget's grant (catch-up). Never read: dropping it releases it.
+#[allow(dead_code)]
+pub(crate) enum Held {
+    /// Counted in a document's gossip backlog.
+    Backlog(Permit),
+    /// Granted by the node's receive budget.
+    Budget(Grant),
 }
 
 /// Work for the ingest thread.
@@ -154,7 +79,7 @@ pub(crate) enum IngestItem {
         peer: AuthorId,
         bytes: Vec<u8>,
         /// Released once the operation was processed.
-        permit: Permit,
+        held: Held,
     },
     /// A sync event, emitted once everything before it was ingested.
     Event(Event),
@@ -164,7 +89,7 @@ pub(crate) enum IngestItem {
 
 /// An encoded operation from a peer for a document, with its backlog permit (released when
 /// the batch it is in was processed).
-type Received = (DocumentId, AuthorId, Vec<u8>, Permit);
+type Received = (DocumentId, AuthorId, Vec<u8>, Held);
 
 /// Most operations ingested in one SQLite transaction. A commit writes every page the
 /// transaction touched: the more operations share a transaction, the fewer pages per
@@ -189,8 +114,8 @@ fn next_batch(first: IngestItem, rx: &Receiver<IngestItem>) -> (Vec<Received>, O
                 document,
                 peer,
                 bytes,
-                permit,
-            } => batch.push((document, peer, bytes, permit)),
+                held,
+            } => batch.push((document, peer, bytes, held)),
             other => return (batch, Some(other)),
         }
         if batch.len() >= MAX_BATCH {
@@ -371,56 +296,16 @@ fn verify_stage(
 mod tests {
     use super::*;
 
-    const SHORT: Duration = Duration::from_millis(50);
-
-    #[tokio::test]
-    async fn shared_budget_bounds_every_source_and_is_released_by_permits() {
-        let (own, other, shared) = (Backlog::default(), Backlog::default(), Backlog::default());
-        let held = other.acquire_in_both(&shared, 10);
-        // Own backlog empty, shared one full for 10 more bytes: wait, then give up.
-        assert!(!own.room_in_both((100, &shared, 15), 10, SHORT).await);
-        // The own budget alone also bounds.
-        let mine = own.acquire_in_both(&shared, 1);
-        assert!(!own.room_in_both((5, &shared, 1000), 10, SHORT).await);
-        drop(mine);
-        // A waiter is woken when the permit holding the shared budget is dropped.
-        let waiter = {
-            let (own, shared) = (own.clone(), shared.clone());
-            tokio::spawn(async move {
-                own.room_in_both((100, &shared, 15), 10, Duration::from_secs(30))
-                    .await
-            })
-        };
-        tokio::task::yield_now().await;
-        drop(held);
-        let woke = tokio::time::timeout(Duration::from_secs(5), waiter)
-            .await
-            .expect("the waiter is woken by the release")
-            .expect("waiter task");
-        assert!(woke);
-        // Dropping a permit released both counts.
-        assert!(own.has_room(1000, 1) && shared.has_room(1000, 1));
-    }
-
     #[test]
-    fn a_peers_sessions_share_one_backlog_and_other_peers_have_their_own() {
-        let peers = PeerBacklogs::default();
-        let author = || AuthorId::from(p2panda_core::SigningKey::generate().verifying_key());
-        let (p, q) = (author(), author());
-        let (first, second) = (peers.of(p), peers.of(p));
-        let held = first.acquire(90);
-        // The second session of the same peer sees the first one's bytes...
-        assert!(!second.has_room(20, 100));
-        // ...another peer does not.
-        let other = peers.of(q);
-        assert!(other.has_room(20, 100));
+    fn a_backlog_takes_one_operation_of_any_size_then_bounds_the_rest() {
+        let backlog = Backlog::default();
+        assert!(backlog.has_room(1000, 10));
+        let held = backlog.acquire(1000);
+        assert!(!backlog.has_room(1, 10));
         drop(held);
-        assert!(second.has_room(20, 100));
-        // Entries end with the peer's last session; a later session starts empty.
-        drop((first, second, other));
-        assert_eq!(peers.live(), 0);
-        let again = peers.of(p);
-        assert!(again.has_room(100, 100));
-        assert_eq!(peers.live(), 1);
+        assert!(backlog.has_room(5, 10));
+        let small = backlog.acquire(5);
+        assert!(backlog.has_room(5, 10) && !backlog.has_room(6, 10));
+        drop(small);
     }
 }

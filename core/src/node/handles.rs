@@ -4,7 +4,7 @@
 
 use loro::LoroDoc;
 
-use crate::document::{DocumentError, Value};
+use crate::document::{text, DocumentError, Value};
 use crate::node::Document;
 
 const MAX_NAME_BYTES: usize = 256;
@@ -54,7 +54,7 @@ impl TextHandle {
         self.doc.edit(move |d: &LoroDoc| {
             let t = d.get_text(name.as_str());
             bounds(pos, t.len_unicode())?;
-            t.insert(pos, s).map_err(engine)
+            text::insert(&t, pos, s)
         })
     }
 
@@ -64,7 +64,7 @@ impl TextHandle {
         let name = self.name.clone();
         self.doc.edit(move |d: &LoroDoc| {
             let t = d.get_text(name.as_str());
-            t.insert(t.len_unicode(), s).map_err(engine)
+            text::insert(&t, t.len_unicode(), s)
         })
     }
 

@@ -5,7 +5,10 @@
 //! Commands (one per line): `write N` pushes N integers to the list "b" (once the document
 //! key has arrived) and answers `ok`; `status` answers `status PEER OWN`: the heights of the
 //! peer's and of its own delta log (`-` when empty); `json` answers `json HASH`, a hash of
-//! the document's JSON (std `DefaultHasher`, the same in every process).
+//! the document's JSON (std `DefaultHasher`, the same in every process); `textlen KEY`
+//! answers `textlen N`, the length of the text container KEY (0 if absent); `peak` answers
+//! `peak KB`, this process's peak resident memory (VmHWM), and `reset-peak` resets it
+//! (answers `ok`).
 
 use std::io::{BufRead, Write};
 
@@ -54,6 +57,21 @@ async fn main() {
             writeln!(out, "ok").unwrap();
         } else if line == "status" {
             writeln!(out, "status {} {}", height(&peer), height(&node.author())).unwrap();
+        } else if let Some(key) = line.strip_prefix("textlen ") {
+            let len = doc.text(key).and_then(|t| t.len()).unwrap_or(0);
+            writeln!(out, "textlen {len}").unwrap();
+        } else if line == "peak" {
+            let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+            let kb = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .map_or("0", |v| v.trim().trim_end_matches("kB").trim())
+                .to_string();
+            writeln!(out, "peak {kb}").unwrap();
+        } else if line == "reset-peak" {
+            // Linux: writing 5 to clear_refs resets the peak resident set size.
+            let _ = std::fs::write("/proc/self/clear_refs", "5");
+            writeln!(out, "ok").unwrap();
         } else if line == "json" {
             let json = doc.to_json().unwrap_or_default();
             writeln!(out, "json {}", fieldsync_tests::json_hash(&json)).unwrap();

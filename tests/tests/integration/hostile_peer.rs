@@ -124,8 +124,10 @@ async fn endless_hostile_catch_up_stream_is_bounded_and_good_peers_keep_syncing(
         .await
         .expect("connect to B");
     let (mut tx, _rx) = conn.open_bi().await.unwrap();
-    // Heights: the document, no logs. Then an absurd operation count.
+    // The document, then heights: no logs (an empty page ends them). Then an absurd
+    // operation count.
     tx.write_all(&frame(id.as_bytes())).await.unwrap();
+    tx.write_all(&frame(&[])).await.unwrap();
     tx.write_all(&frame(&u64::MAX.to_be_bytes())).await.unwrap();
 
     let baseline = rss_bytes();

@@ -15,6 +15,7 @@ mod encryption;
 mod foundation;
 mod hostile_peer;
 mod key_rotation;
+mod large_ops;
 mod load;
 mod migrations;
 mod network;
