@@ -71,3 +71,26 @@ pub mod net {
 pub fn catchup_heights(bytes: &[u8]) -> Option<usize> {
     crate::net::catchup::decode_page(bytes, |_, _, _| {}).ok()
 }
+
+/// Reads `bytes` as the catch-up stream a peer sends after the document was agreed on
+/// (heights pages, operation count, operation frames of at most `max_frame` bytes) with the
+/// same frame reader, page decoder and receive budget as a session, on the current thread.
+/// `ours` lists the logs this side holds. Returns (logs of `ours` the peer listed,
+/// operation frames read), or the protocol error as text.
+pub fn catchup_parse_stream(
+    bytes: &[u8],
+    ours: &[(crate::AuthorId, crate::base::log::LogKind, u32)],
+    max_frame: usize,
+) -> Result<(usize, u64), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime
+        .block_on(crate::net::catchup::parse_stream(
+            bytes,
+            &ours.to_vec(),
+            max_frame,
+        ))
+        .map_err(|e| e.to_string())
+}

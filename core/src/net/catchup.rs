@@ -268,6 +268,35 @@ async fn receive_heights(
     }
 }
 
+/// Parses `bytes` as the stream a catch-up peer sends after the document was agreed on,
+/// the way [`Session::exchange`] reads it (heights pages up to the empty one, keeping logs
+/// of `ours`; the operation count; operation frames of at most `max_frame` bytes, each
+/// granted by a receive budget, up to the empty frame). Returns (logs kept, operations
+/// read). For fuzzing the frame reader without a network.
+pub(crate) async fn parse_stream(
+    mut bytes: &[u8],
+    ours: &Heights,
+    max_frame: usize,
+) -> Result<(usize, u64), CatchupError> {
+    let index: HashMap<(AuthorId, LogKind), u32> =
+        ours.iter().map(|&(a, k, s)| ((a, k), s)).collect();
+    let theirs = receive_heights(&mut bytes, &index).await?;
+    let count = read_frame(&mut bytes, 8).await?;
+    if count.len() != 8 {
+        return Err(CatchupError::Protocol("count".into()));
+    }
+    let budget = ReceiveBudget::new(2 * max_frame, max_frame).connection();
+    let mut ops = 0;
+    loop {
+        let (frame, grant) = read_granted_frame(&mut bytes, max_frame, &budget).await?;
+        if grant.is_none() {
+            return Ok((theirs.len(), ops));
+        }
+        debug_assert!(!frame.is_empty());
+        ops += 1;
+    }
+}
+
 /// Everything one side needs to run a session.
 #[derive(Clone)]
 pub(crate) struct Session {
