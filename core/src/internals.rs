@@ -62,6 +62,7 @@ pub mod membership {
 /// Network wire formats and constants.
 pub mod net {
     pub use crate::net::catchup::CATCHUP_PROTOCOL;
+    pub use crate::net::direct::DIRECT_PROTOCOL;
     pub use crate::net::ephemeral;
     pub use crate::net::DEFAULT_NETWORK_ID;
 }

@@ -1,6 +1,7 @@
 //! Shared helpers for FieldSync's multi-node, fault and tamper tests.
 
 pub mod edits;
+pub mod peer_process;
 pub mod udp_proxy;
 
 use std::path::Path;

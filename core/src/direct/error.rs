@@ -103,6 +103,6 @@ impl DirectError {
 
 impl From<rusqlite::Error> for DirectError {
     fn from(e: rusqlite::Error) -> Self {
-        DirectError::Store(StoreError::Sqlite(e))
+        DirectError::Store(StoreError::from(e))
     }
 }

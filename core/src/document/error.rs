@@ -45,7 +45,7 @@ pub enum DocumentError {
 
 impl From<rusqlite::Error> for DocumentError {
     fn from(e: rusqlite::Error) -> Self {
-        DocumentError::Store(StoreError::Sqlite(e))
+        DocumentError::Store(StoreError::from(e))
     }
 }
 

@@ -45,7 +45,7 @@ pub enum Error {
 
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
-        Error::Store(StoreError::Sqlite(e))
+        Error::Store(StoreError::from(e))
     }
 }
 

@@ -163,7 +163,7 @@ impl From<DocumentError> for IngestError {
 
 impl From<rusqlite::Error> for IngestError {
     fn from(e: rusqlite::Error) -> Self {
-        IngestError::Store(StoreError::Sqlite(e))
+        IngestError::Store(StoreError::from(e))
     }
 }
 

@@ -7,7 +7,11 @@ use thiserror::Error;
 pub enum StoreError {
     /// SQLite reported an error.
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
+    /// The disk (or the quota) is full: nothing of the failed write was stored, everything
+    /// committed before is intact, and writes work again once space is freed.
+    #[error("disk full: {0}")]
+    DiskFull(String),
     /// The database file is not a FieldSync database or is damaged.
     #[error("database is corrupt or not a FieldSync database: {0}")]
     Corrupt(String),
@@ -21,5 +25,27 @@ pub enum StoreError {
     },
     /// Creating the data directory failed.
     #[error("cannot create data directory: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match &e {
+            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull => {
+                StoreError::DiskFull(e.to_string())
+            }
+            _ => StoreError::Sqlite(e),
+        }
+    }
+}
+
+impl From<std::io::Error> for StoreError {
+    fn from(e: std::io::Error) -> Self {
+        match e.kind() {
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+                StoreError::DiskFull(e.to_string())
+            }
+            _ => StoreError::Io(e),
+        }
+    }
 }

@@ -60,7 +60,7 @@ fn classify(e: rusqlite::Error) -> StoreError {
         {
             StoreError::Corrupt(e.to_string())
         }
-        _ => StoreError::Sqlite(e),
+        _ => StoreError::from(e),
     }
 }
 

@@ -2,13 +2,16 @@
 //! test can run it inside a network namespace. Usage:
 //! `net_peer DATA_DIR PEER_NODE_HEX PEER_ADDR DOC_ID`.
 //!
+//! PEER_ADDR may be `-`: the peer is then added later by `connect ADDR` (answers `ok`).
+//!
 //! Commands (one per line): `write N` pushes N integers to the list "b" (once the document
 //! key has arrived) and answers `ok`; `status` answers `status PEER OWN`: the heights of the
 //! peer's and of its own delta log (`-` when empty); `json` answers `json HASH`, a hash of
 //! the document's JSON (std `DefaultHasher`, the same in every process); `textlen KEY`
 //! answers `textlen N`, the length of the text container KEY (0 if absent); `peak` answers
 //! `peak KB`, this process's peak resident memory (VmHWM), and `reset-peak` resets it
-//! (answers `ok`).
+//! (answers `ok`); `rss` answers `rss KB` (VmRSS); `addr` answers `addr IP:PORT`, where this
+//! node listens.
 
 use std::io::{BufRead, Write};
 
@@ -19,18 +22,21 @@ async fn main() {
     let mut args = std::env::args().skip(1);
     let dir = args.next().expect("data dir");
     let peer: AuthorId = args.next().expect("peer").parse().expect("peer id");
-    let addr = args.next().expect("addr").parse().expect("peer addr");
+    let addr = args.next().expect("addr");
     let id = args.next().expect("doc").parse().expect("doc id");
     let node = Node::open(NodeConfig::new(dir)).expect("open");
-    node.start_network(NetworkConfig::loopback(0))
+    let info = node
+        .start_network(NetworkConfig::loopback(0))
         .await
         .expect("start network");
-    node.add_peer(PeerAddr {
-        node: peer,
-        addrs: vec![addr],
-    })
-    .await
-    .expect("add peer");
+    if addr != "-" {
+        node.add_peer(PeerAddr {
+            node: peer,
+            addrs: vec![addr.parse().expect("peer addr")],
+        })
+        .await
+        .expect("add peer");
+    }
     let doc = node.document_or_register(id).expect("register");
     let stdin = std::io::stdin();
     let mut out = std::io::stdout().lock();
@@ -68,6 +74,24 @@ async fn main() {
                 .map_or("0", |v| v.trim().trim_end_matches("kB").trim())
                 .to_string();
             writeln!(out, "peak {kb}").unwrap();
+        } else if let Some(addr) = line.strip_prefix("connect ") {
+            node.add_peer(PeerAddr {
+                node: peer,
+                addrs: vec![addr.parse().expect("peer addr")],
+            })
+            .await
+            .expect("add peer");
+            writeln!(out, "ok").unwrap();
+        } else if line == "addr" {
+            writeln!(out, "addr {}", info.addrs[0]).unwrap();
+        } else if line == "rss" {
+            let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+            let kb = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .map_or("0", |v| v.trim().trim_end_matches("kB").trim())
+                .to_string();
+            writeln!(out, "rss {kb}").unwrap();
         } else if line == "reset-peak" {
             // Linux: writing 5 to clear_refs resets the peak resident set size.
             let _ = std::fs::write("/proc/self/clear_refs", "5");

@@ -229,3 +229,201 @@ async fn endless_hostile_catch_up_stream_is_bounded_and_good_peers_keep_syncing(
     })
     .await;
 }
+
+/// What one hostile identity does (see [`fifty_hostile_identities_cannot_stall_a_good_catch_up`]).
+#[derive(Clone, Copy)]
+enum Attack {
+    /// A member with the relay role streaming garbage, forged and foreign operations in a
+    /// catch-up session without end.
+    RogueRelayFlood,
+    /// An outsider opening catch-up sessions for the document again and again.
+    OutsiderCatchUp,
+    /// An outsider sending 1 MiB garbage frames on the direct-message protocol, again and
+    /// again (anyone may send direct messages, so these are read before authentication).
+    OutsiderDirect,
+}
+
+/// Runs `attack` from `key` against `target` until `stop`; counts the bytes it got out.
+async fn attack(
+    attack: Attack,
+    key: SigningKey,
+    target: NetworkInfo,
+    doc: DocumentId,
+    good: Vec<u8>,
+    stop: Arc<AtomicBool>,
+    sent: Arc<AtomicU64>,
+) {
+    use fieldsync::internals::net::DIRECT_PROTOCOL;
+    let endpoint = raw_endpoint(&key, &target).await;
+    let victim = target.node.verifying_key();
+    let frames = hostile_frames(&good, &key);
+    let garbage = frame(&vec![0x5au8; 1 << 20]);
+    while !stop.load(Ordering::Relaxed) {
+        let alpn = match attack {
+            Attack::RogueRelayFlood | Attack::OutsiderCatchUp => CATCHUP_PROTOCOL,
+            Attack::OutsiderDirect => DIRECT_PROTOCOL,
+        };
+        let Ok(conn) = endpoint.connect(victim, alpn).await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let Ok((mut tx, mut rx)) = conn.open_bi().await else {
+            continue;
+        };
+        match attack {
+            Attack::RogueRelayFlood => {
+                let _ = tx.write_all(&frame(doc.as_bytes())).await;
+                let _ = tx.write_all(&frame(&[])).await;
+                let _ = tx.write_all(&frame(&u64::MAX.to_be_bytes())).await;
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let f = &frames[i % frames.len()];
+                    if tx.write_all(f).await.is_err() {
+                        break;
+                    }
+                    sent.fetch_add(f.len() as u64, Ordering::Relaxed);
+                    i += 1;
+                }
+            }
+            Attack::OutsiderCatchUp => {
+                let _ = tx.write_all(&frame(doc.as_bytes())).await;
+                let _ = tx.write_all(&frames[3]).await;
+                sent.fetch_add(36 + frames[3].len() as u64, Ordering::Relaxed);
+                // The refusal (an empty frame), then the end of the stream.
+                let mut answer = [0u8; 4];
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(5), rx.read_exact(&mut answer)).await;
+            }
+            Attack::OutsiderDirect => {
+                while !stop.load(Ordering::Relaxed) {
+                    if tx.write_all(&garbage).await.is_err() {
+                        break;
+                    }
+                    sent.fetch_add(garbage.len() as u64, Ordering::Relaxed);
+                }
+            }
+        }
+        conn.close(0u32.into(), b"");
+    }
+}
+
+/// Issue #23: 50 identities attack one node (B, in its own process, so its own memory is
+/// measured) while a good peer (A) catches it up on 10,000 operations: 10 members with the
+/// relay role flood catch-up sessions with bad operations (refused until B learns their
+/// role from A's control log, then read), 20 outsiders open catch-up sessions without end,
+/// 20 outsiders stream 1 MiB garbage frames at the direct-message protocol. B's receive
+/// budget (32 MiB node-wide, 4 MiB per connection, its fair share less; grants in request
+/// order) keeps its memory bounded and the good catch-up going.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_hostile_identities_cannot_stall_a_good_catch_up() {
+    const OPS: u32 = 10_000;
+    // B's own peak memory may grow this much during the attack (QUIC buffers of 50
+    // connections included).
+    const MAX_GROWTH_MIB: u64 = 160;
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = fieldsync_tests::open_node(dir_a.path());
+    let doc = a.create_document().unwrap();
+    let id = doc.id();
+    // B's device key exists before it runs, so A can make it a member.
+    let b_author = {
+        let b = fieldsync_tests::open_node(dir_b.path());
+        doc.add_member(&b.key_bundle().unwrap()).unwrap();
+        b.author()
+    };
+    let keys: Vec<SigningKey> = (0..50).map(|_| SigningKey::generate()).collect();
+    let attacks: Vec<Attack> = (0..50)
+        .map(|i| match i {
+            0..10 => Attack::RogueRelayFlood,
+            10..30 => Attack::OutsiderCatchUp,
+            _ => Attack::OutsiderDirect,
+        })
+        .collect();
+    for (key, attack) in keys.iter().zip(&attacks) {
+        if matches!(attack, Attack::RogueRelayFlood) {
+            doc.add_relay(fieldsync::AuthorId::from(key.verifying_key()))
+                .unwrap();
+        }
+    }
+    let t_write = Instant::now();
+    let list = doc.list("l").unwrap();
+    for i in 0..OPS {
+        list.push(Value::Int(i64::from(i))).unwrap();
+    }
+    eprintln!("A wrote {OPS} operations in {:?}", t_write.elapsed());
+    let good = a.operations(id).unwrap().pop().unwrap();
+    let info_a = go_online(&a).await;
+    let mut b = fieldsync_tests::peer_process::PeerProcess::start(
+        env!("CARGO_BIN_EXE_net_peer"),
+        "B",
+        dir_b.path(),
+        a.author(),
+        None,
+        id,
+    );
+    let target = NetworkInfo {
+        node: b_author,
+        addrs: vec![b.addr()],
+    };
+    let baseline = b.rss_mib();
+    b.reset_peak();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let tasks: Vec<_> = keys
+        .into_iter()
+        .zip(attacks)
+        .map(|(key, kind)| {
+            tokio::spawn(attack(
+                kind,
+                key,
+                target.clone(),
+                id,
+                good.clone(),
+                stop.clone(),
+                sent.clone(),
+            ))
+        })
+        .collect();
+    // The attack is under way before the good peer arrives.
+    wait_until("the attack is under way", Duration::from_secs(60), || {
+        sent.load(Ordering::Relaxed) > 64 << 20
+    })
+    .await;
+
+    let t0 = Instant::now();
+    b.connect(info_a.addrs[0]);
+    let deadline = Instant::now() + Duration::from_secs(240);
+    loop {
+        if b.status().0 == Some(OPS - 1) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "B catches up with A's {OPS} operations during the attack: {:?}",
+            b.status()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let took = t0.elapsed();
+    let flood = sent.load(Ordering::Relaxed);
+    let peak = b.peak_mib();
+    stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
+    }
+    eprintln!(
+        "good catch-up of {OPS} ops under attack by 50 identities: {took:.2?}; attackers sent {} MiB meanwhile; B's RSS {baseline} -> peak {peak} MiB",
+        flood >> 20,
+    );
+    assert!(
+        peak.saturating_sub(baseline) < MAX_GROWTH_MIB,
+        "B's memory grew by {} MiB",
+        peak - baseline
+    );
+    assert!(
+        flood >> 20 > 2 * MAX_GROWTH_MIB,
+        "the attack ({} MiB) must exceed the memory bound to prove it",
+        flood >> 20
+    );
+    a.stop_network().await.unwrap();
+}

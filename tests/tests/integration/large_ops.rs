@@ -2,92 +2,10 @@
 //! insert hung its receivers). Node A runs in the test; B and C are `net_peer` processes, so
 //! each receiver's own peak resident memory is measured.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use fieldsync::{DocumentId, Node};
+use fieldsync_tests::peer_process::PeerProcess as Peer;
 use fieldsync_tests::{go_online, open_node};
-
-/// A receiver: the `net_peer` helper, driven over stdin/stdout.
-struct Peer {
-    name: &'static str,
-    child: Child,
-    stdin: ChildStdin,
-    lines: Receiver<String>,
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Peer {
-    fn start(
-        name: &'static str,
-        dir: &std::path::Path,
-        a: &Node,
-        addr: std::net::SocketAddr,
-        id: DocumentId,
-    ) -> Peer {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_net_peer"))
-            .arg(dir)
-            .arg(a.author().to_string())
-            .arg(addr.to_string())
-            .arg(id.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn net_peer");
-        let stdin = child.stdin.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let peer = Peer {
-            name,
-            child,
-            stdin,
-            lines,
-        };
-        assert_eq!(
-            peer.lines.recv_timeout(Duration::from_secs(60)).unwrap(),
-            "ready"
-        );
-        peer
-    }
-
-    fn ask(&mut self, command: &str) -> String {
-        writeln!(self.stdin, "{command}").unwrap();
-        self.stdin.flush().unwrap();
-        self.lines
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|e| panic!("{} did not answer {command:?}: {e}", self.name))
-    }
-
-    fn number(&mut self, command: &str, prefix: &str) -> u64 {
-        let line = self.ask(command);
-        line.strip_prefix(prefix)
-            .and_then(|n| n.trim().parse().ok())
-            .unwrap_or_else(|| panic!("{}: bad answer {line:?} to {command:?}", self.name))
-    }
-
-    fn text_len(&mut self, key: &str) -> u64 {
-        self.number(&format!("textlen {key}"), "textlen ")
-    }
-
-    fn peak_mib(&mut self) -> u64 {
-        self.number("peak", "peak ") >> 10
-    }
-}
 
 /// Polls every receiver until `check` holds for each, or `limit` passes; returns the time
 /// each took (None: not within the limit).
@@ -129,9 +47,10 @@ async fn large_inserts_reach_every_receiver(edits: usize, sizes: &[(usize, Durat
     }
     let info = go_online(&a).await;
     let addr = info.addrs[0];
+    let exe = env!("CARGO_BIN_EXE_net_peer");
     let mut peers = vec![
-        Peer::start("B", dirs[1].path(), &a, addr, id),
-        Peer::start("C", dirs[2].path(), &a, addr, id),
+        Peer::start(exe, "B", dirs[1].path(), a.author(), Some(addr), id),
+        Peer::start(exe, "C", dirs[2].path(), a.author(), Some(addr), id),
     ];
     // The shared history: B and C catch up, then write some edits of their own.
     let notes = text.len().unwrap() as u64;
@@ -153,7 +72,7 @@ async fn large_inserts_reach_every_receiver(edits: usize, sizes: &[(usize, Durat
     let mut expected = 0u64;
     for &(mib, within, max_rss_mib) in sizes {
         for p in &mut peers {
-            assert_eq!(p.ask("reset-peak"), "ok");
+            p.reset_peak();
         }
         let insert = "x".repeat(mib << 20);
         expected += insert.len() as u64;

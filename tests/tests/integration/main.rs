@@ -11,6 +11,7 @@ mod convergence_replicas;
 mod corrupt_db;
 mod crash;
 mod direct;
+mod disk_full;
 mod encryption;
 mod foundation;
 mod hostile_peer;
