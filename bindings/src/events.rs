@@ -105,6 +105,17 @@ pub enum FieldSyncEvent {
         /// The new member's author id.
         member: String,
     },
+    /// An author signed two different operations for one position of its log in this
+    /// document (equivocation: a compromised or misbehaving device). The one received first
+    /// is kept, the other refused; `Node.forks(document)` returns the evidence.
+    ForkDetected {
+        /// The document.
+        document: String,
+        /// The equivocating author's id.
+        author: String,
+        /// The position of its log both operations claim.
+        seq: u32,
+    },
     /// This subscription was too slow and missed events; re-read the state you display.
     Lagged {
         /// Number of missed events.
@@ -188,6 +199,15 @@ impl From<Event> for FieldSyncEvent {
             Event::MemberJoined { document, member } => FieldSyncEvent::MemberJoined {
                 document: document.to_string(),
                 member: member.to_string(),
+            },
+            Event::ForkDetected {
+                document,
+                author,
+                seq,
+            } => FieldSyncEvent::ForkDetected {
+                document: document.to_string(),
+                author: author.to_string(),
+                seq,
             },
             Event::Lagged { missed } => FieldSyncEvent::Lagged { missed },
         }

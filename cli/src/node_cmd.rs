@@ -439,6 +439,18 @@ impl Printer {
                     payload.len()
                 ),
             ),
+            Event::ForkDetected {
+                document,
+                author,
+                seq,
+            } => (
+                json!({"event": "fork_detected", "document": s(document), "author": author.to_string(), "seq": seq}),
+                format!(
+                    "{} signed two different operations for position {seq} of its log in document {} (the first one received is kept)",
+                    fmt::short(author),
+                    fmt::short(document)
+                ),
+            ),
             Event::Lagged { missed } => (
                 json!({"event": "lagged", "missed": missed}),
                 format!("(missed {missed} events: printing too slowly)"),

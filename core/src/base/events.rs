@@ -101,6 +101,17 @@ pub enum Event {
         /// The app's payload.
         payload: Vec<u8>,
     },
+    /// An author signed two different operations for one position of its log in this
+    /// document (equivocation). The one this node received first is kept, the other refused;
+    /// both headers are kept as evidence (`Node::forks`). Reported once per log.
+    ForkDetected {
+        /// The document.
+        document: DocumentId,
+        /// The equivocating author.
+        author: AuthorId,
+        /// The position of its log both operations claim.
+        seq: u32,
+    },
     /// The subscriber was too slow and missed events; it should re-read state.
     Lagged {
         /// Number of missed events.

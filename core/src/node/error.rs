@@ -26,9 +26,10 @@ pub enum Error {
     /// See [`IdError`].
     #[error(transparent)]
     Id(#[from] IdError),
-    /// See [`IdentityError`].
+    /// See [`IdentityError`] (a store failure while reading the identity is
+    /// [`Error::Store`]).
     #[error(transparent)]
-    Identity(#[from] IdentityError),
+    Identity(IdentityError),
     /// See [`NetError`].
     #[error(transparent)]
     Net(#[from] NetError),
@@ -41,6 +42,15 @@ pub enum Error {
     /// See [`DirectError`].
     #[error(transparent)]
     Direct(#[from] DirectError),
+}
+
+impl From<IdentityError> for Error {
+    fn from(e: IdentityError) -> Self {
+        match e {
+            IdentityError::Store(s) => Error::Store(s),
+            other => Error::Identity(other),
+        }
+    }
 }
 
 impl From<rusqlite::Error> for Error {

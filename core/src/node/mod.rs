@@ -19,6 +19,7 @@ use crate::base::ids::{AuthorId, DocumentId};
 use crate::document::DocumentError;
 use crate::net::{NetCommand, NetSlot};
 use crate::replica::{IngestError, IngestOutcome, NodeConfig, Replica};
+use crate::store::forks::ForkEvidence;
 use crate::store::outbox::OutboxEntry;
 
 pub use document::Document;
@@ -126,6 +127,12 @@ impl Node {
     /// go on. Results are in input order.
     pub fn ingest_batch(&self, ops: &[Vec<u8>]) -> Vec<Result<IngestOutcome, IngestError>> {
         self.replica.ingest_batch(ops)
+    }
+
+    /// Evidence that authors of a document equivocated: per author log, two different
+    /// operations it signed for one position (see [`crate::Event::ForkDetected`]).
+    pub fn forks(&self, id: DocumentId) -> Result<Vec<ForkEvidence>> {
+        self.replica.forks(id).map_err(store_first)
     }
 
     /// Every operation of a document, wire-encoded, in log order per author.

@@ -20,7 +20,7 @@ use crate::replica::load::{rebuild, Start};
 use crate::replica::write::snapshot_if_due;
 use crate::replica::{IngestError, Replica, ReplicaState};
 use crate::store::documents::{self, DocumentState};
-use crate::store::{oplog, parked, StoreError};
+use crate::store::{forks, oplog, parked, StoreError};
 use crate::wire::body::CONTROL_INVITE;
 use crate::wire::operation::{self, Authenticated, FsOperation};
 
@@ -437,6 +437,42 @@ impl Replica {
         Ok(n)
     }
 
+    /// Keeps the evidence that `op`'s author equivocated at `seq` of its log (the held
+    /// operation there and `op`, which is either another operation at `seq` or one whose
+    /// backlink names another one) and reports it (`Event::ForkDetected`) the first time
+    /// for that log.
+    fn record_fork(
+        &self,
+        st: &mut ReplicaState,
+        op: &FsOperation,
+        seq: u32,
+    ) -> Result<(), IngestError> {
+        let (author, document, kind) = log_of(op);
+        let Some(kept) = forks::header_at(st.store.conn(), &author, document, kind, seq)? else {
+            return Ok(());
+        };
+        let evidence = forks::ForkEvidence {
+            document,
+            author,
+            control: kind == LogKind::Control,
+            seq,
+            kept,
+            refused: op.header.encode(),
+        };
+        let tx = st.store.single_statement()?;
+        let new = forks::record(&tx, &evidence)?;
+        tx.commit()?;
+        if new {
+            tracing::warn!("{author} forked its log of document {document} at seq {seq}");
+            self.emit(Event::ForkDetected {
+                document,
+                author,
+                seq,
+            });
+        }
+        Ok(())
+    }
+
     /// Checks seq and backlink against the stored log; parks the operation on a gap.
     fn check_position(
         &self,
@@ -460,7 +496,10 @@ impl Replica {
         let seq = op.header.seq_num;
         let expected = latest.map_or(0, |(s, _)| s + 1);
         if seq < expected {
-            // Not a duplicate (checked by hash before), so a different op holds this slot.
+            // Not a duplicate (checked by hash before), so a different op holds this slot:
+            // the author signed two operations for it. The first one stays; both headers
+            // are kept as evidence.
+            self.record_fork(st, op, seq)?;
             return Err(IngestError::ForkedLog { author, seq });
         }
         if seq > expected {
@@ -476,8 +515,11 @@ impl Replica {
                 got: seq,
             });
         }
-        if let Some((_, prev_hash)) = latest {
+        if let Some((prev_seq, prev_hash)) = latest {
             if op.header.backlink != Some(prev_hash) {
+                // The author signed this operation after another one at `prev_seq` than the
+                // one held: equivocation too, proven by the two headers.
+                self.record_fork(st, op, prev_seq)?;
                 return Err(IngestError::BacklinkMismatch { author, seq });
             }
         }

@@ -292,6 +292,7 @@ impl Replica {
         self.ensure_live(st, id)?;
         let tx = st.store.transaction()?;
         oplog::delete_document(&tx, id)?;
+        crate::store::forks::delete_document(&tx, id)?;
         outbox::delete_document(&tx, id)?;
         documents::mark_deleted(&tx, id)?;
         tx.commit()?;
@@ -300,6 +301,16 @@ impl Replica {
     }
 
     /// Every operation of a document, wire-encoded, in log order per author.
+    /// The fork evidence held for a document (see [`crate::store::forks`]).
+    pub(crate) fn forks(
+        &self,
+        id: DocumentId,
+    ) -> Result<Vec<crate::store::forks::ForkEvidence>, DocumentError> {
+        let st = self.lock();
+        self.ensure_live(&st, id)?;
+        Ok(crate::store::forks::of_document(st.store.conn(), id)?)
+    }
+
     pub(crate) fn operations(&self, id: DocumentId) -> Result<Vec<Vec<u8>>, DocumentError> {
         let st = self.lock();
         self.ensure_live(&st, id)?;

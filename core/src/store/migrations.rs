@@ -171,6 +171,18 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX parked_by_arrival ON parked_operations (received_at);
     ALTER TABLE invites ADD COLUMN expires_at INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE invites ADD COLUMN max_uses INTEGER NOT NULL DEFAULT 0;",
+    // 8: fork evidence: two different operations an author signed for one position of one
+    //    of its logs (the first one found per log is kept: it proves the equivocation).
+    "CREATE TABLE forks (
+        document    BLOB NOT NULL,
+        author      BLOB NOT NULL,
+        kind        INTEGER NOT NULL,
+        seq         INTEGER NOT NULL,
+        kept        BLOB NOT NULL,
+        refused     BLOB NOT NULL,
+        detected_at INTEGER NOT NULL,
+        PRIMARY KEY (document, author, kind)
+    );",
 ];
 
 /// The newest schema version this build knows.

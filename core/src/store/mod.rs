@@ -8,6 +8,7 @@ mod checkpoint;
 pub mod direct;
 pub mod documents;
 mod error;
+pub mod forks;
 pub mod keys;
 pub mod migrations;
 pub mod oplog;

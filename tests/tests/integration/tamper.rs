@@ -239,11 +239,37 @@ fn forked_log_and_backlink_mismatch() {
     );
     s.b.ingest(&encode_operation(&op0)).unwrap();
     let author = AuthorId::from(key.verifying_key());
+    let mut events = s.b.subscribe();
     assert_rejected(
         &s,
         &encode_operation(&fork0),
         |e| matches!(e, IngestError::ForkedLog { seq: 0, author: a } if *a == author),
     );
+    // The equivocation is kept as evidence (both signed headers) and reported once.
+    let evidence = s.b.forks(s.doc).unwrap();
+    assert_eq!(evidence.len(), 1);
+    let fork = &evidence[0];
+    assert_eq!((fork.author, fork.seq, fork.control), (author, 0, false));
+    assert_eq!(fork.kept, op0.header.encode());
+    assert_eq!(fork.refused, fork0.header.encode());
+    let mut reported = 0;
+    while let Some(e) = events.try_next() {
+        if let fieldsync::Event::ForkDetected {
+            document,
+            author: a,
+            seq,
+        } = e
+        {
+            assert_eq!((document, a, seq), (s.doc, author, 0));
+            reported += 1;
+        }
+    }
+    assert_eq!(reported, 1, "ForkDetected once");
+    // The same fork again: refused, not reported again.
+    assert!(s.b.ingest(&encode_operation(&fork0)).is_err());
+    assert_eq!(s.b.forks(s.doc).unwrap().len(), 1);
+    assert!(!std::iter::from_fn(|| events.try_next())
+        .any(|e| matches!(e, fieldsync::Event::ForkDetected { .. })));
     // seq 1 chained to the fork, not to what we hold.
     let bad1 = build_operation(
         &key,

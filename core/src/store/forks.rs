@@ -1,0 +1,121 @@
+//! The `forks` table: evidence that an author equivocated, i.e. signed two different
+//! operations for one position of one of its logs. One row per (document, author, log
+//! kind): the first evidence found proves the equivocation; more would only cost space.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::base::ids::{AuthorId, DocumentId};
+use crate::base::log::LogKind;
+use crate::store::tx::Tx;
+use crate::store::StoreError;
+
+/// Two signed headers of one author for one log position (see the module docs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForkEvidence {
+    /// The document.
+    pub document: DocumentId,
+    /// The equivocating author.
+    pub author: AuthorId,
+    /// Which of the author's logs: its control log (membership, roles, keys) if true, else
+    /// its document log.
+    pub control: bool,
+    /// The position both operations claim.
+    pub seq: u32,
+    /// Encoded header of the operation this replica holds (seen first).
+    pub kept: Vec<u8>,
+    /// Encoded header of the other operation, refused.
+    pub refused: Vec<u8>,
+}
+
+fn kind_of(control: bool) -> LogKind {
+    if control {
+        LogKind::Control
+    } else {
+        LogKind::Delta
+    }
+}
+
+/// Records `evidence` unless the author's log already has some. Returns whether it is new.
+pub fn record(tx: &Tx<'_>, evidence: &ForkEvidence) -> Result<bool, StoreError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let inserted = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO forks (document, author, kind, seq, kept, refused, detected_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![
+            evidence.document.as_bytes(),
+            evidence.author.as_bytes(),
+            kind_of(evidence.control).code(),
+            evidence.seq,
+            evidence.kept,
+            evidence.refused,
+            now
+        ])?;
+    Ok(inserted == 1)
+}
+
+/// The fork evidence held for `document`, by author.
+pub fn of_document(
+    conn: &Connection,
+    document: DocumentId,
+) -> Result<Vec<ForkEvidence>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT author, kind, seq, kept, refused FROM forks WHERE document = ?1 ORDER BY author, kind",
+    )?;
+    let rows = stmt.query_map(params![document.as_bytes()], |r| {
+        Ok((
+            r.get::<_, Vec<u8>>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, u32>(2)?,
+            r.get::<_, Vec<u8>>(3)?,
+            r.get::<_, Vec<u8>>(4)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (author, kind, seq, kept, refused) = row?;
+        out.push(ForkEvidence {
+            document,
+            author: AuthorId::from_slice(&author)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            control: LogKind::from_code(kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown log kind {kind}")))?
+                == LogKind::Control,
+            seq,
+            kept,
+            refused,
+        });
+    }
+    Ok(out)
+}
+
+/// Encoded header of the operation at `seq` of an author's log, if held.
+pub fn header_at(
+    conn: &Connection,
+    author: &AuthorId,
+    document: DocumentId,
+    kind: LogKind,
+    seq: u32,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT header FROM operations WHERE author = ?1 AND document = ?2 AND kind = ?3 AND seq = ?4",
+        )?
+        .query_row(
+            params![author.as_bytes(), document.as_bytes(), kind.code(), seq],
+            |r| r.get::<_, Vec<u8>>(0),
+        )
+        .optional()?)
+}
+
+/// Forgets the evidence of a deleted document.
+pub fn delete_document(tx: &Tx<'_>, document: DocumentId) -> Result<(), StoreError> {
+    tx.execute(
+        "DELETE FROM forks WHERE document = ?1",
+        [document.as_bytes()],
+    )?;
+    Ok(())
+}
