@@ -4300,6 +4300,22 @@ public enum FieldSyncEvent: Equatable, Hashable {
          */member: String
     )
     /**
+     * An author signed two different operations for one position of its log in this
+     * document (equivocation: a compromised or misbehaving device). The one received first
+     * is kept, the other refused; `Node.forks(document)` returns the evidence.
+     */
+    case forkDetected(
+        /**
+         * The document.
+         */document: String, 
+        /**
+         * The equivocating author's id.
+         */author: String, 
+        /**
+         * The position of its log both operations claim.
+         */seq: UInt32
+    )
+    /**
      * This subscription was too slow and missed events; re-read the state you display.
      */
     case lagged(
@@ -4358,7 +4374,10 @@ public struct FfiConverterTypeFieldSyncEvent: FfiConverterRustBuffer {
         case 10: return .memberJoined(document: try FfiConverterString.read(from: &buf), member: try FfiConverterString.read(from: &buf)
         )
         
-        case 11: return .lagged(missed: try FfiConverterUInt64.read(from: &buf)
+        case 11: return .forkDetected(document: try FfiConverterString.read(from: &buf), author: try FfiConverterString.read(from: &buf), seq: try FfiConverterUInt32.read(from: &buf)
+        )
+        
+        case 12: return .lagged(missed: try FfiConverterUInt64.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -4436,8 +4455,15 @@ public struct FfiConverterTypeFieldSyncEvent: FfiConverterRustBuffer {
             FfiConverterString.write(member, into: &buf)
             
         
-        case let .lagged(missed):
+        case let .forkDetected(document,author,seq):
             writeInt(&buf, Int32(11))
+            FfiConverterString.write(document, into: &buf)
+            FfiConverterString.write(author, into: &buf)
+            FfiConverterUInt32.write(seq, into: &buf)
+            
+        
+        case let .lagged(missed):
+            writeInt(&buf, Int32(12))
             FfiConverterUInt64.write(missed, into: &buf)
             
         }

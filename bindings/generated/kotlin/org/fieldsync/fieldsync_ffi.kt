@@ -6608,6 +6608,31 @@ sealed class FieldSyncEvent {
     }
     
     /**
+     * An author signed two different operations for one position of its log in this
+     * document (equivocation: a compromised or misbehaving device). The one received first
+     * is kept, the other refused; `Node.forks(document)` returns the evidence.
+     */
+    data class ForkDetected(
+        /**
+         * The document.
+         */
+        val `document`: kotlin.String, 
+        /**
+         * The equivocating author's id.
+         */
+        val `author`: kotlin.String, 
+        /**
+         * The position of its log both operations claim.
+         */
+        val `seq`: kotlin.UInt) : FieldSyncEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
      * This subscription was too slow and missed events; re-read the state you display.
      */
     data class Lagged(
@@ -6685,7 +6710,12 @@ public object FfiConverterTypeFieldSyncEvent : FfiConverterRustBuffer<FieldSyncE
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 )
-            11 -> FieldSyncEvent.Lagged(
+            11 -> FieldSyncEvent.ForkDetected(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterUInt.read(buf),
+                )
+            12 -> FieldSyncEvent.Lagged(
                 FfiConverterULong.read(buf),
                 )
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
@@ -6780,6 +6810,15 @@ public object FfiConverterTypeFieldSyncEvent : FfiConverterRustBuffer<FieldSyncE
                 + FfiConverterString.allocationSize(value.`member`)
             )
         }
+        is FieldSyncEvent.ForkDetected -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`document`)
+                + FfiConverterString.allocationSize(value.`author`)
+                + FfiConverterUInt.allocationSize(value.`seq`)
+            )
+        }
         is FieldSyncEvent.Lagged -> {
             // Add the size for the Int that specifies the variant plus the size needed for all fields
             (
@@ -6858,8 +6897,15 @@ public object FfiConverterTypeFieldSyncEvent : FfiConverterRustBuffer<FieldSyncE
                 FfiConverterString.write(value.`member`, buf)
                 Unit
             }
-            is FieldSyncEvent.Lagged -> {
+            is FieldSyncEvent.ForkDetected -> {
                 buf.putInt(11)
+                FfiConverterString.write(value.`document`, buf)
+                FfiConverterString.write(value.`author`, buf)
+                FfiConverterUInt.write(value.`seq`, buf)
+                Unit
+            }
+            is FieldSyncEvent.Lagged -> {
+                buf.putInt(12)
                 FfiConverterULong.write(value.`missed`, buf)
                 Unit
             }
