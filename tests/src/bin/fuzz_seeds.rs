@@ -259,5 +259,100 @@ fn main() {
     c.put_mode(dt, "round-trip-join", 3, &join);
     c.put_mode(dt, "send", 4, b"\x00\x00\x00\x00pump 3 is dry");
     c.put_mode(dt, "send-tampered-replayed", 4, b"\x07\x00\x28\x01cursor 3");
+    catchup_frames(&c);
     eprintln!("seed corpora written to {}", c.dir.display());
+}
+
+/// Secret key of fixed catch-up log `i` is `[CATCHUP_LOG_SEED_BASE + i; 32]`, its kind Delta
+/// for even `i`, Control for odd (`LOG_SEED_BASE` in `fuzz/fuzz_targets/catchup_frames.rs`).
+const CATCHUP_LOG_SEED_BASE: u8 = 0xC0;
+
+/// catchup_frames: head (number of fixed logs that are ours, bit 7 for a stream the target
+/// builds) | max_frame (4, big endian) | stream or its description.
+fn catchup_frames(c: &Corpus) {
+    let log = |i: u8, same_kind: bool, seq: u32| {
+        let author = AuthorId::from(
+            SigningKey::from_bytes(&[CATCHUP_LOG_SEED_BASE + i; 32]).verifying_key(),
+        );
+        let kind = if (i % 2 == 0) == same_kind { 0u8 } else { 1 };
+        (author, kind, seq)
+    };
+    let stranger = AuthorId::from(SigningKey::from_bytes(&[0x55; 32]).verifying_key());
+    let frame = |out: &mut Vec<u8>, body: &[u8]| {
+        out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        out.extend_from_slice(body);
+    };
+    let page = |heights: &[(AuthorId, u8, u32)]| {
+        let mut out = Vec::new();
+        for (author, kind, seq) in heights {
+            out.extend_from_slice(author.as_bytes());
+            out.push(*kind);
+            out.extend_from_slice(&seq.to_be_bytes());
+        }
+        out
+    };
+    // A raw stream: pages, the empty page, the count, the operation frames, the empty frame.
+    let stream = |ours: u8, max_frame: u32, pages: &[Vec<u8>], ops: &[Vec<u8>]| {
+        let mut out = vec![ours];
+        out.extend_from_slice(&max_frame.to_be_bytes());
+        for p in pages {
+            frame(&mut out, p);
+        }
+        frame(&mut out, &[]);
+        frame(&mut out, &(ops.len() as u64).to_be_bytes());
+        for op in ops {
+            frame(&mut out, op);
+        }
+        frame(&mut out, &[]);
+        out
+    };
+    let t = "catchup_frames";
+    c.put(t, "empty", &stream(8, 1024, &[], &[]));
+    let all: Vec<_> = (0..8).map(|i| log(i, true, 3 + u32::from(i))).collect();
+    let mut listed = all.clone();
+    listed.push((stranger, 0, 9));
+    let ops: Vec<Vec<u8>> = (1..=3).map(|i| format!("op-{i}").into_bytes()).collect();
+    c.put(t, "listed-ops", &stream(4, 256, &[page(&listed)], &ops));
+    let first: Vec<_> = (0..4).map(|i| log(i, true, 1)).collect();
+    let mut second: Vec<_> = (4..8).map(|i| log(i, false, 1)).collect();
+    second.push(log(0, true, 7));
+    c.put(
+        t,
+        "two-pages-other-kinds",
+        &stream(
+            8,
+            16,
+            &[page(&first), page(&second)],
+            &[vec![0xAB; 16], vec![1]],
+        ),
+    );
+    c.put(
+        t,
+        "none-ours",
+        &stream(0, 65536, &[page(&all)], &[vec![7; 100]]),
+    );
+    // Built streams: pages (count; per page distinct heights, each `e` (| author seed) | seq,
+    // then a length byte, 0xFF with a u16), frames (count; class byte (| length)), two
+    // cuts (4 each), frame bytes.
+    let mut built = vec![0x86];
+    built.extend_from_slice(&300u32.to_be_bytes());
+    built.extend_from_slice(&[2, 2]);
+    built.extend_from_slice(&[0, 0, 0, 0, 5]);
+    built.extend_from_slice(&[(1 << 2) | 2, 0, 0, 1, 0]);
+    built.extend_from_slice(&[3]);
+    built.extend_from_slice(&[0x55; 32]);
+    built.extend_from_slice(&[0, 0, 0, 2, 0]);
+    built.extend_from_slice(&[0, 5 << 2, 0, 0, 0, 9, 0xFF, 0x0F, 0xFF]);
+    built.extend_from_slice(&[3, 0, 9, 2, 3, 1, 0, 0]);
+    built.extend_from_slice(&[0, 0, 0, 77, 0, 1, 0, 0]);
+    built.extend_from_slice(b"0123456789");
+    c.put(t, "built-max-page", &built);
+    let mut built = vec![0x88];
+    built.extend_from_slice(&65537u32.to_be_bytes());
+    built.extend_from_slice(&[1, 7]);
+    for i in 0..8u8 {
+        built.extend_from_slice(&[i << 2, 0, 0, 0, i]);
+    }
+    built.extend_from_slice(&[0, 2, 2, 3, 0, 255, 255]);
+    c.put(t, "built-large-frames", &built);
 }
