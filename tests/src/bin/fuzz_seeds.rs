@@ -274,7 +274,11 @@ fn catchup_frames(c: &Corpus) {
         let author = AuthorId::from(
             SigningKey::from_bytes(&[CATCHUP_LOG_SEED_BASE + i; 32]).verifying_key(),
         );
-        let kind = if i.is_multiple_of(2) == same_kind { 0u8 } else { 1 };
+        let kind = if i.is_multiple_of(2) == same_kind {
+            0u8
+        } else {
+            1
+        };
         (author, kind, seq)
     };
     let stranger = AuthorId::from(SigningKey::from_bytes(&[0x55; 32]).verifying_key());
