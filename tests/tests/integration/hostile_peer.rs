@@ -154,16 +154,16 @@ async fn endless_hostile_catch_up_stream_is_bounded_and_good_peers_keep_syncing(
     let t0 = Instant::now();
     let mut peak = baseline;
     let mut edits = 0;
-    // Edits since the flood last made progress: on a loaded machine one edit can reach B
-    // while the flood waits for B to drain its backlog, but not several in a row.
-    let mut stalled = 0;
+    // When the flood last made progress: on a loaded machine several edits can reach B
+    // while the flood waits for B to drain its backlog (a fresh-clone run saw five in a
+    // row), but it must not stop.
+    let (mut last_sent, mut last_progress) = (0, Instant::now());
     while t0.elapsed() < FLOOD
         || (sent.load(Ordering::Relaxed) <= 2 * MAX_GROWTH && t0.elapsed() < FLOOD_CAP)
     {
         doc.list("l").unwrap().push(Value::Int(edits)).unwrap();
         edits += 1;
         let want = doc.to_json().unwrap();
-        let sent_before = sent.load(Ordering::Relaxed);
         wait_until(
             "A's edit reaches B during the flood",
             Duration::from_secs(20),
@@ -173,12 +173,14 @@ async fn endless_hostile_catch_up_stream_is_bounded_and_good_peers_keep_syncing(
             },
         )
         .await;
-        if sent.load(Ordering::Relaxed) > sent_before || flood.is_finished() {
-            stalled = 0;
-        } else {
-            stalled += 1;
+        let now_sent = sent.load(Ordering::Relaxed);
+        if now_sent > last_sent {
+            (last_sent, last_progress) = (now_sent, Instant::now());
         }
-        assert!(stalled < 5, "the flood must be running");
+        assert!(
+            flood.is_finished() || last_progress.elapsed() < Duration::from_secs(15),
+            "the flood must be running"
+        );
     }
     stop.store(true, Ordering::Relaxed);
     let (mut tx, still_open) = flood.await.unwrap();
