@@ -239,6 +239,11 @@ async fn send_heights(tx: &mut SendStream, ours: &Heights) -> Result<(), Catchup
     flush_frames(tx, &mut out).await
 }
 
+/// Our heights by log, for looking up the peer's listed logs.
+fn index_of(ours: &Heights) -> HashMap<(AuthorId, LogKind), u32> {
+    ours.iter().map(|&(a, k, s)| ((a, k), s)).collect()
+}
+
 /// What the peer holds of each of our logs: its heights, kept only for logs in `ours`.
 type TheirHeights = HashMap<(AuthorId, LogKind), u32>;
 
@@ -278,8 +283,7 @@ pub(crate) async fn parse_stream(
     ours: &Heights,
     max_frame: usize,
 ) -> Result<(usize, u64), CatchupError> {
-    let index: HashMap<(AuthorId, LogKind), u32> =
-        ours.iter().map(|&(a, k, s)| ((a, k), s)).collect();
+    let index = index_of(ours);
     let theirs = receive_heights(&mut bytes, &index).await?;
     let count = read_frame(&mut bytes, 8).await?;
     if count.len() != 8 {
@@ -430,8 +434,7 @@ impl Session {
         peer: AuthorId,
     ) -> Result<(), CatchupError> {
         let ours = self.our_heights(doc)?;
-        let index: HashMap<(AuthorId, LogKind), u32> =
-            ours.iter().map(|&(a, k, s)| ((a, k), s)).collect();
+        let index = index_of(&ours);
         // The peer writes nothing after its end frame, so reading ahead loses nothing; it
         // turns two stream reads per operation into one per READ_BUFFER bytes.
         let mut rx = tokio::io::BufReader::with_capacity(READ_BUFFER, rx);
@@ -594,7 +597,7 @@ mod tests {
             (b, LogKind::Delta, 3),
             (c, LogKind::Control, 0),
         ];
-        let index = ours.iter().map(|&(a, k, s)| ((a, k), s)).collect();
+        let index = index_of(&ours);
         // The peer lists a's log at 4, b's at 3, and many logs we do not hold.
         let mut listed: Heights = vec![(a, LogKind::Delta, 4), (b, LogKind::Delta, 3)];
         listed.extend((0..2 * PAGE_LOGS).map(|_| (key(), LogKind::Delta, 1)));

@@ -448,7 +448,7 @@ impl Replica {
         seq: u32,
     ) -> Result<(), IngestError> {
         let (author, document, kind) = log_of(op);
-        let Some(kept) = forks::header_at(st.store.conn(), &author, document, kind, seq)? else {
+        let Some(kept) = oplog::header_at(st.store.conn(), &author, document, kind, seq)? else {
             return Ok(());
         };
         let evidence = forks::ForkEvidence {

@@ -28,6 +28,8 @@ pub enum StoreError {
     Io(std::io::Error),
 }
 
+/// Every SQLite error becomes a `StoreError` here: a full disk is [`StoreError::DiskFull`], a
+/// damaged or foreign file [`StoreError::Corrupt`], anything else [`StoreError::Sqlite`].
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         match &e {

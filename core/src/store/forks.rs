@@ -2,7 +2,7 @@
 //! operations for one position of one of its logs. One row per (document, author, log
 //! kind): the first evidence found proves the equivocation; more would only cost space.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 
 use crate::base::ids::{AuthorId, DocumentId};
 use crate::base::log::LogKind;
@@ -90,25 +90,6 @@ pub fn of_document(
         });
     }
     Ok(out)
-}
-
-/// Encoded header of the operation at `seq` of an author's log, if held.
-pub fn header_at(
-    conn: &Connection,
-    author: &AuthorId,
-    document: DocumentId,
-    kind: LogKind,
-    seq: u32,
-) -> Result<Option<Vec<u8>>, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT header FROM operations WHERE author = ?1 AND document = ?2 AND kind = ?3 AND seq = ?4",
-        )?
-        .query_row(
-            params![author.as_bytes(), document.as_bytes(), kind.code(), seq],
-            |r| r.get::<_, Vec<u8>>(0),
-        )
-        .optional()?)
 }
 
 /// Forgets the evidence of a deleted document.

@@ -51,20 +51,6 @@ impl std::fmt::Debug for Store {
     }
 }
 
-fn classify(e: rusqlite::Error) -> StoreError {
-    match &e {
-        rusqlite::Error::SqliteFailure(err, _)
-            if matches!(
-                err.code,
-                rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt
-            ) =>
-        {
-            StoreError::Corrupt(e.to_string())
-        }
-        _ => StoreError::from(e),
-    }
-}
-
 /// Page cache of the writer connection, in KiB (negative `cache_size` means KiB to SQLite).
 const WRITER_CACHE_KIB: i64 = -32 * 1024;
 
@@ -77,18 +63,14 @@ pub(crate) fn open_connection(path: &Path, read_only: bool) -> Result<Connection
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
-    let conn = Connection::open_with_flags(path, flags).map_err(classify)?;
-    conn.busy_timeout(Duration::from_secs(10))
-        .map_err(classify)?;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
     if !read_only {
         // WAL + synchronous=NORMAL: a committed transaction survives a killed process.
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(classify)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(classify)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
     }
-    conn.pragma_update(None, "foreign_keys", "ON")
-        .map_err(classify)?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
     Ok(conn)
 }
 
@@ -102,8 +84,7 @@ impl Store {
         // The writer's page cache holds the hot index pages of the operation log: with
         // SQLite's 2 MiB default, inserts keyed by (random) operation hash start missing the
         // cache near 20,000 operations and every insert then reads and spills pages.
-        conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)
-            .map_err(classify)?;
+        conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
         if existing > 0 && !has_schema(&conn)? {
             // SQLite treats a file too short for its header as a new, empty database: a
             // damaged file would silently become a fresh node with a new identity.
@@ -112,10 +93,7 @@ impl Store {
                 path.display()
             )));
         }
-        migrations::migrate(&mut conn, migrations::LATEST).map_err(|e| match e {
-            StoreError::Sqlite(inner) => classify(inner),
-            other => other,
-        })?;
+        migrations::migrate(&mut conn, migrations::LATEST)?;
         let checkpointer = match checkpoint::Checkpointer::start(&conn, &path) {
             Ok(c) => Some(c),
             Err(e) => {
@@ -212,7 +190,7 @@ fn has_schema(conn: &Connection) -> Result<bool, StoreError> {
         r.get::<_, i64>(0)
     })
     .map(|n| n > 0)
-    .map_err(classify)
+    .map_err(StoreError::from)
 }
 
 /// Current time in milliseconds since the Unix epoch.

@@ -112,6 +112,25 @@ pub fn hash_at(
     .transpose()
 }
 
+/// Encoded header of the operation at `seq` of an author's log, if held.
+pub fn header_at(
+    conn: &Connection,
+    author: &AuthorId,
+    document: DocumentId,
+    kind: LogKind,
+    seq: u32,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT header FROM operations WHERE author = ?1 AND document = ?2 AND kind = ?3 AND seq = ?4",
+        )?
+        .query_row(
+            params![author.as_bytes(), document.as_bytes(), kind.code(), seq],
+            |r| r.get::<_, Vec<u8>>(0),
+        )
+        .optional()?)
+}
+
 fn row_to_stored(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
     Ok((
         r.get(0)?,

@@ -17,6 +17,16 @@ use std::io::{BufRead, Write};
 
 use fieldsync::{AuthorId, NetworkConfig, Node, NodeConfig, PeerAddr, Value};
 
+/// The figure in kB of `field` (e.g. `VmRSS:`) in this process's `/proc/self/status`, or 0.
+fn memory_kb(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let mut args = std::env::args().skip(1);
@@ -67,13 +77,7 @@ async fn main() {
             let len = doc.text(key).and_then(|t| t.len()).unwrap_or(0);
             writeln!(out, "textlen {len}").unwrap();
         } else if line == "peak" {
-            let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-            let kb = status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .map_or("0", |v| v.trim().trim_end_matches("kB").trim())
-                .to_string();
-            writeln!(out, "peak {kb}").unwrap();
+            writeln!(out, "peak {}", memory_kb("VmHWM:")).unwrap();
         } else if let Some(addr) = line.strip_prefix("connect ") {
             node.add_peer(PeerAddr {
                 node: peer,
@@ -85,13 +89,7 @@ async fn main() {
         } else if line == "addr" {
             writeln!(out, "addr {}", info.addrs[0]).unwrap();
         } else if line == "rss" {
-            let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-            let kb = status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .map_or("0", |v| v.trim().trim_end_matches("kB").trim())
-                .to_string();
-            writeln!(out, "rss {kb}").unwrap();
+            writeln!(out, "rss {}", memory_kb("VmRSS:")).unwrap();
         } else if line == "reset-peak" {
             // Linux: writing 5 to clear_refs resets the peak resident set size.
             let _ = std::fs::write("/proc/self/clear_refs", "5");
