@@ -17,6 +17,8 @@ pub struct PeerProcess {
     child: Child,
     stdin: ChildStdin,
     lines: Receiver<String>,
+    /// Longest wait for an answer.
+    answer_within: Duration,
 }
 
 impl Drop for PeerProcess {
@@ -38,11 +40,19 @@ impl PeerProcess {
         addr: Option<SocketAddr>,
         doc: DocumentId,
     ) -> PeerProcess {
-        let mut child = Command::new(exe)
+        let mut command = Command::new(exe);
+        command
             .arg(dir)
             .arg(peer.to_string())
             .arg(addr.map_or("-".to_string(), |a| a.to_string()))
-            .arg(doc.to_string())
+            .arg(doc.to_string());
+        PeerProcess::spawn(name, command, Duration::from_secs(60))
+    }
+
+    /// Runs `command`, a `net_peer` invocation (e.g. inside a network namespace), waits for
+    /// it to be ready and answers within `answer_within` afterwards.
+    pub fn spawn(name: &'static str, mut command: Command, answer_within: Duration) -> PeerProcess {
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -62,18 +72,19 @@ impl PeerProcess {
             child,
             stdin,
             lines,
+            answer_within,
         };
         let ready = peer.lines.recv_timeout(Duration::from_secs(60));
         assert_eq!(ready.as_deref(), Ok("ready"), "{name} starts");
         peer
     }
 
-    /// Sends `command` and returns the answer line (waits at most 60 s).
+    /// Sends `command` and returns the answer line.
     pub fn ask(&mut self, command: &str) -> String {
         writeln!(self.stdin, "{command}").expect("write to net_peer");
         self.stdin.flush().expect("flush");
         self.lines
-            .recv_timeout(Duration::from_secs(60))
+            .recv_timeout(self.answer_within)
             .unwrap_or_else(|e| panic!("{} did not answer {command:?}: {e}", self.name))
     }
 
@@ -116,6 +127,12 @@ impl PeerProcess {
     /// Adds the peer at `addr` (it starts syncing with it).
     pub fn connect(&mut self, addr: SocketAddr) {
         assert_eq!(self.ask(&format!("connect {addr}")), "ok");
+    }
+
+    /// Hash of the document's JSON (see [`crate::json_hash`]).
+    pub fn json_hash(&mut self) -> String {
+        let line = self.ask("json");
+        line.strip_prefix("json ").expect("json line").to_string()
     }
 
     /// (height of the peer's delta log, height of its own) on this node.

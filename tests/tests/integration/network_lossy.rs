@@ -6,12 +6,11 @@
 //! Needs root and `ip netns` (the kernel here has no `sch_netem`, so loss and delay come from
 //! the proxy). Without them the test prints why and returns.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::Receiver;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use fieldsync::{DocumentId, Node, Value};
+use fieldsync_tests::peer_process::PeerProcess;
 use fieldsync_tests::udp_proxy::{Faults, UdpProxy};
 use fieldsync_tests::{go_online, open_node};
 
@@ -48,45 +47,6 @@ impl Drop for Netns {
     }
 }
 
-/// Node B: the `net_peer` helper in the namespace, driven over stdin/stdout.
-struct Peer {
-    child: Child,
-    stdin: ChildStdin,
-    lines: Receiver<String>,
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Peer {
-    fn ask(&mut self, command: &str) -> String {
-        writeln!(self.stdin, "{command}").unwrap();
-        self.stdin.flush().unwrap();
-        self.lines
-            .recv_timeout(Duration::from_secs(120))
-            .unwrap_or_else(|e| panic!("peer did not answer {command:?}: {e}"))
-    }
-
-    /// (height of A's log, height of B's log) on B.
-    fn status(&mut self) -> (Option<u32>, Option<u32>) {
-        let line = self.ask("status");
-        let mut parts = line.split(' ');
-        assert_eq!(parts.next(), Some("status"), "{line}");
-        let mut h = || parts.next().and_then(|p| p.parse().ok());
-        (h(), h())
-    }
-
-    /// Hash of B's JSON (see `fieldsync_tests::json_hash`).
-    fn json_hash(&mut self) -> String {
-        let line = self.ask("json");
-        line.strip_prefix("json ").expect("json line").to_string()
-    }
-}
-
 fn write(node: &Node, id: DocumentId, n: i64) {
     let list = node.document(id).unwrap().list("a").unwrap();
     for i in 0..n {
@@ -101,7 +61,7 @@ fn height(node: &Node, id: DocumentId, author: fieldsync::AuthorId) -> Option<u3
 /// Polls every 200 ms until A and B hold each other's logs and equal JSON.
 async fn converge(
     a: &Node,
-    b: &mut Peer,
+    b: &mut PeerProcess,
     id: DocumentId,
     within: Duration,
     what: &str,
@@ -154,35 +114,15 @@ async fn loss_delay_partition_and_cut_transfer_converge() {
         blackhole: false,
     };
     proxy.set(lossy);
-    let mut child = Command::new("ip")
+    let mut command = Command::new("ip");
+    command
         .args(["netns", "exec", &ns.0, env!("CARGO_BIN_EXE_net_peer")])
         .arg(db.path())
         .arg(a.author().to_string())
         .arg(proxy.addr.to_string())
-        .arg(id.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn net_peer");
-    let stdin = child.stdin.take().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, lines) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut b = Peer {
-        child,
-        stdin,
-        lines,
-    };
-    assert_eq!(
-        b.lines.recv_timeout(Duration::from_secs(60)).unwrap(),
-        "ready"
-    );
+        .arg(id.to_string());
+    // Node B: the `net_peer` helper in the namespace.
+    let mut b = PeerProcess::spawn("B", command, Duration::from_secs(120));
 
     write(&a, id, 200);
     let t = converge(
