@@ -407,25 +407,35 @@ async fn fifty_hostile_identities_cannot_stall_a_good_catch_up() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let took = t0.elapsed();
+    let during = sent.load(Ordering::Relaxed);
+    // The attack goes on until it has sent well over the memory bound, however fast this
+    // machine is, so the bound is measured against more bytes than it allows.
+    wait_until(
+        "the attack exceeds twice the memory bound",
+        Duration::from_secs(120),
+        || sent.load(Ordering::Relaxed) >> 20 > 2 * MAX_GROWTH_MIB,
+    )
+    .await;
     let flood = sent.load(Ordering::Relaxed);
     let peak = b.peak_mib();
+    assert_eq!(
+        b.status().0,
+        Some(OPS - 1),
+        "B still holds A's operations after the whole attack"
+    );
     stop.store(true, Ordering::Relaxed);
     for task in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
     }
     eprintln!(
-        "good catch-up of {OPS} ops under attack by 50 identities: {took:.2?}; attackers sent {} MiB meanwhile; B's RSS {baseline} -> peak {peak} MiB",
+        "good catch-up of {OPS} ops under attack by 50 identities: {took:.2?}; attackers sent {} MiB meanwhile, {} MiB in all; B's RSS {baseline} -> peak {peak} MiB",
+        during >> 20,
         flood >> 20,
     );
     assert!(
         peak.saturating_sub(baseline) < MAX_GROWTH_MIB,
         "B's memory grew by {} MiB",
         peak - baseline
-    );
-    assert!(
-        flood >> 20 > 2 * MAX_GROWTH_MIB,
-        "the attack ({} MiB) must exceed the memory bound to prove it",
-        flood >> 20
     );
     a.stop_network().await.unwrap();
 }
