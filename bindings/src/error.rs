@@ -110,7 +110,9 @@ impl From<Error> for FieldSyncError {
                 }
                 DocumentError::Store(_) => FieldSyncError::Storage { reason },
                 DocumentError::Engine(_) => FieldSyncError::Internal { reason },
-                DocumentError::NotAllowed(_) => FieldSyncError::NotAllowed { reason },
+                DocumentError::NotAllowed(_) | DocumentError::ForkedIdentity(_) => {
+                    FieldSyncError::NotAllowed { reason }
+                }
                 DocumentError::NotAMember(_) | DocumentError::Encryption(_) => {
                     FieldSyncError::Crypto { reason }
                 }

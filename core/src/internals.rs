@@ -67,16 +67,17 @@ pub mod net {
     pub use crate::net::DEFAULT_NETWORK_ID;
 }
 
-/// Decodes a catch-up heights page (`fieldsync/catchup/2`) as both sides do. Returns the
+/// Decodes a catch-up heights page (`fieldsync/catchup/3`) as both sides do. Returns the
 /// number of logs listed, or `None` when the page is refused.
 pub fn catchup_heights(bytes: &[u8]) -> Option<usize> {
-    crate::net::catchup::decode_page(bytes, |_, _, _| {}).ok()
+    crate::net::catchup::decode_page(bytes, |_, _, _, _| {}).ok()
 }
 
 /// Reads `bytes` as the catch-up stream a peer sends after the document was agreed on
-/// (heights pages, operation count, operation frames of at most `max_frame` bytes) with the
+/// (fork proofs, each decoded and verified; heights pages; operation count, operation frames of at most `max_frame` bytes) with the
 /// same frame reader, page decoder and receive budget as a session, on the current thread.
-/// `ours` lists the logs this side holds. Returns (logs of `ours` the peer listed,
+/// `ours` lists the logs this side holds (its heads hash as `Hash::digest(seq.to_be_bytes())`).
+/// Returns (logs of `ours` the peer listed,
 /// operation frames read), or the protocol error as text.
 pub fn catchup_parse_stream(
     bytes: &[u8],
@@ -90,7 +91,10 @@ pub fn catchup_parse_stream(
     runtime
         .block_on(crate::net::catchup::parse_stream(
             bytes,
-            &ours.to_vec(),
+            &ours
+                .iter()
+                .map(|&(a, k, s)| (a, k, s, p2panda_core::Hash::digest(s.to_be_bytes())))
+                .collect(),
             max_frame,
         ))
         .map_err(|e| e.to_string())

@@ -102,8 +102,12 @@ pub enum Event {
         payload: Vec<u8>,
     },
     /// An author signed two different operations for one position of its log in this
-    /// document (equivocation). The one this node received first is kept, the other refused;
-    /// both headers are kept as evidence (`Node::forks`). Reported once per log.
+    /// document (equivocation: a compromised key, or one identity on two devices). Found
+    /// here or proven by a peer. The log is frozen at `seq` on every replica that learns of
+    /// it: its operations from `seq` on, of both branches, are removed and refused, and the
+    /// document shows what remains. Both headers are kept as evidence (`Node::forks`) and
+    /// given to peers. Reported once per log (again if a lower fork seq is proven). If the
+    /// author is this device, its writes to the document are refused from now on.
     ForkDetected {
         /// The document.
         document: DocumentId,

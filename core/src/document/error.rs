@@ -38,6 +38,12 @@ pub enum DocumentError {
     /// a writer removing a member); nothing changed.
     #[error("not allowed: {0}")]
     NotAllowed(#[from] AuthError),
+    /// This device's own log of the document forked: another device wrote with the same
+    /// identity (a restored backup, a copied data directory), and every replica refuses
+    /// this identity's writes to the document from the fork on. The app should move to a
+    /// new identity (a fresh data directory) and be added again.
+    #[error("this device's log of document {0} forked (its identity is used on another device): writes refused")]
+    ForkedIdentity(DocumentId),
     /// A membership or encryption step failed (bad key bundle, unknown member, ...).
     #[error("encryption: {0}")]
     Encryption(#[from] CryptoError),

@@ -1,15 +1,24 @@
 //! Catch-up sync between two nodes for one document, over a QUIC stream of p2panda-net's
-//! endpoint (protocol `fieldsync/catchup/2`).
+//! endpoint (protocol `fieldsync/catchup/3`).
 //!
 //! 1. The initiator names the document (a 32-byte frame). The responder answers with the
 //!    same id if it serves the document to this peer, or with an empty frame (refusal: it
 //!    does not hold the document, or the peer has no role in it): before that answer a
 //!    device reads 36 bytes of a peer, whoever it is.
-//! 2. Both sides send their log heights (author, log kind, highest seq) in pages of at most
-//!    [`PAGE_LOGS`] logs, ended by an empty page, and read the other's at the same time. A
-//!    side keeps only the heights of logs it holds itself: memory follows its own history,
-//!    not what the peer lists.
-//! 3. Concurrently, each sends every operation the other lacks, in log order (a count
+//! 2. Both sides send the fork proofs they hold for the document (one frame each, at most
+//!    [`MAX_PROOFS`], ended by an empty frame) and read the other's at the same time: a
+//!    proof that holds freezes its log on the reader too (see `replica/forks.rs`), one that
+//!    does not ends the session. Heights are taken after this, so both sides compare logs
+//!    frozen alike.
+//! 3. Both sides send their log heights (author, log kind, highest seq, the hash of the
+//!    operation there) in pages of at most [`PAGE_LOGS`] logs, ended by an empty page, and
+//!    read the other's at the same time. A side keeps only the heights of logs it holds
+//!    itself: memory follows its own history, not what the peer lists. Where the peer's
+//!    head is not the operation this side holds at that seq, the log forked between them:
+//!    this side sends its whole log, and the peer's ingest finds the exact seq where the
+//!    branches part (the operations below are duplicates), keeps the proof and freezes the
+//!    log; the proof reaches this side at their next catch-up.
+//! 4. Concurrently, each sends every operation the other lacks, in log order (a count
 //!    frame, the operations, an empty frame). Received operations go to the ingest worker,
 //!    which validates them like any other input; each frame's bytes are granted by the
 //!    node's [`ReceiveBudget`] before the frame is read (see `budget.rs` for the bound and
@@ -28,6 +37,7 @@ use std::time::Duration;
 
 use iroh::endpoint::{Connection, RecvStream, SendStream};
 use iroh::protocol::{AcceptError, ProtocolHandler};
+use p2panda_core::Hash;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::base::events::Event;
@@ -36,11 +46,13 @@ use crate::base::log::LogKind;
 use crate::net::budget::{BudgetError, ConnectionBudget, Grant, ReceiveBudget};
 use crate::net::sync_store::SyncStore;
 use crate::net::worker::{Held, IngestItem};
+use crate::replica::forks::MAX_PROOFS;
 use crate::replica::Replica;
+use crate::wire::fork::{self, MAX_PROOF_BYTES};
 use crate::wire::operation::encode_wire;
 
 /// ALPN of the catch-up protocol.
-pub const CATCHUP_PROTOCOL: &[u8] = b"fieldsync/catchup/2";
+pub const CATCHUP_PROTOCOL: &[u8] = b"fieldsync/catchup/3";
 /// Operations read from the store per batch while sending.
 const BATCH: u32 = 1000;
 /// Bytes of frames the sender gathers before writing them to the stream at once.
@@ -52,16 +64,16 @@ const IDLE: Duration = Duration::from_secs(30);
 
 /// Buffer a frame starts with; it grows as the frame's bytes arrive.
 const FRAME_CHUNK: usize = 64 * 1024;
-/// Bytes of one height: author, log kind, seq.
-const HEIGHT_BYTES: usize = 32 + 1 + 4;
+/// Bytes of one height: author, log kind, seq, hash of the operation at seq.
+const HEIGHT_BYTES: usize = 32 + 1 + 4 + 32;
 /// Most logs one heights page lists.
 pub const PAGE_LOGS: usize = 4096;
 /// Most logs a peer may list in one session (all pages): beyond that the session ends.
 /// Only the logs this side holds are kept, so this bounds the time spent reading, not memory.
 const MAX_LISTED_LOGS: usize = 4_000_000;
 
-/// Highest seq per (author, log kind) of a document.
-pub type Heights = Vec<(AuthorId, LogKind, u32)>;
+/// Highest seq per (author, log kind) of a document, with the hash of the operation there.
+pub type Heights = Vec<(AuthorId, LogKind, u32, Hash)>;
 
 /// Why a catch-up session failed.
 #[derive(Debug, thiserror::Error)]
@@ -197,13 +209,14 @@ async fn flush_frames(tx: &mut SendStream, out: &mut Vec<u8>) -> Result<(), Catc
     Ok(())
 }
 
-/// One heights page: the logs' (author, kind, seq), [`HEIGHT_BYTES`] each.
-fn encode_page(heights: &[(AuthorId, LogKind, u32)]) -> Vec<u8> {
+/// One heights page: the logs' (author, kind, seq, hash), [`HEIGHT_BYTES`] each.
+fn encode_page(heights: &[(AuthorId, LogKind, u32, Hash)]) -> Vec<u8> {
     let mut out = Vec::with_capacity(heights.len() * HEIGHT_BYTES);
-    for (author, kind, seq) in heights {
+    for (author, kind, seq, hash) in heights {
         out.extend_from_slice(author.as_bytes());
         out.push(kind.code() as u8);
         out.extend_from_slice(&seq.to_be_bytes());
+        out.extend_from_slice(hash.as_bytes());
     }
     out
 }
@@ -211,7 +224,7 @@ fn encode_page(heights: &[(AuthorId, LogKind, u32)]) -> Vec<u8> {
 /// Decodes one heights page (at most [`PAGE_LOGS`] logs), calling `each` per log.
 pub(crate) fn decode_page(
     bytes: &[u8],
-    mut each: impl FnMut(AuthorId, LogKind, u32),
+    mut each: impl FnMut(AuthorId, LogKind, u32, Hash),
 ) -> Result<usize, CatchupError> {
     let bad = |m: &str| CatchupError::Protocol(m.to_string());
     if !bytes.len().is_multiple_of(HEIGHT_BYTES) || bytes.len() / HEIGHT_BYTES > PAGE_LOGS {
@@ -221,7 +234,8 @@ pub(crate) fn decode_page(
         let author = AuthorId::from_slice(&chunk[..32]).map_err(|_| bad("author"))?;
         let kind = LogKind::from_code(i64::from(chunk[32])).ok_or_else(|| bad("log kind"))?;
         let seq = u32::from_be_bytes([chunk[33], chunk[34], chunk[35], chunk[36]]);
-        each(author, kind, seq);
+        let hash: [u8; 32] = chunk[37..].try_into().map_err(|_| bad("hash"))?;
+        each(author, kind, seq, Hash::from_bytes(hash));
     }
     Ok(bytes.len() / HEIGHT_BYTES)
 }
@@ -239,13 +253,49 @@ async fn send_heights(tx: &mut SendStream, ours: &Heights) -> Result<(), Catchup
     flush_frames(tx, &mut out).await
 }
 
-/// Our heights by log, for looking up the peer's listed logs.
-fn index_of(ours: &Heights) -> HashMap<(AuthorId, LogKind), u32> {
-    ours.iter().map(|&(a, k, s)| ((a, k), s)).collect()
+/// Sends our fork proofs of the document and the empty frame that ends them.
+async fn send_proofs(tx: &mut SendStream, proofs: &[Vec<u8>]) -> Result<(), CatchupError> {
+    let mut out = Vec::new();
+    for proof in proofs.iter().take(MAX_PROOFS) {
+        push_frame(&mut out, proof)?;
+        if out.len() >= WRITE_CHUNK {
+            flush_frames(tx, &mut out).await?;
+        }
+    }
+    push_frame(&mut out, &[])?;
+    flush_frames(tx, &mut out).await
 }
 
-/// What the peer holds of each of our logs: its heights, kept only for logs in `ours`.
-type TheirHeights = HashMap<(AuthorId, LogKind), u32>;
+/// Reads the peer's fork proofs up to the empty frame, handing each to `accept` as it
+/// arrives (one frame in memory at a time). Returns how many were read.
+async fn receive_proofs(
+    rx: &mut (impl AsyncRead + Unpin),
+    mut accept: impl FnMut(&[u8]) -> Result<(), CatchupError>,
+) -> Result<usize, CatchupError> {
+    let mut read = 0;
+    loop {
+        let proof = read_frame(rx, MAX_PROOF_BYTES).await?;
+        if proof.is_empty() {
+            return Ok(read);
+        }
+        read += 1;
+        if read > MAX_PROOFS {
+            return Err(CatchupError::Protocol(format!(
+                "more than {MAX_PROOFS} fork proofs"
+            )));
+        }
+        accept(&proof)?;
+    }
+}
+
+/// Our heights by log, for looking up the peer's listed logs.
+fn index_of(ours: &Heights) -> HashMap<(AuthorId, LogKind), u32> {
+    ours.iter().map(|&(a, k, s, _)| ((a, k), s)).collect()
+}
+
+/// What the peer holds of each of our logs: its height and head hash, kept only for logs
+/// in `ours`.
+type TheirHeights = HashMap<(AuthorId, LogKind), (u32, Hash)>;
 
 /// Reads the peer's heights pages up to the empty one, keeping the logs of `ours`.
 async fn receive_heights(
@@ -259,10 +309,13 @@ async fn receive_heights(
         if page.is_empty() {
             return Ok(theirs);
         }
-        listed += decode_page(&page, |author, kind, seq| {
+        listed += decode_page(&page, |author, kind, seq, hash| {
             if ours.contains_key(&(author, kind)) {
-                let have = theirs.entry((author, kind)).or_insert(seq);
-                *have = (*have).max(seq);
+                // Listed twice: the higher entry counts.
+                let have = theirs.entry((author, kind)).or_insert((seq, hash));
+                if seq > have.0 {
+                    *have = (seq, hash);
+                }
             }
         })?;
         if listed > MAX_LISTED_LOGS {
@@ -274,15 +327,22 @@ async fn receive_heights(
 }
 
 /// Parses `bytes` as the stream a catch-up peer sends after the document was agreed on,
-/// the way [`Session::exchange`] reads it (heights pages up to the empty one, keeping logs
-/// of `ours`; the operation count; operation frames of at most `max_frame` bytes, each
-/// granted by a receive budget, up to the empty frame). Returns (logs kept, operations
-/// read). For fuzzing the frame reader without a network.
+/// the way [`Session::exchange`] reads it (fork proofs up to the empty frame, each decoded
+/// and verified; heights pages up to the empty one, keeping logs of `ours`; the operation
+/// count; operation frames of at most `max_frame` bytes, each granted by a receive budget,
+/// up to the empty frame). Returns (logs kept, operations read). For fuzzing the frame
+/// reader without a network.
 pub(crate) async fn parse_stream(
     mut bytes: &[u8],
     ours: &Heights,
     max_frame: usize,
 ) -> Result<(usize, u64), CatchupError> {
+    receive_proofs(&mut bytes, |proof| {
+        let (a, b) = fork::decode(proof).map_err(|e| CatchupError::Protocol(e.to_string()))?;
+        fork::verify(a, b).map_err(|e| CatchupError::Protocol(e.to_string()))?;
+        Ok(())
+    })
+    .await?;
     let index = index_of(ours);
     let theirs = receive_heights(&mut bytes, &index).await?;
     let count = read_frame(&mut bytes, 8).await?;
@@ -322,20 +382,39 @@ impl std::fmt::Debug for Session {
 type LogToSend = (AuthorId, LogKind, Option<u32>, u32);
 
 /// The logs to send (each log of ours the peer lacks something of) and how many operations
-/// that is. Linear in our logs.
-fn plan(ours: &Heights, theirs: &TheirHeights) -> (Vec<LogToSend>, u64) {
+/// that is. Linear in our logs; `hash_at(author, kind, seq)` gives the hash of our
+/// operation at `seq` of a log (a lookup for each log where the peer is behind). A log
+/// whose head on the peer's side is not the operation we hold there forked: all of it is
+/// sent (see the module docs).
+fn plan(
+    ours: &Heights,
+    theirs: &TheirHeights,
+    mut hash_at: impl FnMut(AuthorId, LogKind, u32) -> Result<Option<Hash>, CatchupError>,
+) -> Result<(Vec<LogToSend>, u64), CatchupError> {
     let mut plan = Vec::new();
     let mut total: u64 = 0;
-    for &(author, kind, seq) in ours {
+    for &(author, kind, seq, hash) in ours {
         let from = match theirs.get(&(author, kind)) {
-            Some(&h) if h >= seq => continue,
-            Some(&h) => Some(h),
+            Some(&(h, _)) if h > seq => continue,
+            Some(&(h, their_hash)) if h == seq => {
+                if their_hash == hash {
+                    continue;
+                }
+                None
+            }
+            Some(&(h, their_hash)) => {
+                if hash_at(author, kind, h)? == Some(their_hash) {
+                    Some(h)
+                } else {
+                    None
+                }
+            }
             None => None,
         };
         total += u64::from(seq - from.map_or(0, |h| h + 1)) + 1;
         plan.push((author, kind, from, seq));
     }
-    (plan, total)
+    Ok((plan, total))
 }
 
 impl Session {
@@ -354,7 +433,11 @@ impl Session {
         ours: &Heights,
         theirs: &TheirHeights,
     ) -> Result<u64, CatchupError> {
-        let (plan, total) = plan(ours, theirs);
+        let (plan, total) = plan(ours, theirs, |author, kind, seq| {
+            self.store
+                .hash_at(doc, author, kind, seq)
+                .map_err(|e| CatchupError::Store(e.to_string()))
+        })?;
         write_frame(tx, &total.to_be_bytes()).await?;
         let mut sent = 0;
         let mut out = Vec::with_capacity(WRITE_CHUNK + 4096);
@@ -425,7 +508,8 @@ impl Session {
         }
     }
 
-    /// Exchanges heights pages, then operations, once both sides agreed on the document.
+    /// Exchanges fork proofs, heights pages, then operations, once both sides agreed on
+    /// the document.
     async fn exchange(
         &self,
         mut tx: SendStream,
@@ -433,11 +517,32 @@ impl Session {
         doc: DocumentId,
         peer: AuthorId,
     ) -> Result<(), CatchupError> {
-        let ours = self.our_heights(doc)?;
-        let index = index_of(&ours);
         // The peer writes nothing after its end frame, so reading ahead loses nothing; it
         // turns two stream reads per operation into one per READ_BUFFER bytes.
         let mut rx = tokio::io::BufReader::with_capacity(READ_BUFFER, rx);
+        let proofs = self
+            .node
+            .upgrade()
+            .ok_or(CatchupError::Closed)?
+            .fork_proofs(doc)
+            .map_err(|e| CatchupError::Store(e.to_string()))?;
+        let (sent_proofs, received_proofs) = tokio::join!(
+            send_proofs(&mut tx, &proofs),
+            receive_proofs(&mut rx, |proof| {
+                let node = self.node.upgrade().ok_or(CatchupError::Closed)?;
+                match node.accept_fork_proof(doc, proof) {
+                    Ok(_) => Ok(()),
+                    Err(crate::replica::IngestError::Store(e)) => {
+                        Err(CatchupError::Store(e.to_string()))
+                    }
+                    Err(e) => Err(CatchupError::Protocol(format!("fork proof: {e}"))),
+                }
+            })
+        );
+        sent_proofs?;
+        received_proofs?;
+        let ours = self.our_heights(doc)?;
+        let index = index_of(&ours);
         let (sent_heights, theirs) = tokio::join!(
             send_heights(&mut tx, &ours),
             receive_heights(&mut rx, &index)
@@ -575,47 +680,67 @@ mod tests {
     #[test]
     fn heights_pages_round_trip_and_reject_garbage() {
         let a = AuthorId::from(SigningKey::generate().verifying_key());
-        let h = vec![(a, LogKind::Delta, 7), (a, LogKind::Control, 0)];
+        let h = vec![
+            (a, LogKind::Delta, 7, Hash::digest(b"7")),
+            (a, LogKind::Control, 0, Hash::digest(b"0")),
+        ];
         let mut back = Vec::new();
-        let n = decode_page(&encode_page(&h), |a, k, s| back.push((a, k, s))).unwrap();
+        let n = decode_page(&encode_page(&h), |a, k, s, x| back.push((a, k, s, x))).unwrap();
         assert_eq!((n, back), (2, h));
-        assert!(decode_page(&[0u8; 40], |_, _, _| {}).is_err());
-        assert_eq!(decode_page(&[], |_, _, _| {}).unwrap(), 0);
+        assert!(decode_page(&[0u8; 40], |_, _, _, _| {}).is_err());
+        assert_eq!(decode_page(&[], |_, _, _, _| {}).unwrap(), 0);
         // A page longer than PAGE_LOGS is refused, whatever its content.
-        let long = encode_page(&vec![(a, LogKind::Delta, 1); PAGE_LOGS + 1]);
-        assert!(decode_page(&long, |_, _, _| {}).is_err());
+        let long = encode_page(&vec![
+            (a, LogKind::Delta, 1, Hash::digest(b"1"));
+            PAGE_LOGS + 1
+        ]);
+        assert!(decode_page(&long, |_, _, _, _| {}).is_err());
     }
 
     /// Only the logs this side holds are kept from the peer's pages, and the plan sends
-    /// exactly what the peer lacks.
+    /// exactly what the peer lacks: the rest of a log it holds a prefix of, all of a log it
+    /// lacks or whose branch parted from ours.
     #[tokio::test]
     async fn received_heights_keep_our_logs_and_the_plan_is_what_the_peer_lacks() {
         let key = || AuthorId::from(SigningKey::generate().verifying_key());
-        let (a, b, c) = (key(), key(), key());
+        let (a, b, c, d, e) = (key(), key(), key(), key(), key());
+        // Our operation at seq n of any log hashes to h(n); the peer's other branch to x(n).
+        let h = |n: u32| Hash::digest(n.to_be_bytes());
+        let x = |n: u32| Hash::digest([n.to_be_bytes(), *b"fork"].concat());
         let ours: Heights = vec![
-            (a, LogKind::Delta, 9),
-            (b, LogKind::Delta, 3),
-            (c, LogKind::Control, 0),
+            (a, LogKind::Delta, 9, h(9)),
+            (b, LogKind::Delta, 3, h(3)),
+            (c, LogKind::Control, 0, h(0)),
+            (d, LogKind::Delta, 5, h(5)),
+            (e, LogKind::Delta, 2, h(2)),
         ];
         let index = index_of(&ours);
-        // The peer lists a's log at 4, b's at 3, and many logs we do not hold.
-        let mut listed: Heights = vec![(a, LogKind::Delta, 4), (b, LogKind::Delta, 3)];
-        listed.extend((0..2 * PAGE_LOGS).map(|_| (key(), LogKind::Delta, 1)));
+        // The peer lists a's log at 4, b's at 3, d's at 5 but another branch, e's at 1 on
+        // another branch, and many logs we do not hold.
+        let mut listed: Heights = vec![
+            (a, LogKind::Delta, 4, h(4)),
+            (b, LogKind::Delta, 3, h(3)),
+            (d, LogKind::Delta, 5, x(5)),
+            (e, LogKind::Delta, 1, x(1)),
+        ];
+        listed.extend((0..2 * PAGE_LOGS).map(|_| (key(), LogKind::Delta, 1, h(1))));
         let mut wire = Vec::new();
         for page in listed.chunks(PAGE_LOGS) {
             push_frame(&mut wire, &encode_page(page)).unwrap();
         }
         push_frame(&mut wire, &[]).unwrap();
         let theirs = receive_heights(&mut wire.as_slice(), &index).await.unwrap();
-        assert_eq!(theirs.len(), 2);
-        let (plan, total) = plan(&ours, &theirs);
+        assert_eq!(theirs.len(), 4);
+        let (plan, total) = plan(&ours, &theirs, |_, _, n| Ok(Some(h(n)))).unwrap();
         assert_eq!(
             plan,
             vec![
                 (a, LogKind::Delta, Some(4), 9),
-                (c, LogKind::Control, None, 0)
+                (c, LogKind::Control, None, 0),
+                (d, LogKind::Delta, None, 5),
+                (e, LogKind::Delta, None, 2),
             ]
         );
-        assert_eq!(total, 5 + 1);
+        assert_eq!(total, 5 + 1 + 6 + 3);
     }
 }

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use p2panda_core::Hash;
 use rusqlite::Connection;
 
 use crate::base::ids::{AuthorId, DocumentId};
@@ -42,9 +43,20 @@ impl SyncStore {
         f(&conn)
     }
 
-    /// Highest seq of every log of a document.
+    /// Highest seq of every log of a document, with the head's hash.
     pub fn heights(&self, doc: DocumentId) -> Result<Heights, StoreError> {
-        self.with(|c| oplog::heights(c, doc))
+        self.with(|c| oplog::heads_with_hashes(c, doc))
+    }
+
+    /// Hash of the operation at `seq` of a log, if held.
+    pub fn hash_at(
+        &self,
+        doc: DocumentId,
+        author: AuthorId,
+        kind: LogKind,
+        seq: u32,
+    ) -> Result<Option<Hash>, StoreError> {
+        self.with(|c| oplog::hash_at(c, &author, doc, kind, seq))
     }
 
     /// Up to `limit` operations of one log with `after < seq <= until`, in order.

@@ -33,6 +33,9 @@ pub(crate) struct Batch {
     /// Documents where a removal took effect during a deferred batch: their revoked
     /// updates are swept after the batch's imports (see `crate::replica::authz`).
     pub(crate) revoked: Vec<DocumentId>,
+    /// Logs frozen during a deferred batch (a fork was found): their operations from the
+    /// fork on are removed after the batch's imports (see `crate::replica::forks`).
+    pub(crate) frozen: Vec<LogId>,
 }
 
 /// The memo of one batch (see the module documentation).

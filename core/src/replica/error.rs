@@ -69,6 +69,18 @@ pub enum IngestError {
         /// Position of the conflict.
         seq: u32,
     },
+    /// The author's log is frozen: it forked at `forked_at` (proven by two of its signed
+    /// headers, see `Node::forks`), and its operations from there on are refused by every
+    /// replica that knows the proof.
+    #[error("log of {author} forked at seq {forked_at}: seq {seq} refused")]
+    FrozenLog {
+        /// Author of the log.
+        author: AuthorId,
+        /// Position of the operation.
+        seq: u32,
+        /// Where the log forked.
+        forked_at: u32,
+    },
     /// The backlink does not point at the operation stored at `seq - 1`.
     #[error("backlink of seq {seq} by {author} does not match the stored predecessor")]
     BacklinkMismatch {

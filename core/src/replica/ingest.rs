@@ -20,7 +20,7 @@ use crate::replica::load::{rebuild, Start};
 use crate::replica::write::snapshot_if_due;
 use crate::replica::{IngestError, Replica, ReplicaState};
 use crate::store::documents::{self, DocumentState};
-use crate::store::{forks, oplog, parked, StoreError};
+use crate::store::{oplog, parked, StoreError};
 use crate::wire::body::CONTROL_INVITE;
 use crate::wire::operation::{self, Authenticated, FsOperation};
 
@@ -189,6 +189,7 @@ impl Replica {
                 .flatten(),
             deferred: defer.then(DeferredImports::default),
             revoked: Vec::new(),
+            frozen: Vec::new(),
         };
         self.ingest_each(st, &mut batch, ops, defer, batched, results)
     }
@@ -221,9 +222,7 @@ impl Replica {
             if let Err(e) = self.import_deferred(st, deferred) {
                 tracing::debug!("batched import failed ({e}); ingesting one by one");
                 st.store.rollback_batch();
-                st.docs.clear();
-                st.keys.forget_all();
-                st.auth.clear();
+                st.forget_cached();
                 return None;
             }
         }
@@ -231,18 +230,22 @@ impl Replica {
             if let Err(e) = self.sweep(st, document) {
                 tracing::warn!(%document, "sweeping revoked updates failed ({e}); rolling back");
                 st.store.rollback_batch();
-                st.docs.clear();
-                st.keys.forget_all();
-                st.auth.clear();
+                st.forget_cached();
+                return None;
+            }
+        }
+        for log in std::mem::take(&mut batch.frozen) {
+            if let Err(e) = self.truncate(st, log) {
+                tracing::warn!("removing a forked log's operations failed ({e}); rolling back");
+                st.store.rollback_batch();
+                st.forget_cached();
                 return None;
             }
         }
         if batched {
             if let Err(e) = st.store.commit_batch() {
                 st.store.rollback_batch();
-                st.docs.clear();
-                st.keys.forget_all();
-                st.auth.clear();
+                st.forget_cached();
                 changed.clear();
                 let reason = format!("batch commit failed: {e}");
                 for r in results.iter_mut() {
@@ -437,42 +440,6 @@ impl Replica {
         Ok(n)
     }
 
-    /// Keeps the evidence that `op`'s author equivocated at `seq` of its log (the held
-    /// operation there and `op`, which is either another operation at `seq` or one whose
-    /// backlink names another one) and reports it (`Event::ForkDetected`) the first time
-    /// for that log.
-    fn record_fork(
-        &self,
-        st: &mut ReplicaState,
-        op: &FsOperation,
-        seq: u32,
-    ) -> Result<(), IngestError> {
-        let (author, document, kind) = log_of(op);
-        let Some(kept) = oplog::header_at(st.store.conn(), &author, document, kind, seq)? else {
-            return Ok(());
-        };
-        let evidence = forks::ForkEvidence {
-            document,
-            author,
-            control: kind == LogKind::Control,
-            seq,
-            kept,
-            refused: op.header.encode(),
-        };
-        let tx = st.store.single_statement()?;
-        let new = forks::record(&tx, &evidence)?;
-        tx.commit()?;
-        if new {
-            tracing::warn!("{author} forked its log of document {document} at seq {seq}");
-            self.emit(Event::ForkDetected {
-                document,
-                author,
-                seq,
-            });
-        }
-        Ok(())
-    }
-
     /// Checks seq and backlink against the stored log; parks the operation on a gap.
     fn check_position(
         &self,
@@ -494,12 +461,13 @@ impl Replica {
     ) -> Result<(), IngestError> {
         let author = AuthorId::from(op.header.verifying_key);
         let seq = op.header.seq_num;
+        Self::check_frozen(st, op, log_of(op))?;
         let expected = latest.map_or(0, |(s, _)| s + 1);
         if seq < expected {
             // Not a duplicate (checked by hash before), so a different op holds this slot:
-            // the author signed two operations for it. The first one stays; both headers
-            // are kept as evidence.
-            self.record_fork(st, op, seq)?;
+            // the author signed two operations for it. Both headers are kept as evidence
+            // and the log is frozen here (see `crate::replica::forks`).
+            self.record_fork(st, batch, op, seq)?;
             return Err(IngestError::ForkedLog { author, seq });
         }
         if seq > expected {
@@ -518,8 +486,8 @@ impl Replica {
         if let Some((prev_seq, prev_hash)) = latest {
             if op.header.backlink != Some(prev_hash) {
                 // The author signed this operation after another one at `prev_seq` than the
-                // one held: equivocation too, proven by the two headers.
-                self.record_fork(st, op, prev_seq)?;
+                // one held: a fork at `prev_seq`, proven by the two headers.
+                self.record_fork(st, batch, op, prev_seq)?;
                 return Err(IngestError::BacklinkMismatch { author, seq });
             }
         }

@@ -11,6 +11,7 @@ pub(crate) mod batch;
 mod config;
 pub(crate) mod direct;
 mod error;
+pub(crate) mod forks;
 mod identity;
 pub(crate) mod ingest;
 pub(crate) mod keyring;
@@ -28,7 +29,7 @@ use tokio::sync::broadcast;
 
 use crate::base::events::{Event, EventStream};
 use crate::base::ids::{AuthorId, DocumentId};
-use crate::base::log::LogKind;
+use crate::base::log::{LogId, LogKind};
 use crate::base::version::VersionVector;
 use crate::document::cache::LoadedDoc;
 use crate::document::DocumentError;
@@ -57,6 +58,25 @@ pub(crate) struct ReplicaState {
     pub(crate) auth: HashMap<DocumentId, crate::auth::state::DocAuth>,
     /// Documents' `legacy` flags (no role checks), read once.
     pub(crate) legacy: HashMap<DocumentId, bool>,
+    /// Forked logs and the seq each is frozen at (see [`forks`]): the `forks` table, in
+    /// memory, so every received operation is checked without a lookup.
+    pub(crate) forks: HashMap<LogId, u32>,
+}
+
+impl ReplicaState {
+    /// Drops everything cached from the store, after a rolled-back batch: loaded documents,
+    /// key ring state and roles reload on use; the frozen logs are read again at once.
+    pub(crate) fn forget_cached(&mut self) {
+        self.docs.clear();
+        self.keys.forget_all();
+        self.auth.clear();
+        match crate::store::forks::frozen_logs(self.store.conn()) {
+            Ok(frozen) => self.forks = frozen.into_iter().collect(),
+            // Keeping the in-memory set refuses at worst more than the store says, until
+            // the next start reads it.
+            Err(e) => tracing::warn!("reading the forked logs failed: {e}"),
+        }
+    }
 }
 
 /// One device's replica of its documents: the engine behind `Node` and `Document` handles.
@@ -78,6 +98,9 @@ impl Replica {
         let db_path = store.path().to_path_buf();
         let identity = Identity::load_or_create(&store, config.key_store.as_ref())?;
         let keys = load_key_ring(&store, &identity.author())?;
+        let forks = crate::store::forks::frozen_logs(store.conn())?
+            .into_iter()
+            .collect();
         let (events, _) = broadcast::channel(4096);
         let (local_ops, _) = broadcast::channel(4096);
         let replica = Arc::new(Replica {
@@ -88,6 +111,7 @@ impl Replica {
                 acknowledged: HashMap::new(),
                 auth: HashMap::new(),
                 legacy: HashMap::new(),
+                forks,
             }),
             events,
             identity,
@@ -297,20 +321,11 @@ impl Replica {
         documents::mark_deleted(&tx, id)?;
         tx.commit()?;
         st.docs.remove(&id);
+        st.forks.retain(|(_, document, _), _| *document != id);
         Ok(())
     }
 
     /// Every operation of a document, wire-encoded, in log order per author.
-    /// The fork evidence held for a document (see [`crate::store::forks`]).
-    pub(crate) fn forks(
-        &self,
-        id: DocumentId,
-    ) -> Result<Vec<crate::store::forks::ForkEvidence>, DocumentError> {
-        let st = self.lock();
-        self.ensure_live(&st, id)?;
-        Ok(crate::store::forks::of_document(st.store.conn(), id)?)
-    }
-
     pub(crate) fn operations(&self, id: DocumentId) -> Result<Vec<Vec<u8>>, DocumentError> {
         let st = self.lock();
         self.ensure_live(&st, id)?;

@@ -35,6 +35,7 @@ impl Replica {
             let mut guard = self.lock();
             let st = &mut *guard;
             self.require_role(st, id, Role::Writer)?;
+            self.check_own_log(st, id, LogKind::Delta)?;
             let doc = self.loaded(st, id)?;
             let before = doc.loro.oplog_vv();
             let out = f(&doc.loro);

@@ -172,7 +172,7 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE invites ADD COLUMN expires_at INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE invites ADD COLUMN max_uses INTEGER NOT NULL DEFAULT 0;",
     // 8: fork evidence: two different operations an author signed for one position of one
-    //    of its logs (the first one found per log is kept: it proves the equivocation).
+    //    of its logs (per log, the proof of the lowest forked seq known: see store/forks.rs).
     "CREATE TABLE forks (
         document    BLOB NOT NULL,
         author      BLOB NOT NULL,

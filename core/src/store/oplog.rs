@@ -410,6 +410,21 @@ pub fn heights(
     Ok(out)
 }
 
+/// [`heights`] with the hash of each log's head: what a catch-up peer compares to find
+/// logs that forked at equal heights.
+pub fn heads_with_hashes(
+    conn: &Connection,
+    document: DocumentId,
+) -> Result<Vec<(AuthorId, LogKind, u32, Hash)>, StoreError> {
+    let mut out = Vec::new();
+    for (author, kind, seq) in heights(conn, document)? {
+        let hash = hash_at(conn, &author, document, kind, seq)?
+            .ok_or_else(|| StoreError::Corrupt("a log's head vanished".into()))?;
+        out.push((author, kind, seq, hash));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use p2panda_core::SigningKey;

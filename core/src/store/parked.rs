@@ -129,6 +129,27 @@ pub fn take(
     }
 }
 
+/// Removes the parked operations of a log from `seq` on. Returns how many.
+pub fn delete_from(
+    conn: &Tx<'_>,
+    author: &AuthorId,
+    document: DocumentId,
+    kind: LogKind,
+    seq: u32,
+) -> Result<usize, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "DELETE FROM parked_operations
+             WHERE author = ?1 AND document = ?2 AND kind = ?3 AND seq >= ?4",
+        )?
+        .execute(params![
+            author.as_bytes(),
+            document.as_bytes(),
+            kind.code(),
+            seq
+        ])?)
+}
+
 /// The logs (author, document, kind) that have parked operations.
 pub fn logs(conn: &Connection) -> Result<Vec<(AuthorId, DocumentId, LogKind)>, StoreError> {
     let mut stmt =

@@ -4,6 +4,7 @@
 
 pub mod body;
 mod error;
+pub mod fork;
 pub mod invite;
 pub mod operation;
 mod verify;

@@ -124,9 +124,10 @@ async fn endless_hostile_catch_up_stream_is_bounded_and_good_peers_keep_syncing(
         .await
         .expect("connect to B");
     let (mut tx, _rx) = conn.open_bi().await.unwrap();
-    // The document, then heights: no logs (an empty page ends them). Then an absurd
-    // operation count.
+    // The document, no fork proofs (an empty frame ends them), then heights: no logs (an
+    // empty page ends them). Then an absurd operation count.
     tx.write_all(&frame(id.as_bytes())).await.unwrap();
+    tx.write_all(&frame(&[])).await.unwrap();
     tx.write_all(&frame(&[])).await.unwrap();
     tx.write_all(&frame(&u64::MAX.to_be_bytes())).await.unwrap();
 
@@ -275,6 +276,8 @@ async fn attack(
         match attack {
             Attack::RogueRelayFlood => {
                 let _ = tx.write_all(&frame(doc.as_bytes())).await;
+                // No fork proofs, no heights.
+                let _ = tx.write_all(&frame(&[])).await;
                 let _ = tx.write_all(&frame(&[])).await;
                 let _ = tx.write_all(&frame(&u64::MAX.to_be_bytes())).await;
                 let mut i = 0;

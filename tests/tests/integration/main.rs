@@ -13,6 +13,7 @@ mod crash;
 mod direct;
 mod disk_full;
 mod encryption;
+mod forks;
 mod foundation;
 mod hostile_peer;
 mod key_rotation;

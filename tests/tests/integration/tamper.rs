@@ -7,7 +7,7 @@ use fieldsync::internals::operation::{
     build_operation, decode_operation, decode_wire, encode_operation, encode_wire, LogKind,
 };
 use fieldsync::{AuthorId, DocumentId, IngestError, Node, NodeConfig, Role};
-use fieldsync_tests::open_plain_node;
+use fieldsync_tests::{json_of, open_plain_node};
 use p2panda_core::SigningKey;
 
 /// A Loro update authored by the Loro peer derived from `key`.
@@ -217,18 +217,56 @@ fn seq_gap_is_parked_not_applied() {
     );
 }
 
+/// ForkDetected events seen on `events` since the last call, as (author, seq).
+fn forks_reported(events: &mut fieldsync::EventStream) -> Vec<(AuthorId, u32)> {
+    std::iter::from_fn(|| events.try_next())
+        .filter_map(|e| match e {
+            fieldsync::Event::ForkDetected { author, seq, .. } => Some((author, seq)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The operations of `key`'s delta log held by `node`.
+fn held_of(node: &Node, doc: DocumentId, key: &SigningKey) -> usize {
+    ops_of(node, doc, LogKind::Delta)
+        .iter()
+        .filter(|op| {
+            decode_operation(op, usize::MAX, u64::MAX)
+                .unwrap()
+                .header
+                .verifying_key
+                == key.verifying_key()
+        })
+        .count()
+}
+
 #[test]
 fn forked_log_and_backlink_mismatch() {
     let s = setup();
     let key = SigningKey::generate();
     // A writer's log: an author without a role would be quarantined before the log checks.
     grant_writer(&s, &key);
-    let op0 = build_operation(
+    let loro = loro::LoroDoc::new();
+    loro.set_peer_id(AuthorId::from(key.verifying_key()).loro_peer_id())
+        .unwrap();
+    let update = |text: &str| {
+        let before = loro.oplog_vv();
+        let len = loro.get_text("k").len_unicode();
+        loro.get_text("k").insert(len, text).unwrap();
+        loro.commit();
+        seal(
+            BodyScheme::Plain,
+            &loro.export(loro::ExportMode::updates(&before)).unwrap(),
+        )
+    };
+    let op0 = build_operation(&key, s.doc, LogKind::Delta, None, update("x"));
+    let op1 = build_operation(
         &key,
         s.doc,
         LogKind::Delta,
-        None,
-        seal(BodyScheme::Plain, &loro_update(&key, "x")),
+        Some((0, op0.hash)),
+        update("z"),
     );
     let fork0 = build_operation(
         &key,
@@ -238,12 +276,14 @@ fn forked_log_and_backlink_mismatch() {
         seal(BodyScheme::Plain, &loro_update(&key, "y")),
     );
     s.b.ingest(&encode_operation(&op0)).unwrap();
+    s.b.ingest(&encode_operation(&op1)).unwrap();
+    assert!(json_of(&s.b, s.doc).contains("xz"));
     let author = AuthorId::from(key.verifying_key());
     let mut events = s.b.subscribe();
-    assert_rejected(
-        &s,
-        &encode_operation(&fork0),
-        |e| matches!(e, IngestError::ForkedLog { seq: 0, author: a } if *a == author),
+    let err = s.b.ingest(&encode_operation(&fork0)).unwrap_err();
+    assert!(
+        matches!(err, IngestError::ForkedLog { seq: 0, author: a } if a == author),
+        "{err:?}"
     );
     // The equivocation is kept as evidence (both signed headers) and reported once.
     let evidence = s.b.forks(s.doc).unwrap();
@@ -252,35 +292,74 @@ fn forked_log_and_backlink_mismatch() {
     assert_eq!((fork.author, fork.seq, fork.control), (author, 0, false));
     assert_eq!(fork.kept, op0.header.encode());
     assert_eq!(fork.refused, fork0.header.encode());
-    let mut reported = 0;
-    while let Some(e) = events.try_next() {
-        if let fieldsync::Event::ForkDetected {
-            document,
-            author: a,
-            seq,
-        } = e
-        {
-            assert_eq!((document, a, seq), (s.doc, author, 0));
-            reported += 1;
-        }
+    assert_eq!(forks_reported(&mut events), vec![(author, 0)]);
+    // The log is frozen at seq 0 on this replica, as on every replica that learns of the
+    // fork: the branch it held is gone too, and the document shows what remains.
+    assert_eq!(held_of(&s.b, s.doc, &key), 0);
+    let json = json_of(&s.b, s.doc);
+    assert!(!json.contains('x') && !json.contains('y'), "{json}");
+    assert!(json.contains("hello"), "{json}");
+    // Either branch again, or a successor: refused, nothing changes, no new report.
+    for op in [&fork0, &op0, &op1] {
+        assert_rejected(&s, &encode_operation(op), |e| {
+            matches!(e, IngestError::FrozenLog { forked_at: 0, .. })
+        });
     }
-    assert_eq!(reported, 1, "ForkDetected once");
-    // The same fork again: refused, not reported again.
-    assert!(s.b.ingest(&encode_operation(&fork0)).is_err());
     assert_eq!(s.b.forks(s.doc).unwrap().len(), 1);
-    assert!(!std::iter::from_fn(|| events.try_next())
-        .any(|e| matches!(e, fieldsync::Event::ForkDetected { .. })));
-    // seq 1 chained to the fork, not to what we hold.
-    let bad1 = build_operation(
-        &key,
+    assert!(forks_reported(&mut events).is_empty());
+
+    // A second writer whose seq 1 is chained to another seq 0 than the one held: a fork
+    // at 0 proven by a backlink. Here: first a fork at seq 1 (same shape one step later),
+    // then the proof of a fork at 0 lowers the freeze.
+    let key2 = SigningKey::generate();
+    grant_writer(&s, &key2);
+    let author2 = AuthorId::from(key2.verifying_key());
+    let body = |t: &str| seal(BodyScheme::Plain, &loro_update(&key2, t));
+    let k0 = build_operation(&key2, s.doc, LogKind::Delta, None, body("a"));
+    let k1 = build_operation(&key2, s.doc, LogKind::Delta, Some((0, k0.hash)), body("b"));
+    let other1 = build_operation(&key2, s.doc, LogKind::Delta, Some((0, k0.hash)), body("c"));
+    let on_other1 = build_operation(
+        &key2,
         s.doc,
         LogKind::Delta,
-        Some((0, fork0.hash)),
-        seal(BodyScheme::Plain, &loro_update(&key, "z")),
+        Some((1, other1.hash)),
+        body("d"),
     );
-    assert_rejected(&s, &encode_operation(&bad1), |e| {
-        matches!(e, IngestError::BacklinkMismatch { seq: 1, .. })
-    });
+    s.b.ingest(&encode_operation(&k0)).unwrap();
+    s.b.ingest(&encode_operation(&k1)).unwrap();
+    let err = s.b.ingest(&encode_operation(&on_other1)).unwrap_err();
+    assert!(
+        matches!(err, IngestError::BacklinkMismatch { seq: 2, .. }),
+        "{err:?}"
+    );
+    assert_eq!(forks_reported(&mut events), vec![(author2, 1)]);
+    assert_eq!(
+        held_of(&s.b, s.doc, &key2),
+        1,
+        "seq 0 stays, seq 1 is removed"
+    );
+    let other0 = build_operation(&key2, s.doc, LogKind::Delta, None, body("e"));
+    let err = s.b.ingest(&encode_operation(&other0)).unwrap_err();
+    assert!(
+        matches!(err, IngestError::ForkedLog { seq: 0, .. }),
+        "{err:?}"
+    );
+    assert_eq!(forks_reported(&mut events), vec![(author2, 0)]);
+    assert_eq!(held_of(&s.b, s.doc, &key2), 0);
+    let lowered = s.b.forks(s.doc).unwrap();
+    assert_eq!(lowered.len(), 2);
+    assert!(lowered.iter().any(|f| f.author == author2 && f.seq == 0));
+    // The evidence and the freeze survive a restart.
+    drop(events);
+    let Setup { _dirs, b, doc, .. } = s;
+    drop(b);
+    let b = open_plain_node(_dirs.1.path());
+    assert_eq!(b.forks(doc).unwrap().len(), 2);
+    let err = b.ingest(&encode_operation(&k0)).unwrap_err();
+    assert!(
+        matches!(err, IngestError::FrozenLog { forked_at: 0, .. }),
+        "{err:?}"
+    );
 }
 
 #[test]
