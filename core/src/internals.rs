@@ -54,6 +54,11 @@ pub mod store {
     pub use crate::store::{keys, migrations, Store, DB_FILE};
 }
 
+/// Fork proofs: two signed headers of one author for one log position.
+pub mod fork {
+    pub use crate::wire::fork::{decode, encode, verify, Fork, MAX_PROOF_BYTES, MAX_PROOF_HEADER};
+}
+
 /// Control-log body tags.
 pub mod membership {
     pub use crate::wire::body::{CONTROL_GROUP_MESSAGE, CONTROL_KEY_BUNDLE};
