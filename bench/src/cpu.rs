@@ -101,20 +101,33 @@ mod tests {
     #[test]
     fn a_busy_named_thread_is_attributed_to_its_name() {
         let before = snapshot().expect("/proc/self");
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name("bench-busy".into())
-            .spawn(|| {
-                let start = std::time::Instant::now();
+            .spawn(move || {
+                // Spins until it has had 200 ms of CPU (its own scheduler figure), however
+                // loaded the machine is.
+                let on_cpu = || {
+                    std::fs::read_to_string("/proc/thread-self/schedstat")
+                        .ok()
+                        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+                        .map_or(Duration::ZERO, Duration::from_nanos)
+                };
                 let mut x = 0u64;
-                while start.elapsed() < Duration::from_millis(200) {
-                    x = x.wrapping_add(std::hint::black_box(1));
+                while on_cpu() < Duration::from_millis(200) {
+                    for _ in 0..10_000 {
+                        x = x.wrapping_add(std::hint::black_box(1));
+                    }
                 }
+                let _ = done_tx.send(());
                 // Still alive at the second snapshot: parked until the test ends.
                 std::thread::park_timeout(Duration::from_secs(5));
                 x
             })
             .expect("spawn");
-        std::thread::sleep(Duration::from_millis(400));
+        done_rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the busy thread spins for 200 ms of CPU");
         let after = snapshot().expect("/proc/self");
         let used = between(&before, &after);
         let busy = used

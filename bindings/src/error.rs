@@ -46,6 +46,21 @@ pub enum FieldSyncError {
         /// What failed.
         reason: String,
     },
+    /// The store key from the app's key store does not open this node's database (another
+    /// device's key, or a key store that lost or replaced it). Nothing was changed: with the
+    /// right key the node opens. A new node needs a new data directory.
+    #[error("wrong store key: {reason}")]
+    WrongKey {
+        /// What failed.
+        reason: String,
+    },
+    /// Another node (in this process or another one) has this data directory open. Close it
+    /// first; one node per data directory.
+    #[error("busy: {reason}")]
+    Busy {
+        /// Which directory.
+        reason: String,
+    },
     /// Key material is missing or malformed, the app's key store failed, or decryption failed.
     #[error("crypto error: {reason}")]
     Crypto {
@@ -102,6 +117,8 @@ impl From<Error> for FieldSyncError {
     fn from(e: Error) -> Self {
         let reason = e.to_string();
         match e {
+            Error::Store(StoreError::WrongKey) => FieldSyncError::WrongKey { reason },
+            Error::Store(StoreError::Busy(_)) => FieldSyncError::Busy { reason },
             Error::Store(_) => FieldSyncError::Storage { reason },
             Error::Document(d) => match d {
                 DocumentError::NotFound(_) => FieldSyncError::NotFound { reason },
@@ -110,7 +127,7 @@ impl From<Error> for FieldSyncError {
                 }
                 DocumentError::Store(_) => FieldSyncError::Storage { reason },
                 DocumentError::Engine(_) => FieldSyncError::Internal { reason },
-                DocumentError::NotAllowed(_) | DocumentError::ForkedIdentity(_) => {
+                DocumentError::NotAllowed(_) | DocumentError::IdentityCloned(_) => {
                     FieldSyncError::NotAllowed { reason }
                 }
                 DocumentError::NotAMember(_) | DocumentError::Encryption(_) => {

@@ -106,14 +106,24 @@ pub enum FieldSyncEvent {
         member: String,
     },
     /// An author signed two different operations for one position of its log in this
-    /// document (equivocation: a compromised or misbehaving device). The one received first
-    /// is kept, the other refused; `Node.forks(document)` returns the evidence.
+    /// document (equivocation: a compromised key, or one identity on two devices). Its log
+    /// is frozen at `seq` on every replica that learns of it: both branches from there on
+    /// are removed and refused.
     ForkDetected {
         /// The document.
         document: String,
         /// The equivocating author's id.
         author: String,
         /// The position of its log both operations claim.
+        seq: u32,
+    },
+    /// Another device writes with this device's identity (a restored backup, a copied data
+    /// directory). Writes with this identity fail with `NotAllowed` from now on: open a new
+    /// node in a fresh data directory (a new identity) and join the documents again.
+    IdentityCloned {
+        /// The document where it showed.
+        document: String,
+        /// The position of this device's log the foreign operation claims.
         seq: u32,
     },
     /// This subscription was too slow and missed events; re-read the state you display.
@@ -207,6 +217,10 @@ impl From<Event> for FieldSyncEvent {
             } => FieldSyncEvent::ForkDetected {
                 document: document.to_string(),
                 author: author.to_string(),
+                seq,
+            },
+            Event::IdentityCloned { document, seq } => FieldSyncEvent::IdentityCloned {
+                document: document.to_string(),
                 seq,
             },
             Event::Lagged { missed } => FieldSyncEvent::Lagged { missed },

@@ -82,11 +82,15 @@ impl Node {
 impl Node {
     /// Opens (or creates) the node stored in `data_dir`, creating the directory if needed.
     ///
-    /// `key_store` lets the app keep the device key in the Android Keystore / iOS Keychain; by
-    /// default (`null`/`nil`) the key is kept in the node's database.
+    /// `key_store` lets the app keep the device key and the store key in the Android Keystore
+    /// / iOS Keychain; by default (`null`/`nil`) the device key is kept in the node's
+    /// (sealed) database and the store key in the file `store.key` of the data directory.
+    /// The directory is made private to the app's user and locked for this node.
     ///
     /// # Errors
     /// - `InvalidArgument`: `data_dir` is empty, longer than 4096 bytes or contains NUL.
+    /// - `Busy`: another node has this data directory open.
+    /// - `WrongKey`: the store key does not open the database (nothing was changed).
     /// - `Storage`: the directory cannot be created or the database cannot be opened
     ///   (unwritable, corrupt, written by a newer FieldSync).
     /// - `Crypto`: the key store failed or returned a key that is not 32 bytes.
@@ -230,6 +234,26 @@ impl Node {
         })
     }
 
+    /// Whether another device writes with this device's identity (see the event
+    /// `IdentityCloned`): writes with it are refused once it does.
+    ///
+    /// # Errors
+    /// `Closed`.
+    pub fn identity_cloned(&self) -> Result<bool, FieldSyncError> {
+        guard(|| Ok(self.live()?.identity_cloned().is_some()))
+    }
+
+    /// Replaces the store key with a fresh one (saved through the key store) and moves the
+    /// whole database to a new data key. Crash-safe: whenever the app is killed, the node
+    /// opens afterwards with the key its key store holds. Takes time in proportion to the
+    /// database: call it off the main thread.
+    ///
+    /// # Errors
+    /// `Storage`, `Closed`, `Crypto` (the key store failed; the old key still opens).
+    pub fn rotate_store_key(&self) -> Result<(), FieldSyncError> {
+        guard(|| Ok(self.live()?.rotate_store_key()?))
+    }
+
     /// Writes a snapshot of every loaded document so the next open is fast. Edits are durable
     /// without it.
     ///
@@ -239,9 +263,10 @@ impl Node {
         guard(|| Ok(self.live()?.flush()?))
     }
 
-    /// Shuts the node down: flushes, ends every event subscription, and makes every later call
-    /// on this node and its documents fail with `Closed`. Idempotent. The database is released
-    /// when the node and all its documents are closed (Kotlin) / released (Swift).
+    /// Shuts the node down: flushes, ends every event subscription, releases the data
+    /// directory (a new node may open it at once) and makes every later call on this node
+    /// and its documents fail with `Closed`. Idempotent. Without it, the directory is
+    /// released when the node and all its documents are closed (Kotlin) / released (Swift).
     ///
     /// # Errors
     /// `Storage` if the final flush fails (the node is shut down anyway).
@@ -261,9 +286,15 @@ impl Node {
                     tracing::warn!(target: "fieldsync_ffi", "stopping the network on shutdown: {e}");
                 }
             }
-            tokio::task::spawn_blocking(move || inner.flush())
-                .await
-                .map_err(|e| FieldSyncError::internal(e.to_string()))??;
+            tokio::task::spawn_blocking(move || {
+                let flushed = inner.flush();
+                // The data directory is free for a new node even while documents of this
+                // one are still referenced (they fail with `Closed` from now on).
+                inner.release()?;
+                flushed
+            })
+            .await
+            .map_err(|e| FieldSyncError::internal(e.to_string()))??;
             Ok(())
         })
         .await

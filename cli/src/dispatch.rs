@@ -22,6 +22,18 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// Creates the data directory private to this user (0700) before anything is put in it:
+/// the lock file and the control socket are never reachable through a wider directory.
+pub fn private_dir(data: &Path) -> Result<()> {
+    std::fs::create_dir_all(data)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(data, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
 /// Runs a node command on the data directory `data`: in this process, or forwarded to the
 /// `fieldsync node` running there. Prints the result.
 pub fn run(data: &Path, json: bool, cmd: NodeCommand) -> Result<()> {
@@ -29,7 +41,7 @@ pub fn run(data: &Path, json: bool, cmd: NodeCommand) -> Result<()> {
     if !init && !Node::exists(data) {
         return Err(no_node(data));
     }
-    std::fs::create_dir_all(data)?;
+    private_dir(data)?;
     let out = match control::acquire(data)? {
         Access::Local(_lock) => {
             let created = !Node::exists(data);

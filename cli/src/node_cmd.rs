@@ -112,6 +112,9 @@ pub fn run(data: &Path, json: bool, net: NetArgs, gql: GraphqlArgs) -> Result<()
     if !fieldsync::Node::exists(data) {
         return Err(error::no_node(data));
     }
+    // An existing directory of an older version may be wider: restricted before the lock
+    // file and the control socket are created in it.
+    crate::dispatch::private_dir(data)?;
     let _lock = control::lock_for_node(data)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -446,8 +449,15 @@ impl Printer {
             } => (
                 json!({"event": "fork_detected", "document": s(document), "author": author.to_string(), "seq": seq}),
                 format!(
-                    "{} signed two different operations for position {seq} of its log in document {} (the first one received is kept)",
+                    "{} signed two different operations for position {seq} of its log in document {}: its log is frozen there on every replica",
                     fmt::short(author),
+                    fmt::short(document)
+                ),
+            ),
+            Event::IdentityCloned { document, seq } => (
+                json!({"event": "identity_cloned", "document": s(document), "seq": seq}),
+                format!(
+                    "another device writes with this node's identity (position {seq} of its log in document {}): writes are refused; start a new node in a fresh data directory and join again",
                     fmt::short(document)
                 ),
             ),

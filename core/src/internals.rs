@@ -51,7 +51,39 @@ pub mod direct {
 
 /// The SQLite store.
 pub mod store {
-    pub use crate::store::{keys, migrations, Store, DB_FILE};
+    pub use crate::store::sealed::SEALED;
+    pub use crate::store::{keys, migrations, Store, DB_FILE, LOCK_FILE};
+
+    /// A plain SQLite connection on the database in `data_dir` (no lock, no migration)
+    /// with `fs_seal` / `fs_open` registered for its data key, found with the default
+    /// store key: for tests that read or damage stored values directly.
+    pub fn raw_connection(data_dir: &std::path::Path) -> rusqlite::Connection {
+        raw_connection_with(data_dir, &default_store_key(data_dir))
+    }
+
+    /// [`raw_connection`] with the given store key.
+    pub fn raw_connection_with(
+        data_dir: &std::path::Path,
+        store_key: &[u8; 32],
+    ) -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open(data_dir.join(DB_FILE)).expect("open database");
+        let tx = crate::store::tx::Tx::begin(&conn).expect("begin");
+        let cipher = crate::store::sealed::data_key(&tx, store_key).expect("the data key");
+        tx.commit().expect("commit");
+        crate::store::sealed::register(&conn, &cipher).expect("register");
+        conn
+    }
+
+    /// The store key the default file key store keeps for the node in `data_dir` (what a
+    /// node without an app key store opens its database with).
+    pub fn default_store_key(data_dir: &std::path::Path) -> [u8; 32] {
+        use crate::replica::DeviceKeyStore;
+        let bytes = crate::replica::FileKeyStore::in_data_dir(data_dir)
+            .load_store_key()
+            .expect("readable key file")
+            .expect("a key file");
+        bytes.as_slice().try_into().expect("32 bytes")
+    }
 }
 
 /// Fork proofs: two signed headers of one author for one log position.

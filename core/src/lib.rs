@@ -40,7 +40,9 @@ pub use direct::{DirectError, DirectPayload, ReceivedDirect};
 pub use document::{DocumentError, Value};
 pub use net::{NetError, NetworkConfig, NetworkInfo, PeerAddr, SyncStatus};
 pub use node::{Document, Error, InviteOptions, ListHandle, MapHandle, Node, Result, TextHandle};
-pub use replica::{DeviceKeyStore, IdentityError, IngestError, IngestOutcome, NodeConfig};
+pub use replica::{
+    DeviceKeyStore, FileKeyStore, IdentityError, IngestError, IngestOutcome, NodeConfig,
+};
 pub use store::forks::ForkEvidence;
 pub use store::outbox::OutboxEntry;
 pub use store::StoreError;

@@ -39,6 +39,25 @@ pub fn open_plain_node(dir: &Path) -> Node {
     Node::open(cfg).expect("open node")
 }
 
+/// A key store with fixed keys: copies of a database opened with it open with the same keys
+/// wherever they are put (corruption tests open damaged copies in fresh directories).
+pub struct FixedKeys;
+
+impl fieldsync::DeviceKeyStore for FixedKeys {
+    fn load(&self) -> Result<Option<Vec<u8>>, String> {
+        Ok(Some(vec![0x11; 32]))
+    }
+    fn save(&self, _key: &[u8]) -> Result<(), String> {
+        Ok(())
+    }
+    fn load_store_key(&self) -> Result<Option<Vec<u8>>, String> {
+        Ok(Some(vec![0x22; 32]))
+    }
+    fn save_store_key(&self, _key: &[u8]) -> Result<(), String> {
+        Ok(())
+    }
+}
+
 /// Makes `joiner` a member of `doc` (owned by `owner`) and delivers the control operations.
 pub fn share(owner: &Node, doc: &fieldsync::Document, joiner: &Node) {
     doc.add_member(&joiner.key_bundle().expect("key bundle"))

@@ -640,33 +640,55 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 
 
 /**
- * Where the device's 32-byte Ed25519 private key is kept, implemented by the app.
+ * Where the device's two keys are kept, implemented by the app: its 32-byte Ed25519 private
+ * key, and the 32-byte store key that wraps the key sealing the node's database at rest.
  *
- * Pass an implementation to `Node.open(dataDir, keyStore)`. Without one the key is stored in
- * the node's SQLite database. The node calls [`DeviceKeyStore::load`] once on open and, on the
- * very first open, [`DeviceKeyStore::save`] with a freshly generated key.
+ * Pass an implementation to `Node.open(dataDir, keyStore)`; the packages ship one for the
+ * Android Keystore and one for the iOS Keychain. Without one the device key is kept in the
+ * node's (sealed) database and the store key in a 0600 file `store.key` in the data
+ * directory, which protects a copied database but not a copied directory.
+ *
+ * The node calls `load` and `loadStoreKey` on open and, on the very first open, `save` and
+ * `saveStoreKey` with fresh keys; `saveStoreKey` again when the app rotates the store key
+ * (`Node.rotateStoreKey`), where it must replace the old key atomically.
  *
  * Errors thrown by the implementation surface from `Node.open` as `FieldSyncError.Crypto`.
  */
 public protocol DeviceKeyStore: AnyObject, Sendable {
     
     /**
-     * Returns the stored key (exactly 32 bytes), or `null`/`nil` if none was stored yet.
+     * Returns the stored device key (exactly 32 bytes), or `null`/`nil` if none was stored.
      */
     func load() throws  -> Data?
     
     /**
-     * Persists a freshly generated 32-byte key. Called at most once per installation.
+     * Persists a freshly generated 32-byte device key. Called at most once per installation.
      */
     func save(key: Data) throws 
     
+    /**
+     * Returns the stored store key (exactly 32 bytes), or `null`/`nil` if none was stored.
+     */
+    func loadStoreKey() throws  -> Data?
+    
+    /**
+     * Persists a 32-byte store key, replacing the previous one atomically.
+     */
+    func saveStoreKey(key: Data) throws 
+    
 }
 /**
- * Where the device's 32-byte Ed25519 private key is kept, implemented by the app.
+ * Where the device's two keys are kept, implemented by the app: its 32-byte Ed25519 private
+ * key, and the 32-byte store key that wraps the key sealing the node's database at rest.
  *
- * Pass an implementation to `Node.open(dataDir, keyStore)`. Without one the key is stored in
- * the node's SQLite database. The node calls [`DeviceKeyStore::load`] once on open and, on the
- * very first open, [`DeviceKeyStore::save`] with a freshly generated key.
+ * Pass an implementation to `Node.open(dataDir, keyStore)`; the packages ship one for the
+ * Android Keystore and one for the iOS Keychain. Without one the device key is kept in the
+ * node's (sealed) database and the store key in a 0600 file `store.key` in the data
+ * directory, which protects a copied database but not a copied directory.
+ *
+ * The node calls `load` and `loadStoreKey` on open and, on the very first open, `save` and
+ * `saveStoreKey` with fresh keys; `saveStoreKey` again when the app rotates the store key
+ * (`Node.rotateStoreKey`), where it must replace the old key atomically.
  *
  * Errors thrown by the implementation surface from `Node.open` as `FieldSyncError.Crypto`.
  */
@@ -724,7 +746,7 @@ open class DeviceKeyStoreImpl: DeviceKeyStore, @unchecked Sendable {
 
     
     /**
-     * Returns the stored key (exactly 32 bytes), or `null`/`nil` if none was stored yet.
+     * Returns the stored device key (exactly 32 bytes), or `null`/`nil` if none was stored.
      */
 open func load()throws  -> Data?  {
     return try  FfiConverterOptionData.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
@@ -736,11 +758,35 @@ open func load()throws  -> Data?  {
 }
     
     /**
-     * Persists a freshly generated 32-byte key. Called at most once per installation.
+     * Persists a freshly generated 32-byte device key. Called at most once per installation.
      */
 open func save(key: Data)throws   {try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
         uniffiCallStatus in
     uniffi_fieldsync_ffi_fn_method_devicekeystore_save(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(key),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Returns the stored store key (exactly 32 bytes), or `null`/`nil` if none was stored.
+     */
+open func loadStoreKey()throws  -> Data?  {
+    return try  FfiConverterOptionData.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_devicekeystore_load_store_key(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Persists a 32-byte store key, replacing the previous one atomically.
+     */
+open func saveStoreKey(key: Data)throws   {try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_devicekeystore_save_store_key(
             self.uniffiCloneHandle(),
         FfiConverterData.lower(key),uniffiCallStatus
     )
@@ -810,6 +856,54 @@ fileprivate struct UniffiCallbackInterfaceDeviceKeyStore {
                     throw UniffiInternalError.unexpectedStaleHandle
                 }
                 return try uniffiObj.save(
+                     key: try FfiConverterData.lift(key)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeFieldSyncError_lower
+            )
+        },
+        loadStoreKey: { (
+            uniffiHandle: UInt64,
+            uniffiOutReturn: UnsafeMutablePointer<RustBuffer>,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> Data? in
+                guard let uniffiObj = try? FfiConverterTypeDeviceKeyStore.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.loadStoreKey(
+                )
+            }
+
+            
+            let writeReturn = { uniffiOutReturn.pointee = FfiConverterOptionData.lower($0) }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeFieldSyncError_lower
+            )
+        },
+        saveStoreKey: { (
+            uniffiHandle: UInt64,
+            key: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeDeviceKeyStore.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.saveStoreKey(
                      key: try FfiConverterData.lift(key)
                 )
             }
@@ -2478,6 +2572,15 @@ public protocol NodeProtocol: AnyObject, Sendable {
     func flush() throws 
     
     /**
+     * Whether another device writes with this device's identity (see the event
+     * `IdentityCloned`): writes with it are refused once it does.
+     *
+     * # Errors
+     * `Closed`.
+     */
+    func identityCloned() throws  -> Bool
+    
+    /**
      * Whether the network is running.
      *
      * # Errors
@@ -2548,6 +2651,17 @@ public protocol NodeProtocol: AnyObject, Sendable {
     func revokeInvites(document: String) throws  -> UInt64
     
     /**
+     * Replaces the store key with a fresh one (saved through the key store) and moves the
+     * whole database to a new data key. Crash-safe: whenever the app is killed, the node
+     * opens afterwards with the key its key store holds. Takes time in proportion to the
+     * database: call it off the main thread.
+     *
+     * # Errors
+     * `Storage`, `Closed`, `Crypto` (the key store failed; the old key still opens).
+     */
+    func rotateStoreKey() throws 
+    
+    /**
      * Sends `payload` to the device `peer` (an author id), end-to-end encrypted over a
      * ratchet session; it is stored, delivered in order when the peer is reachable, and
      * arrives there as `FieldSyncEvent.DirectMessage`. Needs the peer's key bundle (from an
@@ -2560,9 +2674,10 @@ public protocol NodeProtocol: AnyObject, Sendable {
     func sendDirect(peer: String, payload: Data) throws  -> UInt64
     
     /**
-     * Shuts the node down: flushes, ends every event subscription, and makes every later call
-     * on this node and its documents fail with `Closed`. Idempotent. The database is released
-     * when the node and all its documents are closed (Kotlin) / released (Swift).
+     * Shuts the node down: flushes, ends every event subscription, releases the data
+     * directory (a new node may open it at once) and makes every later call on this node
+     * and its documents fail with `Closed`. Idempotent. Without it, the directory is
+     * released when the node and all its documents are closed (Kotlin) / released (Swift).
      *
      * # Errors
      * `Storage` if the final flush fails (the node is shut down anyway).
@@ -2668,11 +2783,15 @@ open class Node: NodeProtocol, @unchecked Sendable {
     /**
      * Opens (or creates) the node stored in `data_dir`, creating the directory if needed.
      *
-     * `key_store` lets the app keep the device key in the Android Keystore / iOS Keychain; by
-     * default (`null`/`nil`) the key is kept in the node's database.
+     * `key_store` lets the app keep the device key and the store key in the Android Keystore
+     * / iOS Keychain; by default (`null`/`nil`) the device key is kept in the node's
+     * (sealed) database and the store key in the file `store.key` of the data directory.
+     * The directory is made private to the app's user and locked for this node.
      *
      * # Errors
      * - `InvalidArgument`: `data_dir` is empty, longer than 4096 bytes or contains NUL.
+     * - `Busy`: another node has this data directory open.
+     * - `WrongKey`: the store key does not open the database (nothing was changed).
      * - `Storage`: the directory cannot be created or the database cannot be opened
      * (unwritable, corrupt, written by a newer FieldSync).
      * - `Crypto`: the key store failed or returned a key that is not 32 bytes.
@@ -2782,6 +2901,22 @@ open func flush()throws   {try rustCallWithError(FfiConverterTypeFieldSyncError_
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 }
+}
+    
+    /**
+     * Whether another device writes with this device's identity (see the event
+     * `IdentityCloned`): writes with it are refused once it does.
+     *
+     * # Errors
+     * `Closed`.
+     */
+open func identityCloned()throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_node_identity_cloned(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -2934,6 +3069,23 @@ open func revokeInvites(document: String)throws  -> UInt64  {
 }
     
     /**
+     * Replaces the store key with a fresh one (saved through the key store) and moves the
+     * whole database to a new data key. Crash-safe: whenever the app is killed, the node
+     * opens afterwards with the key its key store holds. Takes time in proportion to the
+     * database: call it off the main thread.
+     *
+     * # Errors
+     * `Storage`, `Closed`, `Crypto` (the key store failed; the old key still opens).
+     */
+open func rotateStoreKey()throws   {try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_node_rotate_store_key(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+    /**
      * Sends `payload` to the device `peer` (an author id), end-to-end encrypted over a
      * ratchet session; it is stored, delivered in order when the peer is reachable, and
      * arrives there as `FieldSyncEvent.DirectMessage`. Needs the peer's key bundle (from an
@@ -2955,9 +3107,10 @@ open func sendDirect(peer: String, payload: Data)throws  -> UInt64  {
 }
     
     /**
-     * Shuts the node down: flushes, ends every event subscription, and makes every later call
-     * on this node and its documents fail with `Closed`. Idempotent. The database is released
-     * when the node and all its documents are closed (Kotlin) / released (Swift).
+     * Shuts the node down: flushes, ends every event subscription, releases the data
+     * directory (a new node may open it at once) and makes every later call on this node
+     * and its documents fail with `Closed`. Idempotent. Without it, the directory is
+     * released when the node and all its documents are closed (Kotlin) / released (Swift).
      *
      * # Errors
      * `Storage` if the final flush fails (the node is shut down anyway).
@@ -3997,6 +4150,25 @@ enum FieldSyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
          */reason: String
     )
     /**
+     * The store key from the app's key store does not open this node's database (another
+     * device's key, or a key store that lost or replaced it). Nothing was changed: with the
+     * right key the node opens. A new node needs a new data directory.
+     */
+    case WrongKey(
+        /**
+         * What failed.
+         */reason: String
+    )
+    /**
+     * Another node (in this process or another one) has this data directory open. Close it
+     * first; one node per data directory.
+     */
+    case Busy(
+        /**
+         * Which directory.
+         */reason: String
+    )
+    /**
      * Key material is missing or malformed, the app's key store failed, or decryption failed.
      */
     case Crypto(
@@ -4074,16 +4246,22 @@ public struct FfiConverterTypeFieldSyncError: FfiConverterRustBuffer {
         case 5: return .Storage(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 6: return .Crypto(
+        case 6: return .WrongKey(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 7: return .NotAllowed(
+        case 7: return .Busy(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 8: return .Closed(
+        case 8: return .Crypto(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 9: return .Internal(
+        case 9: return .NotAllowed(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 10: return .Closed(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 11: return .Internal(
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -4123,23 +4301,33 @@ public struct FfiConverterTypeFieldSyncError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Crypto(reason):
+        case let .WrongKey(reason):
             writeInt(&buf, Int32(6))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .NotAllowed(reason):
+        case let .Busy(reason):
             writeInt(&buf, Int32(7))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Closed(reason):
+        case let .Crypto(reason):
             writeInt(&buf, Int32(8))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Internal(reason):
+        case let .NotAllowed(reason):
             writeInt(&buf, Int32(9))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Closed(reason):
+            writeInt(&buf, Int32(10))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Internal(reason):
+            writeInt(&buf, Int32(11))
             FfiConverterString.write(reason, into: &buf)
             
         }
@@ -4301,8 +4489,9 @@ public enum FieldSyncEvent: Equatable, Hashable {
     )
     /**
      * An author signed two different operations for one position of its log in this
-     * document (equivocation: a compromised or misbehaving device). The one received first
-     * is kept, the other refused; `Node.forks(document)` returns the evidence.
+     * document (equivocation: a compromised key, or one identity on two devices). Its log
+     * is frozen at `seq` on every replica that learns of it: both branches from there on
+     * are removed and refused.
      */
     case forkDetected(
         /**
@@ -4313,6 +4502,19 @@ public enum FieldSyncEvent: Equatable, Hashable {
          */author: String, 
         /**
          * The position of its log both operations claim.
+         */seq: UInt32
+    )
+    /**
+     * Another device writes with this device's identity (a restored backup, a copied data
+     * directory). Writes with this identity fail with `NotAllowed` from now on: open a new
+     * node in a fresh data directory (a new identity) and join the documents again.
+     */
+    case identityCloned(
+        /**
+         * The document where it showed.
+         */document: String, 
+        /**
+         * The position of this device's log the foreign operation claims.
          */seq: UInt32
     )
     /**
@@ -4377,7 +4579,10 @@ public struct FfiConverterTypeFieldSyncEvent: FfiConverterRustBuffer {
         case 11: return .forkDetected(document: try FfiConverterString.read(from: &buf), author: try FfiConverterString.read(from: &buf), seq: try FfiConverterUInt32.read(from: &buf)
         )
         
-        case 12: return .lagged(missed: try FfiConverterUInt64.read(from: &buf)
+        case 12: return .identityCloned(document: try FfiConverterString.read(from: &buf), seq: try FfiConverterUInt32.read(from: &buf)
+        )
+        
+        case 13: return .lagged(missed: try FfiConverterUInt64.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -4462,8 +4667,14 @@ public struct FfiConverterTypeFieldSyncEvent: FfiConverterRustBuffer {
             FfiConverterUInt32.write(seq, into: &buf)
             
         
-        case let .lagged(missed):
+        case let .identityCloned(document,seq):
             writeInt(&buf, Int32(12))
+            FfiConverterString.write(document, into: &buf)
+            FfiConverterUInt32.write(seq, into: &buf)
+            
+        
+        case let .lagged(missed):
+            writeInt(&buf, Int32(13))
             FfiConverterUInt64.write(missed, into: &buf)
             
         }
@@ -5448,10 +5659,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_ffi_checksum_method_eventsubscription_next() != 19322) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_devicekeystore_load() != 30232) {
+    if (uniffi_fieldsync_ffi_checksum_method_devicekeystore_load() != 2229) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_devicekeystore_save() != 21413) {
+    if (uniffi_fieldsync_ffi_checksum_method_devicekeystore_save() != 51088) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_devicekeystore_load_store_key() != 15643) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_devicekeystore_save_store_key() != 55246) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_fieldsynclogger_log() != 27944) {
@@ -5473,6 +5690,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_node_flush() != 12320) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_node_identity_cloned() != 21268) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_node_is_online() != 58650) {
@@ -5499,10 +5719,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_ffi_checksum_method_node_revoke_invites() != 46005) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_fieldsync_ffi_checksum_method_node_rotate_store_key() != 63246) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_fieldsync_ffi_checksum_method_node_send_direct() != 46829) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_node_shutdown() != 23033) {
+    if (uniffi_fieldsync_ffi_checksum_method_node_shutdown() != 39061) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_node_start_network() != 2532) {
@@ -5514,7 +5737,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_ffi_checksum_method_node_subscribe() != 5782) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_constructor_node_open() != 41411) {
+    if (uniffi_fieldsync_ffi_checksum_constructor_node_open() != 33126) {
         return InitializationResult.apiChecksumMismatch
     }
 

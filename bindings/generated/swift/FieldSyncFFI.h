@@ -257,6 +257,20 @@ typedef void (*UniffiCallbackInterfaceDeviceKeyStoreMethod1)(uint64_t, RustBuffe
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_DEVICE_KEY_STORE_METHOD2
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_DEVICE_KEY_STORE_METHOD2
+typedef void (*UniffiCallbackInterfaceDeviceKeyStoreMethod2)(uint64_t, RustBuffer* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_DEVICE_KEY_STORE_METHOD3
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_DEVICE_KEY_STORE_METHOD3
+typedef void (*UniffiCallbackInterfaceDeviceKeyStoreMethod3)(uint64_t, RustBuffer, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_FIELD_SYNC_LOGGER_METHOD0
 #define UNIFFI_FFIDEF_CALLBACK_INTERFACE_FIELD_SYNC_LOGGER_METHOD0
 typedef void (*UniffiCallbackInterfaceFieldSyncLoggerMethod0)(uint64_t, RustBuffer, RustBuffer, RustBuffer, void* _Nonnull, 
@@ -271,6 +285,8 @@ typedef struct UniffiVTableCallbackInterfaceDeviceKeyStore {
     UniffiCallbackInterfaceClone _Nonnull uniffiClone;
     UniffiCallbackInterfaceDeviceKeyStoreMethod0 _Nonnull load;
     UniffiCallbackInterfaceDeviceKeyStoreMethod1 _Nonnull save;
+    UniffiCallbackInterfaceDeviceKeyStoreMethod2 _Nonnull loadStoreKey;
+    UniffiCallbackInterfaceDeviceKeyStoreMethod3 _Nonnull saveStoreKey;
 } UniffiVTableCallbackInterfaceDeviceKeyStore;
 
 #endif
@@ -553,6 +569,16 @@ RustBuffer uniffi_fieldsync_ffi_fn_method_devicekeystore_load(uint64_t ptr, Rust
 void uniffi_fieldsync_ffi_fn_method_devicekeystore_save(uint64_t ptr, RustBuffer key, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DEVICEKEYSTORE_LOAD_STORE_KEY
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DEVICEKEYSTORE_LOAD_STORE_KEY
+RustBuffer uniffi_fieldsync_ffi_fn_method_devicekeystore_load_store_key(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DEVICEKEYSTORE_SAVE_STORE_KEY
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DEVICEKEYSTORE_SAVE_STORE_KEY
+void uniffi_fieldsync_ffi_fn_method_devicekeystore_save_store_key(uint64_t ptr, RustBuffer key, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_CLONE_FIELDSYNCLOGGER
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_CLONE_FIELDSYNCLOGGER
 uint64_t uniffi_fieldsync_ffi_fn_clone_fieldsynclogger(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -618,6 +644,11 @@ RustBuffer uniffi_fieldsync_ffi_fn_method_node_document_ids(uint64_t ptr, RustCa
 void uniffi_fieldsync_ffi_fn_method_node_flush(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_IDENTITY_CLONED
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_IDENTITY_CLONED
+int8_t uniffi_fieldsync_ffi_fn_method_node_identity_cloned(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_IS_ONLINE
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_IS_ONLINE
 uint64_t uniffi_fieldsync_ffi_fn_method_node_is_online(uint64_t ptr
@@ -656,6 +687,11 @@ RustBuffer uniffi_fieldsync_ffi_fn_method_node_pending_ops(uint64_t ptr, RustCal
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_REVOKE_INVITES
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_REVOKE_INVITES
 uint64_t uniffi_fieldsync_ffi_fn_method_node_revoke_invites(uint64_t ptr, RustBuffer document, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_ROTATE_STORE_KEY
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_ROTATE_STORE_KEY
+void uniffi_fieldsync_ffi_fn_method_node_rotate_store_key(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_SEND_DIRECT
@@ -1211,6 +1247,18 @@ uint16_t uniffi_fieldsync_ffi_checksum_method_devicekeystore_save(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DEVICEKEYSTORE_LOAD_STORE_KEY
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DEVICEKEYSTORE_LOAD_STORE_KEY
+uint16_t uniffi_fieldsync_ffi_checksum_method_devicekeystore_load_store_key(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DEVICEKEYSTORE_SAVE_STORE_KEY
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DEVICEKEYSTORE_SAVE_STORE_KEY
+uint16_t uniffi_fieldsync_ffi_checksum_method_devicekeystore_save_store_key(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_FIELDSYNCLOGGER_LOG
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_FIELDSYNCLOGGER_LOG
 uint16_t uniffi_fieldsync_ffi_checksum_method_fieldsynclogger_log(void
@@ -1250,6 +1298,12 @@ uint16_t uniffi_fieldsync_ffi_checksum_method_node_document_ids(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_FLUSH
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_FLUSH
 uint16_t uniffi_fieldsync_ffi_checksum_method_node_flush(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_IDENTITY_CLONED
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_IDENTITY_CLONED
+uint16_t uniffi_fieldsync_ffi_checksum_method_node_identity_cloned(void
     
 );
 #endif
@@ -1298,6 +1352,12 @@ uint16_t uniffi_fieldsync_ffi_checksum_method_node_pending_ops(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_REVOKE_INVITES
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_REVOKE_INVITES
 uint16_t uniffi_fieldsync_ffi_checksum_method_node_revoke_invites(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_ROTATE_STORE_KEY
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_ROTATE_STORE_KEY
+uint16_t uniffi_fieldsync_ffi_checksum_method_node_rotate_store_key(void
     
 );
 #endif

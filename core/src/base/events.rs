@@ -116,6 +116,17 @@ pub enum Event {
         /// The position of its log both operations claim.
         seq: u32,
     },
+    /// Another device writes with this device's identity (a restored backup, a copied data
+    /// directory): an operation of `document` signed with this device's key arrived that
+    /// this device did not write (at `seq` of its log), or its own log forked. Writes with
+    /// this identity are refused from now on (`DocumentError::IdentityCloned`); the app
+    /// should move to a new identity and be added again. Reported once.
+    IdentityCloned {
+        /// The document where it showed.
+        document: DocumentId,
+        /// The position of this device's log the foreign operation claims.
+        seq: u32,
+    },
     /// The subscriber was too slow and missed events; it should re-read state.
     Lagged {
         /// Number of missed events.

@@ -38,12 +38,14 @@ pub enum DocumentError {
     /// a writer removing a member); nothing changed.
     #[error("not allowed: {0}")]
     NotAllowed(#[from] AuthError),
-    /// This device's own log of the document forked: another device wrote with the same
-    /// identity (a restored backup, a copied data directory), and every replica refuses
-    /// this identity's writes to the document from the fork on. The app should move to a
-    /// new identity (a fresh data directory) and be added again.
-    #[error("this device's log of document {0} forked (its identity is used on another device): writes refused")]
-    ForkedIdentity(DocumentId),
+    /// Another device writes with this device's identity (a restored backup, a copied data
+    /// directory): an operation signed with this device's key that it did not write
+    /// arrived, or its own log forked. Writes with this identity are refused from then on,
+    /// here and (from the fork on) by every replica. The way out: a new identity (a node in
+    /// a fresh data directory, or a key store without the old keys) added to the documents
+    /// again by an admin or through an invite.
+    #[error("this device's identity is used by another device: writes to document {0} refused")]
+    IdentityCloned(DocumentId),
     /// A membership or encryption step failed (bad key bundle, unknown member, ...).
     #[error("encryption: {0}")]
     Encryption(#[from] CryptoError),

@@ -148,7 +148,7 @@ impl Network {
         known_peers: Vec<PeerAddr>,
     ) -> Result<(Network, mpsc::UnboundedSender<NetCommand>), NetError> {
         let key = node.signing_key().clone();
-        let store = SyncStore::open(&node.db_path()).map_err(start_err)?;
+        let store = SyncStore::open(&node.db_path(), &node.store_cipher()).map_err(start_err)?;
         let address_book = AddressBook::builder().spawn().await.map_err(start_err)?;
         let mut builder = Endpoint::builder(address_book.clone())
             .signing_key(key.clone())

@@ -11,6 +11,7 @@ use crate::base::ids::{AuthorId, DocumentId};
 use crate::base::log::LogKind;
 use crate::net::catchup::Heights;
 use crate::store::oplog::{self, StoredOperation};
+use crate::store::sealed::{self, SharedCipher};
 use crate::store::StoreError;
 use crate::store::{self};
 
@@ -27,9 +28,11 @@ impl std::fmt::Debug for SyncStore {
 }
 
 impl SyncStore {
-    /// Opens a read connection on the database at `path`.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
+    /// Opens a read connection on the database at `path`, opening sealed values with the
+    /// node's `cipher`.
+    pub fn open(path: &Path, cipher: &SharedCipher) -> Result<Self, StoreError> {
         let conn = store::open_connection(path, true)?;
+        sealed::register(&conn, cipher)?;
         Ok(SyncStore {
             conn: Arc::new(Mutex::new(conn)),
         })

@@ -165,6 +165,30 @@ impl Node {
         self.replica.subscribe()
     }
 
+    /// Whether another device writes with this device's identity (a restored backup, a
+    /// copied data directory), and where it showed first: (document, seq of this device's
+    /// log). Once it did, writes with this identity are refused; see
+    /// [`crate::Event::IdentityCloned`] for the way out.
+    pub fn identity_cloned(&self) -> Option<(DocumentId, u32)> {
+        self.replica.identity_cloned()
+    }
+
+    /// Releases the data directory while handles of this node may still live (Kotlin's
+    /// garbage-collected objects, say): its lock goes, so another node may open the
+    /// directory, and this node's database becomes read-only, so every later write through
+    /// it fails. Call it after stopping the network, when the node is done.
+    pub fn release(&self) -> Result<()> {
+        Ok(self.replica.release()?)
+    }
+
+    /// Replaces the store key (the key the app's key store holds, which wraps the data key
+    /// that seals the database at rest) with a fresh one, and moves every sealed value to a
+    /// new data key. Crash-safe: killed at any point, the node opens afterwards with the key
+    /// its key store holds. Takes time in proportion to the database.
+    pub fn rotate_store_key(&self) -> Result<()> {
+        Ok(self.replica.rotate_store_key()?)
+    }
+
     /// Writes a snapshot of every loaded document so the next open is fast.
     pub fn flush(&self) -> Result<()> {
         Ok(self.replica.flush()?)

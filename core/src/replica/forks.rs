@@ -15,7 +15,7 @@
 //! from removed operations are not forgotten: they only let it read more), but its removed
 //! auth operations no longer count for roles (rebuilt from what remains). If this device's
 //! own log forked, its writes to the document are refused
-//! ([`DocumentError::ForkedIdentity`]): another device uses its identity.
+//! ([`DocumentError::IdentityCloned`]): another device uses its identity.
 
 use crate::base::events::Event;
 use crate::base::ids::{AuthorId, DocumentId};
@@ -93,6 +93,9 @@ impl Replica {
             return Ok(false);
         }
         st.forks.insert(log, seq);
+        if log.0 == self.author() {
+            self.identity_cloned_at(st, log.1, seq)?;
+        }
         match batch {
             Some(batch) if batch.deferred.is_some() => batch.frozen.push(log),
             _ => {
@@ -159,15 +162,16 @@ impl Replica {
         }
     }
 
-    /// Refuses this device's writes to `document` if its own `kind` log there forked.
+    /// Refuses this device's writes to `document` if another device uses its identity
+    /// (see `crate::replica::cloning`) or its own `kind` log there forked.
     pub(crate) fn check_own_log(
         &self,
         st: &ReplicaState,
         document: DocumentId,
         kind: LogKind,
     ) -> Result<(), DocumentError> {
-        if st.forks.contains_key(&(self.author(), document, kind)) {
-            return Err(DocumentError::ForkedIdentity(document));
+        if st.cloned.is_some() || st.forks.contains_key(&(self.author(), document, kind)) {
+            return Err(DocumentError::IdentityCloned(document));
         }
         Ok(())
     }

@@ -319,6 +319,10 @@ impl Replica {
         if duplicate {
             return Ok((IngestOutcome::Duplicate, None));
         }
+        if author == self.author() {
+            // Signed with our key, not written here: another device uses this identity.
+            self.identity_cloned_at(st, document, op.header.seq_num)?;
+        }
         let known = batch.memo.as_ref().is_some_and(|m| m.is_live(document))
             || match documents::state(st.store.conn(), document)? {
                 DocumentState::Deleted => return Err(IngestError::DeletedDocument(document)),

@@ -8,6 +8,7 @@
 
 pub(crate) mod authz;
 pub(crate) mod batch;
+pub(crate) mod cloning;
 mod config;
 pub(crate) mod direct;
 mod error;
@@ -40,8 +41,8 @@ use crate::wire::operation::{self, FsOperation};
 
 pub use config::NodeConfig;
 pub use error::{IdentityError, IngestError, ReplicaError};
-pub use identity::DeviceKeyStore;
 use identity::Identity;
+pub use identity::{DeviceKeyStore, FileKeyStore};
 pub use ingest::IngestOutcome;
 use keyring::KeyRing;
 
@@ -61,6 +62,10 @@ pub(crate) struct ReplicaState {
     /// Forked logs and the seq each is frozen at (see [`forks`]): the `forks` table, in
     /// memory, so every received operation is checked without a lookup.
     pub(crate) forks: HashMap<LogId, u32>,
+    /// Where another device's use of this identity showed first (see [`cloning`]).
+    pub(crate) cloned: Option<(DocumentId, u32)>,
+    /// The app's store key the database is open with (for a rotation).
+    pub(crate) store_key: crate::store::cipher::KeyBytes,
 }
 
 impl ReplicaState {
@@ -94,10 +99,18 @@ pub(crate) struct Replica {
 impl Replica {
     /// Opens (or creates) the replica stored in `config.data_dir`.
     pub(crate) fn open(config: NodeConfig) -> Result<Arc<Self>, ReplicaError> {
-        let store = Store::open(&config.data_dir)?;
+        // The directory first: a path that cannot be one is a store error, before any key
+        // file is looked for in it.
+        crate::store::private_dir(&config.data_dir)?;
+        let store_key = identity::store_key(&config.data_dir, config.key_store.as_ref())?;
+        let store = Store::open(&config.data_dir, &store_key)?;
         let db_path = store.path().to_path_buf();
         let identity = Identity::load_or_create(&store, config.key_store.as_ref())?;
         let keys = load_key_ring(&store, &identity.author())?;
+        let cloned = store
+            .meta_get(cloning::META_CLONED)?
+            .as_deref()
+            .and_then(cloning::decode);
         let forks = crate::store::forks::frozen_logs(store.conn())?
             .into_iter()
             .collect();
@@ -112,6 +125,8 @@ impl Replica {
                 auth: HashMap::new(),
                 legacy: HashMap::new(),
                 forks,
+                cloned,
+                store_key,
             }),
             events,
             identity,
@@ -152,6 +167,53 @@ impl Replica {
     /// Path of the node database.
     pub(crate) fn db_path(&self) -> PathBuf {
         self.db_path.clone()
+    }
+
+    /// Releases the data directory (see `Node::release`).
+    pub(crate) fn release(&self) -> Result<(), StoreError> {
+        let mut st = self.lock();
+        st.docs.clear();
+        st.store.release()
+    }
+
+    /// The data key's cipher, for the network layer's read connection.
+    pub(crate) fn store_cipher(&self) -> crate::store::sealed::SharedCipher {
+        self.lock().store.cipher().clone()
+    }
+
+    /// Replaces the store key with a fresh one: every sealed value moves to a new data key
+    /// wrapped by it, and the app's key store (or the default file) receives it. Crash-safe:
+    /// whatever point a crash interrupts, the database opens with the key the key store
+    /// holds afterwards (see `Store::rotate_key`).
+    pub(crate) fn rotate_store_key(&self) -> Result<(), ReplicaError> {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        let old = st.store_key.clone();
+        let new = crate::store::cipher::random_key();
+        let data_dir = self.config.data_dir.clone();
+        let key_store = self.config.key_store.clone();
+        let mut key_store_failed = None;
+        let rotated = st.store.rotate_key(&old, &new, || {
+            let default;
+            let ks: &dyn DeviceKeyStore = match key_store.as_ref() {
+                Some(ks) => ks.as_ref(),
+                None => {
+                    default = FileKeyStore::in_data_dir(&data_dir);
+                    &default
+                }
+            };
+            ks.save_store_key(&new[..]).map_err(|e| {
+                key_store_failed = Some(e.clone());
+                StoreError::Io(std::io::Error::other(e))
+            })
+        });
+        if let Some(e) = key_store_failed {
+            // The old key still opens the database (see `Store::rotate_key`).
+            return Err(IdentityError::KeyStore(e).into());
+        }
+        rotated?;
+        st.store_key = new;
+        Ok(())
     }
 
     /// Operations this node writes, as they are committed.

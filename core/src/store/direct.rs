@@ -33,7 +33,10 @@ fn to_u64(v: i64) -> Result<u64, StoreError> {
 /// The session with `peer`, if one exists.
 pub fn session(conn: &Connection, peer: &AuthorId) -> Result<Option<SessionRow>, StoreError> {
     let row = conn
-        .prepare_cached("SELECT state, sent, received FROM ratchet_sessions WHERE peer = ?1")?
+        .prepare_cached(
+            "SELECT fs_open('ratchet_sessions.state', state, peer), sent, received
+             FROM ratchet_sessions WHERE peer = ?1",
+        )?
         .query_row([peer.as_bytes()], |r| {
             Ok((
                 r.get::<_, Vec<u8>>(0)?,
@@ -56,7 +59,7 @@ pub fn session(conn: &Connection, peer: &AuthorId) -> Result<Option<SessionRow>,
 pub fn save_session(conn: &Tx<'_>, peer: &AuthorId, row: &SessionRow) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO ratchet_sessions (peer, state, sent, received, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)
+         VALUES (?1, fs_seal('ratchet_sessions.state', ?2, ?1), ?3, ?4, ?5)
          ON CONFLICT(peer) DO UPDATE SET state = excluded.state, sent = excluded.sent,
              received = excluded.received, updated_at = excluded.updated_at",
     )?
@@ -78,7 +81,8 @@ pub fn push_outgoing(
     envelope: &[u8],
 ) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "INSERT INTO direct_outbox (peer, counter, envelope, created_at) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO direct_outbox (peer, counter, envelope, created_at)
+         VALUES (?1, ?2, fs_seal('direct_outbox.envelope', ?3, ?1, ?2), ?4)",
     )?
     .execute(params![
         peer.as_bytes(),
@@ -92,7 +96,8 @@ pub fn push_outgoing(
 /// Unacknowledged messages for `peer`, oldest first: (counter, envelope).
 pub fn outgoing(conn: &Connection, peer: &AuthorId) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT counter, envelope FROM direct_outbox WHERE peer = ?1 ORDER BY counter",
+        "SELECT counter, fs_open('direct_outbox.envelope', envelope, peer, counter)
+         FROM direct_outbox WHERE peer = ?1 ORDER BY counter",
     )?;
     let rows = stmt.query_map([peer.as_bytes()], |r| {
         Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))

@@ -56,7 +56,10 @@ pub fn snapshot(
 ) -> Result<Option<(Vec<u8>, VersionVector)>, StoreError> {
     type Row = (Option<Vec<u8>>, Option<Vec<u8>>);
     let row: Option<Row> = conn
-        .prepare_cached("SELECT snapshot, vv FROM snapshots WHERE document = ?1")?
+        .prepare_cached(
+            "SELECT fs_open('snapshots.snapshot', snapshot, document), vv FROM snapshots
+             WHERE document = ?1",
+        )?
         .query_row([id.as_bytes()], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     match row {
@@ -77,7 +80,8 @@ pub fn save_snapshot(
     vv: &VersionVector,
 ) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "INSERT INTO snapshots (document, snapshot, vv) VALUES (?1, ?2, ?3)
+        "INSERT INTO snapshots (document, snapshot, vv)
+         VALUES (?1, fs_seal('snapshots.snapshot', ?2, ?1), ?3)
          ON CONFLICT(document) DO UPDATE SET snapshot = excluded.snapshot, vv = excluded.vv",
     )?
     .execute(params![id.as_bytes(), snapshot, vv.to_bytes()])?;
@@ -304,7 +308,8 @@ mod tests {
         let id = registered(&mut store);
         write(&mut store, |tx| {
             tx.execute(
-                "INSERT INTO snapshots (document, snapshot, vv) VALUES (?1, ?2, ?3)",
+                "INSERT INTO snapshots (document, snapshot, vv)
+                 VALUES (?1, fs_seal('snapshots.snapshot', ?2, ?1), ?3)",
                 params![id.as_bytes(), b"snapshot".as_slice(), [0u8; 35].as_slice()],
             )
             .unwrap()

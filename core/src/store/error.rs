@@ -23,6 +23,14 @@ pub enum StoreError {
         /// Highest version this build knows.
         supported: u32,
     },
+    /// The store key the app supplied does not open this database (another device's key,
+    /// or a key store that lost or replaced it). Nothing was changed: the right key still
+    /// opens it.
+    #[error("the store key does not open this database")]
+    WrongKey,
+    /// Another node (in this process or another one) has this data directory open.
+    #[error("the data directory {0} is in use by another node")]
+    Busy(std::path::PathBuf),
     /// Creating the data directory failed.
     #[error("cannot create data directory: {0}")]
     Io(std::io::Error),
@@ -43,6 +51,18 @@ impl From<rusqlite::Error> for StoreError {
                 ) =>
             {
                 StoreError::Corrupt(e.to_string())
+            }
+            rusqlite::Error::SqliteFailure(_, Some(message))
+                if message.contains(crate::store::cipher::OPEN_FAILED) =>
+            {
+                StoreError::Corrupt(message.clone())
+            }
+            rusqlite::Error::UserFunctionError(inner)
+                if inner
+                    .to_string()
+                    .contains(crate::store::cipher::OPEN_FAILED) =>
+            {
+                StoreError::Corrupt(inner.to_string())
             }
             _ => StoreError::Sqlite(e),
         }

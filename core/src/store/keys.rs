@@ -15,16 +15,19 @@ use crate::store::StoreError;
 /// This device's serialized [`crate::crypto::DeviceKeys`], if created.
 pub fn device_keys(conn: &Connection) -> Result<Option<Vec<u8>>, StoreError> {
     Ok(conn
-        .query_row("SELECT keys FROM device_keys WHERE id = 1", [], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT fs_open('device_keys.keys', keys, id) FROM device_keys WHERE id = 1",
+            [],
+            |r| r.get(0),
+        )
         .optional()?)
 }
 
 /// Stores this device's serialized key material.
 pub fn save_device_keys(conn: &Tx<'_>, keys: &[u8]) -> Result<(), StoreError> {
     conn.execute(
-        "INSERT INTO device_keys (id, keys, updated_at) VALUES (1, ?1, ?2)
+        "INSERT INTO device_keys (id, keys, updated_at)
+         VALUES (1, fs_seal('device_keys.keys', ?1, 1), ?2)
          ON CONFLICT(id) DO UPDATE SET keys = excluded.keys, updated_at = excluded.updated_at",
         params![keys, now_millis()],
     )?;
@@ -34,7 +37,9 @@ pub fn save_device_keys(conn: &Tx<'_>, keys: &[u8]) -> Result<(), StoreError> {
 /// Serialized [`crate::crypto::DocumentGroup`] of a document, if any.
 pub fn group_state(conn: &Connection, document: DocumentId) -> Result<Option<Vec<u8>>, StoreError> {
     Ok(conn
-        .prepare_cached("SELECT state FROM groups WHERE document = ?1")?
+        .prepare_cached(
+            "SELECT fs_open('groups.state', state, document) FROM groups WHERE document = ?1",
+        )?
         .query_row([document.as_bytes()], |r| r.get(0))
         .optional()?)
 }
@@ -46,7 +51,8 @@ pub fn save_group_state(
     state: &[u8],
 ) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "INSERT INTO groups (document, state, updated_at) VALUES (?1, ?2, ?3)
+        "INSERT INTO groups (document, state, updated_at)
+         VALUES (?1, fs_seal('groups.state', ?2, ?1), ?3)
          ON CONFLICT(document) DO UPDATE SET state = excluded.state,
                                              updated_at = excluded.updated_at",
     )?
@@ -81,7 +87,8 @@ pub fn announced_documents(
 ) -> Result<Vec<DocumentId>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT DISTINCT document FROM operations
-         WHERE author = ?1 AND kind = 1 AND substr(body, 1, 1) = X'01'",
+         WHERE author = ?1 AND kind = 1
+           AND substr(fs_open('operations.body', body, hash), 1, 1) = X'01'",
     )?;
     let rows = stmt.query_map([author.as_bytes()], |r| r.get::<_, Vec<u8>>(0))?;
     rows.map(|r| {

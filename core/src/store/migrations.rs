@@ -183,6 +183,14 @@ const MIGRATIONS: &[&str] = &[
         detected_at INTEGER NOT NULL,
         PRIMARY KEY (document, author, kind)
     );",
+    // 9: at-rest encryption: the data key, wrapped by the app's store key, under an id
+    //    derived from that key (two rows only while a key rotation is under way). The
+    //    values of the sealed columns (store/sealed.rs) are sealed when the database is
+    //    first opened with a key, in Rust: SQL alone has no key.
+    "CREATE TABLE store_keys (
+        id      BLOB PRIMARY KEY,
+        wrapped BLOB NOT NULL
+    );",
 ];
 
 /// The newest schema version this build knows.

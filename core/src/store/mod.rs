@@ -5,6 +5,7 @@
 //! enclosing transaction): nothing writes outside one. Reads take a `&Connection`.
 
 mod checkpoint;
+pub mod cipher;
 pub mod direct;
 pub mod documents;
 mod error;
@@ -14,6 +15,7 @@ pub mod migrations;
 pub mod oplog;
 pub mod outbox;
 pub mod parked;
+pub mod sealed;
 #[cfg(test)]
 mod test_support;
 pub mod tx;
@@ -28,10 +30,18 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 /// File name of the node database inside its data directory.
 pub const DB_FILE: &str = "fieldsync.sqlite";
 
+/// File in the data directory a node holds an exclusive lock on while it runs.
+pub const LOCK_FILE: &str = "fieldsync.lock";
+
 /// The node's database connection.
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// The data key's cipher, shared with the node's other connections.
+    cipher: sealed::SharedCipher,
+    /// The exclusive lock on the data directory (released when dropped, or by
+    /// [`Store::release`]).
+    lock: Option<std::fs::File>,
     /// Background WAL checkpoints (`None`: SQLite's automatic ones, if the thread could
     /// not start).
     checkpointer: Option<checkpoint::Checkpointer>,
@@ -74,12 +84,66 @@ pub(crate) fn open_connection(path: &Path, read_only: bool) -> Result<Connection
     Ok(conn)
 }
 
+/// Creates `dir` if needed and restricts it to this user (0700 on Unix).
+pub(crate) fn private_dir(dir: &Path) -> Result<(), StoreError> {
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// Opens `path` for writing, creating it readable by this user only (0600 on Unix); an
+/// existing file is restricted to 0600 too.
+pub(crate) fn private_file(path: &Path) -> Result<std::fs::File, StoreError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let file = options.open(path)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    Ok(options.open(path)?)
+}
+
+/// Takes the exclusive lock on `dir` ([`LOCK_FILE`]): one node per data directory, in this
+/// process or any other. [`StoreError::Busy`] if another one holds it.
+fn lock_dir(dir: &Path) -> Result<std::fs::File, StoreError> {
+    let file = private_file(&dir.join(LOCK_FILE))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Busy(dir.to_path_buf())),
+        Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+    }
+}
+
 impl Store {
-    /// Opens (creating if needed) the database in `dir` and migrates it to the latest schema.
-    pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir)?;
+    /// Opens (creating if needed) the database in `dir` with the app's `store_key`, and
+    /// migrates it to the latest schema. The directory is made private (0700) and locked
+    /// for this node ([`StoreError::Busy`] if another node has it); the database files are
+    /// 0600. A database from before at-rest encryption is sealed on this first open with a
+    /// key; another key than the one it was sealed for gives [`StoreError::WrongKey`] and
+    /// changes nothing.
+    pub fn open(dir: &Path, store_key: &[u8; 32]) -> Result<Self, StoreError> {
+        private_dir(dir)?;
+        let lock = lock_dir(dir)?;
         let path = dir.join(DB_FILE);
         let existing = std::fs::metadata(&path).map_or(0, |m| m.len());
+        // Created (or restricted) before SQLite opens it: SQLite gives the WAL and shared
+        // memory files the database file's permissions.
+        drop(private_file(&path)?);
+        for suffix in ["-wal", "-shm"] {
+            let side = dir.join(format!("{DB_FILE}{suffix}"));
+            if side.exists() {
+                drop(private_file(&side)?);
+            }
+        }
         let mut conn = open_connection(&path, false)?;
         // The writer's page cache holds the hot index pages of the operation log: with
         // SQLite's 2 MiB default, inserts keyed by (random) operation hash start missing the
@@ -94,6 +158,12 @@ impl Store {
             )));
         }
         migrations::migrate(&mut conn, migrations::LATEST)?;
+        let cipher = {
+            let tx = tx::Tx::begin(&conn)?;
+            let cipher = sealed::data_key(&tx, store_key)?;
+            tx.commit()?;
+            cipher
+        };
         let checkpointer = match checkpoint::Checkpointer::start(&conn, &path) {
             Ok(c) => Some(c),
             Err(e) => {
@@ -106,6 +176,8 @@ impl Store {
         Ok(Store {
             conn,
             path,
+            cipher,
+            lock: Some(lock),
             checkpointer,
         })
     }
@@ -113,6 +185,42 @@ impl Store {
     /// Path of the database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The data key's cipher, for the node's other connections (see
+    /// [`sealed::register`]).
+    pub fn cipher(&self) -> &sealed::SharedCipher {
+        &self.cipher
+    }
+
+    /// Moves every sealed value to a new data key wrapped by `new_key`, crash-safe: until
+    /// `save_new` (which stores `new_key` in the app's key store) returns, the old key
+    /// opens the database; after the first commit, the new one does too. A wrap left by an
+    /// interrupted rotation is removed on the next open.
+    pub fn rotate_key(
+        &mut self,
+        old_key: &[u8; 32],
+        new_key: &[u8; 32],
+        save_new: impl FnOnce() -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let tx = tx::Tx::begin(&self.conn)?;
+        let next = sealed::rotate(&tx, &self.cipher, old_key, new_key)?;
+        tx.commit()?;
+        self.cipher.install(next);
+        save_new()?;
+        let tx = tx::Tx::begin(&self.conn)?;
+        sealed::finish_rotation(&tx, new_key)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Gives up this store's hold on its directory: the lock is released (another node may
+    /// open it) and the connection becomes read-only, so nothing this store still caches can
+    /// be written over the new node's data.
+    pub fn release(&mut self) -> Result<(), StoreError> {
+        self.conn.pragma_update(None, "query_only", true)?;
+        self.lock = None;
+        Ok(())
     }
 
     /// The writer connection.
@@ -155,11 +263,15 @@ impl Store {
         }
     }
 
-    /// Reads a value from the key/value `meta` table.
+    /// Reads a value from the key/value `meta` table (sealed at rest).
     pub fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
             .conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .query_row(
+                "SELECT fs_open('meta.value', value, key) FROM meta WHERE key = ?1",
+                [key],
+                |r| r.get(0),
+            )
             .optional()?)
     }
 
@@ -168,7 +280,7 @@ impl Store {
     pub fn meta_set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         let tx = tx::Tx::begin(&self.conn)?;
         tx.execute(
-            "INSERT INTO meta (key, value) VALUES (?1, ?2)
+            "INSERT INTO meta (key, value) VALUES (?1, fs_seal('meta.value', ?2, ?1))
              ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             rusqlite::params![key, value],
         )?;

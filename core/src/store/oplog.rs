@@ -39,7 +39,7 @@ pub fn insert(
         .prepare_cached(
             "INSERT OR IGNORE INTO operations
              (hash, document, author, kind, seq, header, body, received_at, applied)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, fs_seal('operations.body', ?7, ?1), ?8, ?9)",
         )?
         .execute(params![
             op.hash.as_bytes(),
@@ -200,7 +200,8 @@ pub fn log_entries(
     let after = after.map_or(-1, i64::from);
     let until = until.map_or(i64::MAX, i64::from);
     let mut stmt = conn.prepare_cached(
-        "SELECT hash, author, kind, seq, header, body, applied FROM operations
+        "SELECT hash, author, kind, seq, header, fs_open('operations.body', body, hash), applied
+         FROM operations
          WHERE author = ?1 AND document = ?2 AND kind = ?3 AND seq > ?4 AND seq <= ?5
          ORDER BY seq",
     )?;
@@ -291,7 +292,8 @@ pub fn unapplied_delta_ops(
     document: DocumentId,
 ) -> Result<Vec<StoredOperation>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT hash, author, kind, seq, header, body, applied FROM operations
+        "SELECT hash, author, kind, seq, header, fs_open('operations.body', body, hash), applied
+         FROM operations
          WHERE document = ?1 AND kind = ?2 AND applied = 0 ORDER BY author, seq",
     )?;
     let rows = stmt.query_map(
@@ -334,8 +336,10 @@ pub fn control_bodies(
     tag: u8,
 ) -> Result<Vec<ControlBody>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT hash, author, seq, body FROM operations
-         WHERE document = ?1 AND kind = ?2 AND substr(body, 1, 1) = ?3 ORDER BY rowid",
+        "SELECT hash, author, seq, plain FROM (
+             SELECT rowid, hash, author, seq, fs_open('operations.body', body, hash) AS plain
+             FROM operations WHERE document = ?1 AND kind = ?2
+         ) WHERE substr(plain, 1, 1) = ?3 ORDER BY rowid",
     )?;
     let rows = stmt.query_map(
         params![document.as_bytes(), LogKind::Control.code(), vec![tag]],

@@ -177,7 +177,7 @@ mod tests {
     #[test]
     fn hashes_beyond_one_statement_are_acknowledged_and_recorded() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(dir.path()).unwrap();
+        let mut store = Store::open(dir.path(), &[9; 32]).unwrap();
         let tx = store.transaction().unwrap();
         let conn = &tx;
         let (key, document) = (SigningKey::generate(), DocumentId::random());

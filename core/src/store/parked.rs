@@ -44,7 +44,7 @@ pub fn park(conn: &Tx<'_>, op: &FsOperation, limits: ParkLimits) -> Result<bool,
         .prepare_cached(
             "INSERT OR IGNORE INTO parked_operations
              (hash, document, author, kind, seq, header, body, received_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, fs_seal('parked_operations.body', ?7, ?1), ?8)",
         )?
         .execute(params![
             op.hash.as_bytes(),
@@ -79,7 +79,7 @@ pub fn control_of(
     document: DocumentId,
 ) -> Result<Vec<RawParts>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT header, body FROM parked_operations
+        "SELECT header, fs_open('parked_operations.body', body, hash) FROM parked_operations
          WHERE author = ?1 AND document = ?2 AND kind = ?3 ORDER BY seq DESC",
     )?;
     let rows = stmt.query_map(
@@ -106,7 +106,8 @@ pub fn take(
 ) -> Result<Option<RawParts>, StoreError> {
     let found = conn
         .prepare_cached(
-            "SELECT hash, header, body FROM parked_operations
+            "SELECT hash, header, fs_open('parked_operations.body', body, hash)
+             FROM parked_operations
              WHERE author = ?1 AND document = ?2 AND kind = ?3 AND seq = ?4 LIMIT 1",
         )?
         .query_row(

@@ -10,7 +10,7 @@ use crate::wire::operation::{build_operation, FsOperation};
 
 pub(crate) fn open() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = Store::open(dir.path(), &[9; 32]).unwrap();
     (dir, store)
 }
 

@@ -10,9 +10,30 @@ import XCTest
 final class MemoryKeyStore: DeviceKeyStore, @unchecked Sendable {
     private let lock = NSLock()
     private var key: Data?
+    private var storeKey: Data?
     private(set) var saves = 0
+    private(set) var storeKeySaves = 0
 
-    init(key: Data? = nil) { self.key = key }
+    init(key: Data? = nil, storeKey: Data? = nil) {
+        self.key = key
+        self.storeKey = storeKey
+    }
+
+    func loadStoreKey() throws -> Data? {
+        lock.lock(); defer { lock.unlock() }
+        return storeKey
+    }
+
+    func saveStoreKey(key: Data) throws {
+        lock.lock(); defer { lock.unlock() }
+        storeKey = key
+        storeKeySaves += 1
+    }
+
+    var storedStoreKey: Data? {
+        lock.lock(); defer { lock.unlock() }
+        return storeKey
+    }
 
     func load() throws -> Data? {
         lock.lock(); defer { lock.unlock() }
@@ -35,6 +56,8 @@ final class FailingKeyStore: DeviceKeyStore, @unchecked Sendable {
     struct Locked: Error {}
     func load() throws -> Data? { throw FieldSyncError.Storage(reason: "keychain locked") }
     func save(key: Data) throws { throw Locked() }
+    func loadStoreKey() throws -> Data? { throw FieldSyncError.Storage(reason: "keychain locked") }
+    func saveStoreKey(key: Data) throws { throw Locked() }
 }
 
 final class CollectingLogger: FieldSyncLogger, @unchecked Sendable {
@@ -62,6 +85,8 @@ func kind(_ error: Error) -> String {
     case .Network: return "Network"
     case .Storage: return "Storage"
     case .Crypto: return "Crypto"
+    case .WrongKey: return "WrongKey"
+    case .Busy: return "Busy"
     case .NotAllowed: return "NotAllowed"
     case .Closed: return "Closed"
     case .Internal: return "Internal"
@@ -304,6 +329,33 @@ final class FieldSyncTests: XCTestCase {
         XCTAssertNotEqual(try Node.open(dataDir: tempDir()).authorId(), author)
     }
 
+    func testStoreKeyBusyWrongKeyAndRotation() async throws {
+        let dir = tempDir()
+        let store = MemoryKeyStore()
+        var text = ""
+        do {
+            let node = try Node.open(dataDir: dir, keyStore: store)
+            XCTAssertEqual(store.storeKeySaves, 1)
+            XCTAssertEqual(store.storedStoreKey?.count, 32)
+            // One node per data directory.
+            await assertThrows("Busy") { try Node.open(dataDir: dir, keyStore: store) }
+            let doc = try node.createDocument()
+            try doc.text(name: "t").insert(pos: 0, text: "sealed at rest")
+            let before = store.storedStoreKey
+            try node.rotateStoreKey()
+            XCTAssertEqual(store.storeKeySaves, 2)
+            XCTAssertNotEqual(before, store.storedStoreKey)
+            text = try doc.toJson()
+            // Both released here: the node's lock on the directory goes with them.
+        }
+        // Another store key: a typed error, and nothing is damaged.
+        let wrong = MemoryKeyStore(key: store.storedKey, storeKey: Data(repeating: 7, count: 32))
+        await assertThrows("WrongKey") { try Node.open(dataDir: dir, keyStore: wrong) }
+        let node = try Node.open(dataDir: dir, keyStore: store)
+        let id = try XCTUnwrap(try node.documentIds().first)
+        XCTAssertEqual(try node.openDocument(id: id).toJson(), text)
+    }
+
     func testKeyStoreFailuresAreCryptoErrors() async {
         await assertThrows("Crypto") { try Node.open(dataDir: self.tempDir(), keyStore: MemoryKeyStore(key: Data(count: 5))) }
         await assertThrows("Crypto") { try Node.open(dataDir: self.tempDir(), keyStore: FailingKeyStore()) }
@@ -479,6 +531,68 @@ final class FieldSyncTests: XCTestCase {
     }
 
     /// The payload of the next ephemeral message from `from`, nil once `sub` ended.
+    /// Issue #24: a backup of A's directory restored as a device while A was gone. B, which
+    /// holds A's later edit, gives it to the restored device: an operation signed with its
+    /// own key that it did not write. The event reaches the app and writes are refused.
+    func testARestoredBackupIsDetectedAsACloneOfTheIdentity() async throws {
+        let loopback = NetworkOptions(bindIp: "127.0.0.1")
+        let dirA = tempDir()
+        let backup = tempDir()
+        let b = try Node.open(dataDir: tempDir())
+        let infoB = try await b.startNetwork(options: loopback)
+        var docId = ""
+        do {
+            let a = try Node.open(dataDir: dirA)
+            let docA = try a.createDocument()
+            docId = docA.id()
+            try docA.text(name: "t").insert(pos: 0, text: "one")
+            _ = try await a.startNetwork(options: loopback)
+            let docB = try await b.join(invite: try await docA.invite())
+            try await waitUntil("B joins A's document") { try docB.toJson() == docA.toJson() }
+            try await a.shutdown()
+        }
+        // The backup: every file of the directory but the lock.
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: backup, withIntermediateDirectories: true)
+        for name in try fm.contentsOfDirectory(atPath: dirA) where name != "fieldsync.lock" {
+            try fm.copyItem(atPath: dirA + "/" + name, toPath: backup + "/" + name)
+        }
+        // A writes once more and B receives it; then A is gone.
+        do {
+            let a = try Node.open(dataDir: dirA)
+            _ = try await a.startNetwork(options: loopback)
+            try await a.addPeer(peer: PeerAddress(nodeId: b.authorId(), addresses: infoB.addresses))
+            try a.openDocument(id: docId).text(name: "t").push(text: " two")
+            try await waitUntil("B holds A's later edit") {
+                try b.openDocument(id: docId).text(name: "t").content() == "one two"
+            }
+            try await a.shutdown()
+        }
+        let restored = try Node.open(dataDir: backup)
+        let sub = restored.subscribe()
+        let watchdog = Task {
+            try? await Task.sleep(nanoseconds: 60_000_000_000)
+            sub.cancel()
+        }
+        _ = try await restored.startNetwork(options: loopback)
+        try await restored.addPeer(peer: PeerAddress(nodeId: b.authorId(), addresses: infoB.addresses))
+        var cloned: String?
+        while let event = await sub.next() {
+            if case let .identityCloned(document, _) = event {
+                cloned = document
+                break
+            }
+        }
+        watchdog.cancel()
+        XCTAssertEqual(cloned, docId, "IdentityCloned reaches the app")
+        XCTAssertTrue(try restored.identityCloned())
+        await assertThrows("NotAllowed") {
+            try restored.openDocument(id: docId).text(name: "t").push(text: " from the backup")
+        }
+        try await restored.shutdown()
+        try await b.shutdown()
+    }
+
     private func nextEphemeral(_ sub: EventSubscription, from: String) async -> Data? {
         while let event = await sub.next() {
             if case let .ephemeral(_, sender, payload) = event, sender == from {

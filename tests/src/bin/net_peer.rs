@@ -31,6 +31,28 @@ fn memory_kb(field: &str) -> u64 {
 async fn main() {
     let mut args = std::env::args().skip(1);
     let dir = args.next().expect("data dir");
+    if dir == "--rotate-loop" {
+        // Issue #24: rotates the store key of the node in the given directory without end,
+        // saying each time; the test kills it with SIGKILL at a random moment.
+        let dir = args.next().expect("data dir");
+        let node = fieldsync::Node::open(fieldsync::NodeConfig::new(&dir)).expect("open");
+        println!("ready");
+        for i in 0u64.. {
+            node.rotate_store_key().expect("rotate");
+            println!("rotated {i}");
+        }
+        return;
+    }
+    if dir == "--try-open" {
+        // Issue #24: opens the node in the given directory once and says what happened.
+        let dir = args.next().expect("data dir");
+        match fieldsync::Node::open(fieldsync::NodeConfig::new(&dir)) {
+            Ok(_) => println!("opened"),
+            Err(fieldsync::Error::Store(fieldsync::StoreError::Busy(_))) => println!("busy"),
+            Err(e) => println!("error: {e}"),
+        }
+        return;
+    }
     let peer: AuthorId = args.next().expect("peer").parse().expect("peer id");
     let addr = args.next().expect("addr");
     let id = args.next().expect("doc").parse().expect("doc id");

@@ -5,7 +5,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
-use fieldsync::internals::store::DB_FILE;
+use fieldsync::internals::store::{raw_connection, DB_FILE};
 use fieldsync::{DocumentId, Error, Node, NodeConfig, StoreError, Value};
 
 const PAGE: usize = 4096;
@@ -14,7 +14,10 @@ const PAGE: usize = 4096;
 /// the main file (no WAL left). Returns the file bytes, the document and its JSON.
 fn healthy_database(dir: &Path) -> (Vec<u8>, DocumentId, String) {
     let (id, json) = {
-        let node = fieldsync_tests::open_plain_node(dir);
+        let mut cfg = NodeConfig::new(dir);
+        cfg.encrypt = false;
+        cfg.key_store = Some(std::sync::Arc::new(fieldsync_tests::FixedKeys));
+        let node = Node::open(cfg).unwrap();
         let doc = node.create_document().unwrap();
         let list = doc.list("items").unwrap();
         for i in 0..300 {
@@ -49,6 +52,8 @@ fn open_damaged(bytes: &[u8], id: DocumentId, json: &str) -> Outcome {
     std::fs::write(dir.path().join(DB_FILE), bytes).unwrap();
     let mut cfg = NodeConfig::new(dir.path());
     cfg.encrypt = false;
+    // The keys the healthy database was made with: damage, not a missing key, is tested.
+    cfg.key_store = Some(std::sync::Arc::new(fieldsync_tests::FixedKeys));
     let node = match Node::open(cfg) {
         Ok(n) => n,
         Err(e) => return Outcome::OpenFailed(e),
@@ -151,6 +156,7 @@ fn flip_blob(src: &Path, table: &str, column: &str, id: DocumentId, samples: usi
     for at in (0..len).step_by(step) {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(DB_FILE), &bytes).unwrap();
+        std::fs::copy(src.join("store.key"), dir.path().join("store.key")).unwrap();
         {
             let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
             let mut blob = read_blob(&conn);
@@ -193,18 +199,22 @@ fn key_material_of_another_device_is_reported_as_corruption() {
     let (mine, theirs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     drop(fieldsync_tests::open_node(mine.path()));
     drop(fieldsync_tests::open_node(theirs.path()));
+    // Plaintext key material, read and written through each database's own data key.
     let read_keys = |dir: &Path| -> Vec<u8> {
-        rusqlite::Connection::open(dir.join(DB_FILE))
-            .unwrap()
-            .query_row("SELECT keys FROM device_keys WHERE id = 1", [], |r| {
-                r.get(0)
-            })
+        raw_connection(dir)
+            .query_row(
+                "SELECT fs_open('device_keys.keys', keys, id) FROM device_keys WHERE id = 1",
+                [],
+                |r| r.get(0),
+            )
             .unwrap()
     };
     let write_keys = |dir: &Path, keys: &[u8]| {
-        rusqlite::Connection::open(dir.join(DB_FILE))
-            .unwrap()
-            .execute("UPDATE device_keys SET keys = ?1 WHERE id = 1", [keys])
+        raw_connection(dir)
+            .execute(
+                "UPDATE device_keys SET keys = fs_seal('device_keys.keys', ?1, id) WHERE id = 1",
+                [keys],
+            )
             .unwrap();
     };
     let own = read_keys(mine.path());

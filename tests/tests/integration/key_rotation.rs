@@ -10,7 +10,7 @@ use fieldsync_tests::{exchange, open_node};
 /// Replaces the stored key material of the node in `dir` (before it joined any group) with
 /// keys whose only pre-key expires within the hour, as if it had aged.
 fn age_prekey(dir: &std::path::Path) {
-    let mut store = Store::open(dir).unwrap();
+    let mut store = Store::open(dir, &fieldsync::internals::store::default_store_key(dir)).unwrap();
     let bytes = keys::device_keys(store.conn())
         .unwrap()
         .expect("device keys");

@@ -4,6 +4,7 @@
 //!
 //! Long fault and load variants are `#[ignore]`d and run with `make reliability`.
 
+mod at_rest;
 mod authorization;
 mod batch;
 mod convergence;

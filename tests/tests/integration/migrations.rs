@@ -1,7 +1,7 @@
 //! Schema migrations: a database created at schema version 1 opens and upgrades cleanly.
 
 use fieldsync::internals::store::migrations::{current_version, migrate, LATEST};
-use fieldsync::internals::store::DB_FILE;
+use fieldsync::internals::store::{default_store_key, Store, DB_FILE};
 use fieldsync::{Node, NodeConfig, StoreError, Value};
 use fieldsync_tests::open_node;
 
@@ -36,11 +36,16 @@ fn version_1_database_upgrades_and_keeps_data() {
         let mut conn = rusqlite_conn(&old.path().join(DB_FILE));
         migrate(&mut conn, 1).unwrap();
         assert_eq!(current_version(&conn).unwrap(), 1);
-        let src = rusqlite_conn(&dir.path().join(DB_FILE));
+        // Read through the store (its values are sealed at rest since schema 9); written to
+        // the old database in plaintext, as version 1 kept them.
+        let src = Store::open(dir.path(), &default_store_key(dir.path())).unwrap();
+        let src = src.conn();
         let key: Vec<u8> = src
-            .query_row("SELECT value FROM meta WHERE key='device_key'", [], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT fs_open('meta.value', value, key) FROM meta WHERE key='device_key'",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         conn.execute("INSERT INTO meta VALUES ('device_key', ?1)", [key])
             .unwrap();
@@ -50,7 +55,10 @@ fn version_1_database_upgrades_and_keeps_data() {
         )
         .unwrap();
         let mut stmt = src
-            .prepare("SELECT hash, document, author, kind, seq, header, body, received_at FROM operations")
+            .prepare(
+                "SELECT hash, document, author, kind, seq, header,
+                        fs_open('operations.body', body, hash), received_at FROM operations",
+            )
             .unwrap();
         let rows: Vec<V1Row> = stmt
             .query_map([], |r| {
@@ -91,6 +99,8 @@ fn version_1_database_upgrades_and_keeps_data() {
             .unwrap();
         }
     }
+    // No store key yet for this directory: the first open makes one and seals the values.
+    assert!(!old.path().join("store.key").exists());
     let node = open_node(old.path());
     assert_eq!(node.author(), author);
     let doc = node.document(id).unwrap();
@@ -114,6 +124,21 @@ fn version_1_database_upgrades_and_keeps_data() {
     drop(node);
     let conn = rusqlite_conn(&old.path().join(DB_FILE));
     assert_eq!(current_version(&conn).unwrap(), LATEST);
+    // Sealed at rest: the device key and the operation bodies copied in plaintext above.
+    let raw_key: Vec<u8> = conn
+        .query_row("SELECT value FROM meta WHERE key='device_key'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(raw_key[0], 0x5E, "the device key is sealed");
+    let unsealed: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM operations WHERE body IS NOT NULL AND substr(body, 1, 1) != X'5E'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(unsealed, 0, "every operation body is sealed");
     let hash_indexes: i64 = conn
         .query_row(
             "SELECT COUNT(*) FROM pragma_index_list('operations') AS l

@@ -56,7 +56,20 @@ async fn members_read_non_members_relay_and_removed_members_read_nothing_new() {
     // The database and its WAL (checkpoints run in the background, so either may hold the
     // newest pages), after both save their snapshots. The plaintext's distinctive part:
     // "secret" alone also occurs in every node's own key material (the `identity_secret`
-    // field of its device keys). Control: the member B's disk does hold it.
+    // field of its device keys). Nothing is plaintext at rest (issue #24), so the control
+    // is the member B's snapshot opened with its key: it holds the text.
+    let in_snapshot = |dir: &std::path::Path| {
+        let conn = fieldsync::internals::store::raw_connection(dir);
+        let mut stmt = conn
+            .prepare("SELECT fs_open('snapshots.snapshot', snapshot, document) FROM snapshots")
+            .unwrap();
+        let found = stmt
+            .query_map([], |r| r.get::<_, Vec<u8>>(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .any(|s| s.windows(16).any(|w| w == b"site coordinates"));
+        found
+    };
     let on_disk = |dir: &std::path::Path| {
         [
             fieldsync::internals::store::DB_FILE.to_string(),
@@ -71,8 +84,12 @@ async fn members_read_non_members_relay_and_removed_members_read_nothing_new() {
     b.flush().unwrap();
     c.flush().unwrap();
     assert!(
-        on_disk(dirs[1].path()),
+        in_snapshot(dirs[1].path()),
         "control: the member stores the text"
+    );
+    assert!(
+        !on_disk(dirs[1].path()),
+        "the member's disk holds it sealed only"
     );
     assert!(
         !on_disk(dirs[2].path()),

@@ -270,12 +270,13 @@ async fn hostile_peer_cannot_stop_good_operations() {
     }
     drop(m);
     {
-        let conn =
-            rusqlite::Connection::open(dirs[2].path().join(fieldsync::internals::store::DB_FILE))
-                .unwrap();
+        // The body itself is changed (it no longer matches the signed hash), sealed again.
+        let conn = fieldsync::internals::store::raw_connection(dirs[2].path());
         let n = conn
             .execute(
-                "UPDATE operations SET body = CAST(body || x'00' AS BLOB) WHERE author = ?1 AND seq = 3",
+                "UPDATE operations SET body = fs_seal('operations.body',
+                     CAST(fs_open('operations.body', body, hash) || x'00' AS BLOB), hash)
+                 WHERE author = ?1 AND seq = 3",
                 [e.author().as_bytes().to_vec()],
             )
             .unwrap();

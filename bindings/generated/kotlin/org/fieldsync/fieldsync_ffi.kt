@@ -663,28 +663,40 @@ internal interface UniffiCallbackInterfaceDeviceKeyStoreMethod0 : com.sun.jna.Ca
 internal interface UniffiCallbackInterfaceDeviceKeyStoreMethod1 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`key`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
+internal interface UniffiCallbackInterfaceDeviceKeyStoreMethod2 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,)
+}
+internal interface UniffiCallbackInterfaceDeviceKeyStoreMethod3 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`key`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
 internal interface UniffiCallbackInterfaceFieldSyncLoggerMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`level`: RustBuffer.ByValue,`target`: RustBuffer.ByValue,`message`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
-@Structure.FieldOrder("uniffiFree", "uniffiClone", "load", "save")
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "load", "save", "loadStoreKey", "saveStoreKey")
 internal open class UniffiVTableCallbackInterfaceDeviceKeyStore(
     @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
     @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
     @JvmField internal var `load`: UniffiCallbackInterfaceDeviceKeyStoreMethod0? = null,
     @JvmField internal var `save`: UniffiCallbackInterfaceDeviceKeyStoreMethod1? = null,
+    @JvmField internal var `loadStoreKey`: UniffiCallbackInterfaceDeviceKeyStoreMethod2? = null,
+    @JvmField internal var `saveStoreKey`: UniffiCallbackInterfaceDeviceKeyStoreMethod3? = null,
 ) : Structure() {
     class UniffiByValue(
         `uniffiFree`: UniffiCallbackInterfaceFree? = null,
         `uniffiClone`: UniffiCallbackInterfaceClone? = null,
         `load`: UniffiCallbackInterfaceDeviceKeyStoreMethod0? = null,
         `save`: UniffiCallbackInterfaceDeviceKeyStoreMethod1? = null,
-    ): UniffiVTableCallbackInterfaceDeviceKeyStore(`uniffiFree`,`uniffiClone`,`load`,`save`,), Structure.ByValue
+        `loadStoreKey`: UniffiCallbackInterfaceDeviceKeyStoreMethod2? = null,
+        `saveStoreKey`: UniffiCallbackInterfaceDeviceKeyStoreMethod3? = null,
+    ): UniffiVTableCallbackInterfaceDeviceKeyStore(`uniffiFree`,`uniffiClone`,`load`,`save`,`loadStoreKey`,`saveStoreKey`,), Structure.ByValue
 
    internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceDeviceKeyStore) {
         `uniffiFree` = other.`uniffiFree`
         `uniffiClone` = other.`uniffiClone`
         `load` = other.`load`
         `save` = other.`save`
+        `loadStoreKey` = other.`loadStoreKey`
+        `saveStoreKey` = other.`saveStoreKey`
     }
 
 }
@@ -817,6 +829,10 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_devicekeystore_save(
     ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_devicekeystore_load_store_key(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_devicekeystore_save_store_key(
+    ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_fieldsynclogger_log(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_node_add_peer(
@@ -830,6 +846,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_fieldsync_ffi_checksum_method_node_document_ids(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_node_flush(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_node_identity_cloned(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_node_is_online(
     ): Int
@@ -846,6 +864,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_fieldsync_ffi_checksum_method_node_pending_ops(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_node_revoke_invites(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_node_rotate_store_key(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_node_send_direct(
     ): Int
@@ -989,6 +1009,10 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_method_devicekeystore_save(`ptr`: Long,`key`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_fieldsync_ffi_fn_method_devicekeystore_load_store_key(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_ffi_fn_method_devicekeystore_save_store_key(`ptr`: Long,`key`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_fieldsync_ffi_fn_clone_fieldsynclogger(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_fieldsync_ffi_fn_free_fieldsynclogger(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1015,6 +1039,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_method_node_flush(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_fieldsync_ffi_fn_method_node_identity_cloned(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
     external fun uniffi_fieldsync_ffi_fn_method_node_is_online(`ptr`: Long,
     ): Long
     external fun uniffi_fieldsync_ffi_fn_method_node_is_shut_down(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1031,6 +1057,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_method_node_revoke_invites(`ptr`: Long,`document`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_node_rotate_store_key(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_fieldsync_ffi_fn_method_node_send_direct(`ptr`: Long,`peer`: RustBuffer.ByValue,`payload`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_fieldsync_ffi_fn_method_node_shutdown(`ptr`: Long,
@@ -1704,35 +1732,57 @@ public object FfiConverterByteArray: FfiConverterRustBuffer<ByteArray> {
 
 
 /**
- * Where the device's 32-byte Ed25519 private key is kept, implemented by the app.
+ * Where the device's two keys are kept, implemented by the app: its 32-byte Ed25519 private
+ * key, and the 32-byte store key that wraps the key sealing the node's database at rest.
  *
- * Pass an implementation to `Node.open(dataDir, keyStore)`. Without one the key is stored in
- * the node's SQLite database. The node calls [`DeviceKeyStore::load`] once on open and, on the
- * very first open, [`DeviceKeyStore::save`] with a freshly generated key.
+ * Pass an implementation to `Node.open(dataDir, keyStore)`; the packages ship one for the
+ * Android Keystore and one for the iOS Keychain. Without one the device key is kept in the
+ * node's (sealed) database and the store key in a 0600 file `store.key` in the data
+ * directory, which protects a copied database but not a copied directory.
+ *
+ * The node calls `load` and `loadStoreKey` on open and, on the very first open, `save` and
+ * `saveStoreKey` with fresh keys; `saveStoreKey` again when the app rotates the store key
+ * (`Node.rotateStoreKey`), where it must replace the old key atomically.
  *
  * Errors thrown by the implementation surface from `Node.open` as `FieldSyncError.Crypto`.
  */
 public interface DeviceKeyStore {
     
     /**
-     * Returns the stored key (exactly 32 bytes), or `null`/`nil` if none was stored yet.
+     * Returns the stored device key (exactly 32 bytes), or `null`/`nil` if none was stored.
      */
     fun `load`(): kotlin.ByteArray?
     
     /**
-     * Persists a freshly generated 32-byte key. Called at most once per installation.
+     * Persists a freshly generated 32-byte device key. Called at most once per installation.
      */
     fun `save`(`key`: kotlin.ByteArray)
+    
+    /**
+     * Returns the stored store key (exactly 32 bytes), or `null`/`nil` if none was stored.
+     */
+    fun `loadStoreKey`(): kotlin.ByteArray?
+    
+    /**
+     * Persists a 32-byte store key, replacing the previous one atomically.
+     */
+    fun `saveStoreKey`(`key`: kotlin.ByteArray)
     
     companion object
 }
 
 /**
- * Where the device's 32-byte Ed25519 private key is kept, implemented by the app.
+ * Where the device's two keys are kept, implemented by the app: its 32-byte Ed25519 private
+ * key, and the 32-byte store key that wraps the key sealing the node's database at rest.
  *
- * Pass an implementation to `Node.open(dataDir, keyStore)`. Without one the key is stored in
- * the node's SQLite database. The node calls [`DeviceKeyStore::load`] once on open and, on the
- * very first open, [`DeviceKeyStore::save`] with a freshly generated key.
+ * Pass an implementation to `Node.open(dataDir, keyStore)`; the packages ship one for the
+ * Android Keystore and one for the iOS Keychain. Without one the device key is kept in the
+ * node's (sealed) database and the store key in a 0600 file `store.key` in the data
+ * directory, which protects a copied database but not a copied directory.
+ *
+ * The node calls `load` and `loadStoreKey` on open and, on the very first open, `save` and
+ * `saveStoreKey` with fresh keys; `saveStoreKey` again when the app rotates the store key
+ * (`Node.rotateStoreKey`), where it must replace the old key atomically.
  *
  * Errors thrown by the implementation surface from `Node.open` as `FieldSyncError.Crypto`.
  */
@@ -1839,7 +1889,7 @@ open class DeviceKeyStoreImpl: Disposable, AutoCloseable, DeviceKeyStore
 
     
     /**
-     * Returns the stored key (exactly 32 bytes), or `null`/`nil` if none was stored yet.
+     * Returns the stored device key (exactly 32 bytes), or `null`/`nil` if none was stored.
      */
     @Throws(FieldSyncException::class)override fun `load`(): kotlin.ByteArray? {
             return FfiConverterOptionalByteArray.lift(
@@ -1856,13 +1906,47 @@ open class DeviceKeyStoreImpl: Disposable, AutoCloseable, DeviceKeyStore
 
     
     /**
-     * Persists a freshly generated 32-byte key. Called at most once per installation.
+     * Persists a freshly generated 32-byte device key. Called at most once per installation.
      */
     @Throws(FieldSyncException::class)override fun `save`(`key`: kotlin.ByteArray)
         = 
     callWithHandle {
     uniffiRustCallWithError(FieldSyncException) { _status ->
     UniffiLib.uniffi_fieldsync_ffi_fn_method_devicekeystore_save(
+        it,
+        
+        FfiConverterByteArray.lower(`key`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Returns the stored store key (exactly 32 bytes), or `null`/`nil` if none was stored.
+     */
+    @Throws(FieldSyncException::class)override fun `loadStoreKey`(): kotlin.ByteArray? {
+            return FfiConverterOptionalByteArray.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_devicekeystore_load_store_key(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Persists a 32-byte store key, replacing the previous one atomically.
+     */
+    @Throws(FieldSyncException::class)override fun `saveStoreKey`(`key`: kotlin.ByteArray)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_devicekeystore_save_store_key(
         it,
         
         FfiConverterByteArray.lower(`key`),_status)
@@ -1922,6 +2006,39 @@ internal object uniffiCallbackInterfaceDeviceKeyStore {
             )
         }
     }
+    internal object `loadStoreKey`: UniffiCallbackInterfaceDeviceKeyStoreMethod2 {
+        override fun callback(`uniffiHandle`: Long,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeDeviceKeyStore.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`loadStoreKey`(
+                )
+            }
+            val writeReturn = { value: kotlin.ByteArray? -> uniffiOutReturn.setValue(FfiConverterOptionalByteArray.lower(value)) }
+            uniffiTraitInterfaceCallWithError(
+                uniffiCallStatus,
+                makeCall,
+                writeReturn,
+                { e: FieldSyncException -> FfiConverterTypeFieldSyncError.lower(e) }
+            )
+        }
+    }
+    internal object `saveStoreKey`: UniffiCallbackInterfaceDeviceKeyStoreMethod3 {
+        override fun callback(`uniffiHandle`: Long,`key`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeDeviceKeyStore.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`saveStoreKey`(
+                    FfiConverterByteArray.lift(`key`),
+                )
+            }
+            val writeReturn = { _: Unit -> Unit }
+            uniffiTraitInterfaceCallWithError(
+                uniffiCallStatus,
+                makeCall,
+                writeReturn,
+                { e: FieldSyncException -> FfiConverterTypeFieldSyncError.lower(e) }
+            )
+        }
+    }
 
     internal object uniffiFree: UniffiCallbackInterfaceFree {
         override fun callback(handle: Long) {
@@ -1940,6 +2057,8 @@ internal object uniffiCallbackInterfaceDeviceKeyStore {
         uniffiClone,
         `load`,
         `save`,
+        `loadStoreKey`,
+        `saveStoreKey`,
     )
 
     // Registers the foreign callback with the Rust side.
@@ -4468,6 +4587,15 @@ public interface NodeInterface {
     fun `flush`()
     
     /**
+     * Whether another device writes with this device's identity (see the event
+     * `IdentityCloned`): writes with it are refused once it does.
+     *
+     * # Errors
+     * `Closed`.
+     */
+    fun `identityCloned`(): kotlin.Boolean
+    
+    /**
      * Whether the network is running.
      *
      * # Errors
@@ -4538,6 +4666,17 @@ public interface NodeInterface {
     fun `revokeInvites`(`document`: kotlin.String): kotlin.ULong
     
     /**
+     * Replaces the store key with a fresh one (saved through the key store) and moves the
+     * whole database to a new data key. Crash-safe: whenever the app is killed, the node
+     * opens afterwards with the key its key store holds. Takes time in proportion to the
+     * database: call it off the main thread.
+     *
+     * # Errors
+     * `Storage`, `Closed`, `Crypto` (the key store failed; the old key still opens).
+     */
+    fun `rotateStoreKey`()
+    
+    /**
      * Sends `payload` to the device `peer` (an author id), end-to-end encrypted over a
      * ratchet session; it is stored, delivered in order when the peer is reachable, and
      * arrives there as `FieldSyncEvent.DirectMessage`. Needs the peer's key bundle (from an
@@ -4550,9 +4689,10 @@ public interface NodeInterface {
     fun `sendDirect`(`peer`: kotlin.String, `payload`: kotlin.ByteArray): kotlin.ULong
     
     /**
-     * Shuts the node down: flushes, ends every event subscription, and makes every later call
-     * on this node and its documents fail with `Closed`. Idempotent. The database is released
-     * when the node and all its documents are closed (Kotlin) / released (Swift).
+     * Shuts the node down: flushes, ends every event subscription, releases the data
+     * directory (a new node may open it at once) and makes every later call on this node
+     * and its documents fail with `Closed`. Idempotent. Without it, the directory is
+     * released when the node and all its documents are closed (Kotlin) / released (Swift).
      *
      * # Errors
      * `Storage` if the final flush fails (the node is shut down anyway).
@@ -4835,6 +4975,27 @@ open class Node: Disposable, AutoCloseable, NodeInterface
 
     
     /**
+     * Whether another device writes with this device's identity (see the event
+     * `IdentityCloned`): writes with it are refused once it does.
+     *
+     * # Errors
+     * `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `identityCloned`(): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_node_identity_cloned(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * Whether the network is running.
      *
      * # Errors
@@ -5024,6 +5185,28 @@ open class Node: Disposable, AutoCloseable, NodeInterface
 
     
     /**
+     * Replaces the store key with a fresh one (saved through the key store) and moves the
+     * whole database to a new data key. Crash-safe: whenever the app is killed, the node
+     * opens afterwards with the key its key store holds. Takes time in proportion to the
+     * database: call it off the main thread.
+     *
+     * # Errors
+     * `Storage`, `Closed`, `Crypto` (the key store failed; the old key still opens).
+     */
+    @Throws(FieldSyncException::class)override fun `rotateStoreKey`()
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_node_rotate_store_key(
+        it,
+        _status)
+}
+    }
+    
+    
+
+    
+    /**
      * Sends `payload` to the device `peer` (an author id), end-to-end encrypted over a
      * ratchet session; it is stored, delivered in order when the peer is reachable, and
      * arrives there as `FieldSyncEvent.DirectMessage`. Needs the peer's key bundle (from an
@@ -5050,9 +5233,10 @@ open class Node: Disposable, AutoCloseable, NodeInterface
 
     
     /**
-     * Shuts the node down: flushes, ends every event subscription, and makes every later call
-     * on this node and its documents fail with `Closed`. Idempotent. The database is released
-     * when the node and all its documents are closed (Kotlin) / released (Swift).
+     * Shuts the node down: flushes, ends every event subscription, releases the data
+     * directory (a new node may open it at once) and makes every later call on this node
+     * and its documents fail with `Closed`. Idempotent. Without it, the directory is
+     * released when the node and all its documents are closed (Kotlin) / released (Swift).
      *
      * # Errors
      * `Storage` if the final flush fails (the node is shut down anyway).
@@ -5173,11 +5357,15 @@ open class Node: Disposable, AutoCloseable, NodeInterface
     /**
      * Opens (or creates) the node stored in `data_dir`, creating the directory if needed.
      *
-     * `key_store` lets the app keep the device key in the Android Keystore / iOS Keychain; by
-     * default (`null`/`nil`) the key is kept in the node's database.
+     * `key_store` lets the app keep the device key and the store key in the Android Keystore
+     * / iOS Keychain; by default (`null`/`nil`) the device key is kept in the node's
+     * (sealed) database and the store key in the file `store.key` of the data directory.
+     * The directory is made private to the app's user and locked for this node.
      *
      * # Errors
      * - `InvalidArgument`: `data_dir` is empty, longer than 4096 bytes or contains NUL.
+     * - `Busy`: another node has this data directory open.
+     * - `WrongKey`: the store key does not open the database (nothing was changed).
      * - `Storage`: the directory cannot be created or the database cannot be opened
      * (unwritable, corrupt, written by a newer FieldSync).
      * - `Crypto`: the key store failed or returned a key that is not 32 bytes.
@@ -6173,6 +6361,37 @@ sealed class FieldSyncException: kotlin.Exception() {
     }
     
     /**
+     * The store key from the app's key store does not open this node's database (another
+     * device's key, or a key store that lost or replaced it). Nothing was changed: with the
+     * right key the node opens. A new node needs a new data directory.
+     */
+    class WrongKey(
+        
+        /**
+         * What failed.
+         */
+        val `reason`: kotlin.String
+        ) : FieldSyncException() {
+        override val message
+            get() = "reason=${ `reason` }"
+    }
+    
+    /**
+     * Another node (in this process or another one) has this data directory open. Close it
+     * first; one node per data directory.
+     */
+    class Busy(
+        
+        /**
+         * Which directory.
+         */
+        val `reason`: kotlin.String
+        ) : FieldSyncException() {
+        override val message
+            get() = "reason=${ `reason` }"
+    }
+    
+    /**
      * Key material is missing or malformed, the app's key store failed, or decryption failed.
      */
     class Crypto(
@@ -6264,16 +6483,22 @@ public object FfiConverterTypeFieldSyncError : FfiConverterRustBuffer<FieldSyncE
             5 -> FieldSyncException.Storage(
                 FfiConverterString.read(buf),
                 )
-            6 -> FieldSyncException.Crypto(
+            6 -> FieldSyncException.WrongKey(
                 FfiConverterString.read(buf),
                 )
-            7 -> FieldSyncException.NotAllowed(
+            7 -> FieldSyncException.Busy(
                 FfiConverterString.read(buf),
                 )
-            8 -> FieldSyncException.Closed(
+            8 -> FieldSyncException.Crypto(
                 FfiConverterString.read(buf),
                 )
-            9 -> FieldSyncException.Internal(
+            9 -> FieldSyncException.NotAllowed(
+                FfiConverterString.read(buf),
+                )
+            10 -> FieldSyncException.Closed(
+                FfiConverterString.read(buf),
+                )
+            11 -> FieldSyncException.Internal(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
@@ -6303,6 +6528,16 @@ public object FfiConverterTypeFieldSyncError : FfiConverterRustBuffer<FieldSyncE
                 + FfiConverterString.allocationSize(value.`reason`)
             )
             is FieldSyncException.Storage -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is FieldSyncException.WrongKey -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is FieldSyncException.Busy -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
                 + FfiConverterString.allocationSize(value.`reason`)
@@ -6357,23 +6592,33 @@ public object FfiConverterTypeFieldSyncError : FfiConverterRustBuffer<FieldSyncE
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is FieldSyncException.Crypto -> {
+            is FieldSyncException.WrongKey -> {
                 buf.putInt(6)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is FieldSyncException.NotAllowed -> {
+            is FieldSyncException.Busy -> {
                 buf.putInt(7)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is FieldSyncException.Closed -> {
+            is FieldSyncException.Crypto -> {
                 buf.putInt(8)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is FieldSyncException.Internal -> {
+            is FieldSyncException.NotAllowed -> {
                 buf.putInt(9)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is FieldSyncException.Closed -> {
+                buf.putInt(10)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is FieldSyncException.Internal -> {
+                buf.putInt(11)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
@@ -6609,8 +6854,9 @@ sealed class FieldSyncEvent {
     
     /**
      * An author signed two different operations for one position of its log in this
-     * document (equivocation: a compromised or misbehaving device). The one received first
-     * is kept, the other refused; `Node.forks(document)` returns the evidence.
+     * document (equivocation: a compromised key, or one identity on two devices). Its log
+     * is frozen at `seq` on every replica that learns of it: both branches from there on
+     * are removed and refused.
      */
     data class ForkDetected(
         /**
@@ -6623,6 +6869,27 @@ sealed class FieldSyncEvent {
         val `author`: kotlin.String, 
         /**
          * The position of its log both operations claim.
+         */
+        val `seq`: kotlin.UInt) : FieldSyncEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Another device writes with this device's identity (a restored backup, a copied data
+     * directory). Writes with this identity fail with `NotAllowed` from now on: open a new
+     * node in a fresh data directory (a new identity) and join the documents again.
+     */
+    data class IdentityCloned(
+        /**
+         * The document where it showed.
+         */
+        val `document`: kotlin.String, 
+        /**
+         * The position of this device's log the foreign operation claims.
          */
         val `seq`: kotlin.UInt) : FieldSyncEvent()
         
@@ -6715,7 +6982,11 @@ public object FfiConverterTypeFieldSyncEvent : FfiConverterRustBuffer<FieldSyncE
                 FfiConverterString.read(buf),
                 FfiConverterUInt.read(buf),
                 )
-            12 -> FieldSyncEvent.Lagged(
+            12 -> FieldSyncEvent.IdentityCloned(
+                FfiConverterString.read(buf),
+                FfiConverterUInt.read(buf),
+                )
+            13 -> FieldSyncEvent.Lagged(
                 FfiConverterULong.read(buf),
                 )
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
@@ -6819,6 +7090,14 @@ public object FfiConverterTypeFieldSyncEvent : FfiConverterRustBuffer<FieldSyncE
                 + FfiConverterUInt.allocationSize(value.`seq`)
             )
         }
+        is FieldSyncEvent.IdentityCloned -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`document`)
+                + FfiConverterUInt.allocationSize(value.`seq`)
+            )
+        }
         is FieldSyncEvent.Lagged -> {
             // Add the size for the Int that specifies the variant plus the size needed for all fields
             (
@@ -6904,8 +7183,14 @@ public object FfiConverterTypeFieldSyncEvent : FfiConverterRustBuffer<FieldSyncE
                 FfiConverterUInt.write(value.`seq`, buf)
                 Unit
             }
-            is FieldSyncEvent.Lagged -> {
+            is FieldSyncEvent.IdentityCloned -> {
                 buf.putInt(12)
+                FfiConverterString.write(value.`document`, buf)
+                FfiConverterUInt.write(value.`seq`, buf)
+                Unit
+            }
+            is FieldSyncEvent.Lagged -> {
+                buf.putInt(13)
                 FfiConverterULong.write(value.`missed`, buf)
                 Unit
             }

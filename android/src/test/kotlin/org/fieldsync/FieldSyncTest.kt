@@ -29,12 +29,18 @@ import org.junit.Test
 import kotlin.test.assertFailsWith
 
 /** An app-side key store, as an Android Keystore-backed one would look from the SDK. */
-class MemoryKeyStore(var key: ByteArray? = null) : DeviceKeyStore {
+class MemoryKeyStore(var key: ByteArray? = null, var storeKey: ByteArray? = null) : DeviceKeyStore {
     var saves = 0
+    var storeKeySaves = 0
     override fun load(): ByteArray? = key?.copyOf()
     override fun save(key: ByteArray) {
         this.key = key.copyOf()
         saves++
+    }
+    override fun loadStoreKey(): ByteArray? = storeKey?.copyOf()
+    override fun saveStoreKey(key: ByteArray) {
+        storeKey = key.copyOf()
+        storeKeySaves++
     }
 }
 
@@ -289,14 +295,46 @@ class FieldSyncTest {
         val locked = object : DeviceKeyStore {
             override fun load(): ByteArray? = throw FieldSyncException.Storage("keystore locked")
             override fun save(key: ByteArray) = Unit
+            override fun loadStoreKey(): ByteArray? = throw FieldSyncException.Storage("keystore locked")
+            override fun saveStoreKey(key: ByteArray) = Unit
         }
         val e = assertFailsWith<FieldSyncException.Crypto> { Node.open(tempDir(), locked) }
         assertTrue(e.message!!, e.message!!.contains("keystore locked"))
         val crashing = object : DeviceKeyStore {
             override fun load(): ByteArray? = null
             override fun save(key: ByteArray) = throw IllegalStateException("no keystore")
+            override fun loadStoreKey(): ByteArray? = null
+            override fun saveStoreKey(key: ByteArray) = throw IllegalStateException("no keystore")
         }
         assertFailsWith<FieldSyncException.Crypto> { Node.open(tempDir(), crashing) }
+    }
+
+    @Test
+    fun storeKeyBusyWrongKeyAndRotation() = runBlocking<Unit> {
+        val dir = tempDir()
+        val store = MemoryKeyStore()
+        val text = Node.open(dir, store).use { node ->
+            assertEquals(1, store.storeKeySaves)
+            assertEquals(32, store.storeKey!!.size)
+            // One node per data directory.
+            assertFailsWith<FieldSyncException.Busy> { Node.open(dir, store) }
+            val doc = node.createDocument()
+            doc.text("t").insert(0u, "sealed at rest")
+            val before = store.storeKey!!.copyOf()
+            node.rotateStoreKey()
+            assertEquals(2, store.storeKeySaves)
+            assertFalse(before.contentEquals(store.storeKey!!))
+            val json = doc.toJson()
+            // Releases the directory although `doc` is still referenced.
+            node.shutdown()
+            json
+        }
+        // Another store key: a typed error, and nothing is damaged.
+        val wrong = MemoryKeyStore(store.key, ByteArray(32) { 7 })
+        assertFailsWith<FieldSyncException.WrongKey> { Node.open(dir, wrong) }
+        Node.open(dir, store).use { node ->
+            assertEquals(text, node.openDocument(node.documentIds().single()).toJson())
+        }
     }
 
     @Test
@@ -498,6 +536,63 @@ class FieldSyncTest {
                 docA.removeMember(b.authorId())
                 assertFalse(docA.roles().any { it.authorId == b.authorId() })
             }
+        }
+    }
+
+    /** Issue #24: a backup of A's directory restored as a device while A was gone. B, which
+     * holds A's later edit, gives it to the restored device: an operation signed with its own
+     * key that it did not write. The event reaches the app and writes are refused. */
+    @Test
+    fun aRestoredBackupIsDetectedAsACloneOfTheIdentity() = runBlocking<Unit> {
+        val loopback = NetworkOptions(bindIp = "127.0.0.1")
+        val dirA = tempDir()
+        val backup = tempDir()
+        Node.open(tempDir()).use { b ->
+            val infoB = b.startNetwork(loopback)
+            var docId = ""
+            Node.open(dirA).use { a ->
+                val docA = a.createDocument()
+                docId = docA.id()
+                docA.text("t").insert(0u, "one")
+                a.startNetwork(loopback)
+                val docB = b.join(docA.invite())
+                awaitEqual("B joins A's document") { docB.toJson() == docA.toJson() }
+                a.shutdown()
+            }
+            // The backup: every file of the directory but the lock.
+            java.io.File(dirA).listFiles()!!.filter { it.isFile && it.name != "fieldsync.lock" }
+                .forEach { it.copyTo(java.io.File(backup, it.name), overwrite = true) }
+            // A writes once more and B receives it; then A is gone.
+            Node.open(dirA).use { a ->
+                a.startNetwork(loopback)
+                a.addPeer(PeerAddress(nodeId = b.authorId(), addresses = infoB.addresses))
+                a.openDocument(docId).text("t").push(" two")
+                awaitEqual("B holds A's later edit") {
+                    b.openDocument(docId).text("t").content() == "one two"
+                }
+                a.shutdown()
+            }
+            Node.open(backup).use { restored ->
+                restored.subscribe().use { sub ->
+                    restored.startNetwork(loopback)
+                    restored.addPeer(PeerAddress(nodeId = b.authorId(), addresses = infoB.addresses))
+                    val event = withTimeoutOrNull(60_000) {
+                        var found: FieldSyncEvent.IdentityCloned? = null
+                        while (found == null) {
+                            val e = sub.next() ?: throw AssertionError("event stream ended")
+                            if (e is FieldSyncEvent.IdentityCloned) found = e
+                        }
+                        found
+                    } ?: throw AssertionError("no IdentityCloned event within 60 s")
+                    assertEquals(docId, event.document)
+                }
+                assertTrue(restored.identityCloned())
+                assertFailsWith<FieldSyncException.NotAllowed> {
+                    restored.openDocument(docId).text("t").push(" from the backup")
+                }
+                restored.shutdown()
+            }
+            b.shutdown()
         }
     }
 
