@@ -160,8 +160,13 @@ impl Store {
         migrations::migrate(&mut conn, migrations::LATEST)?;
         let cipher = {
             let tx = tx::Tx::begin(&conn)?;
-            let cipher = sealed::data_key(&tx, store_key)?;
+            let (cipher, sealed_now) = sealed::data_key_sealing(&tx, store_key)?;
             tx.commit()?;
+            if sealed_now {
+                // The plaintext of a database from before is gone from its rows, not yet
+                // from freed pages and the WAL: both are rewritten.
+                rewrite_file(&conn)?;
+            }
             cipher
         };
         let checkpointer = match checkpoint::Checkpointer::start(&conn, &path) {
@@ -211,7 +216,8 @@ impl Store {
         let tx = tx::Tx::begin(&self.conn)?;
         sealed::finish_rotation(&tx, new_key)?;
         tx.commit()?;
-        Ok(())
+        // Values under the old data key stay in freed pages and the WAL until rewritten.
+        rewrite_file(&self.conn)
     }
 
     /// Gives up this store's hold on its directory: the lock is released (another node may
@@ -294,6 +300,15 @@ impl Store {
         let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
+
+/// Rewrites the database file without its freed pages (`VACUUM`) and empties the WAL, so
+/// values replaced in place (sealed, or moved to a new data key) leave no copy in the
+/// files.
+fn rewrite_file(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch("VACUUM")?;
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    Ok(())
 }
 
 /// Whether the database has any table (a file SQLite took for a new database has none).

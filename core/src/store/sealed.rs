@@ -100,12 +100,14 @@ impl SharedCipher {
     }
 }
 
-/// `UPDATE` of one sealed column, each value passed through the SQL function `function`
-/// (`fs_seal` to seal plaintext, `fs_reseal` to move it to a new data key).
-fn update_all(tx: &Tx<'_>, function: &str) -> Result<(), StoreError> {
+/// `UPDATE` of every sealed column, each value passed through the SQL function `function`
+/// (`fs_seal` to seal plaintext, `fs_reseal` to move it to a new data key). Returns how
+/// many values it changed.
+fn update_all(tx: &Tx<'_>, function: &str) -> Result<usize, StoreError> {
+    let mut changed = 0;
     for c in SEALED {
         let keys = c.keys.join(", ");
-        tx.execute(
+        changed += tx.execute(
             &format!(
                 "UPDATE {table} SET {column} = {function}('{label}', {column}, {keys})
                  WHERE {column} IS NOT NULL",
@@ -116,7 +118,7 @@ fn update_all(tx: &Tx<'_>, function: &str) -> Result<(), StoreError> {
             [],
         )?;
     }
-    Ok(())
+    Ok(changed)
 }
 
 /// Finds the data key of the database behind `tx` with `store_key`. A database without
@@ -124,6 +126,15 @@ fn update_all(tx: &Tx<'_>, function: &str) -> Result<(), StoreError> {
 /// values sealed in this transaction. A wrap left by an interrupted rotation under another
 /// store key is removed. [`StoreError::WrongKey`] if wraps exist but none for this key.
 pub(crate) fn data_key(tx: &Tx<'_>, store_key: &[u8; 32]) -> Result<SharedCipher, StoreError> {
+    data_key_sealing(tx, store_key).map(|(cipher, _)| cipher)
+}
+
+/// [`data_key`], also saying whether values stored in plaintext were sealed just now (the
+/// caller then rewrites the file, so no plaintext page stays behind).
+pub(crate) fn data_key_sealing(
+    tx: &Tx<'_>,
+    store_key: &[u8; 32],
+) -> Result<(SharedCipher, bool), StoreError> {
     let id = cipher::key_id(store_key);
     let wrapped: Option<Vec<u8>> = tx
         .query_row(
@@ -149,18 +160,18 @@ pub(crate) fn data_key(tx: &Tx<'_>, store_key: &[u8; 32]) -> Result<SharedCipher
                  WHERE snapshot IS NOT NULL OR snapshot_vv IS NOT NULL",
                 [],
             )?;
-            update_all(tx, "fs_seal")?;
+            let sealed = update_all(tx, "fs_seal")?;
             tx.execute(
                 "INSERT INTO store_keys (id, wrapped) VALUES (?1, ?2)",
                 params![&id[..], cipher::wrap(store_key, &data_key)],
             )?;
-            return Ok(shared);
+            return Ok((shared, sealed > 0));
         }
     };
     tx.execute("DELETE FROM store_keys WHERE id != ?1", [&id[..]])?;
     let shared = SharedCipher::new(StoreCipher::new(&data_key));
     register(tx, &shared)?;
-    Ok(shared)
+    Ok((shared, false))
 }
 
 /// Registers `fs_seal` / `fs_open` on a connection, reading the shared cipher per call.

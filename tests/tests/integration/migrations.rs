@@ -139,6 +139,16 @@ fn version_1_database_upgrades_and_keeps_data() {
         )
         .unwrap();
     assert_eq!(unsealed, 0, "every operation body is sealed");
+    // No copy of the plaintext stays in freed pages or the WAL: the file was rewritten.
+    for entry in std::fs::read_dir(old.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            !bytes.windows(7).any(|w| w == b"from v1"),
+            "{} holds the plaintext",
+            path.display()
+        );
+    }
     let hash_indexes: i64 = conn
         .query_row(
             "SELECT COUNT(*) FROM pragma_index_list('operations') AS l
