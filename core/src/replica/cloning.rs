@@ -2,8 +2,9 @@
 //!
 //! A restored backup or a copied data directory gives a second device the same key. Every
 //! operation this device writes is in its own log before it leaves, so an operation signed
-//! with its key that it does not hold was written elsewhere: proof, signed by the key
-//! itself, that the identity is in use twice. So is a fork of its own log proven by a peer
+//! with its key that it does not hold, and that the log and role checks accept, was written
+//! elsewhere: proof, signed by the key itself, that the identity is in use twice. (One the
+//! checks refuse proves nothing: a write of ours swept after our removal, say.) So is a fork of its own log proven by a peer
 //! (`crate::replica::forks`). From then on the replica refuses to write with the identity
 //! (`DocumentError::IdentityCloned`), reports `Event::IdentityCloned` once, and remembers it
 //! across restarts. The operation itself is ingested like any other (every replica reaches

@@ -319,10 +319,6 @@ impl Replica {
         if duplicate {
             return Ok((IngestOutcome::Duplicate, None));
         }
-        if author == self.author() {
-            // Signed with our key, not written here: another device uses this identity.
-            self.identity_cloned_at(st, document, op.header.seq_num)?;
-        }
         let known = batch.memo.as_ref().is_some_and(|m| m.is_live(document))
             || match documents::state(st.store.conn(), document)? {
                 DocumentState::Deleted => return Err(IngestError::DeletedDocument(document)),
@@ -335,6 +331,12 @@ impl Replica {
         let (mut applied, kind, mut seq) = self
             .apply_checked(st, batch, document, known, received)
             .inspect_err(|_| st.keys.forget(document))?;
+        if author == self.author() {
+            // Signed with our key and accepted, yet not written here (not a duplicate):
+            // another device uses this identity. (One the gate refuses, say our own write
+            // swept after our removal, proves nothing and is not counted.)
+            self.identity_cloned_at(st, document, op.header.seq_num)?;
+        }
         let mut unparked = 0;
         // Close gaps: apply parked successors while they chain on (in a batch, only logs
         // with parked operations are looked at).
