@@ -76,7 +76,7 @@ impl From<ReplicaError> for Error {
     fn from(e: ReplicaError) -> Self {
         match e {
             ReplicaError::Store(s) => Error::Store(s),
-            ReplicaError::Identity(i) => Error::Identity(i),
+            ReplicaError::Identity(i) => Error::from(i),
             ReplicaError::Crypto(c) => Error::Crypto(c),
         }
     }

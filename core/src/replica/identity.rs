@@ -132,6 +132,11 @@ pub(crate) fn store_key(
             .map_err(|_| IdentityError::Malformed)?;
         return Ok(zeroize::Zeroizing::new(key));
     }
+    if crate::store::has_wrapped_key(data_dir) {
+        // The database was sealed with a key the key store no longer has: a new key would
+        // not open it either, and must not replace whatever the app may still restore.
+        return Err(IdentityError::Store(crate::store::StoreError::WrongKey));
+    }
     let key = crate::store::cipher::random_key();
     ks.save_store_key(&key[..])
         .map_err(IdentityError::KeyStore)?;

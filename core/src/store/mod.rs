@@ -302,6 +302,23 @@ impl Store {
     }
 }
 
+/// Whether the database in `dir` already keeps a wrapped data key (it was sealed with some
+/// store key): read without opening it for writing, `false` for a database from before
+/// at-rest encryption or none at all.
+pub(crate) fn has_wrapped_key(dir: &Path) -> bool {
+    let path = dir.join(DB_FILE);
+    if !path.is_file() {
+        return false;
+    }
+    open_connection(&path, true)
+        .and_then(|c| {
+            Ok(c.query_row("SELECT count(*) FROM store_keys", [], |r| {
+                r.get::<_, i64>(0)
+            })?)
+        })
+        .is_ok_and(|n| n > 0)
+}
+
 /// Rewrites the database file without its freed pages (`VACUUM`) and empties the WAL, so
 /// values replaced in place (sealed, or moved to a new data key) leave no copy in the
 /// files.

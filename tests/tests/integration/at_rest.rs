@@ -198,6 +198,13 @@ fn a_wrong_store_key_is_a_typed_error_and_the_right_key_still_opens() {
         other => panic!("expected WrongKey, got {:?}", other.map(|_| ())),
     }
     assert_eq!(std::fs::read(dir.path().join(DB_FILE)).unwrap(), before);
+    // A key store that lost the key: the same error, and no new key is saved over it.
+    std::fs::remove_file(dir.path().join("store.key")).unwrap();
+    match Node::open(NodeConfig::new(dir.path())) {
+        Err(Error::Store(StoreError::WrongKey)) => {}
+        other => panic!("expected WrongKey, got {:?}", other.map(|_| ())),
+    }
+    assert!(!dir.path().join("store.key").exists());
     std::fs::write(dir.path().join("store.key"), &right).unwrap();
     let node = open_node(dir.path());
     let id = node.documents().unwrap()[0];
