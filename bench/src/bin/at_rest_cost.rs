@@ -13,7 +13,14 @@ use std::time::{Duration, Instant};
 use fieldsync::{Node, NodeConfig, Value};
 
 const LOCAL: usize = 5_000;
-const OPS: usize = 20_000;
+/// Operations of the ingest and catch-up measures (`AT_REST_COST_OPS` overrides, for a
+/// smoke run).
+fn ops() -> usize {
+    std::env::var("AT_REST_COST_OPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20_000)
+}
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
@@ -43,8 +50,10 @@ fn writer_and_member() -> (Vec<tempfile::TempDir>, Node, Node, fieldsync::Docume
     let (a, b) = (open(dirs[0].path()), open(dirs[1].path()));
     let doc = a.create_document().unwrap();
     doc.add_member(&b.key_bundle().unwrap()).unwrap();
+    // B knows the document (its network syncs it), as after scanning an invite.
+    b.document_or_register(doc.id()).unwrap();
     let list = doc.list("l").unwrap();
-    for i in 0..OPS {
+    for i in 0..ops() {
         list.push(Value::Int(i as i64)).unwrap();
     }
     let id = doc.id();
@@ -83,11 +92,11 @@ fn catch_up(rt: &tokio::runtime::Runtime) -> f64 {
         })
         .await
         .unwrap();
-        let deadline = t + Duration::from_secs(300);
+        let deadline = t + Duration::from_secs(120);
         while b.operations(id).map(|o| o.len()).unwrap_or(0) < total {
             assert!(
                 Instant::now() < deadline,
-                "catch-up did not finish in 300 s"
+                "catch-up did not finish in 120 s"
             );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
