@@ -193,3 +193,121 @@ type V1Row = (Vec<u8>, Vec<u8>, Vec<u8>, i64, i64, Vec<u8>, Vec<u8>, i64);
 fn rusqlite_conn(path: &std::path::Path) -> rusqlite::Connection {
     rusqlite::Connection::open(path).unwrap()
 }
+
+/// Issue #24: a database of the schema just before at-rest encryption (8), holding an
+/// encrypted document shared with a member, its snapshot, group state and key material in
+/// plaintext as that version kept them, opens with a key: everything sealed, nothing lost.
+#[test]
+fn version_8_database_is_sealed_on_its_first_open_and_keeps_everything() {
+    use fieldsync::internals::store::{raw_connection, SEALED};
+    let (dir, member) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (id, json, author) = {
+        let node = open_node(dir.path());
+        let other = open_node(member.path());
+        let doc = node.create_document().unwrap();
+        fieldsync_tests::share(&node, &doc, &other);
+        doc.text("t")
+            .unwrap()
+            .insert(0, "field notes of v8")
+            .unwrap();
+        doc.map("m").unwrap().set("k", Value::Int(8)).unwrap();
+        node.flush().unwrap();
+        (doc.id(), doc.to_json().unwrap(), node.author())
+    };
+    // The same rows in a schema-8 database, sealed columns in plaintext.
+    let old = tempfile::tempdir().unwrap();
+    {
+        let mut conn = rusqlite_conn(&old.path().join(DB_FILE));
+        migrate(&mut conn, 8).unwrap();
+        drop(conn);
+        let src = raw_connection(dir.path());
+        src.execute(
+            "ATTACH DATABASE ?1 AS old",
+            [old.path().join(DB_FILE).to_str().unwrap()],
+        )
+        .unwrap();
+        let tables: Vec<String> = src
+            .prepare("SELECT name FROM old.sqlite_master WHERE type = 'table'")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let mut copied = 0;
+        for table in &tables {
+            let columns: Vec<String> = src
+                .prepare(&format!(
+                    "SELECT name FROM pragma_table_info('{table}', 'old')"
+                ))
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            let select: Vec<String> = columns
+                .iter()
+                .map(
+                    |c| match SEALED.iter().find(|s| s.table == table && s.column == c) {
+                        Some(s) => format!("fs_open('{}', {c}, {})", s.label, s.keys.join(", ")),
+                        None => c.clone(),
+                    },
+                )
+                .collect();
+            copied += src
+                .execute(
+                    &format!(
+                        "INSERT INTO old.{table} ({}) SELECT {} FROM main.{table}",
+                        columns.join(", "),
+                        select.join(", ")
+                    ),
+                    [],
+                )
+                .unwrap();
+        }
+        assert!(copied > 10, "rows copied: {copied}");
+        let plain: Vec<u8> = src
+            .query_row(
+                "SELECT value FROM old.meta WHERE key = 'device_key'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            plain.len(),
+            32,
+            "the old database holds the key in plaintext"
+        );
+    }
+    assert!(!old.path().join("store.key").exists());
+    let holds_text = |dir: &std::path::Path| {
+        std::fs::read_dir(dir).unwrap().any(|e| {
+            let bytes = std::fs::read(e.unwrap().path()).unwrap();
+            bytes.windows(11).any(|w| w == b"field notes")
+        })
+    };
+    assert!(
+        holds_text(old.path()),
+        "control: the old database holds the text in plaintext"
+    );
+    let node = open_node(old.path());
+    assert_eq!(node.author(), author);
+    assert_eq!(node.document(id).unwrap().to_json().unwrap(), json);
+    // A fresh replay from the (sealed) op log gives the same document.
+    assert_eq!(node.replay_json(id).unwrap(), json);
+    drop(node);
+    let conn = raw_connection(old.path());
+    for c in SEALED {
+        let unsealed: i64 = conn
+            .query_row(
+                &format!(
+                    "SELECT count(*) FROM {} WHERE {} IS NOT NULL AND substr({}, 1, 1) != X'5E'",
+                    c.table, c.column, c.column
+                ),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(unsealed, 0, "{} sealed", c.label);
+    }
+    assert!(!holds_text(old.path()), "no plaintext left in any file");
+}
