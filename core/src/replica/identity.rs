@@ -111,20 +111,25 @@ fn write_key_file(path: &std::path::Path, key: &[u8]) -> Result<(), String> {
     }
 }
 
+/// Where a node's store key is kept: the app's key store, or the default file of its data
+/// directory.
+pub(crate) fn store_key_store(
+    data_dir: &std::path::Path,
+    key_store: Option<&Arc<dyn DeviceKeyStore>>,
+) -> Arc<dyn DeviceKeyStore> {
+    match key_store {
+        Some(ks) => ks.clone(),
+        None => Arc::new(FileKeyStore::in_data_dir(data_dir)),
+    }
+}
+
 /// The store key of a node: from the app's key store, or the default file; made and saved
 /// on first use.
 pub(crate) fn store_key(
     data_dir: &std::path::Path,
     key_store: Option<&Arc<dyn DeviceKeyStore>>,
 ) -> Result<crate::store::cipher::KeyBytes, IdentityError> {
-    let default;
-    let ks: &dyn DeviceKeyStore = match key_store {
-        Some(ks) => ks.as_ref(),
-        None => {
-            default = FileKeyStore::in_data_dir(data_dir);
-            &default
-        }
-    };
+    let ks = store_key_store(data_dir, key_store);
     if let Some(bytes) = ks.load_store_key().map_err(IdentityError::KeyStore)? {
         let key: [u8; 32] = bytes
             .as_slice()

@@ -190,18 +190,9 @@ impl Replica {
         let st = &mut *guard;
         let old = st.store_key.clone();
         let new = crate::store::cipher::random_key();
-        let data_dir = self.config.data_dir.clone();
-        let key_store = self.config.key_store.clone();
+        let ks = identity::store_key_store(&self.config.data_dir, self.config.key_store.as_ref());
         let mut key_store_failed = None;
         let rotated = st.store.rotate_key(&old, &new, || {
-            let default;
-            let ks: &dyn DeviceKeyStore = match key_store.as_ref() {
-                Some(ks) => ks.as_ref(),
-                None => {
-                    default = FileKeyStore::in_data_dir(&data_dir);
-                    &default
-                }
-            };
             ks.save_store_key(&new[..]).map_err(|e| {
                 key_store_failed = Some(e.clone());
                 StoreError::Io(std::io::Error::other(e))
