@@ -122,9 +122,9 @@ impl From<Error> for FieldSyncError {
             Error::Store(_) => FieldSyncError::Storage { reason },
             Error::Document(d) => match d {
                 DocumentError::NotFound(_) => FieldSyncError::NotFound { reason },
-                DocumentError::OutOfBounds { .. } | DocumentError::InvalidArgument(_) => {
-                    FieldSyncError::InvalidArgument { reason }
-                }
+                DocumentError::OutOfBounds { .. }
+                | DocumentError::InvalidArgument(_)
+                | DocumentError::ContainerDeleted => FieldSyncError::InvalidArgument { reason },
                 DocumentError::Store(_) => FieldSyncError::Storage { reason },
                 DocumentError::Engine(_) => FieldSyncError::Internal { reason },
                 DocumentError::NotAllowed(_) | DocumentError::IdentityCloned(_) => {

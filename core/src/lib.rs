@@ -37,9 +37,15 @@ pub use base::ids::{AuthorId, DocumentId, IdError};
 pub use base::version::{VersionOrdering, VersionVector};
 pub use crypto::CryptoError;
 pub use direct::{DirectError, DirectPayload, ReceivedDirect};
-pub use document::{DocumentError, Value};
+pub use document::{
+    Change, ChangeDiff, DocumentError, HistoryEntry, Path, PathSegment, TextUnit, Value, Version,
+};
 pub use net::{NetError, NetworkConfig, NetworkInfo, PeerAddr, SyncStatus};
-pub use node::{Document, Error, InviteOptions, ListHandle, MapHandle, Node, Result, TextHandle};
+pub use node::{
+    ChangeItem, ChangeStream, CounterHandle, Document, Error, Handle, HistoryVersion,
+    InviteOptions, ListHandle, MapHandle, Node, Result, TextHandle,
+};
+pub use replica::observe::ChangeBatch;
 pub use replica::{
     DeviceKeyStore, FileKeyStore, IdentityError, IngestError, IngestOutcome, NodeConfig,
 };

@@ -1,4 +1,5 @@
-//! Random edit scripts for property tests: a strategy over text, map and list edits, and
+//! Random edit scripts for property tests: a strategy over text, map and list edits, nested
+//! records (a list of maps, each with a list and a text), counters and JSON writes, and
 //! their application to a document (positions wrap around the current length).
 
 use fieldsync::{Document, Value};
@@ -19,6 +20,21 @@ pub enum Edit {
     ListInsert(usize, String),
     /// Delete one item of "list".
     ListDelete(usize),
+    /// Insert a record into the list "households": a map `{name, readings: []}` written as
+    /// JSON, then a text "notes" created in it.
+    RecordAdd(usize, String),
+    /// Set field `f{n}` of a record (record index modulo length).
+    RecordSet(usize, u8, i64),
+    /// Append a reading to a record's list "readings".
+    RecordReading(usize, i64),
+    /// Insert into a record's text "notes" (position modulo its length + 1).
+    RecordNote(usize, usize, String),
+    /// Delete a record (with everything in it).
+    RecordDelete(usize),
+    /// Add to the root counter "visits".
+    Count(i8),
+    /// Write a small JSON object at key `j{n}` of "map".
+    MapJson(u8, i64),
 }
 
 /// Strategy producing any [`Edit`].
@@ -30,7 +46,22 @@ pub fn edit() -> impl Strategy<Value = Edit> {
         (0u8..5).prop_map(Edit::MapDelete),
         (any::<usize>(), "[a-z]{0,4}").prop_map(|(p, s)| Edit::ListInsert(p, s)),
         any::<usize>().prop_map(Edit::ListDelete),
+        (any::<usize>(), "[a-z]{1,5}").prop_map(|(p, s)| Edit::RecordAdd(p, s)),
+        (any::<usize>(), 0u8..3, any::<i64>()).prop_map(|(r, f, v)| Edit::RecordSet(r, f, v)),
+        (any::<usize>(), any::<i64>()).prop_map(|(r, v)| Edit::RecordReading(r, v)),
+        (any::<usize>(), any::<usize>(), "[a-zé😀 ]{1,4}")
+            .prop_map(|(r, p, s)| Edit::RecordNote(r, p, s)),
+        any::<usize>().prop_map(Edit::RecordDelete),
+        any::<i8>().prop_map(Edit::Count),
+        (0u8..3, any::<i64>()).prop_map(|(k, v)| Edit::MapJson(k, v)),
     ]
+}
+
+/// Record `r` (modulo the count) of "households", if there is one.
+fn record(doc: &Document, r: usize) -> Option<fieldsync::MapHandle> {
+    let list = doc.list("households").unwrap();
+    let len = list.len().unwrap();
+    (len > 0).then(|| list.get_map(r % len).unwrap()).flatten()
 }
 
 /// Applies an edit to a document.
@@ -62,5 +93,52 @@ pub fn apply(doc: &Document, e: &Edit) {
                 list.delete(p % len, 1).unwrap();
             }
         }
+        Edit::RecordAdd(p, name) => {
+            let households = doc.list("households").unwrap();
+            let at = p % (households.len().unwrap() + 1);
+            households
+                .insert_json(at, &format!(r#"{{"name":"{name}","readings":[]}}"#))
+                .unwrap();
+            let rec = households
+                .get_map(at)
+                .unwrap()
+                .expect("the record just inserted");
+            rec.insert_text("notes").unwrap();
+        }
+        Edit::RecordSet(r, f, v) => {
+            if let Some(rec) = record(doc, *r) {
+                rec.set(&format!("f{f}"), Value::Int(*v)).unwrap();
+            }
+        }
+        Edit::RecordReading(r, v) => {
+            // A concurrent replacement of "readings" may leave a record without one.
+            if let Some(readings) = record(doc, *r).and_then(|m| m.get_list("readings").unwrap()) {
+                readings.push(Value::Int(*v)).unwrap();
+            }
+        }
+        Edit::RecordNote(r, p, s) => {
+            if let Some(notes) = record(doc, *r).and_then(|m| m.get_text("notes").unwrap()) {
+                let len = notes.len().unwrap();
+                notes.insert(p % (len + 1), s).unwrap();
+            }
+        }
+        Edit::RecordDelete(r) => {
+            let households = doc.list("households").unwrap();
+            let len = households.len().unwrap();
+            if len > 0 {
+                households.delete(r % len, 1).unwrap();
+            }
+        }
+        Edit::Count(n) => doc
+            .counter("visits")
+            .unwrap()
+            .increment(f64::from(*n))
+            .unwrap(),
+        Edit::MapJson(k, v) => map
+            .set_json(
+                &format!("j{k}"),
+                &format!(r#"{{"v":{v},"tags":["a",{v}]}}"#),
+            )
+            .unwrap(),
     }
 }

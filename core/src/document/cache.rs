@@ -1,11 +1,17 @@
 //! The in-memory document cache entry and the snapshot policy: when a loaded document's
 //! snapshot is due.
 
-use loro::LoroDoc;
+use loro::{LoroDoc, Subscription, UndoManager};
 
-/// A document loaded in memory, with the count that decides when its snapshot is due.
+/// A document loaded in memory, with the count that decides when its snapshot is due, its
+/// undo manager and its observers' subscription.
 pub(crate) struct LoadedDoc {
     pub(crate) loro: LoroDoc,
+    /// This device's edits that can be undone (`None` when undo is off). Lives as long as
+    /// the loaded document: a document rebuilt from the store starts with none.
+    pub(crate) undo: Option<UndoManager>,
+    /// The observers' Loro subscription, while the document has observers.
+    pub(crate) observing: Option<Subscription>,
     /// Operations applied since the cached snapshot was saved.
     pub(crate) since_snapshot: u64,
     /// Operations between snapshots: `NodeConfig::snapshot_every` or a quarter of the
@@ -17,9 +23,21 @@ pub(crate) struct LoadedDoc {
 }
 
 impl LoadedDoc {
-    pub(crate) fn new(loro: LoroDoc, ops_in_snapshot: u64, every: u32) -> Self {
+    /// A loaded document; `undo_steps` local edits can be undone (0: none). Changes are
+    /// recorded with their time and never merged: each commit is one version in the
+    /// history.
+    pub(crate) fn new(loro: LoroDoc, ops_in_snapshot: u64, every: u32, undo_steps: usize) -> Self {
+        loro.set_record_timestamp(true);
+        loro.set_change_merge_interval(-1);
+        let undo = (undo_steps > 0).then(|| {
+            let mut undo = UndoManager::new(&loro);
+            undo.set_max_undo_steps(undo_steps);
+            undo
+        });
         LoadedDoc {
             loro,
+            undo,
+            observing: None,
             since_snapshot: 0,
             interval: snapshot_interval(every, ops_in_snapshot),
         }
@@ -52,7 +70,7 @@ mod tests {
         assert_eq!(snapshot_interval(256, 0), 256);
         assert_eq!(snapshot_interval(256, 4000), 1000);
         assert_eq!(snapshot_interval(0, 0), 1, "an interval is never zero");
-        let mut doc = LoadedDoc::new(LoroDoc::new(), 0, 2);
+        let mut doc = LoadedDoc::new(LoroDoc::new(), 0, 2, 0);
         assert!(!doc.count_ops(1));
         assert!(doc.count_ops(1), "due after `every` operations");
         doc.snapshotted(400, 2);

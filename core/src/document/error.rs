@@ -24,6 +24,8 @@ pub enum DocumentError {
     /// A string, key or value given by the app is not acceptable.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    #[error("the container was deleted (its parent record or entry was removed)")]
+    ContainerDeleted,
     /// The CRDT engine refused the edit.
     #[error("document engine error: {0}")]
     Engine(String),

@@ -9,7 +9,15 @@ use crate::base::version::VersionVector;
 use crate::document::json::canonical_json;
 use crate::document::DocumentError;
 use crate::net::NetSlot;
-use crate::node::handles::{self, ListHandle, MapHandle, TextHandle};
+use loro::{ContainerID, ContainerType, ExportMode, ValueOrContainer};
+
+use crate::base::ids::AuthorId;
+use crate::document::history::{self, HistoryEntry, Version};
+use crate::document::path::{self, PathSegment};
+use crate::document::tree::{self, Slot};
+use crate::document::Change;
+use crate::node::handles::{self, parse_json, Handle};
+use crate::node::{ChangeStream, CounterHandle, ListHandle, MapHandle, TextHandle};
 use crate::replica::Replica;
 
 /// A handle on one document of a [`crate::Node`]. Cheap to clone.
@@ -33,12 +41,13 @@ impl Document {
         self.id
     }
 
-    /// The root text container called `name`.
+    /// The root text container called `name` (positions in the node's text unit).
     pub fn text(&self, name: &str) -> Result<TextHandle, DocumentError> {
         handles::check_name("text", name)?;
         Ok(TextHandle {
             doc: self.clone(),
-            name: name.to_string(),
+            id: ContainerID::new_root(name, ContainerType::Text),
+            unit: self.unit(),
         })
     }
 
@@ -47,7 +56,7 @@ impl Document {
         handles::check_name("map", name)?;
         Ok(MapHandle {
             doc: self.clone(),
-            name: name.to_string(),
+            id: ContainerID::new_root(name, ContainerType::Map),
         })
     }
 
@@ -56,7 +65,171 @@ impl Document {
         handles::check_name("list", name)?;
         Ok(ListHandle {
             doc: self.clone(),
-            name: name.to_string(),
+            id: ContainerID::new_root(name, ContainerType::List),
+        })
+    }
+
+    /// The root counter called `name`.
+    pub fn counter(&self, name: &str) -> Result<CounterHandle, DocumentError> {
+        handles::check_name("counter", name)?;
+        Ok(CounterHandle {
+            doc: self.clone(),
+            id: ContainerID::new_root(name, ContainerType::Counter),
+        })
+    }
+
+    /// The container at `path` now (root name, then keys and indices), if one is there.
+    /// The handle keeps pointing at that container when indices before it shift.
+    pub fn at(&self, path: &[PathSegment]) -> Result<Option<Handle>, DocumentError> {
+        path::check(path)?;
+        self.read(|d| match path::get(d, path) {
+            Some(ValueOrContainer::Container(c)) => Ok(self.handle(&c)),
+            _ => Ok(None),
+        })
+    }
+
+    /// The value or container at `path` as JSON, if anything is there.
+    pub fn get_json(&self, path: &[PathSegment]) -> Result<Option<String>, DocumentError> {
+        path::check(path)?;
+        self.read(|d| {
+            path::get(d, path)
+                .map(|v| {
+                    tree::json_of(v).and_then(|j| {
+                        serde_json::to_string(&j).map_err(|e| DocumentError::Engine(e.to_string()))
+                    })
+                })
+                .transpose()
+        })
+    }
+
+    /// Writes a JSON value at `path` as nested containers, in one operation: under a map
+    /// key it replaces the entry; at a list index it replaces the item (or appends, at the
+    /// list's length). At a root name, an object fills the root map and an array the root
+    /// list (their content is replaced). Strings are stored as plain strings.
+    pub fn set_json(&self, path: &[PathSegment], json: &str) -> Result<(), DocumentError> {
+        path::check(path)?;
+        let value = parse_json(self, json)?;
+        self.edit(|d| {
+            let (last, parent) = path.split_last().expect("checked: not empty");
+            if parent.is_empty() {
+                let PathSegment::Key(name) = last else {
+                    unreachable!("checked: starts with a name")
+                };
+                return set_root(d, name, &value);
+            }
+            let not_found =
+                || DocumentError::InvalidArgument("the path's parent is not a map or list".into());
+            let Some(ValueOrContainer::Container(c)) = path::get(d, parent) else {
+                return Err(not_found());
+            };
+            match (c, last) {
+                (loro::Container::Map(m), PathSegment::Key(k)) => {
+                    handles::alive(&m)?;
+                    handles::check_name("key", k)?;
+                    tree::write(Slot::Key(&m, k), &value)
+                }
+                (loro::Container::List(l), PathSegment::Index(i)) => {
+                    handles::alive(&l)?;
+                    handles::bounds(*i, l.len())?;
+                    if *i < l.len() {
+                        l.delete(*i, 1).map_err(handles::engine)?;
+                    }
+                    tree::write(Slot::Insert(&l, *i), &value)
+                }
+                _ => Err(not_found()),
+            }
+        })
+    }
+
+    /// Observes the whole document: the first item is its JSON now, then the changes of
+    /// every local edit and every import of another device's operations.
+    pub fn observe(&self) -> Result<ChangeStream, DocumentError> {
+        self.observe_at(None)
+    }
+
+    /// Observes the container at `path` (and everything below it): the first item is its
+    /// JSON now, then only the changes under it. The observer follows the container, not
+    /// the path, when indices before it shift.
+    pub fn observe_path(&self, path: &[PathSegment]) -> Result<ChangeStream, DocumentError> {
+        self.observe_at(Some(path))
+    }
+
+    fn observe_at(&self, path: Option<&[PathSegment]>) -> Result<ChangeStream, DocumentError> {
+        let queue = self.replica.observe(self.id, path, self.unit())?;
+        Ok(ChangeStream {
+            doc: self.clone(),
+            queue,
+            started: false,
+        })
+    }
+
+    /// Undoes this device's last edit still on the undo stack, as a new edit; remote edits
+    /// made since stay. Returns false if there was nothing to undo. The stack holds
+    /// `NodeConfig::undo_steps` edits made since the document was loaded in this process.
+    pub fn undo(&self) -> Result<bool, DocumentError> {
+        self.replica.undo(self.id, false)
+    }
+
+    /// Redoes the last undone edit. Returns false if there was nothing to redo.
+    pub fn redo(&self) -> Result<bool, DocumentError> {
+        self.replica.undo(self.id, true)
+    }
+
+    /// True if [`Document::undo`] has something to undo.
+    pub fn can_undo(&self) -> Result<bool, DocumentError> {
+        Ok(self.replica.undo_state(self.id)?.0)
+    }
+
+    /// True if [`Document::redo`] has something to redo.
+    pub fn can_redo(&self) -> Result<bool, DocumentError> {
+        Ok(self.replica.undo_state(self.id)?.1)
+    }
+
+    /// The latest `limit` versions of the document, newest first: one per change, with
+    /// its author (when the author is among the document's writers this replica knows)
+    /// and the time its device recorded.
+    pub fn history(&self, limit: usize) -> Result<Vec<HistoryVersion>, DocumentError> {
+        let authors: Vec<AuthorId> = self
+            .version()?
+            .iter()
+            .map(|(a, _)| *a)
+            .chain([self.replica.author()])
+            .collect();
+        let entries = self.read(|d| history::entries(d, limit))?;
+        Ok(entries
+            .into_iter()
+            .map(|entry| HistoryVersion {
+                author: authors
+                    .iter()
+                    .find(|a| a.loro_peer_id() == entry.peer)
+                    .copied(),
+                entry,
+            })
+            .collect())
+    }
+
+    /// The version the document is at now.
+    pub fn current_version(&self) -> Result<Version, DocumentError> {
+        self.read(|d| Ok(Version(d.oplog_frontiers().encode())))
+    }
+
+    /// The document's canonical JSON at `version` (a read-only view).
+    pub fn json_at(&self, version: &Version) -> Result<String, DocumentError> {
+        self.read(|d| canonical_json(&history::at(d, version)?))
+    }
+
+    /// The changes from version `from` to version `to`, text counted in the node's unit.
+    pub fn diff(&self, from: &Version, to: &Version) -> Result<Vec<Change>, DocumentError> {
+        let unit = self.unit();
+        self.read(|d| history::diff(d, from, to, unit))
+    }
+
+    /// The document as a Loro snapshot: for a backup, for debugging, or to open in a plain
+    /// Loro program. [`crate::Node::import_snapshot`] makes a new document of it.
+    pub fn export_snapshot(&self) -> Result<Vec<u8>, DocumentError> {
+        self.read(|d| {
+            d.export(ExportMode::Snapshot)
+                .map_err(|e| DocumentError::Engine(e.to_string()))
         })
     }
 
@@ -108,4 +281,67 @@ impl Document {
     pub(crate) fn check_size(&self, len: usize) -> Result<(), DocumentError> {
         self.replica.check_input_size(len)
     }
+}
+
+/// One version of a document's history ([`Document::history`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryVersion {
+    /// The version, its Loro peer, time and size.
+    pub entry: HistoryEntry,
+    /// Its author, if the peer is one of the document's authors this replica knows.
+    pub author: Option<AuthorId>,
+}
+
+/// Fills root container `name` with `value`: an object into the root map, an array into
+/// the root list, replacing their content.
+fn set_root(d: &LoroDoc, name: &str, value: &serde_json::Value) -> Result<(), DocumentError> {
+    handles::check_name("root", name)?;
+    match value {
+        serde_json::Value::Object(fields) => {
+            let m = d.get_map(name);
+            m.clear().map_err(handles::engine)?;
+            for (k, v) in fields {
+                handles::check_name("key", k)?;
+                tree::write(Slot::Key(&m, k), v)?;
+            }
+            Ok(())
+        }
+        serde_json::Value::Array(items) => {
+            let l = d.get_list(name);
+            l.clear().map_err(handles::engine)?;
+            for (i, v) in items.iter().enumerate() {
+                tree::write(Slot::Insert(&l, i), v)?;
+            }
+            Ok(())
+        }
+        _ => Err(DocumentError::InvalidArgument(
+            "a root container holds an object (map) or an array (list)".into(),
+        )),
+    }
+}
+
+/// A Loro snapshot read into a scratch document, refused above `max_bytes` or when it is
+/// not one (Loro's decoder is guarded: a panic in it is an invalid argument).
+pub(crate) fn read_snapshot(bytes: &[u8], max_bytes: u64) -> Result<LoroDoc, DocumentError> {
+    if bytes.len() as u64 > max_bytes {
+        return Err(DocumentError::InvalidArgument(format!(
+            "snapshot of {} bytes, above the maximum of {max_bytes}",
+            bytes.len()
+        )));
+    }
+    let invalid = |e: String| DocumentError::InvalidArgument(format!("not a Loro snapshot: {e}"));
+    let meta =
+        LoroDoc::decode_import_blob_meta(bytes, false).map_err(|e| invalid(e.to_string()))?;
+    if !matches!(
+        meta.mode,
+        loro::EncodedBlobMode::Snapshot | loro::EncodedBlobMode::ShallowSnapshot
+    ) {
+        return Err(invalid(format!("{:?}, not a snapshot", meta.mode)));
+    }
+    std::panic::catch_unwind(|| {
+        let doc = LoroDoc::new();
+        doc.import(bytes).map(|_| doc)
+    })
+    .map_err(|_| invalid("the decoder failed".into()))?
+    .map_err(|e| invalid(e.to_string()))
 }

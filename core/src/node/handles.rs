@@ -1,11 +1,18 @@
-//! Typed handles on a document's root containers: text, map and list.
+//! What every container handle shares: checks of names and positions, and handles of the
+//! containers nested in a map or list.
 //!
-//! Every mutating call is one local commit and becomes one signed operation.
+//! A handle names its container by Loro container id, so a handle on a record in a list
+//! keeps pointing at that record when items before it are inserted or deleted. Every
+//! mutating call is one local commit and becomes one signed operation. A handle whose
+//! container was deleted (its parent entry removed, here or by another device) refuses
+//! edits with [`DocumentError::ContainerDeleted`] and reads as empty.
 
-use loro::LoroDoc;
+use loro::{Container, ContainerTrait, ValueOrContainer};
 
-use crate::document::{text, DocumentError, Value};
-use crate::node::Document;
+pub(crate) use crate::document::tree::container_json;
+
+use crate::document::{DocumentError, TextUnit};
+use crate::node::{CounterHandle, Document, ListHandle, MapHandle, TextHandle};
 
 const MAX_NAME_BYTES: usize = 256;
 
@@ -18,18 +25,18 @@ pub(crate) fn check_name(kind: &str, name: &str) -> Result<(), DocumentError> {
     Ok(())
 }
 
-fn engine(e: loro::LoroError) -> DocumentError {
+pub(crate) fn engine(e: impl std::fmt::Display) -> DocumentError {
     DocumentError::Engine(e.to_string())
 }
 
-fn bounds(index: usize, len: usize) -> Result<(), DocumentError> {
+pub(crate) fn bounds(index: usize, len: usize) -> Result<(), DocumentError> {
     if index > len {
         return Err(DocumentError::OutOfBounds { index, len });
     }
     Ok(())
 }
 
-fn range(index: usize, count: usize, len: usize) -> Result<(), DocumentError> {
+pub(crate) fn range(index: usize, count: usize, len: usize) -> Result<(), DocumentError> {
     match index.checked_add(count) {
         Some(end) if end <= len => Ok(()),
         _ => Err(DocumentError::OutOfBounds {
@@ -39,180 +46,113 @@ fn range(index: usize, count: usize, len: usize) -> Result<(), DocumentError> {
     }
 }
 
-/// A collaborative text (positions count Unicode scalar values).
-#[derive(Clone)]
-pub struct TextHandle {
-    pub(crate) doc: Document,
-    pub(crate) name: String,
+/// Refuses edits of a deleted container.
+pub(crate) fn alive<C: ContainerTrait>(c: &C) -> Result<(), DocumentError> {
+    if c.is_deleted() {
+        return Err(DocumentError::ContainerDeleted);
+    }
+    Ok(())
 }
 
-impl TextHandle {
-    /// Inserts `s` at character position `pos`.
-    pub fn insert(&self, pos: usize, s: &str) -> Result<(), DocumentError> {
-        self.doc.check_size(s.len())?;
-        let name = self.name.clone();
-        self.doc.edit(move |d: &LoroDoc| {
-            let t = d.get_text(name.as_str());
-            bounds(pos, t.len_unicode())?;
-            text::insert(&t, pos, s)
+/// A handle on any container, from a path ([`Document::at`]).
+#[derive(Clone, Debug)]
+pub enum Handle {
+    /// A map.
+    Map(MapHandle),
+    /// A list.
+    List(ListHandle),
+    /// A text.
+    Text(TextHandle),
+    /// A counter.
+    Counter(CounterHandle),
+}
+
+/// The kinds of nested containers a map or list can hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Map,
+    List,
+    Text,
+    Counter,
+}
+
+impl Document {
+    /// A handle on container `id` (its kind is the id's type).
+    pub(crate) fn handle(&self, c: &Container) -> Option<Handle> {
+        let id = c.id();
+        Some(match c {
+            Container::Map(_) => Handle::Map(MapHandle {
+                doc: self.clone(),
+                id,
+            }),
+            Container::List(_) => Handle::List(ListHandle {
+                doc: self.clone(),
+                id,
+            }),
+            Container::Text(_) => Handle::Text(TextHandle {
+                doc: self.clone(),
+                id,
+                unit: self.replica.config.text_unit,
+            }),
+            Container::Counter(_) => Handle::Counter(CounterHandle {
+                doc: self.clone(),
+                id,
+            }),
+            _ => return None,
         })
     }
 
-    /// Appends `s` at the end.
-    pub fn push(&self, s: &str) -> Result<(), DocumentError> {
-        self.doc.check_size(s.len())?;
-        let name = self.name.clone();
-        self.doc.edit(move |d: &LoroDoc| {
-            let t = d.get_text(name.as_str());
-            text::insert(&t, t.len_unicode(), s)
-        })
+    /// The handle of a value that is a container of `kind`.
+    pub(crate) fn child(&self, v: Option<ValueOrContainer>, kind: Kind) -> Option<Handle> {
+        let ValueOrContainer::Container(c) = v? else {
+            return None;
+        };
+        let h = self.handle(&c)?;
+        let matches = matches!(
+            (&h, kind),
+            (Handle::Map(_), Kind::Map)
+                | (Handle::List(_), Kind::List)
+                | (Handle::Text(_), Kind::Text)
+                | (Handle::Counter(_), Kind::Counter)
+        );
+        matches.then_some(h)
     }
 
-    /// Deletes `len` characters starting at `pos`.
-    pub fn delete(&self, pos: usize, len: usize) -> Result<(), DocumentError> {
-        let name = self.name.clone();
-        self.doc.edit(move |d: &LoroDoc| {
-            let t = d.get_text(name.as_str());
-            range(pos, len, t.len_unicode())?;
-            t.delete(pos, len).map_err(engine)
-        })
-    }
-
-    /// The current text.
-    pub fn get(&self) -> Result<String, DocumentError> {
-        let name = self.name.clone();
-        self.doc
-            .read(move |d| Ok(d.get_text(name.as_str()).to_string()))
-    }
-
-    /// Length in characters.
-    pub fn len(&self) -> Result<usize, DocumentError> {
-        let name = self.name.clone();
-        self.doc
-            .read(move |d| Ok(d.get_text(name.as_str()).len_unicode()))
-    }
-
-    /// True if the text is empty.
-    pub fn is_empty(&self) -> Result<bool, DocumentError> {
-        Ok(self.len()? == 0)
+    /// The text unit handles of this node count in.
+    pub(crate) fn unit(&self) -> TextUnit {
+        self.replica.config.text_unit
     }
 }
 
-/// A collaborative map from string keys to scalar values.
-#[derive(Clone)]
-pub struct MapHandle {
-    pub(crate) doc: Document,
-    pub(crate) name: String,
-}
-
-impl MapHandle {
-    /// Sets `key` to `value`.
-    pub fn set(&self, key: &str, value: Value) -> Result<(), DocumentError> {
-        check_name("key", key)?;
-        if let Value::String(s) = &value {
-            self.doc.check_size(s.len())?;
+impl Handle {
+    pub(crate) fn into_map(self) -> Option<MapHandle> {
+        match self {
+            Handle::Map(h) => Some(h),
+            _ => None,
         }
-        let v = value.into_loro()?;
-        let name = self.name.clone();
-        self.doc
-            .edit(move |d: &LoroDoc| d.get_map(name.as_str()).insert(key, v).map_err(engine))
     }
-
-    /// Removes `key` (no-op if absent).
-    pub fn delete(&self, key: &str) -> Result<(), DocumentError> {
-        check_name("key", key)?;
-        let name = self.name.clone();
-        self.doc
-            .edit(move |d: &LoroDoc| d.get_map(name.as_str()).delete(key).map_err(engine))
+    pub(crate) fn into_list(self) -> Option<ListHandle> {
+        match self {
+            Handle::List(h) => Some(h),
+            _ => None,
+        }
     }
-
-    /// The value at `key`, if any.
-    pub fn get(&self, key: &str) -> Result<Option<Value>, DocumentError> {
-        let name = self.name.clone();
-        let key = key.to_string();
-        self.doc.read(move |d| {
-            Ok(d.get_map(name.as_str())
-                .get(&key)
-                .map(|v| Value::from_loro(v.get_deep_value())))
-        })
+    pub(crate) fn into_text(self) -> Option<TextHandle> {
+        match self {
+            Handle::Text(h) => Some(h),
+            _ => None,
+        }
     }
-
-    /// All keys, sorted.
-    pub fn keys(&self) -> Result<Vec<String>, DocumentError> {
-        let name = self.name.clone();
-        self.doc.read(move |d| {
-            let mut keys: Vec<String> = d
-                .get_map(name.as_str())
-                .keys()
-                .map(|k| k.to_string())
-                .collect();
-            keys.sort();
-            Ok(keys)
-        })
+    pub(crate) fn into_counter(self) -> Option<CounterHandle> {
+        match self {
+            Handle::Counter(h) => Some(h),
+            _ => None,
+        }
     }
 }
 
-/// A collaborative list of scalar values.
-#[derive(Clone)]
-pub struct ListHandle {
-    pub(crate) doc: Document,
-    pub(crate) name: String,
-}
-
-impl ListHandle {
-    /// Inserts `value` at `index`.
-    pub fn insert(&self, index: usize, value: Value) -> Result<(), DocumentError> {
-        if let Value::String(s) = &value {
-            self.doc.check_size(s.len())?;
-        }
-        let v = value.into_loro()?;
-        let name = self.name.clone();
-        self.doc.edit(move |d: &LoroDoc| {
-            let l = d.get_list(name.as_str());
-            bounds(index, l.len())?;
-            l.insert(index, v).map_err(engine)
-        })
-    }
-
-    /// Appends `value`.
-    pub fn push(&self, value: Value) -> Result<(), DocumentError> {
-        if let Value::String(s) = &value {
-            self.doc.check_size(s.len())?;
-        }
-        let v = value.into_loro()?;
-        let name = self.name.clone();
-        self.doc
-            .edit(move |d: &LoroDoc| d.get_list(name.as_str()).push(v).map_err(engine))
-    }
-
-    /// Deletes `count` items starting at `index`.
-    pub fn delete(&self, index: usize, count: usize) -> Result<(), DocumentError> {
-        let name = self.name.clone();
-        self.doc.edit(move |d: &LoroDoc| {
-            let l = d.get_list(name.as_str());
-            range(index, count, l.len())?;
-            l.delete(index, count).map_err(engine)
-        })
-    }
-
-    /// The item at `index`, if any.
-    pub fn get(&self, index: usize) -> Result<Option<Value>, DocumentError> {
-        let name = self.name.clone();
-        self.doc.read(move |d| {
-            Ok(d.get_list(name.as_str())
-                .get(index)
-                .map(|v| Value::from_loro(v.get_deep_value())))
-        })
-    }
-
-    /// Number of items.
-    pub fn len(&self) -> Result<usize, DocumentError> {
-        let name = self.name.clone();
-        self.doc.read(move |d| Ok(d.get_list(name.as_str()).len()))
-    }
-
-    /// True if the list is empty.
-    pub fn is_empty(&self) -> Result<bool, DocumentError> {
-        Ok(self.len()? == 0)
-    }
+/// Parses the JSON an app passes, after checking its size.
+pub(crate) fn parse_json(doc: &Document, json: &str) -> Result<serde_json::Value, DocumentError> {
+    doc.check_size(json.len())?;
+    serde_json::from_str(json).map_err(|e| DocumentError::InvalidArgument(format!("JSON: {e}")))
 }

@@ -2,12 +2,17 @@
 //! (`crate::replica`) and the network slot (`crate::net`); every method is a short
 //! delegation, so the rules live in one place below.
 
+mod counter;
 mod direct;
 mod document;
 mod error;
 mod handles;
+mod list;
+mod map;
 mod membership;
 mod network;
+mod observe;
+mod text;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -22,10 +27,16 @@ use crate::replica::{IngestError, IngestOutcome, NodeConfig, Replica};
 use crate::store::forks::ForkEvidence;
 use crate::store::outbox::OutboxEntry;
 
+pub use counter::CounterHandle;
 pub use document::Document;
+pub use document::HistoryVersion;
 pub use error::{Error, Result};
-pub use handles::{ListHandle, MapHandle, TextHandle};
+pub use handles::Handle;
+pub use list::ListHandle;
+pub use map::MapHandle;
 pub use network::InviteOptions;
+pub use observe::{ChangeItem, ChangeStream};
+pub use text::TextHandle;
 
 /// A FieldSync node: one device's replica of its documents. Cheap to clone; the node (and
 /// its network) lives while any `Node` or [`Document`] handle does.
@@ -84,6 +95,21 @@ impl Node {
             self.replica.publish_local(id, op);
         }
         Ok(self.handle(id))
+    }
+
+    /// Creates a document holding a copy of a Loro snapshot's content (from
+    /// [`Document::export_snapshot`], a backup, or a plain Loro program), written as one
+    /// edit of this device: the copy is signed by this device and this device is its only
+    /// member, whoever wrote the original. Rich-text marks are dropped; trees are refused.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for bytes that are not a Loro snapshot (or hold a tree), or a
+    /// snapshot above `NodeConfig::max_body_bytes`.
+    pub fn import_snapshot(&self, snapshot: &[u8]) -> Result<Document> {
+        let scratch = document::read_snapshot(snapshot, self.replica.config.max_body_bytes)?;
+        let doc = self.create_document()?;
+        doc.edit(|d| crate::document::tree::copy_document(&scratch, d))?;
+        Ok(doc)
     }
 
     /// Opens an existing document.

@@ -31,6 +31,12 @@ pub struct NodeConfig {
     /// plain bodies are accepted for every document; meant for tests and benchmarks. See
     /// `crate::replica::membership`.
     pub encrypt: bool,
+    /// Local edits of each document that can be undone (`Document::undo`), per session;
+    /// 0 turns undo off. Default 100.
+    pub undo_steps: usize,
+    /// The unit text handles count positions in unless told otherwise
+    /// (`TextHandle::with_unit`). Default Unicode scalars; the mobile packages use UTF-16.
+    pub text_unit: crate::document::TextUnit,
 }
 
 impl NodeConfig {
@@ -46,6 +52,8 @@ impl NodeConfig {
             parked_expiry: std::time::Duration::from_secs(7 * 24 * 3600),
             key_store: None,
             encrypt: true,
+            undo_steps: 100,
+            text_unit: crate::document::TextUnit::Unicode,
         }
     }
 }

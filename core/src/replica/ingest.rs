@@ -11,7 +11,6 @@ use crate::base::ids::{AuthorId, DocumentId};
 use crate::base::log::{LogId, LogKind};
 use crate::base::pool::parallel_map;
 use crate::crypto::CryptoError;
-use crate::document::cache::LoadedDoc;
 use crate::document::deferred::DeferredImports;
 use crate::document::{attribution, InvalidUpdate};
 use crate::replica::authz::{doc_auth, record_invite, sweep_revoked, Gate};
@@ -273,13 +272,18 @@ impl Replica {
         for run in deferred.into_runs() {
             // Loaded from the store if it was dropped meanwhile: the load already applies
             // this batch's stored updates, and importing them again changes nothing.
+            let hub = st.observers.get(&run.document).cloned();
             let doc = self.loaded(st, run.document)?;
             // Attribution of every update, on all cores, before any is imported.
             parallel_map(&run.updates, |u| attribution::check(u, &run.author))
                 .into_iter()
                 .collect::<Result<(), InvalidUpdate>>()?;
-            run.import_into(&doc.loro)
-                .map_err(|e| IngestError::InvalidUpdate(e.to_string()))?;
+            let import = || run.import_into(&doc.loro);
+            match hub {
+                Some(hub) => hub.remote(Some(run.author), import),
+                None => import(),
+            }
+            .map_err(|e| IngestError::InvalidUpdate(e.to_string()))?;
             match counts.iter_mut().find(|(d, _)| *d == run.document) {
                 Some((_, n)) => *n += run.updates.len() as u64,
                 None => counts.push((run.document, run.updates.len() as u64)),
@@ -582,7 +586,7 @@ impl Replica {
                 _ => st.keys.receive_control(&tx, document, &author, seq, body)?,
             }
         }
-        if let std::collections::hash_map::Entry::Vacant(slot) = st.docs.entry(document) {
+        if !st.docs.contains_key(&document) {
             // A store failure while loading stays a store failure (not the peer's fault).
             let (loro, ops) = rebuild(
                 &tx,
@@ -592,7 +596,14 @@ impl Replica {
                 plain,
                 Start::Snapshot,
             )?;
-            slot.insert(LoadedDoc::new(loro, ops, self.config.snapshot_every));
+            crate::replica::load::insert_loaded(
+                &mut st.docs,
+                &st.observers,
+                document,
+                loro,
+                ops,
+                &self.config,
+            );
         }
         oplog::insert(&tx, document, op, &received.header, payload.is_some())?;
         let Some(doc) = st.docs.get_mut(&document) else {
@@ -605,11 +616,17 @@ impl Replica {
             // Imported with the rest of the batch (see `ingest_decoded_batch`).
             deferred.push(document, author, payload.to_vec());
         } else if let Some(payload) = &payload {
-            let imported = attribution::check(payload, &author).and_then(|()| {
+            let import = || {
                 doc.loro
                     .import(payload)
                     .map(|_| ())
                     .map_err(|e| InvalidUpdate(e.to_string()))
+            };
+            let imported = attribution::check(payload, &author).and_then(|()| {
+                match st.observers.get(&document) {
+                    Some(hub) => hub.remote(Some(author), import),
+                    None => import(),
+                }
             });
             if let Err(e) = imported {
                 // The in-memory document may hold part of the refused update: drop it (it

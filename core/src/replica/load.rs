@@ -1,6 +1,9 @@
 //! The one load/replay path: a document rebuilt from the op log, from its snapshot cache
 //! (loading) or from nothing (checking the cache against the log).
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use loro::LoroDoc;
 
 use crate::base::ids::DocumentId;
@@ -8,6 +11,7 @@ use crate::base::version::VersionVector;
 use crate::document::cache::LoadedDoc;
 use crate::document::DocumentError;
 use crate::replica::keyring::{readable_unapplied, KeyRing};
+use crate::replica::observe::DocHub;
 use crate::replica::write::engine;
 use crate::replica::{Replica, ReplicaState};
 use crate::store::documents::{self, DocumentState};
@@ -79,7 +83,7 @@ impl ReplicaState {
         id: DocumentId,
         peer: u64,
         accept_plain: bool,
-        snapshot_every: u32,
+        config: &crate::replica::NodeConfig,
     ) -> Result<&mut LoadedDoc, DocumentError> {
         if !self.docs.contains_key(&id) {
             if documents::state(self.store.conn(), id)? != DocumentState::Live {
@@ -95,11 +99,30 @@ impl ReplicaState {
                 Start::Snapshot,
             )?;
             tx.commit()?;
-            self.docs
-                .insert(id, LoadedDoc::new(loro, ops, snapshot_every));
+            insert_loaded(&mut self.docs, &self.observers, id, loro, ops, config);
         }
         self.docs.get_mut(&id).ok_or(DocumentError::NotFound(id))
     }
+}
+
+/// Keeps a document just rebuilt from the store in memory, with its undo manager and, if
+/// it has observers, their subscription (they re-read: it may differ from what they saw
+/// before it was dropped).
+pub(crate) fn insert_loaded(
+    docs: &mut HashMap<DocumentId, LoadedDoc>,
+    observers: &HashMap<DocumentId, Arc<DocHub>>,
+    id: DocumentId,
+    loro: LoroDoc,
+    ops: u64,
+    config: &crate::replica::NodeConfig,
+) {
+    let mut doc = LoadedDoc::new(loro, ops, config.snapshot_every, config.undo_steps);
+    if let Some(hub) = observers.get(&id) {
+        if hub.observed() {
+            doc.observing = Some(hub.attach(&doc.loro, true));
+        }
+    }
+    docs.insert(id, doc);
 }
 
 impl Replica {
@@ -110,12 +133,7 @@ impl Replica {
         id: DocumentId,
     ) -> Result<&'a mut LoadedDoc, DocumentError> {
         let plain = self.is_plain(st.store.conn(), id)?;
-        st.loaded(
-            id,
-            self.identity.loro_peer_id(),
-            plain,
-            self.config.snapshot_every,
-        )
+        st.loaded(id, self.identity.loro_peer_id(), plain, &self.config)
     }
 
     /// Rebuilds a document from its op log alone (ignoring the snapshot cache) and returns

@@ -18,6 +18,7 @@ pub(crate) mod ingest;
 pub(crate) mod keyring;
 pub(crate) mod load;
 pub(crate) mod membership;
+pub(crate) mod observe;
 pub(crate) mod write;
 
 use std::collections::HashMap;
@@ -66,6 +67,8 @@ pub(crate) struct ReplicaState {
     pub(crate) cloned: Option<(DocumentId, u32)>,
     /// The app's store key the database is open with (for a rotation).
     pub(crate) store_key: crate::store::cipher::KeyBytes,
+    /// Observers of documents (see [`observe`]).
+    pub(crate) observers: HashMap<DocumentId, Arc<observe::DocHub>>,
 }
 
 impl ReplicaState {
@@ -127,6 +130,7 @@ impl Replica {
                 forks,
                 cloned,
                 store_key,
+                observers: HashMap::new(),
             }),
             events,
             identity,

@@ -31,6 +31,36 @@ impl Replica {
         id: DocumentId,
         f: impl FnOnce(&LoroDoc) -> Result<T, DocumentError>,
     ) -> Result<T, DocumentError> {
+        self.edit_loaded(id, |doc| f(&doc.loro))
+    }
+
+    /// Undoes (`redo` false) or redoes this device's last edit of document `id` that is
+    /// still on the stack, as a new local edit. Remote edits made since stay. Returns false
+    /// when there was nothing to undo (or redo) or undo is off.
+    pub(crate) fn undo(&self, id: DocumentId, redo: bool) -> Result<bool, DocumentError> {
+        self.edit_loaded(id, |doc| match doc.undo.as_mut() {
+            None => Ok(false),
+            Some(undo) if redo => undo.redo().map_err(engine),
+            Some(undo) => undo.undo().map_err(engine),
+        })
+    }
+
+    /// (can undo, can redo) of document `id`.
+    pub(crate) fn undo_state(&self, id: DocumentId) -> Result<(bool, bool), DocumentError> {
+        let mut guard = self.lock();
+        let doc = self.loaded(&mut guard, id)?;
+        Ok(doc
+            .undo
+            .as_ref()
+            .map_or((false, false), |u| (u.can_undo(), u.can_redo())))
+    }
+
+    /// [`Replica::edit`] with the whole loaded document (its undo manager too).
+    pub(crate) fn edit_loaded<T>(
+        &self,
+        id: DocumentId,
+        f: impl FnOnce(&mut LoadedDoc) -> Result<T, DocumentError>,
+    ) -> Result<T, DocumentError> {
         let op = {
             let mut guard = self.lock();
             let st = &mut *guard;
@@ -38,7 +68,7 @@ impl Replica {
             self.check_own_log(st, id, LogKind::Delta)?;
             let doc = self.loaded(st, id)?;
             let before = doc.loro.oplog_vv();
-            let out = f(&doc.loro);
+            let out = f(doc);
             doc.loro.commit();
             if doc.loro.oplog_vv() == before {
                 return out;

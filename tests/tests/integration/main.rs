@@ -11,6 +11,7 @@ mod convergence;
 mod convergence_replicas;
 mod corrupt_db;
 mod crash;
+mod data_model;
 mod direct;
 mod disk_full;
 mod encryption;

@@ -1,0 +1,127 @@
+//! A document's history as Loro records it: its versions (one per change), a read-only view
+//! at a version, and the changes between two versions.
+//!
+//! A version is the opaque encoding of a Loro frontier (the last operation of a change);
+//! versions from one replica are valid on any replica that holds that change.
+
+use std::ops::ControlFlow;
+
+use loro::{Frontiers, LoroDoc, ID};
+
+use crate::document::change::{self, Change, RawChange, Texts};
+use crate::document::units::TextUnit;
+use crate::document::{path, DocumentError};
+
+/// A version of a document: the state after one change (opaque bytes, stable across
+/// replicas).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Version(pub(crate) Vec<u8>);
+
+impl Version {
+    /// The version's bytes (to keep it, or pass it through the FFI).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// A version from bytes made by [`Version::as_bytes`].
+    ///
+    /// # Errors
+    /// `InvalidArgument` if the bytes do not describe a version.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Version, DocumentError> {
+        Frontiers::decode(bytes)
+            .map_err(|e| DocumentError::InvalidArgument(format!("not a version: {e}")))?;
+        Ok(Version(bytes.to_vec()))
+    }
+
+    pub(crate) fn frontiers(&self) -> Result<Frontiers, DocumentError> {
+        Frontiers::decode(&self.0)
+            .map_err(|e| DocumentError::InvalidArgument(format!("not a version: {e}")))
+    }
+}
+
+/// One entry of a document's history: a change, and the version it leads to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// The version right after this change.
+    pub version: Version,
+    /// The Loro peer that made it (see [`crate::AuthorId::loro_peer_id`]); the facade maps
+    /// it to the author.
+    pub peer: u64,
+    /// Seconds since the Unix epoch when the author's device recorded the change, if it
+    /// recorded one (FieldSync records it; other Loro programs may not).
+    pub timestamp: Option<i64>,
+    /// Lamport time of the change (orders causally related changes).
+    pub lamport: u32,
+    /// Loro operations in the change.
+    pub ops: u32,
+}
+
+/// The most recent `limit` changes of `doc`, newest first (by Lamport time, then peer).
+pub(crate) fn entries(doc: &LoroDoc, limit: usize) -> Result<Vec<HistoryEntry>, DocumentError> {
+    let heads: Vec<ID> = doc.oplog_frontiers().iter().collect();
+    let mut out = Vec::new();
+    doc.travel_change_ancestors(&heads, &mut |meta| {
+        let last = ID::new(meta.id.peer, meta.id.counter + meta.len as i32 - 1);
+        out.push(HistoryEntry {
+            version: Version(Frontiers::from_id(last).encode()),
+            peer: meta.id.peer,
+            timestamp: (meta.timestamp != 0).then_some(meta.timestamp),
+            lamport: meta.lamport,
+            ops: meta.len as u32,
+        });
+        ControlFlow::Continue(())
+    })
+    .map_err(|e| DocumentError::Engine(e.to_string()))?;
+    out.sort_by_key(|e| std::cmp::Reverse((e.lamport, e.peer)));
+    out.truncate(limit);
+    Ok(out)
+}
+
+/// A read-only copy of `doc` at `version`.
+pub(crate) fn at(doc: &LoroDoc, version: &Version) -> Result<LoroDoc, DocumentError> {
+    let f = version.frontiers()?;
+    if f.iter().any(|id| !doc.oplog_vv().includes_id(id)) {
+        return Err(DocumentError::InvalidArgument(
+            "this replica does not hold that version".into(),
+        ));
+    }
+    doc.fork_at(&f)
+        .map_err(|e| DocumentError::InvalidArgument(format!("version: {e}")))
+}
+
+/// The changes from version `from` to version `to` of `doc`, text counted in `unit`.
+pub(crate) fn diff(
+    doc: &LoroDoc,
+    from: &Version,
+    to: &Version,
+    unit: TextUnit,
+) -> Result<Vec<Change>, DocumentError> {
+    let (a, b) = (from.frontiers()?, to.frontiers()?);
+    for f in [&a, &b] {
+        if f.iter().any(|id| !doc.oplog_vv().includes_id(id)) {
+            return Err(DocumentError::InvalidArgument(
+                "this replica does not hold that version".into(),
+            ));
+        }
+    }
+    let batch = doc
+        .diff(&a, &b)
+        .map_err(|e| DocumentError::Engine(e.to_string()))?;
+    let base = doc
+        .fork_at(&a)
+        .map_err(|e| DocumentError::Engine(e.to_string()))?;
+    let after = doc
+        .fork_at(&b)
+        .map_err(|e| DocumentError::Engine(e.to_string()))?;
+    let mut texts = Texts::of(&base);
+    let mut out: Vec<RawChange> = Vec::new();
+    for (id, d) in batch.iter() {
+        let p = path::of_container(&after, id)
+            .or_else(|| path::of_container(&base, id))
+            .unwrap_or_else(|| change::detached_path(id));
+        let changes = change::of_diff(&mut texts, id, Vec::new(), p, d)
+            .map_err(|_| DocumentError::Engine("text diff out of step".into()))?;
+        out.extend(changes);
+    }
+    Ok(out.iter().map(|c| c.project(unit)).collect())
+}
