@@ -21,7 +21,7 @@ fn check_open(shutdown: &CancellationToken) -> Result<(), FieldSyncError> {
 
 /// Runs `f` under [`guard`] unless the node was shut down (then `Closed`): the body of every
 /// synchronous document and handle method.
-fn guard_open<T>(
+pub(crate) fn guard_open<T>(
     shutdown: &CancellationToken,
     f: impl FnOnce() -> Result<T, FieldSyncError>,
 ) -> Result<T, FieldSyncError> {
@@ -87,7 +87,7 @@ pub struct Document {
     pub(crate) inner: fieldsync::Document,
     /// The node, for the node-level calls about this document (sync status, ephemeral).
     node: fieldsync::Node,
-    shutdown: CancellationToken,
+    pub(crate) shutdown: CancellationToken,
 }
 
 impl Document {
@@ -374,13 +374,16 @@ impl Document {
 /// A collaborative text. Positions and lengths count Unicode scalar values (not UTF-16 units).
 #[derive(uniffi::Object)]
 pub struct TextHandle {
-    inner: fieldsync::TextHandle,
-    shutdown: CancellationToken,
+    pub(crate) inner: fieldsync::TextHandle,
+    pub(crate) shutdown: CancellationToken,
 }
 
 #[uniffi::export]
 impl TextHandle {
-    /// Inserts `text` at character position `pos` (0 ..= length).
+    /// Inserts `text` at position `pos` (0 ..= length), counted in the handle's unit:
+    /// UTF-16 code units unless [`TextHandle::with_unit`] says otherwise, so a Kotlin
+    /// `String` index or a Swift `String.utf16` offset is a position. A position inside a
+    /// character (between a surrogate pair's halves) is refused.
     ///
     /// # Errors
     /// `InvalidArgument`: `text` is empty or larger than the maximum operation size, or `pos`
@@ -403,7 +406,7 @@ impl TextHandle {
         })
     }
 
-    /// Deletes `len` characters starting at `pos`.
+    /// Deletes `len` units (UTF-16 by default) starting at `pos`.
     ///
     /// # Errors
     /// `InvalidArgument` if the range is out of bounds; `NotFound`, `Storage`, `Closed`.
@@ -423,7 +426,7 @@ impl TextHandle {
         guard_open(&self.shutdown, || Ok(self.inner.get()?))
     }
 
-    /// Length in characters.
+    /// Length in the handle's unit (UTF-16 code units by default).
     ///
     /// # Errors
     /// `NotFound`, `Storage`, `Closed`.
@@ -443,8 +446,8 @@ impl TextHandle {
 /// A collaborative map from string keys (1 to 256 bytes) to scalar [`Value`]s.
 #[derive(uniffi::Object)]
 pub struct MapHandle {
-    inner: fieldsync::MapHandle,
-    shutdown: CancellationToken,
+    pub(crate) inner: fieldsync::MapHandle,
+    pub(crate) shutdown: CancellationToken,
 }
 
 #[uniffi::export]
@@ -489,8 +492,8 @@ impl MapHandle {
 /// A collaborative list of scalar [`Value`]s.
 #[derive(uniffi::Object)]
 pub struct ListHandle {
-    inner: fieldsync::ListHandle,
-    shutdown: CancellationToken,
+    pub(crate) inner: fieldsync::ListHandle,
+    pub(crate) shutdown: CancellationToken,
 }
 
 #[uniffi::export]

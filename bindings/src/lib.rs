@@ -4,7 +4,8 @@
 //!
 //! Shape (the layers below it are mapped in `ARCHITECTURE.md` at the repository root):
 //! - **Objects** wrap core types in an `inner` field: [`Node`], [`Document`], [`TextHandle`],
-//!   [`MapHandle`], [`ListHandle`], [`EventSubscription`].
+//!   [`MapHandle`], [`ListHandle`], [`CounterHandle`], [`EventSubscription`],
+//!   [`ChangeSubscription`] (the data model's extensions are in `model.rs`).
 //! - **Records and enums** carry plain data: [`Value`], [`FieldSyncEvent`], [`PendingOp`],
 //!   [`VersionOrdering`], [`LogLevel`].
 //! - **One app-facing error**, [`FieldSyncError`] (Kotlin `FieldSyncException`, Swift
@@ -30,6 +31,7 @@ mod events;
 mod guard;
 mod key_store;
 mod logger;
+mod model;
 mod network;
 mod node;
 mod runtime;
@@ -45,6 +47,10 @@ pub use events::{ChangeOrigin, EventSubscription, FieldSyncEvent};
 pub use guard::{guard, guard_async};
 pub use key_store::DeviceKeyStore;
 pub use logger::{set_logger, FieldSyncLogger, LogLevel};
+pub use model::{
+    Change, ChangeDiff, ChangeItem, ChangeSubscription, ContainerHandle, CounterHandle,
+    HistoryVersion, PathSegment, TextUnit,
+};
 pub use network::{NetworkInfo, NetworkOptions, PeerAddress, SyncStatus};
 pub use node::{Node, PendingOp};
 pub use value::Value;

@@ -57,7 +57,7 @@ pub struct Node {
 
 impl Node {
     /// The core node, unless the node was shut down.
-    fn live(&self) -> Result<&fieldsync::Node, FieldSyncError> {
+    pub(crate) fn live(&self) -> Result<&fieldsync::Node, FieldSyncError> {
         if self.shutdown.is_cancelled() {
             return Err(FieldSyncError::closed());
         }
@@ -69,7 +69,7 @@ impl Node {
         self.live().cloned()
     }
 
-    fn wrap(&self, doc: fieldsync::Document) -> Arc<Document> {
+    pub(crate) fn wrap(&self, doc: fieldsync::Document) -> Arc<Document> {
         Arc::new(Document::new(
             doc,
             self.inner.clone(),
@@ -102,6 +102,8 @@ impl Node {
         guard(|| {
             let dir = validate::data_dir(&data_dir)?;
             let mut config = fieldsync::NodeConfig::new(dir);
+            // Kotlin and Swift strings index UTF-16 code units.
+            config.text_unit = fieldsync::TextUnit::Utf16;
             config.key_store = key_store
                 .map(|ks| Arc::new(KeyStoreAdapter(ks)) as Arc<dyn fieldsync::DeviceKeyStore>);
             let inner = fieldsync::Node::open(config)?;

@@ -640,6 +640,325 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 
 
 /**
+ * A pull subscription to changes of a document or of one container in it. `android/`
+ * wraps it as `Flow<ChangeItem>` (`document.changes()`), `ios/` as an `AsyncSequence`.
+ * At most 256 batches wait; a slower consumer receives one [`ChangeItem::Lagged`].
+ */
+public protocol ChangeSubscriptionProtocol: AnyObject, Sendable {
+    
+    /**
+     * Ends the subscription; idempotent. Dropping (closing) it does too.
+     */
+    func cancel() 
+    
+    /**
+     * Waits for the next item; `null`/`nil` once cancelled or the node shut down (or the
+     * document was deleted). Cancel-safe: an item is only taken when it is returned.
+     */
+    func next() async  -> ChangeItem?
+    
+}
+/**
+ * A pull subscription to changes of a document or of one container in it. `android/`
+ * wraps it as `Flow<ChangeItem>` (`document.changes()`), `ios/` as an `AsyncSequence`.
+ * At most 256 batches wait; a slower consumer receives one [`ChangeItem::Lagged`].
+ */
+open class ChangeSubscription: ChangeSubscriptionProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_fieldsync_ffi_fn_clone_changesubscription(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_fieldsync_ffi_fn_free_changesubscription(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Ends the subscription; idempotent. Dropping (closing) it does too.
+     */
+open func cancel()  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_changesubscription_cancel(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Waits for the next item; `null`/`nil` once cancelled or the node shut down (or the
+     * document was deleted). Cancel-safe: an item is only taken when it is returned.
+     */
+open func next()async  -> ChangeItem?  {
+    return
+        try!  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_changesubscription_next(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterOptionTypeChangeItem.lift,
+            errorHandler: nil
+            
+        )
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeChangeSubscription: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = ChangeSubscription
+
+    public static func lift(_ handle: UInt64) throws -> ChangeSubscription {
+        return ChangeSubscription(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: ChangeSubscription) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ChangeSubscription {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: ChangeSubscription, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChangeSubscription_lift(_ handle: UInt64) throws -> ChangeSubscription {
+    return try FfiConverterTypeChangeSubscription.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChangeSubscription_lower(_ value: ChangeSubscription) -> UInt64 {
+    return FfiConverterTypeChangeSubscription.lower(value)
+}
+
+
+
+
+
+
+/**
+ * A counter: concurrent increments on several devices all add up.
+ */
+public protocol CounterHandleProtocol: AnyObject, Sendable {
+    
+    /**
+     * Adds `by` (negative to subtract).
+     *
+     * # Errors
+     * `InvalidArgument` (non-finite, or the counter was deleted), `NotFound`, `Storage`,
+     * `Closed`.
+     */
+    func increment(by: Double) throws 
+    
+    /**
+     * The current value.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    func value() throws  -> Double
+    
+}
+/**
+ * A counter: concurrent increments on several devices all add up.
+ */
+open class CounterHandle: CounterHandleProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_fieldsync_ffi_fn_clone_counterhandle(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_fieldsync_ffi_fn_free_counterhandle(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Adds `by` (negative to subtract).
+     *
+     * # Errors
+     * `InvalidArgument` (non-finite, or the counter was deleted), `NotFound`, `Storage`,
+     * `Closed`.
+     */
+open func increment(by: Double)throws   {try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_counterhandle_increment(
+            self.uniffiCloneHandle(),
+        FfiConverterDouble.lower(by),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * The current value.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+open func value()throws  -> Double  {
+    return try  FfiConverterDouble.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_counterhandle_value(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCounterHandle: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = CounterHandle
+
+    public static func lift(_ handle: UInt64) throws -> CounterHandle {
+        return CounterHandle(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: CounterHandle) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CounterHandle {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: CounterHandle, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCounterHandle_lift(_ handle: UInt64) throws -> CounterHandle {
+    return try FfiConverterTypeCounterHandle.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCounterHandle_lower(_ value: CounterHandle) -> UInt64 {
+    return FfiConverterTypeCounterHandle.lower(value)
+}
+
+
+
+
+
+
+/**
  * Where the device's two keys are kept, implemented by the app: its 32-byte Ed25519 private
  * key, and the 32-byte store key that wraps the key sealing the node's database at rest.
  *
@@ -1176,6 +1495,131 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      */
     func version() throws  -> [String: UInt32]
     
+    /**
+     * The container at `path` now (a root name, then keys and indices), or null/nil.
+     *
+     * # Errors
+     * `InvalidArgument` (empty path, or not starting with a name), `NotFound`, `Closed`.
+     */
+    func at(path: [PathSegment]) throws  -> ContainerHandle?
+    
+    /**
+     * True if [`Document::redo`] has something to redo.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    func canRedo() throws  -> Bool
+    
+    /**
+     * True if [`Document::undo`] has something to undo.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    func canUndo() throws  -> Bool
+    
+    /**
+     * The root counter called `name`.
+     *
+     * # Errors
+     * `InvalidArgument` (bad name), `Closed`.
+     */
+    func counter(name: String) throws  -> CounterHandle
+    
+    /**
+     * The version the document is at now.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    func currentVersion() throws  -> Data
+    
+    /**
+     * The changes from version `from` to version `to`.
+     *
+     * # Errors
+     * As [`Document::json_at`].
+     */
+    func diff(from: Data, to: Data) throws  -> [Change]
+    
+    /**
+     * The document as a Loro snapshot (a backup, or input for a plain Loro program).
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    func exportSnapshot() throws  -> Data
+    
+    /**
+     * The value or container at `path` as JSON, or null/nil. Decode records with
+     * kotlinx.serialization or `Codable` from it.
+     *
+     * # Errors
+     * `InvalidArgument` (bad path), `NotFound`, `Closed`.
+     */
+    func getJson(path: [PathSegment]) throws  -> String?
+    
+    /**
+     * The latest `limit` versions, newest first.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    func history(limit: UInt32) throws  -> [HistoryVersion]
+    
+    /**
+     * The document's JSON at `version` (read-only).
+     *
+     * # Errors
+     * `InvalidArgument` (not a version, or one this replica does not hold), `NotFound`,
+     * `Closed`.
+     */
+    func jsonAt(version: Data) throws  -> String
+    
+    /**
+     * Observes the whole document: first its JSON now, then every change.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    func observe() throws  -> ChangeSubscription
+    
+    /**
+     * Observes the container at `path` and everything below it: first its JSON now, then
+     * only the changes under it (it follows the container when indices before it shift).
+     *
+     * # Errors
+     * `InvalidArgument` (no container at `path`), `NotFound`, `Storage`, `Closed`.
+     */
+    func observePath(path: [PathSegment]) throws  -> ChangeSubscription
+    
+    /**
+     * Redoes the last undone edit; false if none.
+     *
+     * # Errors
+     * As [`Document::undo`].
+     */
+    func redo() throws  -> Bool
+    
+    /**
+     * Writes JSON at `path` as nested maps and lists, in one operation: under a map key it
+     * replaces the entry, at a list index it replaces the item (appends at the length).
+     *
+     * # Errors
+     * `InvalidArgument` (bad path or JSON, parent not a map or list), `NotAllowed`,
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    func setJson(path: [PathSegment], json: String) throws 
+    
+    /**
+     * Undoes this device's last edit (remote edits made since stay); false if none.
+     *
+     * # Errors
+     * `NotAllowed`, `NotFound`, `Storage`, `Closed`.
+     */
+    func undo() throws  -> Bool
+    
 }
 /**
  * One document of a node. Get handles on its root containers with [`Document::text`],
@@ -1571,6 +2015,245 @@ open func version()throws  -> [String: UInt32]  {
     return try  FfiConverterDictionaryStringUInt32.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
         uniffiCallStatus in
     uniffi_fieldsync_ffi_fn_method_document_version(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The container at `path` now (a root name, then keys and indices), or null/nil.
+     *
+     * # Errors
+     * `InvalidArgument` (empty path, or not starting with a name), `NotFound`, `Closed`.
+     */
+open func at(path: [PathSegment])throws  -> ContainerHandle?  {
+    return try  FfiConverterOptionTypeContainerHandle.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_document_at(
+            self.uniffiCloneHandle(),
+        FfiConverterSequenceTypePathSegment.lower(path),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * True if [`Document::redo`] has something to redo.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+open func canRedo()throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_document_can_redo(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * True if [`Document::undo`] has something to undo.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+open func canUndo()throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_document_can_undo(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The root counter called `name`.
+     *
+     * # Errors
+     * `InvalidArgument` (bad name), `Closed`.
+     */
+open func counter(name: String)throws  -> CounterHandle  {
+    return try  FfiConverterTypeCounterHandle_lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_document_counter(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(name),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The version the document is at now.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+open func currentVersion()throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_document_current_version(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The changes from version `from` to version `to`.
+     *
+     * # Errors
+     * As [`Document::json_at`].
+     */
+open func diff(from: Data, to: Data)throws  -> [Change]  {
+    return try  FfiConverterSequenceTypeChange.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_document_diff(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(from),
+        FfiConverterData.lower(to),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The document as a Loro snapshot (a backup, or input for a plain Loro program).
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+open func exportSnapshot()throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_document_export_snapshot(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The value or container at `path` as JSON, or null/nil. Decode records with
+     * kotlinx.serialization or `Codable` from it.
+     *
+     * # Errors
+     * `InvalidArgument` (bad path), `NotFound`, `Closed`.
+     */
+open func getJson(path: [PathSegment])throws  -> String?  {
+    return try  FfiConverterOptionString.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_document_get_json(
+            self.uniffiCloneHandle(),
+        FfiConverterSequenceTypePathSegment.lower(path),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The latest `limit` versions, newest first.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+open func history(limit: UInt32)throws  -> [HistoryVersion]  {
+    return try  FfiConverterSequenceTypeHistoryVersion.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_document_history(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt32.lower(limit),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The document's JSON at `version` (read-only).
+     *
+     * # Errors
+     * `InvalidArgument` (not a version, or one this replica does not hold), `NotFound`,
+     * `Closed`.
+     */
+open func jsonAt(version: Data)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_document_json_at(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(version),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Observes the whole document: first its JSON now, then every change.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+open func observe()throws  -> ChangeSubscription  {
+    return try  FfiConverterTypeChangeSubscription_lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_document_observe(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Observes the container at `path` and everything below it: first its JSON now, then
+     * only the changes under it (it follows the container when indices before it shift).
+     *
+     * # Errors
+     * `InvalidArgument` (no container at `path`), `NotFound`, `Storage`, `Closed`.
+     */
+open func observePath(path: [PathSegment])throws  -> ChangeSubscription  {
+    return try  FfiConverterTypeChangeSubscription_lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_document_observe_path(
+            self.uniffiCloneHandle(),
+        FfiConverterSequenceTypePathSegment.lower(path),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Redoes the last undone edit; false if none.
+     *
+     * # Errors
+     * As [`Document::undo`].
+     */
+open func redo()throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_document_redo(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Writes JSON at `path` as nested maps and lists, in one operation: under a map key it
+     * replaces the entry, at a list index it replaces the item (appends at the length).
+     *
+     * # Errors
+     * `InvalidArgument` (bad path or JSON, parent not a map or list), `NotAllowed`,
+     * `NotFound`, `Storage`, `Closed`.
+     */
+open func setJson(path: [PathSegment], json: String)throws   {try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_document_set_json(
+            self.uniffiCloneHandle(),
+        FfiConverterSequenceTypePathSegment.lower(path),
+        FfiConverterString.lower(json),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Undoes this device's last edit (remote edits made since stay); false if none.
+     *
+     * # Errors
+     * `NotAllowed`, `NotFound`, `Storage`, `Closed`.
+     */
+open func undo()throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_document_undo(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
@@ -2102,6 +2785,111 @@ public protocol ListHandleProtocol: AnyObject, Sendable {
      */
     func push(value: Value) throws 
     
+    /**
+     * The counter at `index`, or null/nil.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    func getCounter(index: UInt32) throws  -> CounterHandle?
+    
+    /**
+     * The item at `index` as JSON, or null/nil past the end.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    func getJson(index: UInt32) throws  -> String?
+    
+    /**
+     * The list at `index`, or null/nil.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    func getList(index: UInt32) throws  -> ListHandle?
+    
+    /**
+     * The map at `index`, or null/nil.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    func getMap(index: UInt32) throws  -> MapHandle?
+    
+    /**
+     * The text at `index`, or null/nil.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    func getText(index: UInt32) throws  -> TextHandle?
+    
+    /**
+     * Inserts a counter at 0 at `index` (null/nil: at the end) and returns it.
+     *
+     * # Errors
+     * As [`ListHandle::insert_json`].
+     */
+    func insertCounter(index: UInt32?) throws  -> CounterHandle
+    
+    /**
+     * Inserts JSON at `index` as nested maps and lists (one operation).
+     *
+     * # Errors
+     * `InvalidArgument` (bad JSON, index past the end, deleted list), `NotAllowed`,
+     * `Storage`, `Closed`.
+     */
+    func insertJson(index: UInt32, json: String) throws 
+    
+    /**
+     * Inserts an empty list at `index` (null/nil: at the end) and returns it.
+     *
+     * # Errors
+     * As [`ListHandle::insert_json`].
+     */
+    func insertList(index: UInt32?) throws  -> ListHandle
+    
+    /**
+     * Inserts an empty map at `index` (null/nil: at the end) and returns it.
+     *
+     * # Errors
+     * As [`ListHandle::insert_json`].
+     */
+    func insertMap(index: UInt32?) throws  -> MapHandle
+    
+    /**
+     * Inserts an empty text at `index` (null/nil: at the end) and returns it.
+     *
+     * # Errors
+     * As [`ListHandle::insert_json`].
+     */
+    func insertText(index: UInt32?) throws  -> TextHandle
+    
+    /**
+     * Appends JSON as nested maps and lists (one operation).
+     *
+     * # Errors
+     * As [`ListHandle::insert_json`].
+     */
+    func pushJson(json: String) throws 
+    
+    /**
+     * Replaces the item at `index` by JSON (one operation).
+     *
+     * # Errors
+     * As [`ListHandle::insert_json`].
+     */
+    func setJson(index: UInt32, json: String) throws 
+    
+    /**
+     * The whole list as JSON (`null` once deleted).
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    func toJson() throws  -> String
+    
 }
 /**
  * A collaborative list of scalar [`Value`]s.
@@ -2253,6 +3041,213 @@ open func push(value: Value)throws   {try rustCallWithError(FfiConverterTypeFiel
 }
 }
     
+    /**
+     * The counter at `index`, or null/nil.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+open func getCounter(index: UInt32)throws  -> CounterHandle?  {
+    return try  FfiConverterOptionTypeCounterHandle.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_listhandle_get_counter(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt32.lower(index),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The item at `index` as JSON, or null/nil past the end.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+open func getJson(index: UInt32)throws  -> String?  {
+    return try  FfiConverterOptionString.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_listhandle_get_json(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt32.lower(index),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The list at `index`, or null/nil.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+open func getList(index: UInt32)throws  -> ListHandle?  {
+    return try  FfiConverterOptionTypeListHandle.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_listhandle_get_list(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt32.lower(index),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The map at `index`, or null/nil.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+open func getMap(index: UInt32)throws  -> MapHandle?  {
+    return try  FfiConverterOptionTypeMapHandle.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_listhandle_get_map(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt32.lower(index),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The text at `index`, or null/nil.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+open func getText(index: UInt32)throws  -> TextHandle?  {
+    return try  FfiConverterOptionTypeTextHandle.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_listhandle_get_text(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt32.lower(index),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Inserts a counter at 0 at `index` (null/nil: at the end) and returns it.
+     *
+     * # Errors
+     * As [`ListHandle::insert_json`].
+     */
+open func insertCounter(index: UInt32?)throws  -> CounterHandle  {
+    return try  FfiConverterTypeCounterHandle_lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_listhandle_insert_counter(
+            self.uniffiCloneHandle(),
+        FfiConverterOptionUInt32.lower(index),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Inserts JSON at `index` as nested maps and lists (one operation).
+     *
+     * # Errors
+     * `InvalidArgument` (bad JSON, index past the end, deleted list), `NotAllowed`,
+     * `Storage`, `Closed`.
+     */
+open func insertJson(index: UInt32, json: String)throws   {try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_listhandle_insert_json(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt32.lower(index),
+        FfiConverterString.lower(json),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Inserts an empty list at `index` (null/nil: at the end) and returns it.
+     *
+     * # Errors
+     * As [`ListHandle::insert_json`].
+     */
+open func insertList(index: UInt32?)throws  -> ListHandle  {
+    return try  FfiConverterTypeListHandle_lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_listhandle_insert_list(
+            self.uniffiCloneHandle(),
+        FfiConverterOptionUInt32.lower(index),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Inserts an empty map at `index` (null/nil: at the end) and returns it.
+     *
+     * # Errors
+     * As [`ListHandle::insert_json`].
+     */
+open func insertMap(index: UInt32?)throws  -> MapHandle  {
+    return try  FfiConverterTypeMapHandle_lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_listhandle_insert_map(
+            self.uniffiCloneHandle(),
+        FfiConverterOptionUInt32.lower(index),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Inserts an empty text at `index` (null/nil: at the end) and returns it.
+     *
+     * # Errors
+     * As [`ListHandle::insert_json`].
+     */
+open func insertText(index: UInt32?)throws  -> TextHandle  {
+    return try  FfiConverterTypeTextHandle_lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_listhandle_insert_text(
+            self.uniffiCloneHandle(),
+        FfiConverterOptionUInt32.lower(index),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Appends JSON as nested maps and lists (one operation).
+     *
+     * # Errors
+     * As [`ListHandle::insert_json`].
+     */
+open func pushJson(json: String)throws   {try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_listhandle_push_json(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(json),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Replaces the item at `index` by JSON (one operation).
+     *
+     * # Errors
+     * As [`ListHandle::insert_json`].
+     */
+open func setJson(index: UInt32, json: String)throws   {try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_listhandle_set_json(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt32.lower(index),
+        FfiConverterString.lower(json),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * The whole list as JSON (`null` once deleted).
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+open func toJson()throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_listhandle_to_json(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
 
     
 }
@@ -2340,6 +3335,110 @@ public protocol MapHandleProtocol: AnyObject, Sendable {
      * non-finite double. `NotFound`, `Storage`, `Closed`.
      */
     func set(key: String, value: Value) throws 
+    
+    /**
+     * The counter at `key`, or null/nil.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    func getCounter(key: String) throws  -> CounterHandle?
+    
+    /**
+     * The value at `key` as JSON, or null/nil.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    func getJson(key: String) throws  -> String?
+    
+    /**
+     * The list at `key`, or null/nil.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    func getList(key: String) throws  -> ListHandle?
+    
+    /**
+     * The map at `key`, or null/nil if there is none (or something else is there).
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    func getMap(key: String) throws  -> MapHandle?
+    
+    /**
+     * The text at `key`, or null/nil.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    func getText(key: String) throws  -> TextHandle?
+    
+    /**
+     * Creates a counter at 0 at `key` and returns it.
+     *
+     * # Errors
+     * As [`MapHandle::set_json`].
+     */
+    func insertCounter(key: String) throws  -> CounterHandle
+    
+    /**
+     * Creates an empty list at `key` and returns it.
+     *
+     * # Errors
+     * As [`MapHandle::set_json`].
+     */
+    func insertList(key: String) throws  -> ListHandle
+    
+    /**
+     * Creates an empty map at `key` and returns it.
+     *
+     * # Errors
+     * As [`MapHandle::set_json`].
+     */
+    func insertMap(key: String) throws  -> MapHandle
+    
+    /**
+     * Creates an empty text at `key` and returns it.
+     *
+     * # Errors
+     * As [`MapHandle::set_json`].
+     */
+    func insertText(key: String) throws  -> TextHandle
+    
+    /**
+     * True if the map has no keys.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    func isEmpty() throws  -> Bool
+    
+    /**
+     * Number of keys.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    func len() throws  -> UInt32
+    
+    /**
+     * Writes JSON at `key` as nested maps and lists (one operation).
+     *
+     * # Errors
+     * `InvalidArgument` (bad key or JSON, deleted map), `NotAllowed`, `Storage`, `Closed`.
+     */
+    func setJson(key: String, json: String) throws 
+    
+    /**
+     * The whole map as JSON (`null` once deleted).
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    func toJson() throws  -> String
     
 }
 /**
@@ -2461,6 +3560,211 @@ open func set(key: String, value: Value)throws   {try rustCallWithError(FfiConve
 }
 }
     
+    /**
+     * The counter at `key`, or null/nil.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+open func getCounter(key: String)throws  -> CounterHandle?  {
+    return try  FfiConverterOptionTypeCounterHandle.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_maphandle_get_counter(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(key),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The value at `key` as JSON, or null/nil.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+open func getJson(key: String)throws  -> String?  {
+    return try  FfiConverterOptionString.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_maphandle_get_json(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(key),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The list at `key`, or null/nil.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+open func getList(key: String)throws  -> ListHandle?  {
+    return try  FfiConverterOptionTypeListHandle.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_maphandle_get_list(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(key),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The map at `key`, or null/nil if there is none (or something else is there).
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+open func getMap(key: String)throws  -> MapHandle?  {
+    return try  FfiConverterOptionTypeMapHandle.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_maphandle_get_map(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(key),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The text at `key`, or null/nil.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+open func getText(key: String)throws  -> TextHandle?  {
+    return try  FfiConverterOptionTypeTextHandle.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_maphandle_get_text(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(key),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Creates a counter at 0 at `key` and returns it.
+     *
+     * # Errors
+     * As [`MapHandle::set_json`].
+     */
+open func insertCounter(key: String)throws  -> CounterHandle  {
+    return try  FfiConverterTypeCounterHandle_lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_maphandle_insert_counter(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(key),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Creates an empty list at `key` and returns it.
+     *
+     * # Errors
+     * As [`MapHandle::set_json`].
+     */
+open func insertList(key: String)throws  -> ListHandle  {
+    return try  FfiConverterTypeListHandle_lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_maphandle_insert_list(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(key),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Creates an empty map at `key` and returns it.
+     *
+     * # Errors
+     * As [`MapHandle::set_json`].
+     */
+open func insertMap(key: String)throws  -> MapHandle  {
+    return try  FfiConverterTypeMapHandle_lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_maphandle_insert_map(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(key),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Creates an empty text at `key` and returns it.
+     *
+     * # Errors
+     * As [`MapHandle::set_json`].
+     */
+open func insertText(key: String)throws  -> TextHandle  {
+    return try  FfiConverterTypeTextHandle_lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_maphandle_insert_text(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(key),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * True if the map has no keys.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+open func isEmpty()throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_maphandle_is_empty(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Number of keys.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+open func len()throws  -> UInt32  {
+    return try  FfiConverterUInt32.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_maphandle_len(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Writes JSON at `key` as nested maps and lists (one operation).
+     *
+     * # Errors
+     * `InvalidArgument` (bad key or JSON, deleted map), `NotAllowed`, `Storage`, `Closed`.
+     */
+open func setJson(key: String, json: String)throws   {try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_maphandle_set_json(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(key),
+        FfiConverterString.lower(json),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * The whole map as JSON (`null` once deleted).
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+open func toJson()throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_maphandle_to_json(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
 
     
 }
@@ -2523,6 +3827,15 @@ public func FfiConverterTypeMapHandle_lower(_ value: MapHandle) -> UInt64 {
  * the database. Swift: `try Node.open(dataDir:)`; released when the last reference goes.
  */
 public protocol NodeProtocol: AnyObject, Sendable {
+    
+    /**
+     * A new document holding a copy of a Loro snapshot's content, written and signed by
+     * this device alone (it is not a way around signatures or membership).
+     *
+     * # Errors
+     * `InvalidArgument` (not a snapshot, too large, holds a tree), `Storage`, `Closed`.
+     */
+    func importSnapshot(snapshot: Data) throws  -> Document
     
     /**
      * Adds a peer to contact (remembered across restarts).
@@ -2807,6 +4120,23 @@ public static func `open`(dataDir: String, keyStore: DeviceKeyStore? = nil)throw
 }
     
 
+    
+    /**
+     * A new document holding a copy of a Loro snapshot's content, written and signed by
+     * this device alone (it is not a way around signatures or membership).
+     *
+     * # Errors
+     * `InvalidArgument` (not a snapshot, too large, holds a tree), `Storage`, `Closed`.
+     */
+open func importSnapshot(snapshot: Data)throws  -> Document  {
+    return try  FfiConverterTypeDocument_lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_node_import_snapshot(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(snapshot),uniffiCallStatus
+    )
+})
+}
     
     /**
      * Adds a peer to contact (remembered across restarts).
@@ -3263,7 +4593,7 @@ public protocol TextHandleProtocol: AnyObject, Sendable {
     func content() throws  -> String
     
     /**
-     * Deletes `len` characters starting at `pos`.
+     * Deletes `len` units (UTF-16 by default) starting at `pos`.
      *
      * # Errors
      * `InvalidArgument` if the range is out of bounds; `NotFound`, `Storage`, `Closed`.
@@ -3271,7 +4601,10 @@ public protocol TextHandleProtocol: AnyObject, Sendable {
     func delete(pos: UInt32, len: UInt32) throws 
     
     /**
-     * Inserts `text` at character position `pos` (0 ..= length).
+     * Inserts `text` at position `pos` (0 ..= length), counted in the handle's unit:
+     * UTF-16 code units unless [`TextHandle::with_unit`] says otherwise, so a Kotlin
+     * `String` index or a Swift `String.utf16` offset is a position. A position inside a
+     * character (between a surrogate pair's halves) is refused.
      *
      * # Errors
      * `InvalidArgument`: `text` is empty or larger than the maximum operation size, or `pos`
@@ -3288,7 +4621,7 @@ public protocol TextHandleProtocol: AnyObject, Sendable {
     func isEmpty() throws  -> Bool
     
     /**
-     * Length in characters.
+     * Length in the handle's unit (UTF-16 code units by default).
      *
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
@@ -3302,6 +4635,16 @@ public protocol TextHandleProtocol: AnyObject, Sendable {
      * As [`TextHandle::insert`].
      */
     func push(text: String) throws 
+    
+    /**
+     * The unit this handle counts in.
+     */
+    func unit()  -> TextUnit
+    
+    /**
+     * The same text, positions counted in `unit`.
+     */
+    func withUnit(unit: TextUnit)  -> TextHandle
     
 }
 /**
@@ -3376,7 +4719,7 @@ open func content()throws  -> String  {
 }
     
     /**
-     * Deletes `len` characters starting at `pos`.
+     * Deletes `len` units (UTF-16 by default) starting at `pos`.
      *
      * # Errors
      * `InvalidArgument` if the range is out of bounds; `NotFound`, `Storage`, `Closed`.
@@ -3392,7 +4735,10 @@ open func delete(pos: UInt32, len: UInt32)throws   {try rustCallWithError(FfiCon
 }
     
     /**
-     * Inserts `text` at character position `pos` (0 ..= length).
+     * Inserts `text` at position `pos` (0 ..= length), counted in the handle's unit:
+     * UTF-16 code units unless [`TextHandle::with_unit`] says otherwise, so a Kotlin
+     * `String` index or a Swift `String.utf16` offset is a position. A position inside a
+     * character (between a surrogate pair's halves) is refused.
      *
      * # Errors
      * `InvalidArgument`: `text` is empty or larger than the maximum operation size, or `pos`
@@ -3424,7 +4770,7 @@ open func isEmpty()throws  -> Bool  {
 }
     
     /**
-     * Length in characters.
+     * Length in the handle's unit (UTF-16 code units by default).
      *
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
@@ -3451,6 +4797,31 @@ open func push(text: String)throws   {try rustCallWithError(FfiConverterTypeFiel
         FfiConverterString.lower(text),uniffiCallStatus
     )
 }
+}
+    
+    /**
+     * The unit this handle counts in.
+     */
+open func unit() -> TextUnit  {
+    return try!  FfiConverterTypeTextUnit_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_texthandle_unit(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The same text, positions counted in `unit`.
+     */
+open func withUnit(unit: TextUnit) -> TextHandle  {
+    return try!  FfiConverterTypeTextHandle_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_texthandle_with_unit(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTextUnit_lower(unit),uniffiCallStatus
+    )
+})
 }
     
 
@@ -3499,6 +4870,156 @@ public func FfiConverterTypeTextHandle_lower(_ value: TextHandle) -> UInt64 {
 }
 
 
+
+
+/**
+ * One change at one place of a document.
+ */
+public struct Change: Equatable, Hashable {
+    /**
+     * The changed container's path from the root.
+     */
+    public var path: [PathSegment]
+    /**
+     * What changed there.
+     */
+    public var diff: ChangeDiff
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The changed container's path from the root.
+         */path: [PathSegment], 
+        /**
+         * What changed there.
+         */diff: ChangeDiff) {
+        self.path = path
+        self.diff = diff
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Change: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeChange: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Change {
+        return
+            try Change(
+                path: FfiConverterSequenceTypePathSegment.read(from: &buf), 
+                diff: FfiConverterTypeChangeDiff.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Change, into buf: inout [UInt8]) {
+        FfiConverterSequenceTypePathSegment.write(value.path, into: &buf)
+        FfiConverterTypeChangeDiff.write(value.diff, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChange_lift(_ buf: RustBuffer) throws -> Change {
+    return try FfiConverterTypeChange.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChange_lower(_ value: Change) -> RustBuffer {
+    return FfiConverterTypeChange.lower(value)
+}
+
+
+/**
+ * One version of a document's history.
+ */
+public struct HistoryVersion: Equatable, Hashable {
+    /**
+     * The version (opaque bytes, valid on every replica holding it): pass it to
+     * `Document.jsonAt` and `Document.diff`.
+     */
+    public var version: Data
+    /**
+     * Its author's id, if the author is among the document's authors known here.
+     */
+    public var author: String?
+    /**
+     * Seconds since the Unix epoch when the author's device recorded the change.
+     */
+    public var timestamp: Int64?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The version (opaque bytes, valid on every replica holding it): pass it to
+         * `Document.jsonAt` and `Document.diff`.
+         */version: Data, 
+        /**
+         * Its author's id, if the author is among the document's authors known here.
+         */author: String?, 
+        /**
+         * Seconds since the Unix epoch when the author's device recorded the change.
+         */timestamp: Int64?) {
+        self.version = version
+        self.author = author
+        self.timestamp = timestamp
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension HistoryVersion: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeHistoryVersion: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> HistoryVersion {
+        return
+            try HistoryVersion(
+                version: FfiConverterData.read(from: &buf), 
+                author: FfiConverterOptionString.read(from: &buf), 
+                timestamp: FfiConverterOptionInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: HistoryVersion, into buf: inout [UInt8]) {
+        FfiConverterData.write(value.version, into: &buf)
+        FfiConverterOptionString.write(value.author, into: &buf)
+        FfiConverterOptionInt64.write(value.timestamp, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHistoryVersion_lift(_ buf: RustBuffer) throws -> HistoryVersion {
+    return try FfiConverterTypeHistoryVersion.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHistoryVersion_lower(_ value: HistoryVersion) -> RustBuffer {
+    return FfiConverterTypeHistoryVersion.lower(value)
+}
 
 
 /**
@@ -4018,6 +5539,285 @@ public func FfiConverterTypeSyncStatus_lower(_ value: SyncStatus) -> RustBuffer 
 
 
 /**
+ * What changed in one container. JSON values are JSON text.
+ */
+
+public enum ChangeDiff: Equatable, Hashable {
+    
+    /**
+     * A map key was set to `value` (JSON), or deleted (`value` null/nil).
+     */
+    case mapSet(
+        /**
+         * The key.
+         */key: String, 
+        /**
+         * The new value as JSON; null/nil once deleted.
+         */value: String?
+    )
+    /**
+     * Items inserted into a list at `index`.
+     */
+    case listInsert(
+        /**
+         * Where the first item now is.
+         */index: UInt32, 
+        /**
+         * Each item as JSON.
+         */values: [String]
+    )
+    /**
+     * Items deleted from a list.
+     */
+    case listDelete(
+        /**
+         * The first deleted position.
+         */index: UInt32, 
+        /**
+         * How many.
+         */count: UInt32
+    )
+    /**
+     * Text inserted (position in UTF-16 code units).
+     */
+    case textInsert(
+        /**
+         * The position.
+         */index: UInt32, 
+        /**
+         * The inserted text.
+         */text: String
+    )
+    /**
+     * Text deleted (position and length in UTF-16 code units).
+     */
+    case textDelete(
+        /**
+         * The position.
+         */index: UInt32, 
+        /**
+         * The length.
+         */count: UInt32
+    )
+    /**
+     * A counter changed by `delta`.
+     */
+    case counter(
+        /**
+         * The amount added.
+         */delta: Double
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension ChangeDiff: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeChangeDiff: FfiConverterRustBuffer {
+    typealias SwiftType = ChangeDiff
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ChangeDiff {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .mapSet(key: try FfiConverterString.read(from: &buf), value: try FfiConverterOptionString.read(from: &buf)
+        )
+        
+        case 2: return .listInsert(index: try FfiConverterUInt32.read(from: &buf), values: try FfiConverterSequenceString.read(from: &buf)
+        )
+        
+        case 3: return .listDelete(index: try FfiConverterUInt32.read(from: &buf), count: try FfiConverterUInt32.read(from: &buf)
+        )
+        
+        case 4: return .textInsert(index: try FfiConverterUInt32.read(from: &buf), text: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 5: return .textDelete(index: try FfiConverterUInt32.read(from: &buf), count: try FfiConverterUInt32.read(from: &buf)
+        )
+        
+        case 6: return .counter(delta: try FfiConverterDouble.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: ChangeDiff, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .mapSet(key,value):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(key, into: &buf)
+            FfiConverterOptionString.write(value, into: &buf)
+            
+        
+        case let .listInsert(index,values):
+            writeInt(&buf, Int32(2))
+            FfiConverterUInt32.write(index, into: &buf)
+            FfiConverterSequenceString.write(values, into: &buf)
+            
+        
+        case let .listDelete(index,count):
+            writeInt(&buf, Int32(3))
+            FfiConverterUInt32.write(index, into: &buf)
+            FfiConverterUInt32.write(count, into: &buf)
+            
+        
+        case let .textInsert(index,text):
+            writeInt(&buf, Int32(4))
+            FfiConverterUInt32.write(index, into: &buf)
+            FfiConverterString.write(text, into: &buf)
+            
+        
+        case let .textDelete(index,count):
+            writeInt(&buf, Int32(5))
+            FfiConverterUInt32.write(index, into: &buf)
+            FfiConverterUInt32.write(count, into: &buf)
+            
+        
+        case let .counter(delta):
+            writeInt(&buf, Int32(6))
+            FfiConverterDouble.write(delta, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChangeDiff_lift(_ buf: RustBuffer) throws -> ChangeDiff {
+    return try FfiConverterTypeChangeDiff.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChangeDiff_lower(_ value: ChangeDiff) -> RustBuffer {
+    return FfiConverterTypeChangeDiff.lower(value)
+}
+
+
+
+/**
+ * What an observer receives (`Document.observe`, `Document.observePath`).
+ */
+
+public enum ChangeItem: Equatable, Hashable {
+    
+    /**
+     * The observed value now, as JSON: always the first item, so a UI can bind directly.
+     */
+    case current(
+        /**
+         * The document's or container's JSON.
+         */json: String
+    )
+    /**
+     * The changes of one local edit or one import of another device's operations.
+     */
+    case changes(
+        /**
+         * Local edit or remote author.
+         */origin: ChangeOrigin, 
+        /**
+         * The changes under the observed path, in order.
+         */changes: [Change]
+    )
+    /**
+     * Changes were dropped (the observer fell 256 batches behind, or the document was
+     * reloaded): this is the value now; later items continue from it.
+     */
+    case lagged(
+        /**
+         * The value now, as JSON.
+         */json: String
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension ChangeItem: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeChangeItem: FfiConverterRustBuffer {
+    typealias SwiftType = ChangeItem
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ChangeItem {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .current(json: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 2: return .changes(origin: try FfiConverterTypeChangeOrigin.read(from: &buf), changes: try FfiConverterSequenceTypeChange.read(from: &buf)
+        )
+        
+        case 3: return .lagged(json: try FfiConverterString.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: ChangeItem, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .current(json):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(json, into: &buf)
+            
+        
+        case let .changes(origin,changes):
+            writeInt(&buf, Int32(2))
+            FfiConverterTypeChangeOrigin.write(origin, into: &buf)
+            FfiConverterSequenceTypeChange.write(changes, into: &buf)
+            
+        
+        case let .lagged(json):
+            writeInt(&buf, Int32(3))
+            FfiConverterString.write(json, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChangeItem_lift(_ buf: RustBuffer) throws -> ChangeItem {
+    return try FfiConverterTypeChangeItem.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChangeItem_lower(_ value: ChangeItem) -> RustBuffer {
+    return FfiConverterTypeChangeItem.lower(value)
+}
+
+
+
+/**
  * Who caused a document change.
  */
 
@@ -4094,6 +5894,125 @@ public func FfiConverterTypeChangeOrigin_lift(_ buf: RustBuffer) throws -> Chang
 #endif
 public func FfiConverterTypeChangeOrigin_lower(_ value: ChangeOrigin) -> RustBuffer {
     return FfiConverterTypeChangeOrigin.lower(value)
+}
+
+
+
+/**
+ * A handle on a container found at a path (`Document.at`).
+ */
+
+public enum ContainerHandle {
+    
+    /**
+     * A map.
+     */
+    case map(
+        /**
+         * The handle.
+         */handle: MapHandle
+    )
+    /**
+     * A list.
+     */
+    case list(
+        /**
+         * The handle.
+         */handle: ListHandle
+    )
+    /**
+     * A text.
+     */
+    case text(
+        /**
+         * The handle.
+         */handle: TextHandle
+    )
+    /**
+     * A counter.
+     */
+    case counter(
+        /**
+         * The handle.
+         */handle: CounterHandle
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension ContainerHandle: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeContainerHandle: FfiConverterRustBuffer {
+    typealias SwiftType = ContainerHandle
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ContainerHandle {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .map(handle: try FfiConverterTypeMapHandle.read(from: &buf)
+        )
+        
+        case 2: return .list(handle: try FfiConverterTypeListHandle.read(from: &buf)
+        )
+        
+        case 3: return .text(handle: try FfiConverterTypeTextHandle.read(from: &buf)
+        )
+        
+        case 4: return .counter(handle: try FfiConverterTypeCounterHandle.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: ContainerHandle, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .map(handle):
+            writeInt(&buf, Int32(1))
+            FfiConverterTypeMapHandle.write(handle, into: &buf)
+            
+        
+        case let .list(handle):
+            writeInt(&buf, Int32(2))
+            FfiConverterTypeListHandle.write(handle, into: &buf)
+            
+        
+        case let .text(handle):
+            writeInt(&buf, Int32(3))
+            FfiConverterTypeTextHandle.write(handle, into: &buf)
+            
+        
+        case let .counter(handle):
+            writeInt(&buf, Int32(4))
+            FfiConverterTypeCounterHandle.write(handle, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeContainerHandle_lift(_ buf: RustBuffer) throws -> ContainerHandle {
+    return try FfiConverterTypeContainerHandle.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeContainerHandle_lower(_ value: ContainerHandle) -> RustBuffer {
+    return FfiConverterTypeContainerHandle.lower(value)
 }
 
 
@@ -4804,6 +6723,94 @@ public func FfiConverterTypeLogLevel_lower(_ value: LogLevel) -> RustBuffer {
 
 
 /**
+ * One step of a path: a map key or a list index. A path starts with a root container's
+ * name (`Key`).
+ */
+
+public enum PathSegment: Equatable, Hashable {
+    
+    /**
+     * A map key (or, first, a root container's name).
+     */
+    case key(
+        /**
+         * The key.
+         */key: String
+    )
+    /**
+     * A list position.
+     */
+    case index(
+        /**
+         * The position.
+         */index: UInt32
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension PathSegment: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePathSegment: FfiConverterRustBuffer {
+    typealias SwiftType = PathSegment
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PathSegment {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .key(key: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 2: return .index(index: try FfiConverterUInt32.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: PathSegment, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .key(key):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(key, into: &buf)
+            
+        
+        case let .index(index):
+            writeInt(&buf, Int32(2))
+            FfiConverterUInt32.write(index, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePathSegment_lift(_ buf: RustBuffer) throws -> PathSegment {
+    return try FfiConverterTypePathSegment.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePathSegment_lower(_ value: PathSegment) -> RustBuffer {
+    return FfiConverterTypePathSegment.lower(value)
+}
+
+
+
+/**
  * What a device may do in a document.
  */
 
@@ -4894,6 +6901,92 @@ public func FfiConverterTypeRole_lift(_ buf: RustBuffer) throws -> Role {
 #endif
 public func FfiConverterTypeRole_lower(_ value: Role) -> RustBuffer {
     return FfiConverterTypeRole.lower(value)
+}
+
+
+
+/**
+ * The unit text positions and lengths count in.
+ */
+
+public enum TextUnit: Equatable, Hashable {
+    
+    /**
+     * UTF-16 code units: Kotlin/Java `String` indices, Swift `String.utf16` offsets. The
+     * default of every text handle of the mobile packages.
+     */
+    case utf16
+    /**
+     * Unicode scalar values (Swift `String.unicodeScalars`, Kotlin code points).
+     */
+    case unicode
+    /**
+     * UTF-8 bytes.
+     */
+    case utf8
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension TextUnit: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTextUnit: FfiConverterRustBuffer {
+    typealias SwiftType = TextUnit
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TextUnit {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .utf16
+        
+        case 2: return .unicode
+        
+        case 3: return .utf8
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: TextUnit, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .utf16:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .unicode:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .utf8:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTextUnit_lift(_ buf: RustBuffer) throws -> TextUnit {
+    return try FfiConverterTypeTextUnit.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTextUnit_lower(_ value: TextUnit) -> RustBuffer {
+    return FfiConverterTypeTextUnit.lower(value)
 }
 
 
@@ -5126,6 +7219,54 @@ public func FfiConverterTypeVersionOrdering_lower(_ value: VersionOrdering) -> R
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionUInt32: FfiConverterRustBuffer {
+    typealias SwiftType = UInt32?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterUInt32.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterUInt32.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionInt64: FfiConverterRustBuffer {
+    typealias SwiftType = Int64?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterInt64.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterInt64.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
     typealias SwiftType = String?
 
@@ -5174,6 +7315,30 @@ fileprivate struct FfiConverterOptionData: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeCounterHandle: FfiConverterRustBuffer {
+    typealias SwiftType = CounterHandle?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeCounterHandle.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeCounterHandle.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeDeviceKeyStore: FfiConverterRustBuffer {
     typealias SwiftType = DeviceKeyStore?
 
@@ -5214,6 +7379,126 @@ fileprivate struct FfiConverterOptionTypeFieldSyncLogger: FfiConverterRustBuffer
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeFieldSyncLogger.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeListHandle: FfiConverterRustBuffer {
+    typealias SwiftType = ListHandle?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeListHandle.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeListHandle.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeMapHandle: FfiConverterRustBuffer {
+    typealias SwiftType = MapHandle?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeMapHandle.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeMapHandle.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeTextHandle: FfiConverterRustBuffer {
+    typealias SwiftType = TextHandle?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeTextHandle.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeTextHandle.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeChangeItem: FfiConverterRustBuffer {
+    typealias SwiftType = ChangeItem?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeChangeItem.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeChangeItem.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeContainerHandle: FfiConverterRustBuffer {
+    typealias SwiftType = ContainerHandle?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeContainerHandle.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeContainerHandle.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -5343,6 +7628,56 @@ fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeChange: FfiConverterRustBuffer {
+    typealias SwiftType = [Change]
+
+    public static func write(_ value: [Change], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeChange.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Change] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Change]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeChange.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeHistoryVersion: FfiConverterRustBuffer {
+    typealias SwiftType = [HistoryVersion]
+
+    public static func write(_ value: [HistoryVersion], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeHistoryVersion.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [HistoryVersion] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [HistoryVersion]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeHistoryVersion.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeMemberRole: FfiConverterRustBuffer {
     typealias SwiftType = [MemberRole]
 
@@ -5410,6 +7745,31 @@ fileprivate struct FfiConverterSequenceTypePendingOp: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypePendingOp.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypePathSegment: FfiConverterRustBuffer {
+    typealias SwiftType = [PathSegment]
+
+    public static func write(_ value: [PathSegment], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypePathSegment.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [PathSegment] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [PathSegment]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypePathSegment.read(from: &buf))
         }
         return seq
     }
@@ -5602,6 +7962,51 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_ffi_checksum_method_document_version() != 28489) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_fieldsync_ffi_checksum_method_document_at() != 63628) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_document_can_redo() != 26977) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_document_can_undo() != 55647) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_document_counter() != 59482) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_document_current_version() != 59185) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_document_diff() != 2058) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_document_export_snapshot() != 22201) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_document_get_json() != 8276) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_document_history() != 13178) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_document_json_at() != 41449) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_document_observe() != 17595) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_document_observe_path() != 58627) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_document_redo() != 46809) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_document_set_json() != 40946) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_document_undo() != 24617) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_fieldsync_ffi_checksum_method_listhandle_delete() != 60290) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -5620,6 +8025,45 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_ffi_checksum_method_listhandle_push() != 34849) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_get_counter() != 2659) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_get_json() != 2519) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_get_list() != 19257) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_get_map() != 5410) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_get_text() != 21639) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_insert_counter() != 7542) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_insert_json() != 3754) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_insert_list() != 51452) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_insert_map() != 60873) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_insert_text() != 8700) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_push_json() != 4846) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_set_json() != 30563) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_to_json() != 42707) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_fieldsync_ffi_checksum_method_maphandle_delete() != 49285) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -5632,22 +8076,67 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_ffi_checksum_method_maphandle_set() != 45602) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_get_counter() != 61045) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_get_json() != 6434) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_get_list() != 29901) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_get_map() != 40715) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_get_text() != 41847) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_insert_counter() != 46072) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_insert_list() != 61238) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_insert_map() != 41333) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_insert_text() != 2164) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_is_empty() != 61619) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_len() != 52156) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_set_json() != 63252) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_to_json() != 46390) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_fieldsync_ffi_checksum_method_texthandle_content() != 59157) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_texthandle_delete() != 52608) {
+    if (uniffi_fieldsync_ffi_checksum_method_texthandle_delete() != 45252) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_texthandle_insert() != 54783) {
+    if (uniffi_fieldsync_ffi_checksum_method_texthandle_insert() != 63569) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_texthandle_is_empty() != 12462) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_texthandle_len() != 62950) {
+    if (uniffi_fieldsync_ffi_checksum_method_texthandle_len() != 8173) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_texthandle_push() != 37483) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_texthandle_unit() != 18737) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_texthandle_with_unit() != 36679) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_eventsubscription_cancel() != 8773) {
@@ -5672,6 +8161,21 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_fieldsynclogger_log() != 27944) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_changesubscription_cancel() != 3052) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_changesubscription_next() != 64883) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_counterhandle_increment() != 49232) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_counterhandle_value() != 22212) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_node_import_snapshot() != 50420) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_node_add_peer() != 55459) {

@@ -409,6 +409,81 @@ RustBuffer uniffi_fieldsync_ffi_fn_method_document_to_json(uint64_t ptr, RustCal
 RustBuffer uniffi_fieldsync_ffi_fn_method_document_version(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_AT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_AT
+RustBuffer uniffi_fieldsync_ffi_fn_method_document_at(uint64_t ptr, RustBuffer path, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_CAN_REDO
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_CAN_REDO
+int8_t uniffi_fieldsync_ffi_fn_method_document_can_redo(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_CAN_UNDO
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_CAN_UNDO
+int8_t uniffi_fieldsync_ffi_fn_method_document_can_undo(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_COUNTER
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_COUNTER
+uint64_t uniffi_fieldsync_ffi_fn_method_document_counter(uint64_t ptr, RustBuffer name, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_CURRENT_VERSION
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_CURRENT_VERSION
+RustBuffer uniffi_fieldsync_ffi_fn_method_document_current_version(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_DIFF
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_DIFF
+RustBuffer uniffi_fieldsync_ffi_fn_method_document_diff(uint64_t ptr, RustBuffer from, RustBuffer to, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_EXPORT_SNAPSHOT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_EXPORT_SNAPSHOT
+RustBuffer uniffi_fieldsync_ffi_fn_method_document_export_snapshot(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_GET_JSON
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_GET_JSON
+RustBuffer uniffi_fieldsync_ffi_fn_method_document_get_json(uint64_t ptr, RustBuffer path, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_HISTORY
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_HISTORY
+RustBuffer uniffi_fieldsync_ffi_fn_method_document_history(uint64_t ptr, uint32_t limit, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_JSON_AT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_JSON_AT
+RustBuffer uniffi_fieldsync_ffi_fn_method_document_json_at(uint64_t ptr, RustBuffer version, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_OBSERVE
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_OBSERVE
+uint64_t uniffi_fieldsync_ffi_fn_method_document_observe(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_OBSERVE_PATH
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_OBSERVE_PATH
+uint64_t uniffi_fieldsync_ffi_fn_method_document_observe_path(uint64_t ptr, RustBuffer path, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_REDO
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_REDO
+int8_t uniffi_fieldsync_ffi_fn_method_document_redo(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_SET_JSON
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_SET_JSON
+void uniffi_fieldsync_ffi_fn_method_document_set_json(uint64_t ptr, RustBuffer path, RustBuffer json, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_UNDO
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_UNDO
+int8_t uniffi_fieldsync_ffi_fn_method_document_undo(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_CLONE_LISTHANDLE
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_CLONE_LISTHANDLE
 uint64_t uniffi_fieldsync_ffi_fn_clone_listhandle(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -449,6 +524,71 @@ uint32_t uniffi_fieldsync_ffi_fn_method_listhandle_len(uint64_t ptr, RustCallSta
 void uniffi_fieldsync_ffi_fn_method_listhandle_push(uint64_t ptr, RustBuffer value, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_LISTHANDLE_GET_COUNTER
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_LISTHANDLE_GET_COUNTER
+RustBuffer uniffi_fieldsync_ffi_fn_method_listhandle_get_counter(uint64_t ptr, uint32_t index, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_LISTHANDLE_GET_JSON
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_LISTHANDLE_GET_JSON
+RustBuffer uniffi_fieldsync_ffi_fn_method_listhandle_get_json(uint64_t ptr, uint32_t index, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_LISTHANDLE_GET_LIST
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_LISTHANDLE_GET_LIST
+RustBuffer uniffi_fieldsync_ffi_fn_method_listhandle_get_list(uint64_t ptr, uint32_t index, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_LISTHANDLE_GET_MAP
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_LISTHANDLE_GET_MAP
+RustBuffer uniffi_fieldsync_ffi_fn_method_listhandle_get_map(uint64_t ptr, uint32_t index, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_LISTHANDLE_GET_TEXT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_LISTHANDLE_GET_TEXT
+RustBuffer uniffi_fieldsync_ffi_fn_method_listhandle_get_text(uint64_t ptr, uint32_t index, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_LISTHANDLE_INSERT_COUNTER
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_LISTHANDLE_INSERT_COUNTER
+uint64_t uniffi_fieldsync_ffi_fn_method_listhandle_insert_counter(uint64_t ptr, RustBuffer index, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_LISTHANDLE_INSERT_JSON
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_LISTHANDLE_INSERT_JSON
+void uniffi_fieldsync_ffi_fn_method_listhandle_insert_json(uint64_t ptr, uint32_t index, RustBuffer json, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_LISTHANDLE_INSERT_LIST
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_LISTHANDLE_INSERT_LIST
+uint64_t uniffi_fieldsync_ffi_fn_method_listhandle_insert_list(uint64_t ptr, RustBuffer index, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_LISTHANDLE_INSERT_MAP
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_LISTHANDLE_INSERT_MAP
+uint64_t uniffi_fieldsync_ffi_fn_method_listhandle_insert_map(uint64_t ptr, RustBuffer index, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_LISTHANDLE_INSERT_TEXT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_LISTHANDLE_INSERT_TEXT
+uint64_t uniffi_fieldsync_ffi_fn_method_listhandle_insert_text(uint64_t ptr, RustBuffer index, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_LISTHANDLE_PUSH_JSON
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_LISTHANDLE_PUSH_JSON
+void uniffi_fieldsync_ffi_fn_method_listhandle_push_json(uint64_t ptr, RustBuffer json, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_LISTHANDLE_SET_JSON
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_LISTHANDLE_SET_JSON
+void uniffi_fieldsync_ffi_fn_method_listhandle_set_json(uint64_t ptr, uint32_t index, RustBuffer json, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_LISTHANDLE_TO_JSON
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_LISTHANDLE_TO_JSON
+RustBuffer uniffi_fieldsync_ffi_fn_method_listhandle_to_json(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_CLONE_MAPHANDLE
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_CLONE_MAPHANDLE
 uint64_t uniffi_fieldsync_ffi_fn_clone_maphandle(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -477,6 +617,71 @@ RustBuffer uniffi_fieldsync_ffi_fn_method_maphandle_keys(uint64_t ptr, RustCallS
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_MAPHANDLE_SET
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_MAPHANDLE_SET
 void uniffi_fieldsync_ffi_fn_method_maphandle_set(uint64_t ptr, RustBuffer key, RustBuffer value, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_MAPHANDLE_GET_COUNTER
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_MAPHANDLE_GET_COUNTER
+RustBuffer uniffi_fieldsync_ffi_fn_method_maphandle_get_counter(uint64_t ptr, RustBuffer key, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_MAPHANDLE_GET_JSON
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_MAPHANDLE_GET_JSON
+RustBuffer uniffi_fieldsync_ffi_fn_method_maphandle_get_json(uint64_t ptr, RustBuffer key, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_MAPHANDLE_GET_LIST
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_MAPHANDLE_GET_LIST
+RustBuffer uniffi_fieldsync_ffi_fn_method_maphandle_get_list(uint64_t ptr, RustBuffer key, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_MAPHANDLE_GET_MAP
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_MAPHANDLE_GET_MAP
+RustBuffer uniffi_fieldsync_ffi_fn_method_maphandle_get_map(uint64_t ptr, RustBuffer key, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_MAPHANDLE_GET_TEXT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_MAPHANDLE_GET_TEXT
+RustBuffer uniffi_fieldsync_ffi_fn_method_maphandle_get_text(uint64_t ptr, RustBuffer key, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_MAPHANDLE_INSERT_COUNTER
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_MAPHANDLE_INSERT_COUNTER
+uint64_t uniffi_fieldsync_ffi_fn_method_maphandle_insert_counter(uint64_t ptr, RustBuffer key, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_MAPHANDLE_INSERT_LIST
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_MAPHANDLE_INSERT_LIST
+uint64_t uniffi_fieldsync_ffi_fn_method_maphandle_insert_list(uint64_t ptr, RustBuffer key, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_MAPHANDLE_INSERT_MAP
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_MAPHANDLE_INSERT_MAP
+uint64_t uniffi_fieldsync_ffi_fn_method_maphandle_insert_map(uint64_t ptr, RustBuffer key, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_MAPHANDLE_INSERT_TEXT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_MAPHANDLE_INSERT_TEXT
+uint64_t uniffi_fieldsync_ffi_fn_method_maphandle_insert_text(uint64_t ptr, RustBuffer key, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_MAPHANDLE_IS_EMPTY
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_MAPHANDLE_IS_EMPTY
+int8_t uniffi_fieldsync_ffi_fn_method_maphandle_is_empty(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_MAPHANDLE_LEN
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_MAPHANDLE_LEN
+uint32_t uniffi_fieldsync_ffi_fn_method_maphandle_len(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_MAPHANDLE_SET_JSON
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_MAPHANDLE_SET_JSON
+void uniffi_fieldsync_ffi_fn_method_maphandle_set_json(uint64_t ptr, RustBuffer key, RustBuffer json, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_MAPHANDLE_TO_JSON
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_MAPHANDLE_TO_JSON
+RustBuffer uniffi_fieldsync_ffi_fn_method_maphandle_to_json(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_CLONE_TEXTHANDLE
@@ -517,6 +722,16 @@ uint32_t uniffi_fieldsync_ffi_fn_method_texthandle_len(uint64_t ptr, RustCallSta
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_TEXTHANDLE_PUSH
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_TEXTHANDLE_PUSH
 void uniffi_fieldsync_ffi_fn_method_texthandle_push(uint64_t ptr, RustBuffer text, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_TEXTHANDLE_UNIT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_TEXTHANDLE_UNIT
+RustBuffer uniffi_fieldsync_ffi_fn_method_texthandle_unit(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_TEXTHANDLE_WITH_UNIT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_TEXTHANDLE_WITH_UNIT
+uint64_t uniffi_fieldsync_ffi_fn_method_texthandle_with_unit(uint64_t ptr, RustBuffer unit, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_CLONE_EVENTSUBSCRIPTION
@@ -599,6 +814,46 @@ void uniffi_fieldsync_ffi_fn_init_callback_vtable_fieldsynclogger(const UniffiVT
 void uniffi_fieldsync_ffi_fn_method_fieldsynclogger_log(uint64_t ptr, RustBuffer level, RustBuffer target, RustBuffer message, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_CLONE_CHANGESUBSCRIPTION
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_CLONE_CHANGESUBSCRIPTION
+uint64_t uniffi_fieldsync_ffi_fn_clone_changesubscription(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_FREE_CHANGESUBSCRIPTION
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_FREE_CHANGESUBSCRIPTION
+void uniffi_fieldsync_ffi_fn_free_changesubscription(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_CHANGESUBSCRIPTION_CANCEL
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_CHANGESUBSCRIPTION_CANCEL
+void uniffi_fieldsync_ffi_fn_method_changesubscription_cancel(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_CHANGESUBSCRIPTION_NEXT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_CHANGESUBSCRIPTION_NEXT
+uint64_t uniffi_fieldsync_ffi_fn_method_changesubscription_next(uint64_t ptr
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_CLONE_COUNTERHANDLE
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_CLONE_COUNTERHANDLE
+uint64_t uniffi_fieldsync_ffi_fn_clone_counterhandle(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_FREE_COUNTERHANDLE
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_FREE_COUNTERHANDLE
+void uniffi_fieldsync_ffi_fn_free_counterhandle(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_COUNTERHANDLE_INCREMENT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_COUNTERHANDLE_INCREMENT
+void uniffi_fieldsync_ffi_fn_method_counterhandle_increment(uint64_t ptr, double by, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_COUNTERHANDLE_VALUE
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_COUNTERHANDLE_VALUE
+double uniffi_fieldsync_ffi_fn_method_counterhandle_value(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_CLONE_NODE
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_CLONE_NODE
 uint64_t uniffi_fieldsync_ffi_fn_clone_node(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -612,6 +867,11 @@ void uniffi_fieldsync_ffi_fn_free_node(uint64_t handle, RustCallStatus *_Nonnull
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_CONSTRUCTOR_NODE_OPEN
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_CONSTRUCTOR_NODE_OPEN
 uint64_t uniffi_fieldsync_ffi_fn_constructor_node_open(RustBuffer data_dir, RustBuffer key_store, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_IMPORT_SNAPSHOT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_IMPORT_SNAPSHOT
+uint64_t uniffi_fieldsync_ffi_fn_method_node_import_snapshot(uint64_t ptr, RustBuffer snapshot, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_ADD_PEER
@@ -1121,6 +1381,96 @@ uint16_t uniffi_fieldsync_ffi_checksum_method_document_version(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_AT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_AT
+uint16_t uniffi_fieldsync_ffi_checksum_method_document_at(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_CAN_REDO
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_CAN_REDO
+uint16_t uniffi_fieldsync_ffi_checksum_method_document_can_redo(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_CAN_UNDO
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_CAN_UNDO
+uint16_t uniffi_fieldsync_ffi_checksum_method_document_can_undo(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_COUNTER
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_COUNTER
+uint16_t uniffi_fieldsync_ffi_checksum_method_document_counter(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_CURRENT_VERSION
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_CURRENT_VERSION
+uint16_t uniffi_fieldsync_ffi_checksum_method_document_current_version(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_DIFF
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_DIFF
+uint16_t uniffi_fieldsync_ffi_checksum_method_document_diff(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_EXPORT_SNAPSHOT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_EXPORT_SNAPSHOT
+uint16_t uniffi_fieldsync_ffi_checksum_method_document_export_snapshot(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_GET_JSON
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_GET_JSON
+uint16_t uniffi_fieldsync_ffi_checksum_method_document_get_json(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_HISTORY
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_HISTORY
+uint16_t uniffi_fieldsync_ffi_checksum_method_document_history(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_JSON_AT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_JSON_AT
+uint16_t uniffi_fieldsync_ffi_checksum_method_document_json_at(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_OBSERVE
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_OBSERVE
+uint16_t uniffi_fieldsync_ffi_checksum_method_document_observe(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_OBSERVE_PATH
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_OBSERVE_PATH
+uint16_t uniffi_fieldsync_ffi_checksum_method_document_observe_path(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_REDO
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_REDO
+uint16_t uniffi_fieldsync_ffi_checksum_method_document_redo(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_SET_JSON
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_SET_JSON
+uint16_t uniffi_fieldsync_ffi_checksum_method_document_set_json(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_UNDO
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_UNDO
+uint16_t uniffi_fieldsync_ffi_checksum_method_document_undo(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_LISTHANDLE_DELETE
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_LISTHANDLE_DELETE
 uint16_t uniffi_fieldsync_ffi_checksum_method_listhandle_delete(void
@@ -1157,6 +1507,84 @@ uint16_t uniffi_fieldsync_ffi_checksum_method_listhandle_push(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_LISTHANDLE_GET_COUNTER
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_LISTHANDLE_GET_COUNTER
+uint16_t uniffi_fieldsync_ffi_checksum_method_listhandle_get_counter(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_LISTHANDLE_GET_JSON
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_LISTHANDLE_GET_JSON
+uint16_t uniffi_fieldsync_ffi_checksum_method_listhandle_get_json(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_LISTHANDLE_GET_LIST
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_LISTHANDLE_GET_LIST
+uint16_t uniffi_fieldsync_ffi_checksum_method_listhandle_get_list(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_LISTHANDLE_GET_MAP
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_LISTHANDLE_GET_MAP
+uint16_t uniffi_fieldsync_ffi_checksum_method_listhandle_get_map(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_LISTHANDLE_GET_TEXT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_LISTHANDLE_GET_TEXT
+uint16_t uniffi_fieldsync_ffi_checksum_method_listhandle_get_text(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_LISTHANDLE_INSERT_COUNTER
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_LISTHANDLE_INSERT_COUNTER
+uint16_t uniffi_fieldsync_ffi_checksum_method_listhandle_insert_counter(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_LISTHANDLE_INSERT_JSON
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_LISTHANDLE_INSERT_JSON
+uint16_t uniffi_fieldsync_ffi_checksum_method_listhandle_insert_json(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_LISTHANDLE_INSERT_LIST
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_LISTHANDLE_INSERT_LIST
+uint16_t uniffi_fieldsync_ffi_checksum_method_listhandle_insert_list(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_LISTHANDLE_INSERT_MAP
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_LISTHANDLE_INSERT_MAP
+uint16_t uniffi_fieldsync_ffi_checksum_method_listhandle_insert_map(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_LISTHANDLE_INSERT_TEXT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_LISTHANDLE_INSERT_TEXT
+uint16_t uniffi_fieldsync_ffi_checksum_method_listhandle_insert_text(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_LISTHANDLE_PUSH_JSON
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_LISTHANDLE_PUSH_JSON
+uint16_t uniffi_fieldsync_ffi_checksum_method_listhandle_push_json(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_LISTHANDLE_SET_JSON
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_LISTHANDLE_SET_JSON
+uint16_t uniffi_fieldsync_ffi_checksum_method_listhandle_set_json(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_LISTHANDLE_TO_JSON
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_LISTHANDLE_TO_JSON
+uint16_t uniffi_fieldsync_ffi_checksum_method_listhandle_to_json(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_MAPHANDLE_DELETE
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_MAPHANDLE_DELETE
 uint16_t uniffi_fieldsync_ffi_checksum_method_maphandle_delete(void
@@ -1178,6 +1606,84 @@ uint16_t uniffi_fieldsync_ffi_checksum_method_maphandle_keys(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_MAPHANDLE_SET
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_MAPHANDLE_SET
 uint16_t uniffi_fieldsync_ffi_checksum_method_maphandle_set(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_MAPHANDLE_GET_COUNTER
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_MAPHANDLE_GET_COUNTER
+uint16_t uniffi_fieldsync_ffi_checksum_method_maphandle_get_counter(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_MAPHANDLE_GET_JSON
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_MAPHANDLE_GET_JSON
+uint16_t uniffi_fieldsync_ffi_checksum_method_maphandle_get_json(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_MAPHANDLE_GET_LIST
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_MAPHANDLE_GET_LIST
+uint16_t uniffi_fieldsync_ffi_checksum_method_maphandle_get_list(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_MAPHANDLE_GET_MAP
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_MAPHANDLE_GET_MAP
+uint16_t uniffi_fieldsync_ffi_checksum_method_maphandle_get_map(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_MAPHANDLE_GET_TEXT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_MAPHANDLE_GET_TEXT
+uint16_t uniffi_fieldsync_ffi_checksum_method_maphandle_get_text(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_MAPHANDLE_INSERT_COUNTER
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_MAPHANDLE_INSERT_COUNTER
+uint16_t uniffi_fieldsync_ffi_checksum_method_maphandle_insert_counter(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_MAPHANDLE_INSERT_LIST
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_MAPHANDLE_INSERT_LIST
+uint16_t uniffi_fieldsync_ffi_checksum_method_maphandle_insert_list(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_MAPHANDLE_INSERT_MAP
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_MAPHANDLE_INSERT_MAP
+uint16_t uniffi_fieldsync_ffi_checksum_method_maphandle_insert_map(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_MAPHANDLE_INSERT_TEXT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_MAPHANDLE_INSERT_TEXT
+uint16_t uniffi_fieldsync_ffi_checksum_method_maphandle_insert_text(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_MAPHANDLE_IS_EMPTY
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_MAPHANDLE_IS_EMPTY
+uint16_t uniffi_fieldsync_ffi_checksum_method_maphandle_is_empty(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_MAPHANDLE_LEN
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_MAPHANDLE_LEN
+uint16_t uniffi_fieldsync_ffi_checksum_method_maphandle_len(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_MAPHANDLE_SET_JSON
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_MAPHANDLE_SET_JSON
+uint16_t uniffi_fieldsync_ffi_checksum_method_maphandle_set_json(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_MAPHANDLE_TO_JSON
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_MAPHANDLE_TO_JSON
+uint16_t uniffi_fieldsync_ffi_checksum_method_maphandle_to_json(void
     
 );
 #endif
@@ -1214,6 +1720,18 @@ uint16_t uniffi_fieldsync_ffi_checksum_method_texthandle_len(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_TEXTHANDLE_PUSH
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_TEXTHANDLE_PUSH
 uint16_t uniffi_fieldsync_ffi_checksum_method_texthandle_push(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_TEXTHANDLE_UNIT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_TEXTHANDLE_UNIT
+uint16_t uniffi_fieldsync_ffi_checksum_method_texthandle_unit(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_TEXTHANDLE_WITH_UNIT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_TEXTHANDLE_WITH_UNIT
+uint16_t uniffi_fieldsync_ffi_checksum_method_texthandle_with_unit(void
     
 );
 #endif
@@ -1262,6 +1780,36 @@ uint16_t uniffi_fieldsync_ffi_checksum_method_devicekeystore_save_store_key(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_FIELDSYNCLOGGER_LOG
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_FIELDSYNCLOGGER_LOG
 uint16_t uniffi_fieldsync_ffi_checksum_method_fieldsynclogger_log(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_CHANGESUBSCRIPTION_CANCEL
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_CHANGESUBSCRIPTION_CANCEL
+uint16_t uniffi_fieldsync_ffi_checksum_method_changesubscription_cancel(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_CHANGESUBSCRIPTION_NEXT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_CHANGESUBSCRIPTION_NEXT
+uint16_t uniffi_fieldsync_ffi_checksum_method_changesubscription_next(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_COUNTERHANDLE_INCREMENT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_COUNTERHANDLE_INCREMENT
+uint16_t uniffi_fieldsync_ffi_checksum_method_counterhandle_increment(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_COUNTERHANDLE_VALUE
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_COUNTERHANDLE_VALUE
+uint16_t uniffi_fieldsync_ffi_checksum_method_counterhandle_value(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_IMPORT_SNAPSHOT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_IMPORT_SNAPSHOT
+uint16_t uniffi_fieldsync_ffi_checksum_method_node_import_snapshot(void
     
 );
 #endif

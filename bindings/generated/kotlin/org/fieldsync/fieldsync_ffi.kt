@@ -787,6 +787,36 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_document_version(
     ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_document_at(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_document_can_redo(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_document_can_undo(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_document_counter(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_document_current_version(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_document_diff(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_document_export_snapshot(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_document_get_json(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_document_history(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_document_json_at(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_document_observe(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_document_observe_path(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_document_redo(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_document_set_json(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_document_undo(
+    ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_listhandle_delete(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_listhandle_get(
@@ -799,6 +829,32 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_listhandle_push(
     ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_listhandle_get_counter(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_listhandle_get_json(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_listhandle_get_list(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_listhandle_get_map(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_listhandle_get_text(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_listhandle_insert_counter(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_listhandle_insert_json(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_listhandle_insert_list(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_listhandle_insert_map(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_listhandle_insert_text(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_listhandle_push_json(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_listhandle_set_json(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_listhandle_to_json(
+    ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_maphandle_delete(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_maphandle_get(
@@ -806,6 +862,32 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_fieldsync_ffi_checksum_method_maphandle_keys(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_maphandle_set(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_maphandle_get_counter(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_maphandle_get_json(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_maphandle_get_list(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_maphandle_get_map(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_maphandle_get_text(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_maphandle_insert_counter(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_maphandle_insert_list(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_maphandle_insert_map(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_maphandle_insert_text(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_maphandle_is_empty(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_maphandle_len(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_maphandle_set_json(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_maphandle_to_json(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_texthandle_content(
     ): Int
@@ -818,6 +900,10 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_fieldsync_ffi_checksum_method_texthandle_len(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_texthandle_push(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_texthandle_unit(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_texthandle_with_unit(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_eventsubscription_cancel(
     ): Int
@@ -834,6 +920,16 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_fieldsync_ffi_checksum_method_devicekeystore_save_store_key(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_fieldsynclogger_log(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_changesubscription_cancel(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_changesubscription_next(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_counterhandle_increment(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_counterhandle_value(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_node_import_snapshot(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_node_add_peer(
     ): Int
@@ -945,6 +1041,36 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_method_document_version(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_ffi_fn_method_document_at(`ptr`: Long,`path`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_ffi_fn_method_document_can_redo(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
+    external fun uniffi_fieldsync_ffi_fn_method_document_can_undo(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
+    external fun uniffi_fieldsync_ffi_fn_method_document_counter(`ptr`: Long,`name`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_document_current_version(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_ffi_fn_method_document_diff(`ptr`: Long,`from`: RustBuffer.ByValue,`to`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_ffi_fn_method_document_export_snapshot(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_ffi_fn_method_document_get_json(`ptr`: Long,`path`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_ffi_fn_method_document_history(`ptr`: Long,`limit`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_ffi_fn_method_document_json_at(`ptr`: Long,`version`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_ffi_fn_method_document_observe(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_document_observe_path(`ptr`: Long,`path`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_document_redo(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
+    external fun uniffi_fieldsync_ffi_fn_method_document_set_json(`ptr`: Long,`path`: RustBuffer.ByValue,`json`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_fieldsync_ffi_fn_method_document_undo(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
     external fun uniffi_fieldsync_ffi_fn_clone_listhandle(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_fieldsync_ffi_fn_free_listhandle(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -961,6 +1087,32 @@ internal object UniffiLib {
     ): Int
     external fun uniffi_fieldsync_ffi_fn_method_listhandle_push(`ptr`: Long,`value`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_fieldsync_ffi_fn_method_listhandle_get_counter(`ptr`: Long,`index`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_ffi_fn_method_listhandle_get_json(`ptr`: Long,`index`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_ffi_fn_method_listhandle_get_list(`ptr`: Long,`index`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_ffi_fn_method_listhandle_get_map(`ptr`: Long,`index`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_ffi_fn_method_listhandle_get_text(`ptr`: Long,`index`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_ffi_fn_method_listhandle_insert_counter(`ptr`: Long,`index`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_listhandle_insert_json(`ptr`: Long,`index`: Int,`json`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_fieldsync_ffi_fn_method_listhandle_insert_list(`ptr`: Long,`index`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_listhandle_insert_map(`ptr`: Long,`index`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_listhandle_insert_text(`ptr`: Long,`index`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_listhandle_push_json(`ptr`: Long,`json`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_fieldsync_ffi_fn_method_listhandle_set_json(`ptr`: Long,`index`: Int,`json`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_fieldsync_ffi_fn_method_listhandle_to_json(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_clone_maphandle(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_fieldsync_ffi_fn_free_maphandle(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -973,6 +1125,32 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_method_maphandle_set(`ptr`: Long,`key`: RustBuffer.ByValue,`value`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_fieldsync_ffi_fn_method_maphandle_get_counter(`ptr`: Long,`key`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_ffi_fn_method_maphandle_get_json(`ptr`: Long,`key`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_ffi_fn_method_maphandle_get_list(`ptr`: Long,`key`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_ffi_fn_method_maphandle_get_map(`ptr`: Long,`key`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_ffi_fn_method_maphandle_get_text(`ptr`: Long,`key`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_ffi_fn_method_maphandle_insert_counter(`ptr`: Long,`key`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_maphandle_insert_list(`ptr`: Long,`key`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_maphandle_insert_map(`ptr`: Long,`key`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_maphandle_insert_text(`ptr`: Long,`key`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_maphandle_is_empty(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
+    external fun uniffi_fieldsync_ffi_fn_method_maphandle_len(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Int
+    external fun uniffi_fieldsync_ffi_fn_method_maphandle_set_json(`ptr`: Long,`key`: RustBuffer.ByValue,`json`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_fieldsync_ffi_fn_method_maphandle_to_json(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_clone_texthandle(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_fieldsync_ffi_fn_free_texthandle(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -989,6 +1167,10 @@ internal object UniffiLib {
     ): Int
     external fun uniffi_fieldsync_ffi_fn_method_texthandle_push(`ptr`: Long,`text`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_fieldsync_ffi_fn_method_texthandle_unit(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_ffi_fn_method_texthandle_with_unit(`ptr`: Long,`unit`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
     external fun uniffi_fieldsync_ffi_fn_clone_eventsubscription(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_fieldsync_ffi_fn_free_eventsubscription(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1021,11 +1203,29 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_fieldsync_ffi_fn_method_fieldsynclogger_log(`ptr`: Long,`level`: RustBuffer.ByValue,`target`: RustBuffer.ByValue,`message`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_fieldsync_ffi_fn_clone_changesubscription(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_free_changesubscription(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_fieldsync_ffi_fn_method_changesubscription_cancel(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_fieldsync_ffi_fn_method_changesubscription_next(`ptr`: Long,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_clone_counterhandle(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_free_counterhandle(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_fieldsync_ffi_fn_method_counterhandle_increment(`ptr`: Long,`by`: Double,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_fieldsync_ffi_fn_method_counterhandle_value(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Double
     external fun uniffi_fieldsync_ffi_fn_clone_node(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_fieldsync_ffi_fn_free_node(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_fieldsync_ffi_fn_constructor_node_open(`dataDir`: RustBuffer.ByValue,`keyStore`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_node_import_snapshot(`ptr`: Long,`snapshot`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_fieldsync_ffi_fn_method_node_add_peer(`ptr`: Long,`peer`: RustBuffer.ByValue,
     ): Long
@@ -1632,6 +1832,610 @@ public object FfiConverterByteArray: FfiConverterRustBuffer<ByteArray> {
     override fun write(value: ByteArray, buf: ByteBuffer) {
         buf.putInt(value.size)
         buf.put(value)
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * A pull subscription to changes of a document or of one container in it. `android/`
+ * wraps it as `Flow<ChangeItem>` (`document.changes()`), `ios/` as an `AsyncSequence`.
+ * At most 256 batches wait; a slower consumer receives one [`ChangeItem::Lagged`].
+ */
+public interface ChangeSubscriptionInterface {
+    
+    /**
+     * Ends the subscription; idempotent. Dropping (closing) it does too.
+     */
+    fun `cancel`()
+    
+    /**
+     * Waits for the next item; `null`/`nil` once cancelled or the node shut down (or the
+     * document was deleted). Cancel-safe: an item is only taken when it is returned.
+     */
+    suspend fun `next`(): ChangeItem?
+    
+    companion object
+}
+
+/**
+ * A pull subscription to changes of a document or of one container in it. `android/`
+ * wraps it as `Flow<ChangeItem>` (`document.changes()`), `ios/` as an `AsyncSequence`.
+ * At most 256 batches wait; a slower consumer receives one [`ChangeItem::Lagged`].
+ */
+open class ChangeSubscription: Disposable, AutoCloseable, ChangeSubscriptionInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_fieldsync_ffi_fn_free_changesubscription(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_clone_changesubscription(handle, status)
+        }
+    }
+
+    
+    /**
+     * Ends the subscription; idempotent. Dropping (closing) it does too.
+     */override fun `cancel`()
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_changesubscription_cancel(
+        it,
+        _status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Waits for the next item; `null`/`nil` once cancelled or the node shut down (or the
+     * document was deleted). Cancel-safe: an item is only taken when it is returned.
+     */
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `next`() : ChangeItem? {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_changesubscription_next(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterOptionalTypeChangeItem.lift(it) },
+        // Error FFI converter
+        UniffiNullRustCallStatusErrorHandler,
+    )
+    }
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeChangeSubscription: FfiConverter<ChangeSubscription, Long> {
+    override fun lower(value: ChangeSubscription): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): ChangeSubscription {
+        return ChangeSubscription(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): ChangeSubscription {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: ChangeSubscription) = 8UL
+
+    override fun write(value: ChangeSubscription, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * A counter: concurrent increments on several devices all add up.
+ */
+public interface CounterHandleInterface {
+    
+    /**
+     * Adds `by` (negative to subtract).
+     *
+     * # Errors
+     * `InvalidArgument` (non-finite, or the counter was deleted), `NotFound`, `Storage`,
+     * `Closed`.
+     */
+    fun `increment`(`by`: kotlin.Double)
+    
+    /**
+     * The current value.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    fun `value`(): kotlin.Double
+    
+    companion object
+}
+
+/**
+ * A counter: concurrent increments on several devices all add up.
+ */
+open class CounterHandle: Disposable, AutoCloseable, CounterHandleInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_fieldsync_ffi_fn_free_counterhandle(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_clone_counterhandle(handle, status)
+        }
+    }
+
+    
+    /**
+     * Adds `by` (negative to subtract).
+     *
+     * # Errors
+     * `InvalidArgument` (non-finite, or the counter was deleted), `NotFound`, `Storage`,
+     * `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `increment`(`by`: kotlin.Double)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_counterhandle_increment(
+        it,
+        
+        FfiConverterDouble.lower(`by`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * The current value.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `value`(): kotlin.Double {
+            return FfiConverterDouble.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_counterhandle_value(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeCounterHandle: FfiConverter<CounterHandle, Long> {
+    override fun lower(value: CounterHandle): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): CounterHandle {
+        return CounterHandle(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): CounterHandle {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: CounterHandle) = 8UL
+
+    override fun write(value: CounterHandle, buf: ByteBuffer) {
+        buf.putLong(lower(value))
     }
 }
 
@@ -2382,6 +3186,131 @@ public interface DocumentInterface {
      */
     fun `version`(): Map<kotlin.String, kotlin.UInt>
     
+    /**
+     * The container at `path` now (a root name, then keys and indices), or null/nil.
+     *
+     * # Errors
+     * `InvalidArgument` (empty path, or not starting with a name), `NotFound`, `Closed`.
+     */
+    fun `at`(`path`: List<PathSegment>): ContainerHandle?
+    
+    /**
+     * True if [`Document::redo`] has something to redo.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    fun `canRedo`(): kotlin.Boolean
+    
+    /**
+     * True if [`Document::undo`] has something to undo.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    fun `canUndo`(): kotlin.Boolean
+    
+    /**
+     * The root counter called `name`.
+     *
+     * # Errors
+     * `InvalidArgument` (bad name), `Closed`.
+     */
+    fun `counter`(`name`: kotlin.String): CounterHandle
+    
+    /**
+     * The version the document is at now.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    fun `currentVersion`(): kotlin.ByteArray
+    
+    /**
+     * The changes from version `from` to version `to`.
+     *
+     * # Errors
+     * As [`Document::json_at`].
+     */
+    fun `diff`(`from`: kotlin.ByteArray, `to`: kotlin.ByteArray): List<Change>
+    
+    /**
+     * The document as a Loro snapshot (a backup, or input for a plain Loro program).
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    fun `exportSnapshot`(): kotlin.ByteArray
+    
+    /**
+     * The value or container at `path` as JSON, or null/nil. Decode records with
+     * kotlinx.serialization or `Codable` from it.
+     *
+     * # Errors
+     * `InvalidArgument` (bad path), `NotFound`, `Closed`.
+     */
+    fun `getJson`(`path`: List<PathSegment>): kotlin.String?
+    
+    /**
+     * The latest `limit` versions, newest first.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    fun `history`(`limit`: kotlin.UInt): List<HistoryVersion>
+    
+    /**
+     * The document's JSON at `version` (read-only).
+     *
+     * # Errors
+     * `InvalidArgument` (not a version, or one this replica does not hold), `NotFound`,
+     * `Closed`.
+     */
+    fun `jsonAt`(`version`: kotlin.ByteArray): kotlin.String
+    
+    /**
+     * Observes the whole document: first its JSON now, then every change.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    fun `observe`(): ChangeSubscription
+    
+    /**
+     * Observes the container at `path` and everything below it: first its JSON now, then
+     * only the changes under it (it follows the container when indices before it shift).
+     *
+     * # Errors
+     * `InvalidArgument` (no container at `path`), `NotFound`, `Storage`, `Closed`.
+     */
+    fun `observePath`(`path`: List<PathSegment>): ChangeSubscription
+    
+    /**
+     * Redoes the last undone edit; false if none.
+     *
+     * # Errors
+     * As [`Document::undo`].
+     */
+    fun `redo`(): kotlin.Boolean
+    
+    /**
+     * Writes JSON at `path` as nested maps and lists, in one operation: under a map key it
+     * replaces the entry, at a list index it replaces the item (appends at the length).
+     *
+     * # Errors
+     * `InvalidArgument` (bad path or JSON, parent not a map or list), `NotAllowed`,
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    fun `setJson`(`path`: List<PathSegment>, `json`: kotlin.String)
+    
+    /**
+     * Undoes this device's last edit (remote edits made since stay); false if none.
+     *
+     * # Errors
+     * `NotAllowed`, `NotFound`, `Storage`, `Closed`.
+     */
+    fun `undo`(): kotlin.Boolean
+    
     companion object
 }
 
@@ -2925,6 +3854,320 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
     callWithHandle {
     uniffiRustCallWithError(FieldSyncException) { _status ->
     UniffiLib.uniffi_fieldsync_ffi_fn_method_document_version(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The container at `path` now (a root name, then keys and indices), or null/nil.
+     *
+     * # Errors
+     * `InvalidArgument` (empty path, or not starting with a name), `NotFound`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `at`(`path`: List<PathSegment>): ContainerHandle? {
+            return FfiConverterOptionalTypeContainerHandle.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_at(
+        it,
+        
+        FfiConverterSequenceTypePathSegment.lower(`path`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * True if [`Document::redo`] has something to redo.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `canRedo`(): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_can_redo(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * True if [`Document::undo`] has something to undo.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `canUndo`(): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_can_undo(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The root counter called `name`.
+     *
+     * # Errors
+     * `InvalidArgument` (bad name), `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `counter`(`name`: kotlin.String): CounterHandle {
+            return FfiConverterTypeCounterHandle.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_counter(
+        it,
+        
+        FfiConverterString.lower(`name`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The version the document is at now.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `currentVersion`(): kotlin.ByteArray {
+            return FfiConverterByteArray.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_current_version(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The changes from version `from` to version `to`.
+     *
+     * # Errors
+     * As [`Document::json_at`].
+     */
+    @Throws(FieldSyncException::class)override fun `diff`(`from`: kotlin.ByteArray, `to`: kotlin.ByteArray): List<Change> {
+            return FfiConverterSequenceTypeChange.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_diff(
+        it,
+        
+        FfiConverterByteArray.lower(`from`),
+        FfiConverterByteArray.lower(`to`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The document as a Loro snapshot (a backup, or input for a plain Loro program).
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `exportSnapshot`(): kotlin.ByteArray {
+            return FfiConverterByteArray.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_export_snapshot(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The value or container at `path` as JSON, or null/nil. Decode records with
+     * kotlinx.serialization or `Codable` from it.
+     *
+     * # Errors
+     * `InvalidArgument` (bad path), `NotFound`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `getJson`(`path`: List<PathSegment>): kotlin.String? {
+            return FfiConverterOptionalString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_get_json(
+        it,
+        
+        FfiConverterSequenceTypePathSegment.lower(`path`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The latest `limit` versions, newest first.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `history`(`limit`: kotlin.UInt): List<HistoryVersion> {
+            return FfiConverterSequenceTypeHistoryVersion.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_history(
+        it,
+        
+        FfiConverterUInt.lower(`limit`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The document's JSON at `version` (read-only).
+     *
+     * # Errors
+     * `InvalidArgument` (not a version, or one this replica does not hold), `NotFound`,
+     * `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `jsonAt`(`version`: kotlin.ByteArray): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_json_at(
+        it,
+        
+        FfiConverterByteArray.lower(`version`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Observes the whole document: first its JSON now, then every change.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `observe`(): ChangeSubscription {
+            return FfiConverterTypeChangeSubscription.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_observe(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Observes the container at `path` and everything below it: first its JSON now, then
+     * only the changes under it (it follows the container when indices before it shift).
+     *
+     * # Errors
+     * `InvalidArgument` (no container at `path`), `NotFound`, `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `observePath`(`path`: List<PathSegment>): ChangeSubscription {
+            return FfiConverterTypeChangeSubscription.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_observe_path(
+        it,
+        
+        FfiConverterSequenceTypePathSegment.lower(`path`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Redoes the last undone edit; false if none.
+     *
+     * # Errors
+     * As [`Document::undo`].
+     */
+    @Throws(FieldSyncException::class)override fun `redo`(): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_redo(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Writes JSON at `path` as nested maps and lists, in one operation: under a map key it
+     * replaces the entry, at a list index it replaces the item (appends at the length).
+     *
+     * # Errors
+     * `InvalidArgument` (bad path or JSON, parent not a map or list), `NotAllowed`,
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `setJson`(`path`: List<PathSegment>, `json`: kotlin.String)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_set_json(
+        it,
+        
+        FfiConverterSequenceTypePathSegment.lower(`path`),
+        FfiConverterString.lower(`json`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Undoes this device's last edit (remote edits made since stay); false if none.
+     *
+     * # Errors
+     * `NotAllowed`, `NotFound`, `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `undo`(): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_undo(
         it,
         _status)
 }
@@ -3799,6 +5042,111 @@ public interface ListHandleInterface {
      */
     fun `push`(`value`: Value)
     
+    /**
+     * The counter at `index`, or null/nil.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    fun `getCounter`(`index`: kotlin.UInt): CounterHandle?
+    
+    /**
+     * The item at `index` as JSON, or null/nil past the end.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    fun `getJson`(`index`: kotlin.UInt): kotlin.String?
+    
+    /**
+     * The list at `index`, or null/nil.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    fun `getList`(`index`: kotlin.UInt): ListHandle?
+    
+    /**
+     * The map at `index`, or null/nil.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    fun `getMap`(`index`: kotlin.UInt): MapHandle?
+    
+    /**
+     * The text at `index`, or null/nil.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    fun `getText`(`index`: kotlin.UInt): TextHandle?
+    
+    /**
+     * Inserts a counter at 0 at `index` (null/nil: at the end) and returns it.
+     *
+     * # Errors
+     * As [`ListHandle::insert_json`].
+     */
+    fun `insertCounter`(`index`: kotlin.UInt?): CounterHandle
+    
+    /**
+     * Inserts JSON at `index` as nested maps and lists (one operation).
+     *
+     * # Errors
+     * `InvalidArgument` (bad JSON, index past the end, deleted list), `NotAllowed`,
+     * `Storage`, `Closed`.
+     */
+    fun `insertJson`(`index`: kotlin.UInt, `json`: kotlin.String)
+    
+    /**
+     * Inserts an empty list at `index` (null/nil: at the end) and returns it.
+     *
+     * # Errors
+     * As [`ListHandle::insert_json`].
+     */
+    fun `insertList`(`index`: kotlin.UInt?): ListHandle
+    
+    /**
+     * Inserts an empty map at `index` (null/nil: at the end) and returns it.
+     *
+     * # Errors
+     * As [`ListHandle::insert_json`].
+     */
+    fun `insertMap`(`index`: kotlin.UInt?): MapHandle
+    
+    /**
+     * Inserts an empty text at `index` (null/nil: at the end) and returns it.
+     *
+     * # Errors
+     * As [`ListHandle::insert_json`].
+     */
+    fun `insertText`(`index`: kotlin.UInt?): TextHandle
+    
+    /**
+     * Appends JSON as nested maps and lists (one operation).
+     *
+     * # Errors
+     * As [`ListHandle::insert_json`].
+     */
+    fun `pushJson`(`json`: kotlin.String)
+    
+    /**
+     * Replaces the item at `index` by JSON (one operation).
+     *
+     * # Errors
+     * As [`ListHandle::insert_json`].
+     */
+    fun `setJson`(`index`: kotlin.UInt, `json`: kotlin.String)
+    
+    /**
+     * The whole list as JSON (`null` once deleted).
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    fun `toJson`(): kotlin.String
+    
     companion object
 }
 
@@ -4031,6 +5379,278 @@ open class ListHandle: Disposable, AutoCloseable, ListHandleInterface
     
 
     
+    /**
+     * The counter at `index`, or null/nil.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `getCounter`(`index`: kotlin.UInt): CounterHandle? {
+            return FfiConverterOptionalTypeCounterHandle.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_get_counter(
+        it,
+        
+        FfiConverterUInt.lower(`index`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The item at `index` as JSON, or null/nil past the end.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `getJson`(`index`: kotlin.UInt): kotlin.String? {
+            return FfiConverterOptionalString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_get_json(
+        it,
+        
+        FfiConverterUInt.lower(`index`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The list at `index`, or null/nil.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `getList`(`index`: kotlin.UInt): ListHandle? {
+            return FfiConverterOptionalTypeListHandle.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_get_list(
+        it,
+        
+        FfiConverterUInt.lower(`index`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The map at `index`, or null/nil.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `getMap`(`index`: kotlin.UInt): MapHandle? {
+            return FfiConverterOptionalTypeMapHandle.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_get_map(
+        it,
+        
+        FfiConverterUInt.lower(`index`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The text at `index`, or null/nil.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `getText`(`index`: kotlin.UInt): TextHandle? {
+            return FfiConverterOptionalTypeTextHandle.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_get_text(
+        it,
+        
+        FfiConverterUInt.lower(`index`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Inserts a counter at 0 at `index` (null/nil: at the end) and returns it.
+     *
+     * # Errors
+     * As [`ListHandle::insert_json`].
+     */
+    @Throws(FieldSyncException::class)override fun `insertCounter`(`index`: kotlin.UInt?): CounterHandle {
+            return FfiConverterTypeCounterHandle.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_insert_counter(
+        it,
+        
+        FfiConverterOptionalUInt.lower(`index`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Inserts JSON at `index` as nested maps and lists (one operation).
+     *
+     * # Errors
+     * `InvalidArgument` (bad JSON, index past the end, deleted list), `NotAllowed`,
+     * `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `insertJson`(`index`: kotlin.UInt, `json`: kotlin.String)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_insert_json(
+        it,
+        
+        FfiConverterUInt.lower(`index`),
+        FfiConverterString.lower(`json`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Inserts an empty list at `index` (null/nil: at the end) and returns it.
+     *
+     * # Errors
+     * As [`ListHandle::insert_json`].
+     */
+    @Throws(FieldSyncException::class)override fun `insertList`(`index`: kotlin.UInt?): ListHandle {
+            return FfiConverterTypeListHandle.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_insert_list(
+        it,
+        
+        FfiConverterOptionalUInt.lower(`index`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Inserts an empty map at `index` (null/nil: at the end) and returns it.
+     *
+     * # Errors
+     * As [`ListHandle::insert_json`].
+     */
+    @Throws(FieldSyncException::class)override fun `insertMap`(`index`: kotlin.UInt?): MapHandle {
+            return FfiConverterTypeMapHandle.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_insert_map(
+        it,
+        
+        FfiConverterOptionalUInt.lower(`index`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Inserts an empty text at `index` (null/nil: at the end) and returns it.
+     *
+     * # Errors
+     * As [`ListHandle::insert_json`].
+     */
+    @Throws(FieldSyncException::class)override fun `insertText`(`index`: kotlin.UInt?): TextHandle {
+            return FfiConverterTypeTextHandle.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_insert_text(
+        it,
+        
+        FfiConverterOptionalUInt.lower(`index`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Appends JSON as nested maps and lists (one operation).
+     *
+     * # Errors
+     * As [`ListHandle::insert_json`].
+     */
+    @Throws(FieldSyncException::class)override fun `pushJson`(`json`: kotlin.String)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_push_json(
+        it,
+        
+        FfiConverterString.lower(`json`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Replaces the item at `index` by JSON (one operation).
+     *
+     * # Errors
+     * As [`ListHandle::insert_json`].
+     */
+    @Throws(FieldSyncException::class)override fun `setJson`(`index`: kotlin.UInt, `json`: kotlin.String)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_set_json(
+        it,
+        
+        FfiConverterUInt.lower(`index`),
+        FfiConverterString.lower(`json`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * The whole list as JSON (`null` once deleted).
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `toJson`(): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_to_json(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
 
     
 
@@ -4201,6 +5821,110 @@ public interface MapHandleInterface {
      * non-finite double. `NotFound`, `Storage`, `Closed`.
      */
     fun `set`(`key`: kotlin.String, `value`: Value)
+    
+    /**
+     * The counter at `key`, or null/nil.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    fun `getCounter`(`key`: kotlin.String): CounterHandle?
+    
+    /**
+     * The value at `key` as JSON, or null/nil.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    fun `getJson`(`key`: kotlin.String): kotlin.String?
+    
+    /**
+     * The list at `key`, or null/nil.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    fun `getList`(`key`: kotlin.String): ListHandle?
+    
+    /**
+     * The map at `key`, or null/nil if there is none (or something else is there).
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    fun `getMap`(`key`: kotlin.String): MapHandle?
+    
+    /**
+     * The text at `key`, or null/nil.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    fun `getText`(`key`: kotlin.String): TextHandle?
+    
+    /**
+     * Creates a counter at 0 at `key` and returns it.
+     *
+     * # Errors
+     * As [`MapHandle::set_json`].
+     */
+    fun `insertCounter`(`key`: kotlin.String): CounterHandle
+    
+    /**
+     * Creates an empty list at `key` and returns it.
+     *
+     * # Errors
+     * As [`MapHandle::set_json`].
+     */
+    fun `insertList`(`key`: kotlin.String): ListHandle
+    
+    /**
+     * Creates an empty map at `key` and returns it.
+     *
+     * # Errors
+     * As [`MapHandle::set_json`].
+     */
+    fun `insertMap`(`key`: kotlin.String): MapHandle
+    
+    /**
+     * Creates an empty text at `key` and returns it.
+     *
+     * # Errors
+     * As [`MapHandle::set_json`].
+     */
+    fun `insertText`(`key`: kotlin.String): TextHandle
+    
+    /**
+     * True if the map has no keys.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    fun `isEmpty`(): kotlin.Boolean
+    
+    /**
+     * Number of keys.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    fun `len`(): kotlin.UInt
+    
+    /**
+     * Writes JSON at `key` as nested maps and lists (one operation).
+     *
+     * # Errors
+     * `InvalidArgument` (bad key or JSON, deleted map), `NotAllowed`, `Storage`, `Closed`.
+     */
+    fun `setJson`(`key`: kotlin.String, `json`: kotlin.String)
+    
+    /**
+     * The whole map as JSON (`null` once deleted).
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    fun `toJson`(): kotlin.String
     
     companion object
 }
@@ -4393,6 +6117,276 @@ open class MapHandle: Disposable, AutoCloseable, MapHandleInterface
     
 
     
+    /**
+     * The counter at `key`, or null/nil.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `getCounter`(`key`: kotlin.String): CounterHandle? {
+            return FfiConverterOptionalTypeCounterHandle.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_get_counter(
+        it,
+        
+        FfiConverterString.lower(`key`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The value at `key` as JSON, or null/nil.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `getJson`(`key`: kotlin.String): kotlin.String? {
+            return FfiConverterOptionalString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_get_json(
+        it,
+        
+        FfiConverterString.lower(`key`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The list at `key`, or null/nil.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `getList`(`key`: kotlin.String): ListHandle? {
+            return FfiConverterOptionalTypeListHandle.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_get_list(
+        it,
+        
+        FfiConverterString.lower(`key`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The map at `key`, or null/nil if there is none (or something else is there).
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `getMap`(`key`: kotlin.String): MapHandle? {
+            return FfiConverterOptionalTypeMapHandle.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_get_map(
+        it,
+        
+        FfiConverterString.lower(`key`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The text at `key`, or null/nil.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `getText`(`key`: kotlin.String): TextHandle? {
+            return FfiConverterOptionalTypeTextHandle.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_get_text(
+        it,
+        
+        FfiConverterString.lower(`key`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Creates a counter at 0 at `key` and returns it.
+     *
+     * # Errors
+     * As [`MapHandle::set_json`].
+     */
+    @Throws(FieldSyncException::class)override fun `insertCounter`(`key`: kotlin.String): CounterHandle {
+            return FfiConverterTypeCounterHandle.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_insert_counter(
+        it,
+        
+        FfiConverterString.lower(`key`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Creates an empty list at `key` and returns it.
+     *
+     * # Errors
+     * As [`MapHandle::set_json`].
+     */
+    @Throws(FieldSyncException::class)override fun `insertList`(`key`: kotlin.String): ListHandle {
+            return FfiConverterTypeListHandle.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_insert_list(
+        it,
+        
+        FfiConverterString.lower(`key`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Creates an empty map at `key` and returns it.
+     *
+     * # Errors
+     * As [`MapHandle::set_json`].
+     */
+    @Throws(FieldSyncException::class)override fun `insertMap`(`key`: kotlin.String): MapHandle {
+            return FfiConverterTypeMapHandle.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_insert_map(
+        it,
+        
+        FfiConverterString.lower(`key`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Creates an empty text at `key` and returns it.
+     *
+     * # Errors
+     * As [`MapHandle::set_json`].
+     */
+    @Throws(FieldSyncException::class)override fun `insertText`(`key`: kotlin.String): TextHandle {
+            return FfiConverterTypeTextHandle.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_insert_text(
+        it,
+        
+        FfiConverterString.lower(`key`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * True if the map has no keys.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `isEmpty`(): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_is_empty(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Number of keys.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `len`(): kotlin.UInt {
+            return FfiConverterUInt.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_len(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Writes JSON at `key` as nested maps and lists (one operation).
+     *
+     * # Errors
+     * `InvalidArgument` (bad key or JSON, deleted map), `NotAllowed`, `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `setJson`(`key`: kotlin.String, `json`: kotlin.String)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_set_json(
+        it,
+        
+        FfiConverterString.lower(`key`),
+        FfiConverterString.lower(`json`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * The whole map as JSON (`null` once deleted).
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `toJson`(): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_to_json(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
 
     
 
@@ -4538,6 +6532,15 @@ public object FfiConverterTypeMapHandle: FfiConverter<MapHandle, Long> {
  * the database. Swift: `try Node.open(dataDir:)`; released when the last reference goes.
  */
 public interface NodeInterface {
+    
+    /**
+     * A new document holding a copy of a Loro snapshot's content, written and signed by
+     * this device alone (it is not a way around signatures or membership).
+     *
+     * # Errors
+     * `InvalidArgument` (not a snapshot, too large, holds a tree), `Storage`, `Closed`.
+     */
+    fun `importSnapshot`(`snapshot`: kotlin.ByteArray): Document
     
     /**
      * Adds a peer to contact (remembered across restarts).
@@ -4846,6 +6849,28 @@ open class Node: Disposable, AutoCloseable, NodeInterface
             UniffiLib.uniffi_fieldsync_ffi_fn_clone_node(handle, status)
         }
     }
+
+    
+    /**
+     * A new document holding a copy of a Loro snapshot's content, written and signed by
+     * this device alone (it is not a way around signatures or membership).
+     *
+     * # Errors
+     * `InvalidArgument` (not a snapshot, too large, holds a tree), `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `importSnapshot`(`snapshot`: kotlin.ByteArray): Document {
+            return FfiConverterTypeDocument.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_node_import_snapshot(
+        it,
+        
+        FfiConverterByteArray.lower(`snapshot`),_status)
+}
+    }
+    )
+    }
+    
 
     
     /**
@@ -5522,7 +7547,7 @@ public interface TextHandleInterface {
     fun `content`(): kotlin.String
     
     /**
-     * Deletes `len` characters starting at `pos`.
+     * Deletes `len` units (UTF-16 by default) starting at `pos`.
      *
      * # Errors
      * `InvalidArgument` if the range is out of bounds; `NotFound`, `Storage`, `Closed`.
@@ -5530,7 +7555,10 @@ public interface TextHandleInterface {
     fun `delete`(`pos`: kotlin.UInt, `len`: kotlin.UInt)
     
     /**
-     * Inserts `text` at character position `pos` (0 ..= length).
+     * Inserts `text` at position `pos` (0 ..= length), counted in the handle's unit:
+     * UTF-16 code units unless [`TextHandle::with_unit`] says otherwise, so a Kotlin
+     * `String` index or a Swift `String.utf16` offset is a position. A position inside a
+     * character (between a surrogate pair's halves) is refused.
      *
      * # Errors
      * `InvalidArgument`: `text` is empty or larger than the maximum operation size, or `pos`
@@ -5547,7 +7575,7 @@ public interface TextHandleInterface {
     fun `isEmpty`(): kotlin.Boolean
     
     /**
-     * Length in characters.
+     * Length in the handle's unit (UTF-16 code units by default).
      *
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
@@ -5561,6 +7589,16 @@ public interface TextHandleInterface {
      * As [`TextHandle::insert`].
      */
     fun `push`(`text`: kotlin.String)
+    
+    /**
+     * The unit this handle counts in.
+     */
+    fun `unit`(): TextUnit
+    
+    /**
+     * The same text, positions counted in `unit`.
+     */
+    fun `withUnit`(`unit`: TextUnit): TextHandle
     
     companion object
 }
@@ -5691,7 +7729,7 @@ open class TextHandle: Disposable, AutoCloseable, TextHandleInterface
 
     
     /**
-     * Deletes `len` characters starting at `pos`.
+     * Deletes `len` units (UTF-16 by default) starting at `pos`.
      *
      * # Errors
      * `InvalidArgument` if the range is out of bounds; `NotFound`, `Storage`, `Closed`.
@@ -5712,7 +7750,10 @@ open class TextHandle: Disposable, AutoCloseable, TextHandleInterface
 
     
     /**
-     * Inserts `text` at character position `pos` (0 ..= length).
+     * Inserts `text` at position `pos` (0 ..= length), counted in the handle's unit:
+     * UTF-16 code units unless [`TextHandle::with_unit`] says otherwise, so a Kotlin
+     * `String` index or a Swift `String.utf16` offset is a position. A position inside a
+     * character (between a surrogate pair's halves) is refused.
      *
      * # Errors
      * `InvalidArgument`: `text` is empty or larger than the maximum operation size, or `pos`
@@ -5754,7 +7795,7 @@ open class TextHandle: Disposable, AutoCloseable, TextHandleInterface
 
     
     /**
-     * Length in characters.
+     * Length in the handle's unit (UTF-16 code units by default).
      *
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
@@ -5793,6 +7834,39 @@ open class TextHandle: Disposable, AutoCloseable, TextHandleInterface
     
 
     
+    /**
+     * The unit this handle counts in.
+     */override fun `unit`(): TextUnit {
+            return FfiConverterTypeTextUnit.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_texthandle_unit(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The same text, positions counted in `unit`.
+     */override fun `withUnit`(`unit`: TextUnit): TextHandle {
+            return FfiConverterTypeTextHandle.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_texthandle_with_unit(
+        it,
+        
+        FfiConverterTypeTextUnit.lower(`unit`),_status)
+}
+    }
+    )
+    }
+    
+
+    
 
     
 
@@ -5827,6 +7901,109 @@ public object FfiConverterTypeTextHandle: FfiConverter<TextHandle, Long> {
 
     override fun write(value: TextHandle, buf: ByteBuffer) {
         buf.putLong(lower(value))
+    }
+}
+
+
+
+/**
+ * One change at one place of a document.
+ */
+data class Change (
+    /**
+     * The changed container's path from the root.
+     */
+    var `path`: List<PathSegment>
+    , 
+    /**
+     * What changed there.
+     */
+    var `diff`: ChangeDiff
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeChange: FfiConverterRustBuffer<Change> {
+    override fun read(buf: ByteBuffer): Change {
+        return Change(
+            FfiConverterSequenceTypePathSegment.read(buf),
+            FfiConverterTypeChangeDiff.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Change) = (
+            FfiConverterSequenceTypePathSegment.allocationSize(value.`path`) +
+            FfiConverterTypeChangeDiff.allocationSize(value.`diff`)
+    )
+
+    override fun write(value: Change, buf: ByteBuffer) {
+            FfiConverterSequenceTypePathSegment.write(value.`path`, buf)
+            FfiConverterTypeChangeDiff.write(value.`diff`, buf)
+    }
+}
+
+
+
+/**
+ * One version of a document's history.
+ */
+data class HistoryVersion (
+    /**
+     * The version (opaque bytes, valid on every replica holding it): pass it to
+     * `Document.jsonAt` and `Document.diff`.
+     */
+    var `version`: kotlin.ByteArray
+    , 
+    /**
+     * Its author's id, if the author is among the document's authors known here.
+     */
+    var `author`: kotlin.String?
+    , 
+    /**
+     * Seconds since the Unix epoch when the author's device recorded the change.
+     */
+    var `timestamp`: kotlin.Long?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeHistoryVersion: FfiConverterRustBuffer<HistoryVersion> {
+    override fun read(buf: ByteBuffer): HistoryVersion {
+        return HistoryVersion(
+            FfiConverterByteArray.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalLong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: HistoryVersion) = (
+            FfiConverterByteArray.allocationSize(value.`version`) +
+            FfiConverterOptionalString.allocationSize(value.`author`) +
+            FfiConverterOptionalLong.allocationSize(value.`timestamp`)
+    )
+
+    override fun write(value: HistoryVersion, buf: ByteBuffer) {
+            FfiConverterByteArray.write(value.`version`, buf)
+            FfiConverterOptionalString.write(value.`author`, buf)
+            FfiConverterOptionalLong.write(value.`timestamp`, buf)
     }
 }
 
@@ -6196,6 +8373,395 @@ public object FfiConverterTypeSyncStatus: FfiConverterRustBuffer<SyncStatus> {
 
 
 /**
+ * What changed in one container. JSON values are JSON text.
+ */
+sealed class ChangeDiff {
+    
+    /**
+     * A map key was set to `value` (JSON), or deleted (`value` null/nil).
+     */
+    data class MapSet(
+        /**
+         * The key.
+         */
+        val `key`: kotlin.String, 
+        /**
+         * The new value as JSON; null/nil once deleted.
+         */
+        val `value`: kotlin.String?) : ChangeDiff()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Items inserted into a list at `index`.
+     */
+    data class ListInsert(
+        /**
+         * Where the first item now is.
+         */
+        val `index`: kotlin.UInt, 
+        /**
+         * Each item as JSON.
+         */
+        val `values`: List<kotlin.String>) : ChangeDiff()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Items deleted from a list.
+     */
+    data class ListDelete(
+        /**
+         * The first deleted position.
+         */
+        val `index`: kotlin.UInt, 
+        /**
+         * How many.
+         */
+        val `count`: kotlin.UInt) : ChangeDiff()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Text inserted (position in UTF-16 code units).
+     */
+    data class TextInsert(
+        /**
+         * The position.
+         */
+        val `index`: kotlin.UInt, 
+        /**
+         * The inserted text.
+         */
+        val `text`: kotlin.String) : ChangeDiff()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Text deleted (position and length in UTF-16 code units).
+     */
+    data class TextDelete(
+        /**
+         * The position.
+         */
+        val `index`: kotlin.UInt, 
+        /**
+         * The length.
+         */
+        val `count`: kotlin.UInt) : ChangeDiff()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * A counter changed by `delta`.
+     */
+    data class Counter(
+        /**
+         * The amount added.
+         */
+        val `delta`: kotlin.Double) : ChangeDiff()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeChangeDiff : FfiConverterRustBuffer<ChangeDiff>{
+    override fun read(buf: ByteBuffer): ChangeDiff {
+        return when(buf.getInt()) {
+            1 -> ChangeDiff.MapSet(
+                FfiConverterString.read(buf),
+                FfiConverterOptionalString.read(buf),
+                )
+            2 -> ChangeDiff.ListInsert(
+                FfiConverterUInt.read(buf),
+                FfiConverterSequenceString.read(buf),
+                )
+            3 -> ChangeDiff.ListDelete(
+                FfiConverterUInt.read(buf),
+                FfiConverterUInt.read(buf),
+                )
+            4 -> ChangeDiff.TextInsert(
+                FfiConverterUInt.read(buf),
+                FfiConverterString.read(buf),
+                )
+            5 -> ChangeDiff.TextDelete(
+                FfiConverterUInt.read(buf),
+                FfiConverterUInt.read(buf),
+                )
+            6 -> ChangeDiff.Counter(
+                FfiConverterDouble.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: ChangeDiff): ULong = when(value) {
+        is ChangeDiff.MapSet -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`key`)
+                + FfiConverterOptionalString.allocationSize(value.`value`)
+            )
+        }
+        is ChangeDiff.ListInsert -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterUInt.allocationSize(value.`index`)
+                + FfiConverterSequenceString.allocationSize(value.`values`)
+            )
+        }
+        is ChangeDiff.ListDelete -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterUInt.allocationSize(value.`index`)
+                + FfiConverterUInt.allocationSize(value.`count`)
+            )
+        }
+        is ChangeDiff.TextInsert -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterUInt.allocationSize(value.`index`)
+                + FfiConverterString.allocationSize(value.`text`)
+            )
+        }
+        is ChangeDiff.TextDelete -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterUInt.allocationSize(value.`index`)
+                + FfiConverterUInt.allocationSize(value.`count`)
+            )
+        }
+        is ChangeDiff.Counter -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterDouble.allocationSize(value.`delta`)
+            )
+        }
+    }
+
+    override fun write(value: ChangeDiff, buf: ByteBuffer) {
+        when(value) {
+            is ChangeDiff.MapSet -> {
+                buf.putInt(1)
+                FfiConverterString.write(value.`key`, buf)
+                FfiConverterOptionalString.write(value.`value`, buf)
+                Unit
+            }
+            is ChangeDiff.ListInsert -> {
+                buf.putInt(2)
+                FfiConverterUInt.write(value.`index`, buf)
+                FfiConverterSequenceString.write(value.`values`, buf)
+                Unit
+            }
+            is ChangeDiff.ListDelete -> {
+                buf.putInt(3)
+                FfiConverterUInt.write(value.`index`, buf)
+                FfiConverterUInt.write(value.`count`, buf)
+                Unit
+            }
+            is ChangeDiff.TextInsert -> {
+                buf.putInt(4)
+                FfiConverterUInt.write(value.`index`, buf)
+                FfiConverterString.write(value.`text`, buf)
+                Unit
+            }
+            is ChangeDiff.TextDelete -> {
+                buf.putInt(5)
+                FfiConverterUInt.write(value.`index`, buf)
+                FfiConverterUInt.write(value.`count`, buf)
+                Unit
+            }
+            is ChangeDiff.Counter -> {
+                buf.putInt(6)
+                FfiConverterDouble.write(value.`delta`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
+ * What an observer receives (`Document.observe`, `Document.observePath`).
+ */
+sealed class ChangeItem {
+    
+    /**
+     * The observed value now, as JSON: always the first item, so a UI can bind directly.
+     */
+    data class Current(
+        /**
+         * The document's or container's JSON.
+         */
+        val `json`: kotlin.String) : ChangeItem()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The changes of one local edit or one import of another device's operations.
+     */
+    data class Changes(
+        /**
+         * Local edit or remote author.
+         */
+        val `origin`: org.fieldsync.ChangeOrigin, 
+        /**
+         * The changes under the observed path, in order.
+         */
+        val `changes`: List<org.fieldsync.Change>) : ChangeItem()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Changes were dropped (the observer fell 256 batches behind, or the document was
+     * reloaded): this is the value now; later items continue from it.
+     */
+    data class Lagged(
+        /**
+         * The value now, as JSON.
+         */
+        val `json`: kotlin.String) : ChangeItem()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeChangeItem : FfiConverterRustBuffer<ChangeItem>{
+    override fun read(buf: ByteBuffer): ChangeItem {
+        return when(buf.getInt()) {
+            1 -> ChangeItem.Current(
+                FfiConverterString.read(buf),
+                )
+            2 -> ChangeItem.Changes(
+                FfiConverterTypeChangeOrigin.read(buf),
+                FfiConverterSequenceTypeChange.read(buf),
+                )
+            3 -> ChangeItem.Lagged(
+                FfiConverterString.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: ChangeItem): ULong = when(value) {
+        is ChangeItem.Current -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`json`)
+            )
+        }
+        is ChangeItem.Changes -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeChangeOrigin.allocationSize(value.`origin`)
+                + FfiConverterSequenceTypeChange.allocationSize(value.`changes`)
+            )
+        }
+        is ChangeItem.Lagged -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`json`)
+            )
+        }
+    }
+
+    override fun write(value: ChangeItem, buf: ByteBuffer) {
+        when(value) {
+            is ChangeItem.Current -> {
+                buf.putInt(1)
+                FfiConverterString.write(value.`json`, buf)
+                Unit
+            }
+            is ChangeItem.Changes -> {
+                buf.putInt(2)
+                FfiConverterTypeChangeOrigin.write(value.`origin`, buf)
+                FfiConverterSequenceTypeChange.write(value.`changes`, buf)
+                Unit
+            }
+            is ChangeItem.Lagged -> {
+                buf.putInt(3)
+                FfiConverterString.write(value.`json`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
  * Who caused a document change.
  */
 sealed class ChangeOrigin {
@@ -6270,6 +8836,198 @@ public object FfiConverterTypeChangeOrigin : FfiConverterRustBuffer<ChangeOrigin
             is ChangeOrigin.Remote -> {
                 buf.putInt(2)
                 FfiConverterString.write(value.`author`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
+ * A handle on a container found at a path (`Document.at`).
+ */
+sealed class ContainerHandle: Disposable  {
+    
+    /**
+     * A map.
+     */
+    data class Map(
+        /**
+         * The handle.
+         */
+        val `handle`: org.fieldsync.MapHandle) : ContainerHandle()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * A list.
+     */
+    data class List(
+        /**
+         * The handle.
+         */
+        val `handle`: org.fieldsync.ListHandle) : ContainerHandle()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * A text.
+     */
+    data class Text(
+        /**
+         * The handle.
+         */
+        val `handle`: org.fieldsync.TextHandle) : ContainerHandle()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * A counter.
+     */
+    data class Counter(
+        /**
+         * The handle.
+         */
+        val `handle`: org.fieldsync.CounterHandle) : ContainerHandle()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+    @Suppress("UNNECESSARY_SAFE_CALL") // codegen is much simpler if we unconditionally emit safe calls here
+    override fun destroy() {
+        when(this) {
+            is ContainerHandle.Map -> {
+                
+    Disposable.destroy(
+        this.`handle`
+    )
+                
+            }
+            is ContainerHandle.List -> {
+                
+    Disposable.destroy(
+        this.`handle`
+    )
+                
+            }
+            is ContainerHandle.Text -> {
+                
+    Disposable.destroy(
+        this.`handle`
+    )
+                
+            }
+            is ContainerHandle.Counter -> {
+                
+    Disposable.destroy(
+        this.`handle`
+    )
+                
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeContainerHandle : FfiConverterRustBuffer<ContainerHandle>{
+    override fun read(buf: ByteBuffer): ContainerHandle {
+        return when(buf.getInt()) {
+            1 -> ContainerHandle.Map(
+                FfiConverterTypeMapHandle.read(buf),
+                )
+            2 -> ContainerHandle.List(
+                FfiConverterTypeListHandle.read(buf),
+                )
+            3 -> ContainerHandle.Text(
+                FfiConverterTypeTextHandle.read(buf),
+                )
+            4 -> ContainerHandle.Counter(
+                FfiConverterTypeCounterHandle.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: ContainerHandle): ULong = when(value) {
+        is ContainerHandle.Map -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeMapHandle.allocationSize(value.`handle`)
+            )
+        }
+        is ContainerHandle.List -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeListHandle.allocationSize(value.`handle`)
+            )
+        }
+        is ContainerHandle.Text -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeTextHandle.allocationSize(value.`handle`)
+            )
+        }
+        is ContainerHandle.Counter -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeCounterHandle.allocationSize(value.`handle`)
+            )
+        }
+    }
+
+    override fun write(value: ContainerHandle, buf: ByteBuffer) {
+        when(value) {
+            is ContainerHandle.Map -> {
+                buf.putInt(1)
+                FfiConverterTypeMapHandle.write(value.`handle`, buf)
+                Unit
+            }
+            is ContainerHandle.List -> {
+                buf.putInt(2)
+                FfiConverterTypeListHandle.write(value.`handle`, buf)
+                Unit
+            }
+            is ContainerHandle.Text -> {
+                buf.putInt(3)
+                FfiConverterTypeTextHandle.write(value.`handle`, buf)
+                Unit
+            }
+            is ContainerHandle.Counter -> {
+                buf.putInt(4)
+                FfiConverterTypeCounterHandle.write(value.`handle`, buf)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
@@ -7258,6 +10016,105 @@ public object FfiConverterTypeLogLevel: FfiConverterRustBuffer<LogLevel> {
 
 
 /**
+ * One step of a path: a map key or a list index. A path starts with a root container's
+ * name (`Key`).
+ */
+sealed class PathSegment {
+    
+    /**
+     * A map key (or, first, a root container's name).
+     */
+    data class Key(
+        /**
+         * The key.
+         */
+        val `key`: kotlin.String) : PathSegment()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * A list position.
+     */
+    data class Index(
+        /**
+         * The position.
+         */
+        val `index`: kotlin.UInt) : PathSegment()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePathSegment : FfiConverterRustBuffer<PathSegment>{
+    override fun read(buf: ByteBuffer): PathSegment {
+        return when(buf.getInt()) {
+            1 -> PathSegment.Key(
+                FfiConverterString.read(buf),
+                )
+            2 -> PathSegment.Index(
+                FfiConverterUInt.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: PathSegment): ULong = when(value) {
+        is PathSegment.Key -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`key`)
+            )
+        }
+        is PathSegment.Index -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterUInt.allocationSize(value.`index`)
+            )
+        }
+    }
+
+    override fun write(value: PathSegment, buf: ByteBuffer) {
+        when(value) {
+            is PathSegment.Key -> {
+                buf.putInt(1)
+                FfiConverterString.write(value.`key`, buf)
+                Unit
+            }
+            is PathSegment.Index -> {
+                buf.putInt(2)
+                FfiConverterUInt.write(value.`index`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
  * What a device may do in a document.
  */
 
@@ -7300,6 +10157,54 @@ public object FfiConverterTypeRole: FfiConverterRustBuffer<Role> {
     override fun allocationSize(value: Role) = 4UL
 
     override fun write(value: Role, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * The unit text positions and lengths count in.
+ */
+
+enum class TextUnit {
+    
+    /**
+     * UTF-16 code units: Kotlin/Java `String` indices, Swift `String.utf16` offsets. The
+     * default of every text handle of the mobile packages.
+     */
+    UTF16,
+    /**
+     * Unicode scalar values (Swift `String.unicodeScalars`, Kotlin code points).
+     */
+    UNICODE,
+    /**
+     * UTF-8 bytes.
+     */
+    UTF8;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeTextUnit: FfiConverterRustBuffer<TextUnit> {
+    override fun read(buf: ByteBuffer) = try {
+        TextUnit.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: TextUnit) = 4UL
+
+    override fun write(value: TextUnit, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
     }
 }
@@ -7540,6 +10445,70 @@ public object FfiConverterTypeVersionOrdering: FfiConverterRustBuffer<VersionOrd
 /**
  * @suppress
  */
+public object FfiConverterOptionalUInt: FfiConverterRustBuffer<kotlin.UInt?> {
+    override fun read(buf: ByteBuffer): kotlin.UInt? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterUInt.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.UInt?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterUInt.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.UInt?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterUInt.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalLong: FfiConverterRustBuffer<kotlin.Long?> {
+    override fun read(buf: ByteBuffer): kotlin.Long? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterLong.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.Long?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterLong.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.Long?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterLong.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalString: FfiConverterRustBuffer<kotlin.String?> {
     override fun read(buf: ByteBuffer): kotlin.String? {
         if (buf.get().toInt() == 0) {
@@ -7604,6 +10573,38 @@ public object FfiConverterOptionalByteArray: FfiConverterRustBuffer<kotlin.ByteA
 /**
  * @suppress
  */
+public object FfiConverterOptionalTypeCounterHandle: FfiConverterRustBuffer<CounterHandle?> {
+    override fun read(buf: ByteBuffer): CounterHandle? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeCounterHandle.read(buf)
+    }
+
+    override fun allocationSize(value: CounterHandle?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeCounterHandle.allocationSize(value)
+        }
+    }
+
+    override fun write(value: CounterHandle?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeCounterHandle.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalTypeDeviceKeyStore: FfiConverterRustBuffer<DeviceKeyStore?> {
     override fun read(buf: ByteBuffer): DeviceKeyStore? {
         if (buf.get().toInt() == 0) {
@@ -7658,6 +10659,166 @@ public object FfiConverterOptionalTypeFieldSyncLogger: FfiConverterRustBuffer<Fi
         } else {
             buf.put(1)
             FfiConverterTypeFieldSyncLogger.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeListHandle: FfiConverterRustBuffer<ListHandle?> {
+    override fun read(buf: ByteBuffer): ListHandle? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeListHandle.read(buf)
+    }
+
+    override fun allocationSize(value: ListHandle?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeListHandle.allocationSize(value)
+        }
+    }
+
+    override fun write(value: ListHandle?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeListHandle.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeMapHandle: FfiConverterRustBuffer<MapHandle?> {
+    override fun read(buf: ByteBuffer): MapHandle? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeMapHandle.read(buf)
+    }
+
+    override fun allocationSize(value: MapHandle?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeMapHandle.allocationSize(value)
+        }
+    }
+
+    override fun write(value: MapHandle?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeMapHandle.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeTextHandle: FfiConverterRustBuffer<TextHandle?> {
+    override fun read(buf: ByteBuffer): TextHandle? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeTextHandle.read(buf)
+    }
+
+    override fun allocationSize(value: TextHandle?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeTextHandle.allocationSize(value)
+        }
+    }
+
+    override fun write(value: TextHandle?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeTextHandle.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeChangeItem: FfiConverterRustBuffer<ChangeItem?> {
+    override fun read(buf: ByteBuffer): ChangeItem? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeChangeItem.read(buf)
+    }
+
+    override fun allocationSize(value: ChangeItem?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeChangeItem.allocationSize(value)
+        }
+    }
+
+    override fun write(value: ChangeItem?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeChangeItem.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeContainerHandle: FfiConverterRustBuffer<ContainerHandle?> {
+    override fun read(buf: ByteBuffer): ContainerHandle? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeContainerHandle.read(buf)
+    }
+
+    override fun allocationSize(value: ContainerHandle?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeContainerHandle.allocationSize(value)
+        }
+    }
+
+    override fun write(value: ContainerHandle?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeContainerHandle.write(value, buf)
         }
     }
 }
@@ -7824,6 +10985,62 @@ public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.Str
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypeChange: FfiConverterRustBuffer<List<Change>> {
+    override fun read(buf: ByteBuffer): List<Change> {
+        val len = buf.getInt()
+        return List<Change>(len) {
+            FfiConverterTypeChange.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Change>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeChange.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Change>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeChange.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeHistoryVersion: FfiConverterRustBuffer<List<HistoryVersion>> {
+    override fun read(buf: ByteBuffer): List<HistoryVersion> {
+        val len = buf.getInt()
+        return List<HistoryVersion>(len) {
+            FfiConverterTypeHistoryVersion.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<HistoryVersion>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeHistoryVersion.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<HistoryVersion>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeHistoryVersion.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypeMemberRole: FfiConverterRustBuffer<List<MemberRole>> {
     override fun read(buf: ByteBuffer): List<MemberRole> {
         val len = buf.getInt()
@@ -7898,6 +11115,34 @@ public object FfiConverterSequenceTypePendingOp: FfiConverterRustBuffer<List<Pen
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypePendingOp.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypePathSegment: FfiConverterRustBuffer<List<PathSegment>> {
+    override fun read(buf: ByteBuffer): List<PathSegment> {
+        val len = buf.getInt()
+        return List<PathSegment>(len) {
+            FfiConverterTypePathSegment.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<PathSegment>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypePathSegment.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<PathSegment>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypePathSegment.write(it, buf)
         }
     }
 }
