@@ -104,7 +104,7 @@ bench: deps
 # New corpus entries go to fuzz/corpus/<target> (not committed); fuzz/seeds/<target> holds the
 # committed seeds (regenerate with `make fuzz-seeds`). Crashes land in fuzz/artifacts/<target>.
 FUZZ_SECS ?= 60
-FUZZ_TARGETS ?= ingest_wire ingest_signed group_message invite_parse peer_messages direct_envelope catchup_frames
+FUZZ_TARGETS ?= ingest_wire ingest_signed group_message invite_parse peer_messages direct_envelope catchup_frames fork_proof
 FUZZ_ENV = RUSTC_BOOTSTRAP=1 FIELDSYNC_REAL_CARGO="$$(command -v $(CARGO))" PATH="$(CURDIR)/fuzz/shim:$$PATH"
 
 fuzz: deps

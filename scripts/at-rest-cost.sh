@@ -14,11 +14,11 @@ trap 'git worktree remove --force "$wt" >/dev/null 2>&1 || rm -rf "$wt"' EXIT
 git worktree add --detach -q "$wt" "$before"
 mkdir -p "$wt/bench/src/bin"
 cp bench/src/bin/at_rest_cost.rs "$wt/bench/src/bin/"
-export CARGO_TARGET_DIR="$root/target"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 (cd "$wt" && cargo build -q --release --ignore-rust-version -p fieldsync-bench --bin at_rest_cost)
-cp "$root/target/release/at_rest_cost" "$wt/cost-before"
+cp "$CARGO_TARGET_DIR/release/at_rest_cost" "$wt/cost-before"
 cargo build -q --release --ignore-rust-version -p fieldsync-bench --bin at_rest_cost
-cp "$root/target/release/at_rest_cost" "$wt/cost-after"
+cp "$CARGO_TARGET_DIR/release/at_rest_cost" "$wt/cost-after"
 for pass in 1 2; do
   for which in before after; do
     echo "== $which (pass $pass, $(git rev-parse --short HEAD) vs ${before%"${before#???????}"})"

@@ -191,3 +191,53 @@ pub fn verify_rate(n: usize) -> f64 {
     }
     rate(wire.len(), start.elapsed())
 }
+
+/// Per-edit cost of the data model's shapes, measured alternately in one run (issue #25).
+pub struct EditCosts {
+    /// A one-character append to a root text.
+    pub root_text: Samples,
+    /// Setting a field of a record in a list of 100 records (a map in a list).
+    pub nested_field: Samples,
+    /// A one-character append to a text inside a record.
+    pub nested_text: Samples,
+}
+
+/// `n` edits of each shape, interleaved so the machine's drift hits all alike.
+pub fn edit_costs(n: usize) -> EditCosts {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = open(dir.path(), true);
+    let doc = node.create_document().expect("document");
+    let text = doc.text("t").expect("text");
+    let households = doc.list("households").expect("list");
+    for i in 0..100 {
+        households
+            .push_json(&format!(r#"{{"name":"h{i}","size":1,"readings":[]}}"#))
+            .expect("record");
+    }
+    let records: Vec<_> = (0..100)
+        .map(|i| households.get_map(i).expect("read").expect("a record"))
+        .collect();
+    let notes: Vec<_> = records
+        .iter()
+        .map(|r| r.insert_text("notes").expect("notes"))
+        .collect();
+    let (mut root, mut field, mut nested) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..n {
+        let t = Instant::now();
+        text.push("x").expect("root text edit");
+        root.push(t.elapsed());
+        let t = Instant::now();
+        records[i % 100]
+            .set("size", fieldsync::Value::Int(i as i64))
+            .expect("field edit");
+        field.push(t.elapsed());
+        let t = Instant::now();
+        notes[i % 100].push("x").expect("nested text edit");
+        nested.push(t.elapsed());
+    }
+    EditCosts {
+        root_text: Samples::new(root),
+        nested_field: Samples::new(field),
+        nested_text: Samples::new(nested),
+    }
+}

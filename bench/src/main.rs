@@ -215,6 +215,29 @@ fn main() {
         format!("{} (edits)", ops(w.batched_rate)),
     ));
 
+    step("1. edit cost by shape (issue #25)");
+    let costs = local::edit_costs(n(3_000));
+    for (name, samples) in [
+        ("root text append", &costs.root_text),
+        (
+            "record field set (map in a list of 100)",
+            &costs.nested_field,
+        ),
+        (
+            "record text append (text in a map in a list)",
+            &costs.nested_text,
+        ),
+    ] {
+        rows.push(Row::info(
+            format!("1. per-edit cost, {name}, p50 / p99"),
+            format!(
+                "{} / {}",
+                ms(samples.percentile(50.0)),
+                ms(samples.percentile(99.0))
+            ),
+        ));
+    }
+
     step("2. ingest");
     let ingest_enc = local::ingest(n(10_000), true, false);
     let ingest_plain = local::ingest(n(10_000), false, false);

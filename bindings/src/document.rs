@@ -103,6 +103,12 @@ impl Document {
         }
     }
 
+    /// The core node, for node-level calls about this document, unless shut down.
+    pub(crate) fn node_handle(&self) -> Result<&fieldsync::Node, FieldSyncError> {
+        check_open(&self.shutdown)?;
+        Ok(&self.node)
+    }
+
     /// The core node and this document's id for an async body, unless shut down.
     fn live_node(&self) -> Result<(fieldsync::Node, fieldsync::DocumentId), FieldSyncError> {
         check_open(&self.shutdown)?;

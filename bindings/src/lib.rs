@@ -48,7 +48,7 @@ pub use guard::{guard, guard_async};
 pub use key_store::DeviceKeyStore;
 pub use logger::{set_logger, FieldSyncLogger, LogLevel};
 pub use model::{
-    Change, ChangeDiff, ChangeItem, ChangeSubscription, ContainerHandle, CounterHandle,
+    Change, ChangeDiff, ChangeItem, ChangeSubscription, ContainerHandle, CounterHandle, ForkRecord,
     HistoryVersion, PathSegment, TextUnit,
 };
 pub use network::{NetworkInfo, NetworkOptions, PeerAddress, SyncStatus};

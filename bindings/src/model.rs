@@ -863,3 +863,37 @@ impl ListHandle {
         })
     }
 }
+
+/// Proof that an author signed two different operations for one position of its log in a
+/// document (see `FieldSyncEvent.ForkDetected`): its log is frozen there on every replica.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct ForkRecord {
+    /// The equivocating author's id.
+    pub author: String,
+    /// True for its control log (membership, roles, keys), false for its document log.
+    pub control: bool,
+    /// The position both operations claim; the log is frozen from here on.
+    pub seq: u32,
+}
+
+#[uniffi::export]
+impl Document {
+    /// The forked logs of this document (equivocating authors), lowest position per log.
+    ///
+    /// # Errors
+    /// `NotFound`, `Storage`, `Closed`.
+    pub fn forks(&self) -> Result<Vec<ForkRecord>, FieldSyncError> {
+        guard_open(&self.shutdown, || {
+            let node = self.node_handle()?;
+            Ok(node
+                .forks(self.inner.id())?
+                .into_iter()
+                .map(|f| ForkRecord {
+                    author: f.author.to_string(),
+                    control: f.control,
+                    seq: f.seq,
+                })
+                .collect())
+        })
+    }
+}

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use fieldsync::{AuthorId, Document, DocumentId, Node, NodeConfig};
+use fieldsync::{AuthorId, Document, DocumentId, Node, NodeConfig, PathSegment};
 use serde_json::json;
 
 use crate::control::{self, Access};
@@ -42,6 +42,9 @@ pub fn run(data: &Path, json: bool, cmd: NodeCommand) -> Result<()> {
         return Err(no_node(data));
     }
     private_dir(data)?;
+    let cmd = cmd
+        .with_absolute_paths()
+        .map_err(|e| CliError(format!("file path: {e}")))?;
     let out = match control::acquire(data)? {
         Access::Local(_lock) => {
             let created = !Node::exists(data);
@@ -72,12 +75,46 @@ pub async fn execute(node: &Node, cmd: &NodeCommand, json: bool, created: bool) 
             value,
         }) => c.doc_edit(id, text, *insert, value),
         NodeCommand::Doc(DocCommand::Delete { id }) => c.doc_delete(id),
+        NodeCommand::Doc(DocCommand::Get { id, path }) => c.doc_get(id, path),
+        NodeCommand::Doc(DocCommand::Set { id, path, value }) => c.doc_set(id, path, value),
+        NodeCommand::Doc(DocCommand::Export { id, out }) => c.doc_export(id, out),
+        NodeCommand::Doc(DocCommand::Import { file }) => c.doc_import(file),
         NodeCommand::Doc(DocCommand::Admit { id, device }) => c.doc_admit(id, device),
         NodeCommand::Doc(DocCommand::Member(m)) => c.member(m),
         NodeCommand::Invite { id } => c.invite(id).await,
         NodeCommand::Join { invite } => c.join(invite).await,
         NodeCommand::Status => c.status().await,
     }
+}
+
+/// A path as the CLI writes it: `households/0/name` (segments of digits are list indices).
+pub fn parse_path(path: &str) -> Result<Vec<PathSegment>> {
+    let segments: Vec<PathSegment> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| match s.parse::<usize>() {
+            Ok(i) => PathSegment::Index(i),
+            Err(_) => PathSegment::Key(s.to_string()),
+        })
+        .collect();
+    if !matches!(segments.first(), Some(PathSegment::Key(_))) {
+        return Err(CliError(format!(
+            "path {path:?}: start with a root container's name, e.g. households/0/name"
+        )));
+    }
+    Ok(segments)
+}
+
+/// Writes `bytes` to a new or truncated file readable by this user only.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
 }
 
 /// Finds a document by full id or unique hex prefix.
@@ -245,6 +282,69 @@ impl Exec<'_> {
         }
         let mut o = Output::default();
         o.line(format!("{text}: {}", handle.get()?));
+        Ok(o)
+    }
+
+    fn doc_get(&self, id: &str, path: &str) -> Result<Output> {
+        let doc = find(self.node, id)?;
+        let value = doc.get_json(&parse_path(path)?)?;
+        if self.json {
+            return Output::json(&json!({
+                "document": doc.id().to_string(),
+                "path": path,
+                "value": value.as_deref().map(fmt::json_value),
+            }));
+        }
+        let mut o = Output::default();
+        match value {
+            Some(v) => o.line(fmt::pretty(&v, 0)),
+            None => o.note(format!("nothing at {path}")),
+        }
+        Ok(o)
+    }
+
+    fn doc_set(&self, id: &str, path: &str, value: &str) -> Result<Output> {
+        let doc = find(self.node, id)?;
+        let path_ = parse_path(path)?;
+        doc.set_json(&path_, value)?;
+        self.node.flush()?;
+        self.doc_get(id, path)
+    }
+
+    fn doc_export(&self, id: &str, out: &Path) -> Result<Output> {
+        let doc = find(self.node, id)?;
+        let bytes = doc.export_snapshot()?;
+        write_private(out, &bytes)
+            .map_err(|e| CliError(format!("writing {}: {e}", out.display())))?;
+        if self.json {
+            return Output::json(&json!({
+                "document": doc.id().to_string(),
+                "file": out.display().to_string(),
+                "bytes": bytes.len(),
+            }));
+        }
+        let mut o = Output::default();
+        o.line(format!(
+            "wrote {} bytes (document {}) to {}",
+            bytes.len(),
+            doc.id(),
+            out.display()
+        ));
+        Ok(o)
+    }
+
+    fn doc_import(&self, file: &Path) -> Result<Output> {
+        let bytes = std::fs::read(file)
+            .map_err(|e| CliError(format!("reading {}: {e}", file.display())))?;
+        let doc = self.node.import_snapshot(&bytes)?;
+        self.node.flush()?;
+        if self.json {
+            let mut v = doc_summary(&doc)?;
+            v["content"] = fmt::json_value(&doc.to_json()?);
+            return Output::json(&v);
+        }
+        let mut o = Output::default();
+        o.line(format!("{}", doc.id()));
         Ok(o)
     }
 

@@ -76,6 +76,45 @@ pub enum DocCommand {
         #[arg(value_name = "STR")]
         value: String,
     },
+    /// Print the value at PATH of a document as JSON: a root container's name, then map keys
+    /// and list indices separated by `/` (a segment of digits is a list index).
+    ///
+    /// Example: fieldsync doc get 3f2a households/0/name
+    Get {
+        /// Document id (full hex or a unique prefix).
+        id: String,
+        /// Where: `households/0/name`.
+        path: String,
+    },
+    /// Write a JSON value at PATH as nested maps and lists, in one operation (under a map
+    /// key it replaces the entry; at a list index it replaces the item, or appends at the
+    /// list's length; at a root name an object fills the root map, an array the root list).
+    ///
+    /// Example: fieldsync doc set 3f2a households/0 '{"name":"Nkosi","size":4}'
+    Set {
+        /// Document id (full hex or a unique prefix).
+        id: String,
+        /// Where: `households/0`.
+        path: String,
+        /// The JSON value.
+        #[arg(value_name = "JSON")]
+        value: String,
+    },
+    /// Write a document's Loro snapshot to FILE (a backup, or input for a plain Loro
+    /// program). The file holds the content in the clear: it is created 0600; keep it safe.
+    Export {
+        /// Document id (full hex or a unique prefix).
+        id: String,
+        /// The file to write.
+        #[arg(long, value_name = "FILE")]
+        out: std::path::PathBuf,
+    },
+    /// Create a new document from a Loro snapshot FILE: its content becomes this device's
+    /// own edit (signed by this device, which is its only member).
+    Import {
+        /// The snapshot file (`fieldsync doc export`, or a plain Loro program's).
+        file: std::path::PathBuf,
+    },
     /// Delete a document on this node (content, log, outbox). Peers keep their copies; a
     /// tombstone keeps sync from bringing it back here.
     Delete {
@@ -202,5 +241,20 @@ impl Output {
     pub fn print(&self) {
         print!("{}", self.stdout);
         eprint!("{}", self.stderr);
+    }
+}
+
+impl NodeCommand {
+    /// The command with its file paths made absolute, before it is forwarded to a running
+    /// node (whose working directory is not the caller's).
+    pub fn with_absolute_paths(mut self) -> std::io::Result<Self> {
+        match &mut self {
+            NodeCommand::Doc(DocCommand::Export { out: path, .. })
+            | NodeCommand::Doc(DocCommand::Import { file: path }) => {
+                *path = std::path::absolute(&*path)?;
+            }
+            _ => {}
+        }
+        Ok(self)
     }
 }

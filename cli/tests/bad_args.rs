@@ -69,6 +69,59 @@ fn bad_arguments_are_named() {
         &["doc", "edit", id, "--text", "n", "--insert", "5", "x"],
     );
     assert!(err.contains("past the end"), "{err}");
+
+    // JSON at a path, and a snapshot out and back in as a new document.
+    let ok = |args: &[&str]| {
+        let out = run(data, args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    ok(&[
+        "doc",
+        "set",
+        id,
+        "households",
+        r#"[{"name":"Nkosi","size":4}]"#,
+    ]);
+    ok(&[
+        "doc",
+        "set",
+        id,
+        "households/1",
+        r#"{"name":"Okafor","size":2}"#,
+    ]);
+    assert_eq!(
+        ok(&["doc", "get", id, "households/1/name"]).trim(),
+        "\"Okafor\""
+    );
+    let err = fails(data, &["doc", "set", id, "households/0", "{not json"]);
+    assert!(err.contains("JSON"), "{err}");
+    let err = fails(data, &["doc", "get", id, "0/name"]);
+    assert!(err.contains("root container"), "{err}");
+    let file = d.path().join("backup.loro");
+    ok(&["doc", "export", id, "--out", file.to_str().unwrap()]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "the snapshot holds content in the clear"
+        );
+    }
+    let copy: serde_json::Value =
+        serde_json::from_str(&ok(&["--json", "doc", "import", file.to_str().unwrap()])).unwrap();
+    let original: serde_json::Value =
+        serde_json::from_str(&ok(&["--json", "doc", "show", id])).unwrap();
+    assert_ne!(copy["id"], original["id"]);
+    assert_eq!(copy["content"], original["content"]);
+    let err = fails(data, &["doc", "import", "Cargo.toml"]);
+    assert!(err.contains("snapshot"), "{err}");
     // Deleting works once, then the id is gone.
     assert!(run(data, &["doc", "delete", id]).status.success());
     let err = fails(data, &["doc", "show", id]);

@@ -1,6 +1,8 @@
-//! The catch-up stream a peer sends once the document is agreed on (`core/src/net/catchup.rs`):
-//! heights pages up to the empty one, the 8-byte operation count, operation frames of at most
-//! `max_frame` bytes (each granted by a receive budget) up to the empty frame. Read by
+//! The catch-up stream a peer sends once the document is agreed on (`core/src/net/catchup.rs`,
+//! `fieldsync/catchup/3`): fork-proof frames up to the empty one (each decoded and verified),
+//! heights pages up to the empty one (a height: author, kind, seq, head hash), the 8-byte
+//! operation count, operation frames of at most `max_frame` bytes (each granted by a receive
+//! budget) up to the empty frame. Read by
 //! `fieldsync::internals::catchup_parse_stream` with the session's own frame reader, page
 //! decoder and budget, without a network; pages also go to `catchup_heights`.
 //!
@@ -15,7 +17,8 @@
 //!   whole pages of at most `PAGE_LOGS` heights.
 //! - head bit 7 set: rest describes a well-formed stream the target builds (see [`build`]):
 //!   up to three heights pages listing fixed logs, fixed authors under the other kind and
-//!   authors derived from input bytes, the empty page, the count, up to eight non-empty frames
+//!   authors derived from input bytes, after the empty proofs frame (valid proofs are the
+//!   `fork_proof` target's), the empty page, the count, up to eight non-empty frames
 //!   of at most `max_frame` bytes, the empty frame. It must parse to exactly the fixed logs of
 //!   ours it lists and exactly its frames; each page must decode to its heights; cut short
 //!   anywhere (at and around every frame boundary, before the last byte, and at two
@@ -30,14 +33,14 @@ use fieldsync::internals::operation::LogKind;
 use fieldsync::internals::{catchup_heights, catchup_parse_stream};
 use fieldsync::AuthorId;
 use libfuzzer_sys::fuzz_target;
-use p2panda_core::SigningKey;
+use p2panda_core::{Hash, SigningKey};
 
 /// Secret key of fixed log `i` is `[LOG_SEED_BASE + i; 32]`.
 const LOG_SEED_BASE: u8 = 0xC0;
 /// Number of fixed logs.
 const LOGS: usize = 8;
-/// Bytes of one height: author, log kind code, seq (big endian).
-const HEIGHT_BYTES: usize = 32 + 1 + 4;
+/// Bytes of one height: author, log kind code, seq (big endian), head hash.
+const HEIGHT_BYTES: usize = 32 + 1 + 4 + 32;
 /// Most heights in one page (`PAGE_LOGS` in `core/src/net/catchup.rs`).
 const PAGE_LOGS: usize = 4096;
 /// `max_frame` is taken modulo this.
@@ -51,8 +54,8 @@ const STREAM_HEIGHTS: usize = PAGE_LOGS + 64;
 const CUT_HEIGHTS: usize = 2 * STREAM_HEIGHTS;
 /// Cuts decoding at most this many heights are always checked.
 const CHEAP_CUT: usize = 64;
-/// Smallest stream that parses: empty page, count frame, empty frame.
-const MIN_STREAM: usize = 4 + (4 + 8) + 4;
+/// Smallest stream that parses: empty proofs frame, empty page, count frame, empty frame.
+const MIN_STREAM: usize = 4 + 4 + (4 + 8) + 4;
 
 type Log = (AuthorId, LogKind, u32);
 
@@ -144,6 +147,7 @@ fn encode_height(out: &mut Vec<u8>, (author, kind, seq): &Log) {
     out.extend_from_slice(author.as_bytes());
     out.push(kind.code() as u8);
     out.extend_from_slice(&seq.to_be_bytes());
+    out.extend_from_slice(Hash::digest(seq.to_be_bytes()).as_bytes());
 }
 
 /// One height of a page: byte `e`, then by `e % 4`: 0 and 1, fixed log `(e >> 2) % 8`; 2,
@@ -181,6 +185,8 @@ fn build(
     max_frame: usize,
 ) -> (Stream, HashSet<(AuthorId, LogKind)>, u64, [u32; 2]) {
     let mut stream = Stream::default();
+    // No fork proofs: the empty frame that ends them.
+    stream.frame(&[]);
     let mut listed = HashSet::new();
     let mut room = STREAM_HEIGHTS;
     for _ in 0..r.byte() % 4 {

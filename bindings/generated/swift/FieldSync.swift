@@ -1552,6 +1552,14 @@ public protocol DocumentProtocol: AnyObject, Sendable {
     func exportSnapshot() throws  -> Data
     
     /**
+     * The forked logs of this document (equivocating authors), lowest position per log.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    func forks() throws  -> [ForkRecord]
+    
+    /**
      * The value or container at `path` as JSON, or null/nil. Decode records with
      * kotlinx.serialization or `Codable` from it.
      *
@@ -2124,6 +2132,21 @@ open func exportSnapshot()throws  -> Data  {
     return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
         uniffiCallStatus in
     uniffi_fieldsync_ffi_fn_method_document_export_snapshot(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The forked logs of this document (equivocating authors), lowest position per log.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+open func forks()throws  -> [ForkRecord]  {
+    return try  FfiConverterSequenceTypeForkRecord.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_document_forks(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
@@ -4942,6 +4965,86 @@ public func FfiConverterTypeChange_lower(_ value: Change) -> RustBuffer {
 
 
 /**
+ * Proof that an author signed two different operations for one position of its log in a
+ * document (see `FieldSyncEvent.ForkDetected`): its log is frozen there on every replica.
+ */
+public struct ForkRecord: Equatable, Hashable {
+    /**
+     * The equivocating author's id.
+     */
+    public var author: String
+    /**
+     * True for its control log (membership, roles, keys), false for its document log.
+     */
+    public var control: Bool
+    /**
+     * The position both operations claim; the log is frozen from here on.
+     */
+    public var seq: UInt32
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The equivocating author's id.
+         */author: String, 
+        /**
+         * True for its control log (membership, roles, keys), false for its document log.
+         */control: Bool, 
+        /**
+         * The position both operations claim; the log is frozen from here on.
+         */seq: UInt32) {
+        self.author = author
+        self.control = control
+        self.seq = seq
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ForkRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeForkRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ForkRecord {
+        return
+            try ForkRecord(
+                author: FfiConverterString.read(from: &buf), 
+                control: FfiConverterBool.read(from: &buf), 
+                seq: FfiConverterUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ForkRecord, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.author, into: &buf)
+        FfiConverterBool.write(value.control, into: &buf)
+        FfiConverterUInt32.write(value.seq, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeForkRecord_lift(_ buf: RustBuffer) throws -> ForkRecord {
+    return try FfiConverterTypeForkRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeForkRecord_lower(_ value: ForkRecord) -> RustBuffer {
+    return FfiConverterTypeForkRecord.lower(value)
+}
+
+
+/**
  * One version of a document's history.
  */
 public struct HistoryVersion: Equatable, Hashable {
@@ -7653,6 +7756,31 @@ fileprivate struct FfiConverterSequenceTypeChange: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeForkRecord: FfiConverterRustBuffer {
+    typealias SwiftType = [ForkRecord]
+
+    public static func write(_ value: [ForkRecord], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeForkRecord.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [ForkRecord] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [ForkRecord]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeForkRecord.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeHistoryVersion: FfiConverterRustBuffer {
     typealias SwiftType = [HistoryVersion]
 
@@ -7981,6 +8109,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_document_export_snapshot() != 22201) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_document_forks() != 34500) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_document_get_json() != 8276) {

@@ -444,6 +444,11 @@ RustBuffer uniffi_fieldsync_ffi_fn_method_document_diff(uint64_t ptr, RustBuffer
 RustBuffer uniffi_fieldsync_ffi_fn_method_document_export_snapshot(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_FORKS
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_FORKS
+RustBuffer uniffi_fieldsync_ffi_fn_method_document_forks(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_GET_JSON
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_GET_JSON
 RustBuffer uniffi_fieldsync_ffi_fn_method_document_get_json(uint64_t ptr, RustBuffer path, RustCallStatus *_Nonnull out_status
@@ -1420,6 +1425,12 @@ uint16_t uniffi_fieldsync_ffi_checksum_method_document_diff(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_EXPORT_SNAPSHOT
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_EXPORT_SNAPSHOT
 uint16_t uniffi_fieldsync_ffi_checksum_method_document_export_snapshot(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_FORKS
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_FORKS
+uint16_t uniffi_fieldsync_ffi_checksum_method_document_forks(void
     
 );
 #endif

@@ -13,6 +13,8 @@ pub(crate) fn canonical_json(d: &LoroDoc) -> Result<String, DocumentError> {
             serde_json::Value::String(s) => !s.is_empty(),
             serde_json::Value::Array(a) => !a.is_empty(),
             serde_json::Value::Object(o) => !o.is_empty(),
+            // A root number is a counter: at 0 it reads like one never touched.
+            serde_json::Value::Number(n) => n.as_f64() != Some(0.0),
             _ => true,
         });
     }

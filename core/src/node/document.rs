@@ -234,7 +234,7 @@ impl Document {
     }
 
     /// The whole document as canonical JSON, identical on converged replicas: object keys
-    /// sorted, and root containers that are empty left out (Loro lists a root container once
+    /// sorted, and root containers that are empty (or counters at 0) left out (Loro lists a root container once
     /// it has been touched, even by a read, so emptiness is the only replica-independent view).
     pub fn to_json(&self) -> Result<String, DocumentError> {
         self.read(canonical_json)

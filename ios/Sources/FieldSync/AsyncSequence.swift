@@ -40,3 +40,41 @@ extension Node {
         subscribe().asStream()
     }
 }
+
+extension ChangeSubscription {
+    /// The items of this change subscription as an `AsyncThrowingStream`: first the observed
+    /// value (`.current`), then `.changes` for every local edit and every import of another
+    /// device's operations, and `.lagged` (the value now) if the consumer fell 256 batches
+    /// behind. Pull-based like `EventSubscription.asStream()`; cancelling the consuming task
+    /// cancels the subscription. Single-use: iterate the stream once.
+    public func asStream() -> AsyncThrowingStream<ChangeItem, Error> {
+        AsyncThrowingStream(unfolding: { [self] in
+            await withTaskCancellationHandler {
+                await self.next()
+            } onCancel: {
+                self.cancel()
+            }
+        })
+    }
+}
+
+extension Document {
+    /// Changes of this document, or of the container at `path` and everything below it. The
+    /// first item is the current value, so a view binds directly:
+    ///
+    /// ```swift
+    /// for try await item in try document.changes(path: [.key(key: "households"), .index(index: 0)]) {
+    ///     switch item {
+    ///     case .current(let json), .lagged(let json): render(json)
+    ///     case .changes(_, let changes): apply(changes)
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// The subscription is made when this is called (no change is missed after it returns)
+    /// and lives as long as the stream.
+    public func changes(path: [PathSegment]? = nil) throws -> AsyncThrowingStream<ChangeItem, Error> {
+        let subscription = try path.map { try observePath(path: $0) } ?? observe()
+        return subscription.asStream()
+    }
+}

@@ -260,6 +260,7 @@ fn main() {
     c.put_mode(dt, "send", 4, b"\x00\x00\x00\x00pump 3 is dry");
     c.put_mode(dt, "send-tampered-replayed", 4, b"\x07\x00\x28\x01cursor 3");
     catchup_frames(&c);
+    fork_proof(&c);
     eprintln!("seed corpora written to {}", c.dir.display());
 }
 
@@ -292,13 +293,16 @@ fn catchup_frames(c: &Corpus) {
             out.extend_from_slice(author.as_bytes());
             out.push(*kind);
             out.extend_from_slice(&seq.to_be_bytes());
+            out.extend_from_slice(p2panda_core::Hash::digest(seq.to_be_bytes()).as_bytes());
         }
         out
     };
-    // A raw stream: pages, the empty page, the count, the operation frames, the empty frame.
+    // A raw stream (`fieldsync/catchup/3`): the empty proofs frame, pages, the empty page,
+    // the count, the operation frames, the empty frame.
     let stream = |ours: u8, max_frame: u32, pages: &[Vec<u8>], ops: &[Vec<u8>]| {
         let mut out = vec![ours];
         out.extend_from_slice(&max_frame.to_be_bytes());
+        frame(&mut out, &[]);
         for p in pages {
             frame(&mut out, p);
         }
@@ -359,4 +363,21 @@ fn catchup_frames(c: &Corpus) {
     }
     built.extend_from_slice(&[0, 2, 2, 3, 0, 255, 255]);
     c.put(t, "built-large-frames", &built);
+}
+
+/// fork_proof: head bit 0 set, then two shape bytes (signer bit 0, document bit 1, control
+/// bit 2, chained bit 3 on base bit 4, body bit 5) and a byte to flip; head bit 0 clear, a
+/// proof as received.
+fn fork_proof(c: &Corpus) {
+    let t = "fork_proof";
+    c.put(t, "same-seq-two-bodies", &[1, 0b00_0000, 0b10_0000, 9, 3]);
+    c.put(t, "successor-on-another", &[1, 0b00_0000, 0b11_1000, 40, 0]);
+    c.put(t, "one-log", &[1, 0b00_0000, 0b00_1000, 0, 0]);
+    c.put(t, "two-authors", &[1, 0b00_0000, 0b00_0001, 0, 0]);
+    c.put(t, "two-seq-one-control", &[1, 0b00_1100, 0b11_1100, 1, 1]);
+    let mut raw = vec![0u8];
+    raw.extend_from_slice(&3u16.to_be_bytes());
+    raw.extend_from_slice(b"abc");
+    raw.extend_from_slice(&0u16.to_be_bytes());
+    c.put(t, "raw-garbage-headers", &raw);
 }

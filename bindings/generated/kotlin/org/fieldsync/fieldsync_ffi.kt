@@ -801,6 +801,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_document_export_snapshot(
     ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_document_forks(
+    ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_document_get_json(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_document_history(
@@ -1054,6 +1056,8 @@ internal object UniffiLib {
     external fun uniffi_fieldsync_ffi_fn_method_document_diff(`ptr`: Long,`from`: RustBuffer.ByValue,`to`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_method_document_export_snapshot(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_ffi_fn_method_document_forks(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_method_document_get_json(`ptr`: Long,`path`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -3243,6 +3247,14 @@ public interface DocumentInterface {
     fun `exportSnapshot`(): kotlin.ByteArray
     
     /**
+     * The forked logs of this document (equivocating authors), lowest position per log.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    fun `forks`(): List<ForkRecord>
+    
+    /**
      * The value or container at `path` as JSON, or null/nil. Decode records with
      * kotlinx.serialization or `Codable` from it.
      *
@@ -3998,6 +4010,26 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
     callWithHandle {
     uniffiRustCallWithError(FieldSyncException) { _status ->
     UniffiLib.uniffi_fieldsync_ffi_fn_method_document_export_snapshot(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The forked logs of this document (equivocating authors), lowest position per log.
+     *
+     * # Errors
+     * `NotFound`, `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `forks`(): List<ForkRecord> {
+            return FfiConverterSequenceTypeForkRecord.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_forks(
         it,
         _status)
 }
@@ -7954,6 +7986,62 @@ public object FfiConverterTypeChange: FfiConverterRustBuffer<Change> {
 
 
 /**
+ * Proof that an author signed two different operations for one position of its log in a
+ * document (see `FieldSyncEvent.ForkDetected`): its log is frozen there on every replica.
+ */
+data class ForkRecord (
+    /**
+     * The equivocating author's id.
+     */
+    var `author`: kotlin.String
+    , 
+    /**
+     * True for its control log (membership, roles, keys), false for its document log.
+     */
+    var `control`: kotlin.Boolean
+    , 
+    /**
+     * The position both operations claim; the log is frozen from here on.
+     */
+    var `seq`: kotlin.UInt
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeForkRecord: FfiConverterRustBuffer<ForkRecord> {
+    override fun read(buf: ByteBuffer): ForkRecord {
+        return ForkRecord(
+            FfiConverterString.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterUInt.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ForkRecord) = (
+            FfiConverterString.allocationSize(value.`author`) +
+            FfiConverterBoolean.allocationSize(value.`control`) +
+            FfiConverterUInt.allocationSize(value.`seq`)
+    )
+
+    override fun write(value: ForkRecord, buf: ByteBuffer) {
+            FfiConverterString.write(value.`author`, buf)
+            FfiConverterBoolean.write(value.`control`, buf)
+            FfiConverterUInt.write(value.`seq`, buf)
+    }
+}
+
+
+
+/**
  * One version of a document's history.
  */
 data class HistoryVersion (
@@ -11003,6 +11091,34 @@ public object FfiConverterSequenceTypeChange: FfiConverterRustBuffer<List<Change
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeChange.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeForkRecord: FfiConverterRustBuffer<List<ForkRecord>> {
+    override fun read(buf: ByteBuffer): List<ForkRecord> {
+        val len = buf.getInt()
+        return List<ForkRecord>(len) {
+            FfiConverterTypeForkRecord.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<ForkRecord>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeForkRecord.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<ForkRecord>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeForkRecord.write(it, buf)
         }
     }
 }

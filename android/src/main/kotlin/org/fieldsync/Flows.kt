@@ -46,3 +46,40 @@ fun Node.events(): Flow<FieldSyncEvent> =
     flow {
         subscribe().use { subscription -> emitAll(subscription.asFlow()) }
     }
+
+/**
+ * Items of this change subscription as a cold [Flow]: first the observed value
+ * ([ChangeItem.Current]), then [ChangeItem.Changes] for every local edit and every import of
+ * another device's operations, and [ChangeItem.Lagged] (the value now) if the collector fell
+ * 256 batches behind. Pull-based like [EventSubscription.asFlow]; the subscription is cancelled
+ * when collection ends. Single-use: prefer [Document.changes], which owns its subscription.
+ */
+fun ChangeSubscription.asFlow(): Flow<ChangeItem> =
+    flow {
+        while (true) {
+            emit(next() ?: break)
+        }
+    }.onCompletion { cancel() }
+
+/**
+ * Changes of this document, or of the container at [path] and everything below it, as a cold
+ * [Flow] whose first item is the current value, so a UI binds directly:
+ *
+ * ```kotlin
+ * document.changes(listOf(PathSegment.Key("households"), PathSegment.Index(0u)))
+ *     .collect { item ->
+ *         when (item) {
+ *             is ChangeItem.Current -> render(item.json)
+ *             is ChangeItem.Lagged -> render(item.json)
+ *             is ChangeItem.Changes -> apply(item.changes)
+ *         }
+ *     }
+ * ```
+ *
+ * Every collection opens its own subscription and releases it when the collection ends.
+ */
+fun Document.changes(path: List<PathSegment>? = null): Flow<ChangeItem> =
+    flow {
+        val subscription = if (path == null) observe() else observePath(path)
+        subscription.use { emitAll(it.asFlow()) }
+    }
