@@ -569,6 +569,8 @@ final class FieldSyncTests: XCTestCase {
             try await a.shutdown()
         }
         let restored = try Node.open(dataDir: backup)
+        // Offline, the backup does not know yet: it writes at the position A wrote.
+        try restored.openDocument(id: docId).text(name: "t").push(text: " on the backup")
         let sub = restored.subscribe()
         let watchdog = Task {
             try? await Task.sleep(nanoseconds: 60_000_000_000)
@@ -586,6 +588,11 @@ final class FieldSyncTests: XCTestCase {
         watchdog.cancel()
         XCTAssertEqual(cloned, docId, "IdentityCloned reaches the app")
         XCTAssertTrue(try restored.identityCloned())
+        // B received both operations for that position: the fork proof freezes the identity's
+        // log there, and `forks()` names it.
+        try await waitUntil("B records the fork") {
+            try b.openDocument(id: docId).forks().contains { $0.author == restored.authorId() && !$0.control }
+        }
         await assertThrows("NotAllowed") {
             try restored.openDocument(id: docId).text(name: "t").push(text: " from the backup")
         }

@@ -573,6 +573,8 @@ class FieldSyncTest {
                 a.shutdown()
             }
             Node.open(backup).use { restored ->
+                // Offline, the backup does not know yet: it writes at the position A wrote.
+                restored.openDocument(docId).text("t").push(" on the backup")
                 restored.subscribe().use { sub ->
                     restored.startNetwork(loopback)
                     restored.addPeer(PeerAddress(nodeId = b.authorId(), addresses = infoB.addresses))
@@ -587,6 +589,11 @@ class FieldSyncTest {
                     assertEquals(docId, event.document)
                 }
                 assertTrue(restored.identityCloned())
+                // B received both operations for that position: the fork proof freezes the
+                // identity's log there, and `forks()` names it.
+                awaitEqual("B records the fork") {
+                    b.openDocument(docId).forks().any { it.author == restored.authorId() && !it.control }
+                }
                 assertFailsWith<FieldSyncException.NotAllowed> {
                     restored.openDocument(docId).text("t").push(" from the backup")
                 }
