@@ -94,6 +94,23 @@ fn single_figure(what: &str, count: Option<&String>) -> Option<String> {
                 ms(c.writes_meanwhile.percentile(100.0)),
             ))
         }
+        ("edits", Some(n)) => {
+            let c = local::edit_costs(n);
+            let fig = |s: &stats::Samples| {
+                format!(
+                    "p50 {}, p99 {}",
+                    ms(s.percentile(50.0)),
+                    ms(s.percentile(99.0))
+                )
+            };
+            Some(format!(
+                "per-edit cost over {n} edits of each shape: root text append {}; record field \
+                 set {}; record text append {}",
+                fig(&c.root_text),
+                fig(&c.nested_field),
+                fig(&c.nested_text),
+            ))
+        }
         ("write", Some(n)) => {
             let w = local::write(n, 100);
             Some(format!(

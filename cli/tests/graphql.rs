@@ -286,6 +286,28 @@ async fn subscription_on_one_node_sees_a_mutation_on_another() {
         json!([12]),
         "{data}"
     );
+    // Records as JSON at a path, in and out.
+    let data = api_a
+        .ok(
+            "mutation($id: String!, $v: JSON!) { setJson(id: $id, path: \"households\", value: $v) { id } }",
+            json!({"id": doc, "v": [{"name": "Nkosi", "readings": [1.5]}]}),
+        )
+        .await;
+    assert!(data["setJson"]["id"].is_string(), "{data}");
+    let data = api_a
+        .ok(
+            "query($id: String!) { value(id: $id, path: \"households/0/readings\") }",
+            json!({"id": doc}),
+        )
+        .await;
+    assert_eq!(data["value"], json!([1.5]), "{data}");
+    let (_, body) = api_a
+        .post(
+            "query($id: String!) { value(id: $id, path: \"7/x\") }",
+            json!({"id": doc}),
+        )
+        .await;
+    assert!(body["errors"][0]["message"].is_string(), "{body}");
     let status = api_a
         .ok(
             "query($id: String!) { syncStatus(id: $id) { online knownPeers } documents { id } }",

@@ -238,6 +238,26 @@ impl QueryRoot {
             .collect())
     }
 
+    /// The value at `path` of a document as JSON (`households/0/name`: a root container's
+    /// name, then map keys and list indices; a segment of digits is an index); null when
+    /// nothing is there.
+    async fn value(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        path: String,
+    ) -> Result<Option<Json<serde_json::Value>>> {
+        let doc = find(ctx, &id)?;
+        let at = dispatch::parse_path(&path)?;
+        doc.get_json(&at)?
+            .map(|v| {
+                serde_json::from_str(&v)
+                    .map(Json)
+                    .map_err(|e| Error::new(e.to_string()))
+            })
+            .transpose()
+    }
+
     /// The members of a document and their roles.
     async fn roles(&self, ctx: &Context<'_>, id: String) -> Result<Vec<MemberRoleView>> {
         roles_of(&find(ctx, &id)?)
@@ -329,6 +349,24 @@ impl MutationRoot {
             (Some(v), false) => map.set(&key, to_value(v.0)?)?,
             _ => return Err(Error::new("give exactly one of `value` or `delete: true`")),
         }
+        node(ctx).flush()?;
+        DocumentView::of(&doc)
+    }
+
+    /// Writes a JSON `value` at `path` as nested maps and lists, in one operation (under a
+    /// map key it replaces the entry; at a list index it replaces the item, or appends at
+    /// the list's length; at a root name an object fills the root map, an array the root
+    /// list). Records in, records out: `value(id, path)` reads them back.
+    async fn set_json(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        path: String,
+        value: Json<serde_json::Value>,
+    ) -> Result<DocumentView> {
+        let doc = find(ctx, &id)?;
+        let at = dispatch::parse_path(&path)?;
+        doc.set_json(&at, &value.0.to_string())?;
         node(ctx).flush()?;
         DocumentView::of(&doc)
     }
