@@ -155,7 +155,7 @@ impl Texts {
             for (_, v) in roots.iter() {
                 if let LoroValue::Container(id) = v {
                     if let Some(c) = doc.get_container(id.clone()) {
-                        texts.walk(c, 0);
+                        texts.walk(c);
                     }
                 }
             }
@@ -163,24 +163,25 @@ impl Texts {
         texts
     }
 
-    fn walk(&mut self, c: Container, depth: usize) {
-        if depth > path::MAX_DEPTH {
-            return;
-        }
-        let mut children = Vec::new();
-        match &c {
-            Container::Text(t) => {
-                self.0.insert(t.id_(), t.to_string());
+    /// Copies every text under `c`. Iterative: a peer may nest containers deeper than any
+    /// limit a recursion could afford.
+    fn walk(&mut self, c: Container) {
+        let mut pending = vec![c];
+        while let Some(c) = pending.pop() {
+            let mut children = Vec::new();
+            match &c {
+                Container::Text(t) => {
+                    self.0.insert(t.id_(), t.to_string());
+                }
+                Container::Map(m) => m.for_each(|_, v| children.push(v)),
+                Container::List(l) => l.for_each(|v| children.push(v)),
+                Container::MovableList(l) => l.for_each(|v| children.push(v)),
+                _ => {}
             }
-            Container::Map(m) => m.for_each(|_, v| children.push(v)),
-            Container::List(l) => l.for_each(|v| children.push(v)),
-            Container::MovableList(l) => l.for_each(|v| children.push(v)),
-            _ => {}
-        }
-        for v in children {
-            if let ValueOrContainer::Container(child) = v {
-                self.walk(child, depth + 1);
-            }
+            pending.extend(children.into_iter().filter_map(|v| match v {
+                ValueOrContainer::Container(child) => Some(child),
+                ValueOrContainer::Value(_) => None,
+            }));
         }
     }
 
@@ -232,30 +233,89 @@ impl TextId for loro::LoroText {
     }
 }
 
-fn json_text(v: ValueOrContainer) -> String {
-    json_of(v)
+/// JSON text of a value or of a container as the live document holds it now.
+pub(crate) fn live_json(v: &ValueOrContainer) -> String {
+    json_of(v.clone())
         .map(|j| j.to_string())
         .unwrap_or_else(|_| "null".to_string())
 }
 
-/// The changes of one container diff of a Loro event.
-pub(crate) fn of_container_diff(
-    texts: &mut Texts,
-    d: &ContainerDiff<'_>,
-) -> Result<Vec<RawChange>, OutOfStep> {
-    let containers: Vec<ContainerID> = d.path.iter().map(|(c, _)| c.clone()).collect();
-    let path = path::from_loro_steps(d.path.iter().map(|(_, i)| i));
-    of_diff(texts, d.target, containers, path, &d.diff)
+/// One container's diff, with where the container is.
+pub(crate) struct Located<'a> {
+    /// The changed container.
+    pub(crate) target: &'a ContainerID,
+    /// Containers from the root to it (inclusive, or without it: it is added).
+    pub(crate) containers: Vec<ContainerID>,
+    /// Its path.
+    pub(crate) path: Path,
+    /// What changed.
+    pub(crate) diff: &'a Diff<'a>,
 }
 
-/// The changes of one diff of container `target` at `path`.
-pub(crate) fn of_diff(
+/// A container diff of a Loro event, located.
+pub(crate) fn located<'a>(d: &'a ContainerDiff<'a>) -> Located<'a> {
+    Located {
+        target: d.target,
+        containers: d.path.iter().map(|(c, _)| c.clone()).collect(),
+        path: path::from_loro_steps(d.path.iter().map(|(_, i)| i)),
+        diff: &d.diff,
+    }
+}
+
+/// The changes of one event (or one diff between versions): every container diff, except
+/// those inside a container the same event inserts, whose content its insertion already
+/// reports (as JSON, from `json`). Texts are still tracked for those.
+pub(crate) fn of_event(
     texts: &mut Texts,
-    target: &ContainerID,
-    mut containers: Vec<ContainerID>,
-    path: Path,
-    diff: &Diff<'_>,
+    diffs: Vec<Located<'_>>,
+    json: &dyn Fn(&ValueOrContainer) -> String,
 ) -> Result<Vec<RawChange>, OutOfStep> {
+    let mut created: std::collections::HashSet<ContainerID> = std::collections::HashSet::new();
+    for d in &diffs {
+        let mut note = |v: &ValueOrContainer| {
+            if let ValueOrContainer::Container(c) = v {
+                created.insert(loro::ContainerTrait::id(c));
+            }
+        };
+        match d.diff {
+            Diff::Map(m) => m.updated.values().flatten().for_each(&mut note),
+            Diff::List(items) => {
+                for item in items {
+                    if let ListDiffItem::Insert { insert, .. } = item {
+                        insert.iter().for_each(&mut note);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for d in diffs {
+        let inside_new = d
+            .containers
+            .iter()
+            .chain([d.target])
+            .any(|c| created.contains(c));
+        let changes = of_diff(texts, d, json)?;
+        if !inside_new {
+            out.extend(changes);
+        }
+    }
+    Ok(out)
+}
+
+/// The changes of one located diff.
+fn of_diff(
+    texts: &mut Texts,
+    d: Located<'_>,
+    json: &dyn Fn(&ValueOrContainer) -> String,
+) -> Result<Vec<RawChange>, OutOfStep> {
+    let Located {
+        target,
+        mut containers,
+        path,
+        diff,
+    } = d;
     if containers.last() != Some(target) {
         containers.push(target.clone());
     }
@@ -267,7 +327,7 @@ pub(crate) fn of_diff(
                 .map(|(k, v)| {
                     RawDiff::Plain(ChangeDiff::MapSet {
                         key: k.to_string(),
-                        value: v.clone().map(json_text),
+                        value: v.as_ref().map(json),
                     })
                 })
                 .collect()
@@ -281,7 +341,7 @@ pub(crate) fn of_diff(
                     ListDiffItem::Insert { insert, .. } => {
                         out.push(RawDiff::Plain(ChangeDiff::ListInsert {
                             index,
-                            values: insert.iter().cloned().map(json_text).collect(),
+                            values: insert.iter().map(json).collect(),
                         }));
                         index += insert.len();
                     }
@@ -327,10 +387,9 @@ mod tests {
         let out = seen.clone();
         let sub = doc.subscribe_root(Arc::new(move |e| {
             let mut texts = texts.lock().unwrap();
-            for d in &e.events {
-                for c in of_container_diff(&mut texts, d).unwrap() {
-                    out.lock().unwrap().push(c.project(unit));
-                }
+            let diffs = e.events.iter().map(located).collect();
+            for c in of_event(&mut texts, diffs, &live_json).unwrap() {
+                out.lock().unwrap().push(c.project(unit));
             }
         }));
         (seen, sub)

@@ -32,9 +32,15 @@ impl Run {
     /// order already. The updates go into the OpLog while the document is detached; the
     /// state then catches up in one checkout, also when an import fails part-way (the caller
     /// then drops the document, whose OpLog holds the updates before the failing one).
-    pub(crate) fn import_into(&self, doc: &LoroDoc) -> LoroResult<()> {
-        if let [update] = self.updates.as_slice() {
-            return doc.import(update).map(drop);
+    ///
+    /// `one_by_one` imports each update attached instead (each a Loro import event): the
+    /// detached import's final checkout empties Loro's undo stacks.
+    pub(crate) fn import_into(&self, doc: &LoroDoc, one_by_one: bool) -> LoroResult<()> {
+        if one_by_one || self.updates.len() == 1 {
+            return self
+                .updates
+                .iter()
+                .try_for_each(|update| doc.import(update).map(drop));
         }
         doc.detach();
         let imported = self
@@ -109,7 +115,7 @@ mod tests {
     fn a_run_imports_into_the_state_and_leaves_the_document_attached() {
         let (source, updates) = updates_of_one_peer();
         let doc = LoroDoc::new();
-        run_of(updates).import_into(&doc).unwrap();
+        run_of(updates).import_into(&doc, false).unwrap();
         assert!(!doc.is_detached());
         assert_eq!(doc.get_deep_value(), source.get_deep_value());
         assert_eq!(doc.oplog_vv(), source.oplog_vv());
@@ -123,7 +129,7 @@ mod tests {
         let (_, mut updates) = updates_of_one_peer();
         updates[1] = vec![0x6c, 0x6f, 0x72, 0x6f, 1, 2, 3];
         let doc = LoroDoc::new();
-        assert!(run_of(updates).import_into(&doc).is_err());
+        assert!(run_of(updates).import_into(&doc, false).is_err());
         assert!(!doc.is_detached());
         assert_eq!(doc.get_text("t").to_string(), "a");
     }

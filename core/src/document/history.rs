@@ -6,11 +6,11 @@
 
 use std::ops::ControlFlow;
 
-use loro::{Frontiers, LoroDoc, ID};
+use loro::{ContainerID, Frontiers, LoroDoc, ValueOrContainer, ID};
 
 use crate::document::change::{self, Change, RawChange, Texts};
 use crate::document::units::TextUnit;
-use crate::document::{path, DocumentError};
+use crate::document::{path, tree, DocumentError};
 
 /// A version of a document: the state after one change (opaque bytes, stable across
 /// replicas).
@@ -114,14 +114,43 @@ pub(crate) fn diff(
         .fork_at(&b)
         .map_err(|e| DocumentError::Engine(e.to_string()))?;
     let mut texts = Texts::of(&base);
-    let mut out: Vec<RawChange> = Vec::new();
-    for (id, d) in batch.iter() {
-        let p = path::of_container(&after, id)
-            .or_else(|| path::of_container(&base, id))
-            .unwrap_or_else(|| change::detached_path(id));
-        let changes = change::of_diff(&mut texts, id, Vec::new(), p, d)
-            .map_err(|_| DocumentError::Engine("text diff out of step".into()))?;
-        out.extend(changes);
-    }
+    // Where each container is: at `to` if it is there, else at `from`.
+    let locate = |id: &ContainerID| -> (Vec<ContainerID>, path::Path) {
+        match after
+            .get_path_to_container(id)
+            .or_else(|| base.get_path_to_container(id))
+        {
+            Some(steps) => (
+                steps.iter().map(|(c, _)| c.clone()).collect(),
+                path::from_loro_steps(steps.iter().map(|(_, i)| i)),
+            ),
+            None => (Vec::new(), change::detached_path(id)),
+        }
+    };
+    // Inserted containers read as they are at `to` (the diff's handles are the live
+    // document's).
+    let json = |v: &ValueOrContainer| -> String {
+        let at_to = match v {
+            ValueOrContainer::Container(c) => {
+                tree::container_json(&after, &loro::ContainerTrait::id(c)).ok()
+            }
+            ValueOrContainer::Value(_) => None,
+        };
+        at_to.unwrap_or_else(|| change::live_json(v))
+    };
+    let located: Vec<change::Located<'_>> = batch
+        .iter()
+        .map(|(id, d)| {
+            let (containers, path) = locate(id);
+            change::Located {
+                target: id,
+                containers,
+                path,
+                diff: d,
+            }
+        })
+        .collect();
+    let out: Vec<RawChange> = change::of_event(&mut texts, located, &json)
+        .map_err(|_| DocumentError::Engine("text diff out of step".into()))?;
     Ok(out.iter().map(|c| c.project(unit)).collect())
 }

@@ -82,15 +82,6 @@ pub(crate) fn container(doc: &LoroDoc, path: &[PathSegment]) -> Option<Container
     }
 }
 
-/// The path of container `id` from the root, as segments (`None` once it is deleted).
-pub(crate) fn of_container(doc: &LoroDoc, id: &ContainerID) -> Option<Path> {
-    if let ContainerID::Root { name, .. } = id {
-        return Some(vec![PathSegment::Key(name.to_string())]);
-    }
-    let steps = doc.get_path_to_container(id)?;
-    Some(from_loro_steps(steps.iter().map(|(_, i)| i)))
-}
-
 /// Segments of Loro path steps.
 pub(crate) fn from_loro_steps<'a>(steps: impl Iterator<Item = &'a Index>) -> Path {
     steps

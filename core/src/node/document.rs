@@ -155,11 +155,11 @@ impl Document {
     }
 
     fn observe_at(&self, path: Option<&[PathSegment]>) -> Result<ChangeStream, DocumentError> {
-        let queue = self.replica.observe(self.id, path, self.unit())?;
+        let (queue, json) = self.replica.observe(self.id, path, self.unit())?;
         Ok(ChangeStream {
             doc: self.clone(),
             queue,
-            started: false,
+            first: Some(json),
         })
     }
 

@@ -107,6 +107,8 @@ impl Node {
     /// snapshot above `NodeConfig::max_body_bytes`.
     pub fn import_snapshot(&self, snapshot: &[u8]) -> Result<Document> {
         let scratch = document::read_snapshot(snapshot, self.replica.config.max_body_bytes)?;
+        // A dry run first: a snapshot that cannot be copied creates no document.
+        crate::document::tree::copy_document(&scratch, &loro::LoroDoc::new())?;
         let doc = self.create_document()?;
         doc.edit(|d| crate::document::tree::copy_document(&scratch, d))?;
         Ok(doc)

@@ -2,8 +2,6 @@
 
 use std::sync::Arc;
 
-use loro::ContainerID;
-
 use crate::document::DocumentError;
 use crate::node::Document;
 use crate::replica::observe::{ChangeBatch, ChangeQueue, Queued};
@@ -35,7 +33,8 @@ pub enum ChangeItem {
 pub struct ChangeStream {
     pub(crate) doc: Document,
     pub(crate) queue: Arc<ChangeQueue>,
-    pub(crate) started: bool,
+    /// The value when the stream was made, until it is taken as the first item.
+    pub(crate) first: Option<String>,
 }
 
 impl std::fmt::Debug for ChangeStream {
@@ -46,17 +45,13 @@ impl std::fmt::Debug for ChangeStream {
 
 impl ChangeStream {
     fn current(&self) -> Result<String, DocumentError> {
-        let target: Option<ContainerID> = self.queue.target.clone();
-        self.doc.replica.observed_json(self.doc.id, target.as_ref())
+        self.doc.replica.observed_json(self.doc.id, &self.queue)
     }
 
     /// The next item if one is ready.
     pub fn try_next(&mut self) -> Result<Option<ChangeItem>, DocumentError> {
-        if !self.started {
-            self.started = true;
-            return Ok(Some(ChangeItem::Current {
-                json: self.current()?,
-            }));
+        if let Some(json) = self.first.take() {
+            return Ok(Some(ChangeItem::Current { json }));
         }
         Ok(match self.queue.pop() {
             None => None,

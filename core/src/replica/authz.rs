@@ -66,6 +66,7 @@ pub(crate) fn doc_auth(st: &mut ReplicaState, id: DocumentId) -> Result<&mut Doc
 pub(crate) fn sweep_revoked(
     tx: &Tx<'_>,
     docs: &mut HashMap<DocumentId, LoadedDoc>,
+    observers: &HashMap<DocumentId, std::sync::Arc<crate::replica::observe::DocHub>>,
     id: DocumentId,
     revoked: &[(AuthorId, Option<u32>)],
 ) -> Result<usize, StoreError> {
@@ -75,7 +76,7 @@ pub(crate) fn sweep_revoked(
     }
     if removed > 0 {
         documents::clear_snapshot(tx, id)?;
-        docs.remove(&id);
+        crate::replica::load::drop_loaded(docs, observers, id);
         tracing::info!(%id, removed, "removed updates written after their author's removal");
     }
     Ok(removed)

@@ -136,7 +136,7 @@ impl Replica {
             st.acknowledged.remove(&(document, kind));
         }
         if removed > 0 {
-            st.docs.remove(&document);
+            st.drop_loaded(document);
             if kind == LogKind::Control {
                 st.auth.remove(&document);
                 st.keys.forget(document);

@@ -278,9 +278,15 @@ impl Replica {
             parallel_map(&run.updates, |u| attribution::check(u, &run.author))
                 .into_iter()
                 .collect::<Result<(), InvalidUpdate>>()?;
-            let import = || run.import_into(&doc.loro);
+            // One at a time while there is something to undo: the batched import ends in a
+            // checkout, which empties Loro's undo stacks.
+            let one_by_one = doc
+                .undo
+                .as_ref()
+                .is_some_and(|u| u.can_undo() || u.can_redo());
+            let import = || run.import_into(&doc.loro, one_by_one);
             match hub {
-                Some(hub) => hub.remote(Some(run.author), import),
+                Some(hub) => hub.remote(run.author, &doc.loro, import),
                 None => import(),
             }
             .map_err(|e| IngestError::InvalidUpdate(e.to_string()))?;
@@ -445,7 +451,7 @@ impl Replica {
     fn sweep(&self, st: &mut ReplicaState, document: DocumentId) -> Result<usize, StoreError> {
         let revoked = doc_auth(st, document)?.revocations();
         let tx = st.store.transaction()?;
-        let n = sweep_revoked(&tx, &mut st.docs, document, &revoked)?;
+        let n = sweep_revoked(&tx, &mut st.docs, &st.observers, document, &revoked)?;
         tx.commit().map_err(StoreError::from)?;
         Ok(n)
     }
@@ -624,7 +630,7 @@ impl Replica {
             };
             let imported = attribution::check(payload, &author).and_then(|()| {
                 match st.observers.get(&document) {
-                    Some(hub) => hub.remote(Some(author), import),
+                    Some(hub) => hub.remote(author, &doc.loro, import),
                     None => import(),
                 }
             });
@@ -632,7 +638,7 @@ impl Replica {
                 // The in-memory document may hold part of the refused update: drop it (it
                 // reloads from the store, which the rolled-back transaction left unchanged).
                 drop(tx);
-                st.docs.remove(&document);
+                st.drop_loaded(document);
                 return Err(e.into());
             }
             snapshot_if_due(&tx, document, doc, 1, self.config.snapshot_every)?;
@@ -650,12 +656,12 @@ impl Replica {
                         .get(&document)
                         .map(|a| a.revocations())
                         .unwrap_or_default();
-                    sweep_revoked(&tx, &mut st.docs, document, &revoked)?;
+                    sweep_revoked(&tx, &mut st.docs, &st.observers, document, &revoked)?;
                 }
             }
         }
         if let Err(e) = tx.commit() {
-            st.docs.remove(&document);
+            st.drop_loaded(document);
             st.keys.forget(document);
             return Err(e.into());
         }

@@ -125,6 +125,35 @@ pub(crate) fn insert_loaded(
     docs.insert(id, doc);
 }
 
+/// Drops loaded document `id` from memory (it reloads from the store on next use) and
+/// tells its observers to re-read: what they were sent may have been rolled back.
+pub(crate) fn drop_loaded(
+    docs: &mut HashMap<DocumentId, LoadedDoc>,
+    observers: &HashMap<DocumentId, Arc<DocHub>>,
+    id: DocumentId,
+) {
+    if docs.remove(&id).is_some() {
+        if let Some(hub) = observers.get(&id) {
+            hub.lag_all();
+        }
+    }
+}
+
+impl ReplicaState {
+    /// [`drop_loaded`] on this state.
+    pub(crate) fn drop_loaded(&mut self, id: DocumentId) {
+        drop_loaded(&mut self.docs, &self.observers, id);
+    }
+
+    /// Drops every loaded document (see [`drop_loaded`]).
+    pub(crate) fn drop_all_loaded(&mut self) {
+        self.docs.clear();
+        for hub in self.observers.values() {
+            hub.lag_all();
+        }
+    }
+}
+
 impl Replica {
     /// The loaded document `id` (see [`ReplicaState::loaded`]).
     pub(crate) fn loaded<'a>(

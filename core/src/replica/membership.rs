@@ -308,7 +308,7 @@ impl Replica {
         // Loading may already have applied them (it retries too).
         let updates: Vec<Vec<u8>> = ready.iter().map(|(_, u)| u.clone()).collect();
         if let Err(e) = doc.loro.import_batch(&updates) {
-            st.docs.remove(&id);
+            st.drop_loaded(id);
             return Err(IngestError::InvalidUpdate(e.to_string()));
         }
         let tx = st.store.transaction()?;
@@ -316,7 +316,7 @@ impl Replica {
             oplog::mark_applied(&tx, id, author, *seq)?;
         }
         if let Err(e) = tx.commit() {
-            st.docs.remove(&id);
+            st.drop_loaded(id);
             return Err(StoreError::from(e).into());
         }
         Ok(true)

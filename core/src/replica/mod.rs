@@ -75,7 +75,7 @@ impl ReplicaState {
     /// Drops everything cached from the store, after a rolled-back batch: loaded documents,
     /// key ring state and roles reload on use; the frozen logs are read again at once.
     pub(crate) fn forget_cached(&mut self) {
-        self.docs.clear();
+        self.drop_all_loaded();
         self.keys.forget_all();
         self.auth.clear();
         match crate::store::forks::frozen_logs(self.store.conn()) {
@@ -176,7 +176,7 @@ impl Replica {
     /// Releases the data directory (see `Node::release`).
     pub(crate) fn release(&self) -> Result<(), StoreError> {
         let mut st = self.lock();
-        st.docs.clear();
+        st.drop_all_loaded();
         st.store.release()
     }
 
@@ -377,7 +377,7 @@ impl Replica {
         outbox::delete_document(&tx, id)?;
         documents::mark_deleted(&tx, id)?;
         tx.commit()?;
-        st.docs.remove(&id);
+        st.drop_loaded(id);
         st.forks.retain(|(_, document, _), _| *document != id);
         Ok(())
     }

@@ -99,6 +99,14 @@ impl ChangeQueue {
         self.notify.notify_one();
     }
 
+    /// Empties the queue and clears its lagged flag: the observer is about to read the value
+    /// now (under the replica lock, so nothing it reads is also queued).
+    pub(crate) fn reset(&self) {
+        let mut st = self.lock();
+        st.items.clear();
+        st.lagged = false;
+    }
+
     fn lag(&self) {
         {
             let mut st = self.lock();
@@ -125,6 +133,9 @@ struct HubInner {
     /// The copies disagree with the document: every event lags observers until
     /// [`DocHub::refresh`].
     stale: bool,
+    /// While an import runs: its converted events, delivered once the import is known to
+    /// have applied only the named author's changes.
+    held: Option<Vec<(Origin, Vec<RawChange>)>>,
 }
 
 impl DocHub {
@@ -144,12 +155,65 @@ impl DocHub {
         self.lock().queues.iter().any(|q| q.strong_count() > 0)
     }
 
-    /// Names the author of the updates imported while `f` runs.
-    pub(crate) fn remote<T>(&self, author: Option<AuthorId>, f: impl FnOnce() -> T) -> T {
-        self.lock().remote = author;
+    /// Names the author of the updates imported into `doc` while `f` runs. Their changes
+    /// are held until `f` returns: if the import also applied changes of other peers (Loro
+    /// keeps an update whose dependencies are missing and applies it when they arrive), the
+    /// batch cannot be attributed and observers re-read instead.
+    pub(crate) fn remote<T>(&self, author: AuthorId, doc: &LoroDoc, f: impl FnOnce() -> T) -> T {
+        /// Clears the import's state however `f` ends (a panic included).
+        struct Reset<'a>(&'a DocHub);
+        impl Drop for Reset<'_> {
+            fn drop(&mut self) {
+                let mut inner = self.0.lock();
+                inner.remote = None;
+                inner.held = None;
+            }
+        }
+        let before = doc.oplog_vv();
+        {
+            let mut inner = self.lock();
+            inner.remote = Some(author);
+            inner.held = Some(Vec::new());
+        }
+        let reset = Reset(self);
         let out = f();
-        self.lock().remote = None;
+        let peer = author.loro_peer_id();
+        let after = doc.oplog_vv();
+        let others = after
+            .iter()
+            .any(|(p, c)| *p != peer && before.get(p).copied().unwrap_or(0) < *c);
+        let held = self.lock().held.take().unwrap_or_default();
+        drop(reset);
+        let queues = self.queues();
+        if others {
+            for q in &queues {
+                q.lag();
+            }
+        } else {
+            for (origin, changes) in held {
+                deliver(&queues, &origin, &changes);
+            }
+        }
         out
+    }
+
+    /// Tells every observer to re-read: the loaded document was dropped (a rolled-back
+    /// write or import, a revocation sweep, a frozen log) and what they were sent may be
+    /// gone.
+    pub(crate) fn lag_all(&self) {
+        let mut inner = self.lock();
+        inner.stale = true;
+        for q in inner.queues.iter().filter_map(Weak::upgrade) {
+            q.lag();
+        }
+    }
+
+    fn queues(&self) -> Vec<Arc<ChangeQueue>> {
+        self.lock()
+            .queues
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect()
     }
 
     /// Subscribes to `doc` (a newly loaded document, or the first observer's): copies its
@@ -199,41 +263,44 @@ impl DocHub {
         let converted = if inner.stale {
             None
         } else {
-            let mut all: Vec<RawChange> = Vec::new();
-            let mut ok = true;
-            for d in &event.events {
-                match change::of_container_diff(&mut inner.texts, d) {
-                    Ok(c) => all.extend(c),
-                    Err(_) => {
-                        ok = false;
-                        break;
-                    }
+            let diffs = event.events.iter().map(change::located).collect();
+            match change::of_event(&mut inner.texts, diffs, &change::live_json) {
+                Ok(all) => Some(all),
+                Err(_) => {
+                    inner.stale = true;
+                    None
                 }
             }
-            if !ok {
-                inner.stale = true;
-            }
-            ok.then_some(all)
         };
-        drop(inner);
         let (Some(origin), Some(all)) = (origin, converted) else {
+            drop(inner);
             for q in queues {
                 q.lag();
             }
             return;
         };
-        for q in queues {
-            let changes: Vec<Change> = all
-                .iter()
-                .filter(|c| q.target.as_ref().is_none_or(|t| c.under(t)))
-                .map(|c| c.project(q.unit))
-                .collect();
-            if !changes.is_empty() {
-                q.push(ChangeBatch {
-                    origin: origin.clone(),
-                    changes,
-                });
-            }
+        if let Some(held) = inner.held.as_mut() {
+            held.push((origin, all));
+            return;
+        }
+        drop(inner);
+        deliver(&queues, &origin, &all);
+    }
+}
+
+/// Gives each observer the changes under its container.
+fn deliver(queues: &[Arc<ChangeQueue>], origin: &Origin, all: &[RawChange]) {
+    for q in queues {
+        let changes: Vec<Change> = all
+            .iter()
+            .filter(|c| q.target.as_ref().is_none_or(|t| c.under(t)))
+            .map(|c| c.project(q.unit))
+            .collect();
+        if !changes.is_empty() {
+            q.push(ChangeBatch {
+                origin: origin.clone(),
+                changes,
+            });
         }
     }
 }
@@ -246,7 +313,7 @@ impl crate::replica::Replica {
         id: DocumentId,
         path: Option<&[PathSegment]>,
         unit: TextUnit,
-    ) -> Result<Arc<ChangeQueue>, DocumentError> {
+    ) -> Result<(Arc<ChangeQueue>, String), DocumentError> {
         let mut guard = self.lock();
         let st = &mut *guard;
         let doc = self.loaded(st, id)?;
@@ -259,6 +326,12 @@ impl crate::replica::Replica {
                 })?)
             }
         };
+        // The value now, read under the same lock the queue starts under: nothing in it is
+        // also queued.
+        let json = match &target {
+            None => crate::document::json::canonical_json(&doc.loro)?,
+            Some(t) => crate::document::tree::container_json(&doc.loro, t)?,
+        };
         let queue = ChangeQueue::new(target, unit);
         let hub = st.observers.entry(id).or_default().clone();
         hub.add(&queue);
@@ -267,16 +340,18 @@ impl crate::replica::Replica {
             None => doc.observing = Some(hub.attach(&doc.loro, false)),
             Some(_) => hub.refresh(&doc.loro),
         }
-        Ok(queue)
+        Ok((queue, json))
     }
 
-    /// The JSON an observer of `target` (or of the whole document) sees now; refreshes
-    /// the text copies of the observers' converter if they were out of step.
+    /// The JSON `queue`'s observer sees now, after it was told to re-read; empties the
+    /// queue under the same lock (what it held is in the JSON) and refreshes the text copies
+    /// of the observers' converter if they were out of step.
     pub(crate) fn observed_json(
         &self,
         id: DocumentId,
-        target: Option<&ContainerID>,
+        queue: &ChangeQueue,
     ) -> Result<String, DocumentError> {
+        let target = queue.target.as_ref();
         let mut guard = self.lock();
         let st = &mut *guard;
         let doc = self.loaded(st, id)?;
@@ -284,6 +359,7 @@ impl crate::replica::Replica {
             None => crate::document::json::canonical_json(&doc.loro)?,
             Some(t) => crate::document::tree::container_json(&doc.loro, t)?,
         };
+        queue.reset();
         if let (Some(hub), Some(doc)) = (st.observers.get(&id), st.docs.get(&id)) {
             hub.refresh(&doc.loro);
         }

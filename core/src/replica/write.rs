@@ -69,6 +69,14 @@ impl Replica {
             let doc = self.loaded(st, id)?;
             let before = doc.loro.oplog_vv();
             let out = f(doc);
+            if out.is_err() {
+                if doc.loro.get_pending_txn_len() > 0 || doc.loro.oplog_vv() != before {
+                    // The edit failed after changing something: none of it stays (the
+                    // document reloads from the store).
+                    st.drop_loaded(id);
+                }
+                return out;
+            }
             doc.loro.commit();
             if doc.loro.oplog_vv() == before {
                 return out;
@@ -93,7 +101,7 @@ impl Replica {
                 Ok(op) => (op, out),
                 Err(e) => {
                     // Drop the in-memory edit: the document reloads from the store.
-                    st.docs.remove(&id);
+                    st.drop_loaded(id);
                     return Err(e);
                 }
             }

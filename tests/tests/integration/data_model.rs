@@ -438,3 +438,86 @@ fn a_snapshot_opens_in_plain_loro_and_imports_as_this_devices_own_document() {
         "updates are not a snapshot"
     );
 }
+
+#[test]
+fn observers_see_each_change_once_and_re_read_after_a_failed_edit() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = open_node(dir.path());
+    let doc = node.create_document().unwrap();
+    doc.map("root").unwrap().set("a", Value::Int(1)).unwrap();
+    let mut obs = doc.observe().unwrap();
+    // An edit between subscribing and the first read: in the changes, not in the first value.
+    doc.list("households")
+        .unwrap()
+        .push_json(r#"{"readings":[1,2]}"#)
+        .unwrap();
+    let items = drain(&mut obs);
+    assert_eq!(
+        items[0],
+        ChangeItem::Current {
+            json: r#"{"root":{"a":1}}"#.into()
+        }
+    );
+    let ChangeItem::Changes(batch) = &items[1] else {
+        panic!("{items:?}");
+    };
+    // The record and its list arrive once: as the record's JSON, not again as the list's
+    // own insert.
+    assert_eq!(
+        batch.changes,
+        vec![fieldsync::Change {
+            path: vec![key("households")],
+            diff: ChangeDiff::ListInsert {
+                index: 0,
+                values: vec![r#"{"readings":[1,2]}"#.into()]
+            }
+        }],
+        "{items:?}"
+    );
+    assert_eq!(items.len(), 2);
+
+    // A write that fails part-way (the root is cleared before the too-deep value is
+    // refused) leaves nothing, and observers re-read.
+    let ops = doc.op_count().unwrap();
+    let deep = format!("{}1{}", "[".repeat(100), "]".repeat(100));
+    let err = doc
+        .set_json(&[key("root")], &format!(r#"{{"deep":{deep}}}"#))
+        .unwrap_err();
+    assert!(
+        matches!(err, fieldsync::DocumentError::InvalidArgument(_)),
+        "{err}"
+    );
+    assert_eq!(doc.op_count().unwrap(), ops, "nothing written");
+    assert!(doc.to_json().unwrap().contains(r#""root":{"a":1}"#));
+    let items = drain(&mut obs);
+    assert!(
+        matches!(items.last(), Some(ChangeItem::Lagged { json }) if json.contains(r#""root":{"a":1}"#)),
+        "{items:?}"
+    );
+}
+
+#[test]
+fn undo_survives_a_batch_of_remote_operations() {
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let (a, b) = (open_node(dirs[0].path()), open_node(dirs[1].path()));
+    let doc_a = a.create_document().unwrap();
+    share(&a, &doc_a, &b);
+    let doc_b = b.document_or_register(doc_a.id()).unwrap();
+    doc_a.text("t").unwrap().insert(0, "mine").unwrap();
+    let notes = doc_b.text("n").unwrap();
+    for i in 0..5 {
+        notes.push(&format!("theirs {i} ")).unwrap();
+    }
+    let ops = b.operations(doc_a.id()).unwrap();
+    for r in a.ingest_batch(&ops) {
+        r.expect("ingest");
+    }
+    assert!(doc_a.text("n").unwrap().get().unwrap().contains("theirs 4"));
+    assert!(
+        doc_a.can_undo().unwrap(),
+        "a batch of remote operations kept the undo stack"
+    );
+    assert!(doc_a.undo().unwrap());
+    assert_eq!(doc_a.text("t").unwrap().get().unwrap(), "");
+    assert!(doc_a.text("n").unwrap().get().unwrap().contains("theirs 4"));
+}
