@@ -7,7 +7,8 @@
 //   cargo install cargo-ndk
 //
 // Task graph: preBuild -> generateUniffiBindings -> cargoNdkBuild
-//   cargoNdkBuild          cargo ndk ... build --release -p fieldsync-ffi  -> src/main/jniLibs/<abi>/
+//   cargoNdkBuild          cargo ndk ... build --profile release-small -p fieldsync-ffi
+//                          (size-optimised, stripped: the published size) -> src/main/jniLibs/<abi>/
 //   generateUniffiBindings uniffi-bindgen (host build) reads the arm64 .so -> build/generated/uniffi/
 //                          (bindings/uniffi.toml + the Android overrides in uniffi-android.toml)
 import org.jetbrains.kotlin.gradle.dsl.JvmTarget
@@ -17,8 +18,9 @@ plugins {
     id("org.jetbrains.kotlin.android")
 }
 
-/** The Cargo workspace root (this directory's parent). */
-val rustWorkspace: File = rootDir.parentFile
+/** The Cargo workspace root: this module's parent directory (also when an app's build
+ * includes the module, where `rootDir` is the app's). */
+val rustWorkspace: File = projectDir.parentFile
 val generatedKotlinDir: Provider<Directory> = layout.buildDirectory.dir("generated/uniffi/kotlin")
 val jniLibsDir: File = file("src/main/jniLibs")
 val cargo: String = providers.environmentVariable("CARGO").getOrElse("cargo")
@@ -111,10 +113,15 @@ val cargoNdkBuild by tasks.registering(Exec::class) {
         cargo, "ndk",
         "-t", "arm64-v8a", "-t", "armeabi-v7a", "-t", "x86_64",
         "-o", "src/main/jniLibs",
-        "build", "--release", "--ignore-rust-version", "-p", "fieldsync-ffi",
+        "build", "--profile", "release-small", "--ignore-rust-version", "-p", "fieldsync-ffi",
     )
+    // Every Rust source the library is built from, the vendored p2panda-core included (a
+    // stale .so must not ship).
     inputs.files(fileTree(rustWorkspace) {
-        include("Cargo.toml", "Cargo.lock", "*/Cargo.toml", "*/src/**/*.rs", "bindings/uniffi.toml")
+        include(
+            "Cargo.toml", "Cargo.lock", "*/Cargo.toml", "*/src/**/*.rs", "bindings/uniffi.toml",
+            "vendor/**/Cargo.toml", "vendor/**/*.rs",
+        )
         exclude("target/**", "android/**", "ios/**")
     })
     outputs.dir(jniLibsDir)

@@ -1,4 +1,4 @@
-// swift-tools-version:5.9
+// swift-tools-version:5.10
 //
 // FieldSync Swift package.
 //
@@ -36,6 +36,7 @@ let package = Package(
             name: "FieldSync",
             dependencies: ["FieldSyncFFI"],
             path: "Sources/FieldSync",
+            resources: [.copy("PrivacyInfo.xcprivacy")],
             linkerSettings: [
                 // The Rust static library uses these system frameworks on Apple platforms
                 // (network interface / reachability monitoring, TLS trust). Harmless if unused.

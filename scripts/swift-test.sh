@@ -124,7 +124,7 @@ cp "$(readlink -f "$CDYLIB")" "$W/lib/libfieldsync_ffi.so"
 cp "$IOS/Package.swift" "$W/pkg/"
 mkdir -p "$W/pkg/Sources/$SWIFT_MODULE/Generated" "$W/pkg/Sources/$FFI_MODULE"
 # hand-written sources; any Generated/ left in ios/ by build-xcframework.sh is replaced by fresh code
-(cd "$IOS/Sources/$SWIFT_MODULE" && find . -name '*.swift' -not -path './Generated/*' -print0 \
+(cd "$IOS/Sources/$SWIFT_MODULE" && find . \( -name '*.swift' -o -name '*.xcprivacy' \) -not -path './Generated/*' -print0 \
   | xargs -0 -r cp -L --parents -t "$W/pkg/Sources/$SWIFT_MODULE/")
 cp "$GEN/$SWIFT_MODULE.swift" "$W/pkg/Sources/$SWIFT_MODULE/Generated/"
 cp "$GEN/$FFI_MODULE.h" "$W/pkg/Sources/$FFI_MODULE/"

@@ -46,13 +46,55 @@ impl From<fieldsync::OutboxEntry> for PendingOp {
 /// thread-safe. Synchronous methods touch only the local database and return quickly, but do
 /// not call them on the UI thread in a tight loop.
 ///
-/// Kotlin: `Node.open(dataDir)` returns an `AutoCloseable`; close it (or `use {}`) to release
-/// the database. Swift: `try Node.open(dataDir:)`; released when the last reference goes.
+/// Kotlin: `Node.open(dataDir)` returns an `AutoCloseable`; closing it (or leaving `use {}`)
+/// shuts the node down like [`Node::shutdown`]: network stopped, data flushed, directory
+/// released, documents and handles fail with `Closed`. Swift: `try Node.open(dataDir:)`;
+/// shut down the same way when the last reference to the node goes, whatever documents are
+/// still referenced.
 #[derive(uniffi::Object)]
 pub struct Node {
     pub(crate) inner: fieldsync::Node,
     /// Cancelled by [`Node::shutdown`]; documents, handles and subscriptions hold clones.
     pub(crate) shutdown: CancellationToken,
+}
+
+/// Shuts the node down when the app's last reference goes (Kotlin `close()`, Swift
+/// `deinit`): documents hold the core node, not this object, so without this their handles
+/// would keep the network running until they are collected.
+impl Drop for Node {
+    fn drop(&mut self) {
+        if self.shutdown.is_cancelled() {
+            return;
+        }
+        self.shutdown.cancel();
+        let inner = self.inner.clone();
+        let task = crate::runtime::runtime().spawn(async move {
+            if let Err(e) = inner.stop_network().await {
+                if !matches!(e, fieldsync::Error::Net(fieldsync::NetError::NotRunning)) {
+                    tracing::warn!(target: "fieldsync_ffi", "stopping the network on close: {e}");
+                }
+            }
+            let done = tokio::task::spawn_blocking(move || {
+                if let Err(e) = inner.flush() {
+                    tracing::warn!(target: "fieldsync_ffi", "flush on close: {e}");
+                }
+                if let Err(e) = inner.release() {
+                    tracing::warn!(target: "fieldsync_ffi", "releasing the directory on close: {e}");
+                }
+            })
+            .await;
+            if let Err(e) = done {
+                tracing::warn!(target: "fieldsync_ffi", "close: {e}");
+            }
+        });
+        // Waited for on the app's thread (close() returns with the network stopped and the
+        // directory free); only spawned when dropped on one of the SDK's own threads.
+        if tokio::runtime::Handle::try_current().is_err() {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                crate::runtime::runtime().block_on(task)
+            }));
+        }
+    }
 }
 
 impl Node {

@@ -7,21 +7,17 @@
 //   Node:              `func subscribe() -> EventSubscription`
 
 extension EventSubscription {
-    /// The events of this subscription as an `AsyncThrowingStream`.
+    /// The events of this subscription as an `AsyncStream` (nothing in it throws).
     ///
-    /// Pull-based (`AsyncThrowingStream(unfolding:)`): Rust is asked for the next event only when
+    /// Pull-based (`AsyncStream(unfolding:)`): Rust is asked for the next event only when
     /// the consumer iterates, so backpressure reaches Rust; draining eagerly into a continuation
     /// would move any backlog into an unbounded Swift buffer.
     ///
     /// The stream finishes when Rust ends the subscription (`next()` returns nil). Cancelling the
     /// consuming task calls `cancel()` on the Rust side, which makes the pending `next()` return nil
     /// and so finishes the stream. A subscription is single-use: iterate the stream once.
-    ///
-    /// While `next()` does not throw, the stream never throws either. If the Rust side makes
-    /// `next()` fallible (`Result<Option<FieldSyncEvent>, _>`), write `try await self.next()`
-    /// below; errors then finish the stream by throwing.
-    public func asStream() -> AsyncThrowingStream<FieldSyncEvent, Error> {
-        AsyncThrowingStream(unfolding: { [self] in
+    public func asStream() -> AsyncStream<FieldSyncEvent> {
+        AsyncStream(unfolding: { [self] in
             await withTaskCancellationHandler {
                 await self.next()
             } onCancel: {
@@ -36,19 +32,19 @@ extension Node {
     ///
     /// The subscription lives as long as the stream; it is cancelled when the consuming task is
     /// cancelled and released (its Rust object dropped) when the stream is released.
-    public func events() -> AsyncThrowingStream<FieldSyncEvent, Error> {
+    public func events() -> AsyncStream<FieldSyncEvent> {
         subscribe().asStream()
     }
 }
 
 extension ChangeSubscription {
-    /// The items of this change subscription as an `AsyncThrowingStream`: first the observed
+    /// The items of this change subscription as an `AsyncStream`: first the observed
     /// value (`.current`), then `.changes` for every local edit and every import of another
     /// device's operations, and `.lagged` (the value now) if the consumer fell 256 batches
     /// behind. Pull-based like `EventSubscription.asStream()`; cancelling the consuming task
     /// cancels the subscription. Single-use: iterate the stream once.
-    public func asStream() -> AsyncThrowingStream<ChangeItem, Error> {
-        AsyncThrowingStream(unfolding: { [self] in
+    public func asStream() -> AsyncStream<ChangeItem> {
+        AsyncStream(unfolding: { [self] in
             await withTaskCancellationHandler {
                 await self.next()
             } onCancel: {
@@ -63,7 +59,7 @@ extension Document {
     /// first item is the current value, so a view binds directly:
     ///
     /// ```swift
-    /// for try await item in try document.changes(path: [.key(key: "households"), .index(index: 0)]) {
+    /// for await item in try document.changes(path: [.key(key: "households"), .index(index: 0)]) {
     ///     switch item {
     ///     case .current(let json), .lagged(let json): render(json)
     ///     case .changes(_, let changes): apply(changes)
@@ -73,7 +69,7 @@ extension Document {
     ///
     /// The subscription is made when this is called (no change is missed after it returns)
     /// and lives as long as the stream.
-    public func changes(path: [PathSegment]? = nil) throws -> AsyncThrowingStream<ChangeItem, Error> {
+    public func changes(path: [PathSegment]? = nil) throws -> AsyncStream<ChangeItem> {
         let subscription = try path.map { try observePath(path: $0) } ?? observe()
         return subscription.asStream()
     }

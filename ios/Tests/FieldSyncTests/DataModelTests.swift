@@ -75,7 +75,7 @@ final class DataModelTests: XCTestCase {
         let stream = try docB.changes(path: households(1))
         let observed = Task { () -> [ChangeItem] in
             var items: [ChangeItem] = []
-            for try await item in stream {
+            for await item in stream {
                 items.append(item)
                 if items.count == 2 { break }
             }

@@ -6560,8 +6560,11 @@ public object FfiConverterTypeMapHandle: FfiConverter<MapHandle, Long> {
  * thread-safe. Synchronous methods touch only the local database and return quickly, but do
  * not call them on the UI thread in a tight loop.
  *
- * Kotlin: `Node.open(dataDir)` returns an `AutoCloseable`; close it (or `use {}`) to release
- * the database. Swift: `try Node.open(dataDir:)`; released when the last reference goes.
+ * Kotlin: `Node.open(dataDir)` returns an `AutoCloseable`; closing it (or leaving `use {}`)
+ * shuts the node down like [`Node::shutdown`]: network stopped, data flushed, directory
+ * released, documents and handles fail with `Closed`. Swift: `try Node.open(dataDir:)`;
+ * shut down the same way when the last reference to the node goes, whatever documents are
+ * still referenced.
  */
 public interface NodeInterface {
     
@@ -6778,8 +6781,11 @@ public interface NodeInterface {
  * thread-safe. Synchronous methods touch only the local database and return quickly, but do
  * not call them on the UI thread in a tight loop.
  *
- * Kotlin: `Node.open(dataDir)` returns an `AutoCloseable`; close it (or `use {}`) to release
- * the database. Swift: `try Node.open(dataDir:)`; released when the last reference goes.
+ * Kotlin: `Node.open(dataDir)` returns an `AutoCloseable`; closing it (or leaving `use {}`)
+ * shuts the node down like [`Node::shutdown`]: network stopped, data flushed, directory
+ * released, documents and handles fail with `Closed`. Swift: `try Node.open(dataDir:)`;
+ * shut down the same way when the last reference to the node goes, whatever documents are
+ * still referenced.
  */
 open class Node: Disposable, AutoCloseable, NodeInterface
 {
