@@ -69,22 +69,8 @@ impl Drop for Node {
         self.shutdown.cancel();
         let inner = self.inner.clone();
         let task = crate::runtime::runtime().spawn(async move {
-            if let Err(e) = inner.stop_network().await {
-                if !matches!(e, fieldsync::Error::Net(fieldsync::NetError::NotRunning)) {
-                    tracing::warn!(target: "fieldsync_ffi", "stopping the network on close: {e}");
-                }
-            }
-            let done = tokio::task::spawn_blocking(move || {
-                if let Err(e) = inner.flush() {
-                    tracing::warn!(target: "fieldsync_ffi", "flush on close: {e}");
-                }
-                if let Err(e) = inner.release() {
-                    tracing::warn!(target: "fieldsync_ffi", "releasing the directory on close: {e}");
-                }
-            })
-            .await;
-            if let Err(e) = done {
-                tracing::warn!(target: "fieldsync_ffi", "close: {e}");
+            if let Err(e) = wind_down(inner).await {
+                tracing::warn!(target: "fieldsync_ffi", "closing the node: {e}");
             }
         });
         // Waited for on the app's thread (close() returns with the network stopped and the
@@ -95,6 +81,27 @@ impl Drop for Node {
             }));
         }
     }
+}
+
+/// What shutting a node down does, after its token is cancelled ([`Node::shutdown`], and
+/// `Drop`): stops the network (not running is fine; anything else is logged), then flushes
+/// and releases the data directory, which is free for a new node even while documents of
+/// this one are still referenced (they fail with `Closed`). The directory is released even
+/// if the flush fails; the flush's error is returned then.
+async fn wind_down(inner: fieldsync::Node) -> Result<(), FieldSyncError> {
+    if let Err(e) = inner.stop_network().await {
+        if !matches!(e, fieldsync::Error::Net(fieldsync::NetError::NotRunning)) {
+            tracing::warn!(target: "fieldsync_ffi", "stopping the network on shutdown: {e}");
+        }
+    }
+    tokio::task::spawn_blocking(move || {
+        let flushed = inner.flush();
+        inner.release()?;
+        flushed
+    })
+    .await
+    .map_err(|e| FieldSyncError::internal(e.to_string()))??;
+    Ok(())
 }
 
 impl Node {
@@ -323,25 +330,7 @@ impl Node {
         }
         self.shutdown.cancel();
         let inner = self.inner.clone();
-        guard_async(async move {
-            // Not running is fine here; anything else is logged, the flush still happens.
-            if let Err(e) = inner.stop_network().await {
-                if !matches!(e, fieldsync::Error::Net(fieldsync::NetError::NotRunning)) {
-                    tracing::warn!(target: "fieldsync_ffi", "stopping the network on shutdown: {e}");
-                }
-            }
-            tokio::task::spawn_blocking(move || {
-                let flushed = inner.flush();
-                // The data directory is free for a new node even while documents of this
-                // one are still referenced (they fail with `Closed` from now on).
-                inner.release()?;
-                flushed
-            })
-            .await
-            .map_err(|e| FieldSyncError::internal(e.to_string()))??;
-            Ok(())
-        })
-        .await
+        guard_async(wind_down(inner)).await
     }
 
     /// Starts networking: binds QUIC, contacts bootstrap and remembered peers and syncs every
