@@ -105,7 +105,8 @@ pub fn parse_path(path: &str) -> Result<Vec<PathSegment>> {
     Ok(segments)
 }
 
-/// Writes `bytes` to a new or truncated file readable by this user only.
+/// Writes `bytes` to a new or truncated file readable by this user only (an existing file is
+/// restricted to 0600 before anything is written to it).
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
@@ -113,6 +114,8 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut f = options.open(path)?;
+    #[cfg(unix)]
+    f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
     f.write_all(bytes)?;
     f.sync_all()
 }

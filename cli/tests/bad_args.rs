@@ -103,6 +103,13 @@ fn bad_arguments_are_named() {
     let err = fails(data, &["doc", "get", id, "0/name"]);
     assert!(err.contains("root container"), "{err}");
     let file = d.path().join("backup.loro");
+    // An existing world-readable file is restricted before the snapshot goes in.
+    std::fs::write(&file, b"old").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
     ok(&["doc", "export", id, "--out", file.to_str().unwrap()]);
     #[cfg(unix)]
     {
