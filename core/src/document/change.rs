@@ -11,7 +11,7 @@ use loro::event::{ContainerDiff, Diff, ListDiffItem};
 use loro::{Container, ContainerID, LoroDoc, LoroValue, TextDelta, ValueOrContainer};
 
 use crate::document::path::{self, Path, PathSegment};
-use crate::document::tree::json_of;
+use crate::document::tree::json_text;
 use crate::document::units::TextUnit;
 
 /// One change at one place of a document.
@@ -235,9 +235,7 @@ impl TextId for loro::LoroText {
 
 /// JSON text of a value or of a container as the live document holds it now.
 pub(crate) fn live_json(v: &ValueOrContainer) -> String {
-    json_of(v.clone())
-        .map(|j| j.to_string())
-        .unwrap_or_else(|_| "null".to_string())
+    json_text(v.clone()).unwrap_or_else(|_| "null".to_string())
 }
 
 /// One container's diff, with where the container is.

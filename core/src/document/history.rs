@@ -28,14 +28,26 @@ impl Version {
     /// # Errors
     /// `InvalidArgument` if the bytes do not describe a version.
     pub fn from_bytes(bytes: &[u8]) -> Result<Version, DocumentError> {
-        Frontiers::decode(bytes)
-            .map_err(|e| DocumentError::InvalidArgument(format!("not a version: {e}")))?;
-        Ok(Version(bytes.to_vec()))
+        let version = Version(bytes.to_vec());
+        version.frontiers()?;
+        Ok(version)
     }
 
-    pub(crate) fn frontiers(&self) -> Result<Frontiers, DocumentError> {
+    fn frontiers(&self) -> Result<Frontiers, DocumentError> {
         Frontiers::decode(&self.0)
             .map_err(|e| DocumentError::InvalidArgument(format!("not a version: {e}")))
+    }
+
+    /// The version's frontiers, if `doc` holds every change they name.
+    fn held_in(&self, doc: &LoroDoc) -> Result<Frontiers, DocumentError> {
+        let f = self.frontiers()?;
+        let held = doc.oplog_vv();
+        if f.iter().any(|id| !held.includes_id(id)) {
+            return Err(DocumentError::InvalidArgument(
+                "this replica does not hold that version".into(),
+            ));
+        }
+        Ok(f)
     }
 }
 
@@ -79,12 +91,7 @@ pub(crate) fn entries(doc: &LoroDoc, limit: usize) -> Result<Vec<HistoryEntry>, 
 
 /// A read-only copy of `doc` at `version`.
 pub(crate) fn at(doc: &LoroDoc, version: &Version) -> Result<LoroDoc, DocumentError> {
-    let f = version.frontiers()?;
-    if f.iter().any(|id| !doc.oplog_vv().includes_id(id)) {
-        return Err(DocumentError::InvalidArgument(
-            "this replica does not hold that version".into(),
-        ));
-    }
+    let f = version.held_in(doc)?;
     doc.fork_at(&f)
         .map_err(|e| DocumentError::InvalidArgument(format!("version: {e}")))
 }
@@ -96,14 +103,7 @@ pub(crate) fn diff(
     to: &Version,
     unit: TextUnit,
 ) -> Result<Vec<Change>, DocumentError> {
-    let (a, b) = (from.frontiers()?, to.frontiers()?);
-    for f in [&a, &b] {
-        if f.iter().any(|id| !doc.oplog_vv().includes_id(id)) {
-            return Err(DocumentError::InvalidArgument(
-                "this replica does not hold that version".into(),
-            ));
-        }
-    }
+    let (a, b) = (from.held_in(doc)?, to.held_in(doc)?);
     let batch = doc
         .diff(&a, &b)
         .map_err(|e| DocumentError::Engine(e.to_string()))?;

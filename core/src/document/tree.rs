@@ -30,6 +30,11 @@ pub(crate) fn json_of(v: ValueOrContainer) -> Result<Json, DocumentError> {
     json_of_value(v.get_deep_value())
 }
 
+/// The JSON text of a value or of a container's whole content.
+pub(crate) fn json_text(v: ValueOrContainer) -> Result<String, DocumentError> {
+    serde_json::to_string(&json_of(v)?).map_err(engine)
+}
+
 /// The JSON text of container `id` of `doc` (`null` once deleted).
 pub(crate) fn container_json(
     doc: &LoroDoc,
@@ -41,7 +46,7 @@ pub(crate) fn container_json(
     if c.is_deleted() {
         return Ok("null".into());
     }
-    serde_json::to_string(&json_of(ValueOrContainer::Container(c))?).map_err(engine)
+    json_text(ValueOrContainer::Container(c))
 }
 
 /// A JSON number as a Loro value: integers that fit `i64` stay integers.

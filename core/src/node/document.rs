@@ -91,15 +91,7 @@ impl Document {
     /// The value or container at `path` as JSON, if anything is there.
     pub fn get_json(&self, path: &[PathSegment]) -> Result<Option<String>, DocumentError> {
         path::check(path)?;
-        self.read(|d| {
-            path::get(d, path)
-                .map(|v| {
-                    tree::json_of(v).and_then(|j| {
-                        serde_json::to_string(&j).map_err(|e| DocumentError::Engine(e.to_string()))
-                    })
-                })
-                .transpose()
-        })
+        self.read(|d| path::get(d, path).map(tree::json_text).transpose())
     }
 
     /// Writes a JSON value at `path` as nested containers, in one operation: under a map

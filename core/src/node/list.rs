@@ -95,12 +95,8 @@ impl ListHandle {
 
     /// The item at `index` as JSON, if any.
     pub fn get_json(&self, index: usize) -> Result<Option<String>, DocumentError> {
-        self.doc.read(|d| {
-            self.list(d)
-                .get(index)
-                .map(|v| tree::json_of(v).and_then(|j| serde_json::to_string(&j).map_err(engine)))
-                .transpose()
-        })
+        self.doc
+            .read(|d| self.list(d).get(index).map(tree::json_text).transpose())
     }
 
     /// Inserts a JSON value at `index` as nested containers, in one operation.

@@ -94,12 +94,8 @@ impl MapHandle {
 
     /// The value at `key` as JSON, if any.
     pub fn get_json(&self, key: &str) -> Result<Option<String>, DocumentError> {
-        self.doc.read(|d| {
-            self.map(d)
-                .get(key)
-                .map(|v| tree::json_of(v).and_then(|j| serde_json::to_string(&j).map_err(engine)))
-                .transpose()
-        })
+        self.doc
+            .read(|d| self.map(d).get(key).map(tree::json_text).transpose())
     }
 
     /// Writes a JSON value at `key` as nested containers (objects as maps, arrays as

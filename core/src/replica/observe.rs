@@ -328,10 +328,7 @@ impl crate::replica::Replica {
         };
         // The value now, read under the same lock the queue starts under: nothing in it is
         // also queued.
-        let json = match &target {
-            None => crate::document::json::canonical_json(&doc.loro)?,
-            Some(t) => crate::document::tree::container_json(&doc.loro, t)?,
-        };
+        let json = observed_value(&doc.loro, target.as_ref())?;
         let queue = ChangeQueue::new(target, unit);
         let hub = st.observers.entry(id).or_default().clone();
         hub.add(&queue);
@@ -355,14 +352,19 @@ impl crate::replica::Replica {
         let mut guard = self.lock();
         let st = &mut *guard;
         let doc = self.loaded(st, id)?;
-        let json = match target {
-            None => crate::document::json::canonical_json(&doc.loro)?,
-            Some(t) => crate::document::tree::container_json(&doc.loro, t)?,
-        };
+        let json = observed_value(&doc.loro, target)?;
         queue.reset();
         if let (Some(hub), Some(doc)) = (st.observers.get(&id), st.docs.get(&id)) {
             hub.refresh(&doc.loro);
         }
         Ok(json)
+    }
+}
+
+/// What an observer of `target` (or of the whole document) sees of `doc`, as JSON.
+fn observed_value(doc: &LoroDoc, target: Option<&ContainerID>) -> Result<String, DocumentError> {
+    match target {
+        None => crate::document::json::canonical_json(doc),
+        Some(t) => crate::document::tree::container_json(doc, t),
     }
 }
