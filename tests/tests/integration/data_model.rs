@@ -1,11 +1,24 @@
 //! The data model apps build on (issue #25): nested records, JSON in and out at a path,
 //! text units, observers with diffs, undo, history, and snapshot export and import.
 
-use fieldsync::{ChangeDiff, ChangeItem, Node, NodeConfig, Origin, PathSegment, TextUnit, Value};
+use fieldsync::{
+    ChangeDiff, ChangeItem, Document, Node, NodeConfig, Origin, PathSegment, TextUnit, Value,
+};
 use fieldsync_tests::{exchange, open_node, share};
 
 fn key(k: &str) -> PathSegment {
     PathSegment::Key(k.into())
+}
+
+/// Two nodes A and B, a document of A shared with B: (their directories, A, B, A's and B's
+/// handles on it).
+fn shared_document() -> ([tempfile::TempDir; 2], Node, Node, Document, Document) {
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let (a, b) = (open_node(dirs[0].path()), open_node(dirs[1].path()));
+    let doc_a = a.create_document().unwrap();
+    share(&a, &doc_a, &b);
+    let doc_b = b.document_or_register(doc_a.id()).unwrap();
+    (dirs, a, b, doc_a, doc_b)
 }
 
 /// Everything the stream holds now (after its first item).
@@ -19,11 +32,7 @@ fn drain(s: &mut fieldsync::ChangeStream) -> Vec<ChangeItem> {
 
 #[test]
 fn a_survey_of_nested_records_converges_and_reads_back_as_json() {
-    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-    let (a, b) = (open_node(dirs[0].path()), open_node(dirs[1].path()));
-    let doc_a = a.create_document().unwrap();
-    share(&a, &doc_a, &b);
-    let doc_b = b.document_or_register(doc_a.id()).unwrap();
+    let (_dirs, a, b, doc_a, doc_b) = shared_document();
     let households = doc_a.list("households").unwrap();
     let record = r#"{"name":"Household 1","size":4,"readings":[1.5,2],"visited":false}"#;
     households.push_json(record).unwrap();
@@ -107,11 +116,7 @@ fn a_survey_of_nested_records_converges_and_reads_back_as_json() {
 
 #[test]
 fn concurrent_edits_inside_a_deleted_record_stay_invisible() {
-    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-    let (a, b) = (open_node(dirs[0].path()), open_node(dirs[1].path()));
-    let doc_a = a.create_document().unwrap();
-    share(&a, &doc_a, &b);
-    let doc_b = b.document_or_register(doc_a.id()).unwrap();
+    let (_dirs, a, b, doc_a, doc_b) = shared_document();
     doc_a
         .list("households")
         .unwrap()
@@ -178,11 +183,7 @@ fn text_positions_count_in_the_unit_asked_for() {
 
 #[tokio::test]
 async fn a_path_observer_sees_exactly_the_remote_changes_under_its_path() {
-    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-    let (a, b) = (open_node(dirs[0].path()), open_node(dirs[1].path()));
-    let doc_a = a.create_document().unwrap();
-    share(&a, &doc_a, &b);
-    let doc_b = b.document_or_register(doc_a.id()).unwrap();
+    let (_dirs, a, b, doc_a, doc_b) = shared_document();
     let households = doc_a.list("households").unwrap();
     households
         .push_json(r#"{"name":"one","readings":[]}"#)
@@ -336,11 +337,7 @@ fn an_observer_that_falls_behind_is_told_to_re_read() {
 
 #[test]
 fn undo_of_a_local_edit_keeps_the_remote_edit_on_both_replicas() {
-    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-    let (a, b) = (open_node(dirs[0].path()), open_node(dirs[1].path()));
-    let doc_a = a.create_document().unwrap();
-    share(&a, &doc_a, &b);
-    let doc_b = b.document_or_register(doc_a.id()).unwrap();
+    let (_dirs, a, b, doc_a, doc_b) = shared_document();
     let text_a = doc_a.text("notes").unwrap();
     text_a.insert(0, "hello").unwrap();
     exchange(&a, &b, doc_a.id());
@@ -498,11 +495,7 @@ fn observers_see_each_change_once_and_re_read_after_a_failed_edit() {
 
 #[test]
 fn undo_survives_a_batch_of_remote_operations() {
-    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-    let (a, b) = (open_node(dirs[0].path()), open_node(dirs[1].path()));
-    let doc_a = a.create_document().unwrap();
-    share(&a, &doc_a, &b);
-    let doc_b = b.document_or_register(doc_a.id()).unwrap();
+    let (_dirs, a, b, doc_a, doc_b) = shared_document();
     doc_a.text("t").unwrap().insert(0, "mine").unwrap();
     let notes = doc_b.text("n").unwrap();
     for i in 0..5 {
