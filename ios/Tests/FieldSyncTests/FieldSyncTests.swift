@@ -618,7 +618,8 @@ final class FieldSyncTests: XCTestCase {
         let address = try XCTUnwrap(info.addresses.first { $0.hasPrefix("127.0.0.1:") })
         let port = try XCTUnwrap(UInt16(address.split(separator: ":").last!))
         node = nil
-        XCTAssertTrue(udpPortIsFree(port), "the QUIC socket is closed")
+        // The endpoint's socket closes in the background right after the network stops.
+        try await waitUntil("the QUIC socket is closed", timeout: 10) { udpPortIsFree(port) }
         await assertThrows("Closed") { try text.push(text: "x") }
         await assertThrows("Closed") { _ = try doc.toJson() }
         let again = try Node.open(dataDir: dir)
