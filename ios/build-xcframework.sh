@@ -7,15 +7,16 @@
 #   ios/build-xcframework.sh             # release build, all slices
 #   PROFILE=release-small ios/build-xcframework.sh   # smaller binary (opt-level z but crypto at 3, LTO, strip)
 #
-# Output (both gitignored):
+# Output (gitignored):
 #   ios/FieldSyncFFI.xcframework/          static libraries + headers, one slice per platform:
 #       ios-arm64/                           aarch64-apple-ios (devices)
 #       ios-arm64_x86_64-simulator/          aarch64-apple-ios-sim + x86_64-apple-ios (lipo)
 #       macos-arm64_x86_64/                  aarch64-apple-darwin + x86_64-apple-darwin (lipo)
 #     each with Headers/FieldSyncFFI/{FieldSyncFFI.h, module.modulemap} (module FieldSyncFFI)
-#   ios/Sources/FieldSync/Generated/FieldSync.swift   the generated Swift (`import FieldSyncFFI`)
+# and checks that the committed ios/Sources/FieldSync/Generated/FieldSync.swift matches the library.
 #
-# Then: `swift build` / `swift test` in ios/ on a Mac, or add the ios/ package to an Xcode project.
+# Then, at the repository root on a Mac: `FIELDSYNC_FFI=local swift build` / `swift test`, or open
+# the root Package.swift in Xcode with FIELDSYNC_FFI=local in the environment (see Package.swift).
 # For a release: ZIP=1 also writes FieldSyncFFI.xcframework.zip and prints its SwiftPM checksum for
 # a `.binaryTarget(name: "FieldSyncFFI", url: ..., checksum: ...)`.
 set -euo pipefail
@@ -89,12 +90,16 @@ xcodebuild -create-xcframework \
   -library "$OUT/macos/$LIB.a" -headers "$OUT/include" \
   -output "$IOS/$FFI_MODULE.xcframework"
 
-# 6) the generated Swift goes into the FieldSync target, next to the hand-written wrappers
-mkdir -p "$IOS/Sources/$SWIFT_MODULE/Generated"
-cp "$OUT/swift/$SWIFT_MODULE.swift" "$IOS/Sources/$SWIFT_MODULE/Generated/"
+# 6) the generated Swift is committed (ios/Sources/FieldSync/Generated, written by `make
+#    bindings`): check that it is what this library's metadata produces
+perl "$ROOT/scripts/swift-cancellation.pl" "$OUT/swift/$SWIFT_MODULE.swift"
+cmp -s "$OUT/swift/$SWIFT_MODULE.swift" "$IOS/Sources/$SWIFT_MODULE/Generated/$SWIFT_MODULE.swift" || {
+  echo "ios/Sources/$SWIFT_MODULE/Generated/$SWIFT_MODULE.swift is stale: run 'make bindings' and commit" >&2
+  exit 1
+}
 
 if [ "${ZIP:-0}" = 1 ]; then
   (cd "$IOS" && rm -f "$FFI_MODULE.xcframework.zip" && zip -qry "$FFI_MODULE.xcframework.zip" "$FFI_MODULE.xcframework")
-  echo "checksum: $(cd "$IOS" && swift package compute-checksum "$FFI_MODULE.xcframework.zip")"
+  echo "checksum: $(cd "$ROOT" && swift package compute-checksum "$IOS/$FFI_MODULE.xcframework.zip")"
 fi
-echo "built $IOS/$FFI_MODULE.xcframework and $IOS/Sources/$SWIFT_MODULE/Generated/$SWIFT_MODULE.swift"
+echo "built $IOS/$FFI_MODULE.xcframework (use it with FIELDSYNC_FFI=local, see Package.swift)"

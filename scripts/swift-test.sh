@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Swift binding tests on Linux: the ios/ Swift package (generated Swift + ios/Sources/FieldSync
-# wrappers + ios/Tests) is run with `swift test` (XCTest) against the host-built
+# Swift binding tests on Linux: the Swift package (root Package.swift: the committed generated
+# Swift + ios/Sources/FieldSync wrappers + ios/Tests) is validated in its three FFI variants and
+# run with `swift test` (XCTest) against the host-built
 # libfieldsync_ffi.so, inside a Debian trixie chroot with Debian's swiftlang 6.0.3 (this host is
 # bookworm, which has no Swift; trixie's Swift needs glibc 2.38).
 #
@@ -30,7 +31,7 @@ CDYLIB=${FIELDSYNC_CDYLIB:-$ROOT/target/debug/libfieldsync_ffi.so}
 BINDGEN=${UNIFFI_BINDGEN:-$(dirname "$CDYLIB")/uniffi-bindgen}
 IOS=$ROOT/ios
 # Names fixed by bindings/uniffi.toml ([bindings.swift] module_name / ffi_module_name /
-# ffi_module_filename) and ios/Package.swift.
+# ffi_module_filename) and Package.swift.
 SWIFT_MODULE=FieldSync
 FFI_MODULE=FieldSyncFFI
 W_IN=/build/fieldsync          # work dir as seen inside the chroot
@@ -45,7 +46,7 @@ t_start=$(ms)
   build it first (e.g. 'cargo build -p fieldsync-ffi' or the Makefile), or set FIELDSYNC_CDYLIB"
 [ -x "$BINDGEN" ] || die "uniffi-bindgen not found: $BINDGEN
   it is built with the cdylib ('cargo build -p fieldsync-ffi'), or set UNIFFI_BINDGEN"
-[ -f "$IOS/Package.swift" ] || die "missing $IOS/Package.swift"
+[ -f "$ROOT/Package.swift" ] || die "missing $ROOT/Package.swift"
 [ "$(id -u)" = 0 ] || die "needs root (chroot, mount)"
 
 # /proc inside the chroot: swift resolves its $ORIGIN rpaths through /proc/self/exe.
@@ -102,38 +103,40 @@ fi
 mount_proc
 chroot "$R" swift --version 2>&1 | head -n1
 
-# --- 2) generate Swift bindings (library mode) --------------------------------------------------
-# Run from the workspace root: uniffi-bindgen calls `cargo metadata` (read-only, no build lock) to
-# find bindings/uniffi.toml by itself. No --config: in uniffi 0.32 --config takes a *global*
-# config file, and the crate's flat uniffi.toml passed there is ignored with a warning.
+# --- 2) the committed generated Swift must match this library (make bindings writes it) ---------
 GEN=$ROOT/build/swift/generated
-rm -rf "$GEN"
-mkdir -p "$GEN"
-cd "$ROOT"
-"$BINDGEN" generate --no-format --metadata-no-deps --library "$CDYLIB" \
-    --language swift --out-dir "$GEN"
-for f in "$SWIFT_MODULE.swift" "$FFI_MODULE.h" "$FFI_MODULE.modulemap"; do
-  [ -f "$GEN/$f" ] || die "uniffi-bindgen did not write $f (check [bindings.swift] in bindings/uniffi.toml)"
+FIELDSYNC_CDYLIB=$CDYLIB UNIFFI_BINDGEN=$BINDGEN "$ROOT/scripts/generate-bindings.sh" "$GEN"
+for f in "Sources/$SWIFT_MODULE/Generated/$SWIFT_MODULE.swift" "Sources/$FFI_MODULE/$FFI_MODULE.h" \
+         "Sources/$FFI_MODULE/module.modulemap"; do
+  cmp -s "$GEN/ios/$f" "$IOS/$f" || die "ios/$f is stale relative to $CDYLIB: run 'make bindings'"
 done
 
 # --- 3) stage the package into the chroot (copies: nothing of the host is visible inside) --------
-# Keep $W/pkg/.build between runs (incremental builds); replace everything else.
-mkdir -p "$W/lib" "$W/pkg"
-rm -rf "${W:?}/lib/"* "$W/pkg/Sources" "$W/pkg/Tests" "$W/pkg/Package.swift" "$W/pkg/Package.resolved"
+# The root Package.swift with ios/Sources and ios/Tests, as a user's checkout has them. Keep
+# $W/pkg/.build between runs (incremental builds); replace everything else.
+mkdir -p "$W/lib" "$W/pkg/ios"
+rm -rf "${W:?}/lib/"* "$W/pkg/ios/Sources" "$W/pkg/ios/Tests" "$W/pkg/Package.swift" "$W/pkg/Package.resolved" \
+  "$W/pkg/Sources" "$W/pkg/Tests"
 cp "$(readlink -f "$CDYLIB")" "$W/lib/libfieldsync_ffi.so"
-cp "$IOS/Package.swift" "$W/pkg/"
-mkdir -p "$W/pkg/Sources/$SWIFT_MODULE/Generated" "$W/pkg/Sources/$FFI_MODULE"
-# hand-written sources; any Generated/ left in ios/ by build-xcframework.sh is replaced by fresh code
-(cd "$IOS/Sources/$SWIFT_MODULE" && find . \( -name '*.swift' -o -name '*.xcprivacy' \) -not -path './Generated/*' -print0 \
-  | xargs -0 -r cp -L --parents -t "$W/pkg/Sources/$SWIFT_MODULE/")
-cp "$GEN/$SWIFT_MODULE.swift" "$W/pkg/Sources/$SWIFT_MODULE/Generated/"
-cp "$GEN/$FFI_MODULE.h" "$W/pkg/Sources/$FFI_MODULE/"
-# systemLibrary target: needs `module.modulemap`; `link "fieldsync_ffi"` makes SwiftPM link the .so
-sed "s/^\([[:space:]]*header \"$FFI_MODULE.h\"\)/\1\n    link \"fieldsync_ffi\"/" \
-  "$GEN/$FFI_MODULE.modulemap" > "$W/pkg/Sources/$FFI_MODULE/module.modulemap"
-grep -q 'link "fieldsync_ffi"' "$W/pkg/Sources/$FFI_MODULE/module.modulemap" \
-  || die "could not add link \"fieldsync_ffi\" to the generated modulemap"
-cp -rL "$IOS/Tests" "$W/pkg/"
+cp "$ROOT/Package.swift" "$W/pkg/"
+cp -rL "$IOS/Sources" "$IOS/Tests" "$W/pkg/ios/"
+
+# The manifest in each FFI variant: `release` (the default on Apple platforms: binary target by
+# URL + checksum) and `local` (the XCFramework built on a Mac) are only evaluated here, since
+# neither can link on Linux; `system` is described (targets, paths, products).
+dump() { chroot "$R" env -C "$W_IN/pkg" FIELDSYNC_FFI="$1" swift package dump-package; }
+url=$(sed -n 's/^let releaseURL = "\(.*\)"$/\1/p' "$ROOT/Package.swift")
+sum=$(sed -n 's/^let releaseChecksum = "\(.*\)"$/\1/p' "$ROOT/Package.swift")
+[ -n "$url" ] && [[ $sum =~ ^[0-9a-f]{64}$ ]] || die "Package.swift: releaseURL / releaseChecksum lines not found"
+dump release | tr -d ' \n' | grep -q "\"url\":\"$url\"" || die "Package.swift (release): no binary target by $url"
+dump release | tr -d ' \n' | grep -q "\"checksum\":\"$sum\"" || die "Package.swift (release): checksum missing"
+dump local | tr -d ' \n' | grep -q '"path":"ios/FieldSyncFFI.xcframework"' \
+  || die "Package.swift (local): no binary target at ios/FieldSyncFFI.xcframework"
+chroot "$R" env -C "$W_IN/pkg" FIELDSYNC_FFI=system swift package describe > "$ROOT/build/swift/describe.out" \
+  || die "swift package describe failed (build/swift/describe.out)"
+grep -q "Type: system-target" "$ROOT/build/swift/describe.out" \
+  || die "Package.swift (system): no systemLibrary target (build/swift/describe.out)"
+echo "swift-test: Package.swift validated in the release, local and system variants"
 
 # --- 4) swift test ------------------------------------------------------------------------------
 # --disable-swift-testing: only XCTest is used; otherwise swift-testing adds a misleading

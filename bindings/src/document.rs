@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::FieldSyncError;
-use crate::guard::{guard, guard_async};
+use crate::guard::{guard, guard_async, off_thread};
 use crate::network::SyncStatus;
 use crate::validate;
 use crate::value::Value;
@@ -167,8 +167,8 @@ impl Document {
     ///
     /// # Errors
     /// `NotFound` (deleted), `Storage`, `Closed`.
-    pub fn to_json(&self) -> Result<String, FieldSyncError> {
-        guard_open(&self.shutdown, || Ok(self.inner.to_json()?))
+    pub async fn to_json(self: Arc<Self>) -> Result<String, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || Ok(self.inner.to_json()?)).await
     }
 
     /// Version vector: author id -> highest sequence number of that author's log held here.
@@ -176,8 +176,8 @@ impl Document {
     ///
     /// # Errors
     /// `NotFound` (deleted), `Storage`, `Closed`.
-    pub fn version(&self) -> Result<HashMap<String, u32>, FieldSyncError> {
-        guard_open(&self.shutdown, || {
+    pub async fn version(self: Arc<Self>) -> Result<HashMap<String, u32>, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             Ok(self
                 .inner
                 .version()?
@@ -185,6 +185,7 @@ impl Document {
                 .map(|(a, s)| (a.to_string(), *s))
                 .collect())
         })
+        .await
     }
 
     /// Adds a device to the document's group from its key bundle (see `Node.keyBundle`).
@@ -193,8 +194,11 @@ impl Document {
     /// # Errors
     /// `InvalidArgument` (empty or oversized bundle), `Crypto` (malformed, expired or forged
     /// bundle; this device is not a member), `NotFound`, `Storage`, `Closed`.
-    pub fn add_member(&self, key_bundle: Vec<u8>) -> Result<String, FieldSyncError> {
-        guard_open(&self.shutdown, || {
+    pub async fn add_member(
+        self: Arc<Self>,
+        key_bundle: Vec<u8>,
+    ) -> Result<String, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             if key_bundle.is_empty() || key_bundle.len() > 64 * 1024 {
                 return Err(FieldSyncError::InvalidArgument {
                     reason: format!(
@@ -205,6 +209,7 @@ impl Document {
             }
             Ok(self.inner.add_member(&key_bundle)?.to_string())
         })
+        .await
     }
 
     /// Removes a device from the group; the document key changes, so the removed device
@@ -212,11 +217,12 @@ impl Document {
     ///
     /// # Errors
     /// `InvalidArgument` (malformed author id), `Crypto`, `NotFound`, `Storage`, `Closed`.
-    pub fn remove_member(&self, author_id: String) -> Result<(), FieldSyncError> {
-        guard_open(&self.shutdown, || {
+    pub async fn remove_member(self: Arc<Self>, author_id: String) -> Result<(), FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             let author: fieldsync::AuthorId = crate::validate::author_id(&author_id)?;
             Ok(self.inner.remove_member(author)?)
         })
+        .await
     }
 
     /// Adds the device whose key bundle is `key_bundle` with `role` (`ADMIN`, `WRITER` or
@@ -226,8 +232,12 @@ impl Document {
     /// # Errors
     /// `NotAllowed` (this device is not an admin), `InvalidArgument`, `Crypto`, `NotFound`,
     /// `Storage`, `Closed`.
-    pub fn add_member_as(&self, key_bundle: Vec<u8>, role: Role) -> Result<String, FieldSyncError> {
-        guard_open(&self.shutdown, || {
+    pub async fn add_member_as(
+        self: Arc<Self>,
+        key_bundle: Vec<u8>,
+        role: Role,
+    ) -> Result<String, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             if key_bundle.is_empty() || key_bundle.len() > 64 * 1024 {
                 return Err(FieldSyncError::invalid(format!(
                     "key bundle must be 1..=65536 bytes, got {}",
@@ -239,6 +249,7 @@ impl Document {
                 .add_member_as(&key_bundle, role.into())?
                 .to_string())
         })
+        .await
     }
 
     /// Adds `author_id` as a relay: it stores and forwards the document's ciphertext but
@@ -247,11 +258,12 @@ impl Document {
     /// # Errors
     /// `NotAllowed`, `InvalidArgument` (malformed id, already a member), `NotFound`,
     /// `Storage`, `Closed`.
-    pub fn add_relay(&self, author_id: String) -> Result<(), FieldSyncError> {
-        guard_open(&self.shutdown, || {
+    pub async fn add_relay(self: Arc<Self>, author_id: String) -> Result<(), FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             let author = crate::validate::author_id(&author_id)?;
             Ok(self.inner.add_relay(author)?)
         })
+        .await
     }
 
     /// Changes a member's role among `ADMIN`, `WRITER` and `READER`. Admins only.
@@ -259,11 +271,16 @@ impl Document {
     /// # Errors
     /// `NotAllowed`, `InvalidArgument` (malformed id, not a member, relay), `NotFound`,
     /// `Storage`, `Closed`.
-    pub fn set_role(&self, author_id: String, role: Role) -> Result<(), FieldSyncError> {
-        guard_open(&self.shutdown, || {
+    pub async fn set_role(
+        self: Arc<Self>,
+        author_id: String,
+        role: Role,
+    ) -> Result<(), FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             let author = crate::validate::author_id(&author_id)?;
             Ok(self.inner.set_role(author, role.into())?)
         })
+        .await
     }
 
     /// Every member and its role, as this device's replica resolves them (empty for a
@@ -271,8 +288,8 @@ impl Document {
     ///
     /// # Errors
     /// `NotFound`, `Storage`, `Closed`.
-    pub fn roles(&self) -> Result<Vec<MemberRole>, FieldSyncError> {
-        guard_open(&self.shutdown, || {
+    pub async fn roles(self: Arc<Self>) -> Result<Vec<MemberRole>, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             Ok(self
                 .inner
                 .roles()?
@@ -283,22 +300,26 @@ impl Document {
                 })
                 .collect())
         })
+        .await
     }
 
     /// This device's role, if it has one.
     ///
     /// # Errors
     /// `NotFound`, `Storage`, `Closed`.
-    pub fn my_role(&self) -> Result<Option<Role>, FieldSyncError> {
-        guard_open(&self.shutdown, || Ok(self.inner.my_role()?.map(Role::from)))
+    pub async fn my_role(self: Arc<Self>) -> Result<Option<Role>, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
+            Ok(self.inner.my_role()?.map(Role::from))
+        })
+        .await
     }
 
     /// Author ids of the devices in the document's group.
     ///
     /// # Errors
     /// `Crypto`, `NotFound`, `Storage`, `Closed`.
-    pub fn members(&self) -> Result<Vec<String>, FieldSyncError> {
-        guard_open(&self.shutdown, || {
+    pub async fn members(self: Arc<Self>) -> Result<Vec<String>, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             Ok(self
                 .inner
                 .members()?
@@ -306,22 +327,23 @@ impl Document {
                 .map(|a| a.to_string())
                 .collect())
         })
+        .await
     }
 
     /// Whether this device holds the key to read the document.
     ///
     /// # Errors
     /// `NotFound`, `Storage`, `Closed`.
-    pub fn can_read(&self) -> Result<bool, FieldSyncError> {
-        guard_open(&self.shutdown, || Ok(self.inner.can_read()?))
+    pub async fn can_read(self: Arc<Self>) -> Result<bool, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || Ok(self.inner.can_read()?)).await
     }
 
     /// Number of operations held for this document (all authors).
     ///
     /// # Errors
     /// `NotFound` (deleted), `Storage`, `Closed`.
-    pub fn op_count(&self) -> Result<u64, FieldSyncError> {
-        guard_open(&self.shutdown, || Ok(self.inner.op_count()?))
+    pub async fn op_count(self: Arc<Self>) -> Result<u64, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || Ok(self.inner.op_count()?)).await
     }
 
     /// An invite string for this document (its id plus how to reach this node; no addresses
@@ -372,8 +394,11 @@ impl Document {
     ///
     /// # Errors
     /// `NotFound` (deleted), `Storage`, `Closed`.
-    pub fn pending_ops(&self) -> Result<u64, FieldSyncError> {
-        guard_open(&self.shutdown, || Ok(self.inner.pending_ops()?))
+    pub async fn pending_ops(self: Arc<Self>) -> Result<u64, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
+            Ok(self.inner.pending_ops()?)
+        })
+        .await
     }
 }
 
@@ -394,58 +419,64 @@ impl TextHandle {
     /// # Errors
     /// `InvalidArgument`: `text` is empty or larger than the maximum operation size, or `pos`
     /// is past the end. `NotFound`, `Storage`, `Closed`.
-    pub fn insert(&self, pos: u32, text: String) -> Result<(), FieldSyncError> {
-        guard_open(&self.shutdown, || {
+    pub async fn insert(self: Arc<Self>, pos: u32, text: String) -> Result<(), FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             validate::non_empty_text(&text)?;
             Ok(self.inner.insert(validate::index(pos)?, &text)?)
         })
+        .await
     }
 
     /// Appends `text` at the end.
     ///
     /// # Errors
     /// As [`TextHandle::insert`].
-    pub fn push(&self, text: String) -> Result<(), FieldSyncError> {
-        guard_open(&self.shutdown, || {
+    pub async fn push(self: Arc<Self>, text: String) -> Result<(), FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             validate::non_empty_text(&text)?;
             Ok(self.inner.push(&text)?)
         })
+        .await
     }
 
     /// Deletes `len` units (UTF-16 by default) starting at `pos`.
     ///
     /// # Errors
     /// `InvalidArgument` if the range is out of bounds; `NotFound`, `Storage`, `Closed`.
-    pub fn delete(&self, pos: u32, len: u32) -> Result<(), FieldSyncError> {
-        guard_open(&self.shutdown, || {
+    pub async fn delete(self: Arc<Self>, pos: u32, len: u32) -> Result<(), FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             Ok(self
                 .inner
                 .delete(validate::index(pos)?, validate::index(len)?)?)
         })
+        .await
     }
 
     /// The current text.
     ///
     /// # Errors
     /// `NotFound`, `Storage`, `Closed`.
-    pub fn content(&self) -> Result<String, FieldSyncError> {
-        guard_open(&self.shutdown, || Ok(self.inner.get()?))
+    pub async fn content(self: Arc<Self>) -> Result<String, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || Ok(self.inner.get()?)).await
     }
 
     /// Length in the handle's unit (UTF-16 code units by default).
     ///
     /// # Errors
     /// `NotFound`, `Storage`, `Closed`.
-    pub fn len(&self) -> Result<u32, FieldSyncError> {
-        guard_open(&self.shutdown, || validate::length(self.inner.len()?))
+    pub async fn len(self: Arc<Self>) -> Result<u32, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
+            validate::length(self.inner.len()?)
+        })
+        .await
     }
 
     /// True if empty.
     ///
     /// # Errors
     /// `NotFound`, `Storage`, `Closed`.
-    pub fn is_empty(&self) -> Result<bool, FieldSyncError> {
-        guard_open(&self.shutdown, || Ok(self.inner.is_empty()?))
+    pub async fn is_empty(self: Arc<Self>) -> Result<bool, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || Ok(self.inner.is_empty()?)).await
     }
 }
 
@@ -463,35 +494,42 @@ impl MapHandle {
     /// # Errors
     /// `InvalidArgument`: empty or too long key, string value above the maximum operation size,
     /// non-finite double. `NotFound`, `Storage`, `Closed`.
-    pub fn set(&self, key: String, value: Value) -> Result<(), FieldSyncError> {
-        guard_open(&self.shutdown, || Ok(self.inner.set(&key, value.into())?))
+    pub async fn set(self: Arc<Self>, key: String, value: Value) -> Result<(), FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
+            Ok(self.inner.set(&key, value.into())?)
+        })
+        .await
     }
 
     /// Removes `key` (no-op if absent).
     ///
     /// # Errors
     /// `InvalidArgument` (empty or too long key), `NotFound`, `Storage`, `Closed`.
-    pub fn delete(&self, key: String) -> Result<(), FieldSyncError> {
-        guard_open(&self.shutdown, || Ok(self.inner.delete(&key)?))
+    pub async fn delete(self: Arc<Self>, key: String) -> Result<(), FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
+            Ok(self.inner.delete(&key)?)
+        })
+        .await
     }
 
     /// The value at `key`, or `null`/`nil`.
     ///
     /// # Errors
     /// `InvalidArgument` (empty or too long key), `NotFound`, `Storage`, `Closed`.
-    pub fn get(&self, key: String) -> Result<Option<Value>, FieldSyncError> {
-        guard_open(&self.shutdown, || {
+    pub async fn get(self: Arc<Self>, key: String) -> Result<Option<Value>, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             validate::map_key(&key)?;
             Ok(self.inner.get(&key)?.map(Value::from))
         })
+        .await
     }
 
     /// All keys, sorted.
     ///
     /// # Errors
     /// `NotFound`, `Storage`, `Closed`.
-    pub fn keys(&self) -> Result<Vec<String>, FieldSyncError> {
-        guard_open(&self.shutdown, || Ok(self.inner.keys()?))
+    pub async fn keys(self: Arc<Self>) -> Result<Vec<String>, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || Ok(self.inner.keys()?)).await
     }
 }
 
@@ -509,56 +547,65 @@ impl ListHandle {
     /// # Errors
     /// `InvalidArgument`: index past the end, oversized string, non-finite double.
     /// `NotFound`, `Storage`, `Closed`.
-    pub fn insert(&self, index: u32, value: Value) -> Result<(), FieldSyncError> {
-        guard_open(&self.shutdown, || {
+    pub async fn insert(self: Arc<Self>, index: u32, value: Value) -> Result<(), FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             Ok(self.inner.insert(validate::index(index)?, value.into())?)
         })
+        .await
     }
 
     /// Appends `value`.
     ///
     /// # Errors
     /// As [`ListHandle::insert`].
-    pub fn push(&self, value: Value) -> Result<(), FieldSyncError> {
-        guard_open(&self.shutdown, || Ok(self.inner.push(value.into())?))
+    pub async fn push(self: Arc<Self>, value: Value) -> Result<(), FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
+            Ok(self.inner.push(value.into())?)
+        })
+        .await
     }
 
     /// Deletes `count` items starting at `index`.
     ///
     /// # Errors
     /// `InvalidArgument` if the range is out of bounds; `NotFound`, `Storage`, `Closed`.
-    pub fn delete(&self, index: u32, count: u32) -> Result<(), FieldSyncError> {
-        guard_open(&self.shutdown, || {
+    pub async fn delete(self: Arc<Self>, index: u32, count: u32) -> Result<(), FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             Ok(self
                 .inner
                 .delete(validate::index(index)?, validate::index(count)?)?)
         })
+        .await
     }
 
     /// The item at `index`, or `null`/`nil` past the end.
     ///
     /// # Errors
     /// `NotFound`, `Storage`, `Closed`.
-    pub fn get(&self, index: u32) -> Result<Option<Value>, FieldSyncError> {
-        guard_open(&self.shutdown, || {
+    pub async fn get(self: Arc<Self>, index: u32) -> Result<Option<Value>, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             Ok(self.inner.get(validate::index(index)?)?.map(Value::from))
         })
+        .await
     }
 
     /// Number of items.
     ///
     /// # Errors
     /// `NotFound`, `Storage`, `Closed`.
-    pub fn len(&self) -> Result<u32, FieldSyncError> {
-        guard_open(&self.shutdown, || validate::length(self.inner.len()?))
+    pub async fn len(self: Arc<Self>) -> Result<u32, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
+            validate::length(self.inner.len()?)
+        })
+        .await
     }
 
     /// True if empty.
     ///
     /// # Errors
     /// `NotFound`, `Storage`, `Closed`.
-    pub fn is_empty(&self) -> Result<bool, FieldSyncError> {
-        guard_open(&self.shutdown, || Ok(self.inner.is_empty()?))
+    pub async fn is_empty(self: Arc<Self>) -> Result<bool, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || Ok(self.inner.is_empty()?)).await
     }
 }
 

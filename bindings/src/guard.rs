@@ -8,6 +8,8 @@ use std::any::Any;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use tokio_util::sync::CancellationToken;
+
 use crate::error::FieldSyncError;
 use crate::runtime::runtime;
 
@@ -32,6 +34,38 @@ where
     };
     let mut task = AbortOnDrop(rt.spawn(fut));
     match (&mut task.0).await {
+        Ok(r) => r,
+        Err(e) if e.is_panic() => Err(panicked(e.into_panic().as_ref())),
+        Err(_) => Err(FieldSyncError::closed()),
+    }
+}
+
+/// Runs the blocking `f` on the SDK runtime's blocking pool, never on the caller's thread,
+/// unless the node was shut down (then `Closed`, checked when `f` starts); a panic becomes
+/// [`FieldSyncError::Internal`]. The body of every exported call that touches the database,
+/// keys or the document engine.
+///
+/// # Cancel safety
+/// Dropping the returned future stops waiting; `f` itself runs to the end (a write is one
+/// transaction: it lands whole or not at all).
+pub async fn off_thread<T, F>(shutdown: CancellationToken, f: F) -> Result<T, FieldSyncError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, FieldSyncError> + Send + 'static,
+{
+    let rt = match catch_unwind(runtime) {
+        Ok(rt) => rt,
+        Err(p) => return Err(panicked(p.as_ref())),
+    };
+    let task = rt.spawn_blocking(move || {
+        guard(|| {
+            if shutdown.is_cancelled() {
+                return Err(FieldSyncError::closed());
+            }
+            f()
+        })
+    });
+    match task.await {
         Ok(r) => r,
         Err(e) if e.is_panic() => Err(panicked(e.into_panic().as_ref())),
         Err(_) => Err(FieldSyncError::closed()),

@@ -44,7 +44,7 @@ pub use document::{
 };
 pub use error::FieldSyncError;
 pub use events::{ChangeOrigin, EventSubscription, FieldSyncEvent};
-pub use guard::{guard, guard_async};
+pub use guard::{guard, guard_async, off_thread};
 pub use key_store::DeviceKeyStore;
 pub use logger::{set_logger, FieldSyncLogger, LogLevel};
 pub use model::{

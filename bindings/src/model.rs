@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::document::{guard_open, Document, ListHandle, MapHandle, TextHandle};
 use crate::error::FieldSyncError;
 use crate::events::ChangeOrigin;
+use crate::guard::off_thread;
 use crate::node::Node;
 use crate::validate;
 
@@ -274,16 +275,19 @@ impl CounterHandle {
     /// # Errors
     /// `InvalidArgument` (non-finite, or the counter was deleted), `NotFound`, `Storage`,
     /// `Closed`.
-    pub fn increment(&self, by: f64) -> Result<(), FieldSyncError> {
-        guard_open(&self.shutdown, || Ok(self.inner.increment(by)?))
+    pub async fn increment(self: Arc<Self>, by: f64) -> Result<(), FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
+            Ok(self.inner.increment(by)?)
+        })
+        .await
     }
 
     /// The current value.
     ///
     /// # Errors
     /// `NotFound`, `Storage`, `Closed`.
-    pub fn value(&self) -> Result<f64, FieldSyncError> {
-        guard_open(&self.shutdown, || Ok(self.inner.value()?))
+    pub async fn value(self: Arc<Self>) -> Result<f64, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || Ok(self.inner.value()?)).await
     }
 }
 
@@ -369,8 +373,11 @@ impl Document {
     ///
     /// # Errors
     /// `InvalidArgument` (empty path, or not starting with a name), `NotFound`, `Closed`.
-    pub fn at(&self, path: Vec<PathSegment>) -> Result<Option<ContainerHandle>, FieldSyncError> {
-        guard_open(&self.shutdown, || {
+    pub async fn at(
+        self: Arc<Self>,
+        path: Vec<PathSegment>,
+    ) -> Result<Option<ContainerHandle>, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             let s = &self.shutdown;
             Ok(self.inner.at(&to_core_path(&path))?.map(|h| match h {
                 fieldsync::Handle::Map(h) => ContainerHandle::Map {
@@ -387,6 +394,7 @@ impl Document {
                 },
             }))
         })
+        .await
     }
 
     /// The value or container at `path` as JSON, or null/nil. Decode records with
@@ -394,10 +402,14 @@ impl Document {
     ///
     /// # Errors
     /// `InvalidArgument` (bad path), `NotFound`, `Closed`.
-    pub fn get_json(&self, path: Vec<PathSegment>) -> Result<Option<String>, FieldSyncError> {
-        guard_open(&self.shutdown, || {
+    pub async fn get_json(
+        self: Arc<Self>,
+        path: Vec<PathSegment>,
+    ) -> Result<Option<String>, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             Ok(self.inner.get_json(&to_core_path(&path))?)
         })
+        .await
     }
 
     /// Writes JSON at `path` as nested maps and lists, in one operation: under a map key it
@@ -406,18 +418,26 @@ impl Document {
     /// # Errors
     /// `InvalidArgument` (bad path or JSON, parent not a map or list), `NotAllowed`,
     /// `NotFound`, `Storage`, `Closed`.
-    pub fn set_json(&self, path: Vec<PathSegment>, json: String) -> Result<(), FieldSyncError> {
-        guard_open(&self.shutdown, || {
+    pub async fn set_json(
+        self: Arc<Self>,
+        path: Vec<PathSegment>,
+        json: String,
+    ) -> Result<(), FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             Ok(self.inner.set_json(&to_core_path(&path), &json)?)
         })
+        .await
     }
 
     /// Observes the whole document: first its JSON now, then every change.
     ///
     /// # Errors
     /// `NotFound`, `Storage`, `Closed`.
-    pub fn observe(&self) -> Result<Arc<ChangeSubscription>, FieldSyncError> {
-        guard_open(&self.shutdown, || self.subscription(self.inner.observe()?))
+    pub async fn observe(self: Arc<Self>) -> Result<Arc<ChangeSubscription>, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
+            self.subscription(self.inner.observe()?)
+        })
+        .await
     }
 
     /// Observes the container at `path` and everything below it: first its JSON now, then
@@ -425,53 +445,57 @@ impl Document {
     ///
     /// # Errors
     /// `InvalidArgument` (no container at `path`), `NotFound`, `Storage`, `Closed`.
-    pub fn observe_path(
-        &self,
+    pub async fn observe_path(
+        self: Arc<Self>,
         path: Vec<PathSegment>,
     ) -> Result<Arc<ChangeSubscription>, FieldSyncError> {
-        guard_open(&self.shutdown, || {
+        off_thread(self.shutdown.clone(), move || {
             self.subscription(self.inner.observe_path(&to_core_path(&path))?)
         })
+        .await
     }
 
     /// Undoes this device's last edit (remote edits made since stay); false if none.
     ///
     /// # Errors
     /// `NotAllowed`, `NotFound`, `Storage`, `Closed`.
-    pub fn undo(&self) -> Result<bool, FieldSyncError> {
-        guard_open(&self.shutdown, || Ok(self.inner.undo()?))
+    pub async fn undo(self: Arc<Self>) -> Result<bool, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || Ok(self.inner.undo()?)).await
     }
 
     /// Redoes the last undone edit; false if none.
     ///
     /// # Errors
     /// As [`Document::undo`].
-    pub fn redo(&self) -> Result<bool, FieldSyncError> {
-        guard_open(&self.shutdown, || Ok(self.inner.redo()?))
+    pub async fn redo(self: Arc<Self>) -> Result<bool, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || Ok(self.inner.redo()?)).await
     }
 
     /// True if [`Document::undo`] has something to undo.
     ///
     /// # Errors
     /// `NotFound`, `Storage`, `Closed`.
-    pub fn can_undo(&self) -> Result<bool, FieldSyncError> {
-        guard_open(&self.shutdown, || Ok(self.inner.can_undo()?))
+    pub async fn can_undo(self: Arc<Self>) -> Result<bool, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || Ok(self.inner.can_undo()?)).await
     }
 
     /// True if [`Document::redo`] has something to redo.
     ///
     /// # Errors
     /// `NotFound`, `Storage`, `Closed`.
-    pub fn can_redo(&self) -> Result<bool, FieldSyncError> {
-        guard_open(&self.shutdown, || Ok(self.inner.can_redo()?))
+    pub async fn can_redo(self: Arc<Self>) -> Result<bool, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || Ok(self.inner.can_redo()?)).await
     }
 
     /// The latest `limit` versions, newest first.
     ///
     /// # Errors
     /// `NotFound`, `Storage`, `Closed`.
-    pub fn history(&self, limit: u32) -> Result<Vec<HistoryVersion>, FieldSyncError> {
-        guard_open(&self.shutdown, || {
+    pub async fn history(
+        self: Arc<Self>,
+        limit: u32,
+    ) -> Result<Vec<HistoryVersion>, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             Ok(self
                 .inner
                 .history(limit as usize)?
@@ -483,16 +507,18 @@ impl Document {
                 })
                 .collect())
         })
+        .await
     }
 
     /// The version the document is at now.
     ///
     /// # Errors
     /// `NotFound`, `Storage`, `Closed`.
-    pub fn current_version(&self) -> Result<Vec<u8>, FieldSyncError> {
-        guard_open(&self.shutdown, || {
+    pub async fn current_version(self: Arc<Self>) -> Result<Vec<u8>, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             Ok(self.inner.current_version()?.as_bytes().to_vec())
         })
+        .await
     }
 
     /// The document's JSON at `version` (read-only).
@@ -500,18 +526,23 @@ impl Document {
     /// # Errors
     /// `InvalidArgument` (not a version, or one this replica does not hold), `NotFound`,
     /// `Closed`.
-    pub fn json_at(&self, version: Vec<u8>) -> Result<String, FieldSyncError> {
-        guard_open(&self.shutdown, || {
+    pub async fn json_at(self: Arc<Self>, version: Vec<u8>) -> Result<String, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             Ok(self.inner.json_at(&self::version(&version)?)?)
         })
+        .await
     }
 
     /// The changes from version `from` to version `to`.
     ///
     /// # Errors
     /// As [`Document::json_at`].
-    pub fn diff(&self, from: Vec<u8>, to: Vec<u8>) -> Result<Vec<Change>, FieldSyncError> {
-        guard_open(&self.shutdown, || {
+    pub async fn diff(
+        self: Arc<Self>,
+        from: Vec<u8>,
+        to: Vec<u8>,
+    ) -> Result<Vec<Change>, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             Ok(self
                 .inner
                 .diff(&version(&from)?, &version(&to)?)?
@@ -519,14 +550,18 @@ impl Document {
                 .map(Change::from)
                 .collect())
         })
+        .await
     }
 
     /// The document as a Loro snapshot (a backup, or input for a plain Loro program).
     ///
     /// # Errors
     /// `NotFound`, `Storage`, `Closed`.
-    pub fn export_snapshot(&self) -> Result<Vec<u8>, FieldSyncError> {
-        guard_open(&self.shutdown, || Ok(self.inner.export_snapshot()?))
+    pub async fn export_snapshot(self: Arc<Self>) -> Result<Vec<u8>, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
+            Ok(self.inner.export_snapshot()?)
+        })
+        .await
     }
 }
 
@@ -550,8 +585,14 @@ impl Node {
     ///
     /// # Errors
     /// `InvalidArgument` (not a snapshot, too large, holds a tree), `Storage`, `Closed`.
-    pub fn import_snapshot(&self, snapshot: Vec<u8>) -> Result<Arc<Document>, FieldSyncError> {
-        crate::guard(|| Ok(self.wrap(self.live()?.import_snapshot(&snapshot)?)))
+    pub async fn import_snapshot(
+        self: Arc<Self>,
+        snapshot: Vec<u8>,
+    ) -> Result<Arc<Document>, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
+            Ok(self.wrap(self.live()?.import_snapshot(&snapshot)?))
+        })
+        .await
     }
 }
 
@@ -574,135 +615,180 @@ impl MapHandle {
     ///
     /// # Errors
     /// `NotFound`, `Storage`, `Closed`.
-    pub fn len(&self) -> Result<u32, FieldSyncError> {
-        guard_open(&self.shutdown, || validate::length(self.inner.len()?))
+    pub async fn len(self: Arc<Self>) -> Result<u32, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
+            validate::length(self.inner.len()?)
+        })
+        .await
     }
 
     /// True if the map has no keys.
     ///
     /// # Errors
     /// `NotFound`, `Storage`, `Closed`.
-    pub fn is_empty(&self) -> Result<bool, FieldSyncError> {
-        guard_open(&self.shutdown, || Ok(self.inner.is_empty()?))
+    pub async fn is_empty(self: Arc<Self>) -> Result<bool, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || Ok(self.inner.is_empty()?)).await
     }
 
     /// The whole map as JSON (`null` once deleted).
     ///
     /// # Errors
     /// `NotFound`, `Storage`, `Closed`.
-    pub fn to_json(&self) -> Result<String, FieldSyncError> {
-        guard_open(&self.shutdown, || Ok(self.inner.to_json()?))
+    pub async fn to_json(self: Arc<Self>) -> Result<String, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || Ok(self.inner.to_json()?)).await
     }
 
     /// The value at `key` as JSON, or null/nil.
     ///
     /// # Errors
     /// `NotFound`, `Storage`, `Closed`.
-    pub fn get_json(&self, key: String) -> Result<Option<String>, FieldSyncError> {
-        guard_open(&self.shutdown, || Ok(self.inner.get_json(&key)?))
+    pub async fn get_json(self: Arc<Self>, key: String) -> Result<Option<String>, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
+            Ok(self.inner.get_json(&key)?)
+        })
+        .await
     }
 
     /// Writes JSON at `key` as nested maps and lists (one operation).
     ///
     /// # Errors
     /// `InvalidArgument` (bad key or JSON, deleted map), `NotAllowed`, `Storage`, `Closed`.
-    pub fn set_json(&self, key: String, json: String) -> Result<(), FieldSyncError> {
-        guard_open(&self.shutdown, || Ok(self.inner.set_json(&key, &json)?))
+    pub async fn set_json(
+        self: Arc<Self>,
+        key: String,
+        json: String,
+    ) -> Result<(), FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
+            Ok(self.inner.set_json(&key, &json)?)
+        })
+        .await
     }
 
     /// Creates an empty map at `key` and returns it.
     ///
     /// # Errors
     /// As [`MapHandle::set_json`].
-    pub fn insert_map(&self, key: String) -> Result<Arc<MapHandle>, FieldSyncError> {
-        guard_open(&self.shutdown, || {
+    pub async fn insert_map(
+        self: Arc<Self>,
+        key: String,
+    ) -> Result<Arc<MapHandle>, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             Ok(wrap_map(self.inner.insert_map(&key)?, &self.shutdown))
         })
+        .await
     }
 
     /// Creates an empty list at `key` and returns it.
     ///
     /// # Errors
     /// As [`MapHandle::set_json`].
-    pub fn insert_list(&self, key: String) -> Result<Arc<ListHandle>, FieldSyncError> {
-        guard_open(&self.shutdown, || {
+    pub async fn insert_list(
+        self: Arc<Self>,
+        key: String,
+    ) -> Result<Arc<ListHandle>, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             Ok(wrap_list(self.inner.insert_list(&key)?, &self.shutdown))
         })
+        .await
     }
 
     /// Creates an empty text at `key` and returns it.
     ///
     /// # Errors
     /// As [`MapHandle::set_json`].
-    pub fn insert_text(&self, key: String) -> Result<Arc<TextHandle>, FieldSyncError> {
-        guard_open(&self.shutdown, || {
+    pub async fn insert_text(
+        self: Arc<Self>,
+        key: String,
+    ) -> Result<Arc<TextHandle>, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             Ok(wrap_text(self.inner.insert_text(&key)?, &self.shutdown))
         })
+        .await
     }
 
     /// Creates a counter at 0 at `key` and returns it.
     ///
     /// # Errors
     /// As [`MapHandle::set_json`].
-    pub fn insert_counter(&self, key: String) -> Result<Arc<CounterHandle>, FieldSyncError> {
-        guard_open(&self.shutdown, || {
+    pub async fn insert_counter(
+        self: Arc<Self>,
+        key: String,
+    ) -> Result<Arc<CounterHandle>, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             Ok(wrap_counter(
                 self.inner.insert_counter(&key)?,
                 &self.shutdown,
             ))
         })
+        .await
     }
 
     /// The map at `key`, or null/nil if there is none (or something else is there).
     ///
     /// # Errors
     /// `NotFound`, `Storage`, `Closed`.
-    pub fn get_map(&self, key: String) -> Result<Option<Arc<MapHandle>>, FieldSyncError> {
-        guard_open(&self.shutdown, || {
+    pub async fn get_map(
+        self: Arc<Self>,
+        key: String,
+    ) -> Result<Option<Arc<MapHandle>>, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             Ok(self
                 .inner
                 .get_map(&key)?
                 .map(|h| wrap_map(h, &self.shutdown)))
         })
+        .await
     }
 
     /// The list at `key`, or null/nil.
     ///
     /// # Errors
     /// `NotFound`, `Storage`, `Closed`.
-    pub fn get_list(&self, key: String) -> Result<Option<Arc<ListHandle>>, FieldSyncError> {
-        guard_open(&self.shutdown, || {
+    pub async fn get_list(
+        self: Arc<Self>,
+        key: String,
+    ) -> Result<Option<Arc<ListHandle>>, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             Ok(self
                 .inner
                 .get_list(&key)?
                 .map(|h| wrap_list(h, &self.shutdown)))
         })
+        .await
     }
 
     /// The text at `key`, or null/nil.
     ///
     /// # Errors
     /// `NotFound`, `Storage`, `Closed`.
-    pub fn get_text(&self, key: String) -> Result<Option<Arc<TextHandle>>, FieldSyncError> {
-        guard_open(&self.shutdown, || {
+    pub async fn get_text(
+        self: Arc<Self>,
+        key: String,
+    ) -> Result<Option<Arc<TextHandle>>, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             Ok(self
                 .inner
                 .get_text(&key)?
                 .map(|h| wrap_text(h, &self.shutdown)))
         })
+        .await
     }
 
     /// The counter at `key`, or null/nil.
     ///
     /// # Errors
     /// `NotFound`, `Storage`, `Closed`.
-    pub fn get_counter(&self, key: String) -> Result<Option<Arc<CounterHandle>>, FieldSyncError> {
-        guard_open(&self.shutdown, || {
+    pub async fn get_counter(
+        self: Arc<Self>,
+        key: String,
+    ) -> Result<Option<Arc<CounterHandle>>, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             Ok(self
                 .inner
                 .get_counter(&key)?
                 .map(|h| wrap_counter(h, &self.shutdown)))
         })
+        .await
     }
 }
 
@@ -716,18 +802,19 @@ impl ListHandle {
     ///
     /// # Errors
     /// `NotFound`, `Storage`, `Closed`.
-    pub fn to_json(&self) -> Result<String, FieldSyncError> {
-        guard_open(&self.shutdown, || Ok(self.inner.to_json()?))
+    pub async fn to_json(self: Arc<Self>) -> Result<String, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || Ok(self.inner.to_json()?)).await
     }
 
     /// The item at `index` as JSON, or null/nil past the end.
     ///
     /// # Errors
     /// `NotFound`, `Storage`, `Closed`.
-    pub fn get_json(&self, index: u32) -> Result<Option<String>, FieldSyncError> {
-        guard_open(&self.shutdown, || {
+    pub async fn get_json(self: Arc<Self>, index: u32) -> Result<Option<String>, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             Ok(self.inner.get_json(validate::index(index)?)?)
         })
+        .await
     }
 
     /// Inserts JSON at `index` as nested maps and lists (one operation).
@@ -735,132 +822,173 @@ impl ListHandle {
     /// # Errors
     /// `InvalidArgument` (bad JSON, index past the end, deleted list), `NotAllowed`,
     /// `Storage`, `Closed`.
-    pub fn insert_json(&self, index: u32, json: String) -> Result<(), FieldSyncError> {
-        guard_open(&self.shutdown, || {
+    pub async fn insert_json(
+        self: Arc<Self>,
+        index: u32,
+        json: String,
+    ) -> Result<(), FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             Ok(self.inner.insert_json(validate::index(index)?, &json)?)
         })
+        .await
     }
 
     /// Appends JSON as nested maps and lists (one operation).
     ///
     /// # Errors
     /// As [`ListHandle::insert_json`].
-    pub fn push_json(&self, json: String) -> Result<(), FieldSyncError> {
-        guard_open(&self.shutdown, || Ok(self.inner.push_json(&json)?))
+    pub async fn push_json(self: Arc<Self>, json: String) -> Result<(), FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
+            Ok(self.inner.push_json(&json)?)
+        })
+        .await
     }
 
     /// Replaces the item at `index` by JSON (one operation).
     ///
     /// # Errors
     /// As [`ListHandle::insert_json`].
-    pub fn set_json(&self, index: u32, json: String) -> Result<(), FieldSyncError> {
-        guard_open(&self.shutdown, || {
+    pub async fn set_json(self: Arc<Self>, index: u32, json: String) -> Result<(), FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             Ok(self.inner.set_json(validate::index(index)?, &json)?)
         })
+        .await
     }
 
     /// Inserts an empty map at `index` (null/nil: at the end) and returns it.
     ///
     /// # Errors
     /// As [`ListHandle::insert_json`].
-    pub fn insert_map(&self, index: Option<u32>) -> Result<Arc<MapHandle>, FieldSyncError> {
-        guard_open(&self.shutdown, || {
+    pub async fn insert_map(
+        self: Arc<Self>,
+        index: Option<u32>,
+    ) -> Result<Arc<MapHandle>, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             Ok(wrap_map(
                 self.inner.insert_map(position(index)?)?,
                 &self.shutdown,
             ))
         })
+        .await
     }
 
     /// Inserts an empty list at `index` (null/nil: at the end) and returns it.
     ///
     /// # Errors
     /// As [`ListHandle::insert_json`].
-    pub fn insert_list(&self, index: Option<u32>) -> Result<Arc<ListHandle>, FieldSyncError> {
-        guard_open(&self.shutdown, || {
+    pub async fn insert_list(
+        self: Arc<Self>,
+        index: Option<u32>,
+    ) -> Result<Arc<ListHandle>, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             Ok(wrap_list(
                 self.inner.insert_list(position(index)?)?,
                 &self.shutdown,
             ))
         })
+        .await
     }
 
     /// Inserts an empty text at `index` (null/nil: at the end) and returns it.
     ///
     /// # Errors
     /// As [`ListHandle::insert_json`].
-    pub fn insert_text(&self, index: Option<u32>) -> Result<Arc<TextHandle>, FieldSyncError> {
-        guard_open(&self.shutdown, || {
+    pub async fn insert_text(
+        self: Arc<Self>,
+        index: Option<u32>,
+    ) -> Result<Arc<TextHandle>, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             Ok(wrap_text(
                 self.inner.insert_text(position(index)?)?,
                 &self.shutdown,
             ))
         })
+        .await
     }
 
     /// Inserts a counter at 0 at `index` (null/nil: at the end) and returns it.
     ///
     /// # Errors
     /// As [`ListHandle::insert_json`].
-    pub fn insert_counter(&self, index: Option<u32>) -> Result<Arc<CounterHandle>, FieldSyncError> {
-        guard_open(&self.shutdown, || {
+    pub async fn insert_counter(
+        self: Arc<Self>,
+        index: Option<u32>,
+    ) -> Result<Arc<CounterHandle>, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             Ok(wrap_counter(
                 self.inner.insert_counter(position(index)?)?,
                 &self.shutdown,
             ))
         })
+        .await
     }
 
     /// The map at `index`, or null/nil.
     ///
     /// # Errors
     /// `NotFound`, `Storage`, `Closed`.
-    pub fn get_map(&self, index: u32) -> Result<Option<Arc<MapHandle>>, FieldSyncError> {
-        guard_open(&self.shutdown, || {
+    pub async fn get_map(
+        self: Arc<Self>,
+        index: u32,
+    ) -> Result<Option<Arc<MapHandle>>, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             Ok(self
                 .inner
                 .get_map(validate::index(index)?)?
                 .map(|h| wrap_map(h, &self.shutdown)))
         })
+        .await
     }
 
     /// The list at `index`, or null/nil.
     ///
     /// # Errors
     /// `NotFound`, `Storage`, `Closed`.
-    pub fn get_list(&self, index: u32) -> Result<Option<Arc<ListHandle>>, FieldSyncError> {
-        guard_open(&self.shutdown, || {
+    pub async fn get_list(
+        self: Arc<Self>,
+        index: u32,
+    ) -> Result<Option<Arc<ListHandle>>, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             Ok(self
                 .inner
                 .get_list(validate::index(index)?)?
                 .map(|h| wrap_list(h, &self.shutdown)))
         })
+        .await
     }
 
     /// The text at `index`, or null/nil.
     ///
     /// # Errors
     /// `NotFound`, `Storage`, `Closed`.
-    pub fn get_text(&self, index: u32) -> Result<Option<Arc<TextHandle>>, FieldSyncError> {
-        guard_open(&self.shutdown, || {
+    pub async fn get_text(
+        self: Arc<Self>,
+        index: u32,
+    ) -> Result<Option<Arc<TextHandle>>, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             Ok(self
                 .inner
                 .get_text(validate::index(index)?)?
                 .map(|h| wrap_text(h, &self.shutdown)))
         })
+        .await
     }
 
     /// The counter at `index`, or null/nil.
     ///
     /// # Errors
     /// `NotFound`, `Storage`, `Closed`.
-    pub fn get_counter(&self, index: u32) -> Result<Option<Arc<CounterHandle>>, FieldSyncError> {
-        guard_open(&self.shutdown, || {
+    pub async fn get_counter(
+        self: Arc<Self>,
+        index: u32,
+    ) -> Result<Option<Arc<CounterHandle>>, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             Ok(self
                 .inner
                 .get_counter(validate::index(index)?)?
                 .map(|h| wrap_counter(h, &self.shutdown)))
         })
+        .await
     }
 }
 
@@ -882,8 +1010,8 @@ impl Document {
     ///
     /// # Errors
     /// `NotFound`, `Storage`, `Closed`.
-    pub fn forks(&self) -> Result<Vec<ForkRecord>, FieldSyncError> {
-        guard_open(&self.shutdown, || {
+    pub async fn forks(self: Arc<Self>) -> Result<Vec<ForkRecord>, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             let node = self.node_handle()?;
             Ok(node
                 .forks(self.inner.id())?
@@ -895,5 +1023,6 @@ impl Document {
                 })
                 .collect())
         })
+        .await
     }
 }

@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 use crate::document::Document;
 use crate::error::FieldSyncError;
 use crate::events::EventSubscription;
-use crate::guard::{guard, guard_async};
+use crate::guard::{guard_async, off_thread};
 use crate::key_store::{DeviceKeyStore, KeyStoreAdapter};
 use crate::network::{NetworkInfo, NetworkOptions, PeerAddress};
 use crate::validate;
@@ -144,11 +144,11 @@ impl Node {
     ///   (unwritable, corrupt, written by a newer FieldSync).
     /// - `Crypto`: the key store failed or returned a key that is not 32 bytes.
     #[uniffi::constructor(default(key_store = None))]
-    pub fn open(
+    pub async fn open(
         data_dir: String,
         key_store: Option<Arc<dyn DeviceKeyStore>>,
     ) -> Result<Arc<Self>, FieldSyncError> {
-        guard(|| {
+        off_thread(CancellationToken::new(), move || {
             let dir = validate::data_dir(&data_dir)?;
             let mut config = fieldsync::NodeConfig::new(dir);
             // Kotlin and Swift strings index UTF-16 code units.
@@ -162,6 +162,7 @@ impl Node {
                 shutdown: CancellationToken::new(),
             }))
         })
+        .await
     }
 
     /// This device's author id: its Ed25519 public key as 64 hex characters.
@@ -174,8 +175,11 @@ impl Node {
     ///
     /// # Errors
     /// `Crypto`, `Storage`, `Closed`.
-    pub fn key_bundle(&self) -> Result<Vec<u8>, FieldSyncError> {
-        guard(|| Ok(self.live()?.key_bundle()?))
+    pub async fn key_bundle(self: Arc<Self>) -> Result<Vec<u8>, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
+            Ok(self.live()?.key_bundle()?)
+        })
+        .await
     }
 
     /// Sends `payload` to the device `peer` (an author id), end-to-end encrypted over a
@@ -186,8 +190,12 @@ impl Node {
     /// # Errors
     /// `InvalidArgument` (bad id, unknown key bundle, payload too large), `Crypto`, `Storage`,
     /// `Closed`.
-    pub fn send_direct(&self, peer: String, payload: Vec<u8>) -> Result<u64, FieldSyncError> {
-        guard(|| {
+    pub async fn send_direct(
+        self: Arc<Self>,
+        peer: String,
+        payload: Vec<u8>,
+    ) -> Result<u64, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             let node = self.live()?;
             if payload.len() > node.config().max_operation_bytes / 2 {
                 return Err(FieldSyncError::invalid("direct message payload too large"));
@@ -197,6 +205,7 @@ impl Node {
                 .map_err(|e: fieldsync::IdError| FieldSyncError::invalid(e.to_string()))?;
             Ok(node.send_direct(peer, &payload)?)
         })
+        .await
     }
 
     /// Revokes every invite issued for `document`: devices holding one can no longer join by
@@ -204,21 +213,25 @@ impl Node {
     ///
     /// # Errors
     /// `InvalidArgument` (bad id), `Storage`, `Closed`.
-    pub fn revoke_invites(&self, document: String) -> Result<u64, FieldSyncError> {
-        guard(|| {
+    pub async fn revoke_invites(self: Arc<Self>, document: String) -> Result<u64, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             let id: fieldsync::DocumentId = document
                 .parse()
                 .map_err(|e: fieldsync::IdError| FieldSyncError::invalid(e.to_string()))?;
             Ok(self.live()?.revoke_invites(id)? as u64)
         })
+        .await
     }
 
     /// Creates a new, empty document.
     ///
     /// # Errors
     /// `Storage`, `Closed`.
-    pub fn create_document(&self) -> Result<Arc<Document>, FieldSyncError> {
-        guard(|| Ok(self.wrap(self.live()?.create_document()?)))
+    pub async fn create_document(self: Arc<Self>) -> Result<Arc<Document>, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
+            Ok(self.wrap(self.live()?.create_document()?))
+        })
+        .await
     }
 
     /// Opens an existing document by id.
@@ -227,19 +240,23 @@ impl Node {
     /// - `InvalidArgument`: `id` is not 64 hex characters.
     /// - `NotFound`: no such document on this node (never created, joined, or deleted).
     /// - `Storage`, `Closed`.
-    pub fn open_document(&self, id: String) -> Result<Arc<Document>, FieldSyncError> {
-        guard(|| {
+    pub async fn open_document(
+        self: Arc<Self>,
+        id: String,
+    ) -> Result<Arc<Document>, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             let id = validate::document_id(&id)?;
             Ok(self.wrap(self.live()?.document(id)?))
         })
+        .await
     }
 
     /// Ids of all documents on this node.
     ///
     /// # Errors
     /// `Storage`, `Closed`.
-    pub fn document_ids(&self) -> Result<Vec<String>, FieldSyncError> {
-        guard(|| {
+    pub async fn document_ids(self: Arc<Self>) -> Result<Vec<String>, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             Ok(self
                 .live()?
                 .documents()?
@@ -247,6 +264,7 @@ impl Node {
                 .map(|d| d.to_string())
                 .collect())
         })
+        .await
     }
 
     /// Deletes a document on this node: content, history and pending operations. Sync never
@@ -254,11 +272,12 @@ impl Node {
     ///
     /// # Errors
     /// `InvalidArgument` (malformed id), `NotFound`, `Storage`, `Closed`.
-    pub fn delete_document(&self, id: String) -> Result<(), FieldSyncError> {
-        guard(|| {
+    pub async fn delete_document(self: Arc<Self>, id: String) -> Result<(), FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             let id = validate::document_id(&id)?;
             Ok(self.live()?.delete_document(id)?)
         })
+        .await
     }
 
     /// Subscribes to this node's events. See [`EventSubscription`]. After
@@ -274,8 +293,8 @@ impl Node {
     ///
     /// # Errors
     /// `Storage`, `Closed`.
-    pub fn pending_ops(&self) -> Result<Vec<PendingOp>, FieldSyncError> {
-        guard(|| {
+    pub async fn pending_ops(self: Arc<Self>) -> Result<Vec<PendingOp>, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
             Ok(self
                 .live()?
                 .pending(None)?
@@ -283,6 +302,7 @@ impl Node {
                 .map(PendingOp::from)
                 .collect())
         })
+        .await
     }
 
     /// Whether another device writes with this device's identity (see the event
@@ -290,8 +310,11 @@ impl Node {
     ///
     /// # Errors
     /// `Closed`.
-    pub fn identity_cloned(&self) -> Result<bool, FieldSyncError> {
-        guard(|| Ok(self.live()?.identity_cloned().is_some()))
+    pub async fn identity_cloned(self: Arc<Self>) -> Result<bool, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
+            Ok(self.live()?.identity_cloned().is_some())
+        })
+        .await
     }
 
     /// Replaces the store key with a fresh one (saved through the key store) and moves the
@@ -301,8 +324,11 @@ impl Node {
     ///
     /// # Errors
     /// `Storage`, `Closed`, `Crypto` (the key store failed; the old key still opens).
-    pub fn rotate_store_key(&self) -> Result<(), FieldSyncError> {
-        guard(|| Ok(self.live()?.rotate_store_key()?))
+    pub async fn rotate_store_key(self: Arc<Self>) -> Result<(), FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
+            Ok(self.live()?.rotate_store_key()?)
+        })
+        .await
     }
 
     /// Writes a snapshot of every loaded document so the next open is fast. Edits are durable
@@ -310,8 +336,8 @@ impl Node {
     ///
     /// # Errors
     /// `Storage`, `Closed`.
-    pub fn flush(&self) -> Result<(), FieldSyncError> {
-        guard(|| Ok(self.live()?.flush()?))
+    pub async fn flush(self: Arc<Self>) -> Result<(), FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || Ok(self.live()?.flush()?)).await
     }
 
     /// Shuts the node down: flushes, ends every event subscription, releases the data

@@ -59,7 +59,7 @@ extension Document {
     /// first item is the current value, so a view binds directly:
     ///
     /// ```swift
-    /// for await item in try document.changes(path: [.key(key: "households"), .index(index: 0)]) {
+    /// for await item in try await document.changes(path: [.key(key: "households"), .index(index: 0)]) {
     ///     switch item {
     ///     case .current(let json), .lagged(let json): render(json)
     ///     case .changes(_, let changes): apply(changes)
@@ -69,8 +69,13 @@ extension Document {
     ///
     /// The subscription is made when this is called (no change is missed after it returns)
     /// and lives as long as the stream.
-    public func changes(path: [PathSegment]? = nil) throws -> AsyncStream<ChangeItem> {
-        let subscription = try path.map { try observePath(path: $0) } ?? observe()
+    public func changes(path: [PathSegment]? = nil) async throws -> AsyncStream<ChangeItem> {
+        let subscription: ChangeSubscription
+        if let path {
+            subscription = try await observePath(path: path)
+        } else {
+            subscription = try await observe()
+        }
         return subscription.asStream()
     }
 }

@@ -105,7 +105,7 @@ func assertThrows<T>(
         _ = try await body()
         XCTFail("expected FieldSyncError.\(expected), got no error", file: file, line: line)
     } catch {
-        XCTAssertEqual(kind(error), expected, "\(error)", file: file, line: line)
+        await assertEqual(kind(error), expected, "\(error)", file: file, line: line)
     }
 }
 
@@ -126,60 +126,60 @@ final class FieldSyncTests: XCTestCase {
     }
 
     /// Compiles only if the generated API has the shape the AsyncSequence adapters rely on.
-    func testStreamAdaptersMatchGeneratedApi() {
+    func testStreamAdaptersMatchGeneratedApi() async {
         let subscriptionToStream: (EventSubscription) -> () -> AsyncStream<FieldSyncEvent> =
             EventSubscription.asStream
         let nodeToStream: (Node) -> () -> AsyncStream<FieldSyncEvent> = Node.events
-        XCTAssertNotNil(subscriptionToStream)
-        XCTAssertNotNil(nodeToStream)
+        await assertNotNil(subscriptionToStream)
+        await assertNotNil(nodeToStream)
     }
 
-    func testOpenCreateEditAndReadJson() throws {
-        let node = try Node.open(dataDir: tempDir())
-        XCTAssertEqual(node.authorId().count, 64)
-        let doc = try node.createDocument()
-        XCTAssertEqual(try node.documentIds(), [doc.id()])
+    func testOpenCreateEditAndReadJson() async throws {
+        let node = try await Node.open(dataDir: tempDir())
+        await assertEqual(node.authorId().count, 64)
+        let doc = try await node.createDocument()
+        await assertEqual(try await node.documentIds(), [doc.id()])
 
         let text = try doc.text(name: "notes")
-        try text.insert(pos: 0, text: "water point 3")
-        try text.push(text: " repaired")
-        try text.delete(pos: 0, len: 6)
-        XCTAssertEqual(try text.content(), "point 3 repaired")
-        XCTAssertEqual(try text.len(), 16)
+        try await text.insert(pos: 0, text: "water point 3")
+        try await text.push(text: " repaired")
+        try await text.delete(pos: 0, len: 6)
+        await assertEqual(try await text.content(), "point 3 repaired")
+        await assertEqual(try await text.len(), 16)
 
         let map = try doc.map(name: "site")
-        try map.set(key: "name", value: .string(value: "Kisumu"))
-        try map.set(key: "visits", value: .int(value: 3))
-        try map.set(key: "ok", value: .bool(value: true))
-        try map.set(key: "ph", value: .double(value: 7.2))
-        try map.set(key: "note", value: .null)
-        try map.delete(key: "note")
-        XCTAssertEqual(try map.get(key: "visits"), .int(value: 3))
-        XCTAssertNil(try map.get(key: "missing"))
-        XCTAssertEqual(try map.keys(), ["name", "ok", "ph", "visits"])
+        try await map.set(key: "name", value: .string(value: "Kisumu"))
+        try await map.set(key: "visits", value: .int(value: 3))
+        try await map.set(key: "ok", value: .bool(value: true))
+        try await map.set(key: "ph", value: .double(value: 7.2))
+        try await map.set(key: "note", value: .null)
+        try await map.delete(key: "note")
+        await assertEqual(try await map.get(key: "visits"), .int(value: 3))
+        await assertNil(try await map.get(key: "missing"))
+        await assertEqual(try await map.keys(), ["name", "ok", "ph", "visits"])
 
         let list = try doc.list(name: "readings")
-        try list.push(value: .int(value: 1))
-        try list.push(value: .int(value: 3))
-        try list.insert(index: 1, value: .int(value: 2))
-        try list.delete(index: 2, count: 1)
-        XCTAssertEqual(try list.len(), 2)
-        XCTAssertEqual(try list.get(index: 1), .int(value: 2))
-        XCTAssertNil(try list.get(index: 5))
+        try await list.push(value: .int(value: 1))
+        try await list.push(value: .int(value: 3))
+        try await list.insert(index: 1, value: .int(value: 2))
+        try await list.delete(index: 2, count: 1)
+        await assertEqual(try await list.len(), 2)
+        await assertEqual(try await list.get(index: 1), .int(value: 2))
+        await assertNil(try await list.get(index: 5))
 
-        XCTAssertEqual(
-            try doc.toJson(),
+        await assertEqual(
+            try await doc.toJson(),
             #"{"notes":"point 3 repaired","readings":[1,2],"site":{"name":"Kisumu","ok":true,"ph":7.2,"visits":3}}"#
         )
-        let version = try doc.version()
-        XCTAssertEqual(Array(version.keys), [node.authorId()])
-        XCTAssertEqual(UInt64(version[node.authorId()]!) + 1, try doc.opCount())
-        XCTAssertEqual(try compareVersions(first: version, second: version), .equal)
-        XCTAssertEqual(try compareVersions(first: version, second: [:]), .ahead)
+        let version = try await doc.version()
+        await assertEqual(Array(version.keys), [node.authorId()])
+        await assertEqual(UInt64(version[node.authorId()]!) + 1, try await doc.opCount())
+        await assertEqual(try compareVersions(first: version, second: version), .equal)
+        await assertEqual(try compareVersions(first: version, second: [:]), .ahead)
         // Pending: every edit plus the two control operations that created the document: its
         // genesis (roles) and its group.
-        XCTAssertEqual(try doc.pendingOps(), try doc.opCount() + 2)
-        XCTAssertEqual(UInt64(try node.pendingOps().count), try doc.opCount() + 2)
+        await assertEqual(try await doc.pendingOps(), try await doc.opCount() + 2)
+        await assertEqual(UInt64(try await node.pendingOps().count), try await doc.opCount() + 2)
     }
 
     func testReopenFromDisk() async throws {
@@ -188,46 +188,46 @@ final class FieldSyncTests: XCTestCase {
         var id = ""
         var json = ""
         do {
-            let node = try Node.open(dataDir: dir)
-            let doc = try node.createDocument()
-            try doc.text(name: "t").insert(pos: 0, text: "persisted")
-            try doc.map(name: "m").set(key: "k", value: .int(value: 42))
+            let node = try await Node.open(dataDir: dir)
+            let doc = try await node.createDocument()
+            try await doc.text(name: "t").insert(pos: 0, text: "persisted")
+            try await doc.map(name: "m").set(key: "k", value: .int(value: 42))
             author = node.authorId()
             id = doc.id()
-            json = try doc.toJson()
+            json = try await doc.toJson()
             try await node.shutdown()
         }
-        let node = try Node.open(dataDir: dir)
-        XCTAssertEqual(node.authorId(), author)
-        XCTAssertEqual(try node.documentIds(), [id])
-        let doc = try node.openDocument(id: id)
-        XCTAssertEqual(try doc.toJson(), json)
-        try doc.text(name: "t").push(text: ", and reopened")
-        XCTAssertEqual(try doc.text(name: "t").content(), "persisted, and reopened")
+        let node = try await Node.open(dataDir: dir)
+        await assertEqual(node.authorId(), author)
+        await assertEqual(try await node.documentIds(), [id])
+        let doc = try await node.openDocument(id: id)
+        await assertEqual(try await doc.toJson(), json)
+        try await doc.text(name: "t").push(text: ", and reopened")
+        await assertEqual(try await doc.text(name: "t").content(), "persisted, and reopened")
     }
 
     func testEventsArriveAsAsyncSequence() async throws {
-        let node = try Node.open(dataDir: tempDir())
-        let doc = try node.createDocument()
+        let node = try await Node.open(dataDir: tempDir())
+        let doc = try await node.createDocument()
         let sub = node.subscribe()
-        try doc.text(name: "t").insert(pos: 0, text: "a")
-        try doc.map(name: "m").set(key: "k", value: .bool(value: true))
+        try await doc.text(name: "t").insert(pos: 0, text: "a")
+        try await doc.map(name: "m").set(key: "k", value: .bool(value: true))
         var got: [FieldSyncEvent] = []
         for await event in sub.asStream() {
             got.append(event)
             if got.count == 2 { break }
         }
         let expected = FieldSyncEvent.documentChanged(document: doc.id(), origin: .local)
-        XCTAssertEqual(got, [expected, expected])
+        await assertEqual(got, [expected, expected])
         sub.cancel()
-        XCTAssertTrue(sub.isCancelled())
+        await assertTrue(sub.isCancelled())
         let next = await sub.next()
-        XCTAssertNil(next)
+        await assertNil(next)
     }
 
     func testNodeEventsStreamDeliversFirstEvent() async throws {
-        let node = try Node.open(dataDir: tempDir())
-        let doc = try node.createDocument()
+        let node = try await Node.open(dataDir: tempDir())
+        let doc = try await node.createDocument()
         let first = Task { () -> FieldSyncEvent? in
             for await event in node.events() { return event }
             return nil
@@ -236,18 +236,18 @@ final class FieldSyncTests: XCTestCase {
         let editor = Task {
             var i: Int64 = 0
             while !Task.isCancelled && i < 500 {
-                try doc.list(name: "l").push(value: .int(value: i))
+                try await doc.list(name: "l").push(value: .int(value: i))
                 i += 1
                 try await Task.sleep(nanoseconds: 20_000_000)
             }
         }
         let event = try await first.value
         editor.cancel()
-        XCTAssertEqual(event, .documentChanged(document: doc.id(), origin: .local))
+        await assertEqual(event, .documentChanged(document: doc.id(), origin: .local))
     }
 
     func testCancellingTheConsumingTaskCancelsTheSubscription() async throws {
-        let node = try Node.open(dataDir: tempDir())
+        let node = try await Node.open(dataDir: tempDir())
         let sub = node.subscribe()
         let consumer = Task { () -> Int in
             var n = 0
@@ -257,48 +257,48 @@ final class FieldSyncTests: XCTestCase {
         try await Task.sleep(nanoseconds: 100_000_000)
         consumer.cancel()
         let n = try await consumer.value
-        XCTAssertEqual(n, 0)
-        XCTAssertTrue(sub.isCancelled())
+        await assertEqual(n, 0)
+        await assertTrue(sub.isCancelled())
     }
 
     func testShutdownEndsSubscriptionsAndClosesTheNode() async throws {
-        let node = try Node.open(dataDir: tempDir())
-        let doc = try node.createDocument()
+        let node = try await Node.open(dataDir: tempDir())
+        let doc = try await node.createDocument()
         let text = try doc.text(name: "t")
         let sub = node.subscribe()
         try await node.shutdown()
         try await node.shutdown()  // idempotent
-        XCTAssertTrue(node.isShutDown())
+        await assertTrue(node.isShutDown())
         let next = await sub.next()
-        XCTAssertNil(next)
-        await assertThrows("Closed") { try node.createDocument() }
-        await assertThrows("Closed") { try doc.toJson() }
-        await assertThrows("Closed") { try text.insert(pos: 0, text: "x") }
+        await assertNil(next)
+        await assertThrows("Closed") { try await node.createDocument() }
+        await assertThrows("Closed") { try await doc.toJson() }
+        await assertThrows("Closed") { try await text.insert(pos: 0, text: "x") }
         await assertThrows("Closed") { try await node.startNetwork(options: NetworkOptions()) }
     }
 
     func testInvalidInputRaisesTypedErrors() async throws {
-        let node = try Node.open(dataDir: tempDir())
-        let doc = try node.createDocument()
+        let node = try await Node.open(dataDir: tempDir())
+        let doc = try await node.createDocument()
         // unknown / malformed document ids
-        await assertThrows("NotFound") { try node.openDocument(id: String(repeating: "ab", count: 32)) }
-        await assertThrows("NotFound") { try node.deleteDocument(id: String(repeating: "cd", count: 32)) }
-        await assertThrows("InvalidArgument") { try node.openDocument(id: "") }
-        await assertThrows("InvalidArgument") { try node.openDocument(id: "not-an-id") }
-        await assertThrows("InvalidArgument") { try node.openDocument(id: String(repeating: "a", count: 1_000_000)) }
+        await assertThrows("NotFound") { try await node.openDocument(id: String(repeating: "ab", count: 32)) }
+        await assertThrows("NotFound") { try await node.deleteDocument(id: String(repeating: "cd", count: 32)) }
+        await assertThrows("InvalidArgument") { try await node.openDocument(id: "") }
+        await assertThrows("InvalidArgument") { try await node.openDocument(id: "not-an-id") }
+        await assertThrows("InvalidArgument") { try await node.openDocument(id: String(repeating: "a", count: 1_000_000)) }
         // empty and huge strings
         await assertThrows("InvalidArgument") { try doc.text(name: "") }
         await assertThrows("InvalidArgument") { try doc.map(name: String(repeating: "m", count: 300)) }
-        await assertThrows("InvalidArgument") { try doc.text(name: "t").insert(pos: 0, text: "") }
+        await assertThrows("InvalidArgument") { try await doc.text(name: "t").insert(pos: 0, text: "") }
         let huge = String(repeating: "x", count: 17 * 1024 * 1024)
-        await assertThrows("InvalidArgument") { try doc.text(name: "t").push(text: huge) }
-        await assertThrows("InvalidArgument") { try doc.map(name: "m").set(key: "k", value: .string(value: huge)) }
-        await assertThrows("InvalidArgument") { try doc.map(name: "m").set(key: "", value: .null) }
-        await assertThrows("InvalidArgument") { try doc.map(name: "m").get(key: "") }
+        await assertThrows("InvalidArgument") { try await doc.text(name: "t").push(text: huge) }
+        await assertThrows("InvalidArgument") { try await doc.map(name: "m").set(key: "k", value: .string(value: huge)) }
+        await assertThrows("InvalidArgument") { try await doc.map(name: "m").set(key: "", value: .null) }
+        await assertThrows("InvalidArgument") { try await doc.map(name: "m").get(key: "") }
         // out of bounds, non-finite numbers
-        await assertThrows("InvalidArgument") { try doc.text(name: "t").insert(pos: 5, text: "x") }
-        await assertThrows("InvalidArgument") { try doc.list(name: "l").delete(index: 0, count: 1) }
-        await assertThrows("InvalidArgument") { try doc.list(name: "l").push(value: .double(value: .nan)) }
+        await assertThrows("InvalidArgument") { try await doc.text(name: "t").insert(pos: 5, text: "x") }
+        await assertThrows("InvalidArgument") { try await doc.list(name: "l").delete(index: 0, count: 1) }
+        await assertThrows("InvalidArgument") { try await doc.list(name: "l").push(value: .double(value: .nan)) }
         // malformed invites
         await assertThrows("InvalidInvite") { try await node.join(invite: "") }
         await assertThrows("InvalidInvite") { try await node.join(invite: "https://example.com/x") }
@@ -313,23 +313,23 @@ final class FieldSyncTests: XCTestCase {
             try await node.addPeer(peer: PeerAddress(nodeId: node.authorId(), addresses: ["nowhere"]))
         }
         // nothing above changed the document
-        XCTAssertEqual(try doc.toJson(), "{}")
+        await assertEqual(try await doc.toJson(), "{}")
         // bad data directories
-        await assertThrows("InvalidArgument") { try Node.open(dataDir: "") }
-        await assertThrows("InvalidArgument") { try Node.open(dataDir: "a\u{0}b") }
+        await assertThrows("InvalidArgument") { try await Node.open(dataDir: "") }
+        await assertThrows("InvalidArgument") { try await Node.open(dataDir: "a\u{0}b") }
         let file = tempDir()
         _ = FileManager.default.createFile(atPath: file, contents: Data("x".utf8))
-        await assertThrows("Storage") { try Node.open(dataDir: file) }
+        await assertThrows("Storage") { try await Node.open(dataDir: file) }
     }
 
-    func testKeyStoreKeepsTheDeviceKey() throws {
+    func testKeyStoreKeepsTheDeviceKey() async throws {
         let store = MemoryKeyStore()
-        let author = try Node.open(dataDir: tempDir(), keyStore: store).authorId()
-        XCTAssertEqual(store.saves, 1)
-        XCTAssertEqual(store.storedKey?.count, 32)
-        XCTAssertEqual(try Node.open(dataDir: tempDir(), keyStore: store).authorId(), author)
-        XCTAssertEqual(store.saves, 1)
-        XCTAssertNotEqual(try Node.open(dataDir: tempDir()).authorId(), author)
+        let author = try await Node.open(dataDir: tempDir(), keyStore: store).authorId()
+        await assertEqual(store.saves, 1)
+        await assertEqual(store.storedKey?.count, 32)
+        await assertEqual(try await Node.open(dataDir: tempDir(), keyStore: store).authorId(), author)
+        await assertEqual(store.saves, 1)
+        await assertNotEqual(try await Node.open(dataDir: tempDir()).authorId(), author)
     }
 
     func testStoreKeyBusyWrongKeyAndRotation() async throws {
@@ -337,82 +337,82 @@ final class FieldSyncTests: XCTestCase {
         let store = MemoryKeyStore()
         var text = ""
         do {
-            let node = try Node.open(dataDir: dir, keyStore: store)
-            XCTAssertEqual(store.storeKeySaves, 1)
-            XCTAssertEqual(store.storedStoreKey?.count, 32)
+            let node = try await Node.open(dataDir: dir, keyStore: store)
+            await assertEqual(store.storeKeySaves, 1)
+            await assertEqual(store.storedStoreKey?.count, 32)
             // One node per data directory.
-            await assertThrows("Busy") { try Node.open(dataDir: dir, keyStore: store) }
-            let doc = try node.createDocument()
-            try doc.text(name: "t").insert(pos: 0, text: "sealed at rest")
+            await assertThrows("Busy") { try await Node.open(dataDir: dir, keyStore: store) }
+            let doc = try await node.createDocument()
+            try await doc.text(name: "t").insert(pos: 0, text: "sealed at rest")
             let before = store.storedStoreKey
-            try node.rotateStoreKey()
-            XCTAssertEqual(store.storeKeySaves, 2)
-            XCTAssertNotEqual(before, store.storedStoreKey)
-            text = try doc.toJson()
+            try await node.rotateStoreKey()
+            await assertEqual(store.storeKeySaves, 2)
+            await assertNotEqual(before, store.storedStoreKey)
+            text = try await doc.toJson()
             // Both released here: the node's lock on the directory goes with them.
         }
         // Another store key: a typed error, and nothing is damaged.
         let wrong = MemoryKeyStore(key: store.storedKey, storeKey: Data(repeating: 7, count: 32))
-        await assertThrows("WrongKey") { try Node.open(dataDir: dir, keyStore: wrong) }
-        let node = try Node.open(dataDir: dir, keyStore: store)
-        let id = try XCTUnwrap(try node.documentIds().first)
-        XCTAssertEqual(try node.openDocument(id: id).toJson(), text)
+        await assertThrows("WrongKey") { try await Node.open(dataDir: dir, keyStore: wrong) }
+        let node = try await Node.open(dataDir: dir, keyStore: store)
+        let id = try await unwrap(try await node.documentIds().first)
+        await assertEqual(try await node.openDocument(id: id).toJson(), text)
     }
 
     func testKeyStoreFailuresAreCryptoErrors() async {
-        await assertThrows("Crypto") { try Node.open(dataDir: self.tempDir(), keyStore: MemoryKeyStore(key: Data(count: 5))) }
-        await assertThrows("Crypto") { try Node.open(dataDir: self.tempDir(), keyStore: FailingKeyStore()) }
+        await assertThrows("Crypto") { try await Node.open(dataDir: self.tempDir(), keyStore: MemoryKeyStore(key: Data(count: 5))) }
+        await assertThrows("Crypto") { try await Node.open(dataDir: self.tempDir(), keyStore: FailingKeyStore()) }
         do {
-            _ = try Node.open(dataDir: tempDir(), keyStore: FailingKeyStore())
+            _ = try await Node.open(dataDir: tempDir(), keyStore: FailingKeyStore())
         } catch FieldSyncError.Crypto(let reason) {
-            XCTAssertTrue(reason.contains("keychain locked"), reason)
+            await assertTrue(reason.contains("keychain locked"), reason)
         } catch {
             XCTFail("\(error)")
         }
     }
 
-    func testLoggerReceivesTracingOutput() throws {
+    func testLoggerReceivesTracingOutput() async throws {
         let logger = CollectingLogger()
         try setLogger(logger: logger, maxLevel: .info)
-        _ = try Node.open(dataDir: tempDir())
+        _ = try await Node.open(dataDir: tempDir())
         try setLogger(logger: nil)
-        XCTAssertTrue(logger.records.contains { $0.contains("node opened") }, "\(logger.records)")
+        await assertTrue(logger.records.contains { $0.contains("node opened") }, "\(logger.records)")
         // Records already on their way from other threads (earlier tests' nodes winding
         // down) may still land; nothing of this new node may.
         let before = logger.records.count
-        _ = try Node.open(dataDir: tempDir())
-        XCTAssertFalse(logger.records.dropFirst(before).contains { $0.contains("node opened") })
+        _ = try await Node.open(dataDir: tempDir())
+        await assertFalse(logger.records.dropFirst(before).contains { $0.contains("node opened") })
     }
 
     func testTwoNodesSyncOverQuicAndOfflineEditsArriveAfterRestart() async throws {
         let loopback = NetworkOptions(bindIp: "127.0.0.1")
-        let a = try Node.open(dataDir: tempDir())
-        let b = try Node.open(dataDir: tempDir())
-        let docA = try a.createDocument()
-        try docA.text(name: "notes").insert(pos: 0, text: "written before the network started")
+        let a = try await Node.open(dataDir: tempDir())
+        let b = try await Node.open(dataDir: tempDir())
+        let docA = try await a.createDocument()
+        try await docA.text(name: "notes").insert(pos: 0, text: "written before the network started")
         let infoA = try await a.startNetwork(options: loopback)
-        XCTAssertEqual(infoA.nodeId, a.authorId())
-        XCTAssertFalse(infoA.addresses.isEmpty)
+        await assertEqual(infoA.nodeId, a.authorId())
+        await assertFalse(infoA.addresses.isEmpty)
         _ = try await b.startNetwork(options: loopback)
         let online = try await b.isOnline()
-        XCTAssertTrue(online)
+        await assertTrue(online)
 
         // B's key bundle reaches A out of band (QR code); A adds B to the document.
-        let added = try docA.addMember(keyBundle: try b.keyBundle())
-        XCTAssertEqual(added, b.authorId())
-        XCTAssertTrue(try docA.members().contains(b.authorId()))
+        let added = try await docA.addMember(keyBundle: try b.keyBundle())
+        await assertEqual(added, b.authorId())
+        await assertTrue(try await docA.members().contains(b.authorId()))
         // A wrong key bundle is a typed error, not a crash.
-        await assertThrows("Crypto") { _ = try docA.addMember(keyBundle: Data(repeating: 7, count: 40)) }
-        await assertThrows("InvalidArgument") { _ = try docA.addMember(keyBundle: Data()) }
+        await assertThrows("Crypto") { _ = try await docA.addMember(keyBundle: Data(repeating: 7, count: 40)) }
+        await assertThrows("InvalidArgument") { _ = try await docA.addMember(keyBundle: Data()) }
         let docB = try await b.join(invite: try await docA.invite())
-        XCTAssertEqual(docB.id(), docA.id())
-        try await waitUntil("B catches up with A") { try docB.toJson() == docA.toJson() }
+        await assertEqual(docB.id(), docA.id())
+        try await waitUntil("B catches up with A") { try await docB.toJson() == docA.toJson() }
 
-        try docA.map(name: "site").set(key: "status", value: .string(value: "repaired"))
-        try await waitUntil("live edit reaches B") { try docB.toJson() == docA.toJson() }
-        XCTAssertEqual(try compareVersions(first: docA.version(), second: docB.version()), .equal)
+        try await docA.map(name: "site").set(key: "status", value: .string(value: "repaired"))
+        try await waitUntil("live edit reaches B") { try await docB.toJson() == docA.toJson() }
+        await assertEqual(try await compareVersions(first: docA.version(), second: docB.version()), .equal)
         let status = try await docB.syncStatus()
-        XCTAssertTrue(status.online)
+        await assertTrue(status.online)
 
         // Ephemeral messages (presence pings) arrive on each publish, a repeated payload too.
         // Gossip is best effort until the two are neighbours: warm up. A watchdog ends the
@@ -432,7 +432,7 @@ final class FieldSyncTests: XCTestCase {
         }
         let warmed = await nextEphemeral(sub, from: a.authorId())
         warmUp.cancel()
-        XCTAssertNotNil(warmed, "no ephemeral message reached B within 60 s")
+        await assertNotNil(warmed, "no ephemeral message reached B within 60 s")
         let ping = Data("ping".utf8)
         for round in 1...3 {
             try await docA.publishEphemeral(payload: ping)
@@ -443,19 +443,19 @@ final class FieldSyncTests: XCTestCase {
                     break
                 }
             }
-            XCTAssertTrue(got, "ping \(round) did not reach B")
+            await assertTrue(got, "ping \(round) did not reach B")
         }
         watchdog.cancel()
         sub.cancel()
 
         // B goes offline, edits, comes back: the edit reaches A without app action.
         try await b.stopNetwork()
-        try docB.list(name: "readings").push(value: .int(value: 7))
-        XCTAssertEqual(try docB.pendingOps(), 1)
-        XCTAssertNotEqual(try docA.toJson(), try docB.toJson())
+        try await docB.list(name: "readings").push(value: .int(value: 7))
+        await assertEqual(try await docB.pendingOps(), 1)
+        await assertNotEqual(try await docA.toJson(), try await docB.toJson())
         _ = try await b.startNetwork(options: loopback)
-        try await waitUntil("offline edit reaches A after restart") { try docA.toJson() == docB.toJson() }
-        XCTAssertTrue(try docA.toJson().contains(#""readings":[7]"#))
+        try await waitUntil("offline edit reaches A after restart") { try await docA.toJson() == docB.toJson() }
+        await assertTrue(try await docA.toJson().contains(#""readings":[7]"#))
 
         try await a.shutdown()
         try await b.shutdown()
@@ -465,34 +465,35 @@ final class FieldSyncTests: XCTestCase {
     /// `NotAllowed` on its device and change nothing; promoted to writer, it can edit.
     func testReaderEditsAreNotAllowed() async throws {
         let loopback = NetworkOptions(bindIp: "127.0.0.1")
-        let a = try Node.open(dataDir: tempDir())
-        let b = try Node.open(dataDir: tempDir())
-        let docA = try a.createDocument()
-        try docA.text(name: "notes").insert(pos: 0, text: "for B to read")
+        let a = try await Node.open(dataDir: tempDir())
+        let b = try await Node.open(dataDir: tempDir())
+        let docA = try await a.createDocument()
+        try await docA.text(name: "notes").insert(pos: 0, text: "for B to read")
         _ = try await a.startNetwork(options: loopback)
         _ = try await b.startNetwork(options: loopback)
 
-        XCTAssertEqual(try docA.addMemberAs(keyBundle: try b.keyBundle(), role: .reader), b.authorId())
-        XCTAssertEqual(try docA.myRole(), .admin)
-        XCTAssertTrue(try docA.roles().contains(MemberRole(authorId: b.authorId(), role: .reader)))
+        await assertEqual(try await docA.addMemberAs(keyBundle: try b.keyBundle(), role: .reader), b.authorId())
+        await assertEqual(try await docA.myRole(), .admin)
+        await assertTrue(try await docA.roles().contains(MemberRole(authorId: b.authorId(), role: .reader)))
         let docB = try await b.join(invite: try await docA.invite())
         try await waitUntil("B gets the document and its reader role") {
-            try docB.myRole() == .reader && docB.toJson() == docA.toJson()
+            let (role, jsonA, jsonB) = (try await docB.myRole(), try await docA.toJson(), try await docB.toJson())
+            return role == .reader && jsonA == jsonB
         }
-        XCTAssertEqual(try docB.myRole(), .reader)
+        await assertEqual(try await docB.myRole(), .reader)
 
-        let before = try docB.toJson()
-        await assertThrows("NotAllowed") { try docB.text(name: "notes").insert(pos: 0, text: "B was here: ") }
-        await assertThrows("NotAllowed") { try docB.map(name: "site").set(key: "by", value: .string(value: "B")) }
-        XCTAssertEqual(try docB.toJson(), before)
-        XCTAssertEqual(try docB.text(name: "notes").content(), "for B to read")
+        let before = try await docB.toJson()
+        await assertThrows("NotAllowed") { try await docB.text(name: "notes").insert(pos: 0, text: "B was here: ") }
+        await assertThrows("NotAllowed") { try await docB.map(name: "site").set(key: "by", value: .string(value: "B")) }
+        await assertEqual(try await docB.toJson(), before)
+        await assertEqual(try await docB.text(name: "notes").content(), "for B to read")
 
         // The refusal comes from the role: the same edit goes through once B writes.
-        try docA.setRole(authorId: b.authorId(), role: .writer)
-        try await waitUntil("B learns it was promoted") { try docB.myRole() == .writer }
-        try docB.text(name: "notes").insert(pos: 0, text: "B was here: ")
-        try await waitUntil("B's edit reaches A") { try docA.toJson() == docB.toJson() }
-        XCTAssertEqual(try docA.text(name: "notes").content(), "B was here: for B to read")
+        try await docA.setRole(authorId: b.authorId(), role: .writer)
+        try await waitUntil("B learns it was promoted") { try await docB.myRole() == .writer }
+        try await docB.text(name: "notes").insert(pos: 0, text: "B was here: ")
+        try await waitUntil("B's edit reaches A") { try await docA.toJson() == docB.toJson() }
+        await assertEqual(try await docA.text(name: "notes").content(), "B was here: for B to read")
 
         try await a.shutdown()
         try await b.shutdown()
@@ -502,34 +503,34 @@ final class FieldSyncTests: XCTestCase {
     /// `NotAllowed`, the admin's removes the member from `roles()` and the group.
     func testOnlyAnAdminRemovesMembers() async throws {
         let loopback = NetworkOptions(bindIp: "127.0.0.1")
-        let a = try Node.open(dataDir: tempDir())
-        let b = try Node.open(dataDir: tempDir())
-        let docA = try a.createDocument()
+        let a = try await Node.open(dataDir: tempDir())
+        let b = try await Node.open(dataDir: tempDir())
+        let docA = try await a.createDocument()
         _ = try await a.startNetwork(options: loopback)
         _ = try await b.startNetwork(options: loopback)
 
         // addMember adds as a writer.
-        XCTAssertEqual(try docA.addMember(keyBundle: try b.keyBundle()), b.authorId())
+        await assertEqual(try await docA.addMember(keyBundle: try b.keyBundle()), b.authorId())
         let both: Set = [
             MemberRole(authorId: a.authorId(), role: .admin), MemberRole(authorId: b.authorId(), role: .writer),
         ]
-        XCTAssertEqual(Set(try docA.roles()), both)
+        await assertEqual(await Set(try docA.roles()), both)
         let docB = try await b.join(invite: try await docA.invite())
-        try await waitUntil("B gets its writer role") { try docB.myRole() == .writer }
+        try await waitUntil("B gets its writer role") { try await docB.myRole() == .writer }
 
         // A writer may edit but not remove members; the refused call changes no role.
-        await assertThrows("NotAllowed") { try docB.removeMember(authorId: a.authorId()) }
-        XCTAssertEqual(try docB.roles().first { $0.authorId == a.authorId() }?.role, .admin)
-        try docB.map(name: "site").set(key: "status", value: .string(value: "checked by B"))
-        try await waitUntil("B's edit reaches A") { try docA.toJson() == docB.toJson() }
-        XCTAssertEqual(Set(try docA.roles()), both)
-        XCTAssertTrue(try docA.members().contains(b.authorId()))
+        await assertThrows("NotAllowed") { try await docB.removeMember(authorId: a.authorId()) }
+        await assertEqual(try await docB.roles().first { $0.authorId == a.authorId() }?.role, .admin)
+        try await docB.map(name: "site").set(key: "status", value: .string(value: "checked by B"))
+        try await waitUntil("B's edit reaches A") { try await docA.toJson() == docB.toJson() }
+        await assertEqual(await Set(try docA.roles()), both)
+        await assertTrue(try await docA.members().contains(b.authorId()))
 
-        try docA.removeMember(authorId: b.authorId())
-        XCTAssertEqual(try docA.roles(), [MemberRole(authorId: a.authorId(), role: .admin)])
-        XCTAssertFalse(try docA.members().contains(b.authorId()))
+        try await docA.removeMember(authorId: b.authorId())
+        await assertEqual(try await docA.roles(), [MemberRole(authorId: a.authorId(), role: .admin)])
+        await assertFalse(try await docA.members().contains(b.authorId()))
         // B is no longer a member: removing it again is a typed error.
-        await assertThrows("InvalidArgument") { try docA.removeMember(authorId: b.authorId()) }
+        await assertThrows("InvalidArgument") { try await docA.removeMember(authorId: b.authorId()) }
 
         try await a.shutdown()
         try await b.shutdown()
@@ -543,17 +544,17 @@ final class FieldSyncTests: XCTestCase {
         let loopback = NetworkOptions(bindIp: "127.0.0.1")
         let dirA = tempDir()
         let backup = tempDir()
-        let b = try Node.open(dataDir: tempDir())
+        let b = try await Node.open(dataDir: tempDir())
         let infoB = try await b.startNetwork(options: loopback)
         var docId = ""
         do {
-            let a = try Node.open(dataDir: dirA)
-            let docA = try a.createDocument()
+            let a = try await Node.open(dataDir: dirA)
+            let docA = try await a.createDocument()
             docId = docA.id()
-            try docA.text(name: "t").insert(pos: 0, text: "one")
+            try await docA.text(name: "t").insert(pos: 0, text: "one")
             _ = try await a.startNetwork(options: loopback)
             let docB = try await b.join(invite: try await docA.invite())
-            try await waitUntil("B joins A's document") { try docB.toJson() == docA.toJson() }
+            try await waitUntil("B joins A's document") { try await docB.toJson() == docA.toJson() }
             try await a.shutdown()
         }
         // The backup: every file of the directory but the lock.
@@ -564,18 +565,18 @@ final class FieldSyncTests: XCTestCase {
         }
         // A writes once more and B receives it; then A is gone.
         do {
-            let a = try Node.open(dataDir: dirA)
+            let a = try await Node.open(dataDir: dirA)
             _ = try await a.startNetwork(options: loopback)
             try await a.addPeer(peer: PeerAddress(nodeId: b.authorId(), addresses: infoB.addresses))
-            try a.openDocument(id: docId).text(name: "t").push(text: " two")
+            try await a.openDocument(id: docId).text(name: "t").push(text: " two")
             try await waitUntil("B holds A's later edit") {
-                try b.openDocument(id: docId).text(name: "t").content() == "one two"
+                try await b.openDocument(id: docId).text(name: "t").content() == "one two"
             }
             try await a.shutdown()
         }
-        let restored = try Node.open(dataDir: backup)
+        let restored = try await Node.open(dataDir: backup)
         // Offline, the backup does not know yet: it writes at the position A wrote.
-        try restored.openDocument(id: docId).text(name: "t").push(text: " on the backup")
+        try await restored.openDocument(id: docId).text(name: "t").push(text: " on the backup")
         let sub = restored.subscribe()
         let watchdog = Task {
             try? await Task.sleep(nanoseconds: 60_000_000_000)
@@ -591,15 +592,15 @@ final class FieldSyncTests: XCTestCase {
             }
         }
         watchdog.cancel()
-        XCTAssertEqual(cloned, docId, "IdentityCloned reaches the app")
-        XCTAssertTrue(try restored.identityCloned())
+        await assertEqual(cloned, docId, "IdentityCloned reaches the app")
+        await assertTrue(try await restored.identityCloned())
         // B received both operations for that position: the fork proof freezes the identity's
         // log there, and `forks()` names it.
         try await waitUntil("B records the fork") {
-            try b.openDocument(id: docId).forks().contains { $0.author == restored.authorId() && !$0.control }
+            try await b.openDocument(id: docId).forks().contains { $0.author == restored.authorId() && !$0.control }
         }
         await assertThrows("NotAllowed") {
-            try restored.openDocument(id: docId).text(name: "t").push(text: " from the backup")
+            try await restored.openDocument(id: docId).text(name: "t").push(text: " from the backup")
         }
         try await restored.shutdown()
         try await b.shutdown()
@@ -610,20 +611,20 @@ final class FieldSyncTests: XCTestCase {
     /// with `Closed`, the directory opens again.
     func testReleasingTheNodeStopsItsNetworkWhileDocumentsAreStillReferenced() async throws {
         let dir = tempDir()
-        var node: Node? = try Node.open(dataDir: dir)
-        let doc = try node!.createDocument()
+        var node: Node? = try await Node.open(dataDir: dir)
+        let doc = try await node!.createDocument()
         let text = try doc.text(name: "t")
-        try text.insert(pos: 0, text: "kept")
+        try await text.insert(pos: 0, text: "kept")
         let info = try await node!.startNetwork(options: NetworkOptions(bindIp: "127.0.0.1"))
-        let address = try XCTUnwrap(info.addresses.first { $0.hasPrefix("127.0.0.1:") })
-        let port = try XCTUnwrap(UInt16(address.split(separator: ":").last!))
+        let address = try await unwrap(info.addresses.first { $0.hasPrefix("127.0.0.1:") })
+        let port = try await unwrap(UInt16(address.split(separator: ":").last!))
         node = nil
         // The endpoint's socket closes in the background right after the network stops.
         try await waitUntil("the QUIC socket is closed", timeout: 10) { udpPortIsFree(port) }
-        await assertThrows("Closed") { try text.push(text: "x") }
-        await assertThrows("Closed") { _ = try doc.toJson() }
-        let again = try Node.open(dataDir: dir)
-        XCTAssertEqual(try again.openDocument(id: doc.id()).text(name: "t").content(), "kept")
+        await assertThrows("Closed") { try await text.push(text: "x") }
+        await assertThrows("Closed") { _ = try await doc.toJson() }
+        let again = try await Node.open(dataDir: dir)
+        await assertEqual(try await again.openDocument(id: doc.id()).text(name: "t").content(), "kept")
         try await again.shutdown()
     }
 
@@ -640,29 +641,29 @@ final class FieldSyncTests: XCTestCase {
     /// changes membership; removal through the API drops the member from the roles.
     func testRolesAReadersEditIsRefusedAndRemovalWorks() async throws {
         let loopback = NetworkOptions(bindIp: "127.0.0.1")
-        let a = try Node.open(dataDir: tempDir())
-        let b = try Node.open(dataDir: tempDir())
-        let docA = try a.createDocument()
-        try docA.text(name: "notes").insert(pos: 0, text: "site 4: pump ok")
-        XCTAssertEqual(try docA.myRole(), .admin)
+        let a = try await Node.open(dataDir: tempDir())
+        let b = try await Node.open(dataDir: tempDir())
+        let docA = try await a.createDocument()
+        try await docA.text(name: "notes").insert(pos: 0, text: "site 4: pump ok")
+        await assertEqual(try await docA.myRole(), .admin)
         _ = try await a.startNetwork(options: loopback)
         _ = try await b.startNetwork(options: loopback)
-        _ = try docA.addMemberAs(keyBundle: try b.keyBundle(), role: .reader)
+        _ = try await docA.addMemberAs(keyBundle: try b.keyBundle(), role: .reader)
         let docB = try await b.join(invite: try await docA.invite())
-        try await waitUntil("the reader reads") { try docB.toJson() == docA.toJson() }
-        XCTAssertEqual(try docB.myRole(), .reader)
-        await assertThrows("NotAllowed") { try docB.text(name: "notes").insert(pos: 0, text: "x") }
-        await assertThrows("NotAllowed") { try docB.removeMember(authorId: a.authorId()) }
-        XCTAssertTrue(try docA.roles().contains(MemberRole(authorId: b.authorId(), role: .reader)))
-        try docA.removeMember(authorId: b.authorId())
-        XCTAssertFalse(try docA.roles().contains { $0.authorId == b.authorId() })
+        try await waitUntil("the reader reads") { try await docB.toJson() == docA.toJson() }
+        await assertEqual(try await docB.myRole(), .reader)
+        await assertThrows("NotAllowed") { try await docB.text(name: "notes").insert(pos: 0, text: "x") }
+        await assertThrows("NotAllowed") { try await docB.removeMember(authorId: a.authorId()) }
+        await assertTrue(try await docA.roles().contains(MemberRole(authorId: b.authorId(), role: .reader)))
+        try await docA.removeMember(authorId: b.authorId())
+        await assertFalse(try await docA.roles().contains { $0.authorId == b.authorId() })
         try await a.shutdown()
         try await b.shutdown()
     }
 
-    private func waitUntil(_ what: String, timeout: TimeInterval = 30, _ check: () throws -> Bool) async throws {
+    private func waitUntil(_ what: String, timeout: TimeInterval = 30, _ check: () async throws -> Bool) async throws {
         let deadline = Date().addingTimeInterval(timeout)
-        while try !check() {
+        while try await !check() {
             if Date() > deadline {
                 XCTFail("timed out: \(what)")
                 return

@@ -1003,14 +1003,14 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_fieldsync_ffi_fn_free_document(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_fieldsync_ffi_fn_method_document_add_member(`ptr`: Long,`keyBundle`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun uniffi_fieldsync_ffi_fn_method_document_add_member_as(`ptr`: Long,`keyBundle`: RustBuffer.ByValue,`role`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun uniffi_fieldsync_ffi_fn_method_document_add_relay(`ptr`: Long,`authorId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): Unit
-    external fun uniffi_fieldsync_ffi_fn_method_document_can_read(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Byte
+    external fun uniffi_fieldsync_ffi_fn_method_document_add_member(`ptr`: Long,`keyBundle`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_document_add_member_as(`ptr`: Long,`keyBundle`: RustBuffer.ByValue,`role`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_document_add_relay(`ptr`: Long,`authorId`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_document_can_read(`ptr`: Long,
+    ): Long
     external fun uniffi_fieldsync_ffi_fn_method_document_id(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_method_document_invite(`ptr`: Long,
@@ -1019,158 +1019,158 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_fieldsync_ffi_fn_method_document_map(`ptr`: Long,`name`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_fieldsync_ffi_fn_method_document_members(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun uniffi_fieldsync_ffi_fn_method_document_my_role(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun uniffi_fieldsync_ffi_fn_method_document_op_count(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_fieldsync_ffi_fn_method_document_members(`ptr`: Long,
     ): Long
-    external fun uniffi_fieldsync_ffi_fn_method_document_pending_ops(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_fieldsync_ffi_fn_method_document_my_role(`ptr`: Long,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_document_op_count(`ptr`: Long,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_document_pending_ops(`ptr`: Long,
     ): Long
     external fun uniffi_fieldsync_ffi_fn_method_document_publish_ephemeral(`ptr`: Long,`payload`: RustBuffer.ByValue,
     ): Long
-    external fun uniffi_fieldsync_ffi_fn_method_document_remove_member(`ptr`: Long,`authorId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): Unit
-    external fun uniffi_fieldsync_ffi_fn_method_document_roles(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun uniffi_fieldsync_ffi_fn_method_document_set_role(`ptr`: Long,`authorId`: RustBuffer.ByValue,`role`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): Unit
+    external fun uniffi_fieldsync_ffi_fn_method_document_remove_member(`ptr`: Long,`authorId`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_document_roles(`ptr`: Long,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_document_set_role(`ptr`: Long,`authorId`: RustBuffer.ByValue,`role`: RustBuffer.ByValue,
+    ): Long
     external fun uniffi_fieldsync_ffi_fn_method_document_sync_status(`ptr`: Long,
     ): Long
     external fun uniffi_fieldsync_ffi_fn_method_document_text(`ptr`: Long,`name`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_fieldsync_ffi_fn_method_document_to_json(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun uniffi_fieldsync_ffi_fn_method_document_version(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun uniffi_fieldsync_ffi_fn_method_document_at(`ptr`: Long,`path`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun uniffi_fieldsync_ffi_fn_method_document_can_redo(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Byte
-    external fun uniffi_fieldsync_ffi_fn_method_document_can_undo(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Byte
+    external fun uniffi_fieldsync_ffi_fn_method_document_to_json(`ptr`: Long,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_document_version(`ptr`: Long,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_document_at(`ptr`: Long,`path`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_document_can_redo(`ptr`: Long,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_document_can_undo(`ptr`: Long,
+    ): Long
     external fun uniffi_fieldsync_ffi_fn_method_document_counter(`ptr`: Long,`name`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_fieldsync_ffi_fn_method_document_current_version(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun uniffi_fieldsync_ffi_fn_method_document_diff(`ptr`: Long,`from`: RustBuffer.ByValue,`to`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun uniffi_fieldsync_ffi_fn_method_document_export_snapshot(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun uniffi_fieldsync_ffi_fn_method_document_forks(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun uniffi_fieldsync_ffi_fn_method_document_get_json(`ptr`: Long,`path`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun uniffi_fieldsync_ffi_fn_method_document_history(`ptr`: Long,`limit`: Int,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun uniffi_fieldsync_ffi_fn_method_document_json_at(`ptr`: Long,`version`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun uniffi_fieldsync_ffi_fn_method_document_observe(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_fieldsync_ffi_fn_method_document_current_version(`ptr`: Long,
     ): Long
-    external fun uniffi_fieldsync_ffi_fn_method_document_observe_path(`ptr`: Long,`path`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_fieldsync_ffi_fn_method_document_diff(`ptr`: Long,`from`: RustBuffer.ByValue,`to`: RustBuffer.ByValue,
     ): Long
-    external fun uniffi_fieldsync_ffi_fn_method_document_redo(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Byte
-    external fun uniffi_fieldsync_ffi_fn_method_document_set_json(`ptr`: Long,`path`: RustBuffer.ByValue,`json`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): Unit
-    external fun uniffi_fieldsync_ffi_fn_method_document_undo(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Byte
+    external fun uniffi_fieldsync_ffi_fn_method_document_export_snapshot(`ptr`: Long,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_document_forks(`ptr`: Long,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_document_get_json(`ptr`: Long,`path`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_document_history(`ptr`: Long,`limit`: Int,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_document_json_at(`ptr`: Long,`version`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_document_observe(`ptr`: Long,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_document_observe_path(`ptr`: Long,`path`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_document_redo(`ptr`: Long,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_document_set_json(`ptr`: Long,`path`: RustBuffer.ByValue,`json`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_document_undo(`ptr`: Long,
+    ): Long
     external fun uniffi_fieldsync_ffi_fn_clone_listhandle(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_fieldsync_ffi_fn_free_listhandle(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_fieldsync_ffi_fn_method_listhandle_delete(`ptr`: Long,`index`: Int,`count`: Int,uniffi_out_err: UniffiRustCallStatus, 
-    ): Unit
-    external fun uniffi_fieldsync_ffi_fn_method_listhandle_get(`ptr`: Long,`index`: Int,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun uniffi_fieldsync_ffi_fn_method_listhandle_insert(`ptr`: Long,`index`: Int,`value`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): Unit
-    external fun uniffi_fieldsync_ffi_fn_method_listhandle_is_empty(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Byte
-    external fun uniffi_fieldsync_ffi_fn_method_listhandle_len(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Int
-    external fun uniffi_fieldsync_ffi_fn_method_listhandle_push(`ptr`: Long,`value`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): Unit
-    external fun uniffi_fieldsync_ffi_fn_method_listhandle_get_counter(`ptr`: Long,`index`: Int,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun uniffi_fieldsync_ffi_fn_method_listhandle_get_json(`ptr`: Long,`index`: Int,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun uniffi_fieldsync_ffi_fn_method_listhandle_get_list(`ptr`: Long,`index`: Int,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun uniffi_fieldsync_ffi_fn_method_listhandle_get_map(`ptr`: Long,`index`: Int,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun uniffi_fieldsync_ffi_fn_method_listhandle_get_text(`ptr`: Long,`index`: Int,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun uniffi_fieldsync_ffi_fn_method_listhandle_insert_counter(`ptr`: Long,`index`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_fieldsync_ffi_fn_method_listhandle_delete(`ptr`: Long,`index`: Int,`count`: Int,
     ): Long
-    external fun uniffi_fieldsync_ffi_fn_method_listhandle_insert_json(`ptr`: Long,`index`: Int,`json`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): Unit
-    external fun uniffi_fieldsync_ffi_fn_method_listhandle_insert_list(`ptr`: Long,`index`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_fieldsync_ffi_fn_method_listhandle_get(`ptr`: Long,`index`: Int,
     ): Long
-    external fun uniffi_fieldsync_ffi_fn_method_listhandle_insert_map(`ptr`: Long,`index`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_fieldsync_ffi_fn_method_listhandle_insert(`ptr`: Long,`index`: Int,`value`: RustBuffer.ByValue,
     ): Long
-    external fun uniffi_fieldsync_ffi_fn_method_listhandle_insert_text(`ptr`: Long,`index`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_fieldsync_ffi_fn_method_listhandle_is_empty(`ptr`: Long,
     ): Long
-    external fun uniffi_fieldsync_ffi_fn_method_listhandle_push_json(`ptr`: Long,`json`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): Unit
-    external fun uniffi_fieldsync_ffi_fn_method_listhandle_set_json(`ptr`: Long,`index`: Int,`json`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): Unit
-    external fun uniffi_fieldsync_ffi_fn_method_listhandle_to_json(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_ffi_fn_method_listhandle_len(`ptr`: Long,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_listhandle_push(`ptr`: Long,`value`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_listhandle_get_counter(`ptr`: Long,`index`: Int,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_listhandle_get_json(`ptr`: Long,`index`: Int,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_listhandle_get_list(`ptr`: Long,`index`: Int,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_listhandle_get_map(`ptr`: Long,`index`: Int,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_listhandle_get_text(`ptr`: Long,`index`: Int,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_listhandle_insert_counter(`ptr`: Long,`index`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_listhandle_insert_json(`ptr`: Long,`index`: Int,`json`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_listhandle_insert_list(`ptr`: Long,`index`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_listhandle_insert_map(`ptr`: Long,`index`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_listhandle_insert_text(`ptr`: Long,`index`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_listhandle_push_json(`ptr`: Long,`json`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_listhandle_set_json(`ptr`: Long,`index`: Int,`json`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_listhandle_to_json(`ptr`: Long,
+    ): Long
     external fun uniffi_fieldsync_ffi_fn_clone_maphandle(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_fieldsync_ffi_fn_free_maphandle(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_fieldsync_ffi_fn_method_maphandle_delete(`ptr`: Long,`key`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): Unit
-    external fun uniffi_fieldsync_ffi_fn_method_maphandle_get(`ptr`: Long,`key`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun uniffi_fieldsync_ffi_fn_method_maphandle_keys(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun uniffi_fieldsync_ffi_fn_method_maphandle_set(`ptr`: Long,`key`: RustBuffer.ByValue,`value`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): Unit
-    external fun uniffi_fieldsync_ffi_fn_method_maphandle_get_counter(`ptr`: Long,`key`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun uniffi_fieldsync_ffi_fn_method_maphandle_get_json(`ptr`: Long,`key`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun uniffi_fieldsync_ffi_fn_method_maphandle_get_list(`ptr`: Long,`key`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun uniffi_fieldsync_ffi_fn_method_maphandle_get_map(`ptr`: Long,`key`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun uniffi_fieldsync_ffi_fn_method_maphandle_get_text(`ptr`: Long,`key`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun uniffi_fieldsync_ffi_fn_method_maphandle_insert_counter(`ptr`: Long,`key`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_fieldsync_ffi_fn_method_maphandle_delete(`ptr`: Long,`key`: RustBuffer.ByValue,
     ): Long
-    external fun uniffi_fieldsync_ffi_fn_method_maphandle_insert_list(`ptr`: Long,`key`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_fieldsync_ffi_fn_method_maphandle_get(`ptr`: Long,`key`: RustBuffer.ByValue,
     ): Long
-    external fun uniffi_fieldsync_ffi_fn_method_maphandle_insert_map(`ptr`: Long,`key`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_fieldsync_ffi_fn_method_maphandle_keys(`ptr`: Long,
     ): Long
-    external fun uniffi_fieldsync_ffi_fn_method_maphandle_insert_text(`ptr`: Long,`key`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_fieldsync_ffi_fn_method_maphandle_set(`ptr`: Long,`key`: RustBuffer.ByValue,`value`: RustBuffer.ByValue,
     ): Long
-    external fun uniffi_fieldsync_ffi_fn_method_maphandle_is_empty(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Byte
-    external fun uniffi_fieldsync_ffi_fn_method_maphandle_len(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Int
-    external fun uniffi_fieldsync_ffi_fn_method_maphandle_set_json(`ptr`: Long,`key`: RustBuffer.ByValue,`json`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): Unit
-    external fun uniffi_fieldsync_ffi_fn_method_maphandle_to_json(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_ffi_fn_method_maphandle_get_counter(`ptr`: Long,`key`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_maphandle_get_json(`ptr`: Long,`key`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_maphandle_get_list(`ptr`: Long,`key`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_maphandle_get_map(`ptr`: Long,`key`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_maphandle_get_text(`ptr`: Long,`key`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_maphandle_insert_counter(`ptr`: Long,`key`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_maphandle_insert_list(`ptr`: Long,`key`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_maphandle_insert_map(`ptr`: Long,`key`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_maphandle_insert_text(`ptr`: Long,`key`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_maphandle_is_empty(`ptr`: Long,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_maphandle_len(`ptr`: Long,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_maphandle_set_json(`ptr`: Long,`key`: RustBuffer.ByValue,`json`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_maphandle_to_json(`ptr`: Long,
+    ): Long
     external fun uniffi_fieldsync_ffi_fn_clone_texthandle(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_fieldsync_ffi_fn_free_texthandle(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_fieldsync_ffi_fn_method_texthandle_content(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun uniffi_fieldsync_ffi_fn_method_texthandle_delete(`ptr`: Long,`pos`: Int,`len`: Int,uniffi_out_err: UniffiRustCallStatus, 
-    ): Unit
-    external fun uniffi_fieldsync_ffi_fn_method_texthandle_insert(`ptr`: Long,`pos`: Int,`text`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): Unit
-    external fun uniffi_fieldsync_ffi_fn_method_texthandle_is_empty(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Byte
-    external fun uniffi_fieldsync_ffi_fn_method_texthandle_len(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Int
-    external fun uniffi_fieldsync_ffi_fn_method_texthandle_push(`ptr`: Long,`text`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): Unit
+    external fun uniffi_fieldsync_ffi_fn_method_texthandle_content(`ptr`: Long,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_texthandle_delete(`ptr`: Long,`pos`: Int,`len`: Int,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_texthandle_insert(`ptr`: Long,`pos`: Int,`text`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_texthandle_is_empty(`ptr`: Long,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_texthandle_len(`ptr`: Long,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_texthandle_push(`ptr`: Long,`text`: RustBuffer.ByValue,
+    ): Long
     external fun uniffi_fieldsync_ffi_fn_method_texthandle_unit(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_method_texthandle_with_unit(`ptr`: Long,`unit`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1219,51 +1219,51 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_fieldsync_ffi_fn_free_counterhandle(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_fieldsync_ffi_fn_method_counterhandle_increment(`ptr`: Long,`by`: Double,uniffi_out_err: UniffiRustCallStatus, 
-    ): Unit
-    external fun uniffi_fieldsync_ffi_fn_method_counterhandle_value(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Double
+    external fun uniffi_fieldsync_ffi_fn_method_counterhandle_increment(`ptr`: Long,`by`: Double,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_counterhandle_value(`ptr`: Long,
+    ): Long
     external fun uniffi_fieldsync_ffi_fn_clone_node(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_fieldsync_ffi_fn_free_node(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_fieldsync_ffi_fn_constructor_node_open(`dataDir`: RustBuffer.ByValue,`keyStore`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_fieldsync_ffi_fn_constructor_node_open(`dataDir`: RustBuffer.ByValue,`keyStore`: RustBuffer.ByValue,
     ): Long
-    external fun uniffi_fieldsync_ffi_fn_method_node_import_snapshot(`ptr`: Long,`snapshot`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_fieldsync_ffi_fn_method_node_import_snapshot(`ptr`: Long,`snapshot`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_fieldsync_ffi_fn_method_node_add_peer(`ptr`: Long,`peer`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_fieldsync_ffi_fn_method_node_author_id(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_fieldsync_ffi_fn_method_node_create_document(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_fieldsync_ffi_fn_method_node_create_document(`ptr`: Long,
     ): Long
-    external fun uniffi_fieldsync_ffi_fn_method_node_delete_document(`ptr`: Long,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): Unit
-    external fun uniffi_fieldsync_ffi_fn_method_node_document_ids(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun uniffi_fieldsync_ffi_fn_method_node_flush(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Unit
-    external fun uniffi_fieldsync_ffi_fn_method_node_identity_cloned(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Byte
+    external fun uniffi_fieldsync_ffi_fn_method_node_delete_document(`ptr`: Long,`id`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_node_document_ids(`ptr`: Long,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_node_flush(`ptr`: Long,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_node_identity_cloned(`ptr`: Long,
+    ): Long
     external fun uniffi_fieldsync_ffi_fn_method_node_is_online(`ptr`: Long,
     ): Long
     external fun uniffi_fieldsync_ffi_fn_method_node_is_shut_down(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
     external fun uniffi_fieldsync_ffi_fn_method_node_join(`ptr`: Long,`invite`: RustBuffer.ByValue,
     ): Long
-    external fun uniffi_fieldsync_ffi_fn_method_node_key_bundle(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_ffi_fn_method_node_key_bundle(`ptr`: Long,
+    ): Long
     external fun uniffi_fieldsync_ffi_fn_method_node_network_info(`ptr`: Long,
     ): Long
-    external fun uniffi_fieldsync_ffi_fn_method_node_open_document(`ptr`: Long,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_fieldsync_ffi_fn_method_node_open_document(`ptr`: Long,`id`: RustBuffer.ByValue,
     ): Long
-    external fun uniffi_fieldsync_ffi_fn_method_node_pending_ops(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun uniffi_fieldsync_ffi_fn_method_node_revoke_invites(`ptr`: Long,`document`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_fieldsync_ffi_fn_method_node_pending_ops(`ptr`: Long,
     ): Long
-    external fun uniffi_fieldsync_ffi_fn_method_node_rotate_store_key(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Unit
-    external fun uniffi_fieldsync_ffi_fn_method_node_send_direct(`ptr`: Long,`peer`: RustBuffer.ByValue,`payload`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_fieldsync_ffi_fn_method_node_revoke_invites(`ptr`: Long,`document`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_node_rotate_store_key(`ptr`: Long,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_node_send_direct(`ptr`: Long,`peer`: RustBuffer.ByValue,`payload`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_fieldsync_ffi_fn_method_node_shutdown(`ptr`: Long,
     ): Long
@@ -2247,7 +2247,7 @@ public interface CounterHandleInterface {
      * `InvalidArgument` (non-finite, or the counter was deleted), `NotFound`, `Storage`,
      * `Closed`.
      */
-    fun `increment`(`by`: kotlin.Double)
+    suspend fun `increment`(`by`: kotlin.Double)
     
     /**
      * The current value.
@@ -2255,7 +2255,7 @@ public interface CounterHandleInterface {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    fun `value`(): kotlin.Double
+    suspend fun `value`(): kotlin.Double
     
     companion object
 }
@@ -2372,18 +2372,27 @@ open class CounterHandle: Disposable, AutoCloseable, CounterHandleInterface
      * `InvalidArgument` (non-finite, or the counter was deleted), `NotFound`, `Storage`,
      * `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `increment`(`by`: kotlin.Double)
-        = 
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_counterhandle_increment(
-        it,
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `increment`(`by`: kotlin.Double) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_counterhandle_increment(
+                uniffiHandle,
+                
+        FfiConverterDouble.lower(`by`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
         
-        FfiConverterDouble.lower(`by`),_status)
-}
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
     }
-    
-    
 
     
     /**
@@ -2392,18 +2401,25 @@ open class CounterHandle: Disposable, AutoCloseable, CounterHandleInterface
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `value`(): kotlin.Double {
-            return FfiConverterDouble.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_counterhandle_value(
-        it,
-        _status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `value`() : kotlin.Double {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_counterhandle_value(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_f64(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_f64(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_f64(future) },
+        // lift function
+        { FfiConverterDouble.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
 
@@ -3025,7 +3041,7 @@ public interface DocumentInterface {
      * `InvalidArgument` (empty or oversized bundle), `Crypto` (malformed, expired or forged
      * bundle; this device is not a member), `NotFound`, `Storage`, `Closed`.
      */
-    fun `addMember`(`keyBundle`: kotlin.ByteArray): kotlin.String
+    suspend fun `addMember`(`keyBundle`: kotlin.ByteArray): kotlin.String
     
     /**
      * Adds the device whose key bundle is `key_bundle` with `role` (`ADMIN`, `WRITER` or
@@ -3036,7 +3052,7 @@ public interface DocumentInterface {
      * `NotAllowed` (this device is not an admin), `InvalidArgument`, `Crypto`, `NotFound`,
      * `Storage`, `Closed`.
      */
-    fun `addMemberAs`(`keyBundle`: kotlin.ByteArray, `role`: Role): kotlin.String
+    suspend fun `addMemberAs`(`keyBundle`: kotlin.ByteArray, `role`: Role): kotlin.String
     
     /**
      * Adds `author_id` as a relay: it stores and forwards the document's ciphertext but
@@ -3046,7 +3062,7 @@ public interface DocumentInterface {
      * `NotAllowed`, `InvalidArgument` (malformed id, already a member), `NotFound`,
      * `Storage`, `Closed`.
      */
-    fun `addRelay`(`authorId`: kotlin.String)
+    suspend fun `addRelay`(`authorId`: kotlin.String)
     
     /**
      * Whether this device holds the key to read the document.
@@ -3054,7 +3070,7 @@ public interface DocumentInterface {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    fun `canRead`(): kotlin.Boolean
+    suspend fun `canRead`(): kotlin.Boolean
     
     /**
      * The document id (64 hex characters); share it (or an invite) to let others join.
@@ -3092,7 +3108,7 @@ public interface DocumentInterface {
      * # Errors
      * `Crypto`, `NotFound`, `Storage`, `Closed`.
      */
-    fun `members`(): List<kotlin.String>
+    suspend fun `members`(): List<kotlin.String>
     
     /**
      * This device's role, if it has one.
@@ -3100,7 +3116,7 @@ public interface DocumentInterface {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    fun `myRole`(): Role?
+    suspend fun `myRole`(): Role?
     
     /**
      * Number of operations held for this document (all authors).
@@ -3108,7 +3124,7 @@ public interface DocumentInterface {
      * # Errors
      * `NotFound` (deleted), `Storage`, `Closed`.
      */
-    fun `opCount`(): kotlin.ULong
+    suspend fun `opCount`(): kotlin.ULong
     
     /**
      * Number of this device's operations of this document no peer has acknowledged yet.
@@ -3116,7 +3132,7 @@ public interface DocumentInterface {
      * # Errors
      * `NotFound` (deleted), `Storage`, `Closed`.
      */
-    fun `pendingOps`(): kotlin.ULong
+    suspend fun `pendingOps`(): kotlin.ULong
     
     /**
      * Sends an ephemeral payload (presence, cursor) to the peers online for this document.
@@ -3135,7 +3151,7 @@ public interface DocumentInterface {
      * # Errors
      * `InvalidArgument` (malformed author id), `Crypto`, `NotFound`, `Storage`, `Closed`.
      */
-    fun `removeMember`(`authorId`: kotlin.String)
+    suspend fun `removeMember`(`authorId`: kotlin.String)
     
     /**
      * Every member and its role, as this device's replica resolves them (empty for a
@@ -3144,7 +3160,7 @@ public interface DocumentInterface {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    fun `roles`(): List<MemberRole>
+    suspend fun `roles`(): List<MemberRole>
     
     /**
      * Changes a member's role among `ADMIN`, `WRITER` and `READER`. Admins only.
@@ -3153,7 +3169,7 @@ public interface DocumentInterface {
      * `NotAllowed`, `InvalidArgument` (malformed id, not a member, relay), `NotFound`,
      * `Storage`, `Closed`.
      */
-    fun `setRole`(`authorId`: kotlin.String, `role`: Role)
+    suspend fun `setRole`(`authorId`: kotlin.String, `role`: Role)
     
     /**
      * Sync state of this document: online, pending local operations, connected and known
@@ -3179,7 +3195,7 @@ public interface DocumentInterface {
      * # Errors
      * `NotFound` (deleted), `Storage`, `Closed`.
      */
-    fun `toJson`(): kotlin.String
+    suspend fun `toJson`(): kotlin.String
     
     /**
      * Version vector: author id -> highest sequence number of that author's log held here.
@@ -3188,7 +3204,7 @@ public interface DocumentInterface {
      * # Errors
      * `NotFound` (deleted), `Storage`, `Closed`.
      */
-    fun `version`(): Map<kotlin.String, kotlin.UInt>
+    suspend fun `version`(): Map<kotlin.String, kotlin.UInt>
     
     /**
      * The container at `path` now (a root name, then keys and indices), or null/nil.
@@ -3196,7 +3212,7 @@ public interface DocumentInterface {
      * # Errors
      * `InvalidArgument` (empty path, or not starting with a name), `NotFound`, `Closed`.
      */
-    fun `at`(`path`: List<PathSegment>): ContainerHandle?
+    suspend fun `at`(`path`: List<PathSegment>): ContainerHandle?
     
     /**
      * True if [`Document::redo`] has something to redo.
@@ -3204,7 +3220,7 @@ public interface DocumentInterface {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    fun `canRedo`(): kotlin.Boolean
+    suspend fun `canRedo`(): kotlin.Boolean
     
     /**
      * True if [`Document::undo`] has something to undo.
@@ -3212,7 +3228,7 @@ public interface DocumentInterface {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    fun `canUndo`(): kotlin.Boolean
+    suspend fun `canUndo`(): kotlin.Boolean
     
     /**
      * The root counter called `name`.
@@ -3228,7 +3244,7 @@ public interface DocumentInterface {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    fun `currentVersion`(): kotlin.ByteArray
+    suspend fun `currentVersion`(): kotlin.ByteArray
     
     /**
      * The changes from version `from` to version `to`.
@@ -3236,7 +3252,7 @@ public interface DocumentInterface {
      * # Errors
      * As [`Document::json_at`].
      */
-    fun `diff`(`from`: kotlin.ByteArray, `to`: kotlin.ByteArray): List<Change>
+    suspend fun `diff`(`from`: kotlin.ByteArray, `to`: kotlin.ByteArray): List<Change>
     
     /**
      * The document as a Loro snapshot (a backup, or input for a plain Loro program).
@@ -3244,7 +3260,7 @@ public interface DocumentInterface {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    fun `exportSnapshot`(): kotlin.ByteArray
+    suspend fun `exportSnapshot`(): kotlin.ByteArray
     
     /**
      * The forked logs of this document (equivocating authors), lowest position per log.
@@ -3252,7 +3268,7 @@ public interface DocumentInterface {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    fun `forks`(): List<ForkRecord>
+    suspend fun `forks`(): List<ForkRecord>
     
     /**
      * The value or container at `path` as JSON, or null/nil. Decode records with
@@ -3261,7 +3277,7 @@ public interface DocumentInterface {
      * # Errors
      * `InvalidArgument` (bad path), `NotFound`, `Closed`.
      */
-    fun `getJson`(`path`: List<PathSegment>): kotlin.String?
+    suspend fun `getJson`(`path`: List<PathSegment>): kotlin.String?
     
     /**
      * The latest `limit` versions, newest first.
@@ -3269,7 +3285,7 @@ public interface DocumentInterface {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    fun `history`(`limit`: kotlin.UInt): List<HistoryVersion>
+    suspend fun `history`(`limit`: kotlin.UInt): List<HistoryVersion>
     
     /**
      * The document's JSON at `version` (read-only).
@@ -3278,7 +3294,7 @@ public interface DocumentInterface {
      * `InvalidArgument` (not a version, or one this replica does not hold), `NotFound`,
      * `Closed`.
      */
-    fun `jsonAt`(`version`: kotlin.ByteArray): kotlin.String
+    suspend fun `jsonAt`(`version`: kotlin.ByteArray): kotlin.String
     
     /**
      * Observes the whole document: first its JSON now, then every change.
@@ -3286,7 +3302,7 @@ public interface DocumentInterface {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    fun `observe`(): ChangeSubscription
+    suspend fun `observe`(): ChangeSubscription
     
     /**
      * Observes the container at `path` and everything below it: first its JSON now, then
@@ -3295,7 +3311,7 @@ public interface DocumentInterface {
      * # Errors
      * `InvalidArgument` (no container at `path`), `NotFound`, `Storage`, `Closed`.
      */
-    fun `observePath`(`path`: List<PathSegment>): ChangeSubscription
+    suspend fun `observePath`(`path`: List<PathSegment>): ChangeSubscription
     
     /**
      * Redoes the last undone edit; false if none.
@@ -3303,7 +3319,7 @@ public interface DocumentInterface {
      * # Errors
      * As [`Document::undo`].
      */
-    fun `redo`(): kotlin.Boolean
+    suspend fun `redo`(): kotlin.Boolean
     
     /**
      * Writes JSON at `path` as nested maps and lists, in one operation: under a map key it
@@ -3313,7 +3329,7 @@ public interface DocumentInterface {
      * `InvalidArgument` (bad path or JSON, parent not a map or list), `NotAllowed`,
      * `NotFound`, `Storage`, `Closed`.
      */
-    fun `setJson`(`path`: List<PathSegment>, `json`: kotlin.String)
+    suspend fun `setJson`(`path`: List<PathSegment>, `json`: kotlin.String)
     
     /**
      * Undoes this device's last edit (remote edits made since stay); false if none.
@@ -3321,7 +3337,7 @@ public interface DocumentInterface {
      * # Errors
      * `NotAllowed`, `NotFound`, `Storage`, `Closed`.
      */
-    fun `undo`(): kotlin.Boolean
+    suspend fun `undo`(): kotlin.Boolean
     
     companion object
 }
@@ -3441,19 +3457,26 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
      * `InvalidArgument` (empty or oversized bundle), `Crypto` (malformed, expired or forged
      * bundle; this device is not a member), `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `addMember`(`keyBundle`: kotlin.ByteArray): kotlin.String {
-            return FfiConverterString.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_add_member(
-        it,
-        
-        FfiConverterByteArray.lower(`keyBundle`),_status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `addMember`(`keyBundle`: kotlin.ByteArray) : kotlin.String {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_document_add_member(
+                uniffiHandle,
+                
+        FfiConverterByteArray.lower(`keyBundle`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterString.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -3465,20 +3488,27 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
      * `NotAllowed` (this device is not an admin), `InvalidArgument`, `Crypto`, `NotFound`,
      * `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `addMemberAs`(`keyBundle`: kotlin.ByteArray, `role`: Role): kotlin.String {
-            return FfiConverterString.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_add_member_as(
-        it,
-        
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `addMemberAs`(`keyBundle`: kotlin.ByteArray, `role`: Role) : kotlin.String {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_document_add_member_as(
+                uniffiHandle,
+                
         FfiConverterByteArray.lower(`keyBundle`),
-        FfiConverterTypeRole.lower(`role`),_status)
-}
-    }
+        FfiConverterTypeRole.lower(`role`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterString.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -3489,18 +3519,27 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
      * `NotAllowed`, `InvalidArgument` (malformed id, already a member), `NotFound`,
      * `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `addRelay`(`authorId`: kotlin.String)
-        = 
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_add_relay(
-        it,
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `addRelay`(`authorId`: kotlin.String) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_document_add_relay(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`authorId`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
         
-        FfiConverterString.lower(`authorId`),_status)
-}
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
     }
-    
-    
 
     
     /**
@@ -3509,18 +3548,25 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `canRead`(): kotlin.Boolean {
-            return FfiConverterBoolean.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_can_read(
-        it,
-        _status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `canRead`() : kotlin.Boolean {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_document_can_read(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_i8(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_i8(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_i8(future) },
+        // lift function
+        { FfiConverterBoolean.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -3615,18 +3661,25 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
      * # Errors
      * `Crypto`, `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `members`(): List<kotlin.String> {
-            return FfiConverterSequenceString.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_members(
-        it,
-        _status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `members`() : List<kotlin.String> {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_document_members(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterSequenceString.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -3635,18 +3688,25 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `myRole`(): Role? {
-            return FfiConverterOptionalTypeRole.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_my_role(
-        it,
-        _status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `myRole`() : Role? {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_document_my_role(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterOptionalTypeRole.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -3655,18 +3715,25 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
      * # Errors
      * `NotFound` (deleted), `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `opCount`(): kotlin.ULong {
-            return FfiConverterULong.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_op_count(
-        it,
-        _status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `opCount`() : kotlin.ULong {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_document_op_count(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_u64(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_u64(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_u64(future) },
+        // lift function
+        { FfiConverterULong.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -3675,18 +3742,25 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
      * # Errors
      * `NotFound` (deleted), `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `pendingOps`(): kotlin.ULong {
-            return FfiConverterULong.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_pending_ops(
-        it,
-        _status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `pendingOps`() : kotlin.ULong {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_document_pending_ops(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_u64(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_u64(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_u64(future) },
+        // lift function
+        { FfiConverterULong.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -3727,18 +3801,27 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
      * # Errors
      * `InvalidArgument` (malformed author id), `Crypto`, `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `removeMember`(`authorId`: kotlin.String)
-        = 
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_remove_member(
-        it,
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `removeMember`(`authorId`: kotlin.String) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_document_remove_member(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`authorId`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
         
-        FfiConverterString.lower(`authorId`),_status)
-}
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
     }
-    
-    
 
     
     /**
@@ -3748,18 +3831,25 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `roles`(): List<MemberRole> {
-            return FfiConverterSequenceTypeMemberRole.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_roles(
-        it,
-        _status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `roles`() : List<MemberRole> {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_document_roles(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterSequenceTypeMemberRole.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -3769,19 +3859,28 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
      * `NotAllowed`, `InvalidArgument` (malformed id, not a member, relay), `NotFound`,
      * `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `setRole`(`authorId`: kotlin.String, `role`: Role)
-        = 
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_set_role(
-        it,
-        
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `setRole`(`authorId`: kotlin.String, `role`: Role) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_document_set_role(
+                uniffiHandle,
+                
         FfiConverterString.lower(`authorId`),
-        FfiConverterTypeRole.lower(`role`),_status)
-}
+        FfiConverterTypeRole.lower(`role`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
     }
-    
-    
 
     
     /**
@@ -3840,18 +3939,25 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
      * # Errors
      * `NotFound` (deleted), `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `toJson`(): kotlin.String {
-            return FfiConverterString.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_to_json(
-        it,
-        _status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `toJson`() : kotlin.String {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_document_to_json(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterString.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -3861,18 +3967,25 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
      * # Errors
      * `NotFound` (deleted), `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `version`(): Map<kotlin.String, kotlin.UInt> {
-            return FfiConverterMapStringUInt.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_version(
-        it,
-        _status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `version`() : Map<kotlin.String, kotlin.UInt> {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_document_version(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterMapStringUInt.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -3881,19 +3994,26 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
      * # Errors
      * `InvalidArgument` (empty path, or not starting with a name), `NotFound`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `at`(`path`: List<PathSegment>): ContainerHandle? {
-            return FfiConverterOptionalTypeContainerHandle.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_at(
-        it,
-        
-        FfiConverterSequenceTypePathSegment.lower(`path`),_status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `at`(`path`: List<PathSegment>) : ContainerHandle? {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_document_at(
+                uniffiHandle,
+                
+        FfiConverterSequenceTypePathSegment.lower(`path`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterOptionalTypeContainerHandle.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -3902,18 +4022,25 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `canRedo`(): kotlin.Boolean {
-            return FfiConverterBoolean.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_can_redo(
-        it,
-        _status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `canRedo`() : kotlin.Boolean {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_document_can_redo(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_i8(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_i8(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_i8(future) },
+        // lift function
+        { FfiConverterBoolean.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -3922,18 +4049,25 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `canUndo`(): kotlin.Boolean {
-            return FfiConverterBoolean.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_can_undo(
-        it,
-        _status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `canUndo`() : kotlin.Boolean {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_document_can_undo(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_i8(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_i8(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_i8(future) },
+        // lift function
+        { FfiConverterBoolean.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -3963,18 +4097,25 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `currentVersion`(): kotlin.ByteArray {
-            return FfiConverterByteArray.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_current_version(
-        it,
-        _status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `currentVersion`() : kotlin.ByteArray {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_document_current_version(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterByteArray.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -3983,20 +4124,27 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
      * # Errors
      * As [`Document::json_at`].
      */
-    @Throws(FieldSyncException::class)override fun `diff`(`from`: kotlin.ByteArray, `to`: kotlin.ByteArray): List<Change> {
-            return FfiConverterSequenceTypeChange.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_diff(
-        it,
-        
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `diff`(`from`: kotlin.ByteArray, `to`: kotlin.ByteArray) : List<Change> {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_document_diff(
+                uniffiHandle,
+                
         FfiConverterByteArray.lower(`from`),
-        FfiConverterByteArray.lower(`to`),_status)
-}
-    }
+        FfiConverterByteArray.lower(`to`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterSequenceTypeChange.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -4005,18 +4153,25 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `exportSnapshot`(): kotlin.ByteArray {
-            return FfiConverterByteArray.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_export_snapshot(
-        it,
-        _status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `exportSnapshot`() : kotlin.ByteArray {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_document_export_snapshot(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterByteArray.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -4025,18 +4180,25 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `forks`(): List<ForkRecord> {
-            return FfiConverterSequenceTypeForkRecord.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_forks(
-        it,
-        _status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `forks`() : List<ForkRecord> {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_document_forks(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterSequenceTypeForkRecord.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -4046,19 +4208,26 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
      * # Errors
      * `InvalidArgument` (bad path), `NotFound`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `getJson`(`path`: List<PathSegment>): kotlin.String? {
-            return FfiConverterOptionalString.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_get_json(
-        it,
-        
-        FfiConverterSequenceTypePathSegment.lower(`path`),_status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `getJson`(`path`: List<PathSegment>) : kotlin.String? {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_document_get_json(
+                uniffiHandle,
+                
+        FfiConverterSequenceTypePathSegment.lower(`path`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterOptionalString.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -4067,19 +4236,26 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `history`(`limit`: kotlin.UInt): List<HistoryVersion> {
-            return FfiConverterSequenceTypeHistoryVersion.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_history(
-        it,
-        
-        FfiConverterUInt.lower(`limit`),_status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `history`(`limit`: kotlin.UInt) : List<HistoryVersion> {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_document_history(
+                uniffiHandle,
+                
+        FfiConverterUInt.lower(`limit`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterSequenceTypeHistoryVersion.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -4089,19 +4265,26 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
      * `InvalidArgument` (not a version, or one this replica does not hold), `NotFound`,
      * `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `jsonAt`(`version`: kotlin.ByteArray): kotlin.String {
-            return FfiConverterString.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_json_at(
-        it,
-        
-        FfiConverterByteArray.lower(`version`),_status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `jsonAt`(`version`: kotlin.ByteArray) : kotlin.String {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_document_json_at(
+                uniffiHandle,
+                
+        FfiConverterByteArray.lower(`version`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterString.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -4110,18 +4293,25 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `observe`(): ChangeSubscription {
-            return FfiConverterTypeChangeSubscription.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_observe(
-        it,
-        _status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `observe`() : ChangeSubscription {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_document_observe(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_u64(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_u64(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_u64(future) },
+        // lift function
+        { FfiConverterTypeChangeSubscription.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -4131,19 +4321,26 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
      * # Errors
      * `InvalidArgument` (no container at `path`), `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `observePath`(`path`: List<PathSegment>): ChangeSubscription {
-            return FfiConverterTypeChangeSubscription.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_observe_path(
-        it,
-        
-        FfiConverterSequenceTypePathSegment.lower(`path`),_status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `observePath`(`path`: List<PathSegment>) : ChangeSubscription {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_document_observe_path(
+                uniffiHandle,
+                
+        FfiConverterSequenceTypePathSegment.lower(`path`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_u64(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_u64(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_u64(future) },
+        // lift function
+        { FfiConverterTypeChangeSubscription.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -4152,18 +4349,25 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
      * # Errors
      * As [`Document::undo`].
      */
-    @Throws(FieldSyncException::class)override fun `redo`(): kotlin.Boolean {
-            return FfiConverterBoolean.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_redo(
-        it,
-        _status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `redo`() : kotlin.Boolean {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_document_redo(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_i8(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_i8(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_i8(future) },
+        // lift function
+        { FfiConverterBoolean.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -4174,19 +4378,28 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
      * `InvalidArgument` (bad path or JSON, parent not a map or list), `NotAllowed`,
      * `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `setJson`(`path`: List<PathSegment>, `json`: kotlin.String)
-        = 
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_set_json(
-        it,
-        
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `setJson`(`path`: List<PathSegment>, `json`: kotlin.String) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_document_set_json(
+                uniffiHandle,
+                
         FfiConverterSequenceTypePathSegment.lower(`path`),
-        FfiConverterString.lower(`json`),_status)
-}
+        FfiConverterString.lower(`json`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
     }
-    
-    
 
     
     /**
@@ -4195,18 +4408,25 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
      * # Errors
      * `NotAllowed`, `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `undo`(): kotlin.Boolean {
-            return FfiConverterBoolean.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_undo(
-        it,
-        _status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `undo`() : kotlin.Boolean {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_document_undo(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_i8(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_i8(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_i8(future) },
+        // lift function
+        { FfiConverterBoolean.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
 
@@ -5031,7 +5251,7 @@ public interface ListHandleInterface {
      * # Errors
      * `InvalidArgument` if the range is out of bounds; `NotFound`, `Storage`, `Closed`.
      */
-    fun `delete`(`index`: kotlin.UInt, `count`: kotlin.UInt)
+    suspend fun `delete`(`index`: kotlin.UInt, `count`: kotlin.UInt)
     
     /**
      * The item at `index`, or `null`/`nil` past the end.
@@ -5039,7 +5259,7 @@ public interface ListHandleInterface {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    fun `get`(`index`: kotlin.UInt): Value?
+    suspend fun `get`(`index`: kotlin.UInt): Value?
     
     /**
      * Inserts `value` at `index` (0 ..= length).
@@ -5048,7 +5268,7 @@ public interface ListHandleInterface {
      * `InvalidArgument`: index past the end, oversized string, non-finite double.
      * `NotFound`, `Storage`, `Closed`.
      */
-    fun `insert`(`index`: kotlin.UInt, `value`: Value)
+    suspend fun `insert`(`index`: kotlin.UInt, `value`: Value)
     
     /**
      * True if empty.
@@ -5056,7 +5276,7 @@ public interface ListHandleInterface {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    fun `isEmpty`(): kotlin.Boolean
+    suspend fun `isEmpty`(): kotlin.Boolean
     
     /**
      * Number of items.
@@ -5064,7 +5284,7 @@ public interface ListHandleInterface {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    fun `len`(): kotlin.UInt
+    suspend fun `len`(): kotlin.UInt
     
     /**
      * Appends `value`.
@@ -5072,7 +5292,7 @@ public interface ListHandleInterface {
      * # Errors
      * As [`ListHandle::insert`].
      */
-    fun `push`(`value`: Value)
+    suspend fun `push`(`value`: Value)
     
     /**
      * The counter at `index`, or null/nil.
@@ -5080,7 +5300,7 @@ public interface ListHandleInterface {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    fun `getCounter`(`index`: kotlin.UInt): CounterHandle?
+    suspend fun `getCounter`(`index`: kotlin.UInt): CounterHandle?
     
     /**
      * The item at `index` as JSON, or null/nil past the end.
@@ -5088,7 +5308,7 @@ public interface ListHandleInterface {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    fun `getJson`(`index`: kotlin.UInt): kotlin.String?
+    suspend fun `getJson`(`index`: kotlin.UInt): kotlin.String?
     
     /**
      * The list at `index`, or null/nil.
@@ -5096,7 +5316,7 @@ public interface ListHandleInterface {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    fun `getList`(`index`: kotlin.UInt): ListHandle?
+    suspend fun `getList`(`index`: kotlin.UInt): ListHandle?
     
     /**
      * The map at `index`, or null/nil.
@@ -5104,7 +5324,7 @@ public interface ListHandleInterface {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    fun `getMap`(`index`: kotlin.UInt): MapHandle?
+    suspend fun `getMap`(`index`: kotlin.UInt): MapHandle?
     
     /**
      * The text at `index`, or null/nil.
@@ -5112,7 +5332,7 @@ public interface ListHandleInterface {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    fun `getText`(`index`: kotlin.UInt): TextHandle?
+    suspend fun `getText`(`index`: kotlin.UInt): TextHandle?
     
     /**
      * Inserts a counter at 0 at `index` (null/nil: at the end) and returns it.
@@ -5120,7 +5340,7 @@ public interface ListHandleInterface {
      * # Errors
      * As [`ListHandle::insert_json`].
      */
-    fun `insertCounter`(`index`: kotlin.UInt?): CounterHandle
+    suspend fun `insertCounter`(`index`: kotlin.UInt?): CounterHandle
     
     /**
      * Inserts JSON at `index` as nested maps and lists (one operation).
@@ -5129,7 +5349,7 @@ public interface ListHandleInterface {
      * `InvalidArgument` (bad JSON, index past the end, deleted list), `NotAllowed`,
      * `Storage`, `Closed`.
      */
-    fun `insertJson`(`index`: kotlin.UInt, `json`: kotlin.String)
+    suspend fun `insertJson`(`index`: kotlin.UInt, `json`: kotlin.String)
     
     /**
      * Inserts an empty list at `index` (null/nil: at the end) and returns it.
@@ -5137,7 +5357,7 @@ public interface ListHandleInterface {
      * # Errors
      * As [`ListHandle::insert_json`].
      */
-    fun `insertList`(`index`: kotlin.UInt?): ListHandle
+    suspend fun `insertList`(`index`: kotlin.UInt?): ListHandle
     
     /**
      * Inserts an empty map at `index` (null/nil: at the end) and returns it.
@@ -5145,7 +5365,7 @@ public interface ListHandleInterface {
      * # Errors
      * As [`ListHandle::insert_json`].
      */
-    fun `insertMap`(`index`: kotlin.UInt?): MapHandle
+    suspend fun `insertMap`(`index`: kotlin.UInt?): MapHandle
     
     /**
      * Inserts an empty text at `index` (null/nil: at the end) and returns it.
@@ -5153,7 +5373,7 @@ public interface ListHandleInterface {
      * # Errors
      * As [`ListHandle::insert_json`].
      */
-    fun `insertText`(`index`: kotlin.UInt?): TextHandle
+    suspend fun `insertText`(`index`: kotlin.UInt?): TextHandle
     
     /**
      * Appends JSON as nested maps and lists (one operation).
@@ -5161,7 +5381,7 @@ public interface ListHandleInterface {
      * # Errors
      * As [`ListHandle::insert_json`].
      */
-    fun `pushJson`(`json`: kotlin.String)
+    suspend fun `pushJson`(`json`: kotlin.String)
     
     /**
      * Replaces the item at `index` by JSON (one operation).
@@ -5169,7 +5389,7 @@ public interface ListHandleInterface {
      * # Errors
      * As [`ListHandle::insert_json`].
      */
-    fun `setJson`(`index`: kotlin.UInt, `json`: kotlin.String)
+    suspend fun `setJson`(`index`: kotlin.UInt, `json`: kotlin.String)
     
     /**
      * The whole list as JSON (`null` once deleted).
@@ -5177,7 +5397,7 @@ public interface ListHandleInterface {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    fun `toJson`(): kotlin.String
+    suspend fun `toJson`(): kotlin.String
     
     companion object
 }
@@ -5293,19 +5513,28 @@ open class ListHandle: Disposable, AutoCloseable, ListHandleInterface
      * # Errors
      * `InvalidArgument` if the range is out of bounds; `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `delete`(`index`: kotlin.UInt, `count`: kotlin.UInt)
-        = 
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_delete(
-        it,
-        
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `delete`(`index`: kotlin.UInt, `count`: kotlin.UInt) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_delete(
+                uniffiHandle,
+                
         FfiConverterUInt.lower(`index`),
-        FfiConverterUInt.lower(`count`),_status)
-}
+        FfiConverterUInt.lower(`count`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
     }
-    
-    
 
     
     /**
@@ -5314,19 +5543,26 @@ open class ListHandle: Disposable, AutoCloseable, ListHandleInterface
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `get`(`index`: kotlin.UInt): Value? {
-            return FfiConverterOptionalTypeValue.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_get(
-        it,
-        
-        FfiConverterUInt.lower(`index`),_status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `get`(`index`: kotlin.UInt) : Value? {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_get(
+                uniffiHandle,
+                
+        FfiConverterUInt.lower(`index`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterOptionalTypeValue.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -5336,19 +5572,28 @@ open class ListHandle: Disposable, AutoCloseable, ListHandleInterface
      * `InvalidArgument`: index past the end, oversized string, non-finite double.
      * `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `insert`(`index`: kotlin.UInt, `value`: Value)
-        = 
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_insert(
-        it,
-        
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `insert`(`index`: kotlin.UInt, `value`: Value) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_insert(
+                uniffiHandle,
+                
         FfiConverterUInt.lower(`index`),
-        FfiConverterTypeValue.lower(`value`),_status)
-}
+        FfiConverterTypeValue.lower(`value`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
     }
-    
-    
 
     
     /**
@@ -5357,18 +5602,25 @@ open class ListHandle: Disposable, AutoCloseable, ListHandleInterface
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `isEmpty`(): kotlin.Boolean {
-            return FfiConverterBoolean.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_is_empty(
-        it,
-        _status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `isEmpty`() : kotlin.Boolean {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_is_empty(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_i8(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_i8(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_i8(future) },
+        // lift function
+        { FfiConverterBoolean.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -5377,18 +5629,25 @@ open class ListHandle: Disposable, AutoCloseable, ListHandleInterface
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `len`(): kotlin.UInt {
-            return FfiConverterUInt.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_len(
-        it,
-        _status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `len`() : kotlin.UInt {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_len(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_u32(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_u32(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_u32(future) },
+        // lift function
+        { FfiConverterUInt.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -5397,18 +5656,27 @@ open class ListHandle: Disposable, AutoCloseable, ListHandleInterface
      * # Errors
      * As [`ListHandle::insert`].
      */
-    @Throws(FieldSyncException::class)override fun `push`(`value`: Value)
-        = 
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_push(
-        it,
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `push`(`value`: Value) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_push(
+                uniffiHandle,
+                
+        FfiConverterTypeValue.lower(`value`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
         
-        FfiConverterTypeValue.lower(`value`),_status)
-}
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
     }
-    
-    
 
     
     /**
@@ -5417,19 +5685,26 @@ open class ListHandle: Disposable, AutoCloseable, ListHandleInterface
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `getCounter`(`index`: kotlin.UInt): CounterHandle? {
-            return FfiConverterOptionalTypeCounterHandle.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_get_counter(
-        it,
-        
-        FfiConverterUInt.lower(`index`),_status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `getCounter`(`index`: kotlin.UInt) : CounterHandle? {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_get_counter(
+                uniffiHandle,
+                
+        FfiConverterUInt.lower(`index`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterOptionalTypeCounterHandle.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -5438,19 +5713,26 @@ open class ListHandle: Disposable, AutoCloseable, ListHandleInterface
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `getJson`(`index`: kotlin.UInt): kotlin.String? {
-            return FfiConverterOptionalString.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_get_json(
-        it,
-        
-        FfiConverterUInt.lower(`index`),_status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `getJson`(`index`: kotlin.UInt) : kotlin.String? {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_get_json(
+                uniffiHandle,
+                
+        FfiConverterUInt.lower(`index`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterOptionalString.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -5459,19 +5741,26 @@ open class ListHandle: Disposable, AutoCloseable, ListHandleInterface
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `getList`(`index`: kotlin.UInt): ListHandle? {
-            return FfiConverterOptionalTypeListHandle.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_get_list(
-        it,
-        
-        FfiConverterUInt.lower(`index`),_status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `getList`(`index`: kotlin.UInt) : ListHandle? {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_get_list(
+                uniffiHandle,
+                
+        FfiConverterUInt.lower(`index`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterOptionalTypeListHandle.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -5480,19 +5769,26 @@ open class ListHandle: Disposable, AutoCloseable, ListHandleInterface
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `getMap`(`index`: kotlin.UInt): MapHandle? {
-            return FfiConverterOptionalTypeMapHandle.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_get_map(
-        it,
-        
-        FfiConverterUInt.lower(`index`),_status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `getMap`(`index`: kotlin.UInt) : MapHandle? {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_get_map(
+                uniffiHandle,
+                
+        FfiConverterUInt.lower(`index`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterOptionalTypeMapHandle.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -5501,19 +5797,26 @@ open class ListHandle: Disposable, AutoCloseable, ListHandleInterface
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `getText`(`index`: kotlin.UInt): TextHandle? {
-            return FfiConverterOptionalTypeTextHandle.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_get_text(
-        it,
-        
-        FfiConverterUInt.lower(`index`),_status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `getText`(`index`: kotlin.UInt) : TextHandle? {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_get_text(
+                uniffiHandle,
+                
+        FfiConverterUInt.lower(`index`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterOptionalTypeTextHandle.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -5522,19 +5825,26 @@ open class ListHandle: Disposable, AutoCloseable, ListHandleInterface
      * # Errors
      * As [`ListHandle::insert_json`].
      */
-    @Throws(FieldSyncException::class)override fun `insertCounter`(`index`: kotlin.UInt?): CounterHandle {
-            return FfiConverterTypeCounterHandle.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_insert_counter(
-        it,
-        
-        FfiConverterOptionalUInt.lower(`index`),_status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `insertCounter`(`index`: kotlin.UInt?) : CounterHandle {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_insert_counter(
+                uniffiHandle,
+                
+        FfiConverterOptionalUInt.lower(`index`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_u64(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_u64(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_u64(future) },
+        // lift function
+        { FfiConverterTypeCounterHandle.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -5544,19 +5854,28 @@ open class ListHandle: Disposable, AutoCloseable, ListHandleInterface
      * `InvalidArgument` (bad JSON, index past the end, deleted list), `NotAllowed`,
      * `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `insertJson`(`index`: kotlin.UInt, `json`: kotlin.String)
-        = 
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_insert_json(
-        it,
-        
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `insertJson`(`index`: kotlin.UInt, `json`: kotlin.String) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_insert_json(
+                uniffiHandle,
+                
         FfiConverterUInt.lower(`index`),
-        FfiConverterString.lower(`json`),_status)
-}
+        FfiConverterString.lower(`json`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
     }
-    
-    
 
     
     /**
@@ -5565,19 +5884,26 @@ open class ListHandle: Disposable, AutoCloseable, ListHandleInterface
      * # Errors
      * As [`ListHandle::insert_json`].
      */
-    @Throws(FieldSyncException::class)override fun `insertList`(`index`: kotlin.UInt?): ListHandle {
-            return FfiConverterTypeListHandle.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_insert_list(
-        it,
-        
-        FfiConverterOptionalUInt.lower(`index`),_status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `insertList`(`index`: kotlin.UInt?) : ListHandle {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_insert_list(
+                uniffiHandle,
+                
+        FfiConverterOptionalUInt.lower(`index`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_u64(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_u64(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_u64(future) },
+        // lift function
+        { FfiConverterTypeListHandle.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -5586,19 +5912,26 @@ open class ListHandle: Disposable, AutoCloseable, ListHandleInterface
      * # Errors
      * As [`ListHandle::insert_json`].
      */
-    @Throws(FieldSyncException::class)override fun `insertMap`(`index`: kotlin.UInt?): MapHandle {
-            return FfiConverterTypeMapHandle.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_insert_map(
-        it,
-        
-        FfiConverterOptionalUInt.lower(`index`),_status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `insertMap`(`index`: kotlin.UInt?) : MapHandle {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_insert_map(
+                uniffiHandle,
+                
+        FfiConverterOptionalUInt.lower(`index`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_u64(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_u64(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_u64(future) },
+        // lift function
+        { FfiConverterTypeMapHandle.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -5607,19 +5940,26 @@ open class ListHandle: Disposable, AutoCloseable, ListHandleInterface
      * # Errors
      * As [`ListHandle::insert_json`].
      */
-    @Throws(FieldSyncException::class)override fun `insertText`(`index`: kotlin.UInt?): TextHandle {
-            return FfiConverterTypeTextHandle.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_insert_text(
-        it,
-        
-        FfiConverterOptionalUInt.lower(`index`),_status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `insertText`(`index`: kotlin.UInt?) : TextHandle {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_insert_text(
+                uniffiHandle,
+                
+        FfiConverterOptionalUInt.lower(`index`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_u64(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_u64(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_u64(future) },
+        // lift function
+        { FfiConverterTypeTextHandle.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -5628,18 +5968,27 @@ open class ListHandle: Disposable, AutoCloseable, ListHandleInterface
      * # Errors
      * As [`ListHandle::insert_json`].
      */
-    @Throws(FieldSyncException::class)override fun `pushJson`(`json`: kotlin.String)
-        = 
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_push_json(
-        it,
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `pushJson`(`json`: kotlin.String) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_push_json(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`json`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
         
-        FfiConverterString.lower(`json`),_status)
-}
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
     }
-    
-    
 
     
     /**
@@ -5648,19 +5997,28 @@ open class ListHandle: Disposable, AutoCloseable, ListHandleInterface
      * # Errors
      * As [`ListHandle::insert_json`].
      */
-    @Throws(FieldSyncException::class)override fun `setJson`(`index`: kotlin.UInt, `json`: kotlin.String)
-        = 
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_set_json(
-        it,
-        
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `setJson`(`index`: kotlin.UInt, `json`: kotlin.String) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_set_json(
+                uniffiHandle,
+                
         FfiConverterUInt.lower(`index`),
-        FfiConverterString.lower(`json`),_status)
-}
+        FfiConverterString.lower(`json`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
     }
-    
-    
 
     
     /**
@@ -5669,18 +6027,25 @@ open class ListHandle: Disposable, AutoCloseable, ListHandleInterface
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `toJson`(): kotlin.String {
-            return FfiConverterString.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_to_json(
-        it,
-        _status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `toJson`() : kotlin.String {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_listhandle_to_json(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterString.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
 
@@ -5827,7 +6192,7 @@ public interface MapHandleInterface {
      * # Errors
      * `InvalidArgument` (empty or too long key), `NotFound`, `Storage`, `Closed`.
      */
-    fun `delete`(`key`: kotlin.String)
+    suspend fun `delete`(`key`: kotlin.String)
     
     /**
      * The value at `key`, or `null`/`nil`.
@@ -5835,7 +6200,7 @@ public interface MapHandleInterface {
      * # Errors
      * `InvalidArgument` (empty or too long key), `NotFound`, `Storage`, `Closed`.
      */
-    fun `get`(`key`: kotlin.String): Value?
+    suspend fun `get`(`key`: kotlin.String): Value?
     
     /**
      * All keys, sorted.
@@ -5843,7 +6208,7 @@ public interface MapHandleInterface {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    fun `keys`(): List<kotlin.String>
+    suspend fun `keys`(): List<kotlin.String>
     
     /**
      * Sets `key` to `value`.
@@ -5852,7 +6217,7 @@ public interface MapHandleInterface {
      * `InvalidArgument`: empty or too long key, string value above the maximum operation size,
      * non-finite double. `NotFound`, `Storage`, `Closed`.
      */
-    fun `set`(`key`: kotlin.String, `value`: Value)
+    suspend fun `set`(`key`: kotlin.String, `value`: Value)
     
     /**
      * The counter at `key`, or null/nil.
@@ -5860,7 +6225,7 @@ public interface MapHandleInterface {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    fun `getCounter`(`key`: kotlin.String): CounterHandle?
+    suspend fun `getCounter`(`key`: kotlin.String): CounterHandle?
     
     /**
      * The value at `key` as JSON, or null/nil.
@@ -5868,7 +6233,7 @@ public interface MapHandleInterface {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    fun `getJson`(`key`: kotlin.String): kotlin.String?
+    suspend fun `getJson`(`key`: kotlin.String): kotlin.String?
     
     /**
      * The list at `key`, or null/nil.
@@ -5876,7 +6241,7 @@ public interface MapHandleInterface {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    fun `getList`(`key`: kotlin.String): ListHandle?
+    suspend fun `getList`(`key`: kotlin.String): ListHandle?
     
     /**
      * The map at `key`, or null/nil if there is none (or something else is there).
@@ -5884,7 +6249,7 @@ public interface MapHandleInterface {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    fun `getMap`(`key`: kotlin.String): MapHandle?
+    suspend fun `getMap`(`key`: kotlin.String): MapHandle?
     
     /**
      * The text at `key`, or null/nil.
@@ -5892,7 +6257,7 @@ public interface MapHandleInterface {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    fun `getText`(`key`: kotlin.String): TextHandle?
+    suspend fun `getText`(`key`: kotlin.String): TextHandle?
     
     /**
      * Creates a counter at 0 at `key` and returns it.
@@ -5900,7 +6265,7 @@ public interface MapHandleInterface {
      * # Errors
      * As [`MapHandle::set_json`].
      */
-    fun `insertCounter`(`key`: kotlin.String): CounterHandle
+    suspend fun `insertCounter`(`key`: kotlin.String): CounterHandle
     
     /**
      * Creates an empty list at `key` and returns it.
@@ -5908,7 +6273,7 @@ public interface MapHandleInterface {
      * # Errors
      * As [`MapHandle::set_json`].
      */
-    fun `insertList`(`key`: kotlin.String): ListHandle
+    suspend fun `insertList`(`key`: kotlin.String): ListHandle
     
     /**
      * Creates an empty map at `key` and returns it.
@@ -5916,7 +6281,7 @@ public interface MapHandleInterface {
      * # Errors
      * As [`MapHandle::set_json`].
      */
-    fun `insertMap`(`key`: kotlin.String): MapHandle
+    suspend fun `insertMap`(`key`: kotlin.String): MapHandle
     
     /**
      * Creates an empty text at `key` and returns it.
@@ -5924,7 +6289,7 @@ public interface MapHandleInterface {
      * # Errors
      * As [`MapHandle::set_json`].
      */
-    fun `insertText`(`key`: kotlin.String): TextHandle
+    suspend fun `insertText`(`key`: kotlin.String): TextHandle
     
     /**
      * True if the map has no keys.
@@ -5932,7 +6297,7 @@ public interface MapHandleInterface {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    fun `isEmpty`(): kotlin.Boolean
+    suspend fun `isEmpty`(): kotlin.Boolean
     
     /**
      * Number of keys.
@@ -5940,7 +6305,7 @@ public interface MapHandleInterface {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    fun `len`(): kotlin.UInt
+    suspend fun `len`(): kotlin.UInt
     
     /**
      * Writes JSON at `key` as nested maps and lists (one operation).
@@ -5948,7 +6313,7 @@ public interface MapHandleInterface {
      * # Errors
      * `InvalidArgument` (bad key or JSON, deleted map), `NotAllowed`, `Storage`, `Closed`.
      */
-    fun `setJson`(`key`: kotlin.String, `json`: kotlin.String)
+    suspend fun `setJson`(`key`: kotlin.String, `json`: kotlin.String)
     
     /**
      * The whole map as JSON (`null` once deleted).
@@ -5956,7 +6321,7 @@ public interface MapHandleInterface {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    fun `toJson`(): kotlin.String
+    suspend fun `toJson`(): kotlin.String
     
     companion object
 }
@@ -6072,18 +6437,27 @@ open class MapHandle: Disposable, AutoCloseable, MapHandleInterface
      * # Errors
      * `InvalidArgument` (empty or too long key), `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `delete`(`key`: kotlin.String)
-        = 
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_delete(
-        it,
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `delete`(`key`: kotlin.String) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_delete(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`key`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
         
-        FfiConverterString.lower(`key`),_status)
-}
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
     }
-    
-    
 
     
     /**
@@ -6092,19 +6466,26 @@ open class MapHandle: Disposable, AutoCloseable, MapHandleInterface
      * # Errors
      * `InvalidArgument` (empty or too long key), `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `get`(`key`: kotlin.String): Value? {
-            return FfiConverterOptionalTypeValue.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_get(
-        it,
-        
-        FfiConverterString.lower(`key`),_status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `get`(`key`: kotlin.String) : Value? {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_get(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`key`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterOptionalTypeValue.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -6113,18 +6494,25 @@ open class MapHandle: Disposable, AutoCloseable, MapHandleInterface
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `keys`(): List<kotlin.String> {
-            return FfiConverterSequenceString.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_keys(
-        it,
-        _status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `keys`() : List<kotlin.String> {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_keys(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterSequenceString.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -6134,19 +6522,28 @@ open class MapHandle: Disposable, AutoCloseable, MapHandleInterface
      * `InvalidArgument`: empty or too long key, string value above the maximum operation size,
      * non-finite double. `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `set`(`key`: kotlin.String, `value`: Value)
-        = 
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_set(
-        it,
-        
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `set`(`key`: kotlin.String, `value`: Value) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_set(
+                uniffiHandle,
+                
         FfiConverterString.lower(`key`),
-        FfiConverterTypeValue.lower(`value`),_status)
-}
+        FfiConverterTypeValue.lower(`value`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
     }
-    
-    
 
     
     /**
@@ -6155,19 +6552,26 @@ open class MapHandle: Disposable, AutoCloseable, MapHandleInterface
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `getCounter`(`key`: kotlin.String): CounterHandle? {
-            return FfiConverterOptionalTypeCounterHandle.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_get_counter(
-        it,
-        
-        FfiConverterString.lower(`key`),_status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `getCounter`(`key`: kotlin.String) : CounterHandle? {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_get_counter(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`key`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterOptionalTypeCounterHandle.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -6176,19 +6580,26 @@ open class MapHandle: Disposable, AutoCloseable, MapHandleInterface
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `getJson`(`key`: kotlin.String): kotlin.String? {
-            return FfiConverterOptionalString.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_get_json(
-        it,
-        
-        FfiConverterString.lower(`key`),_status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `getJson`(`key`: kotlin.String) : kotlin.String? {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_get_json(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`key`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterOptionalString.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -6197,19 +6608,26 @@ open class MapHandle: Disposable, AutoCloseable, MapHandleInterface
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `getList`(`key`: kotlin.String): ListHandle? {
-            return FfiConverterOptionalTypeListHandle.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_get_list(
-        it,
-        
-        FfiConverterString.lower(`key`),_status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `getList`(`key`: kotlin.String) : ListHandle? {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_get_list(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`key`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterOptionalTypeListHandle.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -6218,19 +6636,26 @@ open class MapHandle: Disposable, AutoCloseable, MapHandleInterface
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `getMap`(`key`: kotlin.String): MapHandle? {
-            return FfiConverterOptionalTypeMapHandle.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_get_map(
-        it,
-        
-        FfiConverterString.lower(`key`),_status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `getMap`(`key`: kotlin.String) : MapHandle? {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_get_map(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`key`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterOptionalTypeMapHandle.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -6239,19 +6664,26 @@ open class MapHandle: Disposable, AutoCloseable, MapHandleInterface
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `getText`(`key`: kotlin.String): TextHandle? {
-            return FfiConverterOptionalTypeTextHandle.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_get_text(
-        it,
-        
-        FfiConverterString.lower(`key`),_status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `getText`(`key`: kotlin.String) : TextHandle? {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_get_text(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`key`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterOptionalTypeTextHandle.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -6260,19 +6692,26 @@ open class MapHandle: Disposable, AutoCloseable, MapHandleInterface
      * # Errors
      * As [`MapHandle::set_json`].
      */
-    @Throws(FieldSyncException::class)override fun `insertCounter`(`key`: kotlin.String): CounterHandle {
-            return FfiConverterTypeCounterHandle.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_insert_counter(
-        it,
-        
-        FfiConverterString.lower(`key`),_status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `insertCounter`(`key`: kotlin.String) : CounterHandle {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_insert_counter(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`key`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_u64(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_u64(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_u64(future) },
+        // lift function
+        { FfiConverterTypeCounterHandle.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -6281,19 +6720,26 @@ open class MapHandle: Disposable, AutoCloseable, MapHandleInterface
      * # Errors
      * As [`MapHandle::set_json`].
      */
-    @Throws(FieldSyncException::class)override fun `insertList`(`key`: kotlin.String): ListHandle {
-            return FfiConverterTypeListHandle.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_insert_list(
-        it,
-        
-        FfiConverterString.lower(`key`),_status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `insertList`(`key`: kotlin.String) : ListHandle {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_insert_list(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`key`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_u64(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_u64(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_u64(future) },
+        // lift function
+        { FfiConverterTypeListHandle.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -6302,19 +6748,26 @@ open class MapHandle: Disposable, AutoCloseable, MapHandleInterface
      * # Errors
      * As [`MapHandle::set_json`].
      */
-    @Throws(FieldSyncException::class)override fun `insertMap`(`key`: kotlin.String): MapHandle {
-            return FfiConverterTypeMapHandle.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_insert_map(
-        it,
-        
-        FfiConverterString.lower(`key`),_status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `insertMap`(`key`: kotlin.String) : MapHandle {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_insert_map(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`key`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_u64(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_u64(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_u64(future) },
+        // lift function
+        { FfiConverterTypeMapHandle.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -6323,19 +6776,26 @@ open class MapHandle: Disposable, AutoCloseable, MapHandleInterface
      * # Errors
      * As [`MapHandle::set_json`].
      */
-    @Throws(FieldSyncException::class)override fun `insertText`(`key`: kotlin.String): TextHandle {
-            return FfiConverterTypeTextHandle.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_insert_text(
-        it,
-        
-        FfiConverterString.lower(`key`),_status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `insertText`(`key`: kotlin.String) : TextHandle {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_insert_text(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`key`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_u64(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_u64(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_u64(future) },
+        // lift function
+        { FfiConverterTypeTextHandle.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -6344,18 +6804,25 @@ open class MapHandle: Disposable, AutoCloseable, MapHandleInterface
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `isEmpty`(): kotlin.Boolean {
-            return FfiConverterBoolean.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_is_empty(
-        it,
-        _status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `isEmpty`() : kotlin.Boolean {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_is_empty(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_i8(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_i8(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_i8(future) },
+        // lift function
+        { FfiConverterBoolean.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -6364,18 +6831,25 @@ open class MapHandle: Disposable, AutoCloseable, MapHandleInterface
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `len`(): kotlin.UInt {
-            return FfiConverterUInt.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_len(
-        it,
-        _status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `len`() : kotlin.UInt {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_len(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_u32(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_u32(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_u32(future) },
+        // lift function
+        { FfiConverterUInt.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -6384,19 +6858,28 @@ open class MapHandle: Disposable, AutoCloseable, MapHandleInterface
      * # Errors
      * `InvalidArgument` (bad key or JSON, deleted map), `NotAllowed`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `setJson`(`key`: kotlin.String, `json`: kotlin.String)
-        = 
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_set_json(
-        it,
-        
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `setJson`(`key`: kotlin.String, `json`: kotlin.String) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_set_json(
+                uniffiHandle,
+                
         FfiConverterString.lower(`key`),
-        FfiConverterString.lower(`json`),_status)
-}
+        FfiConverterString.lower(`json`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
     }
-    
-    
 
     
     /**
@@ -6405,18 +6888,25 @@ open class MapHandle: Disposable, AutoCloseable, MapHandleInterface
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `toJson`(): kotlin.String {
-            return FfiConverterString.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_to_json(
-        it,
-        _status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `toJson`() : kotlin.String {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_maphandle_to_json(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterString.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
 
@@ -6575,7 +7065,7 @@ public interface NodeInterface {
      * # Errors
      * `InvalidArgument` (not a snapshot, too large, holds a tree), `Storage`, `Closed`.
      */
-    fun `importSnapshot`(`snapshot`: kotlin.ByteArray): Document
+    suspend fun `importSnapshot`(`snapshot`: kotlin.ByteArray): Document
     
     /**
      * Adds a peer to contact (remembered across restarts).
@@ -6596,7 +7086,7 @@ public interface NodeInterface {
      * # Errors
      * `Storage`, `Closed`.
      */
-    fun `createDocument`(): Document
+    suspend fun `createDocument`(): Document
     
     /**
      * Deletes a document on this node: content, history and pending operations. Sync never
@@ -6605,7 +7095,7 @@ public interface NodeInterface {
      * # Errors
      * `InvalidArgument` (malformed id), `NotFound`, `Storage`, `Closed`.
      */
-    fun `deleteDocument`(`id`: kotlin.String)
+    suspend fun `deleteDocument`(`id`: kotlin.String)
     
     /**
      * Ids of all documents on this node.
@@ -6613,7 +7103,7 @@ public interface NodeInterface {
      * # Errors
      * `Storage`, `Closed`.
      */
-    fun `documentIds`(): List<kotlin.String>
+    suspend fun `documentIds`(): List<kotlin.String>
     
     /**
      * Writes a snapshot of every loaded document so the next open is fast. Edits are durable
@@ -6622,7 +7112,7 @@ public interface NodeInterface {
      * # Errors
      * `Storage`, `Closed`.
      */
-    fun `flush`()
+    suspend fun `flush`()
     
     /**
      * Whether another device writes with this device's identity (see the event
@@ -6631,7 +7121,7 @@ public interface NodeInterface {
      * # Errors
      * `Closed`.
      */
-    fun `identityCloned`(): kotlin.Boolean
+    suspend fun `identityCloned`(): kotlin.Boolean
     
     /**
      * Whether the network is running.
@@ -6666,7 +7156,7 @@ public interface NodeInterface {
      * # Errors
      * `Crypto`, `Storage`, `Closed`.
      */
-    fun `keyBundle`(): kotlin.ByteArray
+    suspend fun `keyBundle`(): kotlin.ByteArray
     
     /**
      * The running network's node id and addresses.
@@ -6684,7 +7174,7 @@ public interface NodeInterface {
      * - `NotFound`: no such document on this node (never created, joined, or deleted).
      * - `Storage`, `Closed`.
      */
-    fun `openDocument`(`id`: kotlin.String): Document
+    suspend fun `openDocument`(`id`: kotlin.String): Document
     
     /**
      * Local operations of all documents that no peer has acknowledged yet, oldest first.
@@ -6692,7 +7182,7 @@ public interface NodeInterface {
      * # Errors
      * `Storage`, `Closed`.
      */
-    fun `pendingOps`(): List<PendingOp>
+    suspend fun `pendingOps`(): List<PendingOp>
     
     /**
      * Revokes every invite issued for `document`: devices holding one can no longer join by
@@ -6701,7 +7191,7 @@ public interface NodeInterface {
      * # Errors
      * `InvalidArgument` (bad id), `Storage`, `Closed`.
      */
-    fun `revokeInvites`(`document`: kotlin.String): kotlin.ULong
+    suspend fun `revokeInvites`(`document`: kotlin.String): kotlin.ULong
     
     /**
      * Replaces the store key with a fresh one (saved through the key store) and moves the
@@ -6712,7 +7202,7 @@ public interface NodeInterface {
      * # Errors
      * `Storage`, `Closed`, `Crypto` (the key store failed; the old key still opens).
      */
-    fun `rotateStoreKey`()
+    suspend fun `rotateStoreKey`()
     
     /**
      * Sends `payload` to the device `peer` (an author id), end-to-end encrypted over a
@@ -6724,7 +7214,7 @@ public interface NodeInterface {
      * `InvalidArgument` (bad id, unknown key bundle, payload too large), `Crypto`, `Storage`,
      * `Closed`.
      */
-    fun `sendDirect`(`peer`: kotlin.String, `payload`: kotlin.ByteArray): kotlin.ULong
+    suspend fun `sendDirect`(`peer`: kotlin.String, `payload`: kotlin.ByteArray): kotlin.ULong
     
     /**
      * Shuts the node down: flushes, ends every event subscription, releases the data
@@ -6896,19 +7386,26 @@ open class Node: Disposable, AutoCloseable, NodeInterface
      * # Errors
      * `InvalidArgument` (not a snapshot, too large, holds a tree), `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `importSnapshot`(`snapshot`: kotlin.ByteArray): Document {
-            return FfiConverterTypeDocument.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_node_import_snapshot(
-        it,
-        
-        FfiConverterByteArray.lower(`snapshot`),_status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `importSnapshot`(`snapshot`: kotlin.ByteArray) : Document {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_node_import_snapshot(
+                uniffiHandle,
+                
+        FfiConverterByteArray.lower(`snapshot`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_u64(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_u64(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_u64(future) },
+        // lift function
+        { FfiConverterTypeDocument.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -6962,18 +7459,25 @@ open class Node: Disposable, AutoCloseable, NodeInterface
      * # Errors
      * `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `createDocument`(): Document {
-            return FfiConverterTypeDocument.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_node_create_document(
-        it,
-        _status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `createDocument`() : Document {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_node_create_document(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_u64(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_u64(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_u64(future) },
+        // lift function
+        { FfiConverterTypeDocument.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -6983,18 +7487,27 @@ open class Node: Disposable, AutoCloseable, NodeInterface
      * # Errors
      * `InvalidArgument` (malformed id), `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `deleteDocument`(`id`: kotlin.String)
-        = 
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_node_delete_document(
-        it,
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `deleteDocument`(`id`: kotlin.String) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_node_delete_document(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`id`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
         
-        FfiConverterString.lower(`id`),_status)
-}
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
     }
-    
-    
 
     
     /**
@@ -7003,18 +7516,25 @@ open class Node: Disposable, AutoCloseable, NodeInterface
      * # Errors
      * `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `documentIds`(): List<kotlin.String> {
-            return FfiConverterSequenceString.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_node_document_ids(
-        it,
-        _status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `documentIds`() : List<kotlin.String> {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_node_document_ids(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterSequenceString.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -7024,17 +7544,26 @@ open class Node: Disposable, AutoCloseable, NodeInterface
      * # Errors
      * `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `flush`()
-        = 
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_node_flush(
-        it,
-        _status)
-}
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `flush`() {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_node_flush(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
     }
-    
-    
 
     
     /**
@@ -7044,18 +7573,25 @@ open class Node: Disposable, AutoCloseable, NodeInterface
      * # Errors
      * `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `identityCloned`(): kotlin.Boolean {
-            return FfiConverterBoolean.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_node_identity_cloned(
-        it,
-        _status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `identityCloned`() : kotlin.Boolean {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_node_identity_cloned(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_i8(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_i8(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_i8(future) },
+        // lift function
+        { FfiConverterBoolean.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -7141,18 +7677,25 @@ open class Node: Disposable, AutoCloseable, NodeInterface
      * # Errors
      * `Crypto`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `keyBundle`(): kotlin.ByteArray {
-            return FfiConverterByteArray.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_node_key_bundle(
-        it,
-        _status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `keyBundle`() : kotlin.ByteArray {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_node_key_bundle(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterByteArray.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -7190,19 +7733,26 @@ open class Node: Disposable, AutoCloseable, NodeInterface
      * - `NotFound`: no such document on this node (never created, joined, or deleted).
      * - `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `openDocument`(`id`: kotlin.String): Document {
-            return FfiConverterTypeDocument.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_node_open_document(
-        it,
-        
-        FfiConverterString.lower(`id`),_status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `openDocument`(`id`: kotlin.String) : Document {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_node_open_document(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`id`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_u64(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_u64(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_u64(future) },
+        // lift function
+        { FfiConverterTypeDocument.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -7211,18 +7761,25 @@ open class Node: Disposable, AutoCloseable, NodeInterface
      * # Errors
      * `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `pendingOps`(): List<PendingOp> {
-            return FfiConverterSequenceTypePendingOp.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_node_pending_ops(
-        it,
-        _status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `pendingOps`() : List<PendingOp> {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_node_pending_ops(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterSequenceTypePendingOp.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -7232,19 +7789,26 @@ open class Node: Disposable, AutoCloseable, NodeInterface
      * # Errors
      * `InvalidArgument` (bad id), `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `revokeInvites`(`document`: kotlin.String): kotlin.ULong {
-            return FfiConverterULong.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_node_revoke_invites(
-        it,
-        
-        FfiConverterString.lower(`document`),_status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `revokeInvites`(`document`: kotlin.String) : kotlin.ULong {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_node_revoke_invites(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`document`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_u64(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_u64(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_u64(future) },
+        // lift function
+        { FfiConverterULong.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -7256,17 +7820,26 @@ open class Node: Disposable, AutoCloseable, NodeInterface
      * # Errors
      * `Storage`, `Closed`, `Crypto` (the key store failed; the old key still opens).
      */
-    @Throws(FieldSyncException::class)override fun `rotateStoreKey`()
-        = 
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_node_rotate_store_key(
-        it,
-        _status)
-}
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `rotateStoreKey`() {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_node_rotate_store_key(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
     }
-    
-    
 
     
     /**
@@ -7279,20 +7852,27 @@ open class Node: Disposable, AutoCloseable, NodeInterface
      * `InvalidArgument` (bad id, unknown key bundle, payload too large), `Crypto`, `Storage`,
      * `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `sendDirect`(`peer`: kotlin.String, `payload`: kotlin.ByteArray): kotlin.ULong {
-            return FfiConverterULong.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_node_send_direct(
-        it,
-        
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `sendDirect`(`peer`: kotlin.String, `payload`: kotlin.ByteArray) : kotlin.ULong {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_node_send_direct(
+                uniffiHandle,
+                
         FfiConverterString.lower(`peer`),
-        FfiConverterByteArray.lower(`payload`),_status)
-}
-    }
+        FfiConverterByteArray.lower(`payload`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_u64(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_u64(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_u64(future) },
+        // lift function
+        { FfiConverterULong.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -7433,18 +8013,22 @@ open class Node: Disposable, AutoCloseable, NodeInterface
      * (unwritable, corrupt, written by a newer FieldSync).
      * - `Crypto`: the key store failed or returned a key that is not 32 bytes.
      */
-    @Throws(FieldSyncException::class) fun `open`(`dataDir`: kotlin.String, `keyStore`: DeviceKeyStore? = null): Node {
-            return FfiConverterTypeNode.lift(
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_constructor_node_open(
-    
-        
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+     suspend fun `open`(`dataDir`: kotlin.String, `keyStore`: DeviceKeyStore? = null) : Node {
+        return uniffiRustCallAsync(
+        UniffiLib.uniffi_fieldsync_ffi_fn_constructor_node_open(
         FfiConverterString.lower(`dataDir`),
-        FfiConverterOptionalTypeDeviceKeyStore.lower(`keyStore`),_status)
-}
+        FfiConverterOptionalTypeDeviceKeyStore.lower(`keyStore`),),
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_u64(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_u64(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_u64(future) },
+        // lift function
+        { FfiConverterTypeNode.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
         
     }
@@ -7582,7 +8166,7 @@ public interface TextHandleInterface {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    fun `content`(): kotlin.String
+    suspend fun `content`(): kotlin.String
     
     /**
      * Deletes `len` units (UTF-16 by default) starting at `pos`.
@@ -7590,7 +8174,7 @@ public interface TextHandleInterface {
      * # Errors
      * `InvalidArgument` if the range is out of bounds; `NotFound`, `Storage`, `Closed`.
      */
-    fun `delete`(`pos`: kotlin.UInt, `len`: kotlin.UInt)
+    suspend fun `delete`(`pos`: kotlin.UInt, `len`: kotlin.UInt)
     
     /**
      * Inserts `text` at position `pos` (0 ..= length), counted in the handle's unit:
@@ -7602,7 +8186,7 @@ public interface TextHandleInterface {
      * `InvalidArgument`: `text` is empty or larger than the maximum operation size, or `pos`
      * is past the end. `NotFound`, `Storage`, `Closed`.
      */
-    fun `insert`(`pos`: kotlin.UInt, `text`: kotlin.String)
+    suspend fun `insert`(`pos`: kotlin.UInt, `text`: kotlin.String)
     
     /**
      * True if empty.
@@ -7610,7 +8194,7 @@ public interface TextHandleInterface {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    fun `isEmpty`(): kotlin.Boolean
+    suspend fun `isEmpty`(): kotlin.Boolean
     
     /**
      * Length in the handle's unit (UTF-16 code units by default).
@@ -7618,7 +8202,7 @@ public interface TextHandleInterface {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    fun `len`(): kotlin.UInt
+    suspend fun `len`(): kotlin.UInt
     
     /**
      * Appends `text` at the end.
@@ -7626,7 +8210,7 @@ public interface TextHandleInterface {
      * # Errors
      * As [`TextHandle::insert`].
      */
-    fun `push`(`text`: kotlin.String)
+    suspend fun `push`(`text`: kotlin.String)
     
     /**
      * The unit this handle counts in.
@@ -7752,18 +8336,25 @@ open class TextHandle: Disposable, AutoCloseable, TextHandleInterface
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `content`(): kotlin.String {
-            return FfiConverterString.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_texthandle_content(
-        it,
-        _status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `content`() : kotlin.String {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_texthandle_content(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterString.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -7772,19 +8363,28 @@ open class TextHandle: Disposable, AutoCloseable, TextHandleInterface
      * # Errors
      * `InvalidArgument` if the range is out of bounds; `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `delete`(`pos`: kotlin.UInt, `len`: kotlin.UInt)
-        = 
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_texthandle_delete(
-        it,
-        
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `delete`(`pos`: kotlin.UInt, `len`: kotlin.UInt) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_texthandle_delete(
+                uniffiHandle,
+                
         FfiConverterUInt.lower(`pos`),
-        FfiConverterUInt.lower(`len`),_status)
-}
+        FfiConverterUInt.lower(`len`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
     }
-    
-    
 
     
     /**
@@ -7797,19 +8397,28 @@ open class TextHandle: Disposable, AutoCloseable, TextHandleInterface
      * `InvalidArgument`: `text` is empty or larger than the maximum operation size, or `pos`
      * is past the end. `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `insert`(`pos`: kotlin.UInt, `text`: kotlin.String)
-        = 
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_texthandle_insert(
-        it,
-        
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `insert`(`pos`: kotlin.UInt, `text`: kotlin.String) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_texthandle_insert(
+                uniffiHandle,
+                
         FfiConverterUInt.lower(`pos`),
-        FfiConverterString.lower(`text`),_status)
-}
+        FfiConverterString.lower(`text`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
     }
-    
-    
 
     
     /**
@@ -7818,18 +8427,25 @@ open class TextHandle: Disposable, AutoCloseable, TextHandleInterface
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `isEmpty`(): kotlin.Boolean {
-            return FfiConverterBoolean.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_texthandle_is_empty(
-        it,
-        _status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `isEmpty`() : kotlin.Boolean {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_texthandle_is_empty(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_i8(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_i8(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_i8(future) },
+        // lift function
+        { FfiConverterBoolean.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -7838,18 +8454,25 @@ open class TextHandle: Disposable, AutoCloseable, TextHandleInterface
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    @Throws(FieldSyncException::class)override fun `len`(): kotlin.UInt {
-            return FfiConverterUInt.lift(
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_texthandle_len(
-        it,
-        _status)
-}
-    }
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `len`() : kotlin.UInt {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_texthandle_len(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_u32(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_u32(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_u32(future) },
+        // lift function
+        { FfiConverterUInt.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
     )
     }
-    
 
     
     /**
@@ -7858,18 +8481,27 @@ open class TextHandle: Disposable, AutoCloseable, TextHandleInterface
      * # Errors
      * As [`TextHandle::insert`].
      */
-    @Throws(FieldSyncException::class)override fun `push`(`text`: kotlin.String)
-        = 
-    callWithHandle {
-    uniffiRustCallWithError(FieldSyncException) { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_texthandle_push(
-        it,
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `push`(`text`: kotlin.String) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_texthandle_push(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`text`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
         
-        FfiConverterString.lower(`text`),_status)
-}
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
     }
-    
-    
 
     
     /**

@@ -131,7 +131,7 @@ class DataModelTest {
         dirs.forEach { it.deleteRecursively() }
     }
 
-    private suspend fun awaitEqual(what: String, check: () -> Boolean) {
+    private suspend fun awaitEqual(what: String, check: suspend () -> Boolean) {
         val deadline = System.currentTimeMillis() + 30_000
         while (!check()) {
             if (System.currentTimeMillis() > deadline) throw AssertionError("timed out: $what")

@@ -67,7 +67,7 @@ class FieldSyncTest {
 
     /** Compiles only if the generated API has the shape the Flow adapters rely on. */
     @Test
-    fun flowAdaptersMatchGeneratedApi() {
+    fun flowAdaptersMatchGeneratedApi(): Unit = runBlocking {
         val subscriptionToFlow: (EventSubscription) -> Flow<FieldSyncEvent> = EventSubscription::asFlow
         val nodeToFlow: (Node) -> Flow<FieldSyncEvent> = Node::events
         assertNotNull(subscriptionToFlow)
@@ -75,7 +75,7 @@ class FieldSyncTest {
     }
 
     @Test
-    fun openCreateEditAndReadJson() {
+    fun openCreateEditAndReadJson(): Unit = runBlocking {
         Node.open(tempDir()).use { node ->
             assertEquals(64, node.authorId().length)
             val doc = node.createDocument()
@@ -148,7 +148,7 @@ class FieldSyncTest {
     }
 
     @Test
-    fun deleteDocument() {
+    fun deleteDocument(): Unit = runBlocking {
         Node.open(tempDir()).use { node ->
             val doc = node.createDocument()
             doc.text("t").insert(0u, "x")
@@ -277,7 +277,7 @@ class FieldSyncTest {
     }
 
     @Test
-    fun keyStoreKeepsTheDeviceKey() {
+    fun keyStoreKeepsTheDeviceKey(): Unit = runBlocking {
         val store = MemoryKeyStore()
         val author = Node.open(tempDir(), store).use { it.authorId() }
         assertEquals(1, store.saves)
@@ -290,7 +290,7 @@ class FieldSyncTest {
     }
 
     @Test
-    fun keyStoreFailuresAreCryptoErrors() {
+    fun keyStoreFailuresAreCryptoErrors(): Unit = runBlocking {
         assertFailsWith<FieldSyncException.Crypto> { Node.open(tempDir(), MemoryKeyStore(ByteArray(5))) }
         val locked = object : DeviceKeyStore {
             override fun load(): ByteArray? = throw FieldSyncException.Storage("keystore locked")
@@ -338,7 +338,7 @@ class FieldSyncTest {
     }
 
     @Test
-    fun loggerReceivesTracingOutput() {
+    fun loggerReceivesTracingOutput(): Unit = runBlocking {
         val logger = CollectingLogger()
         setLogger(logger, LogLevel.INFO)
         try {
@@ -634,7 +634,7 @@ class FieldSyncTest {
         }
     }
 
-    private suspend fun awaitEqual(what: String, check: () -> Boolean) {
+    private suspend fun awaitEqual(what: String, check: suspend () -> Boolean) {
         val deadline = System.currentTimeMillis() + 30_000
         while (!check()) {
             if (System.currentTimeMillis() > deadline) throw AssertionError("timed out: $what")

@@ -362,7 +362,7 @@ private func uniffiCheckCallStatus<E: Swift.Error>(
             }
 
         case CALL_CANCELLED:
-            fatalError("Cancellation not supported yet")
+            throw CancellationError()
 
         default:
             throw UniffiInternalError.unexpectedRustCallStatusCode
@@ -810,7 +810,7 @@ public protocol CounterHandleProtocol: AnyObject, Sendable {
      * `InvalidArgument` (non-finite, or the counter was deleted), `NotFound`, `Storage`,
      * `Closed`.
      */
-    func increment(by: Double) throws 
+    func increment(by: Double) async throws 
     
     /**
      * The current value.
@@ -818,7 +818,7 @@ public protocol CounterHandleProtocol: AnyObject, Sendable {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    func value() throws  -> Double
+    func value() async throws  -> Double
     
 }
 /**
@@ -884,13 +884,21 @@ open class CounterHandle: CounterHandleProtocol, @unchecked Sendable {
      * `InvalidArgument` (non-finite, or the counter was deleted), `NotFound`, `Storage`,
      * `Closed`.
      */
-open func increment(by: Double)throws   {try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_counterhandle_increment(
-            self.uniffiCloneHandle(),
-        FfiConverterDouble.lower(by),uniffiCallStatus
-    )
-}
+open func increment(by: Double)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_counterhandle_increment(
+                        self.uniffiCloneHandle(),FfiConverterDouble.lower(by)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_void,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_void,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_void,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -899,13 +907,21 @@ open func increment(by: Double)throws   {try rustCallWithError(FfiConverterTypeF
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-open func value()throws  -> Double  {
-    return try  FfiConverterDouble.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_counterhandle_value(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-})
+open func value()async throws  -> Double  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_counterhandle_value(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_f64,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_f64,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_f64,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_f64,
+            liftFunc: FfiConverterDouble.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
 
@@ -1330,7 +1346,7 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      * `InvalidArgument` (empty or oversized bundle), `Crypto` (malformed, expired or forged
      * bundle; this device is not a member), `NotFound`, `Storage`, `Closed`.
      */
-    func addMember(keyBundle: Data) throws  -> String
+    func addMember(keyBundle: Data) async throws  -> String
     
     /**
      * Adds the device whose key bundle is `key_bundle` with `role` (`ADMIN`, `WRITER` or
@@ -1341,7 +1357,7 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      * `NotAllowed` (this device is not an admin), `InvalidArgument`, `Crypto`, `NotFound`,
      * `Storage`, `Closed`.
      */
-    func addMemberAs(keyBundle: Data, role: Role) throws  -> String
+    func addMemberAs(keyBundle: Data, role: Role) async throws  -> String
     
     /**
      * Adds `author_id` as a relay: it stores and forwards the document's ciphertext but
@@ -1351,7 +1367,7 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      * `NotAllowed`, `InvalidArgument` (malformed id, already a member), `NotFound`,
      * `Storage`, `Closed`.
      */
-    func addRelay(authorId: String) throws 
+    func addRelay(authorId: String) async throws 
     
     /**
      * Whether this device holds the key to read the document.
@@ -1359,7 +1375,7 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    func canRead() throws  -> Bool
+    func canRead() async throws  -> Bool
     
     /**
      * The document id (64 hex characters); share it (or an invite) to let others join.
@@ -1397,7 +1413,7 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      * # Errors
      * `Crypto`, `NotFound`, `Storage`, `Closed`.
      */
-    func members() throws  -> [String]
+    func members() async throws  -> [String]
     
     /**
      * This device's role, if it has one.
@@ -1405,7 +1421,7 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    func myRole() throws  -> Role?
+    func myRole() async throws  -> Role?
     
     /**
      * Number of operations held for this document (all authors).
@@ -1413,7 +1429,7 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      * # Errors
      * `NotFound` (deleted), `Storage`, `Closed`.
      */
-    func opCount() throws  -> UInt64
+    func opCount() async throws  -> UInt64
     
     /**
      * Number of this device's operations of this document no peer has acknowledged yet.
@@ -1421,7 +1437,7 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      * # Errors
      * `NotFound` (deleted), `Storage`, `Closed`.
      */
-    func pendingOps() throws  -> UInt64
+    func pendingOps() async throws  -> UInt64
     
     /**
      * Sends an ephemeral payload (presence, cursor) to the peers online for this document.
@@ -1440,7 +1456,7 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      * # Errors
      * `InvalidArgument` (malformed author id), `Crypto`, `NotFound`, `Storage`, `Closed`.
      */
-    func removeMember(authorId: String) throws 
+    func removeMember(authorId: String) async throws 
     
     /**
      * Every member and its role, as this device's replica resolves them (empty for a
@@ -1449,7 +1465,7 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    func roles() throws  -> [MemberRole]
+    func roles() async throws  -> [MemberRole]
     
     /**
      * Changes a member's role among `ADMIN`, `WRITER` and `READER`. Admins only.
@@ -1458,7 +1474,7 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      * `NotAllowed`, `InvalidArgument` (malformed id, not a member, relay), `NotFound`,
      * `Storage`, `Closed`.
      */
-    func setRole(authorId: String, role: Role) throws 
+    func setRole(authorId: String, role: Role) async throws 
     
     /**
      * Sync state of this document: online, pending local operations, connected and known
@@ -1484,7 +1500,7 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      * # Errors
      * `NotFound` (deleted), `Storage`, `Closed`.
      */
-    func toJson() throws  -> String
+    func toJson() async throws  -> String
     
     /**
      * Version vector: author id -> highest sequence number of that author's log held here.
@@ -1493,7 +1509,7 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      * # Errors
      * `NotFound` (deleted), `Storage`, `Closed`.
      */
-    func version() throws  -> [String: UInt32]
+    func version() async throws  -> [String: UInt32]
     
     /**
      * The container at `path` now (a root name, then keys and indices), or null/nil.
@@ -1501,7 +1517,7 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      * # Errors
      * `InvalidArgument` (empty path, or not starting with a name), `NotFound`, `Closed`.
      */
-    func at(path: [PathSegment]) throws  -> ContainerHandle?
+    func at(path: [PathSegment]) async throws  -> ContainerHandle?
     
     /**
      * True if [`Document::redo`] has something to redo.
@@ -1509,7 +1525,7 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    func canRedo() throws  -> Bool
+    func canRedo() async throws  -> Bool
     
     /**
      * True if [`Document::undo`] has something to undo.
@@ -1517,7 +1533,7 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    func canUndo() throws  -> Bool
+    func canUndo() async throws  -> Bool
     
     /**
      * The root counter called `name`.
@@ -1533,7 +1549,7 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    func currentVersion() throws  -> Data
+    func currentVersion() async throws  -> Data
     
     /**
      * The changes from version `from` to version `to`.
@@ -1541,7 +1557,7 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      * # Errors
      * As [`Document::json_at`].
      */
-    func diff(from: Data, to: Data) throws  -> [Change]
+    func diff(from: Data, to: Data) async throws  -> [Change]
     
     /**
      * The document as a Loro snapshot (a backup, or input for a plain Loro program).
@@ -1549,7 +1565,7 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    func exportSnapshot() throws  -> Data
+    func exportSnapshot() async throws  -> Data
     
     /**
      * The forked logs of this document (equivocating authors), lowest position per log.
@@ -1557,7 +1573,7 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    func forks() throws  -> [ForkRecord]
+    func forks() async throws  -> [ForkRecord]
     
     /**
      * The value or container at `path` as JSON, or null/nil. Decode records with
@@ -1566,7 +1582,7 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      * # Errors
      * `InvalidArgument` (bad path), `NotFound`, `Closed`.
      */
-    func getJson(path: [PathSegment]) throws  -> String?
+    func getJson(path: [PathSegment]) async throws  -> String?
     
     /**
      * The latest `limit` versions, newest first.
@@ -1574,7 +1590,7 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    func history(limit: UInt32) throws  -> [HistoryVersion]
+    func history(limit: UInt32) async throws  -> [HistoryVersion]
     
     /**
      * The document's JSON at `version` (read-only).
@@ -1583,7 +1599,7 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      * `InvalidArgument` (not a version, or one this replica does not hold), `NotFound`,
      * `Closed`.
      */
-    func jsonAt(version: Data) throws  -> String
+    func jsonAt(version: Data) async throws  -> String
     
     /**
      * Observes the whole document: first its JSON now, then every change.
@@ -1591,7 +1607,7 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    func observe() throws  -> ChangeSubscription
+    func observe() async throws  -> ChangeSubscription
     
     /**
      * Observes the container at `path` and everything below it: first its JSON now, then
@@ -1600,7 +1616,7 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      * # Errors
      * `InvalidArgument` (no container at `path`), `NotFound`, `Storage`, `Closed`.
      */
-    func observePath(path: [PathSegment]) throws  -> ChangeSubscription
+    func observePath(path: [PathSegment]) async throws  -> ChangeSubscription
     
     /**
      * Redoes the last undone edit; false if none.
@@ -1608,7 +1624,7 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      * # Errors
      * As [`Document::undo`].
      */
-    func redo() throws  -> Bool
+    func redo() async throws  -> Bool
     
     /**
      * Writes JSON at `path` as nested maps and lists, in one operation: under a map key it
@@ -1618,7 +1634,7 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      * `InvalidArgument` (bad path or JSON, parent not a map or list), `NotAllowed`,
      * `NotFound`, `Storage`, `Closed`.
      */
-    func setJson(path: [PathSegment], json: String) throws 
+    func setJson(path: [PathSegment], json: String) async throws 
     
     /**
      * Undoes this device's last edit (remote edits made since stay); false if none.
@@ -1626,7 +1642,7 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      * # Errors
      * `NotAllowed`, `NotFound`, `Storage`, `Closed`.
      */
-    func undo() throws  -> Bool
+    func undo() async throws  -> Bool
     
 }
 /**
@@ -1695,14 +1711,21 @@ open class Document: DocumentProtocol, @unchecked Sendable {
      * `InvalidArgument` (empty or oversized bundle), `Crypto` (malformed, expired or forged
      * bundle; this device is not a member), `NotFound`, `Storage`, `Closed`.
      */
-open func addMember(keyBundle: Data)throws  -> String  {
-    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_document_add_member(
-            self.uniffiCloneHandle(),
-        FfiConverterData.lower(keyBundle),uniffiCallStatus
-    )
-})
+open func addMember(keyBundle: Data)async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_document_add_member(
+                        self.uniffiCloneHandle(),FfiConverterData.lower(keyBundle)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -1714,15 +1737,21 @@ open func addMember(keyBundle: Data)throws  -> String  {
      * `NotAllowed` (this device is not an admin), `InvalidArgument`, `Crypto`, `NotFound`,
      * `Storage`, `Closed`.
      */
-open func addMemberAs(keyBundle: Data, role: Role)throws  -> String  {
-    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_document_add_member_as(
-            self.uniffiCloneHandle(),
-        FfiConverterData.lower(keyBundle),
-        FfiConverterTypeRole_lower(role),uniffiCallStatus
-    )
-})
+open func addMemberAs(keyBundle: Data, role: Role)async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_document_add_member_as(
+                        self.uniffiCloneHandle(),FfiConverterData.lower(keyBundle),FfiConverterTypeRole_lower(role)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -1733,13 +1762,21 @@ open func addMemberAs(keyBundle: Data, role: Role)throws  -> String  {
      * `NotAllowed`, `InvalidArgument` (malformed id, already a member), `NotFound`,
      * `Storage`, `Closed`.
      */
-open func addRelay(authorId: String)throws   {try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_document_add_relay(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(authorId),uniffiCallStatus
-    )
-}
+open func addRelay(authorId: String)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_document_add_relay(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(authorId)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_void,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_void,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_void,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -1748,13 +1785,21 @@ open func addRelay(authorId: String)throws   {try rustCallWithError(FfiConverter
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-open func canRead()throws  -> Bool  {
-    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_document_can_read(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-})
+open func canRead()async throws  -> Bool  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_document_can_read(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_i8,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_i8,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_i8,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_i8,
+            liftFunc: FfiConverterBool.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -1787,6 +1832,7 @@ open func invite()async throws  -> String  {
             pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
             completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
             liftFunc: FfiConverterString.lift,
             errorHandler: FfiConverterTypeFieldSyncError_lift
         )
@@ -1830,13 +1876,21 @@ open func map(name: String)throws  -> MapHandle  {
      * # Errors
      * `Crypto`, `NotFound`, `Storage`, `Closed`.
      */
-open func members()throws  -> [String]  {
-    return try  FfiConverterSequenceString.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_document_members(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-})
+open func members()async throws  -> [String]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_document_members(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterSequenceString.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -1845,13 +1899,21 @@ open func members()throws  -> [String]  {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-open func myRole()throws  -> Role?  {
-    return try  FfiConverterOptionTypeRole.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_document_my_role(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-})
+open func myRole()async throws  -> Role?  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_document_my_role(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterOptionTypeRole.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -1860,13 +1922,21 @@ open func myRole()throws  -> Role?  {
      * # Errors
      * `NotFound` (deleted), `Storage`, `Closed`.
      */
-open func opCount()throws  -> UInt64  {
-    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_document_op_count(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-})
+open func opCount()async throws  -> UInt64  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_document_op_count(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_u64,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_u64,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_u64,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_u64,
+            liftFunc: FfiConverterUInt64.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -1875,13 +1945,21 @@ open func opCount()throws  -> UInt64  {
      * # Errors
      * `NotFound` (deleted), `Storage`, `Closed`.
      */
-open func pendingOps()throws  -> UInt64  {
-    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_document_pending_ops(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-})
+open func pendingOps()async throws  -> UInt64  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_document_pending_ops(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_u64,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_u64,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_u64,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_u64,
+            liftFunc: FfiConverterUInt64.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -1903,6 +1981,7 @@ open func publishEphemeral(payload: Data)async throws   {
             pollFunc: ffi_fieldsync_ffi_rust_future_poll_void,
             completeFunc: ffi_fieldsync_ffi_rust_future_complete_void,
             freeFunc: ffi_fieldsync_ffi_rust_future_free_void,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_void,
             liftFunc: { $0 },
             errorHandler: FfiConverterTypeFieldSyncError_lift
         )
@@ -1915,13 +1994,21 @@ open func publishEphemeral(payload: Data)async throws   {
      * # Errors
      * `InvalidArgument` (malformed author id), `Crypto`, `NotFound`, `Storage`, `Closed`.
      */
-open func removeMember(authorId: String)throws   {try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_document_remove_member(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(authorId),uniffiCallStatus
-    )
-}
+open func removeMember(authorId: String)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_document_remove_member(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(authorId)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_void,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_void,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_void,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -1931,13 +2018,21 @@ open func removeMember(authorId: String)throws   {try rustCallWithError(FfiConve
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-open func roles()throws  -> [MemberRole]  {
-    return try  FfiConverterSequenceTypeMemberRole.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_document_roles(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-})
+open func roles()async throws  -> [MemberRole]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_document_roles(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterSequenceTypeMemberRole.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -1947,14 +2042,21 @@ open func roles()throws  -> [MemberRole]  {
      * `NotAllowed`, `InvalidArgument` (malformed id, not a member, relay), `NotFound`,
      * `Storage`, `Closed`.
      */
-open func setRole(authorId: String, role: Role)throws   {try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_document_set_role(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(authorId),
-        FfiConverterTypeRole_lower(role),uniffiCallStatus
-    )
-}
+open func setRole(authorId: String, role: Role)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_document_set_role(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(authorId),FfiConverterTypeRole_lower(role)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_void,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_void,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_void,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -1975,6 +2077,7 @@ open func syncStatus()async throws  -> SyncStatus  {
             pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
             completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
             liftFunc: FfiConverterTypeSyncStatus_lift,
             errorHandler: FfiConverterTypeFieldSyncError_lift
         )
@@ -2003,13 +2106,21 @@ open func text(name: String)throws  -> TextHandle  {
      * # Errors
      * `NotFound` (deleted), `Storage`, `Closed`.
      */
-open func toJson()throws  -> String  {
-    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_document_to_json(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-})
+open func toJson()async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_document_to_json(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -2019,13 +2130,21 @@ open func toJson()throws  -> String  {
      * # Errors
      * `NotFound` (deleted), `Storage`, `Closed`.
      */
-open func version()throws  -> [String: UInt32]  {
-    return try  FfiConverterDictionaryStringUInt32.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_document_version(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-})
+open func version()async throws  -> [String: UInt32]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_document_version(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterDictionaryStringUInt32.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -2034,14 +2153,21 @@ open func version()throws  -> [String: UInt32]  {
      * # Errors
      * `InvalidArgument` (empty path, or not starting with a name), `NotFound`, `Closed`.
      */
-open func at(path: [PathSegment])throws  -> ContainerHandle?  {
-    return try  FfiConverterOptionTypeContainerHandle.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_document_at(
-            self.uniffiCloneHandle(),
-        FfiConverterSequenceTypePathSegment.lower(path),uniffiCallStatus
-    )
-})
+open func at(path: [PathSegment])async throws  -> ContainerHandle?  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_document_at(
+                        self.uniffiCloneHandle(),FfiConverterSequenceTypePathSegment.lower(path)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterOptionTypeContainerHandle.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -2050,13 +2176,21 @@ open func at(path: [PathSegment])throws  -> ContainerHandle?  {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-open func canRedo()throws  -> Bool  {
-    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_document_can_redo(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-})
+open func canRedo()async throws  -> Bool  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_document_can_redo(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_i8,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_i8,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_i8,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_i8,
+            liftFunc: FfiConverterBool.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -2065,13 +2199,21 @@ open func canRedo()throws  -> Bool  {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-open func canUndo()throws  -> Bool  {
-    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_document_can_undo(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-})
+open func canUndo()async throws  -> Bool  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_document_can_undo(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_i8,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_i8,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_i8,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_i8,
+            liftFunc: FfiConverterBool.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -2096,13 +2238,21 @@ open func counter(name: String)throws  -> CounterHandle  {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-open func currentVersion()throws  -> Data  {
-    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_document_current_version(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-})
+open func currentVersion()async throws  -> Data  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_document_current_version(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterData.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -2111,15 +2261,21 @@ open func currentVersion()throws  -> Data  {
      * # Errors
      * As [`Document::json_at`].
      */
-open func diff(from: Data, to: Data)throws  -> [Change]  {
-    return try  FfiConverterSequenceTypeChange.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_document_diff(
-            self.uniffiCloneHandle(),
-        FfiConverterData.lower(from),
-        FfiConverterData.lower(to),uniffiCallStatus
-    )
-})
+open func diff(from: Data, to: Data)async throws  -> [Change]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_document_diff(
+                        self.uniffiCloneHandle(),FfiConverterData.lower(from),FfiConverterData.lower(to)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterSequenceTypeChange.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -2128,13 +2284,21 @@ open func diff(from: Data, to: Data)throws  -> [Change]  {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-open func exportSnapshot()throws  -> Data  {
-    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_document_export_snapshot(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-})
+open func exportSnapshot()async throws  -> Data  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_document_export_snapshot(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterData.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -2143,13 +2307,21 @@ open func exportSnapshot()throws  -> Data  {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-open func forks()throws  -> [ForkRecord]  {
-    return try  FfiConverterSequenceTypeForkRecord.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_document_forks(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-})
+open func forks()async throws  -> [ForkRecord]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_document_forks(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterSequenceTypeForkRecord.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -2159,14 +2331,21 @@ open func forks()throws  -> [ForkRecord]  {
      * # Errors
      * `InvalidArgument` (bad path), `NotFound`, `Closed`.
      */
-open func getJson(path: [PathSegment])throws  -> String?  {
-    return try  FfiConverterOptionString.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_document_get_json(
-            self.uniffiCloneHandle(),
-        FfiConverterSequenceTypePathSegment.lower(path),uniffiCallStatus
-    )
-})
+open func getJson(path: [PathSegment])async throws  -> String?  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_document_get_json(
+                        self.uniffiCloneHandle(),FfiConverterSequenceTypePathSegment.lower(path)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterOptionString.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -2175,14 +2354,21 @@ open func getJson(path: [PathSegment])throws  -> String?  {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-open func history(limit: UInt32)throws  -> [HistoryVersion]  {
-    return try  FfiConverterSequenceTypeHistoryVersion.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_document_history(
-            self.uniffiCloneHandle(),
-        FfiConverterUInt32.lower(limit),uniffiCallStatus
-    )
-})
+open func history(limit: UInt32)async throws  -> [HistoryVersion]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_document_history(
+                        self.uniffiCloneHandle(),FfiConverterUInt32.lower(limit)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterSequenceTypeHistoryVersion.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -2192,14 +2378,21 @@ open func history(limit: UInt32)throws  -> [HistoryVersion]  {
      * `InvalidArgument` (not a version, or one this replica does not hold), `NotFound`,
      * `Closed`.
      */
-open func jsonAt(version: Data)throws  -> String  {
-    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_document_json_at(
-            self.uniffiCloneHandle(),
-        FfiConverterData.lower(version),uniffiCallStatus
-    )
-})
+open func jsonAt(version: Data)async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_document_json_at(
+                        self.uniffiCloneHandle(),FfiConverterData.lower(version)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -2208,13 +2401,21 @@ open func jsonAt(version: Data)throws  -> String  {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-open func observe()throws  -> ChangeSubscription  {
-    return try  FfiConverterTypeChangeSubscription_lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_document_observe(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-})
+open func observe()async throws  -> ChangeSubscription  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_document_observe(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_u64,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_u64,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_u64,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_u64,
+            liftFunc: FfiConverterTypeChangeSubscription_lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -2224,14 +2425,21 @@ open func observe()throws  -> ChangeSubscription  {
      * # Errors
      * `InvalidArgument` (no container at `path`), `NotFound`, `Storage`, `Closed`.
      */
-open func observePath(path: [PathSegment])throws  -> ChangeSubscription  {
-    return try  FfiConverterTypeChangeSubscription_lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_document_observe_path(
-            self.uniffiCloneHandle(),
-        FfiConverterSequenceTypePathSegment.lower(path),uniffiCallStatus
-    )
-})
+open func observePath(path: [PathSegment])async throws  -> ChangeSubscription  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_document_observe_path(
+                        self.uniffiCloneHandle(),FfiConverterSequenceTypePathSegment.lower(path)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_u64,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_u64,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_u64,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_u64,
+            liftFunc: FfiConverterTypeChangeSubscription_lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -2240,13 +2448,21 @@ open func observePath(path: [PathSegment])throws  -> ChangeSubscription  {
      * # Errors
      * As [`Document::undo`].
      */
-open func redo()throws  -> Bool  {
-    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_document_redo(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-})
+open func redo()async throws  -> Bool  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_document_redo(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_i8,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_i8,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_i8,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_i8,
+            liftFunc: FfiConverterBool.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -2257,14 +2473,21 @@ open func redo()throws  -> Bool  {
      * `InvalidArgument` (bad path or JSON, parent not a map or list), `NotAllowed`,
      * `NotFound`, `Storage`, `Closed`.
      */
-open func setJson(path: [PathSegment], json: String)throws   {try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_document_set_json(
-            self.uniffiCloneHandle(),
-        FfiConverterSequenceTypePathSegment.lower(path),
-        FfiConverterString.lower(json),uniffiCallStatus
-    )
-}
+open func setJson(path: [PathSegment], json: String)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_document_set_json(
+                        self.uniffiCloneHandle(),FfiConverterSequenceTypePathSegment.lower(path),FfiConverterString.lower(json)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_void,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_void,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_void,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -2273,13 +2496,21 @@ open func setJson(path: [PathSegment], json: String)throws   {try rustCallWithEr
      * # Errors
      * `NotAllowed`, `NotFound`, `Storage`, `Closed`.
      */
-open func undo()throws  -> Bool  {
-    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_document_undo(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-})
+open func undo()async throws  -> Bool  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_document_undo(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_i8,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_i8,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_i8,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_i8,
+            liftFunc: FfiConverterBool.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
 
@@ -2765,7 +2996,7 @@ public protocol ListHandleProtocol: AnyObject, Sendable {
      * # Errors
      * `InvalidArgument` if the range is out of bounds; `NotFound`, `Storage`, `Closed`.
      */
-    func delete(index: UInt32, count: UInt32) throws 
+    func delete(index: UInt32, count: UInt32) async throws 
     
     /**
      * The item at `index`, or `null`/`nil` past the end.
@@ -2773,7 +3004,7 @@ public protocol ListHandleProtocol: AnyObject, Sendable {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    func get(index: UInt32) throws  -> Value?
+    func get(index: UInt32) async throws  -> Value?
     
     /**
      * Inserts `value` at `index` (0 ..= length).
@@ -2782,7 +3013,7 @@ public protocol ListHandleProtocol: AnyObject, Sendable {
      * `InvalidArgument`: index past the end, oversized string, non-finite double.
      * `NotFound`, `Storage`, `Closed`.
      */
-    func insert(index: UInt32, value: Value) throws 
+    func insert(index: UInt32, value: Value) async throws 
     
     /**
      * True if empty.
@@ -2790,7 +3021,7 @@ public protocol ListHandleProtocol: AnyObject, Sendable {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    func isEmpty() throws  -> Bool
+    func isEmpty() async throws  -> Bool
     
     /**
      * Number of items.
@@ -2798,7 +3029,7 @@ public protocol ListHandleProtocol: AnyObject, Sendable {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    func len() throws  -> UInt32
+    func len() async throws  -> UInt32
     
     /**
      * Appends `value`.
@@ -2806,7 +3037,7 @@ public protocol ListHandleProtocol: AnyObject, Sendable {
      * # Errors
      * As [`ListHandle::insert`].
      */
-    func push(value: Value) throws 
+    func push(value: Value) async throws 
     
     /**
      * The counter at `index`, or null/nil.
@@ -2814,7 +3045,7 @@ public protocol ListHandleProtocol: AnyObject, Sendable {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    func getCounter(index: UInt32) throws  -> CounterHandle?
+    func getCounter(index: UInt32) async throws  -> CounterHandle?
     
     /**
      * The item at `index` as JSON, or null/nil past the end.
@@ -2822,7 +3053,7 @@ public protocol ListHandleProtocol: AnyObject, Sendable {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    func getJson(index: UInt32) throws  -> String?
+    func getJson(index: UInt32) async throws  -> String?
     
     /**
      * The list at `index`, or null/nil.
@@ -2830,7 +3061,7 @@ public protocol ListHandleProtocol: AnyObject, Sendable {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    func getList(index: UInt32) throws  -> ListHandle?
+    func getList(index: UInt32) async throws  -> ListHandle?
     
     /**
      * The map at `index`, or null/nil.
@@ -2838,7 +3069,7 @@ public protocol ListHandleProtocol: AnyObject, Sendable {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    func getMap(index: UInt32) throws  -> MapHandle?
+    func getMap(index: UInt32) async throws  -> MapHandle?
     
     /**
      * The text at `index`, or null/nil.
@@ -2846,7 +3077,7 @@ public protocol ListHandleProtocol: AnyObject, Sendable {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    func getText(index: UInt32) throws  -> TextHandle?
+    func getText(index: UInt32) async throws  -> TextHandle?
     
     /**
      * Inserts a counter at 0 at `index` (null/nil: at the end) and returns it.
@@ -2854,7 +3085,7 @@ public protocol ListHandleProtocol: AnyObject, Sendable {
      * # Errors
      * As [`ListHandle::insert_json`].
      */
-    func insertCounter(index: UInt32?) throws  -> CounterHandle
+    func insertCounter(index: UInt32?) async throws  -> CounterHandle
     
     /**
      * Inserts JSON at `index` as nested maps and lists (one operation).
@@ -2863,7 +3094,7 @@ public protocol ListHandleProtocol: AnyObject, Sendable {
      * `InvalidArgument` (bad JSON, index past the end, deleted list), `NotAllowed`,
      * `Storage`, `Closed`.
      */
-    func insertJson(index: UInt32, json: String) throws 
+    func insertJson(index: UInt32, json: String) async throws 
     
     /**
      * Inserts an empty list at `index` (null/nil: at the end) and returns it.
@@ -2871,7 +3102,7 @@ public protocol ListHandleProtocol: AnyObject, Sendable {
      * # Errors
      * As [`ListHandle::insert_json`].
      */
-    func insertList(index: UInt32?) throws  -> ListHandle
+    func insertList(index: UInt32?) async throws  -> ListHandle
     
     /**
      * Inserts an empty map at `index` (null/nil: at the end) and returns it.
@@ -2879,7 +3110,7 @@ public protocol ListHandleProtocol: AnyObject, Sendable {
      * # Errors
      * As [`ListHandle::insert_json`].
      */
-    func insertMap(index: UInt32?) throws  -> MapHandle
+    func insertMap(index: UInt32?) async throws  -> MapHandle
     
     /**
      * Inserts an empty text at `index` (null/nil: at the end) and returns it.
@@ -2887,7 +3118,7 @@ public protocol ListHandleProtocol: AnyObject, Sendable {
      * # Errors
      * As [`ListHandle::insert_json`].
      */
-    func insertText(index: UInt32?) throws  -> TextHandle
+    func insertText(index: UInt32?) async throws  -> TextHandle
     
     /**
      * Appends JSON as nested maps and lists (one operation).
@@ -2895,7 +3126,7 @@ public protocol ListHandleProtocol: AnyObject, Sendable {
      * # Errors
      * As [`ListHandle::insert_json`].
      */
-    func pushJson(json: String) throws 
+    func pushJson(json: String) async throws 
     
     /**
      * Replaces the item at `index` by JSON (one operation).
@@ -2903,7 +3134,7 @@ public protocol ListHandleProtocol: AnyObject, Sendable {
      * # Errors
      * As [`ListHandle::insert_json`].
      */
-    func setJson(index: UInt32, json: String) throws 
+    func setJson(index: UInt32, json: String) async throws 
     
     /**
      * The whole list as JSON (`null` once deleted).
@@ -2911,7 +3142,7 @@ public protocol ListHandleProtocol: AnyObject, Sendable {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    func toJson() throws  -> String
+    func toJson() async throws  -> String
     
 }
 /**
@@ -2976,14 +3207,21 @@ open class ListHandle: ListHandleProtocol, @unchecked Sendable {
      * # Errors
      * `InvalidArgument` if the range is out of bounds; `NotFound`, `Storage`, `Closed`.
      */
-open func delete(index: UInt32, count: UInt32)throws   {try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_listhandle_delete(
-            self.uniffiCloneHandle(),
-        FfiConverterUInt32.lower(index),
-        FfiConverterUInt32.lower(count),uniffiCallStatus
-    )
-}
+open func delete(index: UInt32, count: UInt32)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_listhandle_delete(
+                        self.uniffiCloneHandle(),FfiConverterUInt32.lower(index),FfiConverterUInt32.lower(count)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_void,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_void,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_void,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -2992,14 +3230,21 @@ open func delete(index: UInt32, count: UInt32)throws   {try rustCallWithError(Ff
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-open func get(index: UInt32)throws  -> Value?  {
-    return try  FfiConverterOptionTypeValue.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_listhandle_get(
-            self.uniffiCloneHandle(),
-        FfiConverterUInt32.lower(index),uniffiCallStatus
-    )
-})
+open func get(index: UInt32)async throws  -> Value?  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_listhandle_get(
+                        self.uniffiCloneHandle(),FfiConverterUInt32.lower(index)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterOptionTypeValue.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -3009,14 +3254,21 @@ open func get(index: UInt32)throws  -> Value?  {
      * `InvalidArgument`: index past the end, oversized string, non-finite double.
      * `NotFound`, `Storage`, `Closed`.
      */
-open func insert(index: UInt32, value: Value)throws   {try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_listhandle_insert(
-            self.uniffiCloneHandle(),
-        FfiConverterUInt32.lower(index),
-        FfiConverterTypeValue_lower(value),uniffiCallStatus
-    )
-}
+open func insert(index: UInt32, value: Value)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_listhandle_insert(
+                        self.uniffiCloneHandle(),FfiConverterUInt32.lower(index),FfiConverterTypeValue_lower(value)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_void,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_void,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_void,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -3025,13 +3277,21 @@ open func insert(index: UInt32, value: Value)throws   {try rustCallWithError(Ffi
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-open func isEmpty()throws  -> Bool  {
-    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_listhandle_is_empty(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-})
+open func isEmpty()async throws  -> Bool  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_listhandle_is_empty(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_i8,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_i8,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_i8,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_i8,
+            liftFunc: FfiConverterBool.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -3040,13 +3300,21 @@ open func isEmpty()throws  -> Bool  {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-open func len()throws  -> UInt32  {
-    return try  FfiConverterUInt32.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_listhandle_len(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-})
+open func len()async throws  -> UInt32  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_listhandle_len(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_u32,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_u32,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_u32,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_u32,
+            liftFunc: FfiConverterUInt32.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -3055,13 +3323,21 @@ open func len()throws  -> UInt32  {
      * # Errors
      * As [`ListHandle::insert`].
      */
-open func push(value: Value)throws   {try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_listhandle_push(
-            self.uniffiCloneHandle(),
-        FfiConverterTypeValue_lower(value),uniffiCallStatus
-    )
-}
+open func push(value: Value)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_listhandle_push(
+                        self.uniffiCloneHandle(),FfiConverterTypeValue_lower(value)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_void,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_void,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_void,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -3070,14 +3346,21 @@ open func push(value: Value)throws   {try rustCallWithError(FfiConverterTypeFiel
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-open func getCounter(index: UInt32)throws  -> CounterHandle?  {
-    return try  FfiConverterOptionTypeCounterHandle.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_listhandle_get_counter(
-            self.uniffiCloneHandle(),
-        FfiConverterUInt32.lower(index),uniffiCallStatus
-    )
-})
+open func getCounter(index: UInt32)async throws  -> CounterHandle?  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_listhandle_get_counter(
+                        self.uniffiCloneHandle(),FfiConverterUInt32.lower(index)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterOptionTypeCounterHandle.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -3086,14 +3369,21 @@ open func getCounter(index: UInt32)throws  -> CounterHandle?  {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-open func getJson(index: UInt32)throws  -> String?  {
-    return try  FfiConverterOptionString.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_listhandle_get_json(
-            self.uniffiCloneHandle(),
-        FfiConverterUInt32.lower(index),uniffiCallStatus
-    )
-})
+open func getJson(index: UInt32)async throws  -> String?  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_listhandle_get_json(
+                        self.uniffiCloneHandle(),FfiConverterUInt32.lower(index)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterOptionString.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -3102,14 +3392,21 @@ open func getJson(index: UInt32)throws  -> String?  {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-open func getList(index: UInt32)throws  -> ListHandle?  {
-    return try  FfiConverterOptionTypeListHandle.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_listhandle_get_list(
-            self.uniffiCloneHandle(),
-        FfiConverterUInt32.lower(index),uniffiCallStatus
-    )
-})
+open func getList(index: UInt32)async throws  -> ListHandle?  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_listhandle_get_list(
+                        self.uniffiCloneHandle(),FfiConverterUInt32.lower(index)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterOptionTypeListHandle.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -3118,14 +3415,21 @@ open func getList(index: UInt32)throws  -> ListHandle?  {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-open func getMap(index: UInt32)throws  -> MapHandle?  {
-    return try  FfiConverterOptionTypeMapHandle.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_listhandle_get_map(
-            self.uniffiCloneHandle(),
-        FfiConverterUInt32.lower(index),uniffiCallStatus
-    )
-})
+open func getMap(index: UInt32)async throws  -> MapHandle?  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_listhandle_get_map(
+                        self.uniffiCloneHandle(),FfiConverterUInt32.lower(index)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterOptionTypeMapHandle.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -3134,14 +3438,21 @@ open func getMap(index: UInt32)throws  -> MapHandle?  {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-open func getText(index: UInt32)throws  -> TextHandle?  {
-    return try  FfiConverterOptionTypeTextHandle.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_listhandle_get_text(
-            self.uniffiCloneHandle(),
-        FfiConverterUInt32.lower(index),uniffiCallStatus
-    )
-})
+open func getText(index: UInt32)async throws  -> TextHandle?  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_listhandle_get_text(
+                        self.uniffiCloneHandle(),FfiConverterUInt32.lower(index)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterOptionTypeTextHandle.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -3150,14 +3461,21 @@ open func getText(index: UInt32)throws  -> TextHandle?  {
      * # Errors
      * As [`ListHandle::insert_json`].
      */
-open func insertCounter(index: UInt32?)throws  -> CounterHandle  {
-    return try  FfiConverterTypeCounterHandle_lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_listhandle_insert_counter(
-            self.uniffiCloneHandle(),
-        FfiConverterOptionUInt32.lower(index),uniffiCallStatus
-    )
-})
+open func insertCounter(index: UInt32?)async throws  -> CounterHandle  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_listhandle_insert_counter(
+                        self.uniffiCloneHandle(),FfiConverterOptionUInt32.lower(index)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_u64,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_u64,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_u64,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_u64,
+            liftFunc: FfiConverterTypeCounterHandle_lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -3167,14 +3485,21 @@ open func insertCounter(index: UInt32?)throws  -> CounterHandle  {
      * `InvalidArgument` (bad JSON, index past the end, deleted list), `NotAllowed`,
      * `Storage`, `Closed`.
      */
-open func insertJson(index: UInt32, json: String)throws   {try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_listhandle_insert_json(
-            self.uniffiCloneHandle(),
-        FfiConverterUInt32.lower(index),
-        FfiConverterString.lower(json),uniffiCallStatus
-    )
-}
+open func insertJson(index: UInt32, json: String)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_listhandle_insert_json(
+                        self.uniffiCloneHandle(),FfiConverterUInt32.lower(index),FfiConverterString.lower(json)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_void,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_void,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_void,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -3183,14 +3508,21 @@ open func insertJson(index: UInt32, json: String)throws   {try rustCallWithError
      * # Errors
      * As [`ListHandle::insert_json`].
      */
-open func insertList(index: UInt32?)throws  -> ListHandle  {
-    return try  FfiConverterTypeListHandle_lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_listhandle_insert_list(
-            self.uniffiCloneHandle(),
-        FfiConverterOptionUInt32.lower(index),uniffiCallStatus
-    )
-})
+open func insertList(index: UInt32?)async throws  -> ListHandle  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_listhandle_insert_list(
+                        self.uniffiCloneHandle(),FfiConverterOptionUInt32.lower(index)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_u64,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_u64,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_u64,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_u64,
+            liftFunc: FfiConverterTypeListHandle_lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -3199,14 +3531,21 @@ open func insertList(index: UInt32?)throws  -> ListHandle  {
      * # Errors
      * As [`ListHandle::insert_json`].
      */
-open func insertMap(index: UInt32?)throws  -> MapHandle  {
-    return try  FfiConverterTypeMapHandle_lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_listhandle_insert_map(
-            self.uniffiCloneHandle(),
-        FfiConverterOptionUInt32.lower(index),uniffiCallStatus
-    )
-})
+open func insertMap(index: UInt32?)async throws  -> MapHandle  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_listhandle_insert_map(
+                        self.uniffiCloneHandle(),FfiConverterOptionUInt32.lower(index)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_u64,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_u64,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_u64,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_u64,
+            liftFunc: FfiConverterTypeMapHandle_lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -3215,14 +3554,21 @@ open func insertMap(index: UInt32?)throws  -> MapHandle  {
      * # Errors
      * As [`ListHandle::insert_json`].
      */
-open func insertText(index: UInt32?)throws  -> TextHandle  {
-    return try  FfiConverterTypeTextHandle_lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_listhandle_insert_text(
-            self.uniffiCloneHandle(),
-        FfiConverterOptionUInt32.lower(index),uniffiCallStatus
-    )
-})
+open func insertText(index: UInt32?)async throws  -> TextHandle  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_listhandle_insert_text(
+                        self.uniffiCloneHandle(),FfiConverterOptionUInt32.lower(index)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_u64,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_u64,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_u64,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_u64,
+            liftFunc: FfiConverterTypeTextHandle_lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -3231,13 +3577,21 @@ open func insertText(index: UInt32?)throws  -> TextHandle  {
      * # Errors
      * As [`ListHandle::insert_json`].
      */
-open func pushJson(json: String)throws   {try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_listhandle_push_json(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(json),uniffiCallStatus
-    )
-}
+open func pushJson(json: String)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_listhandle_push_json(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(json)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_void,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_void,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_void,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -3246,14 +3600,21 @@ open func pushJson(json: String)throws   {try rustCallWithError(FfiConverterType
      * # Errors
      * As [`ListHandle::insert_json`].
      */
-open func setJson(index: UInt32, json: String)throws   {try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_listhandle_set_json(
-            self.uniffiCloneHandle(),
-        FfiConverterUInt32.lower(index),
-        FfiConverterString.lower(json),uniffiCallStatus
-    )
-}
+open func setJson(index: UInt32, json: String)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_listhandle_set_json(
+                        self.uniffiCloneHandle(),FfiConverterUInt32.lower(index),FfiConverterString.lower(json)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_void,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_void,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_void,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -3262,13 +3623,21 @@ open func setJson(index: UInt32, json: String)throws   {try rustCallWithError(Ff
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-open func toJson()throws  -> String  {
-    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_listhandle_to_json(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-})
+open func toJson()async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_listhandle_to_json(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
 
@@ -3332,7 +3701,7 @@ public protocol MapHandleProtocol: AnyObject, Sendable {
      * # Errors
      * `InvalidArgument` (empty or too long key), `NotFound`, `Storage`, `Closed`.
      */
-    func delete(key: String) throws 
+    func delete(key: String) async throws 
     
     /**
      * The value at `key`, or `null`/`nil`.
@@ -3340,7 +3709,7 @@ public protocol MapHandleProtocol: AnyObject, Sendable {
      * # Errors
      * `InvalidArgument` (empty or too long key), `NotFound`, `Storage`, `Closed`.
      */
-    func get(key: String) throws  -> Value?
+    func get(key: String) async throws  -> Value?
     
     /**
      * All keys, sorted.
@@ -3348,7 +3717,7 @@ public protocol MapHandleProtocol: AnyObject, Sendable {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    func keys() throws  -> [String]
+    func keys() async throws  -> [String]
     
     /**
      * Sets `key` to `value`.
@@ -3357,7 +3726,7 @@ public protocol MapHandleProtocol: AnyObject, Sendable {
      * `InvalidArgument`: empty or too long key, string value above the maximum operation size,
      * non-finite double. `NotFound`, `Storage`, `Closed`.
      */
-    func set(key: String, value: Value) throws 
+    func set(key: String, value: Value) async throws 
     
     /**
      * The counter at `key`, or null/nil.
@@ -3365,7 +3734,7 @@ public protocol MapHandleProtocol: AnyObject, Sendable {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    func getCounter(key: String) throws  -> CounterHandle?
+    func getCounter(key: String) async throws  -> CounterHandle?
     
     /**
      * The value at `key` as JSON, or null/nil.
@@ -3373,7 +3742,7 @@ public protocol MapHandleProtocol: AnyObject, Sendable {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    func getJson(key: String) throws  -> String?
+    func getJson(key: String) async throws  -> String?
     
     /**
      * The list at `key`, or null/nil.
@@ -3381,7 +3750,7 @@ public protocol MapHandleProtocol: AnyObject, Sendable {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    func getList(key: String) throws  -> ListHandle?
+    func getList(key: String) async throws  -> ListHandle?
     
     /**
      * The map at `key`, or null/nil if there is none (or something else is there).
@@ -3389,7 +3758,7 @@ public protocol MapHandleProtocol: AnyObject, Sendable {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    func getMap(key: String) throws  -> MapHandle?
+    func getMap(key: String) async throws  -> MapHandle?
     
     /**
      * The text at `key`, or null/nil.
@@ -3397,7 +3766,7 @@ public protocol MapHandleProtocol: AnyObject, Sendable {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    func getText(key: String) throws  -> TextHandle?
+    func getText(key: String) async throws  -> TextHandle?
     
     /**
      * Creates a counter at 0 at `key` and returns it.
@@ -3405,7 +3774,7 @@ public protocol MapHandleProtocol: AnyObject, Sendable {
      * # Errors
      * As [`MapHandle::set_json`].
      */
-    func insertCounter(key: String) throws  -> CounterHandle
+    func insertCounter(key: String) async throws  -> CounterHandle
     
     /**
      * Creates an empty list at `key` and returns it.
@@ -3413,7 +3782,7 @@ public protocol MapHandleProtocol: AnyObject, Sendable {
      * # Errors
      * As [`MapHandle::set_json`].
      */
-    func insertList(key: String) throws  -> ListHandle
+    func insertList(key: String) async throws  -> ListHandle
     
     /**
      * Creates an empty map at `key` and returns it.
@@ -3421,7 +3790,7 @@ public protocol MapHandleProtocol: AnyObject, Sendable {
      * # Errors
      * As [`MapHandle::set_json`].
      */
-    func insertMap(key: String) throws  -> MapHandle
+    func insertMap(key: String) async throws  -> MapHandle
     
     /**
      * Creates an empty text at `key` and returns it.
@@ -3429,7 +3798,7 @@ public protocol MapHandleProtocol: AnyObject, Sendable {
      * # Errors
      * As [`MapHandle::set_json`].
      */
-    func insertText(key: String) throws  -> TextHandle
+    func insertText(key: String) async throws  -> TextHandle
     
     /**
      * True if the map has no keys.
@@ -3437,7 +3806,7 @@ public protocol MapHandleProtocol: AnyObject, Sendable {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    func isEmpty() throws  -> Bool
+    func isEmpty() async throws  -> Bool
     
     /**
      * Number of keys.
@@ -3445,7 +3814,7 @@ public protocol MapHandleProtocol: AnyObject, Sendable {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    func len() throws  -> UInt32
+    func len() async throws  -> UInt32
     
     /**
      * Writes JSON at `key` as nested maps and lists (one operation).
@@ -3453,7 +3822,7 @@ public protocol MapHandleProtocol: AnyObject, Sendable {
      * # Errors
      * `InvalidArgument` (bad key or JSON, deleted map), `NotAllowed`, `Storage`, `Closed`.
      */
-    func setJson(key: String, json: String) throws 
+    func setJson(key: String, json: String) async throws 
     
     /**
      * The whole map as JSON (`null` once deleted).
@@ -3461,7 +3830,7 @@ public protocol MapHandleProtocol: AnyObject, Sendable {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    func toJson() throws  -> String
+    func toJson() async throws  -> String
     
 }
 /**
@@ -3526,13 +3895,21 @@ open class MapHandle: MapHandleProtocol, @unchecked Sendable {
      * # Errors
      * `InvalidArgument` (empty or too long key), `NotFound`, `Storage`, `Closed`.
      */
-open func delete(key: String)throws   {try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_maphandle_delete(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(key),uniffiCallStatus
-    )
-}
+open func delete(key: String)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_maphandle_delete(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(key)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_void,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_void,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_void,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -3541,14 +3918,21 @@ open func delete(key: String)throws   {try rustCallWithError(FfiConverterTypeFie
      * # Errors
      * `InvalidArgument` (empty or too long key), `NotFound`, `Storage`, `Closed`.
      */
-open func get(key: String)throws  -> Value?  {
-    return try  FfiConverterOptionTypeValue.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_maphandle_get(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(key),uniffiCallStatus
-    )
-})
+open func get(key: String)async throws  -> Value?  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_maphandle_get(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(key)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterOptionTypeValue.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -3557,13 +3941,21 @@ open func get(key: String)throws  -> Value?  {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-open func keys()throws  -> [String]  {
-    return try  FfiConverterSequenceString.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_maphandle_keys(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-})
+open func keys()async throws  -> [String]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_maphandle_keys(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterSequenceString.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -3573,14 +3965,21 @@ open func keys()throws  -> [String]  {
      * `InvalidArgument`: empty or too long key, string value above the maximum operation size,
      * non-finite double. `NotFound`, `Storage`, `Closed`.
      */
-open func set(key: String, value: Value)throws   {try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_maphandle_set(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(key),
-        FfiConverterTypeValue_lower(value),uniffiCallStatus
-    )
-}
+open func set(key: String, value: Value)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_maphandle_set(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(key),FfiConverterTypeValue_lower(value)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_void,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_void,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_void,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -3589,14 +3988,21 @@ open func set(key: String, value: Value)throws   {try rustCallWithError(FfiConve
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-open func getCounter(key: String)throws  -> CounterHandle?  {
-    return try  FfiConverterOptionTypeCounterHandle.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_maphandle_get_counter(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(key),uniffiCallStatus
-    )
-})
+open func getCounter(key: String)async throws  -> CounterHandle?  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_maphandle_get_counter(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(key)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterOptionTypeCounterHandle.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -3605,14 +4011,21 @@ open func getCounter(key: String)throws  -> CounterHandle?  {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-open func getJson(key: String)throws  -> String?  {
-    return try  FfiConverterOptionString.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_maphandle_get_json(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(key),uniffiCallStatus
-    )
-})
+open func getJson(key: String)async throws  -> String?  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_maphandle_get_json(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(key)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterOptionString.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -3621,14 +4034,21 @@ open func getJson(key: String)throws  -> String?  {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-open func getList(key: String)throws  -> ListHandle?  {
-    return try  FfiConverterOptionTypeListHandle.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_maphandle_get_list(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(key),uniffiCallStatus
-    )
-})
+open func getList(key: String)async throws  -> ListHandle?  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_maphandle_get_list(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(key)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterOptionTypeListHandle.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -3637,14 +4057,21 @@ open func getList(key: String)throws  -> ListHandle?  {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-open func getMap(key: String)throws  -> MapHandle?  {
-    return try  FfiConverterOptionTypeMapHandle.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_maphandle_get_map(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(key),uniffiCallStatus
-    )
-})
+open func getMap(key: String)async throws  -> MapHandle?  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_maphandle_get_map(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(key)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterOptionTypeMapHandle.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -3653,14 +4080,21 @@ open func getMap(key: String)throws  -> MapHandle?  {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-open func getText(key: String)throws  -> TextHandle?  {
-    return try  FfiConverterOptionTypeTextHandle.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_maphandle_get_text(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(key),uniffiCallStatus
-    )
-})
+open func getText(key: String)async throws  -> TextHandle?  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_maphandle_get_text(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(key)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterOptionTypeTextHandle.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -3669,14 +4103,21 @@ open func getText(key: String)throws  -> TextHandle?  {
      * # Errors
      * As [`MapHandle::set_json`].
      */
-open func insertCounter(key: String)throws  -> CounterHandle  {
-    return try  FfiConverterTypeCounterHandle_lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_maphandle_insert_counter(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(key),uniffiCallStatus
-    )
-})
+open func insertCounter(key: String)async throws  -> CounterHandle  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_maphandle_insert_counter(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(key)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_u64,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_u64,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_u64,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_u64,
+            liftFunc: FfiConverterTypeCounterHandle_lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -3685,14 +4126,21 @@ open func insertCounter(key: String)throws  -> CounterHandle  {
      * # Errors
      * As [`MapHandle::set_json`].
      */
-open func insertList(key: String)throws  -> ListHandle  {
-    return try  FfiConverterTypeListHandle_lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_maphandle_insert_list(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(key),uniffiCallStatus
-    )
-})
+open func insertList(key: String)async throws  -> ListHandle  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_maphandle_insert_list(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(key)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_u64,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_u64,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_u64,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_u64,
+            liftFunc: FfiConverterTypeListHandle_lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -3701,14 +4149,21 @@ open func insertList(key: String)throws  -> ListHandle  {
      * # Errors
      * As [`MapHandle::set_json`].
      */
-open func insertMap(key: String)throws  -> MapHandle  {
-    return try  FfiConverterTypeMapHandle_lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_maphandle_insert_map(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(key),uniffiCallStatus
-    )
-})
+open func insertMap(key: String)async throws  -> MapHandle  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_maphandle_insert_map(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(key)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_u64,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_u64,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_u64,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_u64,
+            liftFunc: FfiConverterTypeMapHandle_lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -3717,14 +4172,21 @@ open func insertMap(key: String)throws  -> MapHandle  {
      * # Errors
      * As [`MapHandle::set_json`].
      */
-open func insertText(key: String)throws  -> TextHandle  {
-    return try  FfiConverterTypeTextHandle_lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_maphandle_insert_text(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(key),uniffiCallStatus
-    )
-})
+open func insertText(key: String)async throws  -> TextHandle  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_maphandle_insert_text(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(key)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_u64,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_u64,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_u64,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_u64,
+            liftFunc: FfiConverterTypeTextHandle_lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -3733,13 +4195,21 @@ open func insertText(key: String)throws  -> TextHandle  {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-open func isEmpty()throws  -> Bool  {
-    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_maphandle_is_empty(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-})
+open func isEmpty()async throws  -> Bool  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_maphandle_is_empty(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_i8,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_i8,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_i8,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_i8,
+            liftFunc: FfiConverterBool.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -3748,13 +4218,21 @@ open func isEmpty()throws  -> Bool  {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-open func len()throws  -> UInt32  {
-    return try  FfiConverterUInt32.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_maphandle_len(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-})
+open func len()async throws  -> UInt32  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_maphandle_len(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_u32,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_u32,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_u32,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_u32,
+            liftFunc: FfiConverterUInt32.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -3763,14 +4241,21 @@ open func len()throws  -> UInt32  {
      * # Errors
      * `InvalidArgument` (bad key or JSON, deleted map), `NotAllowed`, `Storage`, `Closed`.
      */
-open func setJson(key: String, json: String)throws   {try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_maphandle_set_json(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(key),
-        FfiConverterString.lower(json),uniffiCallStatus
-    )
-}
+open func setJson(key: String, json: String)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_maphandle_set_json(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(key),FfiConverterString.lower(json)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_void,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_void,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_void,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -3779,13 +4264,21 @@ open func setJson(key: String, json: String)throws   {try rustCallWithError(FfiC
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-open func toJson()throws  -> String  {
-    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_maphandle_to_json(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-})
+open func toJson()async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_maphandle_to_json(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
 
@@ -3861,7 +4354,7 @@ public protocol NodeProtocol: AnyObject, Sendable {
      * # Errors
      * `InvalidArgument` (not a snapshot, too large, holds a tree), `Storage`, `Closed`.
      */
-    func importSnapshot(snapshot: Data) throws  -> Document
+    func importSnapshot(snapshot: Data) async throws  -> Document
     
     /**
      * Adds a peer to contact (remembered across restarts).
@@ -3882,7 +4375,7 @@ public protocol NodeProtocol: AnyObject, Sendable {
      * # Errors
      * `Storage`, `Closed`.
      */
-    func createDocument() throws  -> Document
+    func createDocument() async throws  -> Document
     
     /**
      * Deletes a document on this node: content, history and pending operations. Sync never
@@ -3891,7 +4384,7 @@ public protocol NodeProtocol: AnyObject, Sendable {
      * # Errors
      * `InvalidArgument` (malformed id), `NotFound`, `Storage`, `Closed`.
      */
-    func deleteDocument(id: String) throws 
+    func deleteDocument(id: String) async throws 
     
     /**
      * Ids of all documents on this node.
@@ -3899,7 +4392,7 @@ public protocol NodeProtocol: AnyObject, Sendable {
      * # Errors
      * `Storage`, `Closed`.
      */
-    func documentIds() throws  -> [String]
+    func documentIds() async throws  -> [String]
     
     /**
      * Writes a snapshot of every loaded document so the next open is fast. Edits are durable
@@ -3908,7 +4401,7 @@ public protocol NodeProtocol: AnyObject, Sendable {
      * # Errors
      * `Storage`, `Closed`.
      */
-    func flush() throws 
+    func flush() async throws 
     
     /**
      * Whether another device writes with this device's identity (see the event
@@ -3917,7 +4410,7 @@ public protocol NodeProtocol: AnyObject, Sendable {
      * # Errors
      * `Closed`.
      */
-    func identityCloned() throws  -> Bool
+    func identityCloned() async throws  -> Bool
     
     /**
      * Whether the network is running.
@@ -3952,7 +4445,7 @@ public protocol NodeProtocol: AnyObject, Sendable {
      * # Errors
      * `Crypto`, `Storage`, `Closed`.
      */
-    func keyBundle() throws  -> Data
+    func keyBundle() async throws  -> Data
     
     /**
      * The running network's node id and addresses.
@@ -3970,7 +4463,7 @@ public protocol NodeProtocol: AnyObject, Sendable {
      * - `NotFound`: no such document on this node (never created, joined, or deleted).
      * - `Storage`, `Closed`.
      */
-    func openDocument(id: String) throws  -> Document
+    func openDocument(id: String) async throws  -> Document
     
     /**
      * Local operations of all documents that no peer has acknowledged yet, oldest first.
@@ -3978,7 +4471,7 @@ public protocol NodeProtocol: AnyObject, Sendable {
      * # Errors
      * `Storage`, `Closed`.
      */
-    func pendingOps() throws  -> [PendingOp]
+    func pendingOps() async throws  -> [PendingOp]
     
     /**
      * Revokes every invite issued for `document`: devices holding one can no longer join by
@@ -3987,7 +4480,7 @@ public protocol NodeProtocol: AnyObject, Sendable {
      * # Errors
      * `InvalidArgument` (bad id), `Storage`, `Closed`.
      */
-    func revokeInvites(document: String) throws  -> UInt64
+    func revokeInvites(document: String) async throws  -> UInt64
     
     /**
      * Replaces the store key with a fresh one (saved through the key store) and moves the
@@ -3998,7 +4491,7 @@ public protocol NodeProtocol: AnyObject, Sendable {
      * # Errors
      * `Storage`, `Closed`, `Crypto` (the key store failed; the old key still opens).
      */
-    func rotateStoreKey() throws 
+    func rotateStoreKey() async throws 
     
     /**
      * Sends `payload` to the device `peer` (an author id), end-to-end encrypted over a
@@ -4010,7 +4503,7 @@ public protocol NodeProtocol: AnyObject, Sendable {
      * `InvalidArgument` (bad id, unknown key bundle, payload too large), `Crypto`, `Storage`,
      * `Closed`.
      */
-    func sendDirect(peer: String, payload: Data) throws  -> UInt64
+    func sendDirect(peer: String, payload: Data) async throws  -> UInt64
     
     /**
      * Shuts the node down: flushes, ends every event subscription, releases the data
@@ -4138,14 +4631,20 @@ open class Node: NodeProtocol, @unchecked Sendable {
      * (unwritable, corrupt, written by a newer FieldSync).
      * - `Crypto`: the key store failed or returned a key that is not 32 bytes.
      */
-public static func `open`(dataDir: String, keyStore: DeviceKeyStore? = nil)throws  -> Node  {
-    return try  FfiConverterTypeNode_lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_constructor_node_open(
-        FfiConverterString.lower(dataDir),
-        FfiConverterOptionTypeDeviceKeyStore.lower(keyStore),uniffiCallStatus
-    )
-})
+public static func `open`(dataDir: String, keyStore: DeviceKeyStore? = nil)async throws  -> Node  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_constructor_node_open(FfiConverterString.lower(dataDir),FfiConverterOptionTypeDeviceKeyStore.lower(keyStore)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_u64,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_u64,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_u64,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_u64,
+            liftFunc: FfiConverterTypeNode_lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
 
@@ -4157,14 +4656,21 @@ public static func `open`(dataDir: String, keyStore: DeviceKeyStore? = nil)throw
      * # Errors
      * `InvalidArgument` (not a snapshot, too large, holds a tree), `Storage`, `Closed`.
      */
-open func importSnapshot(snapshot: Data)throws  -> Document  {
-    return try  FfiConverterTypeDocument_lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_node_import_snapshot(
-            self.uniffiCloneHandle(),
-        FfiConverterData.lower(snapshot),uniffiCallStatus
-    )
-})
+open func importSnapshot(snapshot: Data)async throws  -> Document  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_node_import_snapshot(
+                        self.uniffiCloneHandle(),FfiConverterData.lower(snapshot)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_u64,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_u64,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_u64,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_u64,
+            liftFunc: FfiConverterTypeDocument_lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -4184,6 +4690,7 @@ open func addPeer(peer: PeerAddress)async throws   {
             pollFunc: ffi_fieldsync_ffi_rust_future_poll_void,
             completeFunc: ffi_fieldsync_ffi_rust_future_complete_void,
             freeFunc: ffi_fieldsync_ffi_rust_future_free_void,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_void,
             liftFunc: { $0 },
             errorHandler: FfiConverterTypeFieldSyncError_lift
         )
@@ -4207,13 +4714,21 @@ open func authorId() -> String  {
      * # Errors
      * `Storage`, `Closed`.
      */
-open func createDocument()throws  -> Document  {
-    return try  FfiConverterTypeDocument_lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_node_create_document(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-})
+open func createDocument()async throws  -> Document  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_node_create_document(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_u64,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_u64,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_u64,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_u64,
+            liftFunc: FfiConverterTypeDocument_lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -4223,13 +4738,21 @@ open func createDocument()throws  -> Document  {
      * # Errors
      * `InvalidArgument` (malformed id), `NotFound`, `Storage`, `Closed`.
      */
-open func deleteDocument(id: String)throws   {try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_node_delete_document(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(id),uniffiCallStatus
-    )
-}
+open func deleteDocument(id: String)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_node_delete_document(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(id)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_void,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_void,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_void,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -4238,13 +4761,21 @@ open func deleteDocument(id: String)throws   {try rustCallWithError(FfiConverter
      * # Errors
      * `Storage`, `Closed`.
      */
-open func documentIds()throws  -> [String]  {
-    return try  FfiConverterSequenceString.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_node_document_ids(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-})
+open func documentIds()async throws  -> [String]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_node_document_ids(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterSequenceString.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -4254,12 +4785,21 @@ open func documentIds()throws  -> [String]  {
      * # Errors
      * `Storage`, `Closed`.
      */
-open func flush()throws   {try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_node_flush(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-}
+open func flush()async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_node_flush(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_void,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_void,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_void,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -4269,13 +4809,21 @@ open func flush()throws   {try rustCallWithError(FfiConverterTypeFieldSyncError_
      * # Errors
      * `Closed`.
      */
-open func identityCloned()throws  -> Bool  {
-    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_node_identity_cloned(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-})
+open func identityCloned()async throws  -> Bool  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_node_identity_cloned(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_i8,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_i8,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_i8,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_i8,
+            liftFunc: FfiConverterBool.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -4295,6 +4843,7 @@ open func isOnline()async throws  -> Bool  {
             pollFunc: ffi_fieldsync_ffi_rust_future_poll_i8,
             completeFunc: ffi_fieldsync_ffi_rust_future_complete_i8,
             freeFunc: ffi_fieldsync_ffi_rust_future_free_i8,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_i8,
             liftFunc: FfiConverterBool.lift,
             errorHandler: FfiConverterTypeFieldSyncError_lift
         )
@@ -4334,6 +4883,7 @@ open func join(invite: String)async throws  -> Document  {
             pollFunc: ffi_fieldsync_ffi_rust_future_poll_u64,
             completeFunc: ffi_fieldsync_ffi_rust_future_complete_u64,
             freeFunc: ffi_fieldsync_ffi_rust_future_free_u64,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_u64,
             liftFunc: FfiConverterTypeDocument_lift,
             errorHandler: FfiConverterTypeFieldSyncError_lift
         )
@@ -4346,13 +4896,21 @@ open func join(invite: String)async throws  -> Document  {
      * # Errors
      * `Crypto`, `Storage`, `Closed`.
      */
-open func keyBundle()throws  -> Data  {
-    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_node_key_bundle(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-})
+open func keyBundle()async throws  -> Data  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_node_key_bundle(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterData.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -4372,6 +4930,7 @@ open func networkInfo()async throws  -> NetworkInfo  {
             pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
             completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
             liftFunc: FfiConverterTypeNetworkInfo_lift,
             errorHandler: FfiConverterTypeFieldSyncError_lift
         )
@@ -4385,14 +4944,21 @@ open func networkInfo()async throws  -> NetworkInfo  {
      * - `NotFound`: no such document on this node (never created, joined, or deleted).
      * - `Storage`, `Closed`.
      */
-open func openDocument(id: String)throws  -> Document  {
-    return try  FfiConverterTypeDocument_lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_node_open_document(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(id),uniffiCallStatus
-    )
-})
+open func openDocument(id: String)async throws  -> Document  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_node_open_document(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(id)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_u64,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_u64,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_u64,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_u64,
+            liftFunc: FfiConverterTypeDocument_lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -4401,13 +4967,21 @@ open func openDocument(id: String)throws  -> Document  {
      * # Errors
      * `Storage`, `Closed`.
      */
-open func pendingOps()throws  -> [PendingOp]  {
-    return try  FfiConverterSequenceTypePendingOp.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_node_pending_ops(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-})
+open func pendingOps()async throws  -> [PendingOp]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_node_pending_ops(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterSequenceTypePendingOp.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -4417,14 +4991,21 @@ open func pendingOps()throws  -> [PendingOp]  {
      * # Errors
      * `InvalidArgument` (bad id), `Storage`, `Closed`.
      */
-open func revokeInvites(document: String)throws  -> UInt64  {
-    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_node_revoke_invites(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(document),uniffiCallStatus
-    )
-})
+open func revokeInvites(document: String)async throws  -> UInt64  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_node_revoke_invites(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(document)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_u64,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_u64,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_u64,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_u64,
+            liftFunc: FfiConverterUInt64.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -4436,12 +5017,21 @@ open func revokeInvites(document: String)throws  -> UInt64  {
      * # Errors
      * `Storage`, `Closed`, `Crypto` (the key store failed; the old key still opens).
      */
-open func rotateStoreKey()throws   {try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_node_rotate_store_key(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-}
+open func rotateStoreKey()async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_node_rotate_store_key(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_void,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_void,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_void,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -4454,15 +5044,21 @@ open func rotateStoreKey()throws   {try rustCallWithError(FfiConverterTypeFieldS
      * `InvalidArgument` (bad id, unknown key bundle, payload too large), `Crypto`, `Storage`,
      * `Closed`.
      */
-open func sendDirect(peer: String, payload: Data)throws  -> UInt64  {
-    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_node_send_direct(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(peer),
-        FfiConverterData.lower(payload),uniffiCallStatus
-    )
-})
+open func sendDirect(peer: String, payload: Data)async throws  -> UInt64  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_node_send_direct(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(peer),FfiConverterData.lower(payload)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_u64,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_u64,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_u64,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_u64,
+            liftFunc: FfiConverterUInt64.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -4488,6 +5084,7 @@ open func shutdown()async throws   {
             pollFunc: ffi_fieldsync_ffi_rust_future_poll_void,
             completeFunc: ffi_fieldsync_ffi_rust_future_complete_void,
             freeFunc: ffi_fieldsync_ffi_rust_future_free_void,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_void,
             liftFunc: { $0 },
             errorHandler: FfiConverterTypeFieldSyncError_lift
         )
@@ -4517,6 +5114,7 @@ open func startNetwork(options: NetworkOptions)async throws  -> NetworkInfo  {
             pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
             completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
             liftFunc: FfiConverterTypeNetworkInfo_lift,
             errorHandler: FfiConverterTypeFieldSyncError_lift
         )
@@ -4540,6 +5138,7 @@ open func stopNetwork()async throws   {
             pollFunc: ffi_fieldsync_ffi_rust_future_poll_void,
             completeFunc: ffi_fieldsync_ffi_rust_future_complete_void,
             freeFunc: ffi_fieldsync_ffi_rust_future_free_void,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_void,
             liftFunc: { $0 },
             errorHandler: FfiConverterTypeFieldSyncError_lift
         )
@@ -4619,7 +5218,7 @@ public protocol TextHandleProtocol: AnyObject, Sendable {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    func content() throws  -> String
+    func content() async throws  -> String
     
     /**
      * Deletes `len` units (UTF-16 by default) starting at `pos`.
@@ -4627,7 +5226,7 @@ public protocol TextHandleProtocol: AnyObject, Sendable {
      * # Errors
      * `InvalidArgument` if the range is out of bounds; `NotFound`, `Storage`, `Closed`.
      */
-    func delete(pos: UInt32, len: UInt32) throws 
+    func delete(pos: UInt32, len: UInt32) async throws 
     
     /**
      * Inserts `text` at position `pos` (0 ..= length), counted in the handle's unit:
@@ -4639,7 +5238,7 @@ public protocol TextHandleProtocol: AnyObject, Sendable {
      * `InvalidArgument`: `text` is empty or larger than the maximum operation size, or `pos`
      * is past the end. `NotFound`, `Storage`, `Closed`.
      */
-    func insert(pos: UInt32, text: String) throws 
+    func insert(pos: UInt32, text: String) async throws 
     
     /**
      * True if empty.
@@ -4647,7 +5246,7 @@ public protocol TextHandleProtocol: AnyObject, Sendable {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    func isEmpty() throws  -> Bool
+    func isEmpty() async throws  -> Bool
     
     /**
      * Length in the handle's unit (UTF-16 code units by default).
@@ -4655,7 +5254,7 @@ public protocol TextHandleProtocol: AnyObject, Sendable {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-    func len() throws  -> UInt32
+    func len() async throws  -> UInt32
     
     /**
      * Appends `text` at the end.
@@ -4663,7 +5262,7 @@ public protocol TextHandleProtocol: AnyObject, Sendable {
      * # Errors
      * As [`TextHandle::insert`].
      */
-    func push(text: String) throws 
+    func push(text: String) async throws 
     
     /**
      * The unit this handle counts in.
@@ -4738,13 +5337,21 @@ open class TextHandle: TextHandleProtocol, @unchecked Sendable {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-open func content()throws  -> String  {
-    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_texthandle_content(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-})
+open func content()async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_texthandle_content(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -4753,14 +5360,21 @@ open func content()throws  -> String  {
      * # Errors
      * `InvalidArgument` if the range is out of bounds; `NotFound`, `Storage`, `Closed`.
      */
-open func delete(pos: UInt32, len: UInt32)throws   {try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_texthandle_delete(
-            self.uniffiCloneHandle(),
-        FfiConverterUInt32.lower(pos),
-        FfiConverterUInt32.lower(len),uniffiCallStatus
-    )
-}
+open func delete(pos: UInt32, len: UInt32)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_texthandle_delete(
+                        self.uniffiCloneHandle(),FfiConverterUInt32.lower(pos),FfiConverterUInt32.lower(len)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_void,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_void,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_void,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -4773,14 +5387,21 @@ open func delete(pos: UInt32, len: UInt32)throws   {try rustCallWithError(FfiCon
      * `InvalidArgument`: `text` is empty or larger than the maximum operation size, or `pos`
      * is past the end. `NotFound`, `Storage`, `Closed`.
      */
-open func insert(pos: UInt32, text: String)throws   {try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_texthandle_insert(
-            self.uniffiCloneHandle(),
-        FfiConverterUInt32.lower(pos),
-        FfiConverterString.lower(text),uniffiCallStatus
-    )
-}
+open func insert(pos: UInt32, text: String)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_texthandle_insert(
+                        self.uniffiCloneHandle(),FfiConverterUInt32.lower(pos),FfiConverterString.lower(text)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_void,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_void,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_void,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -4789,13 +5410,21 @@ open func insert(pos: UInt32, text: String)throws   {try rustCallWithError(FfiCo
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-open func isEmpty()throws  -> Bool  {
-    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_texthandle_is_empty(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-})
+open func isEmpty()async throws  -> Bool  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_texthandle_is_empty(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_i8,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_i8,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_i8,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_i8,
+            liftFunc: FfiConverterBool.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -4804,13 +5433,21 @@ open func isEmpty()throws  -> Bool  {
      * # Errors
      * `NotFound`, `Storage`, `Closed`.
      */
-open func len()throws  -> UInt32  {
-    return try  FfiConverterUInt32.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_texthandle_len(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-})
+open func len()async throws  -> UInt32  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_texthandle_len(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_u32,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_u32,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_u32,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_u32,
+            liftFunc: FfiConverterUInt32.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -4819,13 +5456,21 @@ open func len()throws  -> UInt32  {
      * # Errors
      * As [`TextHandle::insert`].
      */
-open func push(text: String)throws   {try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
-        uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_texthandle_push(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(text),uniffiCallStatus
-    )
-}
+open func push(text: String)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_texthandle_push(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(text)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_void,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_void,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_void,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
 }
     
     /**
@@ -7944,6 +8589,7 @@ fileprivate func uniffiRustCallAsync<F, T>(
     pollFunc: (UInt64, @escaping UniffiRustFutureContinuationCallback, UInt64) -> (),
     completeFunc: (UInt64, UnsafeMutablePointer<RustCallStatus>) -> F,
     freeFunc: (UInt64) -> (),
+    cancelFunc: (@convention(c) (UInt64) -> ())? = nil,
     liftFunc: (F) throws -> T,
     errorHandler: ((RustBuffer) throws -> Swift.Error)?
 ) async throws -> T {
@@ -7956,14 +8602,18 @@ fileprivate func uniffiRustCallAsync<F, T>(
     }
     var pollResult: Int8;
     repeat {
-        pollResult = await withUnsafeContinuation {
-            pollFunc(
-                rustFuture,
-                { handle, pollResult in
-                    uniffiFutureContinuationCallback(handle: handle, pollResult: pollResult)
-                },
-                uniffiContinuationHandleMap.insert(obj: $0)
-            )
+        pollResult = await withTaskCancellationHandler {
+            await withUnsafeContinuation {
+                pollFunc(
+                    rustFuture,
+                    { handle, pollResult in
+                        uniffiFutureContinuationCallback(handle: handle, pollResult: pollResult)
+                    },
+                    uniffiContinuationHandleMap.insert(obj: $0)
+                )
+            }
+        } onCancel: {
+            cancelFunc?(rustFuture)
         }
     } while pollResult != UNIFFI_RUST_FUTURE_POLL_READY
 
@@ -8036,16 +8686,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_ffi_checksum_func_set_logger() != 38005) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_add_member() != 14112) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_add_member() != 60059) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_add_member_as() != 64800) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_add_member_as() != 7870) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_add_relay() != 27018) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_add_relay() != 9683) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_can_read() != 10735) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_can_read() != 13403) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_document_id() != 8483) {
@@ -8060,28 +8710,28 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_ffi_checksum_method_document_map() != 43237) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_members() != 46399) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_members() != 11295) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_my_role() != 48643) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_my_role() != 54718) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_op_count() != 57020) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_op_count() != 54622) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_pending_ops() != 47360) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_pending_ops() != 8645) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_document_publish_ephemeral() != 52399) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_remove_member() != 3215) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_remove_member() != 20754) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_roles() != 26572) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_roles() != 37812) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_set_role() != 30916) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_set_role() != 51077) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_document_sync_status() != 2181) {
@@ -8090,184 +8740,184 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_ffi_checksum_method_document_text() != 24598) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_to_json() != 10658) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_to_json() != 17070) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_version() != 28489) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_version() != 38248) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_at() != 63628) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_at() != 5815) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_can_redo() != 26977) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_can_redo() != 24521) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_can_undo() != 55647) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_can_undo() != 2914) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_document_counter() != 59482) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_current_version() != 59185) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_current_version() != 29516) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_diff() != 2058) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_diff() != 37448) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_export_snapshot() != 22201) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_export_snapshot() != 56962) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_forks() != 34500) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_forks() != 36972) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_get_json() != 8276) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_get_json() != 32792) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_history() != 13178) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_history() != 28307) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_json_at() != 41449) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_json_at() != 55872) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_observe() != 17595) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_observe() != 25065) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_observe_path() != 58627) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_observe_path() != 57052) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_redo() != 46809) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_redo() != 13366) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_set_json() != 40946) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_set_json() != 24063) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_undo() != 24617) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_undo() != 35290) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_listhandle_delete() != 60290) {
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_delete() != 57239) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_listhandle_get() != 31026) {
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_get() != 22269) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_listhandle_insert() != 1841) {
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_insert() != 17267) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_listhandle_is_empty() != 59039) {
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_is_empty() != 36023) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_listhandle_len() != 29769) {
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_len() != 50948) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_listhandle_push() != 34849) {
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_push() != 53394) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_listhandle_get_counter() != 2659) {
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_get_counter() != 60052) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_listhandle_get_json() != 2519) {
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_get_json() != 28674) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_listhandle_get_list() != 19257) {
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_get_list() != 4861) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_listhandle_get_map() != 5410) {
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_get_map() != 5033) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_listhandle_get_text() != 21639) {
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_get_text() != 19670) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_listhandle_insert_counter() != 7542) {
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_insert_counter() != 57206) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_listhandle_insert_json() != 3754) {
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_insert_json() != 30548) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_listhandle_insert_list() != 51452) {
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_insert_list() != 4436) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_listhandle_insert_map() != 60873) {
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_insert_map() != 34068) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_listhandle_insert_text() != 8700) {
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_insert_text() != 64571) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_listhandle_push_json() != 4846) {
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_push_json() != 21577) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_listhandle_set_json() != 30563) {
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_set_json() != 4466) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_listhandle_to_json() != 42707) {
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_to_json() != 60856) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_maphandle_delete() != 49285) {
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_delete() != 29125) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_maphandle_get() != 13384) {
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_get() != 35728) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_maphandle_keys() != 25136) {
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_keys() != 24444) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_maphandle_set() != 45602) {
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_set() != 54900) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_maphandle_get_counter() != 61045) {
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_get_counter() != 10813) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_maphandle_get_json() != 6434) {
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_get_json() != 10242) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_maphandle_get_list() != 29901) {
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_get_list() != 11140) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_maphandle_get_map() != 40715) {
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_get_map() != 27243) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_maphandle_get_text() != 41847) {
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_get_text() != 38369) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_maphandle_insert_counter() != 46072) {
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_insert_counter() != 26542) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_maphandle_insert_list() != 61238) {
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_insert_list() != 47290) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_maphandle_insert_map() != 41333) {
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_insert_map() != 938) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_maphandle_insert_text() != 2164) {
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_insert_text() != 39441) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_maphandle_is_empty() != 61619) {
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_is_empty() != 51942) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_maphandle_len() != 52156) {
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_len() != 65380) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_maphandle_set_json() != 63252) {
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_set_json() != 46011) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_maphandle_to_json() != 46390) {
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_to_json() != 28264) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_texthandle_content() != 59157) {
+    if (uniffi_fieldsync_ffi_checksum_method_texthandle_content() != 41227) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_texthandle_delete() != 45252) {
+    if (uniffi_fieldsync_ffi_checksum_method_texthandle_delete() != 29054) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_texthandle_insert() != 63569) {
+    if (uniffi_fieldsync_ffi_checksum_method_texthandle_insert() != 36808) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_texthandle_is_empty() != 12462) {
+    if (uniffi_fieldsync_ffi_checksum_method_texthandle_is_empty() != 56874) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_texthandle_len() != 8173) {
+    if (uniffi_fieldsync_ffi_checksum_method_texthandle_len() != 52427) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_texthandle_push() != 37483) {
+    if (uniffi_fieldsync_ffi_checksum_method_texthandle_push() != 16510) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_texthandle_unit() != 18737) {
@@ -8306,13 +8956,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_ffi_checksum_method_changesubscription_next() != 64883) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_counterhandle_increment() != 49232) {
+    if (uniffi_fieldsync_ffi_checksum_method_counterhandle_increment() != 59815) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_counterhandle_value() != 22212) {
+    if (uniffi_fieldsync_ffi_checksum_method_counterhandle_value() != 32219) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_node_import_snapshot() != 50420) {
+    if (uniffi_fieldsync_ffi_checksum_method_node_import_snapshot() != 39224) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_node_add_peer() != 55459) {
@@ -8321,19 +8971,19 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_ffi_checksum_method_node_author_id() != 374) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_node_create_document() != 36502) {
+    if (uniffi_fieldsync_ffi_checksum_method_node_create_document() != 14728) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_node_delete_document() != 30786) {
+    if (uniffi_fieldsync_ffi_checksum_method_node_delete_document() != 58187) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_node_document_ids() != 19997) {
+    if (uniffi_fieldsync_ffi_checksum_method_node_document_ids() != 58065) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_node_flush() != 12320) {
+    if (uniffi_fieldsync_ffi_checksum_method_node_flush() != 41664) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_node_identity_cloned() != 21268) {
+    if (uniffi_fieldsync_ffi_checksum_method_node_identity_cloned() != 16928) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_node_is_online() != 58650) {
@@ -8345,25 +8995,25 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_ffi_checksum_method_node_join() != 14948) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_node_key_bundle() != 25235) {
+    if (uniffi_fieldsync_ffi_checksum_method_node_key_bundle() != 6497) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_node_network_info() != 45606) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_node_open_document() != 42488) {
+    if (uniffi_fieldsync_ffi_checksum_method_node_open_document() != 50161) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_node_pending_ops() != 8634) {
+    if (uniffi_fieldsync_ffi_checksum_method_node_pending_ops() != 48868) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_node_revoke_invites() != 46005) {
+    if (uniffi_fieldsync_ffi_checksum_method_node_revoke_invites() != 31431) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_node_rotate_store_key() != 63246) {
+    if (uniffi_fieldsync_ffi_checksum_method_node_rotate_store_key() != 61009) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_node_send_direct() != 46829) {
+    if (uniffi_fieldsync_ffi_checksum_method_node_send_direct() != 25093) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_node_shutdown() != 39061) {
@@ -8378,7 +9028,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_ffi_checksum_method_node_subscribe() != 5782) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_constructor_node_open() != 33126) {
+    if (uniffi_fieldsync_ffi_checksum_constructor_node_open() != 52969) {
         return InitializationResult.apiChecksumMismatch
     }
 
