@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::FieldSyncError;
 use crate::guard::{guard, guard_async, off_thread};
 use crate::network::SyncStatus;
+use crate::status::SyncStatusSubscription;
 use crate::validate;
 use crate::value::Value;
 
@@ -356,8 +357,18 @@ impl Document {
         guard_async(async move { Ok(doc?.invite().await?) }).await
     }
 
+    /// Changes of this document's sync status, for a UI: the status now, then every change.
+    /// See [`SyncStatusSubscription`]; after shutdown it is returned already ended.
+    pub fn sync_statuses(&self) -> Arc<SyncStatusSubscription> {
+        Arc::new(SyncStatusSubscription::new(
+            self,
+            self.node.clone(),
+            self.shutdown.child_token(),
+        ))
+    }
+
     /// Sync state of this document: online, pending local operations, connected and known
-    /// peers, rejected operations.
+    /// peers, rejected operations, when it last synced.
     ///
     /// # Errors
     /// `NotFound` (deleted), `Storage`, `Closed`.

@@ -5,7 +5,8 @@
 //! Shape (the layers below it are mapped in `ARCHITECTURE.md` at the repository root):
 //! - **Objects** wrap core types in an `inner` field: [`Node`], [`Document`], [`TextHandle`],
 //!   [`MapHandle`], [`ListHandle`], [`CounterHandle`], [`EventSubscription`],
-//!   [`ChangeSubscription`] (the data model's extensions are in `model.rs`).
+//!   [`ChangeSubscription`], [`SyncStatusSubscription`] (the data model's extensions are in
+//!   `model.rs`).
 //! - **Records and enums** carry plain data: [`Value`], [`FieldSyncEvent`], [`PendingOp`],
 //!   [`VersionOrdering`], [`LogLevel`].
 //! - **One app-facing error**, [`FieldSyncError`] (Kotlin `FieldSyncException`, Swift
@@ -13,9 +14,13 @@
 //! - **No panic crosses the boundary**: every fallible exported function runs inside
 //!   [`guard`] / [`guard_async`] (`catch_unwind`), a panic becomes
 //!   [`FieldSyncError::Internal`]. UniFFI's own `rust_call` is a second net behind it.
-//! - **Async** functions (Kotlin `suspend`, Swift `async`) run on one SDK-owned multi-thread
-//!   tokio runtime ([`runtime`]); the future handed to the foreign executor is a join handle that
-//!   aborts the task when the caller cancels.
+//! - **Async everywhere**: every call that touches the database, keys, the document engine or
+//!   the network is async (Kotlin `suspend`, Swift `async`) and runs on one SDK-owned tokio
+//!   runtime ([`runtime`]): network calls as tasks ([`guard_async`]), blocking work on its
+//!   blocking pool ([`off_thread`]), never on the caller's thread. The future handed to the
+//!   foreign executor only awaits a join handle; cancelling the caller (Kotlin coroutine, Swift
+//!   Task, see `scripts/swift-cancellation.pl`) drops it and aborts the task. Synchronous
+//!   calls are the cheap ones: ids, handles, units, `cancel()`.
 //! - **Events** are pulled from an [`EventSubscription`] (`async next()`, `cancel()`, cancelled
 //!   on drop), which `android/` wraps as a `Flow` and `ios/` as an `AsyncSequence`.
 //! - **Foreign traits**: [`DeviceKeyStore`] (device key in Android Keystore / iOS Keychain) and
@@ -35,6 +40,7 @@ mod model;
 mod network;
 mod node;
 mod runtime;
+mod status;
 mod validate;
 mod value;
 
@@ -53,6 +59,7 @@ pub use model::{
 };
 pub use network::{NetworkInfo, NetworkOptions, PeerAddress, SyncStatus};
 pub use node::{Node, PendingOp};
+pub use status::SyncStatusSubscription;
 pub use value::Value;
 
 uniffi::setup_scaffolding!();

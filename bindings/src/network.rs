@@ -59,6 +59,9 @@ pub struct SyncStatus {
     pub known_peers: Vec<String>,
     /// Operations of this document rejected from peers so far.
     pub rejected_ops: u64,
+    /// When a sync session of this document with a peer last finished, in milliseconds since
+    /// the Unix epoch; `null`/`nil` if none finished since the node opened.
+    pub last_sync_ms: Option<i64>,
 }
 
 /// Most bootstrap peers and addresses per peer accepted.
@@ -161,6 +164,7 @@ impl From<fieldsync::SyncStatus> for SyncStatus {
             connected_peers: s.connected_peers.iter().map(|a| a.to_string()).collect(),
             known_peers: s.known_peers.iter().map(|a| a.to_string()).collect(),
             rejected_ops: s.rejected_ops,
+            last_sync_ms: s.last_sync_ms,
         }
     }
 }

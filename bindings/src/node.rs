@@ -392,6 +392,33 @@ impl Node {
         guard_async(async move { Ok(node?.stop_network().await?) }).await
     }
 
+    /// Tells the node that the device's network changed: call it from the platform's
+    /// connectivity callback (Android `ConnectivityManager.NetworkCallback`, iOS
+    /// `NWPathMonitor`; the packages' `NetworkChangeMonitor` helpers do it), e.g. on a switch
+    /// from Wi-Fi to mobile data or after sleep. The QUIC socket is rebound and every known
+    /// peer is dialled again at once, instead of waiting for dead paths to time out. With
+    /// `options`, the network restarts with them (another port, say); without, with the
+    /// options it was started with. Returns the new addresses, or `null`/`nil` when the
+    /// network is not running (then there is nothing to do).
+    ///
+    /// # Errors
+    /// `InvalidArgument` (malformed options), `Network` (rebinding failed: the network is
+    /// stopped; start it again), `Closed`.
+    #[uniffi::method(default(options = None))]
+    pub async fn network_changed(
+        &self,
+        options: Option<NetworkOptions>,
+    ) -> Result<Option<NetworkInfo>, FieldSyncError> {
+        let node = self.live_owned();
+        guard_async(async move {
+            let config = options
+                .map(fieldsync::NetworkConfig::try_from)
+                .transpose()?;
+            Ok(node?.network_changed(config).await?.map(NetworkInfo::from))
+        })
+        .await
+    }
+
     /// Whether the network is running.
     ///
     /// # Errors

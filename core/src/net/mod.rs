@@ -76,12 +76,30 @@ pub(crate) struct NetShared {
     pub direct_in_flight: Mutex<std::collections::HashSet<AuthorId>>,
     /// Rejected operations per (peer, document).
     pub rejected: Mutex<HashMap<(Option<AuthorId>, DocumentId), u64>>,
+    /// When a catch-up of each document with any peer last finished (ms since the epoch).
+    pub last_sync: Mutex<HashMap<DocumentId, i64>>,
+}
+
+impl NetShared {
+    /// Records that a catch-up of `document` just finished.
+    pub(crate) fn synced(&self, document: DocumentId) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        self.last_sync
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(document, now);
+    }
 }
 
 /// The node's slot for a running network.
 #[derive(Default)]
 pub(crate) struct NetSlot {
     pub running: tokio::sync::Mutex<Option<Network>>,
+    /// The configuration the network was last started with (for `Node::network_changed`).
+    pub config: Mutex<Option<NetworkConfig>>,
     pub commands: Mutex<Option<mpsc::UnboundedSender<NetCommand>>>,
     pub shared: Arc<NetShared>,
 }

@@ -17,4 +17,7 @@ pub struct SyncStatus {
     pub known_peers: Vec<AuthorId>,
     /// Operations from peers that were rejected (forged, malformed, ...).
     pub rejected_ops: u64,
+    /// When a catch-up of this document with a peer last finished, in milliseconds since
+    /// the Unix epoch (`None` since the node opened: not yet).
+    pub last_sync_ms: Option<i64>,
 }

@@ -242,7 +242,12 @@ pub(crate) fn spawn_ingest(
                 }
                 drop(batch);
                 match after {
-                    Some(IngestItem::Event(e)) => node.emit(e),
+                    Some(IngestItem::Event(e)) => {
+                        if let Event::SyncFinished { document, .. } = &e {
+                            shared.synced(*document);
+                        }
+                        node.emit(e)
+                    }
                     Some(IngestItem::Stop) => {
                         // The verify stage forwarded Stop as its last item.
                         let _ = verify.join();

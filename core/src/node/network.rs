@@ -68,6 +68,7 @@ impl Node {
         }
         let docs = self.replica.documents()?;
         let known = self.known_peers();
+        *self.net.config.lock().unwrap_or_else(|p| p.into_inner()) = Some(config.clone());
         let mut config = config;
         if config.port == 0 {
             // Come back on the same port so that peers holding our old address (from an
@@ -109,6 +110,36 @@ impl Node {
             }
             None => Err(NetError::NotRunning.into()),
         }
+    }
+
+    /// Tells the node that the device's network changed (Wi-Fi to mobile data, a new address
+    /// after sleep, a VPN coming up): the QUIC endpoint is rebound and every known peer is
+    /// dialled again at once, instead of waiting for dead paths to time out. With `config`,
+    /// the network restarts with it (another port, say); without, with the configuration it
+    /// was started with (same port if still free). Returns the new addresses, or `None` if
+    /// the network is not running (nothing to do: the next start binds afresh).
+    pub async fn network_changed(
+        &self,
+        config: Option<NetworkConfig>,
+    ) -> Result<Option<NetworkInfo>> {
+        if !self.is_online().await {
+            return Ok(None);
+        }
+        let config = match config {
+            Some(c) => c,
+            None => self
+                .net
+                .config
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+                .unwrap_or_default(),
+        };
+        match self.stop_network().await {
+            Ok(()) | Err(crate::Error::Net(NetError::NotRunning)) => {}
+            Err(e) => return Err(e),
+        }
+        Ok(Some(self.start_network(config).await?))
     }
 
     /// Whether the network is running.
@@ -241,6 +272,12 @@ impl Node {
             connected_peers: list(&shared.connected),
             known_peers: list(&shared.known),
             rejected_ops,
+            last_sync_ms: shared
+                .last_sync
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&document)
+                .copied(),
         })
     }
 

@@ -79,3 +79,35 @@ extension Document {
         return subscription.asStream()
     }
 }
+
+extension SyncStatusSubscription {
+    /// The statuses of this subscription as an `AsyncStream`: the status now, then each
+    /// change. Pull-based like `EventSubscription.asStream()`; cancelling the consuming task
+    /// cancels the subscription. Single-use: iterate the stream once.
+    public func asStream() -> AsyncStream<SyncStatus> {
+        AsyncStream(unfolding: { [self] in
+            await withTaskCancellationHandler {
+                await self.next()
+            } onCancel: {
+                self.cancel()
+            }
+        })
+    }
+}
+
+extension Document {
+    /// This document's `SyncStatus` for a view: the status now, then every change (peers
+    /// connect or leave, the outbox fills or drains, a sync finishes, the network starts or
+    /// stops).
+    ///
+    /// ```swift
+    /// for await status in document.syncStatusStream() {
+    ///     statusLine = status.online
+    ///         ? "synced with \(status.connectedPeers.count) peers, \(status.pendingLocalOps) to send"
+    ///         : "offline, \(status.pendingLocalOps) to send"
+    /// }
+    /// ```
+    public func syncStatusStream() -> AsyncStream<SyncStatus> {
+        syncStatuses().asStream()
+    }
+}

@@ -394,6 +394,11 @@ uint64_t uniffi_fieldsync_ffi_fn_method_document_set_role(uint64_t ptr, RustBuff
 uint64_t uniffi_fieldsync_ffi_fn_method_document_sync_status(uint64_t ptr
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_SYNC_STATUSES
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_SYNC_STATUSES
+uint64_t uniffi_fieldsync_ffi_fn_method_document_sync_statuses(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_TEXT
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_TEXT
 uint64_t uniffi_fieldsync_ffi_fn_method_document_text(uint64_t ptr, RustBuffer name, RustCallStatus *_Nonnull out_status
@@ -934,6 +939,11 @@ uint64_t uniffi_fieldsync_ffi_fn_method_node_join(uint64_t ptr, RustBuffer invit
 uint64_t uniffi_fieldsync_ffi_fn_method_node_key_bundle(uint64_t ptr
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_NETWORK_CHANGED
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_NETWORK_CHANGED
+uint64_t uniffi_fieldsync_ffi_fn_method_node_network_changed(uint64_t ptr, RustBuffer options
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_NETWORK_INFO
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_NETWORK_INFO
 uint64_t uniffi_fieldsync_ffi_fn_method_node_network_info(uint64_t ptr
@@ -982,6 +992,26 @@ uint64_t uniffi_fieldsync_ffi_fn_method_node_stop_network(uint64_t ptr
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_SUBSCRIBE
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_SUBSCRIBE
 uint64_t uniffi_fieldsync_ffi_fn_method_node_subscribe(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_CLONE_SYNCSTATUSSUBSCRIPTION
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_CLONE_SYNCSTATUSSUBSCRIPTION
+uint64_t uniffi_fieldsync_ffi_fn_clone_syncstatussubscription(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_FREE_SYNCSTATUSSUBSCRIPTION
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_FREE_SYNCSTATUSSUBSCRIPTION
+void uniffi_fieldsync_ffi_fn_free_syncstatussubscription(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_SYNCSTATUSSUBSCRIPTION_CANCEL
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_SYNCSTATUSSUBSCRIPTION_CANCEL
+void uniffi_fieldsync_ffi_fn_method_syncstatussubscription_cancel(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_SYNCSTATUSSUBSCRIPTION_NEXT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_SYNCSTATUSSUBSCRIPTION_NEXT
+uint64_t uniffi_fieldsync_ffi_fn_method_syncstatussubscription_next(uint64_t ptr
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_FUNC_COMPARE_VERSIONS
@@ -1365,6 +1395,12 @@ uint16_t uniffi_fieldsync_ffi_checksum_method_document_set_role(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_SYNC_STATUS
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_SYNC_STATUS
 uint16_t uniffi_fieldsync_ffi_checksum_method_document_sync_status(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_SYNC_STATUSES
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_SYNC_STATUSES
+uint16_t uniffi_fieldsync_ffi_checksum_method_document_sync_statuses(void
     
 );
 #endif
@@ -1890,6 +1926,12 @@ uint16_t uniffi_fieldsync_ffi_checksum_method_node_key_bundle(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_NETWORK_CHANGED
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_NETWORK_CHANGED
+uint16_t uniffi_fieldsync_ffi_checksum_method_node_network_changed(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_NETWORK_INFO
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_NETWORK_INFO
 uint16_t uniffi_fieldsync_ffi_checksum_method_node_network_info(void
@@ -1947,6 +1989,18 @@ uint16_t uniffi_fieldsync_ffi_checksum_method_node_stop_network(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_SUBSCRIBE
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_SUBSCRIBE
 uint16_t uniffi_fieldsync_ffi_checksum_method_node_subscribe(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_SYNCSTATUSSUBSCRIPTION_CANCEL
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_SYNCSTATUSSUBSCRIPTION_CANCEL
+uint16_t uniffi_fieldsync_ffi_checksum_method_syncstatussubscription_cancel(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_SYNCSTATUSSUBSCRIPTION_NEXT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_SYNCSTATUSSUBSCRIPTION_NEXT
+uint16_t uniffi_fieldsync_ffi_checksum_method_syncstatussubscription_next(void
     
 );
 #endif

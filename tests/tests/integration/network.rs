@@ -119,3 +119,65 @@ async fn repeated_ephemeral_payloads_all_arrive() {
     a.stop_network().await.unwrap();
     b.stop_network().await.unwrap();
 }
+
+/// The network-change API: A's network comes back on another port (as after a switch from
+/// Wi-Fi to mobile data); B, which still holds A's old address, has A's next edit within 2 s
+/// of the call, and A has B's, because A dials its known peers again at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_change_rebinds_and_peers_reach_the_node_again_within_two_seconds() {
+    let (_dirs, [a, b]) = open_nodes();
+    let doc = a.create_document().unwrap();
+    doc.text("t").unwrap().push("before").unwrap();
+    doc.add_member(&b.key_bundle().unwrap()).unwrap();
+    let info_a = go_online(&a).await;
+    let info_b = go_online(&b).await;
+    let old_port = info_a.addrs[0].port();
+    // Both know each other (as after an invite and a first session, or mDNS).
+    a.add_peer(fieldsync::PeerAddr {
+        node: b.author(),
+        addrs: info_b.addrs.clone(),
+    })
+    .await
+    .unwrap();
+    b.join(&doc.invite().await.unwrap()).await.unwrap();
+    let id = doc.id();
+    wait_until("B catches up with A", Duration::from_secs(30), || {
+        json_of(&b, id) == doc.to_json().unwrap()
+    })
+    .await;
+    assert!(b.sync_status(id).await.unwrap().last_sync_ms.is_some());
+
+    // A free port other than A's, for A's new address.
+    let new_port = loop {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let p = s.local_addr().unwrap().port();
+        if p != old_port {
+            break p;
+        }
+    };
+    let t0 = Instant::now();
+    let info = a
+        .network_changed(Some(fieldsync::NetworkConfig::loopback(new_port)))
+        .await
+        .unwrap()
+        .expect("the network runs");
+    assert_eq!(info.addrs[0].port(), new_port, "A rebound on the new port");
+    let call = t0.elapsed();
+    let t1 = Instant::now();
+    doc.text("t").unwrap().push(" after A").unwrap();
+    let doc_b = b.document(id).unwrap();
+    doc_b.text("t").unwrap().push(" after B").unwrap();
+    wait_until("both edits on both nodes", Duration::from_secs(2), || {
+        let (ja, jb) = (doc.to_json().unwrap(), json_of(&b, id));
+        ja == jb && ja.contains("after A") && ja.contains("after B")
+    })
+    .await;
+    eprintln!(
+        "network_changed took {call:?}; both edits on both nodes {:?} after it returned",
+        t1.elapsed()
+    );
+    // Without a running network there is nothing to rebind.
+    a.stop_network().await.unwrap();
+    assert!(a.network_changed(None).await.unwrap().is_none());
+    b.stop_network().await.unwrap();
+}

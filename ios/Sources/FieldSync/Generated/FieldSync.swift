@@ -1478,12 +1478,18 @@ public protocol DocumentProtocol: AnyObject, Sendable {
     
     /**
      * Sync state of this document: online, pending local operations, connected and known
-     * peers, rejected operations.
+     * peers, rejected operations, when it last synced.
      *
      * # Errors
      * `NotFound` (deleted), `Storage`, `Closed`.
      */
     func syncStatus() async throws  -> SyncStatus
+    
+    /**
+     * Changes of this document's sync status, for a UI: the status now, then every change.
+     * See [`SyncStatusSubscription`]; after shutdown it is returned already ended.
+     */
+    func syncStatuses()  -> SyncStatusSubscription
     
     /**
      * The root text container called `name` (created on first edit).
@@ -2061,7 +2067,7 @@ open func setRole(authorId: String, role: Role)async throws   {
     
     /**
      * Sync state of this document: online, pending local operations, connected and known
-     * peers, rejected operations.
+     * peers, rejected operations, when it last synced.
      *
      * # Errors
      * `NotFound` (deleted), `Storage`, `Closed`.
@@ -2081,6 +2087,19 @@ open func syncStatus()async throws  -> SyncStatus  {
             liftFunc: FfiConverterTypeSyncStatus_lift,
             errorHandler: FfiConverterTypeFieldSyncError_lift
         )
+}
+    
+    /**
+     * Changes of this document's sync status, for a UI: the status now, then every change.
+     * See [`SyncStatusSubscription`]; after shutdown it is returned already ended.
+     */
+open func syncStatuses() -> SyncStatusSubscription  {
+    return try!  FfiConverterTypeSyncStatusSubscription_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_document_sync_statuses(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -4448,6 +4467,22 @@ public protocol NodeProtocol: AnyObject, Sendable {
     func keyBundle() async throws  -> Data
     
     /**
+     * Tells the node that the device's network changed: call it from the platform's
+     * connectivity callback (Android `ConnectivityManager.NetworkCallback`, iOS
+     * `NWPathMonitor`; the packages' `NetworkChangeMonitor` helpers do it), e.g. on a switch
+     * from Wi-Fi to mobile data or after sleep. The QUIC socket is rebound and every known
+     * peer is dialled again at once, instead of waiting for dead paths to time out. With
+     * `options`, the network restarts with them (another port, say); without, with the
+     * options it was started with. Returns the new addresses, or `null`/`nil` when the
+     * network is not running (then there is nothing to do).
+     *
+     * # Errors
+     * `InvalidArgument` (malformed options), `Network` (rebinding failed: the network is
+     * stopped; start it again), `Closed`.
+     */
+    func networkChanged(options: NetworkOptions?) async throws  -> NetworkInfo?
+    
+    /**
      * The running network's node id and addresses.
      *
      * # Errors
@@ -4914,6 +4949,37 @@ open func keyBundle()async throws  -> Data  {
 }
     
     /**
+     * Tells the node that the device's network changed: call it from the platform's
+     * connectivity callback (Android `ConnectivityManager.NetworkCallback`, iOS
+     * `NWPathMonitor`; the packages' `NetworkChangeMonitor` helpers do it), e.g. on a switch
+     * from Wi-Fi to mobile data or after sleep. The QUIC socket is rebound and every known
+     * peer is dialled again at once, instead of waiting for dead paths to time out. With
+     * `options`, the network restarts with them (another port, say); without, with the
+     * options it was started with. Returns the new addresses, or `null`/`nil` when the
+     * network is not running (then there is nothing to do).
+     *
+     * # Errors
+     * `InvalidArgument` (malformed options), `Network` (rebinding failed: the network is
+     * stopped; start it again), `Closed`.
+     */
+open func networkChanged(options: NetworkOptions? = nil)async throws  -> NetworkInfo?  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_node_network_changed(
+                        self.uniffiCloneHandle(),FfiConverterOptionTypeNetworkOptions.lower(options)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterOptionTypeNetworkInfo.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
+}
+    
+    /**
      * The running network's node id and addresses.
      *
      * # Errors
@@ -5200,6 +5266,177 @@ public func FfiConverterTypeNode_lift(_ handle: UInt64) throws -> Node {
 #endif
 public func FfiConverterTypeNode_lower(_ value: Node) -> UInt64 {
     return FfiConverterTypeNode.lower(value)
+}
+
+
+
+
+
+
+/**
+ * Changes of one document's [`SyncStatus`], from `Document.syncStatuses()`: the first
+ * [`SyncStatusSubscription::next`] returns the status now, every later one waits until it
+ * differs (peers connect or leave, the outbox fills or drains, a sync finishes, the network
+ * starts or stops). `android/` wraps it as a `Flow` (`document.syncStatusFlow()`), `ios/` as an
+ * `AsyncStream` (`document.syncStatusStream()`).
+ */
+public protocol SyncStatusSubscriptionProtocol: AnyObject, Sendable {
+    
+    /**
+     * Ends the subscription: a pending and every later `next()` returns `null`/`nil`.
+     */
+    func cancel() 
+    
+    /**
+     * The status now (first call) or once it changed; `null`/`nil` when the subscription
+     * ended (cancelled, node shut down, document deleted). Never throws.
+     *
+     * # Cancel safety
+     * Cancelling the calling coroutine / task drops the wait; the next call returns the
+     * status if it differs from the last one returned.
+     */
+    func next() async  -> SyncStatus?
+    
+}
+/**
+ * Changes of one document's [`SyncStatus`], from `Document.syncStatuses()`: the first
+ * [`SyncStatusSubscription::next`] returns the status now, every later one waits until it
+ * differs (peers connect or leave, the outbox fills or drains, a sync finishes, the network
+ * starts or stops). `android/` wraps it as a `Flow` (`document.syncStatusFlow()`), `ios/` as an
+ * `AsyncStream` (`document.syncStatusStream()`).
+ */
+open class SyncStatusSubscription: SyncStatusSubscriptionProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_fieldsync_ffi_fn_clone_syncstatussubscription(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_fieldsync_ffi_fn_free_syncstatussubscription(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Ends the subscription: a pending and every later `next()` returns `null`/`nil`.
+     */
+open func cancel()  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_syncstatussubscription_cancel(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * The status now (first call) or once it changed; `null`/`nil` when the subscription
+     * ended (cancelled, node shut down, document deleted). Never throws.
+     *
+     * # Cancel safety
+     * Cancelling the calling coroutine / task drops the wait; the next call returns the
+     * status if it differs from the last one returned.
+     */
+open func next()async  -> SyncStatus?  {
+    return
+        try!  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_syncstatussubscription_next(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterOptionTypeSyncStatus.lift,
+            errorHandler: nil
+            
+        )
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSyncStatusSubscription: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = SyncStatusSubscription
+
+    public static func lift(_ handle: UInt64) throws -> SyncStatusSubscription {
+        return SyncStatusSubscription(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: SyncStatusSubscription) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SyncStatusSubscription {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: SyncStatusSubscription, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncStatusSubscription_lift(_ handle: UInt64) throws -> SyncStatusSubscription {
+    return try FfiConverterTypeSyncStatusSubscription.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncStatusSubscription_lower(_ value: SyncStatusSubscription) -> UInt64 {
+    return FfiConverterTypeSyncStatusSubscription.lower(value)
 }
 
 
@@ -6211,6 +6448,11 @@ public struct SyncStatus: Equatable, Hashable {
      * Operations of this document rejected from peers so far.
      */
     public var rejectedOps: UInt64
+    /**
+     * When a sync session of this document with a peer last finished, in milliseconds since
+     * the Unix epoch; `null`/`nil` if none finished since the node opened.
+     */
+    public var lastSyncMs: Int64?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -6232,13 +6474,18 @@ public struct SyncStatus: Equatable, Hashable {
          */knownPeers: [String], 
         /**
          * Operations of this document rejected from peers so far.
-         */rejectedOps: UInt64) {
+         */rejectedOps: UInt64, 
+        /**
+         * When a sync session of this document with a peer last finished, in milliseconds since
+         * the Unix epoch; `null`/`nil` if none finished since the node opened.
+         */lastSyncMs: Int64?) {
         self.document = document
         self.online = online
         self.pendingLocalOps = pendingLocalOps
         self.connectedPeers = connectedPeers
         self.knownPeers = knownPeers
         self.rejectedOps = rejectedOps
+        self.lastSyncMs = lastSyncMs
     }
 
     
@@ -6262,7 +6509,8 @@ public struct FfiConverterTypeSyncStatus: FfiConverterRustBuffer {
                 pendingLocalOps: FfiConverterUInt64.read(from: &buf), 
                 connectedPeers: FfiConverterSequenceString.read(from: &buf), 
                 knownPeers: FfiConverterSequenceString.read(from: &buf), 
-                rejectedOps: FfiConverterUInt64.read(from: &buf)
+                rejectedOps: FfiConverterUInt64.read(from: &buf), 
+                lastSyncMs: FfiConverterOptionInt64.read(from: &buf)
         )
     }
 
@@ -6273,6 +6521,7 @@ public struct FfiConverterTypeSyncStatus: FfiConverterRustBuffer {
         FfiConverterSequenceString.write(value.connectedPeers, into: &buf)
         FfiConverterSequenceString.write(value.knownPeers, into: &buf)
         FfiConverterUInt64.write(value.rejectedOps, into: &buf)
+        FfiConverterOptionInt64.write(value.lastSyncMs, into: &buf)
     }
 }
 
@@ -8213,6 +8462,78 @@ fileprivate struct FfiConverterOptionTypeTextHandle: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeNetworkInfo: FfiConverterRustBuffer {
+    typealias SwiftType = NetworkInfo?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeNetworkInfo.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeNetworkInfo.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeNetworkOptions: FfiConverterRustBuffer {
+    typealias SwiftType = NetworkOptions?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeNetworkOptions.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeNetworkOptions.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeSyncStatus: FfiConverterRustBuffer {
+    typealias SwiftType = SyncStatus?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeSyncStatus.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeSyncStatus.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeChangeItem: FfiConverterRustBuffer {
     typealias SwiftType = ChangeItem?
 
@@ -8734,7 +9055,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_ffi_checksum_method_document_set_role() != 51077) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_sync_status() != 2181) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_sync_status() != 12531) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_document_sync_statuses() != 3292) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_document_text() != 24598) {
@@ -8998,6 +9322,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_ffi_checksum_method_node_key_bundle() != 6497) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_fieldsync_ffi_checksum_method_node_network_changed() != 14628) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_fieldsync_ffi_checksum_method_node_network_info() != 45606) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -9026,6 +9353,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_node_subscribe() != 5782) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_syncstatussubscription_cancel() != 61305) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_syncstatussubscription_next() != 37661) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_constructor_node_open() != 52969) {

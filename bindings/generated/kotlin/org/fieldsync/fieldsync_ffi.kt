@@ -781,6 +781,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_document_sync_status(
     ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_document_sync_statuses(
+    ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_document_text(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_document_to_json(
@@ -955,6 +957,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_node_key_bundle(
     ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_node_network_changed(
+    ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_node_network_info(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_node_open_document(
@@ -974,6 +978,10 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_fieldsync_ffi_checksum_method_node_stop_network(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_node_subscribe(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_syncstatussubscription_cancel(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_syncstatussubscription_next(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_constructor_node_open(
     ): Int
@@ -1036,6 +1044,8 @@ internal object UniffiLib {
     external fun uniffi_fieldsync_ffi_fn_method_document_set_role(`ptr`: Long,`authorId`: RustBuffer.ByValue,`role`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_fieldsync_ffi_fn_method_document_sync_status(`ptr`: Long,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_document_sync_statuses(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_fieldsync_ffi_fn_method_document_text(`ptr`: Long,`name`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
@@ -1253,6 +1263,8 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_fieldsync_ffi_fn_method_node_key_bundle(`ptr`: Long,
     ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_node_network_changed(`ptr`: Long,`options`: RustBuffer.ByValue,
+    ): Long
     external fun uniffi_fieldsync_ffi_fn_method_node_network_info(`ptr`: Long,
     ): Long
     external fun uniffi_fieldsync_ffi_fn_method_node_open_document(`ptr`: Long,`id`: RustBuffer.ByValue,
@@ -1272,6 +1284,14 @@ internal object UniffiLib {
     external fun uniffi_fieldsync_ffi_fn_method_node_stop_network(`ptr`: Long,
     ): Long
     external fun uniffi_fieldsync_ffi_fn_method_node_subscribe(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_clone_syncstatussubscription(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_free_syncstatussubscription(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_fieldsync_ffi_fn_method_syncstatussubscription_cancel(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_fieldsync_ffi_fn_method_syncstatussubscription_next(`ptr`: Long,
     ): Long
     external fun uniffi_fieldsync_ffi_fn_func_compare_versions(`first`: RustBuffer.ByValue,`second`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -3173,12 +3193,18 @@ public interface DocumentInterface {
     
     /**
      * Sync state of this document: online, pending local operations, connected and known
-     * peers, rejected operations.
+     * peers, rejected operations, when it last synced.
      *
      * # Errors
      * `NotFound` (deleted), `Storage`, `Closed`.
      */
     suspend fun `syncStatus`(): SyncStatus
+    
+    /**
+     * Changes of this document's sync status, for a UI: the status now, then every change.
+     * See [`SyncStatusSubscription`]; after shutdown it is returned already ended.
+     */
+    fun `syncStatuses`(): SyncStatusSubscription
     
     /**
      * The root text container called `name` (created on first edit).
@@ -3885,7 +3911,7 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
     
     /**
      * Sync state of this document: online, pending local operations, connected and known
-     * peers, rejected operations.
+     * peers, rejected operations, when it last synced.
      *
      * # Errors
      * `NotFound` (deleted), `Storage`, `Closed`.
@@ -3909,6 +3935,23 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
         FieldSyncException.ErrorHandler,
     )
     }
+
+    
+    /**
+     * Changes of this document's sync status, for a UI: the status now, then every change.
+     * See [`SyncStatusSubscription`]; after shutdown it is returned already ended.
+     */override fun `syncStatuses`(): SyncStatusSubscription {
+            return FfiConverterTypeSyncStatusSubscription.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_document_sync_statuses(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
 
     
     /**
@@ -7159,6 +7202,22 @@ public interface NodeInterface {
     suspend fun `keyBundle`(): kotlin.ByteArray
     
     /**
+     * Tells the node that the device's network changed: call it from the platform's
+     * connectivity callback (Android `ConnectivityManager.NetworkCallback`, iOS
+     * `NWPathMonitor`; the packages' `NetworkChangeMonitor` helpers do it), e.g. on a switch
+     * from Wi-Fi to mobile data or after sleep. The QUIC socket is rebound and every known
+     * peer is dialled again at once, instead of waiting for dead paths to time out. With
+     * `options`, the network restarts with them (another port, say); without, with the
+     * options it was started with. Returns the new addresses, or `null`/`nil` when the
+     * network is not running (then there is nothing to do).
+     *
+     * # Errors
+     * `InvalidArgument` (malformed options), `Network` (rebinding failed: the network is
+     * stopped; start it again), `Closed`.
+     */
+    suspend fun `networkChanged`(`options`: NetworkOptions? = null): NetworkInfo?
+    
+    /**
      * The running network's node id and addresses.
      *
      * # Errors
@@ -7699,6 +7758,42 @@ open class Node: Disposable, AutoCloseable, NodeInterface
 
     
     /**
+     * Tells the node that the device's network changed: call it from the platform's
+     * connectivity callback (Android `ConnectivityManager.NetworkCallback`, iOS
+     * `NWPathMonitor`; the packages' `NetworkChangeMonitor` helpers do it), e.g. on a switch
+     * from Wi-Fi to mobile data or after sleep. The QUIC socket is rebound and every known
+     * peer is dialled again at once, instead of waiting for dead paths to time out. With
+     * `options`, the network restarts with them (another port, say); without, with the
+     * options it was started with. Returns the new addresses, or `null`/`nil` when the
+     * network is not running (then there is nothing to do).
+     *
+     * # Errors
+     * `InvalidArgument` (malformed options), `Network` (rebinding failed: the network is
+     * stopped; start it again), `Closed`.
+     */
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `networkChanged`(`options`: NetworkOptions?) : NetworkInfo? {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_node_network_changed(
+                uniffiHandle,
+                
+        FfiConverterOptionalTypeNetworkOptions.lower(`options`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterOptionalTypeNetworkInfo.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
+    }
+
+    
+    /**
      * The running network's node id and addresses.
      *
      * # Errors
@@ -8055,6 +8150,318 @@ public object FfiConverterTypeNode: FfiConverter<Node, Long> {
     override fun allocationSize(value: Node) = 8UL
 
     override fun write(value: Node, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * Changes of one document's [`SyncStatus`], from `Document.syncStatuses()`: the first
+ * [`SyncStatusSubscription::next`] returns the status now, every later one waits until it
+ * differs (peers connect or leave, the outbox fills or drains, a sync finishes, the network
+ * starts or stops). `android/` wraps it as a `Flow` (`document.syncStatusFlow()`), `ios/` as an
+ * `AsyncStream` (`document.syncStatusStream()`).
+ */
+public interface SyncStatusSubscriptionInterface {
+    
+    /**
+     * Ends the subscription: a pending and every later `next()` returns `null`/`nil`.
+     */
+    fun `cancel`()
+    
+    /**
+     * The status now (first call) or once it changed; `null`/`nil` when the subscription
+     * ended (cancelled, node shut down, document deleted). Never throws.
+     *
+     * # Cancel safety
+     * Cancelling the calling coroutine / task drops the wait; the next call returns the
+     * status if it differs from the last one returned.
+     */
+    suspend fun `next`(): SyncStatus?
+    
+    companion object
+}
+
+/**
+ * Changes of one document's [`SyncStatus`], from `Document.syncStatuses()`: the first
+ * [`SyncStatusSubscription::next`] returns the status now, every later one waits until it
+ * differs (peers connect or leave, the outbox fills or drains, a sync finishes, the network
+ * starts or stops). `android/` wraps it as a `Flow` (`document.syncStatusFlow()`), `ios/` as an
+ * `AsyncStream` (`document.syncStatusStream()`).
+ */
+open class SyncStatusSubscription: Disposable, AutoCloseable, SyncStatusSubscriptionInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_fieldsync_ffi_fn_free_syncstatussubscription(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_clone_syncstatussubscription(handle, status)
+        }
+    }
+
+    
+    /**
+     * Ends the subscription: a pending and every later `next()` returns `null`/`nil`.
+     */override fun `cancel`()
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_syncstatussubscription_cancel(
+        it,
+        _status)
+}
+    }
+    
+    
+
+    
+    /**
+     * The status now (first call) or once it changed; `null`/`nil` when the subscription
+     * ended (cancelled, node shut down, document deleted). Never throws.
+     *
+     * # Cancel safety
+     * Cancelling the calling coroutine / task drops the wait; the next call returns the
+     * status if it differs from the last one returned.
+     */
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `next`() : SyncStatus? {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_syncstatussubscription_next(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterOptionalTypeSyncStatus.lift(it) },
+        // Error FFI converter
+        UniffiNullRustCallStatusErrorHandler,
+    )
+    }
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSyncStatusSubscription: FfiConverter<SyncStatusSubscription, Long> {
+    override fun lower(value: SyncStatusSubscription): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): SyncStatusSubscription {
+        return SyncStatusSubscription(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): SyncStatusSubscription {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: SyncStatusSubscription) = 8UL
+
+    override fun write(value: SyncStatusSubscription, buf: ByteBuffer) {
         buf.putLong(lower(value))
     }
 }
@@ -9052,6 +9459,12 @@ data class SyncStatus (
      * Operations of this document rejected from peers so far.
      */
     var `rejectedOps`: kotlin.ULong
+    , 
+    /**
+     * When a sync session of this document with a peer last finished, in milliseconds since
+     * the Unix epoch; `null`/`nil` if none finished since the node opened.
+     */
+    var `lastSyncMs`: kotlin.Long?
     
 ){
     
@@ -9074,6 +9487,7 @@ public object FfiConverterTypeSyncStatus: FfiConverterRustBuffer<SyncStatus> {
             FfiConverterSequenceString.read(buf),
             FfiConverterSequenceString.read(buf),
             FfiConverterULong.read(buf),
+            FfiConverterOptionalLong.read(buf),
         )
     }
 
@@ -9083,7 +9497,8 @@ public object FfiConverterTypeSyncStatus: FfiConverterRustBuffer<SyncStatus> {
             FfiConverterULong.allocationSize(value.`pendingLocalOps`) +
             FfiConverterSequenceString.allocationSize(value.`connectedPeers`) +
             FfiConverterSequenceString.allocationSize(value.`knownPeers`) +
-            FfiConverterULong.allocationSize(value.`rejectedOps`)
+            FfiConverterULong.allocationSize(value.`rejectedOps`) +
+            FfiConverterOptionalLong.allocationSize(value.`lastSyncMs`)
     )
 
     override fun write(value: SyncStatus, buf: ByteBuffer) {
@@ -9093,6 +9508,7 @@ public object FfiConverterTypeSyncStatus: FfiConverterRustBuffer<SyncStatus> {
             FfiConverterSequenceString.write(value.`connectedPeers`, buf)
             FfiConverterSequenceString.write(value.`knownPeers`, buf)
             FfiConverterULong.write(value.`rejectedOps`, buf)
+            FfiConverterOptionalLong.write(value.`lastSyncMs`, buf)
     }
 }
 
@@ -11481,6 +11897,102 @@ public object FfiConverterOptionalTypeTextHandle: FfiConverterRustBuffer<TextHan
         } else {
             buf.put(1)
             FfiConverterTypeTextHandle.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeNetworkInfo: FfiConverterRustBuffer<NetworkInfo?> {
+    override fun read(buf: ByteBuffer): NetworkInfo? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeNetworkInfo.read(buf)
+    }
+
+    override fun allocationSize(value: NetworkInfo?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeNetworkInfo.allocationSize(value)
+        }
+    }
+
+    override fun write(value: NetworkInfo?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeNetworkInfo.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeNetworkOptions: FfiConverterRustBuffer<NetworkOptions?> {
+    override fun read(buf: ByteBuffer): NetworkOptions? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeNetworkOptions.read(buf)
+    }
+
+    override fun allocationSize(value: NetworkOptions?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeNetworkOptions.allocationSize(value)
+        }
+    }
+
+    override fun write(value: NetworkOptions?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeNetworkOptions.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeSyncStatus: FfiConverterRustBuffer<SyncStatus?> {
+    override fun read(buf: ByteBuffer): SyncStatus? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeSyncStatus.read(buf)
+    }
+
+    override fun allocationSize(value: SyncStatus?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeSyncStatus.allocationSize(value)
+        }
+    }
+
+    override fun write(value: SyncStatus?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeSyncStatus.write(value, buf)
         }
     }
 }

@@ -83,3 +83,37 @@ fun Document.changes(path: List<PathSegment>? = null): Flow<ChangeItem> =
         val subscription = if (path == null) observe() else observePath(path)
         subscription.use { emitAll(it.asFlow()) }
     }
+
+/**
+ * Statuses of this subscription as a cold [Flow]: the status now, then each change. Pull-based
+ * like [EventSubscription.asFlow]; the subscription is cancelled when collection ends.
+ * Single-use: prefer [Document.syncStatusFlow], which owns its subscription.
+ */
+fun SyncStatusSubscription.asFlow(): Flow<SyncStatus> =
+    flow {
+        while (true) {
+            emit(next() ?: break)
+        }
+    }.onCompletion { cancel() }
+
+/**
+ * This document's [SyncStatus] for a UI, as a cold [Flow]: the status now, then every change
+ * (peers connect or leave, the outbox fills or drains, a sync finishes, the network starts or
+ * stops):
+ *
+ * ```kotlin
+ * document.syncStatusFlow().collect { s ->
+ *     statusLine.text = when {
+ *         !s.online -> "offline, ${s.pendingLocalOps} to send"
+ *         s.pendingLocalOps > 0uL -> "sending ${s.pendingLocalOps}"
+ *         else -> "synced with ${s.connectedPeers.size} peers"
+ *     }
+ * }
+ * ```
+ *
+ * Every collection opens its own subscription and releases it when the collection ends.
+ */
+fun Document.syncStatusFlow(): Flow<SyncStatus> =
+    flow {
+        syncStatuses().use { emitAll(it.asFlow()) }
+    }
