@@ -5,17 +5,26 @@
 // ndkVersion below), rustup with the Android targets, and cargo-ndk:
 //   rustup target add aarch64-linux-android armv7-linux-androideabi x86_64-linux-android
 //   cargo install cargo-ndk
+// Apps that consume the published AAR need none of this (no Rust toolchain, no NDK).
 //
 // Task graph: preBuild -> generateUniffiBindings -> cargoNdkBuild
 //   cargoNdkBuild          cargo ndk ... build --profile release-small -p fieldsync-ffi
 //                          (size-optimised, stripped: the published size) -> src/main/jniLibs/<abi>/
 //   generateUniffiBindings uniffi-bindgen (host build) reads the arm64 .so -> build/generated/uniffi/
 //                          (bindings/uniffi.toml + the Android overrides in uniffi-android.toml)
+//
+// Publishing (maven-publish; `make release` runs it through scripts/release.sh):
+//   publishReleasePublicationToLocalReleaseRepository [-PfieldsyncRepo=<dir>]
+//     org.fieldsync:fieldsync-android:<version> (AAR + sources + javadoc jars, POM, Gradle module
+//     metadata) into <dir>; default <workspace>/build/maven, a relative <dir> is taken from the
+//     workspace root. <version> is `[workspace.package] version` of the workspace Cargo.toml.
+//   publishToMavenLocal   the same into ~/.m2 (for an app using mavenLocal())
 import org.jetbrains.kotlin.gradle.dsl.JvmTarget
 
 plugins {
     id("com.android.library")
     id("org.jetbrains.kotlin.android")
+    `maven-publish`
 }
 
 /** The Cargo workspace root: this module's parent directory (also when an app's build
@@ -24,6 +33,33 @@ val rustWorkspace: File = projectDir.parentFile
 val generatedKotlinDir: Provider<Directory> = layout.buildDirectory.dir("generated/uniffi/kotlin")
 val jniLibsDir: File = file("src/main/jniLibs")
 val cargo: String = providers.environmentVariable("CARGO").getOrElse("cargo")
+
+/** `version` of `[workspace.package]` in the workspace Cargo.toml: the one version of the Rust
+ * crates, the AAR and the Swift package. Read when the project is configured. */
+val workspaceVersion: String = run {
+    val manifest = rustWorkspace.resolve("Cargo.toml")
+    if (!manifest.isFile) {
+        throw GradleException("FieldSync: $manifest not found; android/ must stay inside the Cargo workspace")
+    }
+    var inWorkspacePackage = false
+    var found: String? = null
+    for (raw in manifest.readLines()) {
+        val line = raw.trim()
+        if (line.startsWith("[")) {
+            inWorkspacePackage = line.substringBefore('#').trim() == "[workspace.package]"
+        } else if (inWorkspacePackage) {
+            Regex("""^version\s*=\s*"([^"]+)"""").find(line)?.let { found = it.groupValues[1] }
+        }
+        if (found != null) break
+    }
+    found ?: throw GradleException(
+        "FieldSync: no `version = \"...\"` under [workspace.package] in $manifest: " +
+            "the published version of the AAR is read from there",
+    )
+}
+
+group = "org.fieldsync"
+version = workspaceVersion
 
 android {
     namespace = "org.fieldsync"
@@ -62,6 +98,15 @@ android {
         }
     }
 
+    // The `release` software component that the `release` publication below publishes: the AAR
+    // with a sources jar and a javadoc jar (Dokka, bundled with AGP).
+    publishing {
+        singleVariant("release") {
+            withSourcesJar()
+            withJavadocJar()
+        }
+    }
+
     testOptions {
         unitTests.all { test ->
             // Local (JVM) unit tests load the *host* library, built with
@@ -77,10 +122,14 @@ kotlin {
     }
 }
 
+// In the POM: `implementation` -> <scope>runtime</scope>, `api` -> <scope>compile</scope> (which
+// Maven also puts on the runtime classpath). Apps get all three transitively.
 dependencies {
-    // JNA as AAR: the plain jar has no Android libjnidispatch.so.
+    // JNA as AAR: the plain jar has no Android libjnidispatch.so. The POM must keep
+    // <type>aar</type> (see pom.withXml below), or apps would resolve the jar.
     implementation("net.java.dev.jna:jna:5.14.0@aar")
-    implementation("org.jetbrains.kotlinx:kotlinx-coroutines-core:1.9.0")
+    // api: Flow is part of the public API (Node.events(), Document.changes(), asFlow()).
+    api("org.jetbrains.kotlinx:kotlinx-coroutines-core:1.9.0")
     // @RequiresApi in the generated code (android = true in uniffi-android.toml)
     implementation("androidx.annotation:annotation:1.9.1")
 
@@ -146,12 +195,101 @@ val generateUniffiBindings by tasks.registering(Exec::class) {
         // Android-only overrides (android = true: SystemCleaner) on top of bindings/uniffi.toml
         "--config", file("uniffi-android.toml").absolutePath,
     )
+    // Readable error messages (the same fix as every other copy of the Kotlin bindings).
+    doLast {
+        project.exec {
+            commandLine(
+                "perl", rustWorkspace.resolve("scripts/kotlin-postprocess.pl").absolutePath,
+                outDir.resolve("org/fieldsync/fieldsync_ffi.kt").absolutePath,
+            )
+        }
+    }
     inputs.file(library)
     inputs.file(rustWorkspace.resolve("bindings/uniffi.toml"))
     inputs.file("uniffi-android.toml")
+    inputs.file(rustWorkspace.resolve("scripts/kotlin-postprocess.pl"))
     outputs.dir(outDir)
 }
 
 tasks.named("preBuild") { dependsOn(generateUniffiBindings) }
 
 tasks.named<Delete>("clean") { delete(jniLibsDir) }
+
+// The sources and javadoc jars read build/generated/uniffi/kotlin too, which only preBuild is
+// wired to; without this they would run before (or without) the bindings exist.
+tasks.matching { it.name == "sourceReleaseJar" || it.name == "javaDocReleaseGeneration" }
+    .configureEach { dependsOn(generateUniffiBindings) }
+
+// --- Publishing -----------------------------------------------------------------------------------
+
+val repositoryUrl = "https://github.com/fieldsync/fieldsync" // Cargo.toml `repository`
+
+publishing {
+    publications {
+        register<MavenPublication>("release") {
+            groupId = "org.fieldsync"
+            artifactId = "fieldsync-android"
+            version = workspaceVersion
+            // AGP creates the component late in configuration.
+            afterEvaluate { from(components["release"]) }
+
+            pom {
+                name.set("FieldSync for Android")
+                description.set(
+                    "Local-first sync of documents between devices, peer to peer: Kotlin API and " +
+                        "the native FieldSync library (arm64-v8a, armeabi-v7a, x86_64).",
+                )
+                url.set(repositoryUrl)
+                // Cargo.toml: license = "MIT OR Apache-2.0" (either, at the user's choice)
+                licenses {
+                    license {
+                        name.set("MIT License")
+                        url.set("https://opensource.org/licenses/MIT")
+                        distribution.set("repo")
+                    }
+                    license {
+                        name.set("Apache License, Version 2.0")
+                        url.set("https://www.apache.org/licenses/LICENSE-2.0.txt")
+                        distribution.set("repo")
+                    }
+                }
+                scm {
+                    url.set(repositoryUrl)
+                    connection.set("scm:git:$repositoryUrl.git")
+                    developerConnection.set("scm:git:ssh://git@github.com/fieldsync/fieldsync.git")
+                }
+                // Gradle writes <type>aar</type> for the `@aar` notation; make sure of it, since a
+                // Maven or Gradle (POM-only) consumer would otherwise get JNA's desktop jar, which
+                // has no Android libjnidispatch.so.
+                withXml {
+                    val root = asElement()
+                    fun org.w3c.dom.Element.children(tag: String): List<org.w3c.dom.Element> =
+                        (0 until childNodes.length).map { childNodes.item(it) }
+                            .filterIsInstance<org.w3c.dom.Element>()
+                            .filter { (it.localName ?: it.tagName) == tag }
+                    val jna = root.children("dependencies").flatMap { it.children("dependency") }
+                        .filter { dep ->
+                            dep.children("groupId").firstOrNull()?.textContent?.trim() == "net.java.dev.jna" &&
+                                dep.children("artifactId").firstOrNull()?.textContent?.trim() == "jna"
+                        }
+                    if (jna.isEmpty()) throw GradleException("FieldSync: JNA missing from the POM's dependencies")
+                    for (dep in jna) {
+                        val type = dep.children("type").firstOrNull()
+                            ?: root.ownerDocument.run {
+                                // in the POM's namespace (else a serializer may write xmlns="")
+                                root.namespaceURI?.let { createElementNS(it, "type") } ?: createElement("type")
+                            }.also { dep.appendChild(it) }
+                        type.textContent = "aar"
+                    }
+                }
+            }
+        }
+    }
+    repositories {
+        // -PfieldsyncRepo=<dir> (scripts/release.sh: build/release/maven); relative to the workspace.
+        maven {
+            name = "localRelease"
+            url = uri(rustWorkspace.resolve(providers.gradleProperty("fieldsyncRepo").getOrElse("build/maven")))
+        }
+    }
+}

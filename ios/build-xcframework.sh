@@ -92,7 +92,7 @@ xcodebuild -create-xcframework \
 
 # 6) the generated Swift is committed (ios/Sources/FieldSync/Generated, written by `make
 #    bindings`): check that it is what this library's metadata produces
-perl "$ROOT/scripts/swift-cancellation.pl" "$OUT/swift/$SWIFT_MODULE.swift"
+perl "$ROOT/scripts/swift-postprocess.pl" "$OUT/swift/$SWIFT_MODULE.swift"
 cmp -s "$OUT/swift/$SWIFT_MODULE.swift" "$IOS/Sources/$SWIFT_MODULE/Generated/$SWIFT_MODULE.swift" || {
   echo "ios/Sources/$SWIFT_MODULE/Generated/$SWIFT_MODULE.swift is stale: run 'make bindings' and commit" >&2
   exit 1

@@ -2,9 +2,10 @@
 # Generates every checked-in binding file from the built cdylib into OUT (a scratch directory),
 # laid out like the repository:
 #   OUT/bindings/generated/kotlin/org/fieldsync/fieldsync_ffi.kt   Kotlin (reviewable record;
-#                                         android/ and the JVM tests generate their own copy)
+#                                         android/ and the JVM tests generate their own copy),
+#                                         readable error messages (scripts/kotlin-postprocess.pl)
 #   OUT/ios/Sources/FieldSync/Generated/FieldSync.swift   Swift, with Task cancellation reaching
-#                                         the Rust future (scripts/swift-cancellation.pl)
+#                                         the Rust future (scripts/swift-postprocess.pl)
 #   OUT/ios/Sources/FieldSyncFFI/FieldSyncFFI.h           the C header the Swift imports
 #   OUT/ios/Sources/FieldSyncFFI/module.modulemap         module FieldSyncFFI (+ `link
 #                                         "fieldsync_ffi"` for the Linux systemLibrary target)
@@ -34,12 +35,13 @@ mkdir -p "$OUT/bindings/generated/kotlin" "$OUT/swift-raw" \
   "$OUT/ios/Sources/$SWIFT_MODULE/Generated" "$OUT/ios/Sources/$FFI_MODULE"
 cd "$ROOT"
 "$BINDGEN" "${ARGS[@]}" --language kotlin --out-dir "$OUT/bindings/generated/kotlin" >/dev/null
+perl "$ROOT/scripts/kotlin-postprocess.pl" "$OUT/bindings/generated/kotlin/org/fieldsync/fieldsync_ffi.kt"
 "$BINDGEN" "${ARGS[@]}" --language swift --out-dir "$OUT/swift-raw" >/dev/null
 for f in "$SWIFT_MODULE.swift" "$FFI_MODULE.h" "$FFI_MODULE.modulemap"; do
   [ -f "$OUT/swift-raw/$f" ] || die "uniffi-bindgen did not write $f (see bindings/uniffi.toml)"
 done
 
-perl "$ROOT/scripts/swift-cancellation.pl" "$OUT/swift-raw/$SWIFT_MODULE.swift"
+perl "$ROOT/scripts/swift-postprocess.pl" "$OUT/swift-raw/$SWIFT_MODULE.swift"
 mv "$OUT/swift-raw/$SWIFT_MODULE.swift" "$OUT/ios/Sources/$SWIFT_MODULE/Generated/"
 mv "$OUT/swift-raw/$FFI_MODULE.h" "$OUT/ios/Sources/$FFI_MODULE/"
 # A systemLibrary target needs `module.modulemap`; `link "fieldsync_ffi"` makes SwiftPM link the

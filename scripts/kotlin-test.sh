@@ -84,6 +84,7 @@ cd "$ROOT"
     --language kotlin --out-dir "$OUT/generated"
 GEN_FILES=$(find "$OUT/generated" -name '*.kt' | sort)
 [ -n "$GEN_FILES" ] || die "uniffi-bindgen generated no Kotlin from $CDYLIB"
+perl "$ROOT/scripts/kotlin-postprocess.pl" "$OUT/generated/org/fieldsync/fieldsync_ffi.kt"
 echo "kotlin-test: generated $(echo "$GEN_FILES" | sed "s|$OUT/generated/||" | tr '\n' ' ')"
 
 # JNA loads lib<cdylib_name>.so = libfieldsync_ffi.so: link it under that name whatever

@@ -11,9 +11,12 @@ use fieldsync::{
 };
 
 /// An error returned to the app (Kotlin: `FieldSyncException.<Variant>`, Swift:
-/// `FieldSyncError.<variant>`). `reason` is a human-readable explanation for logs; do not parse
-/// it.
+/// `FieldSyncError.<variant>`). Branch on the variant or on [`FieldSyncError::code`] (stable
+/// across versions); the message (Kotlin `message` / `toString()`, Swift `description` /
+/// `localizedDescription`) reads "not found: document 3f2a…" and is for logs and people, not
+/// for parsing.
 #[derive(Debug, thiserror::Error, uniffi::Error)]
+#[uniffi::export(Display)]
 pub enum FieldSyncError {
     /// The document (or other object) does not exist on this node, or was deleted.
     #[error("not found: {reason}")]
@@ -87,6 +90,30 @@ pub enum FieldSyncError {
         /// What went wrong.
         reason: String,
     },
+}
+
+#[uniffi::export]
+impl FieldSyncError {
+    /// A stable code for the variant, for analytics and for branching across versions:
+    /// `not_found`, `invalid_argument`, `invalid_invite`, `network`, `storage`, `wrong_key`,
+    /// `busy`, `crypto`, `not_allowed`, `closed`, `internal`. Codes are never renamed or reused;
+    /// new variants get new codes.
+    pub fn code(&self) -> String {
+        match self {
+            FieldSyncError::NotFound { .. } => "not_found",
+            FieldSyncError::InvalidArgument { .. } => "invalid_argument",
+            FieldSyncError::InvalidInvite { .. } => "invalid_invite",
+            FieldSyncError::Network { .. } => "network",
+            FieldSyncError::Storage { .. } => "storage",
+            FieldSyncError::WrongKey { .. } => "wrong_key",
+            FieldSyncError::Busy { .. } => "busy",
+            FieldSyncError::Crypto { .. } => "crypto",
+            FieldSyncError::NotAllowed { .. } => "not_allowed",
+            FieldSyncError::Closed { .. } => "closed",
+            FieldSyncError::Internal { .. } => "internal",
+        }
+        .to_string()
+    }
 }
 
 impl FieldSyncError {

@@ -19,7 +19,7 @@
 //!   runtime ([`runtime`]): network calls as tasks ([`guard_async`]), blocking work on its
 //!   blocking pool ([`off_thread`]), never on the caller's thread. The future handed to the
 //!   foreign executor only awaits a join handle; cancelling the caller (Kotlin coroutine, Swift
-//!   Task, see `scripts/swift-cancellation.pl`) drops it and aborts the task. Synchronous
+//!   Task, see `scripts/swift-postprocess.pl`) drops it and aborts the task. Synchronous
 //!   calls are the cheap ones: ids, handles, units, `cancel()`.
 //! - **Events** are pulled from an [`EventSubscription`] (`async next()`, `cancel()`, cancelled
 //!   on drop), which `android/` wraps as a `Flow` and `ios/` as an `AsyncSequence`.

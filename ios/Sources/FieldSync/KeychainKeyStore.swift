@@ -50,7 +50,7 @@ public final class KeychainKeyStore: DeviceKeyStore, @unchecked Sendable {
         switch status {
         case errSecSuccess: return item as? Data
         case errSecItemNotFound: return nil
-        default: throw FieldSyncError.Crypto(reason: "Keychain: reading \(account) failed (\(status))")
+        default: throw FieldSyncError.crypto(reason: "Keychain: reading \(account) failed (\(status))")
         }
     }
 
@@ -68,7 +68,7 @@ public final class KeychainKeyStore: DeviceKeyStore, @unchecked Sendable {
             status = SecItemUpdate(base(account) as CFDictionary, update as CFDictionary)
         }
         guard status == errSecSuccess else {
-            throw FieldSyncError.Crypto(reason: "Keychain: saving \(account) failed (\(status))")
+            throw FieldSyncError.crypto(reason: "Keychain: saving \(account) failed (\(status))")
         }
     }
 }

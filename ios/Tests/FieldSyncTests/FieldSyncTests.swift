@@ -57,9 +57,9 @@ final class MemoryKeyStore: DeviceKeyStore, @unchecked Sendable {
 
 final class FailingKeyStore: DeviceKeyStore, @unchecked Sendable {
     struct Locked: Error {}
-    func load() throws -> Data? { throw FieldSyncError.Storage(reason: "keychain locked") }
+    func load() throws -> Data? { throw FieldSyncError.storage(reason: "keychain locked") }
     func save(key: Data) throws { throw Locked() }
-    func loadStoreKey() throws -> Data? { throw FieldSyncError.Storage(reason: "keychain locked") }
+    func loadStoreKey() throws -> Data? { throw FieldSyncError.storage(reason: "keychain locked") }
     func saveStoreKey(key: Data) throws { throw Locked() }
 }
 
@@ -82,17 +82,17 @@ final class CollectingLogger: FieldSyncLogger, @unchecked Sendable {
 func kind(_ error: Error) -> String {
     guard let e = error as? FieldSyncError else { return "not a FieldSyncError: \(error)" }
     switch e {
-    case .NotFound: return "NotFound"
-    case .InvalidArgument: return "InvalidArgument"
-    case .InvalidInvite: return "InvalidInvite"
-    case .Network: return "Network"
-    case .Storage: return "Storage"
-    case .Crypto: return "Crypto"
-    case .WrongKey: return "WrongKey"
-    case .Busy: return "Busy"
-    case .NotAllowed: return "NotAllowed"
-    case .Closed: return "Closed"
-    case .Internal: return "Internal"
+    case .notFound: return "NotFound"
+    case .invalidArgument: return "InvalidArgument"
+    case .invalidInvite: return "InvalidInvite"
+    case .network: return "Network"
+    case .storage: return "Storage"
+    case .crypto: return "Crypto"
+    case .wrongKey: return "WrongKey"
+    case .busy: return "Busy"
+    case .notAllowed: return "NotAllowed"
+    case .closed: return "Closed"
+    case .internal: return "Internal"
     }
 }
 
@@ -280,6 +280,17 @@ final class FieldSyncTests: XCTestCase {
     func testInvalidInputRaisesTypedErrors() async throws {
         let node = try await Node.open(dataDir: tempDir())
         let doc = try await node.createDocument()
+        // errors read well and carry a stable code
+        do {
+            _ = try await node.openDocument(id: "not-an-id")
+            XCTFail("no error")
+        } catch let error as FieldSyncError {
+            XCTAssertEqual(error.code(), "invalid_argument")
+            XCTAssertTrue("\(error)".hasPrefix("invalid argument: "), "\(error)")
+            XCTAssertEqual(error.localizedDescription, "\(error)")
+            guard case .invalidArgument(let reason) = error else { return XCTFail("\(error)") }
+            XCTAssertTrue("\(error)".hasSuffix(reason))
+        }
         // unknown / malformed document ids
         await assertThrows("NotFound") { try await node.openDocument(id: String(repeating: "ab", count: 32)) }
         await assertThrows("NotFound") { try await node.deleteDocument(id: String(repeating: "cd", count: 32)) }
@@ -364,7 +375,7 @@ final class FieldSyncTests: XCTestCase {
         await assertThrows("Crypto") { try await Node.open(dataDir: self.tempDir(), keyStore: FailingKeyStore()) }
         do {
             _ = try await Node.open(dataDir: tempDir(), keyStore: FailingKeyStore())
-        } catch FieldSyncError.Crypto(let reason) {
+        } catch FieldSyncError.crypto(let reason) {
             await assertTrue(reason.contains("keychain locked"), reason)
         } catch {
             XCTFail("\(error)")

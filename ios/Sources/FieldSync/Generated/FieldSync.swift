@@ -7022,8 +7022,10 @@ public func FfiConverterTypeContainerHandle_lower(_ value: ContainerHandle) -> R
 
 /**
  * An error returned to the app (Kotlin: `FieldSyncException.<Variant>`, Swift:
- * `FieldSyncError.<variant>`). `reason` is a human-readable explanation for logs; do not parse
- * it.
+ * `FieldSyncError.<variant>`). Branch on the variant or on [`FieldSyncError::code`] (stable
+ * across versions); the message (Kotlin `message` / `toString()`, Swift `description` /
+ * `localizedDescription`) reads "not found: document 3f2a…" and is for logs and people, not
+ * for parsing.
  */
 public 
 enum FieldSyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
@@ -7033,7 +7035,7 @@ enum FieldSyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
     /**
      * The document (or other object) does not exist on this node, or was deleted.
      */
-    case NotFound(
+    case notFound(
         /**
          * What was not found.
          */reason: String
@@ -7042,7 +7044,7 @@ enum FieldSyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
      * An argument given by the app is not acceptable: malformed id, empty or oversized string,
      * index out of bounds, non-finite number. Fix the call; retrying does not help.
      */
-    case InvalidArgument(
+    case invalidArgument(
         /**
          * What is wrong with the argument.
          */reason: String
@@ -7050,7 +7052,7 @@ enum FieldSyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
     /**
      * An invite string could not be parsed or does not fit this node.
      */
-    case InvalidInvite(
+    case invalidInvite(
         /**
          * What is wrong with the invite.
          */reason: String
@@ -7058,7 +7060,7 @@ enum FieldSyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
     /**
      * The network could not be started or a peer could not be reached. Usually transient.
      */
-    case Network(
+    case network(
         /**
          * What failed.
          */reason: String
@@ -7066,7 +7068,7 @@ enum FieldSyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
     /**
      * The local database failed (disk full, corrupt file, unwritable directory).
      */
-    case Storage(
+    case storage(
         /**
          * What failed.
          */reason: String
@@ -7076,7 +7078,7 @@ enum FieldSyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
      * device's key, or a key store that lost or replaced it). Nothing was changed: with the
      * right key the node opens. A new node needs a new data directory.
      */
-    case WrongKey(
+    case wrongKey(
         /**
          * What failed.
          */reason: String
@@ -7085,7 +7087,7 @@ enum FieldSyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
      * Another node (in this process or another one) has this data directory open. Close it
      * first; one node per data directory.
      */
-    case Busy(
+    case busy(
         /**
          * Which directory.
          */reason: String
@@ -7093,7 +7095,7 @@ enum FieldSyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
     /**
      * Key material is missing or malformed, the app's key store failed, or decryption failed.
      */
-    case Crypto(
+    case crypto(
         /**
          * What failed.
          */reason: String
@@ -7103,7 +7105,7 @@ enum FieldSyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
      * writer changing members, a removed member writing. Nothing changed; an admin can
      * change the role.
      */
-    case NotAllowed(
+    case notAllowed(
         /**
          * What was refused and which role it needs.
          */reason: String
@@ -7111,7 +7113,7 @@ enum FieldSyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
     /**
      * The node was shut down; open a new one.
      */
-    case Closed(
+    case closed(
         /**
          * What was closed.
          */reason: String
@@ -7119,15 +7121,41 @@ enum FieldSyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
     /**
      * A bug in FieldSync (including a caught panic). Please report it with the reason.
      */
-    case Internal(
+    case `internal`(
         /**
          * What went wrong.
          */reason: String
     )
 
     
+    /**
+     * A stable code for the variant, for analytics and for branching across versions:
+     * `not_found`, `invalid_argument`, `invalid_invite`, `network`, `storage`, `wrong_key`,
+     * `busy`, `crypto`, `not_allowed`, `closed`, `internal`. Codes are never renamed or reused;
+     * new variants get new codes.
+     */
+public func code() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_fieldsyncerror_code(
+            FfiConverterTypeFieldSyncError_lower(self),uniffiCallStatus
+    )
+})
+}
+    
 
     
+// The local Rust `Display` implementation.
+public var description: String {
+    return try!  FfiConverterString.lift(
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_fieldsyncerror_uniffi_trait_display(
+            FfiConverterTypeFieldSyncError_lower(self),uniffiCallStatus
+    )
+}
+    )
+}
 
     
     public var errorDescription: String? {
@@ -7153,37 +7181,37 @@ public struct FfiConverterTypeFieldSyncError: FfiConverterRustBuffer {
         
 
         
-        case 1: return .NotFound(
+        case 1: return .notFound(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 2: return .InvalidArgument(
+        case 2: return .invalidArgument(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 3: return .InvalidInvite(
+        case 3: return .invalidInvite(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 4: return .Network(
+        case 4: return .network(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 5: return .Storage(
+        case 5: return .storage(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 6: return .WrongKey(
+        case 6: return .wrongKey(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 7: return .Busy(
+        case 7: return .busy(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 8: return .Crypto(
+        case 8: return .crypto(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 9: return .NotAllowed(
+        case 9: return .notAllowed(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 10: return .Closed(
+        case 10: return .closed(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 11: return .Internal(
+        case 11: return .internal(
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -7198,57 +7226,57 @@ public struct FfiConverterTypeFieldSyncError: FfiConverterRustBuffer {
 
         
         
-        case let .NotFound(reason):
+        case let .notFound(reason):
             writeInt(&buf, Int32(1))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .InvalidArgument(reason):
+        case let .invalidArgument(reason):
             writeInt(&buf, Int32(2))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .InvalidInvite(reason):
+        case let .invalidInvite(reason):
             writeInt(&buf, Int32(3))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Network(reason):
+        case let .network(reason):
             writeInt(&buf, Int32(4))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Storage(reason):
+        case let .storage(reason):
             writeInt(&buf, Int32(5))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .WrongKey(reason):
+        case let .wrongKey(reason):
             writeInt(&buf, Int32(6))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Busy(reason):
+        case let .busy(reason):
             writeInt(&buf, Int32(7))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Crypto(reason):
+        case let .crypto(reason):
             writeInt(&buf, Int32(8))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .NotAllowed(reason):
+        case let .notAllowed(reason):
             writeInt(&buf, Int32(9))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Closed(reason):
+        case let .closed(reason):
             writeInt(&buf, Int32(10))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Internal(reason):
+        case let .internal(reason):
             writeInt(&buf, Int32(11))
             FfiConverterString.write(reason, into: &buf)
             

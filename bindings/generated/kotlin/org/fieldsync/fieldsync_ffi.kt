@@ -1293,6 +1293,10 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_fieldsync_ffi_fn_method_syncstatussubscription_next(`ptr`: Long,
     ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_fieldsyncerror_code(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_ffi_fn_method_fieldsyncerror_uniffi_trait_display(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_func_compare_versions(`first`: RustBuffer.ByValue,`second`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_func_set_logger(`logger`: RustBuffer.ByValue,`maxLevel`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -10184,8 +10188,10 @@ public object FfiConverterTypeContainerHandle : FfiConverterRustBuffer<Container
 
 /**
  * An error returned to the app (Kotlin: `FieldSyncException.<Variant>`, Swift:
- * `FieldSyncError.<variant>`). `reason` is a human-readable explanation for logs; do not parse
- * it.
+ * `FieldSyncError.<variant>`). Branch on the variant or on [`FieldSyncError::code`] (stable
+ * across versions); the message (Kotlin `message` / `toString()`, Swift `description` /
+ * `localizedDescription`) reads "not found: document 3f2a…" and is for logs and people, not
+ * for parsing.
  */
 sealed class FieldSyncException: kotlin.Exception() {
     
@@ -10200,7 +10206,7 @@ sealed class FieldSyncException: kotlin.Exception() {
         val `reason`: kotlin.String
         ) : FieldSyncException() {
         override val message
-            get() = "reason=${ `reason` }"
+            get() = toString()
     }
     
     /**
@@ -10215,7 +10221,7 @@ sealed class FieldSyncException: kotlin.Exception() {
         val `reason`: kotlin.String
         ) : FieldSyncException() {
         override val message
-            get() = "reason=${ `reason` }"
+            get() = toString()
     }
     
     /**
@@ -10229,7 +10235,7 @@ sealed class FieldSyncException: kotlin.Exception() {
         val `reason`: kotlin.String
         ) : FieldSyncException() {
         override val message
-            get() = "reason=${ `reason` }"
+            get() = toString()
     }
     
     /**
@@ -10243,7 +10249,7 @@ sealed class FieldSyncException: kotlin.Exception() {
         val `reason`: kotlin.String
         ) : FieldSyncException() {
         override val message
-            get() = "reason=${ `reason` }"
+            get() = toString()
     }
     
     /**
@@ -10257,7 +10263,7 @@ sealed class FieldSyncException: kotlin.Exception() {
         val `reason`: kotlin.String
         ) : FieldSyncException() {
         override val message
-            get() = "reason=${ `reason` }"
+            get() = toString()
     }
     
     /**
@@ -10273,7 +10279,7 @@ sealed class FieldSyncException: kotlin.Exception() {
         val `reason`: kotlin.String
         ) : FieldSyncException() {
         override val message
-            get() = "reason=${ `reason` }"
+            get() = toString()
     }
     
     /**
@@ -10288,7 +10294,7 @@ sealed class FieldSyncException: kotlin.Exception() {
         val `reason`: kotlin.String
         ) : FieldSyncException() {
         override val message
-            get() = "reason=${ `reason` }"
+            get() = toString()
     }
     
     /**
@@ -10302,7 +10308,7 @@ sealed class FieldSyncException: kotlin.Exception() {
         val `reason`: kotlin.String
         ) : FieldSyncException() {
         override val message
-            get() = "reason=${ `reason` }"
+            get() = toString()
     }
     
     /**
@@ -10318,7 +10324,7 @@ sealed class FieldSyncException: kotlin.Exception() {
         val `reason`: kotlin.String
         ) : FieldSyncException() {
         override val message
-            get() = "reason=${ `reason` }"
+            get() = toString()
     }
     
     /**
@@ -10332,7 +10338,7 @@ sealed class FieldSyncException: kotlin.Exception() {
         val `reason`: kotlin.String
         ) : FieldSyncException() {
         override val message
-            get() = "reason=${ `reason` }"
+            get() = toString()
     }
     
     /**
@@ -10346,12 +10352,37 @@ sealed class FieldSyncException: kotlin.Exception() {
         val `reason`: kotlin.String
         ) : FieldSyncException() {
         override val message
-            get() = "reason=${ `reason` }"
+            get() = toString()
+    }
+    
+
+    
+        /**
+         * A stable code for the variant, for analytics and for branching across versions:
+         * `not_found`, `invalid_argument`, `invalid_invite`, `network`, `storage`, `wrong_key`,
+         * `busy`, `crypto`, `not_allowed`, `closed`, `internal`. Codes are never renamed or reused;
+         * new variants get new codes.
+         */ fun `code`(): kotlin.String {
+            return FfiConverterString.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncerror_code(FfiConverterTypeFieldSyncError.lower(this),
+        _status)
+}
+    )
     }
     
 
     
 
+    // The local Rust `Display`/`Debug` implementation.
+    override fun toString(): String {
+        return FfiConverterString.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncerror_uniffi_trait_display(FfiConverterTypeFieldSyncError.lower(this),
+        _status)
+}
+    )
+    }
 
     companion object ErrorHandler : UniffiRustCallStatusErrorHandler<FieldSyncException> {
         override fun lift(error_buf: RustBuffer.ByValue): FieldSyncException = FfiConverterTypeFieldSyncError.lift(error_buf)

@@ -232,6 +232,12 @@ class FieldSyncTest {
     fun invalidInputRaisesTypedErrors() = runBlocking<Unit> {
         Node.open(tempDir()).use { node ->
             val doc = node.createDocument()
+            // errors read well and carry a stable code
+            val e = assertFailsWith<FieldSyncException.InvalidArgument> { node.openDocument("not-an-id") }
+            assertEquals("invalid_argument", e.code())
+            assertTrue(e.message!!, e.message!!.startsWith("invalid argument: "))
+            assertTrue(e.message!!.endsWith(e.reason))
+            assertEquals(e.message, e.toString())
             // unknown / malformed document ids
             assertFailsWith<FieldSyncException.NotFound> { node.openDocument("ab".repeat(32)) }
             assertFailsWith<FieldSyncException.NotFound> { node.deleteDocument("cd".repeat(32)) }

@@ -1,12 +1,13 @@
 #!/usr/bin/perl
-# Makes Swift task cancellation reach the Rust future in the UniFFI 0.32 generated Swift
-# (uniffi-bindgen's Swift template awaits a Rust future without a cancellation handler, so a
-# cancelled Task kept waiting; Kotlin's template already frees the future on cancellation).
+# Two fixes to the UniFFI 0.32 generated Swift, applied by scripts/generate-bindings.sh (so the
+# committed Swift is exactly what generation produces, checked by `make bindings-check`):
 #
-#   perl scripts/swift-cancellation.pl FieldSync.swift     (rewrites the file in place)
+#   perl scripts/swift-postprocess.pl FieldSync.swift     (rewrites the file in place)
 #
-# Three rewrites, each required to match exactly (the script fails loudly when a UniFFI update
-# changes the template, instead of shipping Swift without cancellation):
+# A. Task cancellation reaches the Rust future. uniffi-bindgen's Swift template awaits a Rust
+# future without a cancellation handler, so a cancelled Task kept waiting (Kotlin's template
+# already frees the future on cancellation). Three rewrites, each required to match exactly
+# (the script fails loudly when a UniFFI update changes the template):
 #  1. `uniffiRustCallAsync` takes an optional `cancelFunc` and awaits each poll inside
 #     `withTaskCancellationHandler`; cancelling the task calls
 #     `ffi_<crate>_rust_future_cancel_<type>`, which wakes the poll and drops the Rust future
@@ -64,6 +65,24 @@ $n >= 1 or die "$file: no throwing async call site found\n";
 # 3. cancelled status
 $n = ($s =~ s{fatalError\("Cancellation not supported yet"\)}{throw CancellationError()});
 $n == 1 or die "$file: CALL_CANCELLED case not found ($n)\n";
+
+# B. Swift naming for the error's cases. UniFFI keeps an error enum's Rust variant names
+# (`FieldSyncError.NotFound`) where Swift expects lowerCamelCase (`.notFound`, like every other
+# generated enum). Every variant of `enum FieldSyncError` is renamed at its declaration and at
+# each `.Variant(` use.
+$s =~ m{\nenum FieldSyncError: [^\n]*\{\n(.*?)\n\}\n}s
+  or die "$file: enum FieldSyncError not found\n";
+my @variants = ($1 =~ m{^\s*case (\w+)\(}mg);
+@variants >= 5 or die "$file: FieldSyncError has too few cases (@variants)\n";
+for my $v (@variants) {
+    my $lower = lcfirst($v);
+    # a keyword (`internal`) is declared in backticks; after a dot it needs none
+    my $decl = $lower =~ /^(internal|public|private|default|case|class|func|import|init|let|var|return|throw|throws|try|where|while|in|is|as|self|super|static|struct|enum|extension|protocol|operator|subscript|deinit|fileprivate|open|repeat|switch|break|continue|do|else|fallthrough|for|guard|if|defer|catch)$/ ? "`$lower`" : $lower;
+    $n = ($s =~ s{\bcase $v\(}{case $decl(}g);
+    $n == 1 or die "$file: case $v declared $n times\n";
+    $n = ($s =~ s{\.$v\(}{.$lower(}g);
+    $n >= 2 or die "$file: .$v( used $n times (read and write expected)\n";
+}
 
 open(my $out, '>', $file) or die "$file: $!\n";
 print $out $s;
