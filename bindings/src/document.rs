@@ -20,7 +20,7 @@ fn check_open(shutdown: &CancellationToken) -> Result<(), FieldSyncError> {
     Ok(())
 }
 
-/// Runs `f` under [`guard`] unless the node was shut down (then `Closed`): the body of every
+/// Runs `f` under `guard` unless the node was shut down (then `Closed`): the body of every
 /// synchronous document and handle method.
 pub(crate) fn guard_open<T>(
     shutdown: &CancellationToken,
@@ -32,7 +32,7 @@ pub(crate) fn guard_open<T>(
     })
 }
 
-/// How two replicas of a document relate (see [`compare_versions`]).
+/// How two replicas of a document relate (see `compareVersions`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
 pub enum VersionOrdering {
     /// Both hold exactly the same operations.
@@ -64,10 +64,9 @@ fn to_core_version(v: &HashMap<String, u32>) -> Result<fieldsync::VersionVector,
     Ok(out)
 }
 
-/// Compares two version vectors (from [`Document::version`], possibly of two replicas).
+/// Compares two version vectors (from `Document.version`, possibly of two replicas).
 ///
-/// # Errors
-/// `InvalidArgument` if a key is not an author id.
+/// Errors: `InvalidArgument` if a key is not an author id.
 #[uniffi::export]
 pub fn compare_versions(
     first: HashMap<String, u32>,
@@ -80,8 +79,8 @@ pub fn compare_versions(
     })
 }
 
-/// One document of a node. Get handles on its root containers with [`Document::text`],
-/// [`Document::map`] and [`Document::list`]; every edit through a handle is one signed
+/// One document of a node. Get handles on its root containers with `Document.text`,
+/// `Document.map` and `Document.list`; every edit through a handle is one signed
 /// operation, stored durably before the call returns.
 #[derive(uniffi::Object)]
 pub struct Document {
@@ -126,8 +125,7 @@ impl Document {
 
     /// The root text container called `name` (created on first edit).
     ///
-    /// # Errors
-    /// `InvalidArgument` if `name` is empty or longer than 256 bytes; `Closed`.
+    /// Errors: `InvalidArgument` if `name` is empty or longer than 256 bytes; `Closed`.
     pub fn text(&self, name: String) -> Result<Arc<TextHandle>, FieldSyncError> {
         guard_open(&self.shutdown, || {
             Ok(Arc::new(TextHandle {
@@ -139,8 +137,7 @@ impl Document {
 
     /// The root map container called `name`.
     ///
-    /// # Errors
-    /// `InvalidArgument` if `name` is empty or longer than 256 bytes; `Closed`.
+    /// Errors: `InvalidArgument` if `name` is empty or longer than 256 bytes; `Closed`.
     pub fn map(&self, name: String) -> Result<Arc<MapHandle>, FieldSyncError> {
         guard_open(&self.shutdown, || {
             Ok(Arc::new(MapHandle {
@@ -152,8 +149,7 @@ impl Document {
 
     /// The root list container called `name`.
     ///
-    /// # Errors
-    /// `InvalidArgument` if `name` is empty or longer than 256 bytes; `Closed`.
+    /// Errors: `InvalidArgument` if `name` is empty or longer than 256 bytes; `Closed`.
     pub fn list(&self, name: String) -> Result<Arc<ListHandle>, FieldSyncError> {
         guard_open(&self.shutdown, || {
             Ok(Arc::new(ListHandle {
@@ -166,17 +162,15 @@ impl Document {
     /// The whole document as canonical JSON (keys sorted, empty root containers left out),
     /// identical on converged replicas.
     ///
-    /// # Errors
-    /// `NotFound` (deleted), `Storage`, `Closed`.
+    /// Errors: `NotFound` (deleted), `Storage`, `Closed`.
     pub async fn to_json(self: Arc<Self>) -> Result<String, FieldSyncError> {
         off_thread(self.shutdown.clone(), move || Ok(self.inner.to_json()?)).await
     }
 
     /// Version vector: author id -> highest sequence number of that author's log held here.
-    /// Compare two with [`compare_versions`].
+    /// Compare two with `compareVersions`.
     ///
-    /// # Errors
-    /// `NotFound` (deleted), `Storage`, `Closed`.
+    /// Errors: `NotFound` (deleted), `Storage`, `Closed`.
     pub async fn version(self: Arc<Self>) -> Result<HashMap<String, u32>, FieldSyncError> {
         off_thread(self.shutdown.clone(), move || {
             Ok(self
@@ -192,8 +186,7 @@ impl Document {
     /// Adds a device to the document's group from its key bundle (see `Node.keyBundle`).
     /// The new member can read the whole history. Returns the member's author id.
     ///
-    /// # Errors
-    /// `InvalidArgument` (empty or oversized bundle), `Crypto` (malformed, expired or forged
+    /// Errors: `InvalidArgument` (empty or oversized bundle), `Crypto` (malformed, expired or forged
     /// bundle; this device is not a member), `NotFound`, `Storage`, `Closed`.
     pub async fn add_member(
         self: Arc<Self>,
@@ -216,8 +209,7 @@ impl Document {
     /// Removes a device from the group; the document key changes, so the removed device
     /// cannot read anything written afterwards.
     ///
-    /// # Errors
-    /// `InvalidArgument` (malformed author id), `Crypto`, `NotFound`, `Storage`, `Closed`.
+    /// Errors: `InvalidArgument` (malformed author id), `Crypto`, `NotFound`, `Storage`, `Closed`.
     pub async fn remove_member(self: Arc<Self>, author_id: String) -> Result<(), FieldSyncError> {
         off_thread(self.shutdown.clone(), move || {
             let author: fieldsync::AuthorId = crate::validate::author_id(&author_id)?;
@@ -227,11 +219,10 @@ impl Document {
     }
 
     /// Adds the device whose key bundle is `key_bundle` with `role` (`ADMIN`, `WRITER` or
-    /// `READER`; a relay is added with [`Document::add_relay`]). Admins only. Returns the new
+    /// `READER`; a relay is added with `Document.addRelay`). Admins only. Returns the new
     /// member's author id.
     ///
-    /// # Errors
-    /// `NotAllowed` (this device is not an admin), `InvalidArgument`, `Crypto`, `NotFound`,
+    /// Errors: `NotAllowed` (this device is not an admin), `InvalidArgument`, `Crypto`, `NotFound`,
     /// `Storage`, `Closed`.
     pub async fn add_member_as(
         self: Arc<Self>,
@@ -256,8 +247,7 @@ impl Document {
     /// Adds `author_id` as a relay: it stores and forwards the document's ciphertext but
     /// cannot read or write it. Admins only.
     ///
-    /// # Errors
-    /// `NotAllowed`, `InvalidArgument` (malformed id, already a member), `NotFound`,
+    /// Errors: `NotAllowed`, `InvalidArgument` (malformed id, already a member), `NotFound`,
     /// `Storage`, `Closed`.
     pub async fn add_relay(self: Arc<Self>, author_id: String) -> Result<(), FieldSyncError> {
         off_thread(self.shutdown.clone(), move || {
@@ -269,8 +259,7 @@ impl Document {
 
     /// Changes a member's role among `ADMIN`, `WRITER` and `READER`. Admins only.
     ///
-    /// # Errors
-    /// `NotAllowed`, `InvalidArgument` (malformed id, not a member, relay), `NotFound`,
+    /// Errors: `NotAllowed`, `InvalidArgument` (malformed id, not a member, relay), `NotFound`,
     /// `Storage`, `Closed`.
     pub async fn set_role(
         self: Arc<Self>,
@@ -287,8 +276,7 @@ impl Document {
     /// Every member and its role, as this device's replica resolves them (empty for a
     /// document created before roles existed).
     ///
-    /// # Errors
-    /// `NotFound`, `Storage`, `Closed`.
+    /// Errors: `NotFound`, `Storage`, `Closed`.
     pub async fn roles(self: Arc<Self>) -> Result<Vec<MemberRole>, FieldSyncError> {
         off_thread(self.shutdown.clone(), move || {
             Ok(self
@@ -306,8 +294,7 @@ impl Document {
 
     /// This device's role, if it has one.
     ///
-    /// # Errors
-    /// `NotFound`, `Storage`, `Closed`.
+    /// Errors: `NotFound`, `Storage`, `Closed`.
     pub async fn my_role(self: Arc<Self>) -> Result<Option<Role>, FieldSyncError> {
         off_thread(self.shutdown.clone(), move || {
             Ok(self.inner.my_role()?.map(Role::from))
@@ -317,8 +304,7 @@ impl Document {
 
     /// Author ids of the devices in the document's group.
     ///
-    /// # Errors
-    /// `Crypto`, `NotFound`, `Storage`, `Closed`.
+    /// Errors: `Crypto`, `NotFound`, `Storage`, `Closed`.
     pub async fn members(self: Arc<Self>) -> Result<Vec<String>, FieldSyncError> {
         off_thread(self.shutdown.clone(), move || {
             Ok(self
@@ -333,16 +319,14 @@ impl Document {
 
     /// Whether this device holds the key to read the document.
     ///
-    /// # Errors
-    /// `NotFound`, `Storage`, `Closed`.
+    /// Errors: `NotFound`, `Storage`, `Closed`.
     pub async fn can_read(self: Arc<Self>) -> Result<bool, FieldSyncError> {
         off_thread(self.shutdown.clone(), move || Ok(self.inner.can_read()?)).await
     }
 
     /// Number of operations held for this document (all authors).
     ///
-    /// # Errors
-    /// `NotFound` (deleted), `Storage`, `Closed`.
+    /// Errors: `NotFound` (deleted), `Storage`, `Closed`.
     pub async fn op_count(self: Arc<Self>) -> Result<u64, FieldSyncError> {
         off_thread(self.shutdown.clone(), move || Ok(self.inner.op_count()?)).await
     }
@@ -350,15 +334,14 @@ impl Document {
     /// An invite string for this document (its id plus how to reach this node; no addresses
     /// while offline). Suitable for a QR code; pass it to `Node.join` on another device.
     ///
-    /// # Errors
-    /// `NotFound` (deleted), `Storage`, `Closed`.
+    /// Errors: `NotFound` (deleted), `Storage`, `Closed`.
     pub async fn invite(&self) -> Result<String, FieldSyncError> {
         let doc = check_open(&self.shutdown).map(|_| self.inner.clone());
         guard_async(async move { Ok(doc?.invite().await?) }).await
     }
 
     /// Changes of this document's sync status, for a UI: the status now, then every change.
-    /// See [`SyncStatusSubscription`]; after shutdown it is returned already ended.
+    /// See `SyncStatusSubscription`; after shutdown it is returned already ended.
     pub fn sync_statuses(&self) -> Arc<SyncStatusSubscription> {
         Arc::new(SyncStatusSubscription::new(
             self,
@@ -370,8 +353,7 @@ impl Document {
     /// Sync state of this document: online, pending local operations, connected and known
     /// peers, rejected operations, when it last synced.
     ///
-    /// # Errors
-    /// `NotFound` (deleted), `Storage`, `Closed`.
+    /// Errors: `NotFound` (deleted), `Storage`, `Closed`.
     pub async fn sync_status(&self) -> Result<SyncStatus, FieldSyncError> {
         let node = self.live_node();
         guard_async(async move {
@@ -384,8 +366,7 @@ impl Document {
     /// Sends an ephemeral payload (presence, cursor) to the peers online for this document.
     /// Best effort, signed, not stored; at most a few KiB.
     ///
-    /// # Errors
-    /// `InvalidArgument` (empty or too large payload), `Network` (not running), `NotFound`,
+    /// Errors: `InvalidArgument` (empty or too large payload), `Network` (not running), `NotFound`,
     /// `Closed`.
     pub async fn publish_ephemeral(&self, payload: Vec<u8>) -> Result<(), FieldSyncError> {
         let node = self.live_node();
@@ -403,8 +384,7 @@ impl Document {
 
     /// Number of this device's operations of this document no peer has acknowledged yet.
     ///
-    /// # Errors
-    /// `NotFound` (deleted), `Storage`, `Closed`.
+    /// Errors: `NotFound` (deleted), `Storage`, `Closed`.
     pub async fn pending_ops(self: Arc<Self>) -> Result<u64, FieldSyncError> {
         off_thread(self.shutdown.clone(), move || {
             Ok(self.inner.pending_ops()?)
@@ -423,12 +403,11 @@ pub struct TextHandle {
 #[uniffi::export]
 impl TextHandle {
     /// Inserts `text` at position `pos` (0 ..= length), counted in the handle's unit:
-    /// UTF-16 code units unless [`TextHandle::with_unit`] says otherwise, so a Kotlin
+    /// UTF-16 code units unless `TextHandle.withUnit` says otherwise, so a Kotlin
     /// `String` index or a Swift `String.utf16` offset is a position. A position inside a
     /// character (between a surrogate pair's halves) is refused.
     ///
-    /// # Errors
-    /// `InvalidArgument`: `text` is empty or larger than the maximum operation size, or `pos`
+    /// Errors: `InvalidArgument`: `text` is empty or larger than the maximum operation size, or `pos`
     /// is past the end. `NotFound`, `Storage`, `Closed`.
     pub async fn insert(self: Arc<Self>, pos: u32, text: String) -> Result<(), FieldSyncError> {
         off_thread(self.shutdown.clone(), move || {
@@ -440,8 +419,7 @@ impl TextHandle {
 
     /// Appends `text` at the end.
     ///
-    /// # Errors
-    /// As [`TextHandle::insert`].
+    /// Errors: As `TextHandle.insert`.
     pub async fn push(self: Arc<Self>, text: String) -> Result<(), FieldSyncError> {
         off_thread(self.shutdown.clone(), move || {
             validate::non_empty_text(&text)?;
@@ -452,8 +430,7 @@ impl TextHandle {
 
     /// Deletes `len` units (UTF-16 by default) starting at `pos`.
     ///
-    /// # Errors
-    /// `InvalidArgument` if the range is out of bounds; `NotFound`, `Storage`, `Closed`.
+    /// Errors: `InvalidArgument` if the range is out of bounds; `NotFound`, `Storage`, `Closed`.
     pub async fn delete(self: Arc<Self>, pos: u32, len: u32) -> Result<(), FieldSyncError> {
         off_thread(self.shutdown.clone(), move || {
             Ok(self
@@ -465,16 +442,14 @@ impl TextHandle {
 
     /// The current text.
     ///
-    /// # Errors
-    /// `NotFound`, `Storage`, `Closed`.
+    /// Errors: `NotFound`, `Storage`, `Closed`.
     pub async fn content(self: Arc<Self>) -> Result<String, FieldSyncError> {
         off_thread(self.shutdown.clone(), move || Ok(self.inner.get()?)).await
     }
 
     /// Length in the handle's unit (UTF-16 code units by default).
     ///
-    /// # Errors
-    /// `NotFound`, `Storage`, `Closed`.
+    /// Errors: `NotFound`, `Storage`, `Closed`.
     pub async fn len(self: Arc<Self>) -> Result<u32, FieldSyncError> {
         off_thread(self.shutdown.clone(), move || {
             validate::length(self.inner.len()?)
@@ -484,14 +459,13 @@ impl TextHandle {
 
     /// True if empty.
     ///
-    /// # Errors
-    /// `NotFound`, `Storage`, `Closed`.
+    /// Errors: `NotFound`, `Storage`, `Closed`.
     pub async fn is_empty(self: Arc<Self>) -> Result<bool, FieldSyncError> {
         off_thread(self.shutdown.clone(), move || Ok(self.inner.is_empty()?)).await
     }
 }
 
-/// A collaborative map from string keys (1 to 256 bytes) to scalar [`Value`]s.
+/// A collaborative map from string keys (1 to 256 bytes) to scalar `Value`s.
 #[derive(uniffi::Object)]
 pub struct MapHandle {
     pub(crate) inner: fieldsync::MapHandle,
@@ -502,8 +476,7 @@ pub struct MapHandle {
 impl MapHandle {
     /// Sets `key` to `value`.
     ///
-    /// # Errors
-    /// `InvalidArgument`: empty or too long key, string value above the maximum operation size,
+    /// Errors: `InvalidArgument`: empty or too long key, string value above the maximum operation size,
     /// non-finite double. `NotFound`, `Storage`, `Closed`.
     pub async fn set(self: Arc<Self>, key: String, value: Value) -> Result<(), FieldSyncError> {
         off_thread(self.shutdown.clone(), move || {
@@ -514,8 +487,7 @@ impl MapHandle {
 
     /// Removes `key` (no-op if absent).
     ///
-    /// # Errors
-    /// `InvalidArgument` (empty or too long key), `NotFound`, `Storage`, `Closed`.
+    /// Errors: `InvalidArgument` (empty or too long key), `NotFound`, `Storage`, `Closed`.
     pub async fn delete(self: Arc<Self>, key: String) -> Result<(), FieldSyncError> {
         off_thread(self.shutdown.clone(), move || {
             Ok(self.inner.delete(&key)?)
@@ -525,8 +497,7 @@ impl MapHandle {
 
     /// The value at `key`, or `null`/`nil`.
     ///
-    /// # Errors
-    /// `InvalidArgument` (empty or too long key), `NotFound`, `Storage`, `Closed`.
+    /// Errors: `InvalidArgument` (empty or too long key), `NotFound`, `Storage`, `Closed`.
     pub async fn get(self: Arc<Self>, key: String) -> Result<Option<Value>, FieldSyncError> {
         off_thread(self.shutdown.clone(), move || {
             validate::map_key(&key)?;
@@ -537,14 +508,13 @@ impl MapHandle {
 
     /// All keys, sorted.
     ///
-    /// # Errors
-    /// `NotFound`, `Storage`, `Closed`.
+    /// Errors: `NotFound`, `Storage`, `Closed`.
     pub async fn keys(self: Arc<Self>) -> Result<Vec<String>, FieldSyncError> {
         off_thread(self.shutdown.clone(), move || Ok(self.inner.keys()?)).await
     }
 }
 
-/// A collaborative list of scalar [`Value`]s.
+/// A collaborative list of scalar `Value`s.
 #[derive(uniffi::Object)]
 pub struct ListHandle {
     pub(crate) inner: fieldsync::ListHandle,
@@ -555,8 +525,7 @@ pub struct ListHandle {
 impl ListHandle {
     /// Inserts `value` at `index` (0 ..= length).
     ///
-    /// # Errors
-    /// `InvalidArgument`: index past the end, oversized string, non-finite double.
+    /// Errors: `InvalidArgument`: index past the end, oversized string, non-finite double.
     /// `NotFound`, `Storage`, `Closed`.
     pub async fn insert(self: Arc<Self>, index: u32, value: Value) -> Result<(), FieldSyncError> {
         off_thread(self.shutdown.clone(), move || {
@@ -567,8 +536,7 @@ impl ListHandle {
 
     /// Appends `value`.
     ///
-    /// # Errors
-    /// As [`ListHandle::insert`].
+    /// Errors: As `ListHandle.insert`.
     pub async fn push(self: Arc<Self>, value: Value) -> Result<(), FieldSyncError> {
         off_thread(self.shutdown.clone(), move || {
             Ok(self.inner.push(value.into())?)
@@ -578,8 +546,7 @@ impl ListHandle {
 
     /// Deletes `count` items starting at `index`.
     ///
-    /// # Errors
-    /// `InvalidArgument` if the range is out of bounds; `NotFound`, `Storage`, `Closed`.
+    /// Errors: `InvalidArgument` if the range is out of bounds; `NotFound`, `Storage`, `Closed`.
     pub async fn delete(self: Arc<Self>, index: u32, count: u32) -> Result<(), FieldSyncError> {
         off_thread(self.shutdown.clone(), move || {
             Ok(self
@@ -591,8 +558,7 @@ impl ListHandle {
 
     /// The item at `index`, or `null`/`nil` past the end.
     ///
-    /// # Errors
-    /// `NotFound`, `Storage`, `Closed`.
+    /// Errors: `NotFound`, `Storage`, `Closed`.
     pub async fn get(self: Arc<Self>, index: u32) -> Result<Option<Value>, FieldSyncError> {
         off_thread(self.shutdown.clone(), move || {
             Ok(self.inner.get(validate::index(index)?)?.map(Value::from))
@@ -602,8 +568,7 @@ impl ListHandle {
 
     /// Number of items.
     ///
-    /// # Errors
-    /// `NotFound`, `Storage`, `Closed`.
+    /// Errors: `NotFound`, `Storage`, `Closed`.
     pub async fn len(self: Arc<Self>) -> Result<u32, FieldSyncError> {
         off_thread(self.shutdown.clone(), move || {
             validate::length(self.inner.len()?)
@@ -613,8 +578,7 @@ impl ListHandle {
 
     /// True if empty.
     ///
-    /// # Errors
-    /// `NotFound`, `Storage`, `Closed`.
+    /// Errors: `NotFound`, `Storage`, `Closed`.
     pub async fn is_empty(self: Arc<Self>) -> Result<bool, FieldSyncError> {
         off_thread(self.shutdown.clone(), move || Ok(self.inner.is_empty()?)).await
     }

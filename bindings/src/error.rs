@@ -11,7 +11,7 @@ use fieldsync::{
 };
 
 /// An error returned to the app (Kotlin: `FieldSyncException.<Variant>`, Swift:
-/// `FieldSyncError.<variant>`). Branch on the variant or on [`FieldSyncError::code`] (stable
+/// `FieldSyncError.<variant>`). Branch on the variant or on `FieldSyncError.code` (stable
 /// across versions); the message (Kotlin `message` / `toString()`, Swift `description` /
 /// `localizedDescription`) reads "not found: document 3f2a…" and is for logs and people, not
 /// for parsing.
@@ -117,21 +117,21 @@ impl FieldSyncError {
 }
 
 impl FieldSyncError {
-    /// Shorthand for [`FieldSyncError::InvalidArgument`].
+    /// Shorthand for `FieldSyncError.InvalidArgument`.
     pub(crate) fn invalid(reason: impl Into<String>) -> Self {
         FieldSyncError::InvalidArgument {
             reason: reason.into(),
         }
     }
 
-    /// Shorthand for [`FieldSyncError::Internal`].
+    /// Shorthand for `FieldSyncError.Internal`.
     pub(crate) fn internal(reason: impl Into<String>) -> Self {
         FieldSyncError::Internal {
             reason: reason.into(),
         }
     }
 
-    /// The error returned by every call on a node after [`crate::Node::shutdown`].
+    /// The error returned by every call on a node after `crate.Node.shutdown`.
     pub(crate) fn closed() -> Self {
         FieldSyncError::Closed {
             reason: "the node was shut down".into(),
@@ -223,7 +223,7 @@ via_core_error!(
 );
 
 /// A foreign implementation of a callback trait threw something that is not a
-/// [`FieldSyncError`] (Kotlin: any other exception; Swift: any other `Error`).
+/// `FieldSyncError` (Kotlin: any other exception; Swift: any other `Error`).
 impl From<uniffi::UnexpectedUniFFICallbackError> for FieldSyncError {
     fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
         FieldSyncError::internal(format!("app callback failed: {}", e.reason))

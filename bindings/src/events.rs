@@ -230,12 +230,12 @@ impl From<Event> for FieldSyncEvent {
 
 /// A pull subscription to a node's events, from `Node.subscribe()`.
 ///
-/// Call [`EventSubscription::next`] in a loop; it returns `null`/`nil` once the subscription is
+/// Call `EventSubscription.next` in a loop; it returns `null`/`nil` once the subscription is
 /// cancelled or the node is shut down. `android/` wraps it as `Flow<FieldSyncEvent>`
 /// (`node.events()`), `ios/` as an `AsyncSequence` (`node.events()`).
 ///
 /// Events are buffered per subscription (up to 4096); a subscriber that falls further behind
-/// receives one [`FieldSyncEvent::Lagged`] and continues with newer events.
+/// receives one `FieldSyncEvent.Lagged` and continues with newer events.
 #[derive(uniffi::Object)]
 pub struct EventSubscription {
     inner: Arc<Mutex<EventStream>>,
@@ -256,8 +256,7 @@ impl EventSubscription {
     /// Waits for the next event; `null`/`nil` when the subscription has ended (cancelled, or
     /// the node shut down). Never throws: a caught internal failure also ends the stream.
     ///
-    /// # Cancel safety
-    /// Cancelling the calling coroutine / task drops the wait without losing an event: an event
+    /// Cancel safety: Cancelling the calling coroutine / task drops the wait without losing an event: an event
     /// is only taken from the buffer when it is returned.
     pub async fn next(&self) -> Option<FieldSyncEvent> {
         let inner = self.inner.clone();
@@ -285,13 +284,13 @@ impl EventSubscription {
         }
     }
 
-    /// Ends the subscription: a pending and every later [`EventSubscription::next`] returns
+    /// Ends the subscription: a pending and every later `EventSubscription.next` returns
     /// `null`/`nil`. Idempotent. Dropping (closing) the object cancels it too.
     pub fn cancel(&self) {
         self.cancel.cancel();
     }
 
-    /// True once [`EventSubscription::cancel`] was called or the node was shut down.
+    /// True once `EventSubscription.cancel` was called or the node was shut down.
     pub fn is_cancelled(&self) -> bool {
         self.cancel.is_cancelled()
     }

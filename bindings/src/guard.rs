@@ -13,15 +13,14 @@ use tokio_util::sync::CancellationToken;
 use crate::error::FieldSyncError;
 use crate::runtime::runtime;
 
-/// Runs `f`, turning a panic into [`FieldSyncError::Internal`].
+/// Runs `f`, turning a panic into `FieldSyncError.Internal`.
 pub fn guard<T>(f: impl FnOnce() -> Result<T, FieldSyncError>) -> Result<T, FieldSyncError> {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| Err(panicked(p.as_ref())))
 }
 
-/// Runs `fut` on the SDK runtime, turning a panic into [`FieldSyncError::Internal`].
+/// Runs `fut` on the SDK runtime, turning a panic into `FieldSyncError.Internal`.
 ///
-/// # Cancel safety
-/// Dropping the returned future (Kotlin: cancelling the coroutine; Swift: cancelling the task)
+/// Cancel safety: Dropping the returned future (Kotlin: cancelling the coroutine; Swift: cancelling the task)
 /// aborts the spawned task at its next await point.
 pub async fn guard_async<T, F>(fut: F) -> Result<T, FieldSyncError>
 where
@@ -42,11 +41,10 @@ where
 
 /// Runs the blocking `f` on the SDK runtime's blocking pool, never on the caller's thread,
 /// unless the node was shut down (then `Closed`, checked when `f` starts); a panic becomes
-/// [`FieldSyncError::Internal`]. The body of every exported call that touches the database,
+/// `FieldSyncError.Internal`. The body of every exported call that touches the database,
 /// keys or the document engine.
 ///
-/// # Cancel safety
-/// Dropping the returned future stops waiting; `f` itself runs to the end (a write is one
+/// Cancel safety: Dropping the returned future stops waiting; `f` itself runs to the end (a write is one
 /// transaction: it lands whole or not at all).
 pub async fn off_thread<T, F>(shutdown: CancellationToken, f: F) -> Result<T, FieldSyncError>
 where

@@ -30,7 +30,7 @@ pub trait DeviceKeyStore: Send + Sync {
     fn save_store_key(&self, key: Vec<u8>) -> Result<(), FieldSyncError>;
 }
 
-/// Adapts the foreign trait to the core's [`fieldsync::DeviceKeyStore`].
+/// Adapts the foreign trait to the core's `fieldsync.DeviceKeyStore`.
 pub(crate) struct KeyStoreAdapter(pub(crate) Arc<dyn DeviceKeyStore>);
 
 impl fieldsync::DeviceKeyStore for KeyStoreAdapter {

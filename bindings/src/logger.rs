@@ -52,7 +52,7 @@ pub trait FieldSyncLogger: Send + Sync {
     fn log(&self, level: LogLevel, target: String, message: String);
 }
 
-/// The installed logger; swapped by [`set_logger`].
+/// The installed logger; swapped by `setLogger`.
 static LOGGER: RwLock<Option<Arc<dyn FieldSyncLogger>>> = RwLock::new(None);
 /// Most verbose level forwarded, as `LogLevel as u8`.
 static MAX_LEVEL: AtomicU8 = AtomicU8::new(LogLevel::Info as u8);
@@ -69,8 +69,7 @@ thread_local! {
 /// removes the current logger when `logger` is `null`/`nil`. May be called again at any time to
 /// replace the logger or change the level.
 ///
-/// # Errors
-/// `Internal` if the process already has another global `tracing` subscriber installed (only
+/// Errors: `Internal` if the process already has another global `tracing` subscriber installed (only
 /// possible when FieldSync is embedded next to other Rust code that installs one).
 #[uniffi::export(default(max_level = None))]
 pub fn set_logger(
@@ -93,7 +92,7 @@ pub fn set_logger(
     })
 }
 
-/// The `tracing` layer that hands records to the installed [`FieldSyncLogger`].
+/// The `tracing` layer that hands records to the installed `FieldSyncLogger`.
 struct ForwardLayer;
 
 impl<S: Subscriber> Layer<S> for ForwardLayer {

@@ -212,7 +212,7 @@ impl From<fieldsync::ChangeItem> for ChangeItem {
 
 /// A pull subscription to changes of a document or of one container in it. `android/`
 /// wraps it as `Flow<ChangeItem>` (`document.changes()`), `ios/` as an `AsyncSequence`.
-/// At most 256 batches wait; a slower consumer receives one [`ChangeItem::Lagged`].
+/// At most 256 batches wait; a slower consumer receives one `ChangeItem.Lagged`.
 #[derive(uniffi::Object)]
 pub struct ChangeSubscription {
     inner: Arc<Mutex<fieldsync::ChangeStream>>,
@@ -272,8 +272,7 @@ pub struct CounterHandle {
 impl CounterHandle {
     /// Adds `by` (negative to subtract).
     ///
-    /// # Errors
-    /// `InvalidArgument` (non-finite, or the counter was deleted), `NotFound`, `Storage`,
+    /// Errors: `InvalidArgument` (non-finite, or the counter was deleted), `NotFound`, `Storage`,
     /// `Closed`.
     pub async fn increment(self: Arc<Self>, by: f64) -> Result<(), FieldSyncError> {
         off_thread(self.shutdown.clone(), move || {
@@ -284,8 +283,7 @@ impl CounterHandle {
 
     /// The current value.
     ///
-    /// # Errors
-    /// `NotFound`, `Storage`, `Closed`.
+    /// Errors: `NotFound`, `Storage`, `Closed`.
     pub async fn value(self: Arc<Self>) -> Result<f64, FieldSyncError> {
         off_thread(self.shutdown.clone(), move || Ok(self.inner.value()?)).await
     }
@@ -361,8 +359,7 @@ fn version(bytes: &[u8]) -> Result<fieldsync::Version, FieldSyncError> {
 impl Document {
     /// The root counter called `name`.
     ///
-    /// # Errors
-    /// `InvalidArgument` (bad name), `Closed`.
+    /// Errors: `InvalidArgument` (bad name), `Closed`.
     pub fn counter(&self, name: String) -> Result<Arc<CounterHandle>, FieldSyncError> {
         guard_open(&self.shutdown, || {
             Ok(wrap_counter(self.inner.counter(&name)?, &self.shutdown))
@@ -371,8 +368,7 @@ impl Document {
 
     /// The container at `path` now (a root name, then keys and indices), or null/nil.
     ///
-    /// # Errors
-    /// `InvalidArgument` (empty path, or not starting with a name), `NotFound`, `Closed`.
+    /// Errors: `InvalidArgument` (empty path, or not starting with a name), `NotFound`, `Closed`.
     pub async fn at(
         self: Arc<Self>,
         path: Vec<PathSegment>,
@@ -400,8 +396,7 @@ impl Document {
     /// The value or container at `path` as JSON, or null/nil. Decode records with
     /// kotlinx.serialization or `Codable` from it.
     ///
-    /// # Errors
-    /// `InvalidArgument` (bad path), `NotFound`, `Closed`.
+    /// Errors: `InvalidArgument` (bad path), `NotFound`, `Closed`.
     pub async fn get_json(
         self: Arc<Self>,
         path: Vec<PathSegment>,
@@ -415,8 +410,7 @@ impl Document {
     /// Writes JSON at `path` as nested maps and lists, in one operation: under a map key it
     /// replaces the entry, at a list index it replaces the item (appends at the length).
     ///
-    /// # Errors
-    /// `InvalidArgument` (bad path or JSON, parent not a map or list), `NotAllowed`,
+    /// Errors: `InvalidArgument` (bad path or JSON, parent not a map or list), `NotAllowed`,
     /// `NotFound`, `Storage`, `Closed`.
     pub async fn set_json(
         self: Arc<Self>,
@@ -431,8 +425,7 @@ impl Document {
 
     /// Observes the whole document: first its JSON now, then every change.
     ///
-    /// # Errors
-    /// `NotFound`, `Storage`, `Closed`.
+    /// Errors: `NotFound`, `Storage`, `Closed`.
     pub async fn observe(self: Arc<Self>) -> Result<Arc<ChangeSubscription>, FieldSyncError> {
         off_thread(self.shutdown.clone(), move || {
             self.subscription(self.inner.observe()?)
@@ -443,8 +436,7 @@ impl Document {
     /// Observes the container at `path` and everything below it: first its JSON now, then
     /// only the changes under it (it follows the container when indices before it shift).
     ///
-    /// # Errors
-    /// `InvalidArgument` (no container at `path`), `NotFound`, `Storage`, `Closed`.
+    /// Errors: `InvalidArgument` (no container at `path`), `NotFound`, `Storage`, `Closed`.
     pub async fn observe_path(
         self: Arc<Self>,
         path: Vec<PathSegment>,
@@ -457,40 +449,35 @@ impl Document {
 
     /// Undoes this device's last edit (remote edits made since stay); false if none.
     ///
-    /// # Errors
-    /// `NotAllowed`, `NotFound`, `Storage`, `Closed`.
+    /// Errors: `NotAllowed`, `NotFound`, `Storage`, `Closed`.
     pub async fn undo(self: Arc<Self>) -> Result<bool, FieldSyncError> {
         off_thread(self.shutdown.clone(), move || Ok(self.inner.undo()?)).await
     }
 
     /// Redoes the last undone edit; false if none.
     ///
-    /// # Errors
-    /// As [`Document::undo`].
+    /// Errors: As `Document.undo`.
     pub async fn redo(self: Arc<Self>) -> Result<bool, FieldSyncError> {
         off_thread(self.shutdown.clone(), move || Ok(self.inner.redo()?)).await
     }
 
-    /// True if [`Document::undo`] has something to undo.
+    /// True if `Document.undo` has something to undo.
     ///
-    /// # Errors
-    /// `NotFound`, `Storage`, `Closed`.
+    /// Errors: `NotFound`, `Storage`, `Closed`.
     pub async fn can_undo(self: Arc<Self>) -> Result<bool, FieldSyncError> {
         off_thread(self.shutdown.clone(), move || Ok(self.inner.can_undo()?)).await
     }
 
-    /// True if [`Document::redo`] has something to redo.
+    /// True if `Document.redo` has something to redo.
     ///
-    /// # Errors
-    /// `NotFound`, `Storage`, `Closed`.
+    /// Errors: `NotFound`, `Storage`, `Closed`.
     pub async fn can_redo(self: Arc<Self>) -> Result<bool, FieldSyncError> {
         off_thread(self.shutdown.clone(), move || Ok(self.inner.can_redo()?)).await
     }
 
     /// The latest `limit` versions, newest first.
     ///
-    /// # Errors
-    /// `NotFound`, `Storage`, `Closed`.
+    /// Errors: `NotFound`, `Storage`, `Closed`.
     pub async fn history(
         self: Arc<Self>,
         limit: u32,
@@ -512,8 +499,7 @@ impl Document {
 
     /// The version the document is at now.
     ///
-    /// # Errors
-    /// `NotFound`, `Storage`, `Closed`.
+    /// Errors: `NotFound`, `Storage`, `Closed`.
     pub async fn current_version(self: Arc<Self>) -> Result<Vec<u8>, FieldSyncError> {
         off_thread(self.shutdown.clone(), move || {
             Ok(self.inner.current_version()?.as_bytes().to_vec())
@@ -523,8 +509,7 @@ impl Document {
 
     /// The document's JSON at `version` (read-only).
     ///
-    /// # Errors
-    /// `InvalidArgument` (not a version, or one this replica does not hold), `NotFound`,
+    /// Errors: `InvalidArgument` (not a version, or one this replica does not hold), `NotFound`,
     /// `Closed`.
     pub async fn json_at(self: Arc<Self>, version: Vec<u8>) -> Result<String, FieldSyncError> {
         off_thread(self.shutdown.clone(), move || {
@@ -535,8 +520,7 @@ impl Document {
 
     /// The changes from version `from` to version `to`.
     ///
-    /// # Errors
-    /// As [`Document::json_at`].
+    /// Errors: As `Document.jsonAt`.
     pub async fn diff(
         self: Arc<Self>,
         from: Vec<u8>,
@@ -555,8 +539,7 @@ impl Document {
 
     /// The document as a Loro snapshot (a backup, or input for a plain Loro program).
     ///
-    /// # Errors
-    /// `NotFound`, `Storage`, `Closed`.
+    /// Errors: `NotFound`, `Storage`, `Closed`.
     pub async fn export_snapshot(self: Arc<Self>) -> Result<Vec<u8>, FieldSyncError> {
         off_thread(self.shutdown.clone(), move || {
             Ok(self.inner.export_snapshot()?)
@@ -583,8 +566,7 @@ impl Node {
     /// A new document holding a copy of a Loro snapshot's content, written and signed by
     /// this device alone (it is not a way around signatures or membership).
     ///
-    /// # Errors
-    /// `InvalidArgument` (not a snapshot, too large, holds a tree), `Storage`, `Closed`.
+    /// Errors: `InvalidArgument` (not a snapshot, too large, holds a tree), `Storage`, `Closed`.
     pub async fn import_snapshot(
         self: Arc<Self>,
         snapshot: Vec<u8>,
@@ -613,8 +595,7 @@ impl TextHandle {
 impl MapHandle {
     /// Number of keys.
     ///
-    /// # Errors
-    /// `NotFound`, `Storage`, `Closed`.
+    /// Errors: `NotFound`, `Storage`, `Closed`.
     pub async fn len(self: Arc<Self>) -> Result<u32, FieldSyncError> {
         off_thread(self.shutdown.clone(), move || {
             validate::length(self.inner.len()?)
@@ -624,24 +605,21 @@ impl MapHandle {
 
     /// True if the map has no keys.
     ///
-    /// # Errors
-    /// `NotFound`, `Storage`, `Closed`.
+    /// Errors: `NotFound`, `Storage`, `Closed`.
     pub async fn is_empty(self: Arc<Self>) -> Result<bool, FieldSyncError> {
         off_thread(self.shutdown.clone(), move || Ok(self.inner.is_empty()?)).await
     }
 
     /// The whole map as JSON (`null` once deleted).
     ///
-    /// # Errors
-    /// `NotFound`, `Storage`, `Closed`.
+    /// Errors: `NotFound`, `Storage`, `Closed`.
     pub async fn to_json(self: Arc<Self>) -> Result<String, FieldSyncError> {
         off_thread(self.shutdown.clone(), move || Ok(self.inner.to_json()?)).await
     }
 
     /// The value at `key` as JSON, or null/nil.
     ///
-    /// # Errors
-    /// `NotFound`, `Storage`, `Closed`.
+    /// Errors: `NotFound`, `Storage`, `Closed`.
     pub async fn get_json(self: Arc<Self>, key: String) -> Result<Option<String>, FieldSyncError> {
         off_thread(self.shutdown.clone(), move || {
             Ok(self.inner.get_json(&key)?)
@@ -651,8 +629,7 @@ impl MapHandle {
 
     /// Writes JSON at `key` as nested maps and lists (one operation).
     ///
-    /// # Errors
-    /// `InvalidArgument` (bad key or JSON, deleted map), `NotAllowed`, `Storage`, `Closed`.
+    /// Errors: `InvalidArgument` (bad key or JSON, deleted map), `NotAllowed`, `Storage`, `Closed`.
     pub async fn set_json(
         self: Arc<Self>,
         key: String,
@@ -666,8 +643,7 @@ impl MapHandle {
 
     /// Creates an empty map at `key` and returns it.
     ///
-    /// # Errors
-    /// As [`MapHandle::set_json`].
+    /// Errors: As `MapHandle.setJson`.
     pub async fn insert_map(
         self: Arc<Self>,
         key: String,
@@ -680,8 +656,7 @@ impl MapHandle {
 
     /// Creates an empty list at `key` and returns it.
     ///
-    /// # Errors
-    /// As [`MapHandle::set_json`].
+    /// Errors: As `MapHandle.setJson`.
     pub async fn insert_list(
         self: Arc<Self>,
         key: String,
@@ -694,8 +669,7 @@ impl MapHandle {
 
     /// Creates an empty text at `key` and returns it.
     ///
-    /// # Errors
-    /// As [`MapHandle::set_json`].
+    /// Errors: As `MapHandle.setJson`.
     pub async fn insert_text(
         self: Arc<Self>,
         key: String,
@@ -708,8 +682,7 @@ impl MapHandle {
 
     /// Creates a counter at 0 at `key` and returns it.
     ///
-    /// # Errors
-    /// As [`MapHandle::set_json`].
+    /// Errors: As `MapHandle.setJson`.
     pub async fn insert_counter(
         self: Arc<Self>,
         key: String,
@@ -725,8 +698,7 @@ impl MapHandle {
 
     /// The map at `key`, or null/nil if there is none (or something else is there).
     ///
-    /// # Errors
-    /// `NotFound`, `Storage`, `Closed`.
+    /// Errors: `NotFound`, `Storage`, `Closed`.
     pub async fn get_map(
         self: Arc<Self>,
         key: String,
@@ -742,8 +714,7 @@ impl MapHandle {
 
     /// The list at `key`, or null/nil.
     ///
-    /// # Errors
-    /// `NotFound`, `Storage`, `Closed`.
+    /// Errors: `NotFound`, `Storage`, `Closed`.
     pub async fn get_list(
         self: Arc<Self>,
         key: String,
@@ -759,8 +730,7 @@ impl MapHandle {
 
     /// The text at `key`, or null/nil.
     ///
-    /// # Errors
-    /// `NotFound`, `Storage`, `Closed`.
+    /// Errors: `NotFound`, `Storage`, `Closed`.
     pub async fn get_text(
         self: Arc<Self>,
         key: String,
@@ -776,8 +746,7 @@ impl MapHandle {
 
     /// The counter at `key`, or null/nil.
     ///
-    /// # Errors
-    /// `NotFound`, `Storage`, `Closed`.
+    /// Errors: `NotFound`, `Storage`, `Closed`.
     pub async fn get_counter(
         self: Arc<Self>,
         key: String,
@@ -800,16 +769,14 @@ fn position(index: Option<u32>) -> Result<Option<usize>, FieldSyncError> {
 impl ListHandle {
     /// The whole list as JSON (`null` once deleted).
     ///
-    /// # Errors
-    /// `NotFound`, `Storage`, `Closed`.
+    /// Errors: `NotFound`, `Storage`, `Closed`.
     pub async fn to_json(self: Arc<Self>) -> Result<String, FieldSyncError> {
         off_thread(self.shutdown.clone(), move || Ok(self.inner.to_json()?)).await
     }
 
     /// The item at `index` as JSON, or null/nil past the end.
     ///
-    /// # Errors
-    /// `NotFound`, `Storage`, `Closed`.
+    /// Errors: `NotFound`, `Storage`, `Closed`.
     pub async fn get_json(self: Arc<Self>, index: u32) -> Result<Option<String>, FieldSyncError> {
         off_thread(self.shutdown.clone(), move || {
             Ok(self.inner.get_json(validate::index(index)?)?)
@@ -819,8 +786,7 @@ impl ListHandle {
 
     /// Inserts JSON at `index` as nested maps and lists (one operation).
     ///
-    /// # Errors
-    /// `InvalidArgument` (bad JSON, index past the end, deleted list), `NotAllowed`,
+    /// Errors: `InvalidArgument` (bad JSON, index past the end, deleted list), `NotAllowed`,
     /// `Storage`, `Closed`.
     pub async fn insert_json(
         self: Arc<Self>,
@@ -835,8 +801,7 @@ impl ListHandle {
 
     /// Appends JSON as nested maps and lists (one operation).
     ///
-    /// # Errors
-    /// As [`ListHandle::insert_json`].
+    /// Errors: As `ListHandle.insertJson`.
     pub async fn push_json(self: Arc<Self>, json: String) -> Result<(), FieldSyncError> {
         off_thread(self.shutdown.clone(), move || {
             Ok(self.inner.push_json(&json)?)
@@ -846,8 +811,7 @@ impl ListHandle {
 
     /// Replaces the item at `index` by JSON (one operation).
     ///
-    /// # Errors
-    /// As [`ListHandle::insert_json`].
+    /// Errors: As `ListHandle.insertJson`.
     pub async fn set_json(self: Arc<Self>, index: u32, json: String) -> Result<(), FieldSyncError> {
         off_thread(self.shutdown.clone(), move || {
             Ok(self.inner.set_json(validate::index(index)?, &json)?)
@@ -857,8 +821,7 @@ impl ListHandle {
 
     /// Inserts an empty map at `index` (null/nil: at the end) and returns it.
     ///
-    /// # Errors
-    /// As [`ListHandle::insert_json`].
+    /// Errors: As `ListHandle.insertJson`.
     pub async fn insert_map(
         self: Arc<Self>,
         index: Option<u32>,
@@ -874,8 +837,7 @@ impl ListHandle {
 
     /// Inserts an empty list at `index` (null/nil: at the end) and returns it.
     ///
-    /// # Errors
-    /// As [`ListHandle::insert_json`].
+    /// Errors: As `ListHandle.insertJson`.
     pub async fn insert_list(
         self: Arc<Self>,
         index: Option<u32>,
@@ -891,8 +853,7 @@ impl ListHandle {
 
     /// Inserts an empty text at `index` (null/nil: at the end) and returns it.
     ///
-    /// # Errors
-    /// As [`ListHandle::insert_json`].
+    /// Errors: As `ListHandle.insertJson`.
     pub async fn insert_text(
         self: Arc<Self>,
         index: Option<u32>,
@@ -908,8 +869,7 @@ impl ListHandle {
 
     /// Inserts a counter at 0 at `index` (null/nil: at the end) and returns it.
     ///
-    /// # Errors
-    /// As [`ListHandle::insert_json`].
+    /// Errors: As `ListHandle.insertJson`.
     pub async fn insert_counter(
         self: Arc<Self>,
         index: Option<u32>,
@@ -925,8 +885,7 @@ impl ListHandle {
 
     /// The map at `index`, or null/nil.
     ///
-    /// # Errors
-    /// `NotFound`, `Storage`, `Closed`.
+    /// Errors: `NotFound`, `Storage`, `Closed`.
     pub async fn get_map(
         self: Arc<Self>,
         index: u32,
@@ -942,8 +901,7 @@ impl ListHandle {
 
     /// The list at `index`, or null/nil.
     ///
-    /// # Errors
-    /// `NotFound`, `Storage`, `Closed`.
+    /// Errors: `NotFound`, `Storage`, `Closed`.
     pub async fn get_list(
         self: Arc<Self>,
         index: u32,
@@ -959,8 +917,7 @@ impl ListHandle {
 
     /// The text at `index`, or null/nil.
     ///
-    /// # Errors
-    /// `NotFound`, `Storage`, `Closed`.
+    /// Errors: `NotFound`, `Storage`, `Closed`.
     pub async fn get_text(
         self: Arc<Self>,
         index: u32,
@@ -976,8 +933,7 @@ impl ListHandle {
 
     /// The counter at `index`, or null/nil.
     ///
-    /// # Errors
-    /// `NotFound`, `Storage`, `Closed`.
+    /// Errors: `NotFound`, `Storage`, `Closed`.
     pub async fn get_counter(
         self: Arc<Self>,
         index: u32,
@@ -1008,8 +964,7 @@ pub struct ForkRecord {
 impl Document {
     /// The forked logs of this document (equivocating authors), lowest position per log.
     ///
-    /// # Errors
-    /// `NotFound`, `Storage`, `Closed`.
+    /// Errors: `NotFound`, `Storage`, `Closed`.
     pub async fn forks(self: Arc<Self>) -> Result<Vec<ForkRecord>, FieldSyncError> {
         off_thread(self.shutdown.clone(), move || {
             let node = self.node_handle()?;

@@ -47,14 +47,14 @@ impl From<fieldsync::OutboxEntry> for PendingOp {
 /// not call them on the UI thread in a tight loop.
 ///
 /// Kotlin: `Node.open(dataDir)` returns an `AutoCloseable`; closing it (or leaving `use {}`)
-/// shuts the node down like [`Node::shutdown`]: network stopped, data flushed, directory
+/// shuts the node down like `Node.shutdown`: network stopped, data flushed, directory
 /// released, documents and handles fail with `Closed`. Swift: `try Node.open(dataDir:)`;
 /// shut down the same way when the last reference to the node goes, whatever documents are
 /// still referenced.
 #[derive(uniffi::Object)]
 pub struct Node {
     pub(crate) inner: fieldsync::Node,
-    /// Cancelled by [`Node::shutdown`]; documents, handles and subscriptions hold clones.
+    /// Cancelled by `Node.shutdown`; documents, handles and subscriptions hold clones.
     pub(crate) shutdown: CancellationToken,
 }
 
@@ -83,7 +83,7 @@ impl Drop for Node {
     }
 }
 
-/// What shutting a node down does, after its token is cancelled ([`Node::shutdown`], and
+/// What shutting a node down does, after its token is cancelled (`Node.shutdown`, and
 /// `Drop`): stops the network (not running is fine; anything else is logged), then flushes
 /// and releases the data directory, which is free for a new node even while documents of
 /// this one are still referenced (they fail with `Closed`). The directory is released even
@@ -136,7 +136,7 @@ impl Node {
     /// (sealed) database and the store key in the file `store.key` of the data directory.
     /// The directory is made private to the app's user and locked for this node.
     ///
-    /// # Errors
+    /// Errors:
     /// - `InvalidArgument`: `data_dir` is empty, longer than 4096 bytes or contains NUL.
     /// - `Busy`: another node has this data directory open.
     /// - `WrongKey`: the store key does not open the database (nothing was changed).
@@ -173,8 +173,7 @@ impl Node {
     /// This device's public key bundle: hand it to a member of a document (e.g. in a QR code)
     /// so they can add this device with `Document.addMember`.
     ///
-    /// # Errors
-    /// `Crypto`, `Storage`, `Closed`.
+    /// Errors: `Crypto`, `Storage`, `Closed`.
     pub async fn key_bundle(self: Arc<Self>) -> Result<Vec<u8>, FieldSyncError> {
         off_thread(self.shutdown.clone(), move || {
             Ok(self.live()?.key_bundle()?)
@@ -187,8 +186,7 @@ impl Node {
     /// arrives there as `FieldSyncEvent.DirectMessage`. Needs the peer's key bundle (from an
     /// invite it issued, or announced in a shared document). Returns the message number.
     ///
-    /// # Errors
-    /// `InvalidArgument` (bad id, unknown key bundle, payload too large), `Crypto`, `Storage`,
+    /// Errors: `InvalidArgument` (bad id, unknown key bundle, payload too large), `Crypto`, `Storage`,
     /// `Closed`.
     pub async fn send_direct(
         self: Arc<Self>,
@@ -211,8 +209,7 @@ impl Node {
     /// Revokes every invite issued for `document`: devices holding one can no longer join by
     /// request (members already added stay). Returns how many were live.
     ///
-    /// # Errors
-    /// `InvalidArgument` (bad id), `Storage`, `Closed`.
+    /// Errors: `InvalidArgument` (bad id), `Storage`, `Closed`.
     pub async fn revoke_invites(self: Arc<Self>, document: String) -> Result<u64, FieldSyncError> {
         off_thread(self.shutdown.clone(), move || {
             let id: fieldsync::DocumentId = document
@@ -225,8 +222,7 @@ impl Node {
 
     /// Creates a new, empty document.
     ///
-    /// # Errors
-    /// `Storage`, `Closed`.
+    /// Errors: `Storage`, `Closed`.
     pub async fn create_document(self: Arc<Self>) -> Result<Arc<Document>, FieldSyncError> {
         off_thread(self.shutdown.clone(), move || {
             Ok(self.wrap(self.live()?.create_document()?))
@@ -236,7 +232,7 @@ impl Node {
 
     /// Opens an existing document by id.
     ///
-    /// # Errors
+    /// Errors:
     /// - `InvalidArgument`: `id` is not 64 hex characters.
     /// - `NotFound`: no such document on this node (never created, joined, or deleted).
     /// - `Storage`, `Closed`.
@@ -253,8 +249,7 @@ impl Node {
 
     /// Ids of all documents on this node.
     ///
-    /// # Errors
-    /// `Storage`, `Closed`.
+    /// Errors: `Storage`, `Closed`.
     pub async fn document_ids(self: Arc<Self>) -> Result<Vec<String>, FieldSyncError> {
         off_thread(self.shutdown.clone(), move || {
             Ok(self
@@ -270,8 +265,7 @@ impl Node {
     /// Deletes a document on this node: content, history and pending operations. Sync never
     /// brings it back. Open `Document` objects of it fail with `NotFound` afterwards.
     ///
-    /// # Errors
-    /// `InvalidArgument` (malformed id), `NotFound`, `Storage`, `Closed`.
+    /// Errors: `InvalidArgument` (malformed id), `NotFound`, `Storage`, `Closed`.
     pub async fn delete_document(self: Arc<Self>, id: String) -> Result<(), FieldSyncError> {
         off_thread(self.shutdown.clone(), move || {
             let id = validate::document_id(&id)?;
@@ -280,8 +274,8 @@ impl Node {
         .await
     }
 
-    /// Subscribes to this node's events. See [`EventSubscription`]. After
-    /// [`Node::shutdown`] the subscription is returned already ended.
+    /// Subscribes to this node's events. See `EventSubscription`. After
+    /// `Node.shutdown` the subscription is returned already ended.
     pub fn subscribe(&self) -> Arc<EventSubscription> {
         Arc::new(EventSubscription::new(
             self.inner.subscribe(),
@@ -291,8 +285,7 @@ impl Node {
 
     /// Local operations of all documents that no peer has acknowledged yet, oldest first.
     ///
-    /// # Errors
-    /// `Storage`, `Closed`.
+    /// Errors: `Storage`, `Closed`.
     pub async fn pending_ops(self: Arc<Self>) -> Result<Vec<PendingOp>, FieldSyncError> {
         off_thread(self.shutdown.clone(), move || {
             Ok(self
@@ -308,8 +301,7 @@ impl Node {
     /// Whether another device writes with this device's identity (see the event
     /// `IdentityCloned`): writes with it are refused once it does.
     ///
-    /// # Errors
-    /// `Closed`.
+    /// Errors: `Closed`.
     pub async fn identity_cloned(self: Arc<Self>) -> Result<bool, FieldSyncError> {
         off_thread(self.shutdown.clone(), move || {
             Ok(self.live()?.identity_cloned().is_some())
@@ -322,8 +314,7 @@ impl Node {
     /// opens afterwards with the key its key store holds. Takes time in proportion to the
     /// database: call it off the main thread.
     ///
-    /// # Errors
-    /// `Storage`, `Closed`, `Crypto` (the key store failed; the old key still opens).
+    /// Errors: `Storage`, `Closed`, `Crypto` (the key store failed; the old key still opens).
     pub async fn rotate_store_key(self: Arc<Self>) -> Result<(), FieldSyncError> {
         off_thread(self.shutdown.clone(), move || {
             Ok(self.live()?.rotate_store_key()?)
@@ -334,8 +325,7 @@ impl Node {
     /// Writes a snapshot of every loaded document so the next open is fast. Edits are durable
     /// without it.
     ///
-    /// # Errors
-    /// `Storage`, `Closed`.
+    /// Errors: `Storage`, `Closed`.
     pub async fn flush(self: Arc<Self>) -> Result<(), FieldSyncError> {
         off_thread(self.shutdown.clone(), move || Ok(self.live()?.flush()?)).await
     }
@@ -345,11 +335,9 @@ impl Node {
     /// and its documents fail with `Closed`. Idempotent. Without it, the directory is
     /// released when the node and all its documents are closed (Kotlin) / released (Swift).
     ///
-    /// # Errors
-    /// `Storage` if the final flush fails (the node is shut down anyway).
+    /// Errors: `Storage` if the final flush fails (the node is shut down anyway).
     ///
-    /// # Cancel safety
-    /// The node is marked shut down before the first await; cancelling only skips the flush.
+    /// Cancel safety: The node is marked shut down before the first await; cancelling only skips the flush.
     pub async fn shutdown(&self) -> Result<(), FieldSyncError> {
         if self.shutdown.is_cancelled() {
             return Ok(());
@@ -362,14 +350,13 @@ impl Node {
     /// Starts networking: binds QUIC, contacts bootstrap and remembered peers and syncs every
     /// document. Edits made offline go out now. Returns this node's id and addresses.
     ///
-    /// # Errors
+    /// Errors:
     /// - `InvalidArgument`: malformed `bind_ip`, bootstrap peer or relay URL.
     /// - `Network`: already running, or binding / starting failed.
     /// - `Closed`.
     ///
-    /// # Cancel safety
-    /// Cancelling while starting aborts the start; the network may then need a
-    /// [`Node::stop_network`] before it can be started again.
+    /// Cancel safety: Cancelling while starting aborts the start; the network may then need a
+    /// `Node.stopNetwork` before it can be started again.
     pub async fn start_network(
         &self,
         options: NetworkOptions,
@@ -383,10 +370,9 @@ impl Node {
     }
 
     /// Stops networking. The node keeps working offline; edits wait in the outbox and go out
-    /// after the next [`Node::start_network`].
+    /// after the next `Node.startNetwork`.
     ///
-    /// # Errors
-    /// `Network` if the network is not running; `Closed`.
+    /// Errors: `Network` if the network is not running; `Closed`.
     pub async fn stop_network(&self) -> Result<(), FieldSyncError> {
         let node = self.live_owned();
         guard_async(async move { Ok(node?.stop_network().await?) }).await
@@ -401,8 +387,7 @@ impl Node {
     /// options it was started with. Returns the new addresses, or `null`/`nil` when the
     /// network is not running (then there is nothing to do).
     ///
-    /// # Errors
-    /// `InvalidArgument` (malformed options), `Network` (rebinding failed: the network is
+    /// Errors: `InvalidArgument` (malformed options), `Network` (rebinding failed: the network is
     /// stopped; start it again), `Closed`.
     #[uniffi::method(default(options = None))]
     pub async fn network_changed(
@@ -421,8 +406,7 @@ impl Node {
 
     /// Whether the network is running.
     ///
-    /// # Errors
-    /// `Closed`.
+    /// Errors: `Closed`.
     pub async fn is_online(&self) -> Result<bool, FieldSyncError> {
         let node = self.live_owned();
         guard_async(async move { Ok(node?.is_online().await) }).await
@@ -430,8 +414,7 @@ impl Node {
 
     /// The running network's node id and addresses.
     ///
-    /// # Errors
-    /// `Network` if the network is not running; `Closed`.
+    /// Errors: `Network` if the network is not running; `Closed`.
     pub async fn network_info(&self) -> Result<NetworkInfo, FieldSyncError> {
         let node = self.live_owned();
         guard_async(async move { Ok(node?.network_info().await?.into()) }).await
@@ -442,7 +425,7 @@ impl Node {
     /// the network runs, connects and catches up in the background. Returns the (possibly still
     /// empty) document; watch `DocumentChanged` events for its content.
     ///
-    /// # Errors
+    /// Errors:
     /// - `InvalidInvite`: not an invite, malformed, or issued by this node.
     /// - `NotFound`: the document was deleted on this node.
     /// - `Storage`, `Closed`.
@@ -459,8 +442,7 @@ impl Node {
 
     /// Adds a peer to contact (remembered across restarts).
     ///
-    /// # Errors
-    /// `InvalidArgument` (malformed node id or address), `Storage`, `Closed`.
+    /// Errors: `InvalidArgument` (malformed node id or address), `Storage`, `Closed`.
     pub async fn add_peer(&self, peer: PeerAddress) -> Result<(), FieldSyncError> {
         let node = self.live_owned();
         guard_async(async move {
@@ -470,7 +452,7 @@ impl Node {
         .await
     }
 
-    /// True once [`Node::shutdown`] was called.
+    /// True once `Node.shutdown` was called.
     pub fn is_shut_down(&self) -> bool {
         self.shutdown.is_cancelled()
     }

@@ -14,8 +14,8 @@ use crate::network::SyncStatus;
 /// connection drops need not come with an event).
 const RECHECK: Duration = Duration::from_secs(1);
 
-/// Changes of one document's [`SyncStatus`], from `Document.syncStatuses()`: the first
-/// [`SyncStatusSubscription::next`] returns the status now, every later one waits until it
+/// Changes of one document's `SyncStatus`, from `Document.syncStatuses()`: the first
+/// `SyncStatusSubscription.next` returns the status now, every later one waits until it
 /// differs (peers connect or leave, the outbox fills or drains, a sync finishes, the network
 /// starts or stops). `android/` wraps it as a `Flow` (`document.syncStatusFlow()`), `ios/` as an
 /// `AsyncStream` (`document.syncStatusStream()`).
@@ -44,8 +44,7 @@ impl SyncStatusSubscription {
     /// The status now (first call) or once it changed; `null`/`nil` when the subscription
     /// ended (cancelled, node shut down, document deleted). Never throws.
     ///
-    /// # Cancel safety
-    /// Cancelling the calling coroutine / task drops the wait; the next call returns the
+    /// Cancel safety: Cancelling the calling coroutine / task drops the wait; the next call returns the
     /// status if it differs from the last one returned.
     pub async fn next(&self) -> Option<SyncStatus> {
         let (node, document) = (self.node.clone(), self.document);

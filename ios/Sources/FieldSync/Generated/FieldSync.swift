@@ -642,7 +642,7 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 /**
  * A pull subscription to changes of a document or of one container in it. `android/`
  * wraps it as `Flow<ChangeItem>` (`document.changes()`), `ios/` as an `AsyncSequence`.
- * At most 256 batches wait; a slower consumer receives one [`ChangeItem::Lagged`].
+ * At most 256 batches wait; a slower consumer receives one `ChangeItem.Lagged`.
  */
 public protocol ChangeSubscriptionProtocol: AnyObject, Sendable {
     
@@ -661,7 +661,7 @@ public protocol ChangeSubscriptionProtocol: AnyObject, Sendable {
 /**
  * A pull subscription to changes of a document or of one container in it. `android/`
  * wraps it as `Flow<ChangeItem>` (`document.changes()`), `ios/` as an `AsyncSequence`.
- * At most 256 batches wait; a slower consumer receives one [`ChangeItem::Lagged`].
+ * At most 256 batches wait; a slower consumer receives one `ChangeItem.Lagged`.
  */
 open class ChangeSubscription: ChangeSubscriptionProtocol, @unchecked Sendable {
     fileprivate let handle: UInt64
@@ -806,8 +806,7 @@ public protocol CounterHandleProtocol: AnyObject, Sendable {
     /**
      * Adds `by` (negative to subtract).
      *
-     * # Errors
-     * `InvalidArgument` (non-finite, or the counter was deleted), `NotFound`, `Storage`,
+     * Errors: `InvalidArgument` (non-finite, or the counter was deleted), `NotFound`, `Storage`,
      * `Closed`.
      */
     func increment(by: Double) async throws 
@@ -815,8 +814,7 @@ public protocol CounterHandleProtocol: AnyObject, Sendable {
     /**
      * The current value.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     func value() async throws  -> Double
     
@@ -880,8 +878,7 @@ open class CounterHandle: CounterHandleProtocol, @unchecked Sendable {
     /**
      * Adds `by` (negative to subtract).
      *
-     * # Errors
-     * `InvalidArgument` (non-finite, or the counter was deleted), `NotFound`, `Storage`,
+     * Errors: `InvalidArgument` (non-finite, or the counter was deleted), `NotFound`, `Storage`,
      * `Closed`.
      */
 open func increment(by: Double)async throws   {
@@ -904,8 +901,7 @@ open func increment(by: Double)async throws   {
     /**
      * The current value.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
 open func value()async throws  -> Double  {
     return
@@ -1332,8 +1328,8 @@ public func FfiConverterTypeDeviceKeyStore_lower(_ value: DeviceKeyStore) -> UIn
 
 
 /**
- * One document of a node. Get handles on its root containers with [`Document::text`],
- * [`Document::map`] and [`Document::list`]; every edit through a handle is one signed
+ * One document of a node. Get handles on its root containers with `Document.text`,
+ * `Document.map` and `Document.list`; every edit through a handle is one signed
  * operation, stored durably before the call returns.
  */
 public protocol DocumentProtocol: AnyObject, Sendable {
@@ -1342,19 +1338,17 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      * Adds a device to the document's group from its key bundle (see `Node.keyBundle`).
      * The new member can read the whole history. Returns the member's author id.
      *
-     * # Errors
-     * `InvalidArgument` (empty or oversized bundle), `Crypto` (malformed, expired or forged
+     * Errors: `InvalidArgument` (empty or oversized bundle), `Crypto` (malformed, expired or forged
      * bundle; this device is not a member), `NotFound`, `Storage`, `Closed`.
      */
     func addMember(keyBundle: Data) async throws  -> String
     
     /**
      * Adds the device whose key bundle is `key_bundle` with `role` (`ADMIN`, `WRITER` or
-     * `READER`; a relay is added with [`Document::add_relay`]). Admins only. Returns the new
+     * `READER`; a relay is added with `Document.addRelay`). Admins only. Returns the new
      * member's author id.
      *
-     * # Errors
-     * `NotAllowed` (this device is not an admin), `InvalidArgument`, `Crypto`, `NotFound`,
+     * Errors: `NotAllowed` (this device is not an admin), `InvalidArgument`, `Crypto`, `NotFound`,
      * `Storage`, `Closed`.
      */
     func addMemberAs(keyBundle: Data, role: Role) async throws  -> String
@@ -1363,8 +1357,7 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      * Adds `author_id` as a relay: it stores and forwards the document's ciphertext but
      * cannot read or write it. Admins only.
      *
-     * # Errors
-     * `NotAllowed`, `InvalidArgument` (malformed id, already a member), `NotFound`,
+     * Errors: `NotAllowed`, `InvalidArgument` (malformed id, already a member), `NotFound`,
      * `Storage`, `Closed`.
      */
     func addRelay(authorId: String) async throws 
@@ -1372,8 +1365,7 @@ public protocol DocumentProtocol: AnyObject, Sendable {
     /**
      * Whether this device holds the key to read the document.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     func canRead() async throws  -> Bool
     
@@ -1386,56 +1378,49 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      * An invite string for this document (its id plus how to reach this node; no addresses
      * while offline). Suitable for a QR code; pass it to `Node.join` on another device.
      *
-     * # Errors
-     * `NotFound` (deleted), `Storage`, `Closed`.
+     * Errors: `NotFound` (deleted), `Storage`, `Closed`.
      */
     func invite() async throws  -> String
     
     /**
      * The root list container called `name`.
      *
-     * # Errors
-     * `InvalidArgument` if `name` is empty or longer than 256 bytes; `Closed`.
+     * Errors: `InvalidArgument` if `name` is empty or longer than 256 bytes; `Closed`.
      */
     func list(name: String) throws  -> ListHandle
     
     /**
      * The root map container called `name`.
      *
-     * # Errors
-     * `InvalidArgument` if `name` is empty or longer than 256 bytes; `Closed`.
+     * Errors: `InvalidArgument` if `name` is empty or longer than 256 bytes; `Closed`.
      */
     func map(name: String) throws  -> MapHandle
     
     /**
      * Author ids of the devices in the document's group.
      *
-     * # Errors
-     * `Crypto`, `NotFound`, `Storage`, `Closed`.
+     * Errors: `Crypto`, `NotFound`, `Storage`, `Closed`.
      */
     func members() async throws  -> [String]
     
     /**
      * This device's role, if it has one.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     func myRole() async throws  -> Role?
     
     /**
      * Number of operations held for this document (all authors).
      *
-     * # Errors
-     * `NotFound` (deleted), `Storage`, `Closed`.
+     * Errors: `NotFound` (deleted), `Storage`, `Closed`.
      */
     func opCount() async throws  -> UInt64
     
     /**
      * Number of this device's operations of this document no peer has acknowledged yet.
      *
-     * # Errors
-     * `NotFound` (deleted), `Storage`, `Closed`.
+     * Errors: `NotFound` (deleted), `Storage`, `Closed`.
      */
     func pendingOps() async throws  -> UInt64
     
@@ -1443,8 +1428,7 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      * Sends an ephemeral payload (presence, cursor) to the peers online for this document.
      * Best effort, signed, not stored; at most a few KiB.
      *
-     * # Errors
-     * `InvalidArgument` (empty or too large payload), `Network` (not running), `NotFound`,
+     * Errors: `InvalidArgument` (empty or too large payload), `Network` (not running), `NotFound`,
      * `Closed`.
      */
     func publishEphemeral(payload: Data) async throws 
@@ -1453,8 +1437,7 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      * Removes a device from the group; the document key changes, so the removed device
      * cannot read anything written afterwards.
      *
-     * # Errors
-     * `InvalidArgument` (malformed author id), `Crypto`, `NotFound`, `Storage`, `Closed`.
+     * Errors: `InvalidArgument` (malformed author id), `Crypto`, `NotFound`, `Storage`, `Closed`.
      */
     func removeMember(authorId: String) async throws 
     
@@ -1462,16 +1445,14 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      * Every member and its role, as this device's replica resolves them (empty for a
      * document created before roles existed).
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     func roles() async throws  -> [MemberRole]
     
     /**
      * Changes a member's role among `ADMIN`, `WRITER` and `READER`. Admins only.
      *
-     * # Errors
-     * `NotAllowed`, `InvalidArgument` (malformed id, not a member, relay), `NotFound`,
+     * Errors: `NotAllowed`, `InvalidArgument` (malformed id, not a member, relay), `NotFound`,
      * `Storage`, `Closed`.
      */
     func setRole(authorId: String, role: Role) async throws 
@@ -1480,22 +1461,20 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      * Sync state of this document: online, pending local operations, connected and known
      * peers, rejected operations, when it last synced.
      *
-     * # Errors
-     * `NotFound` (deleted), `Storage`, `Closed`.
+     * Errors: `NotFound` (deleted), `Storage`, `Closed`.
      */
     func syncStatus() async throws  -> SyncStatus
     
     /**
      * Changes of this document's sync status, for a UI: the status now, then every change.
-     * See [`SyncStatusSubscription`]; after shutdown it is returned already ended.
+     * See `SyncStatusSubscription`; after shutdown it is returned already ended.
      */
     func syncStatuses()  -> SyncStatusSubscription
     
     /**
      * The root text container called `name` (created on first edit).
      *
-     * # Errors
-     * `InvalidArgument` if `name` is empty or longer than 256 bytes; `Closed`.
+     * Errors: `InvalidArgument` if `name` is empty or longer than 256 bytes; `Closed`.
      */
     func text(name: String) throws  -> TextHandle
     
@@ -1503,81 +1482,71 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      * The whole document as canonical JSON (keys sorted, empty root containers left out),
      * identical on converged replicas.
      *
-     * # Errors
-     * `NotFound` (deleted), `Storage`, `Closed`.
+     * Errors: `NotFound` (deleted), `Storage`, `Closed`.
      */
     func toJson() async throws  -> String
     
     /**
      * Version vector: author id -> highest sequence number of that author's log held here.
-     * Compare two with [`compare_versions`].
+     * Compare two with `compareVersions`.
      *
-     * # Errors
-     * `NotFound` (deleted), `Storage`, `Closed`.
+     * Errors: `NotFound` (deleted), `Storage`, `Closed`.
      */
     func version() async throws  -> [String: UInt32]
     
     /**
      * The container at `path` now (a root name, then keys and indices), or null/nil.
      *
-     * # Errors
-     * `InvalidArgument` (empty path, or not starting with a name), `NotFound`, `Closed`.
+     * Errors: `InvalidArgument` (empty path, or not starting with a name), `NotFound`, `Closed`.
      */
     func at(path: [PathSegment]) async throws  -> ContainerHandle?
     
     /**
-     * True if [`Document::redo`] has something to redo.
+     * True if `Document.redo` has something to redo.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     func canRedo() async throws  -> Bool
     
     /**
-     * True if [`Document::undo`] has something to undo.
+     * True if `Document.undo` has something to undo.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     func canUndo() async throws  -> Bool
     
     /**
      * The root counter called `name`.
      *
-     * # Errors
-     * `InvalidArgument` (bad name), `Closed`.
+     * Errors: `InvalidArgument` (bad name), `Closed`.
      */
     func counter(name: String) throws  -> CounterHandle
     
     /**
      * The version the document is at now.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     func currentVersion() async throws  -> Data
     
     /**
      * The changes from version `from` to version `to`.
      *
-     * # Errors
-     * As [`Document::json_at`].
+     * Errors: As `Document.jsonAt`.
      */
     func diff(from: Data, to: Data) async throws  -> [Change]
     
     /**
      * The document as a Loro snapshot (a backup, or input for a plain Loro program).
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     func exportSnapshot() async throws  -> Data
     
     /**
      * The forked logs of this document (equivocating authors), lowest position per log.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     func forks() async throws  -> [ForkRecord]
     
@@ -1585,24 +1554,21 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      * The value or container at `path` as JSON, or null/nil. Decode records with
      * kotlinx.serialization or `Codable` from it.
      *
-     * # Errors
-     * `InvalidArgument` (bad path), `NotFound`, `Closed`.
+     * Errors: `InvalidArgument` (bad path), `NotFound`, `Closed`.
      */
     func getJson(path: [PathSegment]) async throws  -> String?
     
     /**
      * The latest `limit` versions, newest first.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     func history(limit: UInt32) async throws  -> [HistoryVersion]
     
     /**
      * The document's JSON at `version` (read-only).
      *
-     * # Errors
-     * `InvalidArgument` (not a version, or one this replica does not hold), `NotFound`,
+     * Errors: `InvalidArgument` (not a version, or one this replica does not hold), `NotFound`,
      * `Closed`.
      */
     func jsonAt(version: Data) async throws  -> String
@@ -1610,8 +1576,7 @@ public protocol DocumentProtocol: AnyObject, Sendable {
     /**
      * Observes the whole document: first its JSON now, then every change.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     func observe() async throws  -> ChangeSubscription
     
@@ -1619,16 +1584,14 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      * Observes the container at `path` and everything below it: first its JSON now, then
      * only the changes under it (it follows the container when indices before it shift).
      *
-     * # Errors
-     * `InvalidArgument` (no container at `path`), `NotFound`, `Storage`, `Closed`.
+     * Errors: `InvalidArgument` (no container at `path`), `NotFound`, `Storage`, `Closed`.
      */
     func observePath(path: [PathSegment]) async throws  -> ChangeSubscription
     
     /**
      * Redoes the last undone edit; false if none.
      *
-     * # Errors
-     * As [`Document::undo`].
+     * Errors: As `Document.undo`.
      */
     func redo() async throws  -> Bool
     
@@ -1636,8 +1599,7 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      * Writes JSON at `path` as nested maps and lists, in one operation: under a map key it
      * replaces the entry, at a list index it replaces the item (appends at the length).
      *
-     * # Errors
-     * `InvalidArgument` (bad path or JSON, parent not a map or list), `NotAllowed`,
+     * Errors: `InvalidArgument` (bad path or JSON, parent not a map or list), `NotAllowed`,
      * `NotFound`, `Storage`, `Closed`.
      */
     func setJson(path: [PathSegment], json: String) async throws 
@@ -1645,15 +1607,14 @@ public protocol DocumentProtocol: AnyObject, Sendable {
     /**
      * Undoes this device's last edit (remote edits made since stay); false if none.
      *
-     * # Errors
-     * `NotAllowed`, `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotAllowed`, `NotFound`, `Storage`, `Closed`.
      */
     func undo() async throws  -> Bool
     
 }
 /**
- * One document of a node. Get handles on its root containers with [`Document::text`],
- * [`Document::map`] and [`Document::list`]; every edit through a handle is one signed
+ * One document of a node. Get handles on its root containers with `Document.text`,
+ * `Document.map` and `Document.list`; every edit through a handle is one signed
  * operation, stored durably before the call returns.
  */
 open class Document: DocumentProtocol, @unchecked Sendable {
@@ -1713,8 +1674,7 @@ open class Document: DocumentProtocol, @unchecked Sendable {
      * Adds a device to the document's group from its key bundle (see `Node.keyBundle`).
      * The new member can read the whole history. Returns the member's author id.
      *
-     * # Errors
-     * `InvalidArgument` (empty or oversized bundle), `Crypto` (malformed, expired or forged
+     * Errors: `InvalidArgument` (empty or oversized bundle), `Crypto` (malformed, expired or forged
      * bundle; this device is not a member), `NotFound`, `Storage`, `Closed`.
      */
 open func addMember(keyBundle: Data)async throws  -> String  {
@@ -1736,11 +1696,10 @@ open func addMember(keyBundle: Data)async throws  -> String  {
     
     /**
      * Adds the device whose key bundle is `key_bundle` with `role` (`ADMIN`, `WRITER` or
-     * `READER`; a relay is added with [`Document::add_relay`]). Admins only. Returns the new
+     * `READER`; a relay is added with `Document.addRelay`). Admins only. Returns the new
      * member's author id.
      *
-     * # Errors
-     * `NotAllowed` (this device is not an admin), `InvalidArgument`, `Crypto`, `NotFound`,
+     * Errors: `NotAllowed` (this device is not an admin), `InvalidArgument`, `Crypto`, `NotFound`,
      * `Storage`, `Closed`.
      */
 open func addMemberAs(keyBundle: Data, role: Role)async throws  -> String  {
@@ -1764,8 +1723,7 @@ open func addMemberAs(keyBundle: Data, role: Role)async throws  -> String  {
      * Adds `author_id` as a relay: it stores and forwards the document's ciphertext but
      * cannot read or write it. Admins only.
      *
-     * # Errors
-     * `NotAllowed`, `InvalidArgument` (malformed id, already a member), `NotFound`,
+     * Errors: `NotAllowed`, `InvalidArgument` (malformed id, already a member), `NotFound`,
      * `Storage`, `Closed`.
      */
 open func addRelay(authorId: String)async throws   {
@@ -1788,8 +1746,7 @@ open func addRelay(authorId: String)async throws   {
     /**
      * Whether this device holds the key to read the document.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
 open func canRead()async throws  -> Bool  {
     return
@@ -1824,8 +1781,7 @@ open func id() -> String  {
      * An invite string for this document (its id plus how to reach this node; no addresses
      * while offline). Suitable for a QR code; pass it to `Node.join` on another device.
      *
-     * # Errors
-     * `NotFound` (deleted), `Storage`, `Closed`.
+     * Errors: `NotFound` (deleted), `Storage`, `Closed`.
      */
 open func invite()async throws  -> String  {
     return
@@ -1847,8 +1803,7 @@ open func invite()async throws  -> String  {
     /**
      * The root list container called `name`.
      *
-     * # Errors
-     * `InvalidArgument` if `name` is empty or longer than 256 bytes; `Closed`.
+     * Errors: `InvalidArgument` if `name` is empty or longer than 256 bytes; `Closed`.
      */
 open func list(name: String)throws  -> ListHandle  {
     return try  FfiConverterTypeListHandle_lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
@@ -1863,8 +1818,7 @@ open func list(name: String)throws  -> ListHandle  {
     /**
      * The root map container called `name`.
      *
-     * # Errors
-     * `InvalidArgument` if `name` is empty or longer than 256 bytes; `Closed`.
+     * Errors: `InvalidArgument` if `name` is empty or longer than 256 bytes; `Closed`.
      */
 open func map(name: String)throws  -> MapHandle  {
     return try  FfiConverterTypeMapHandle_lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
@@ -1879,8 +1833,7 @@ open func map(name: String)throws  -> MapHandle  {
     /**
      * Author ids of the devices in the document's group.
      *
-     * # Errors
-     * `Crypto`, `NotFound`, `Storage`, `Closed`.
+     * Errors: `Crypto`, `NotFound`, `Storage`, `Closed`.
      */
 open func members()async throws  -> [String]  {
     return
@@ -1902,8 +1855,7 @@ open func members()async throws  -> [String]  {
     /**
      * This device's role, if it has one.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
 open func myRole()async throws  -> Role?  {
     return
@@ -1925,8 +1877,7 @@ open func myRole()async throws  -> Role?  {
     /**
      * Number of operations held for this document (all authors).
      *
-     * # Errors
-     * `NotFound` (deleted), `Storage`, `Closed`.
+     * Errors: `NotFound` (deleted), `Storage`, `Closed`.
      */
 open func opCount()async throws  -> UInt64  {
     return
@@ -1948,8 +1899,7 @@ open func opCount()async throws  -> UInt64  {
     /**
      * Number of this device's operations of this document no peer has acknowledged yet.
      *
-     * # Errors
-     * `NotFound` (deleted), `Storage`, `Closed`.
+     * Errors: `NotFound` (deleted), `Storage`, `Closed`.
      */
 open func pendingOps()async throws  -> UInt64  {
     return
@@ -1972,8 +1922,7 @@ open func pendingOps()async throws  -> UInt64  {
      * Sends an ephemeral payload (presence, cursor) to the peers online for this document.
      * Best effort, signed, not stored; at most a few KiB.
      *
-     * # Errors
-     * `InvalidArgument` (empty or too large payload), `Network` (not running), `NotFound`,
+     * Errors: `InvalidArgument` (empty or too large payload), `Network` (not running), `NotFound`,
      * `Closed`.
      */
 open func publishEphemeral(payload: Data)async throws   {
@@ -1997,8 +1946,7 @@ open func publishEphemeral(payload: Data)async throws   {
      * Removes a device from the group; the document key changes, so the removed device
      * cannot read anything written afterwards.
      *
-     * # Errors
-     * `InvalidArgument` (malformed author id), `Crypto`, `NotFound`, `Storage`, `Closed`.
+     * Errors: `InvalidArgument` (malformed author id), `Crypto`, `NotFound`, `Storage`, `Closed`.
      */
 open func removeMember(authorId: String)async throws   {
     return
@@ -2021,8 +1969,7 @@ open func removeMember(authorId: String)async throws   {
      * Every member and its role, as this device's replica resolves them (empty for a
      * document created before roles existed).
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
 open func roles()async throws  -> [MemberRole]  {
     return
@@ -2044,8 +1991,7 @@ open func roles()async throws  -> [MemberRole]  {
     /**
      * Changes a member's role among `ADMIN`, `WRITER` and `READER`. Admins only.
      *
-     * # Errors
-     * `NotAllowed`, `InvalidArgument` (malformed id, not a member, relay), `NotFound`,
+     * Errors: `NotAllowed`, `InvalidArgument` (malformed id, not a member, relay), `NotFound`,
      * `Storage`, `Closed`.
      */
 open func setRole(authorId: String, role: Role)async throws   {
@@ -2069,8 +2015,7 @@ open func setRole(authorId: String, role: Role)async throws   {
      * Sync state of this document: online, pending local operations, connected and known
      * peers, rejected operations, when it last synced.
      *
-     * # Errors
-     * `NotFound` (deleted), `Storage`, `Closed`.
+     * Errors: `NotFound` (deleted), `Storage`, `Closed`.
      */
 open func syncStatus()async throws  -> SyncStatus  {
     return
@@ -2091,7 +2036,7 @@ open func syncStatus()async throws  -> SyncStatus  {
     
     /**
      * Changes of this document's sync status, for a UI: the status now, then every change.
-     * See [`SyncStatusSubscription`]; after shutdown it is returned already ended.
+     * See `SyncStatusSubscription`; after shutdown it is returned already ended.
      */
 open func syncStatuses() -> SyncStatusSubscription  {
     return try!  FfiConverterTypeSyncStatusSubscription_lift(try! rustCall() {
@@ -2105,8 +2050,7 @@ open func syncStatuses() -> SyncStatusSubscription  {
     /**
      * The root text container called `name` (created on first edit).
      *
-     * # Errors
-     * `InvalidArgument` if `name` is empty or longer than 256 bytes; `Closed`.
+     * Errors: `InvalidArgument` if `name` is empty or longer than 256 bytes; `Closed`.
      */
 open func text(name: String)throws  -> TextHandle  {
     return try  FfiConverterTypeTextHandle_lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
@@ -2122,8 +2066,7 @@ open func text(name: String)throws  -> TextHandle  {
      * The whole document as canonical JSON (keys sorted, empty root containers left out),
      * identical on converged replicas.
      *
-     * # Errors
-     * `NotFound` (deleted), `Storage`, `Closed`.
+     * Errors: `NotFound` (deleted), `Storage`, `Closed`.
      */
 open func toJson()async throws  -> String  {
     return
@@ -2144,10 +2087,9 @@ open func toJson()async throws  -> String  {
     
     /**
      * Version vector: author id -> highest sequence number of that author's log held here.
-     * Compare two with [`compare_versions`].
+     * Compare two with `compareVersions`.
      *
-     * # Errors
-     * `NotFound` (deleted), `Storage`, `Closed`.
+     * Errors: `NotFound` (deleted), `Storage`, `Closed`.
      */
 open func version()async throws  -> [String: UInt32]  {
     return
@@ -2169,8 +2111,7 @@ open func version()async throws  -> [String: UInt32]  {
     /**
      * The container at `path` now (a root name, then keys and indices), or null/nil.
      *
-     * # Errors
-     * `InvalidArgument` (empty path, or not starting with a name), `NotFound`, `Closed`.
+     * Errors: `InvalidArgument` (empty path, or not starting with a name), `NotFound`, `Closed`.
      */
 open func at(path: [PathSegment])async throws  -> ContainerHandle?  {
     return
@@ -2190,10 +2131,9 @@ open func at(path: [PathSegment])async throws  -> ContainerHandle?  {
 }
     
     /**
-     * True if [`Document::redo`] has something to redo.
+     * True if `Document.redo` has something to redo.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
 open func canRedo()async throws  -> Bool  {
     return
@@ -2213,10 +2153,9 @@ open func canRedo()async throws  -> Bool  {
 }
     
     /**
-     * True if [`Document::undo`] has something to undo.
+     * True if `Document.undo` has something to undo.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
 open func canUndo()async throws  -> Bool  {
     return
@@ -2238,8 +2177,7 @@ open func canUndo()async throws  -> Bool  {
     /**
      * The root counter called `name`.
      *
-     * # Errors
-     * `InvalidArgument` (bad name), `Closed`.
+     * Errors: `InvalidArgument` (bad name), `Closed`.
      */
 open func counter(name: String)throws  -> CounterHandle  {
     return try  FfiConverterTypeCounterHandle_lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
@@ -2254,8 +2192,7 @@ open func counter(name: String)throws  -> CounterHandle  {
     /**
      * The version the document is at now.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
 open func currentVersion()async throws  -> Data  {
     return
@@ -2277,8 +2214,7 @@ open func currentVersion()async throws  -> Data  {
     /**
      * The changes from version `from` to version `to`.
      *
-     * # Errors
-     * As [`Document::json_at`].
+     * Errors: As `Document.jsonAt`.
      */
 open func diff(from: Data, to: Data)async throws  -> [Change]  {
     return
@@ -2300,8 +2236,7 @@ open func diff(from: Data, to: Data)async throws  -> [Change]  {
     /**
      * The document as a Loro snapshot (a backup, or input for a plain Loro program).
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
 open func exportSnapshot()async throws  -> Data  {
     return
@@ -2323,8 +2258,7 @@ open func exportSnapshot()async throws  -> Data  {
     /**
      * The forked logs of this document (equivocating authors), lowest position per log.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
 open func forks()async throws  -> [ForkRecord]  {
     return
@@ -2347,8 +2281,7 @@ open func forks()async throws  -> [ForkRecord]  {
      * The value or container at `path` as JSON, or null/nil. Decode records with
      * kotlinx.serialization or `Codable` from it.
      *
-     * # Errors
-     * `InvalidArgument` (bad path), `NotFound`, `Closed`.
+     * Errors: `InvalidArgument` (bad path), `NotFound`, `Closed`.
      */
 open func getJson(path: [PathSegment])async throws  -> String?  {
     return
@@ -2370,8 +2303,7 @@ open func getJson(path: [PathSegment])async throws  -> String?  {
     /**
      * The latest `limit` versions, newest first.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
 open func history(limit: UInt32)async throws  -> [HistoryVersion]  {
     return
@@ -2393,8 +2325,7 @@ open func history(limit: UInt32)async throws  -> [HistoryVersion]  {
     /**
      * The document's JSON at `version` (read-only).
      *
-     * # Errors
-     * `InvalidArgument` (not a version, or one this replica does not hold), `NotFound`,
+     * Errors: `InvalidArgument` (not a version, or one this replica does not hold), `NotFound`,
      * `Closed`.
      */
 open func jsonAt(version: Data)async throws  -> String  {
@@ -2417,8 +2348,7 @@ open func jsonAt(version: Data)async throws  -> String  {
     /**
      * Observes the whole document: first its JSON now, then every change.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
 open func observe()async throws  -> ChangeSubscription  {
     return
@@ -2441,8 +2371,7 @@ open func observe()async throws  -> ChangeSubscription  {
      * Observes the container at `path` and everything below it: first its JSON now, then
      * only the changes under it (it follows the container when indices before it shift).
      *
-     * # Errors
-     * `InvalidArgument` (no container at `path`), `NotFound`, `Storage`, `Closed`.
+     * Errors: `InvalidArgument` (no container at `path`), `NotFound`, `Storage`, `Closed`.
      */
 open func observePath(path: [PathSegment])async throws  -> ChangeSubscription  {
     return
@@ -2464,8 +2393,7 @@ open func observePath(path: [PathSegment])async throws  -> ChangeSubscription  {
     /**
      * Redoes the last undone edit; false if none.
      *
-     * # Errors
-     * As [`Document::undo`].
+     * Errors: As `Document.undo`.
      */
 open func redo()async throws  -> Bool  {
     return
@@ -2488,8 +2416,7 @@ open func redo()async throws  -> Bool  {
      * Writes JSON at `path` as nested maps and lists, in one operation: under a map key it
      * replaces the entry, at a list index it replaces the item (appends at the length).
      *
-     * # Errors
-     * `InvalidArgument` (bad path or JSON, parent not a map or list), `NotAllowed`,
+     * Errors: `InvalidArgument` (bad path or JSON, parent not a map or list), `NotAllowed`,
      * `NotFound`, `Storage`, `Closed`.
      */
 open func setJson(path: [PathSegment], json: String)async throws   {
@@ -2512,8 +2439,7 @@ open func setJson(path: [PathSegment], json: String)async throws   {
     /**
      * Undoes this device's last edit (remote edits made since stay); false if none.
      *
-     * # Errors
-     * `NotAllowed`, `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotAllowed`, `NotFound`, `Storage`, `Closed`.
      */
 open func undo()async throws  -> Bool  {
     return
@@ -2585,23 +2511,23 @@ public func FfiConverterTypeDocument_lower(_ value: Document) -> UInt64 {
 /**
  * A pull subscription to a node's events, from `Node.subscribe()`.
  *
- * Call [`EventSubscription::next`] in a loop; it returns `null`/`nil` once the subscription is
+ * Call `EventSubscription.next` in a loop; it returns `null`/`nil` once the subscription is
  * cancelled or the node is shut down. `android/` wraps it as `Flow<FieldSyncEvent>`
  * (`node.events()`), `ios/` as an `AsyncSequence` (`node.events()`).
  *
  * Events are buffered per subscription (up to 4096); a subscriber that falls further behind
- * receives one [`FieldSyncEvent::Lagged`] and continues with newer events.
+ * receives one `FieldSyncEvent.Lagged` and continues with newer events.
  */
 public protocol EventSubscriptionProtocol: AnyObject, Sendable {
     
     /**
-     * Ends the subscription: a pending and every later [`EventSubscription::next`] returns
+     * Ends the subscription: a pending and every later `EventSubscription.next` returns
      * `null`/`nil`. Idempotent. Dropping (closing) the object cancels it too.
      */
     func cancel() 
     
     /**
-     * True once [`EventSubscription::cancel`] was called or the node was shut down.
+     * True once `EventSubscription.cancel` was called or the node was shut down.
      */
     func isCancelled()  -> Bool
     
@@ -2609,8 +2535,7 @@ public protocol EventSubscriptionProtocol: AnyObject, Sendable {
      * Waits for the next event; `null`/`nil` when the subscription has ended (cancelled, or
      * the node shut down). Never throws: a caught internal failure also ends the stream.
      *
-     * # Cancel safety
-     * Cancelling the calling coroutine / task drops the wait without losing an event: an event
+     * Cancel safety: Cancelling the calling coroutine / task drops the wait without losing an event: an event
      * is only taken from the buffer when it is returned.
      */
     func next() async  -> FieldSyncEvent?
@@ -2619,12 +2544,12 @@ public protocol EventSubscriptionProtocol: AnyObject, Sendable {
 /**
  * A pull subscription to a node's events, from `Node.subscribe()`.
  *
- * Call [`EventSubscription::next`] in a loop; it returns `null`/`nil` once the subscription is
+ * Call `EventSubscription.next` in a loop; it returns `null`/`nil` once the subscription is
  * cancelled or the node is shut down. `android/` wraps it as `Flow<FieldSyncEvent>`
  * (`node.events()`), `ios/` as an `AsyncSequence` (`node.events()`).
  *
  * Events are buffered per subscription (up to 4096); a subscriber that falls further behind
- * receives one [`FieldSyncEvent::Lagged`] and continues with newer events.
+ * receives one `FieldSyncEvent.Lagged` and continues with newer events.
  */
 open class EventSubscription: EventSubscriptionProtocol, @unchecked Sendable {
     fileprivate let handle: UInt64
@@ -2680,7 +2605,7 @@ open class EventSubscription: EventSubscriptionProtocol, @unchecked Sendable {
 
     
     /**
-     * Ends the subscription: a pending and every later [`EventSubscription::next`] returns
+     * Ends the subscription: a pending and every later `EventSubscription.next` returns
      * `null`/`nil`. Idempotent. Dropping (closing) the object cancels it too.
      */
 open func cancel()  {try! rustCall() {
@@ -2692,7 +2617,7 @@ open func cancel()  {try! rustCall() {
 }
     
     /**
-     * True once [`EventSubscription::cancel`] was called or the node was shut down.
+     * True once `EventSubscription.cancel` was called or the node was shut down.
      */
 open func isCancelled() -> Bool  {
     return try!  FfiConverterBool.lift(try! rustCall() {
@@ -2707,8 +2632,7 @@ open func isCancelled() -> Bool  {
      * Waits for the next event; `null`/`nil` when the subscription has ended (cancelled, or
      * the node shut down). Never throws: a caught internal failure also ends the stream.
      *
-     * # Cancel safety
-     * Cancelling the calling coroutine / task drops the wait without losing an event: an event
+     * Cancel safety: Cancelling the calling coroutine / task drops the wait without losing an event: an event
      * is only taken from the buffer when it is returned.
      */
 open func next()async  -> FieldSyncEvent?  {
@@ -3005,31 +2929,28 @@ public func FfiConverterTypeFieldSyncLogger_lower(_ value: FieldSyncLogger) -> U
 
 
 /**
- * A collaborative list of scalar [`Value`]s.
+ * A collaborative list of scalar `Value`s.
  */
 public protocol ListHandleProtocol: AnyObject, Sendable {
     
     /**
      * Deletes `count` items starting at `index`.
      *
-     * # Errors
-     * `InvalidArgument` if the range is out of bounds; `NotFound`, `Storage`, `Closed`.
+     * Errors: `InvalidArgument` if the range is out of bounds; `NotFound`, `Storage`, `Closed`.
      */
     func delete(index: UInt32, count: UInt32) async throws 
     
     /**
      * The item at `index`, or `null`/`nil` past the end.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     func get(index: UInt32) async throws  -> Value?
     
     /**
      * Inserts `value` at `index` (0 ..= length).
      *
-     * # Errors
-     * `InvalidArgument`: index past the end, oversized string, non-finite double.
+     * Errors: `InvalidArgument`: index past the end, oversized string, non-finite double.
      * `NotFound`, `Storage`, `Closed`.
      */
     func insert(index: UInt32, value: Value) async throws 
@@ -3037,80 +2958,70 @@ public protocol ListHandleProtocol: AnyObject, Sendable {
     /**
      * True if empty.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     func isEmpty() async throws  -> Bool
     
     /**
      * Number of items.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     func len() async throws  -> UInt32
     
     /**
      * Appends `value`.
      *
-     * # Errors
-     * As [`ListHandle::insert`].
+     * Errors: As `ListHandle.insert`.
      */
     func push(value: Value) async throws 
     
     /**
      * The counter at `index`, or null/nil.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     func getCounter(index: UInt32) async throws  -> CounterHandle?
     
     /**
      * The item at `index` as JSON, or null/nil past the end.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     func getJson(index: UInt32) async throws  -> String?
     
     /**
      * The list at `index`, or null/nil.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     func getList(index: UInt32) async throws  -> ListHandle?
     
     /**
      * The map at `index`, or null/nil.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     func getMap(index: UInt32) async throws  -> MapHandle?
     
     /**
      * The text at `index`, or null/nil.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     func getText(index: UInt32) async throws  -> TextHandle?
     
     /**
      * Inserts a counter at 0 at `index` (null/nil: at the end) and returns it.
      *
-     * # Errors
-     * As [`ListHandle::insert_json`].
+     * Errors: As `ListHandle.insertJson`.
      */
     func insertCounter(index: UInt32?) async throws  -> CounterHandle
     
     /**
      * Inserts JSON at `index` as nested maps and lists (one operation).
      *
-     * # Errors
-     * `InvalidArgument` (bad JSON, index past the end, deleted list), `NotAllowed`,
+     * Errors: `InvalidArgument` (bad JSON, index past the end, deleted list), `NotAllowed`,
      * `Storage`, `Closed`.
      */
     func insertJson(index: UInt32, json: String) async throws 
@@ -3118,54 +3029,48 @@ public protocol ListHandleProtocol: AnyObject, Sendable {
     /**
      * Inserts an empty list at `index` (null/nil: at the end) and returns it.
      *
-     * # Errors
-     * As [`ListHandle::insert_json`].
+     * Errors: As `ListHandle.insertJson`.
      */
     func insertList(index: UInt32?) async throws  -> ListHandle
     
     /**
      * Inserts an empty map at `index` (null/nil: at the end) and returns it.
      *
-     * # Errors
-     * As [`ListHandle::insert_json`].
+     * Errors: As `ListHandle.insertJson`.
      */
     func insertMap(index: UInt32?) async throws  -> MapHandle
     
     /**
      * Inserts an empty text at `index` (null/nil: at the end) and returns it.
      *
-     * # Errors
-     * As [`ListHandle::insert_json`].
+     * Errors: As `ListHandle.insertJson`.
      */
     func insertText(index: UInt32?) async throws  -> TextHandle
     
     /**
      * Appends JSON as nested maps and lists (one operation).
      *
-     * # Errors
-     * As [`ListHandle::insert_json`].
+     * Errors: As `ListHandle.insertJson`.
      */
     func pushJson(json: String) async throws 
     
     /**
      * Replaces the item at `index` by JSON (one operation).
      *
-     * # Errors
-     * As [`ListHandle::insert_json`].
+     * Errors: As `ListHandle.insertJson`.
      */
     func setJson(index: UInt32, json: String) async throws 
     
     /**
      * The whole list as JSON (`null` once deleted).
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     func toJson() async throws  -> String
     
 }
 /**
- * A collaborative list of scalar [`Value`]s.
+ * A collaborative list of scalar `Value`s.
  */
 open class ListHandle: ListHandleProtocol, @unchecked Sendable {
     fileprivate let handle: UInt64
@@ -3223,8 +3128,7 @@ open class ListHandle: ListHandleProtocol, @unchecked Sendable {
     /**
      * Deletes `count` items starting at `index`.
      *
-     * # Errors
-     * `InvalidArgument` if the range is out of bounds; `NotFound`, `Storage`, `Closed`.
+     * Errors: `InvalidArgument` if the range is out of bounds; `NotFound`, `Storage`, `Closed`.
      */
 open func delete(index: UInt32, count: UInt32)async throws   {
     return
@@ -3246,8 +3150,7 @@ open func delete(index: UInt32, count: UInt32)async throws   {
     /**
      * The item at `index`, or `null`/`nil` past the end.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
 open func get(index: UInt32)async throws  -> Value?  {
     return
@@ -3269,8 +3172,7 @@ open func get(index: UInt32)async throws  -> Value?  {
     /**
      * Inserts `value` at `index` (0 ..= length).
      *
-     * # Errors
-     * `InvalidArgument`: index past the end, oversized string, non-finite double.
+     * Errors: `InvalidArgument`: index past the end, oversized string, non-finite double.
      * `NotFound`, `Storage`, `Closed`.
      */
 open func insert(index: UInt32, value: Value)async throws   {
@@ -3293,8 +3195,7 @@ open func insert(index: UInt32, value: Value)async throws   {
     /**
      * True if empty.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
 open func isEmpty()async throws  -> Bool  {
     return
@@ -3316,8 +3217,7 @@ open func isEmpty()async throws  -> Bool  {
     /**
      * Number of items.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
 open func len()async throws  -> UInt32  {
     return
@@ -3339,8 +3239,7 @@ open func len()async throws  -> UInt32  {
     /**
      * Appends `value`.
      *
-     * # Errors
-     * As [`ListHandle::insert`].
+     * Errors: As `ListHandle.insert`.
      */
 open func push(value: Value)async throws   {
     return
@@ -3362,8 +3261,7 @@ open func push(value: Value)async throws   {
     /**
      * The counter at `index`, or null/nil.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
 open func getCounter(index: UInt32)async throws  -> CounterHandle?  {
     return
@@ -3385,8 +3283,7 @@ open func getCounter(index: UInt32)async throws  -> CounterHandle?  {
     /**
      * The item at `index` as JSON, or null/nil past the end.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
 open func getJson(index: UInt32)async throws  -> String?  {
     return
@@ -3408,8 +3305,7 @@ open func getJson(index: UInt32)async throws  -> String?  {
     /**
      * The list at `index`, or null/nil.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
 open func getList(index: UInt32)async throws  -> ListHandle?  {
     return
@@ -3431,8 +3327,7 @@ open func getList(index: UInt32)async throws  -> ListHandle?  {
     /**
      * The map at `index`, or null/nil.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
 open func getMap(index: UInt32)async throws  -> MapHandle?  {
     return
@@ -3454,8 +3349,7 @@ open func getMap(index: UInt32)async throws  -> MapHandle?  {
     /**
      * The text at `index`, or null/nil.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
 open func getText(index: UInt32)async throws  -> TextHandle?  {
     return
@@ -3477,8 +3371,7 @@ open func getText(index: UInt32)async throws  -> TextHandle?  {
     /**
      * Inserts a counter at 0 at `index` (null/nil: at the end) and returns it.
      *
-     * # Errors
-     * As [`ListHandle::insert_json`].
+     * Errors: As `ListHandle.insertJson`.
      */
 open func insertCounter(index: UInt32?)async throws  -> CounterHandle  {
     return
@@ -3500,8 +3393,7 @@ open func insertCounter(index: UInt32?)async throws  -> CounterHandle  {
     /**
      * Inserts JSON at `index` as nested maps and lists (one operation).
      *
-     * # Errors
-     * `InvalidArgument` (bad JSON, index past the end, deleted list), `NotAllowed`,
+     * Errors: `InvalidArgument` (bad JSON, index past the end, deleted list), `NotAllowed`,
      * `Storage`, `Closed`.
      */
 open func insertJson(index: UInt32, json: String)async throws   {
@@ -3524,8 +3416,7 @@ open func insertJson(index: UInt32, json: String)async throws   {
     /**
      * Inserts an empty list at `index` (null/nil: at the end) and returns it.
      *
-     * # Errors
-     * As [`ListHandle::insert_json`].
+     * Errors: As `ListHandle.insertJson`.
      */
 open func insertList(index: UInt32?)async throws  -> ListHandle  {
     return
@@ -3547,8 +3438,7 @@ open func insertList(index: UInt32?)async throws  -> ListHandle  {
     /**
      * Inserts an empty map at `index` (null/nil: at the end) and returns it.
      *
-     * # Errors
-     * As [`ListHandle::insert_json`].
+     * Errors: As `ListHandle.insertJson`.
      */
 open func insertMap(index: UInt32?)async throws  -> MapHandle  {
     return
@@ -3570,8 +3460,7 @@ open func insertMap(index: UInt32?)async throws  -> MapHandle  {
     /**
      * Inserts an empty text at `index` (null/nil: at the end) and returns it.
      *
-     * # Errors
-     * As [`ListHandle::insert_json`].
+     * Errors: As `ListHandle.insertJson`.
      */
 open func insertText(index: UInt32?)async throws  -> TextHandle  {
     return
@@ -3593,8 +3482,7 @@ open func insertText(index: UInt32?)async throws  -> TextHandle  {
     /**
      * Appends JSON as nested maps and lists (one operation).
      *
-     * # Errors
-     * As [`ListHandle::insert_json`].
+     * Errors: As `ListHandle.insertJson`.
      */
 open func pushJson(json: String)async throws   {
     return
@@ -3616,8 +3504,7 @@ open func pushJson(json: String)async throws   {
     /**
      * Replaces the item at `index` by JSON (one operation).
      *
-     * # Errors
-     * As [`ListHandle::insert_json`].
+     * Errors: As `ListHandle.insertJson`.
      */
 open func setJson(index: UInt32, json: String)async throws   {
     return
@@ -3639,8 +3526,7 @@ open func setJson(index: UInt32, json: String)async throws   {
     /**
      * The whole list as JSON (`null` once deleted).
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
 open func toJson()async throws  -> String  {
     return
@@ -3710,39 +3596,35 @@ public func FfiConverterTypeListHandle_lower(_ value: ListHandle) -> UInt64 {
 
 
 /**
- * A collaborative map from string keys (1 to 256 bytes) to scalar [`Value`]s.
+ * A collaborative map from string keys (1 to 256 bytes) to scalar `Value`s.
  */
 public protocol MapHandleProtocol: AnyObject, Sendable {
     
     /**
      * Removes `key` (no-op if absent).
      *
-     * # Errors
-     * `InvalidArgument` (empty or too long key), `NotFound`, `Storage`, `Closed`.
+     * Errors: `InvalidArgument` (empty or too long key), `NotFound`, `Storage`, `Closed`.
      */
     func delete(key: String) async throws 
     
     /**
      * The value at `key`, or `null`/`nil`.
      *
-     * # Errors
-     * `InvalidArgument` (empty or too long key), `NotFound`, `Storage`, `Closed`.
+     * Errors: `InvalidArgument` (empty or too long key), `NotFound`, `Storage`, `Closed`.
      */
     func get(key: String) async throws  -> Value?
     
     /**
      * All keys, sorted.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     func keys() async throws  -> [String]
     
     /**
      * Sets `key` to `value`.
      *
-     * # Errors
-     * `InvalidArgument`: empty or too long key, string value above the maximum operation size,
+     * Errors: `InvalidArgument`: empty or too long key, string value above the maximum operation size,
      * non-finite double. `NotFound`, `Storage`, `Closed`.
      */
     func set(key: String, value: Value) async throws 
@@ -3750,110 +3632,97 @@ public protocol MapHandleProtocol: AnyObject, Sendable {
     /**
      * The counter at `key`, or null/nil.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     func getCounter(key: String) async throws  -> CounterHandle?
     
     /**
      * The value at `key` as JSON, or null/nil.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     func getJson(key: String) async throws  -> String?
     
     /**
      * The list at `key`, or null/nil.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     func getList(key: String) async throws  -> ListHandle?
     
     /**
      * The map at `key`, or null/nil if there is none (or something else is there).
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     func getMap(key: String) async throws  -> MapHandle?
     
     /**
      * The text at `key`, or null/nil.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     func getText(key: String) async throws  -> TextHandle?
     
     /**
      * Creates a counter at 0 at `key` and returns it.
      *
-     * # Errors
-     * As [`MapHandle::set_json`].
+     * Errors: As `MapHandle.setJson`.
      */
     func insertCounter(key: String) async throws  -> CounterHandle
     
     /**
      * Creates an empty list at `key` and returns it.
      *
-     * # Errors
-     * As [`MapHandle::set_json`].
+     * Errors: As `MapHandle.setJson`.
      */
     func insertList(key: String) async throws  -> ListHandle
     
     /**
      * Creates an empty map at `key` and returns it.
      *
-     * # Errors
-     * As [`MapHandle::set_json`].
+     * Errors: As `MapHandle.setJson`.
      */
     func insertMap(key: String) async throws  -> MapHandle
     
     /**
      * Creates an empty text at `key` and returns it.
      *
-     * # Errors
-     * As [`MapHandle::set_json`].
+     * Errors: As `MapHandle.setJson`.
      */
     func insertText(key: String) async throws  -> TextHandle
     
     /**
      * True if the map has no keys.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     func isEmpty() async throws  -> Bool
     
     /**
      * Number of keys.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     func len() async throws  -> UInt32
     
     /**
      * Writes JSON at `key` as nested maps and lists (one operation).
      *
-     * # Errors
-     * `InvalidArgument` (bad key or JSON, deleted map), `NotAllowed`, `Storage`, `Closed`.
+     * Errors: `InvalidArgument` (bad key or JSON, deleted map), `NotAllowed`, `Storage`, `Closed`.
      */
     func setJson(key: String, json: String) async throws 
     
     /**
      * The whole map as JSON (`null` once deleted).
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     func toJson() async throws  -> String
     
 }
 /**
- * A collaborative map from string keys (1 to 256 bytes) to scalar [`Value`]s.
+ * A collaborative map from string keys (1 to 256 bytes) to scalar `Value`s.
  */
 open class MapHandle: MapHandleProtocol, @unchecked Sendable {
     fileprivate let handle: UInt64
@@ -3911,8 +3780,7 @@ open class MapHandle: MapHandleProtocol, @unchecked Sendable {
     /**
      * Removes `key` (no-op if absent).
      *
-     * # Errors
-     * `InvalidArgument` (empty or too long key), `NotFound`, `Storage`, `Closed`.
+     * Errors: `InvalidArgument` (empty or too long key), `NotFound`, `Storage`, `Closed`.
      */
 open func delete(key: String)async throws   {
     return
@@ -3934,8 +3802,7 @@ open func delete(key: String)async throws   {
     /**
      * The value at `key`, or `null`/`nil`.
      *
-     * # Errors
-     * `InvalidArgument` (empty or too long key), `NotFound`, `Storage`, `Closed`.
+     * Errors: `InvalidArgument` (empty or too long key), `NotFound`, `Storage`, `Closed`.
      */
 open func get(key: String)async throws  -> Value?  {
     return
@@ -3957,8 +3824,7 @@ open func get(key: String)async throws  -> Value?  {
     /**
      * All keys, sorted.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
 open func keys()async throws  -> [String]  {
     return
@@ -3980,8 +3846,7 @@ open func keys()async throws  -> [String]  {
     /**
      * Sets `key` to `value`.
      *
-     * # Errors
-     * `InvalidArgument`: empty or too long key, string value above the maximum operation size,
+     * Errors: `InvalidArgument`: empty or too long key, string value above the maximum operation size,
      * non-finite double. `NotFound`, `Storage`, `Closed`.
      */
 open func set(key: String, value: Value)async throws   {
@@ -4004,8 +3869,7 @@ open func set(key: String, value: Value)async throws   {
     /**
      * The counter at `key`, or null/nil.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
 open func getCounter(key: String)async throws  -> CounterHandle?  {
     return
@@ -4027,8 +3891,7 @@ open func getCounter(key: String)async throws  -> CounterHandle?  {
     /**
      * The value at `key` as JSON, or null/nil.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
 open func getJson(key: String)async throws  -> String?  {
     return
@@ -4050,8 +3913,7 @@ open func getJson(key: String)async throws  -> String?  {
     /**
      * The list at `key`, or null/nil.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
 open func getList(key: String)async throws  -> ListHandle?  {
     return
@@ -4073,8 +3935,7 @@ open func getList(key: String)async throws  -> ListHandle?  {
     /**
      * The map at `key`, or null/nil if there is none (or something else is there).
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
 open func getMap(key: String)async throws  -> MapHandle?  {
     return
@@ -4096,8 +3957,7 @@ open func getMap(key: String)async throws  -> MapHandle?  {
     /**
      * The text at `key`, or null/nil.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
 open func getText(key: String)async throws  -> TextHandle?  {
     return
@@ -4119,8 +3979,7 @@ open func getText(key: String)async throws  -> TextHandle?  {
     /**
      * Creates a counter at 0 at `key` and returns it.
      *
-     * # Errors
-     * As [`MapHandle::set_json`].
+     * Errors: As `MapHandle.setJson`.
      */
 open func insertCounter(key: String)async throws  -> CounterHandle  {
     return
@@ -4142,8 +4001,7 @@ open func insertCounter(key: String)async throws  -> CounterHandle  {
     /**
      * Creates an empty list at `key` and returns it.
      *
-     * # Errors
-     * As [`MapHandle::set_json`].
+     * Errors: As `MapHandle.setJson`.
      */
 open func insertList(key: String)async throws  -> ListHandle  {
     return
@@ -4165,8 +4023,7 @@ open func insertList(key: String)async throws  -> ListHandle  {
     /**
      * Creates an empty map at `key` and returns it.
      *
-     * # Errors
-     * As [`MapHandle::set_json`].
+     * Errors: As `MapHandle.setJson`.
      */
 open func insertMap(key: String)async throws  -> MapHandle  {
     return
@@ -4188,8 +4045,7 @@ open func insertMap(key: String)async throws  -> MapHandle  {
     /**
      * Creates an empty text at `key` and returns it.
      *
-     * # Errors
-     * As [`MapHandle::set_json`].
+     * Errors: As `MapHandle.setJson`.
      */
 open func insertText(key: String)async throws  -> TextHandle  {
     return
@@ -4211,8 +4067,7 @@ open func insertText(key: String)async throws  -> TextHandle  {
     /**
      * True if the map has no keys.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
 open func isEmpty()async throws  -> Bool  {
     return
@@ -4234,8 +4089,7 @@ open func isEmpty()async throws  -> Bool  {
     /**
      * Number of keys.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
 open func len()async throws  -> UInt32  {
     return
@@ -4257,8 +4111,7 @@ open func len()async throws  -> UInt32  {
     /**
      * Writes JSON at `key` as nested maps and lists (one operation).
      *
-     * # Errors
-     * `InvalidArgument` (bad key or JSON, deleted map), `NotAllowed`, `Storage`, `Closed`.
+     * Errors: `InvalidArgument` (bad key or JSON, deleted map), `NotAllowed`, `Storage`, `Closed`.
      */
 open func setJson(key: String, json: String)async throws   {
     return
@@ -4280,8 +4133,7 @@ open func setJson(key: String, json: String)async throws   {
     /**
      * The whole map as JSON (`null` once deleted).
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
 open func toJson()async throws  -> String  {
     return
@@ -4359,7 +4211,7 @@ public func FfiConverterTypeMapHandle_lower(_ value: MapHandle) -> UInt64 {
  * not call them on the UI thread in a tight loop.
  *
  * Kotlin: `Node.open(dataDir)` returns an `AutoCloseable`; closing it (or leaving `use {}`)
- * shuts the node down like [`Node::shutdown`]: network stopped, data flushed, directory
+ * shuts the node down like `Node.shutdown`: network stopped, data flushed, directory
  * released, documents and handles fail with `Closed`. Swift: `try Node.open(dataDir:)`;
  * shut down the same way when the last reference to the node goes, whatever documents are
  * still referenced.
@@ -4370,16 +4222,14 @@ public protocol NodeProtocol: AnyObject, Sendable {
      * A new document holding a copy of a Loro snapshot's content, written and signed by
      * this device alone (it is not a way around signatures or membership).
      *
-     * # Errors
-     * `InvalidArgument` (not a snapshot, too large, holds a tree), `Storage`, `Closed`.
+     * Errors: `InvalidArgument` (not a snapshot, too large, holds a tree), `Storage`, `Closed`.
      */
     func importSnapshot(snapshot: Data) async throws  -> Document
     
     /**
      * Adds a peer to contact (remembered across restarts).
      *
-     * # Errors
-     * `InvalidArgument` (malformed node id or address), `Storage`, `Closed`.
+     * Errors: `InvalidArgument` (malformed node id or address), `Storage`, `Closed`.
      */
     func addPeer(peer: PeerAddress) async throws 
     
@@ -4391,8 +4241,7 @@ public protocol NodeProtocol: AnyObject, Sendable {
     /**
      * Creates a new, empty document.
      *
-     * # Errors
-     * `Storage`, `Closed`.
+     * Errors: `Storage`, `Closed`.
      */
     func createDocument() async throws  -> Document
     
@@ -4400,16 +4249,14 @@ public protocol NodeProtocol: AnyObject, Sendable {
      * Deletes a document on this node: content, history and pending operations. Sync never
      * brings it back. Open `Document` objects of it fail with `NotFound` afterwards.
      *
-     * # Errors
-     * `InvalidArgument` (malformed id), `NotFound`, `Storage`, `Closed`.
+     * Errors: `InvalidArgument` (malformed id), `NotFound`, `Storage`, `Closed`.
      */
     func deleteDocument(id: String) async throws 
     
     /**
      * Ids of all documents on this node.
      *
-     * # Errors
-     * `Storage`, `Closed`.
+     * Errors: `Storage`, `Closed`.
      */
     func documentIds() async throws  -> [String]
     
@@ -4417,8 +4264,7 @@ public protocol NodeProtocol: AnyObject, Sendable {
      * Writes a snapshot of every loaded document so the next open is fast. Edits are durable
      * without it.
      *
-     * # Errors
-     * `Storage`, `Closed`.
+     * Errors: `Storage`, `Closed`.
      */
     func flush() async throws 
     
@@ -4426,21 +4272,19 @@ public protocol NodeProtocol: AnyObject, Sendable {
      * Whether another device writes with this device's identity (see the event
      * `IdentityCloned`): writes with it are refused once it does.
      *
-     * # Errors
-     * `Closed`.
+     * Errors: `Closed`.
      */
     func identityCloned() async throws  -> Bool
     
     /**
      * Whether the network is running.
      *
-     * # Errors
-     * `Closed`.
+     * Errors: `Closed`.
      */
     func isOnline() async throws  -> Bool
     
     /**
-     * True once [`Node::shutdown`] was called.
+     * True once `Node.shutdown` was called.
      */
     func isShutDown()  -> Bool
     
@@ -4450,7 +4294,7 @@ public protocol NodeProtocol: AnyObject, Sendable {
      * the network runs, connects and catches up in the background. Returns the (possibly still
      * empty) document; watch `DocumentChanged` events for its content.
      *
-     * # Errors
+     * Errors:
      * - `InvalidInvite`: not an invite, malformed, or issued by this node.
      * - `NotFound`: the document was deleted on this node.
      * - `Storage`, `Closed`.
@@ -4461,8 +4305,7 @@ public protocol NodeProtocol: AnyObject, Sendable {
      * This device's public key bundle: hand it to a member of a document (e.g. in a QR code)
      * so they can add this device with `Document.addMember`.
      *
-     * # Errors
-     * `Crypto`, `Storage`, `Closed`.
+     * Errors: `Crypto`, `Storage`, `Closed`.
      */
     func keyBundle() async throws  -> Data
     
@@ -4476,8 +4319,7 @@ public protocol NodeProtocol: AnyObject, Sendable {
      * options it was started with. Returns the new addresses, or `null`/`nil` when the
      * network is not running (then there is nothing to do).
      *
-     * # Errors
-     * `InvalidArgument` (malformed options), `Network` (rebinding failed: the network is
+     * Errors: `InvalidArgument` (malformed options), `Network` (rebinding failed: the network is
      * stopped; start it again), `Closed`.
      */
     func networkChanged(options: NetworkOptions?) async throws  -> NetworkInfo?
@@ -4485,15 +4327,14 @@ public protocol NodeProtocol: AnyObject, Sendable {
     /**
      * The running network's node id and addresses.
      *
-     * # Errors
-     * `Network` if the network is not running; `Closed`.
+     * Errors: `Network` if the network is not running; `Closed`.
      */
     func networkInfo() async throws  -> NetworkInfo
     
     /**
      * Opens an existing document by id.
      *
-     * # Errors
+     * Errors:
      * - `InvalidArgument`: `id` is not 64 hex characters.
      * - `NotFound`: no such document on this node (never created, joined, or deleted).
      * - `Storage`, `Closed`.
@@ -4503,8 +4344,7 @@ public protocol NodeProtocol: AnyObject, Sendable {
     /**
      * Local operations of all documents that no peer has acknowledged yet, oldest first.
      *
-     * # Errors
-     * `Storage`, `Closed`.
+     * Errors: `Storage`, `Closed`.
      */
     func pendingOps() async throws  -> [PendingOp]
     
@@ -4512,8 +4352,7 @@ public protocol NodeProtocol: AnyObject, Sendable {
      * Revokes every invite issued for `document`: devices holding one can no longer join by
      * request (members already added stay). Returns how many were live.
      *
-     * # Errors
-     * `InvalidArgument` (bad id), `Storage`, `Closed`.
+     * Errors: `InvalidArgument` (bad id), `Storage`, `Closed`.
      */
     func revokeInvites(document: String) async throws  -> UInt64
     
@@ -4523,8 +4362,7 @@ public protocol NodeProtocol: AnyObject, Sendable {
      * opens afterwards with the key its key store holds. Takes time in proportion to the
      * database: call it off the main thread.
      *
-     * # Errors
-     * `Storage`, `Closed`, `Crypto` (the key store failed; the old key still opens).
+     * Errors: `Storage`, `Closed`, `Crypto` (the key store failed; the old key still opens).
      */
     func rotateStoreKey() async throws 
     
@@ -4534,8 +4372,7 @@ public protocol NodeProtocol: AnyObject, Sendable {
      * arrives there as `FieldSyncEvent.DirectMessage`. Needs the peer's key bundle (from an
      * invite it issued, or announced in a shared document). Returns the message number.
      *
-     * # Errors
-     * `InvalidArgument` (bad id, unknown key bundle, payload too large), `Crypto`, `Storage`,
+     * Errors: `InvalidArgument` (bad id, unknown key bundle, payload too large), `Crypto`, `Storage`,
      * `Closed`.
      */
     func sendDirect(peer: String, payload: Data) async throws  -> UInt64
@@ -4546,11 +4383,9 @@ public protocol NodeProtocol: AnyObject, Sendable {
      * and its documents fail with `Closed`. Idempotent. Without it, the directory is
      * released when the node and all its documents are closed (Kotlin) / released (Swift).
      *
-     * # Errors
-     * `Storage` if the final flush fails (the node is shut down anyway).
+     * Errors: `Storage` if the final flush fails (the node is shut down anyway).
      *
-     * # Cancel safety
-     * The node is marked shut down before the first await; cancelling only skips the flush.
+     * Cancel safety: The node is marked shut down before the first await; cancelling only skips the flush.
      */
     func shutdown() async throws 
     
@@ -4558,29 +4393,27 @@ public protocol NodeProtocol: AnyObject, Sendable {
      * Starts networking: binds QUIC, contacts bootstrap and remembered peers and syncs every
      * document. Edits made offline go out now. Returns this node's id and addresses.
      *
-     * # Errors
+     * Errors:
      * - `InvalidArgument`: malformed `bind_ip`, bootstrap peer or relay URL.
      * - `Network`: already running, or binding / starting failed.
      * - `Closed`.
      *
-     * # Cancel safety
-     * Cancelling while starting aborts the start; the network may then need a
-     * [`Node::stop_network`] before it can be started again.
+     * Cancel safety: Cancelling while starting aborts the start; the network may then need a
+     * `Node.stopNetwork` before it can be started again.
      */
     func startNetwork(options: NetworkOptions) async throws  -> NetworkInfo
     
     /**
      * Stops networking. The node keeps working offline; edits wait in the outbox and go out
-     * after the next [`Node::start_network`].
+     * after the next `Node.startNetwork`.
      *
-     * # Errors
-     * `Network` if the network is not running; `Closed`.
+     * Errors: `Network` if the network is not running; `Closed`.
      */
     func stopNetwork() async throws 
     
     /**
-     * Subscribes to this node's events. See [`EventSubscription`]. After
-     * [`Node::shutdown`] the subscription is returned already ended.
+     * Subscribes to this node's events. See `EventSubscription`. After
+     * `Node.shutdown` the subscription is returned already ended.
      */
     func subscribe()  -> EventSubscription
     
@@ -4594,7 +4427,7 @@ public protocol NodeProtocol: AnyObject, Sendable {
  * not call them on the UI thread in a tight loop.
  *
  * Kotlin: `Node.open(dataDir)` returns an `AutoCloseable`; closing it (or leaving `use {}`)
- * shuts the node down like [`Node::shutdown`]: network stopped, data flushed, directory
+ * shuts the node down like `Node.shutdown`: network stopped, data flushed, directory
  * released, documents and handles fail with `Closed`. Swift: `try Node.open(dataDir:)`;
  * shut down the same way when the last reference to the node goes, whatever documents are
  * still referenced.
@@ -4658,7 +4491,7 @@ open class Node: NodeProtocol, @unchecked Sendable {
      * (sealed) database and the store key in the file `store.key` of the data directory.
      * The directory is made private to the app's user and locked for this node.
      *
-     * # Errors
+     * Errors:
      * - `InvalidArgument`: `data_dir` is empty, longer than 4096 bytes or contains NUL.
      * - `Busy`: another node has this data directory open.
      * - `WrongKey`: the store key does not open the database (nothing was changed).
@@ -4688,8 +4521,7 @@ public static func `open`(dataDir: String, keyStore: DeviceKeyStore? = nil)async
      * A new document holding a copy of a Loro snapshot's content, written and signed by
      * this device alone (it is not a way around signatures or membership).
      *
-     * # Errors
-     * `InvalidArgument` (not a snapshot, too large, holds a tree), `Storage`, `Closed`.
+     * Errors: `InvalidArgument` (not a snapshot, too large, holds a tree), `Storage`, `Closed`.
      */
 open func importSnapshot(snapshot: Data)async throws  -> Document  {
     return
@@ -4711,8 +4543,7 @@ open func importSnapshot(snapshot: Data)async throws  -> Document  {
     /**
      * Adds a peer to contact (remembered across restarts).
      *
-     * # Errors
-     * `InvalidArgument` (malformed node id or address), `Storage`, `Closed`.
+     * Errors: `InvalidArgument` (malformed node id or address), `Storage`, `Closed`.
      */
 open func addPeer(peer: PeerAddress)async throws   {
     return
@@ -4746,8 +4577,7 @@ open func authorId() -> String  {
     /**
      * Creates a new, empty document.
      *
-     * # Errors
-     * `Storage`, `Closed`.
+     * Errors: `Storage`, `Closed`.
      */
 open func createDocument()async throws  -> Document  {
     return
@@ -4770,8 +4600,7 @@ open func createDocument()async throws  -> Document  {
      * Deletes a document on this node: content, history and pending operations. Sync never
      * brings it back. Open `Document` objects of it fail with `NotFound` afterwards.
      *
-     * # Errors
-     * `InvalidArgument` (malformed id), `NotFound`, `Storage`, `Closed`.
+     * Errors: `InvalidArgument` (malformed id), `NotFound`, `Storage`, `Closed`.
      */
 open func deleteDocument(id: String)async throws   {
     return
@@ -4793,8 +4622,7 @@ open func deleteDocument(id: String)async throws   {
     /**
      * Ids of all documents on this node.
      *
-     * # Errors
-     * `Storage`, `Closed`.
+     * Errors: `Storage`, `Closed`.
      */
 open func documentIds()async throws  -> [String]  {
     return
@@ -4817,8 +4645,7 @@ open func documentIds()async throws  -> [String]  {
      * Writes a snapshot of every loaded document so the next open is fast. Edits are durable
      * without it.
      *
-     * # Errors
-     * `Storage`, `Closed`.
+     * Errors: `Storage`, `Closed`.
      */
 open func flush()async throws   {
     return
@@ -4841,8 +4668,7 @@ open func flush()async throws   {
      * Whether another device writes with this device's identity (see the event
      * `IdentityCloned`): writes with it are refused once it does.
      *
-     * # Errors
-     * `Closed`.
+     * Errors: `Closed`.
      */
 open func identityCloned()async throws  -> Bool  {
     return
@@ -4864,8 +4690,7 @@ open func identityCloned()async throws  -> Bool  {
     /**
      * Whether the network is running.
      *
-     * # Errors
-     * `Closed`.
+     * Errors: `Closed`.
      */
 open func isOnline()async throws  -> Bool  {
     return
@@ -4885,7 +4710,7 @@ open func isOnline()async throws  -> Bool  {
 }
     
     /**
-     * True once [`Node::shutdown`] was called.
+     * True once `Node.shutdown` was called.
      */
 open func isShutDown() -> Bool  {
     return try!  FfiConverterBool.lift(try! rustCall() {
@@ -4902,7 +4727,7 @@ open func isShutDown() -> Bool  {
      * the network runs, connects and catches up in the background. Returns the (possibly still
      * empty) document; watch `DocumentChanged` events for its content.
      *
-     * # Errors
+     * Errors:
      * - `InvalidInvite`: not an invite, malformed, or issued by this node.
      * - `NotFound`: the document was deleted on this node.
      * - `Storage`, `Closed`.
@@ -4928,8 +4753,7 @@ open func join(invite: String)async throws  -> Document  {
      * This device's public key bundle: hand it to a member of a document (e.g. in a QR code)
      * so they can add this device with `Document.addMember`.
      *
-     * # Errors
-     * `Crypto`, `Storage`, `Closed`.
+     * Errors: `Crypto`, `Storage`, `Closed`.
      */
 open func keyBundle()async throws  -> Data  {
     return
@@ -4958,8 +4782,7 @@ open func keyBundle()async throws  -> Data  {
      * options it was started with. Returns the new addresses, or `null`/`nil` when the
      * network is not running (then there is nothing to do).
      *
-     * # Errors
-     * `InvalidArgument` (malformed options), `Network` (rebinding failed: the network is
+     * Errors: `InvalidArgument` (malformed options), `Network` (rebinding failed: the network is
      * stopped; start it again), `Closed`.
      */
 open func networkChanged(options: NetworkOptions? = nil)async throws  -> NetworkInfo?  {
@@ -4982,8 +4805,7 @@ open func networkChanged(options: NetworkOptions? = nil)async throws  -> Network
     /**
      * The running network's node id and addresses.
      *
-     * # Errors
-     * `Network` if the network is not running; `Closed`.
+     * Errors: `Network` if the network is not running; `Closed`.
      */
 open func networkInfo()async throws  -> NetworkInfo  {
     return
@@ -5005,7 +4827,7 @@ open func networkInfo()async throws  -> NetworkInfo  {
     /**
      * Opens an existing document by id.
      *
-     * # Errors
+     * Errors:
      * - `InvalidArgument`: `id` is not 64 hex characters.
      * - `NotFound`: no such document on this node (never created, joined, or deleted).
      * - `Storage`, `Closed`.
@@ -5030,8 +4852,7 @@ open func openDocument(id: String)async throws  -> Document  {
     /**
      * Local operations of all documents that no peer has acknowledged yet, oldest first.
      *
-     * # Errors
-     * `Storage`, `Closed`.
+     * Errors: `Storage`, `Closed`.
      */
 open func pendingOps()async throws  -> [PendingOp]  {
     return
@@ -5054,8 +4875,7 @@ open func pendingOps()async throws  -> [PendingOp]  {
      * Revokes every invite issued for `document`: devices holding one can no longer join by
      * request (members already added stay). Returns how many were live.
      *
-     * # Errors
-     * `InvalidArgument` (bad id), `Storage`, `Closed`.
+     * Errors: `InvalidArgument` (bad id), `Storage`, `Closed`.
      */
 open func revokeInvites(document: String)async throws  -> UInt64  {
     return
@@ -5080,8 +4900,7 @@ open func revokeInvites(document: String)async throws  -> UInt64  {
      * opens afterwards with the key its key store holds. Takes time in proportion to the
      * database: call it off the main thread.
      *
-     * # Errors
-     * `Storage`, `Closed`, `Crypto` (the key store failed; the old key still opens).
+     * Errors: `Storage`, `Closed`, `Crypto` (the key store failed; the old key still opens).
      */
 open func rotateStoreKey()async throws   {
     return
@@ -5106,8 +4925,7 @@ open func rotateStoreKey()async throws   {
      * arrives there as `FieldSyncEvent.DirectMessage`. Needs the peer's key bundle (from an
      * invite it issued, or announced in a shared document). Returns the message number.
      *
-     * # Errors
-     * `InvalidArgument` (bad id, unknown key bundle, payload too large), `Crypto`, `Storage`,
+     * Errors: `InvalidArgument` (bad id, unknown key bundle, payload too large), `Crypto`, `Storage`,
      * `Closed`.
      */
 open func sendDirect(peer: String, payload: Data)async throws  -> UInt64  {
@@ -5133,11 +4951,9 @@ open func sendDirect(peer: String, payload: Data)async throws  -> UInt64  {
      * and its documents fail with `Closed`. Idempotent. Without it, the directory is
      * released when the node and all its documents are closed (Kotlin) / released (Swift).
      *
-     * # Errors
-     * `Storage` if the final flush fails (the node is shut down anyway).
+     * Errors: `Storage` if the final flush fails (the node is shut down anyway).
      *
-     * # Cancel safety
-     * The node is marked shut down before the first await; cancelling only skips the flush.
+     * Cancel safety: The node is marked shut down before the first await; cancelling only skips the flush.
      */
 open func shutdown()async throws   {
     return
@@ -5160,14 +4976,13 @@ open func shutdown()async throws   {
      * Starts networking: binds QUIC, contacts bootstrap and remembered peers and syncs every
      * document. Edits made offline go out now. Returns this node's id and addresses.
      *
-     * # Errors
+     * Errors:
      * - `InvalidArgument`: malformed `bind_ip`, bootstrap peer or relay URL.
      * - `Network`: already running, or binding / starting failed.
      * - `Closed`.
      *
-     * # Cancel safety
-     * Cancelling while starting aborts the start; the network may then need a
-     * [`Node::stop_network`] before it can be started again.
+     * Cancel safety: Cancelling while starting aborts the start; the network may then need a
+     * `Node.stopNetwork` before it can be started again.
      */
 open func startNetwork(options: NetworkOptions)async throws  -> NetworkInfo  {
     return
@@ -5188,10 +5003,9 @@ open func startNetwork(options: NetworkOptions)async throws  -> NetworkInfo  {
     
     /**
      * Stops networking. The node keeps working offline; edits wait in the outbox and go out
-     * after the next [`Node::start_network`].
+     * after the next `Node.startNetwork`.
      *
-     * # Errors
-     * `Network` if the network is not running; `Closed`.
+     * Errors: `Network` if the network is not running; `Closed`.
      */
 open func stopNetwork()async throws   {
     return
@@ -5211,8 +5025,8 @@ open func stopNetwork()async throws   {
 }
     
     /**
-     * Subscribes to this node's events. See [`EventSubscription`]. After
-     * [`Node::shutdown`] the subscription is returned already ended.
+     * Subscribes to this node's events. See `EventSubscription`. After
+     * `Node.shutdown` the subscription is returned already ended.
      */
 open func subscribe() -> EventSubscription  {
     return try!  FfiConverterTypeEventSubscription_lift(try! rustCall() {
@@ -5274,8 +5088,8 @@ public func FfiConverterTypeNode_lower(_ value: Node) -> UInt64 {
 
 
 /**
- * Changes of one document's [`SyncStatus`], from `Document.syncStatuses()`: the first
- * [`SyncStatusSubscription::next`] returns the status now, every later one waits until it
+ * Changes of one document's `SyncStatus`, from `Document.syncStatuses()`: the first
+ * `SyncStatusSubscription.next` returns the status now, every later one waits until it
  * differs (peers connect or leave, the outbox fills or drains, a sync finishes, the network
  * starts or stops). `android/` wraps it as a `Flow` (`document.syncStatusFlow()`), `ios/` as an
  * `AsyncStream` (`document.syncStatusStream()`).
@@ -5291,16 +5105,15 @@ public protocol SyncStatusSubscriptionProtocol: AnyObject, Sendable {
      * The status now (first call) or once it changed; `null`/`nil` when the subscription
      * ended (cancelled, node shut down, document deleted). Never throws.
      *
-     * # Cancel safety
-     * Cancelling the calling coroutine / task drops the wait; the next call returns the
+     * Cancel safety: Cancelling the calling coroutine / task drops the wait; the next call returns the
      * status if it differs from the last one returned.
      */
     func next() async  -> SyncStatus?
     
 }
 /**
- * Changes of one document's [`SyncStatus`], from `Document.syncStatuses()`: the first
- * [`SyncStatusSubscription::next`] returns the status now, every later one waits until it
+ * Changes of one document's `SyncStatus`, from `Document.syncStatuses()`: the first
+ * `SyncStatusSubscription.next` returns the status now, every later one waits until it
  * differs (peers connect or leave, the outbox fills or drains, a sync finishes, the network
  * starts or stops). `android/` wraps it as a `Flow` (`document.syncStatusFlow()`), `ios/` as an
  * `AsyncStream` (`document.syncStatusStream()`).
@@ -5373,8 +5186,7 @@ open func cancel()  {try! rustCall() {
      * The status now (first call) or once it changed; `null`/`nil` when the subscription
      * ended (cancelled, node shut down, document deleted). Never throws.
      *
-     * # Cancel safety
-     * Cancelling the calling coroutine / task drops the wait; the next call returns the
+     * Cancel safety: Cancelling the calling coroutine / task drops the wait; the next call returns the
      * status if it differs from the last one returned.
      */
 open func next()async  -> SyncStatus?  {
@@ -5452,27 +5264,24 @@ public protocol TextHandleProtocol: AnyObject, Sendable {
     /**
      * The current text.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     func content() async throws  -> String
     
     /**
      * Deletes `len` units (UTF-16 by default) starting at `pos`.
      *
-     * # Errors
-     * `InvalidArgument` if the range is out of bounds; `NotFound`, `Storage`, `Closed`.
+     * Errors: `InvalidArgument` if the range is out of bounds; `NotFound`, `Storage`, `Closed`.
      */
     func delete(pos: UInt32, len: UInt32) async throws 
     
     /**
      * Inserts `text` at position `pos` (0 ..= length), counted in the handle's unit:
-     * UTF-16 code units unless [`TextHandle::with_unit`] says otherwise, so a Kotlin
+     * UTF-16 code units unless `TextHandle.withUnit` says otherwise, so a Kotlin
      * `String` index or a Swift `String.utf16` offset is a position. A position inside a
      * character (between a surrogate pair's halves) is refused.
      *
-     * # Errors
-     * `InvalidArgument`: `text` is empty or larger than the maximum operation size, or `pos`
+     * Errors: `InvalidArgument`: `text` is empty or larger than the maximum operation size, or `pos`
      * is past the end. `NotFound`, `Storage`, `Closed`.
      */
     func insert(pos: UInt32, text: String) async throws 
@@ -5480,24 +5289,21 @@ public protocol TextHandleProtocol: AnyObject, Sendable {
     /**
      * True if empty.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     func isEmpty() async throws  -> Bool
     
     /**
      * Length in the handle's unit (UTF-16 code units by default).
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     func len() async throws  -> UInt32
     
     /**
      * Appends `text` at the end.
      *
-     * # Errors
-     * As [`TextHandle::insert`].
+     * Errors: As `TextHandle.insert`.
      */
     func push(text: String) async throws 
     
@@ -5571,8 +5377,7 @@ open class TextHandle: TextHandleProtocol, @unchecked Sendable {
     /**
      * The current text.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
 open func content()async throws  -> String  {
     return
@@ -5594,8 +5399,7 @@ open func content()async throws  -> String  {
     /**
      * Deletes `len` units (UTF-16 by default) starting at `pos`.
      *
-     * # Errors
-     * `InvalidArgument` if the range is out of bounds; `NotFound`, `Storage`, `Closed`.
+     * Errors: `InvalidArgument` if the range is out of bounds; `NotFound`, `Storage`, `Closed`.
      */
 open func delete(pos: UInt32, len: UInt32)async throws   {
     return
@@ -5616,12 +5420,11 @@ open func delete(pos: UInt32, len: UInt32)async throws   {
     
     /**
      * Inserts `text` at position `pos` (0 ..= length), counted in the handle's unit:
-     * UTF-16 code units unless [`TextHandle::with_unit`] says otherwise, so a Kotlin
+     * UTF-16 code units unless `TextHandle.withUnit` says otherwise, so a Kotlin
      * `String` index or a Swift `String.utf16` offset is a position. A position inside a
      * character (between a surrogate pair's halves) is refused.
      *
-     * # Errors
-     * `InvalidArgument`: `text` is empty or larger than the maximum operation size, or `pos`
+     * Errors: `InvalidArgument`: `text` is empty or larger than the maximum operation size, or `pos`
      * is past the end. `NotFound`, `Storage`, `Closed`.
      */
 open func insert(pos: UInt32, text: String)async throws   {
@@ -5644,8 +5447,7 @@ open func insert(pos: UInt32, text: String)async throws   {
     /**
      * True if empty.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
 open func isEmpty()async throws  -> Bool  {
     return
@@ -5667,8 +5469,7 @@ open func isEmpty()async throws  -> Bool  {
     /**
      * Length in the handle's unit (UTF-16 code units by default).
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
 open func len()async throws  -> UInt32  {
     return
@@ -5690,8 +5491,7 @@ open func len()async throws  -> UInt32  {
     /**
      * Appends `text` at the end.
      *
-     * # Errors
-     * As [`TextHandle::insert`].
+     * Errors: As `TextHandle.insert`.
      */
 open func push(text: String)async throws   {
     return
@@ -7022,7 +6822,7 @@ public func FfiConverterTypeContainerHandle_lower(_ value: ContainerHandle) -> R
 
 /**
  * An error returned to the app (Kotlin: `FieldSyncException.<Variant>`, Swift:
- * `FieldSyncError.<variant>`). Branch on the variant or on [`FieldSyncError::code`] (stable
+ * `FieldSyncError.<variant>`). Branch on the variant or on `FieldSyncError.code` (stable
  * across versions); the message (Kotlin `message` / `toString()`, Swift `description` /
  * `localizedDescription`) reads "not found: document 3f2a…" and is for logs and people, not
  * for parsing.
@@ -8154,7 +7954,7 @@ public func FfiConverterTypeValue_lower(_ value: Value) -> RustBuffer {
 
 
 /**
- * How two replicas of a document relate (see [`compare_versions`]).
+ * How two replicas of a document relate (see `compareVersions`).
  */
 
 public enum VersionOrdering: Equatable, Hashable {
@@ -8982,10 +8782,9 @@ fileprivate func uniffiFutureContinuationCallback(handle: UInt64, pollResult: In
     }
 }
 /**
- * Compares two version vectors (from [`Document::version`], possibly of two replicas).
+ * Compares two version vectors (from `Document.version`, possibly of two replicas).
  *
- * # Errors
- * `InvalidArgument` if a key is not an author id.
+ * Errors: `InvalidArgument` if a key is not an author id.
  */
 public func compareVersions(first: [String: UInt32], second: [String: UInt32])throws  -> VersionOrdering  {
     return try  FfiConverterTypeVersionOrdering_lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
@@ -9001,8 +8800,7 @@ public func compareVersions(first: [String: UInt32], second: [String: UInt32])th
  * removes the current logger when `logger` is `null`/`nil`. May be called again at any time to
  * replace the logger or change the level.
  *
- * # Errors
- * `Internal` if the process already has another global `tracing` subscriber installed (only
+ * Errors: `Internal` if the process already has another global `tracing` subscriber installed (only
  * possible when FieldSync is embedded next to other Rust code that installs one).
  */
 public func setLogger(logger: FieldSyncLogger?, maxLevel: LogLevel? = nil)throws   {try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
@@ -9029,247 +8827,247 @@ private let initializationResult: InitializationResult = {
     if bindings_contract_version != scaffolding_contract_version {
         return InitializationResult.contractVersionMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_func_compare_versions() != 51255) {
+    if (uniffi_fieldsync_ffi_checksum_func_compare_versions() != 56851) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_func_set_logger() != 38005) {
+    if (uniffi_fieldsync_ffi_checksum_func_set_logger() != 41005) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_add_member() != 60059) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_add_member() != 2908) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_add_member_as() != 7870) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_add_member_as() != 57112) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_add_relay() != 9683) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_add_relay() != 25393) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_can_read() != 13403) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_can_read() != 36904) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_document_id() != 8483) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_invite() != 6599) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_invite() != 46775) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_list() != 19768) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_list() != 39799) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_map() != 43237) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_map() != 5590) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_members() != 11295) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_members() != 6153) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_my_role() != 54718) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_my_role() != 19206) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_op_count() != 54622) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_op_count() != 12139) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_pending_ops() != 8645) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_pending_ops() != 59906) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_publish_ephemeral() != 52399) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_publish_ephemeral() != 39515) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_remove_member() != 20754) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_remove_member() != 34763) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_roles() != 37812) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_roles() != 31848) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_set_role() != 51077) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_set_role() != 40775) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_sync_status() != 12531) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_sync_status() != 19092) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_sync_statuses() != 3292) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_sync_statuses() != 48979) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_text() != 24598) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_text() != 21580) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_to_json() != 17070) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_to_json() != 24657) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_version() != 38248) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_version() != 58237) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_at() != 5815) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_at() != 63892) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_can_redo() != 24521) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_can_redo() != 49570) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_can_undo() != 2914) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_can_undo() != 11194) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_counter() != 59482) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_counter() != 63513) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_current_version() != 29516) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_current_version() != 48926) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_diff() != 37448) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_diff() != 35699) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_export_snapshot() != 56962) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_export_snapshot() != 41624) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_forks() != 36972) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_forks() != 10540) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_get_json() != 32792) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_get_json() != 39578) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_history() != 28307) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_history() != 38541) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_json_at() != 55872) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_json_at() != 58092) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_observe() != 25065) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_observe() != 59712) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_observe_path() != 57052) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_observe_path() != 50783) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_redo() != 13366) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_redo() != 2458) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_set_json() != 24063) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_set_json() != 13365) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_undo() != 35290) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_undo() != 37478) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_listhandle_delete() != 57239) {
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_delete() != 32981) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_listhandle_get() != 22269) {
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_get() != 2773) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_listhandle_insert() != 17267) {
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_insert() != 27839) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_listhandle_is_empty() != 36023) {
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_is_empty() != 43465) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_listhandle_len() != 50948) {
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_len() != 3276) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_listhandle_push() != 53394) {
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_push() != 23330) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_listhandle_get_counter() != 60052) {
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_get_counter() != 26164) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_listhandle_get_json() != 28674) {
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_get_json() != 16) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_listhandle_get_list() != 4861) {
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_get_list() != 61568) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_listhandle_get_map() != 5033) {
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_get_map() != 62922) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_listhandle_get_text() != 19670) {
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_get_text() != 51278) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_listhandle_insert_counter() != 57206) {
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_insert_counter() != 52049) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_listhandle_insert_json() != 30548) {
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_insert_json() != 42209) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_listhandle_insert_list() != 4436) {
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_insert_list() != 48112) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_listhandle_insert_map() != 34068) {
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_insert_map() != 50707) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_listhandle_insert_text() != 64571) {
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_insert_text() != 34523) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_listhandle_push_json() != 21577) {
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_push_json() != 35205) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_listhandle_set_json() != 4466) {
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_set_json() != 51812) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_listhandle_to_json() != 60856) {
+    if (uniffi_fieldsync_ffi_checksum_method_listhandle_to_json() != 7781) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_maphandle_delete() != 29125) {
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_delete() != 46461) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_maphandle_get() != 35728) {
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_get() != 35181) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_maphandle_keys() != 24444) {
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_keys() != 9125) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_maphandle_set() != 54900) {
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_set() != 50302) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_maphandle_get_counter() != 10813) {
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_get_counter() != 28064) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_maphandle_get_json() != 10242) {
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_get_json() != 5929) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_maphandle_get_list() != 11140) {
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_get_list() != 30695) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_maphandle_get_map() != 27243) {
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_get_map() != 42277) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_maphandle_get_text() != 38369) {
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_get_text() != 64155) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_maphandle_insert_counter() != 26542) {
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_insert_counter() != 25182) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_maphandle_insert_list() != 47290) {
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_insert_list() != 8206) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_maphandle_insert_map() != 938) {
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_insert_map() != 49423) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_maphandle_insert_text() != 39441) {
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_insert_text() != 11530) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_maphandle_is_empty() != 51942) {
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_is_empty() != 47509) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_maphandle_len() != 65380) {
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_len() != 36109) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_maphandle_set_json() != 46011) {
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_set_json() != 34184) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_maphandle_to_json() != 28264) {
+    if (uniffi_fieldsync_ffi_checksum_method_maphandle_to_json() != 30846) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_texthandle_content() != 41227) {
+    if (uniffi_fieldsync_ffi_checksum_method_texthandle_content() != 55126) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_texthandle_delete() != 29054) {
+    if (uniffi_fieldsync_ffi_checksum_method_texthandle_delete() != 36151) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_texthandle_insert() != 36808) {
+    if (uniffi_fieldsync_ffi_checksum_method_texthandle_insert() != 40358) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_texthandle_is_empty() != 56874) {
+    if (uniffi_fieldsync_ffi_checksum_method_texthandle_is_empty() != 34045) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_texthandle_len() != 52427) {
+    if (uniffi_fieldsync_ffi_checksum_method_texthandle_len() != 51776) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_texthandle_push() != 16510) {
+    if (uniffi_fieldsync_ffi_checksum_method_texthandle_push() != 47418) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_texthandle_unit() != 18737) {
@@ -9278,13 +9076,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_ffi_checksum_method_texthandle_with_unit() != 36679) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_eventsubscription_cancel() != 8773) {
+    if (uniffi_fieldsync_ffi_checksum_method_eventsubscription_cancel() != 43037) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_eventsubscription_is_cancelled() != 19616) {
+    if (uniffi_fieldsync_ffi_checksum_method_eventsubscription_is_cancelled() != 47058) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_eventsubscription_next() != 19322) {
+    if (uniffi_fieldsync_ffi_checksum_method_eventsubscription_next() != 9005) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_devicekeystore_load() != 2229) {
@@ -9308,88 +9106,88 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_ffi_checksum_method_changesubscription_next() != 64883) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_counterhandle_increment() != 59815) {
+    if (uniffi_fieldsync_ffi_checksum_method_counterhandle_increment() != 29069) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_counterhandle_value() != 32219) {
+    if (uniffi_fieldsync_ffi_checksum_method_counterhandle_value() != 6948) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_node_import_snapshot() != 39224) {
+    if (uniffi_fieldsync_ffi_checksum_method_node_import_snapshot() != 20979) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_node_add_peer() != 55459) {
+    if (uniffi_fieldsync_ffi_checksum_method_node_add_peer() != 49499) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_node_author_id() != 374) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_node_create_document() != 14728) {
+    if (uniffi_fieldsync_ffi_checksum_method_node_create_document() != 43449) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_node_delete_document() != 58187) {
+    if (uniffi_fieldsync_ffi_checksum_method_node_delete_document() != 39345) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_node_document_ids() != 58065) {
+    if (uniffi_fieldsync_ffi_checksum_method_node_document_ids() != 62584) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_node_flush() != 41664) {
+    if (uniffi_fieldsync_ffi_checksum_method_node_flush() != 44131) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_node_identity_cloned() != 16928) {
+    if (uniffi_fieldsync_ffi_checksum_method_node_identity_cloned() != 6703) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_node_is_online() != 58650) {
+    if (uniffi_fieldsync_ffi_checksum_method_node_is_online() != 47482) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_node_is_shut_down() != 37328) {
+    if (uniffi_fieldsync_ffi_checksum_method_node_is_shut_down() != 30397) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_node_join() != 14948) {
+    if (uniffi_fieldsync_ffi_checksum_method_node_join() != 42751) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_node_key_bundle() != 6497) {
+    if (uniffi_fieldsync_ffi_checksum_method_node_key_bundle() != 56372) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_node_network_changed() != 14628) {
+    if (uniffi_fieldsync_ffi_checksum_method_node_network_changed() != 62859) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_node_network_info() != 45606) {
+    if (uniffi_fieldsync_ffi_checksum_method_node_network_info() != 51608) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_node_open_document() != 50161) {
+    if (uniffi_fieldsync_ffi_checksum_method_node_open_document() != 24985) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_node_pending_ops() != 48868) {
+    if (uniffi_fieldsync_ffi_checksum_method_node_pending_ops() != 14647) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_node_revoke_invites() != 31431) {
+    if (uniffi_fieldsync_ffi_checksum_method_node_revoke_invites() != 14437) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_node_rotate_store_key() != 61009) {
+    if (uniffi_fieldsync_ffi_checksum_method_node_rotate_store_key() != 6204) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_node_send_direct() != 25093) {
+    if (uniffi_fieldsync_ffi_checksum_method_node_send_direct() != 64929) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_node_shutdown() != 39061) {
+    if (uniffi_fieldsync_ffi_checksum_method_node_shutdown() != 34587) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_node_start_network() != 2532) {
+    if (uniffi_fieldsync_ffi_checksum_method_node_start_network() != 20922) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_node_stop_network() != 45218) {
+    if (uniffi_fieldsync_ffi_checksum_method_node_stop_network() != 3166) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_node_subscribe() != 5782) {
+    if (uniffi_fieldsync_ffi_checksum_method_node_subscribe() != 6536) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_syncstatussubscription_cancel() != 61305) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_syncstatussubscription_next() != 37661) {
+    if (uniffi_fieldsync_ffi_checksum_method_syncstatussubscription_next() != 29960) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_constructor_node_open() != 52969) {
+    if (uniffi_fieldsync_ffi_checksum_constructor_node_open() != 25754) {
         return InitializationResult.apiChecksumMismatch
     }
 

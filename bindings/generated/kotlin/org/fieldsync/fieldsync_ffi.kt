@@ -1962,7 +1962,7 @@ public object FfiConverterByteArray: FfiConverterRustBuffer<ByteArray> {
 /**
  * A pull subscription to changes of a document or of one container in it. `android/`
  * wraps it as `Flow<ChangeItem>` (`document.changes()`), `ios/` as an `AsyncSequence`.
- * At most 256 batches wait; a slower consumer receives one [`ChangeItem::Lagged`].
+ * At most 256 batches wait; a slower consumer receives one `ChangeItem.Lagged`.
  */
 public interface ChangeSubscriptionInterface {
     
@@ -1983,7 +1983,7 @@ public interface ChangeSubscriptionInterface {
 /**
  * A pull subscription to changes of a document or of one container in it. `android/`
  * wraps it as `Flow<ChangeItem>` (`document.changes()`), `ios/` as an `AsyncSequence`.
- * At most 256 batches wait; a slower consumer receives one [`ChangeItem::Lagged`].
+ * At most 256 batches wait; a slower consumer receives one `ChangeItem.Lagged`.
  */
 open class ChangeSubscription: Disposable, AutoCloseable, ChangeSubscriptionInterface
 {
@@ -2267,8 +2267,7 @@ public interface CounterHandleInterface {
     /**
      * Adds `by` (negative to subtract).
      *
-     * # Errors
-     * `InvalidArgument` (non-finite, or the counter was deleted), `NotFound`, `Storage`,
+     * Errors: `InvalidArgument` (non-finite, or the counter was deleted), `NotFound`, `Storage`,
      * `Closed`.
      */
     suspend fun `increment`(`by`: kotlin.Double)
@@ -2276,8 +2275,7 @@ public interface CounterHandleInterface {
     /**
      * The current value.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `value`(): kotlin.Double
     
@@ -2392,8 +2390,7 @@ open class CounterHandle: Disposable, AutoCloseable, CounterHandleInterface
     /**
      * Adds `by` (negative to subtract).
      *
-     * # Errors
-     * `InvalidArgument` (non-finite, or the counter was deleted), `NotFound`, `Storage`,
+     * Errors: `InvalidArgument` (non-finite, or the counter was deleted), `NotFound`, `Storage`,
      * `Closed`.
      */
     @Throws(FieldSyncException::class)
@@ -2422,8 +2419,7 @@ open class CounterHandle: Disposable, AutoCloseable, CounterHandleInterface
     /**
      * The current value.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -3051,8 +3047,8 @@ public object FfiConverterTypeDeviceKeyStore: FfiConverter<DeviceKeyStore, Long>
 
 
 /**
- * One document of a node. Get handles on its root containers with [`Document::text`],
- * [`Document::map`] and [`Document::list`]; every edit through a handle is one signed
+ * One document of a node. Get handles on its root containers with `Document.text`,
+ * `Document.map` and `Document.list`; every edit through a handle is one signed
  * operation, stored durably before the call returns.
  */
 public interface DocumentInterface {
@@ -3061,19 +3057,17 @@ public interface DocumentInterface {
      * Adds a device to the document's group from its key bundle (see `Node.keyBundle`).
      * The new member can read the whole history. Returns the member's author id.
      *
-     * # Errors
-     * `InvalidArgument` (empty or oversized bundle), `Crypto` (malformed, expired or forged
+     * Errors: `InvalidArgument` (empty or oversized bundle), `Crypto` (malformed, expired or forged
      * bundle; this device is not a member), `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `addMember`(`keyBundle`: kotlin.ByteArray): kotlin.String
     
     /**
      * Adds the device whose key bundle is `key_bundle` with `role` (`ADMIN`, `WRITER` or
-     * `READER`; a relay is added with [`Document::add_relay`]). Admins only. Returns the new
+     * `READER`; a relay is added with `Document.addRelay`). Admins only. Returns the new
      * member's author id.
      *
-     * # Errors
-     * `NotAllowed` (this device is not an admin), `InvalidArgument`, `Crypto`, `NotFound`,
+     * Errors: `NotAllowed` (this device is not an admin), `InvalidArgument`, `Crypto`, `NotFound`,
      * `Storage`, `Closed`.
      */
     suspend fun `addMemberAs`(`keyBundle`: kotlin.ByteArray, `role`: Role): kotlin.String
@@ -3082,8 +3076,7 @@ public interface DocumentInterface {
      * Adds `author_id` as a relay: it stores and forwards the document's ciphertext but
      * cannot read or write it. Admins only.
      *
-     * # Errors
-     * `NotAllowed`, `InvalidArgument` (malformed id, already a member), `NotFound`,
+     * Errors: `NotAllowed`, `InvalidArgument` (malformed id, already a member), `NotFound`,
      * `Storage`, `Closed`.
      */
     suspend fun `addRelay`(`authorId`: kotlin.String)
@@ -3091,8 +3084,7 @@ public interface DocumentInterface {
     /**
      * Whether this device holds the key to read the document.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `canRead`(): kotlin.Boolean
     
@@ -3105,56 +3097,49 @@ public interface DocumentInterface {
      * An invite string for this document (its id plus how to reach this node; no addresses
      * while offline). Suitable for a QR code; pass it to `Node.join` on another device.
      *
-     * # Errors
-     * `NotFound` (deleted), `Storage`, `Closed`.
+     * Errors: `NotFound` (deleted), `Storage`, `Closed`.
      */
     suspend fun `invite`(): kotlin.String
     
     /**
      * The root list container called `name`.
      *
-     * # Errors
-     * `InvalidArgument` if `name` is empty or longer than 256 bytes; `Closed`.
+     * Errors: `InvalidArgument` if `name` is empty or longer than 256 bytes; `Closed`.
      */
     fun `list`(`name`: kotlin.String): ListHandle
     
     /**
      * The root map container called `name`.
      *
-     * # Errors
-     * `InvalidArgument` if `name` is empty or longer than 256 bytes; `Closed`.
+     * Errors: `InvalidArgument` if `name` is empty or longer than 256 bytes; `Closed`.
      */
     fun `map`(`name`: kotlin.String): MapHandle
     
     /**
      * Author ids of the devices in the document's group.
      *
-     * # Errors
-     * `Crypto`, `NotFound`, `Storage`, `Closed`.
+     * Errors: `Crypto`, `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `members`(): List<kotlin.String>
     
     /**
      * This device's role, if it has one.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `myRole`(): Role?
     
     /**
      * Number of operations held for this document (all authors).
      *
-     * # Errors
-     * `NotFound` (deleted), `Storage`, `Closed`.
+     * Errors: `NotFound` (deleted), `Storage`, `Closed`.
      */
     suspend fun `opCount`(): kotlin.ULong
     
     /**
      * Number of this device's operations of this document no peer has acknowledged yet.
      *
-     * # Errors
-     * `NotFound` (deleted), `Storage`, `Closed`.
+     * Errors: `NotFound` (deleted), `Storage`, `Closed`.
      */
     suspend fun `pendingOps`(): kotlin.ULong
     
@@ -3162,8 +3147,7 @@ public interface DocumentInterface {
      * Sends an ephemeral payload (presence, cursor) to the peers online for this document.
      * Best effort, signed, not stored; at most a few KiB.
      *
-     * # Errors
-     * `InvalidArgument` (empty or too large payload), `Network` (not running), `NotFound`,
+     * Errors: `InvalidArgument` (empty or too large payload), `Network` (not running), `NotFound`,
      * `Closed`.
      */
     suspend fun `publishEphemeral`(`payload`: kotlin.ByteArray)
@@ -3172,8 +3156,7 @@ public interface DocumentInterface {
      * Removes a device from the group; the document key changes, so the removed device
      * cannot read anything written afterwards.
      *
-     * # Errors
-     * `InvalidArgument` (malformed author id), `Crypto`, `NotFound`, `Storage`, `Closed`.
+     * Errors: `InvalidArgument` (malformed author id), `Crypto`, `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `removeMember`(`authorId`: kotlin.String)
     
@@ -3181,16 +3164,14 @@ public interface DocumentInterface {
      * Every member and its role, as this device's replica resolves them (empty for a
      * document created before roles existed).
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `roles`(): List<MemberRole>
     
     /**
      * Changes a member's role among `ADMIN`, `WRITER` and `READER`. Admins only.
      *
-     * # Errors
-     * `NotAllowed`, `InvalidArgument` (malformed id, not a member, relay), `NotFound`,
+     * Errors: `NotAllowed`, `InvalidArgument` (malformed id, not a member, relay), `NotFound`,
      * `Storage`, `Closed`.
      */
     suspend fun `setRole`(`authorId`: kotlin.String, `role`: Role)
@@ -3199,22 +3180,20 @@ public interface DocumentInterface {
      * Sync state of this document: online, pending local operations, connected and known
      * peers, rejected operations, when it last synced.
      *
-     * # Errors
-     * `NotFound` (deleted), `Storage`, `Closed`.
+     * Errors: `NotFound` (deleted), `Storage`, `Closed`.
      */
     suspend fun `syncStatus`(): SyncStatus
     
     /**
      * Changes of this document's sync status, for a UI: the status now, then every change.
-     * See [`SyncStatusSubscription`]; after shutdown it is returned already ended.
+     * See `SyncStatusSubscription`; after shutdown it is returned already ended.
      */
     fun `syncStatuses`(): SyncStatusSubscription
     
     /**
      * The root text container called `name` (created on first edit).
      *
-     * # Errors
-     * `InvalidArgument` if `name` is empty or longer than 256 bytes; `Closed`.
+     * Errors: `InvalidArgument` if `name` is empty or longer than 256 bytes; `Closed`.
      */
     fun `text`(`name`: kotlin.String): TextHandle
     
@@ -3222,81 +3201,71 @@ public interface DocumentInterface {
      * The whole document as canonical JSON (keys sorted, empty root containers left out),
      * identical on converged replicas.
      *
-     * # Errors
-     * `NotFound` (deleted), `Storage`, `Closed`.
+     * Errors: `NotFound` (deleted), `Storage`, `Closed`.
      */
     suspend fun `toJson`(): kotlin.String
     
     /**
      * Version vector: author id -> highest sequence number of that author's log held here.
-     * Compare two with [`compare_versions`].
+     * Compare two with `compareVersions`.
      *
-     * # Errors
-     * `NotFound` (deleted), `Storage`, `Closed`.
+     * Errors: `NotFound` (deleted), `Storage`, `Closed`.
      */
     suspend fun `version`(): Map<kotlin.String, kotlin.UInt>
     
     /**
      * The container at `path` now (a root name, then keys and indices), or null/nil.
      *
-     * # Errors
-     * `InvalidArgument` (empty path, or not starting with a name), `NotFound`, `Closed`.
+     * Errors: `InvalidArgument` (empty path, or not starting with a name), `NotFound`, `Closed`.
      */
     suspend fun `at`(`path`: List<PathSegment>): ContainerHandle?
     
     /**
-     * True if [`Document::redo`] has something to redo.
+     * True if `Document.redo` has something to redo.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `canRedo`(): kotlin.Boolean
     
     /**
-     * True if [`Document::undo`] has something to undo.
+     * True if `Document.undo` has something to undo.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `canUndo`(): kotlin.Boolean
     
     /**
      * The root counter called `name`.
      *
-     * # Errors
-     * `InvalidArgument` (bad name), `Closed`.
+     * Errors: `InvalidArgument` (bad name), `Closed`.
      */
     fun `counter`(`name`: kotlin.String): CounterHandle
     
     /**
      * The version the document is at now.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `currentVersion`(): kotlin.ByteArray
     
     /**
      * The changes from version `from` to version `to`.
      *
-     * # Errors
-     * As [`Document::json_at`].
+     * Errors: As `Document.jsonAt`.
      */
     suspend fun `diff`(`from`: kotlin.ByteArray, `to`: kotlin.ByteArray): List<Change>
     
     /**
      * The document as a Loro snapshot (a backup, or input for a plain Loro program).
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `exportSnapshot`(): kotlin.ByteArray
     
     /**
      * The forked logs of this document (equivocating authors), lowest position per log.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `forks`(): List<ForkRecord>
     
@@ -3304,24 +3273,21 @@ public interface DocumentInterface {
      * The value or container at `path` as JSON, or null/nil. Decode records with
      * kotlinx.serialization or `Codable` from it.
      *
-     * # Errors
-     * `InvalidArgument` (bad path), `NotFound`, `Closed`.
+     * Errors: `InvalidArgument` (bad path), `NotFound`, `Closed`.
      */
     suspend fun `getJson`(`path`: List<PathSegment>): kotlin.String?
     
     /**
      * The latest `limit` versions, newest first.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `history`(`limit`: kotlin.UInt): List<HistoryVersion>
     
     /**
      * The document's JSON at `version` (read-only).
      *
-     * # Errors
-     * `InvalidArgument` (not a version, or one this replica does not hold), `NotFound`,
+     * Errors: `InvalidArgument` (not a version, or one this replica does not hold), `NotFound`,
      * `Closed`.
      */
     suspend fun `jsonAt`(`version`: kotlin.ByteArray): kotlin.String
@@ -3329,8 +3295,7 @@ public interface DocumentInterface {
     /**
      * Observes the whole document: first its JSON now, then every change.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `observe`(): ChangeSubscription
     
@@ -3338,16 +3303,14 @@ public interface DocumentInterface {
      * Observes the container at `path` and everything below it: first its JSON now, then
      * only the changes under it (it follows the container when indices before it shift).
      *
-     * # Errors
-     * `InvalidArgument` (no container at `path`), `NotFound`, `Storage`, `Closed`.
+     * Errors: `InvalidArgument` (no container at `path`), `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `observePath`(`path`: List<PathSegment>): ChangeSubscription
     
     /**
      * Redoes the last undone edit; false if none.
      *
-     * # Errors
-     * As [`Document::undo`].
+     * Errors: As `Document.undo`.
      */
     suspend fun `redo`(): kotlin.Boolean
     
@@ -3355,8 +3318,7 @@ public interface DocumentInterface {
      * Writes JSON at `path` as nested maps and lists, in one operation: under a map key it
      * replaces the entry, at a list index it replaces the item (appends at the length).
      *
-     * # Errors
-     * `InvalidArgument` (bad path or JSON, parent not a map or list), `NotAllowed`,
+     * Errors: `InvalidArgument` (bad path or JSON, parent not a map or list), `NotAllowed`,
      * `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `setJson`(`path`: List<PathSegment>, `json`: kotlin.String)
@@ -3364,8 +3326,7 @@ public interface DocumentInterface {
     /**
      * Undoes this device's last edit (remote edits made since stay); false if none.
      *
-     * # Errors
-     * `NotAllowed`, `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotAllowed`, `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `undo`(): kotlin.Boolean
     
@@ -3373,8 +3334,8 @@ public interface DocumentInterface {
 }
 
 /**
- * One document of a node. Get handles on its root containers with [`Document::text`],
- * [`Document::map`] and [`Document::list`]; every edit through a handle is one signed
+ * One document of a node. Get handles on its root containers with `Document.text`,
+ * `Document.map` and `Document.list`; every edit through a handle is one signed
  * operation, stored durably before the call returns.
  */
 open class Document: Disposable, AutoCloseable, DocumentInterface
@@ -3483,8 +3444,7 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
      * Adds a device to the document's group from its key bundle (see `Node.keyBundle`).
      * The new member can read the whole history. Returns the member's author id.
      *
-     * # Errors
-     * `InvalidArgument` (empty or oversized bundle), `Crypto` (malformed, expired or forged
+     * Errors: `InvalidArgument` (empty or oversized bundle), `Crypto` (malformed, expired or forged
      * bundle; this device is not a member), `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
@@ -3511,11 +3471,10 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
     
     /**
      * Adds the device whose key bundle is `key_bundle` with `role` (`ADMIN`, `WRITER` or
-     * `READER`; a relay is added with [`Document::add_relay`]). Admins only. Returns the new
+     * `READER`; a relay is added with `Document.addRelay`). Admins only. Returns the new
      * member's author id.
      *
-     * # Errors
-     * `NotAllowed` (this device is not an admin), `InvalidArgument`, `Crypto`, `NotFound`,
+     * Errors: `NotAllowed` (this device is not an admin), `InvalidArgument`, `Crypto`, `NotFound`,
      * `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
@@ -3545,8 +3504,7 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
      * Adds `author_id` as a relay: it stores and forwards the document's ciphertext but
      * cannot read or write it. Admins only.
      *
-     * # Errors
-     * `NotAllowed`, `InvalidArgument` (malformed id, already a member), `NotFound`,
+     * Errors: `NotAllowed`, `InvalidArgument` (malformed id, already a member), `NotFound`,
      * `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
@@ -3575,8 +3533,7 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
     /**
      * Whether this device holds the key to read the document.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -3619,8 +3576,7 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
      * An invite string for this document (its id plus how to reach this node; no addresses
      * while offline). Suitable for a QR code; pass it to `Node.join` on another device.
      *
-     * # Errors
-     * `NotFound` (deleted), `Storage`, `Closed`.
+     * Errors: `NotFound` (deleted), `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -3646,8 +3602,7 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
     /**
      * The root list container called `name`.
      *
-     * # Errors
-     * `InvalidArgument` if `name` is empty or longer than 256 bytes; `Closed`.
+     * Errors: `InvalidArgument` if `name` is empty or longer than 256 bytes; `Closed`.
      */
     @Throws(FieldSyncException::class)override fun `list`(`name`: kotlin.String): ListHandle {
             return FfiConverterTypeListHandle.lift(
@@ -3667,8 +3622,7 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
     /**
      * The root map container called `name`.
      *
-     * # Errors
-     * `InvalidArgument` if `name` is empty or longer than 256 bytes; `Closed`.
+     * Errors: `InvalidArgument` if `name` is empty or longer than 256 bytes; `Closed`.
      */
     @Throws(FieldSyncException::class)override fun `map`(`name`: kotlin.String): MapHandle {
             return FfiConverterTypeMapHandle.lift(
@@ -3688,8 +3642,7 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
     /**
      * Author ids of the devices in the document's group.
      *
-     * # Errors
-     * `Crypto`, `NotFound`, `Storage`, `Closed`.
+     * Errors: `Crypto`, `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -3715,8 +3668,7 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
     /**
      * This device's role, if it has one.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -3742,8 +3694,7 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
     /**
      * Number of operations held for this document (all authors).
      *
-     * # Errors
-     * `NotFound` (deleted), `Storage`, `Closed`.
+     * Errors: `NotFound` (deleted), `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -3769,8 +3720,7 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
     /**
      * Number of this device's operations of this document no peer has acknowledged yet.
      *
-     * # Errors
-     * `NotFound` (deleted), `Storage`, `Closed`.
+     * Errors: `NotFound` (deleted), `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -3797,8 +3747,7 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
      * Sends an ephemeral payload (presence, cursor) to the peers online for this document.
      * Best effort, signed, not stored; at most a few KiB.
      *
-     * # Errors
-     * `InvalidArgument` (empty or too large payload), `Network` (not running), `NotFound`,
+     * Errors: `InvalidArgument` (empty or too large payload), `Network` (not running), `NotFound`,
      * `Closed`.
      */
     @Throws(FieldSyncException::class)
@@ -3828,8 +3777,7 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
      * Removes a device from the group; the document key changes, so the removed device
      * cannot read anything written afterwards.
      *
-     * # Errors
-     * `InvalidArgument` (malformed author id), `Crypto`, `NotFound`, `Storage`, `Closed`.
+     * Errors: `InvalidArgument` (malformed author id), `Crypto`, `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -3858,8 +3806,7 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
      * Every member and its role, as this device's replica resolves them (empty for a
      * document created before roles existed).
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -3885,8 +3832,7 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
     /**
      * Changes a member's role among `ADMIN`, `WRITER` and `READER`. Admins only.
      *
-     * # Errors
-     * `NotAllowed`, `InvalidArgument` (malformed id, not a member, relay), `NotFound`,
+     * Errors: `NotAllowed`, `InvalidArgument` (malformed id, not a member, relay), `NotFound`,
      * `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
@@ -3917,8 +3863,7 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
      * Sync state of this document: online, pending local operations, connected and known
      * peers, rejected operations, when it last synced.
      *
-     * # Errors
-     * `NotFound` (deleted), `Storage`, `Closed`.
+     * Errors: `NotFound` (deleted), `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -3943,7 +3888,7 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
     
     /**
      * Changes of this document's sync status, for a UI: the status now, then every change.
-     * See [`SyncStatusSubscription`]; after shutdown it is returned already ended.
+     * See `SyncStatusSubscription`; after shutdown it is returned already ended.
      */override fun `syncStatuses`(): SyncStatusSubscription {
             return FfiConverterTypeSyncStatusSubscription.lift(
     callWithHandle {
@@ -3961,8 +3906,7 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
     /**
      * The root text container called `name` (created on first edit).
      *
-     * # Errors
-     * `InvalidArgument` if `name` is empty or longer than 256 bytes; `Closed`.
+     * Errors: `InvalidArgument` if `name` is empty or longer than 256 bytes; `Closed`.
      */
     @Throws(FieldSyncException::class)override fun `text`(`name`: kotlin.String): TextHandle {
             return FfiConverterTypeTextHandle.lift(
@@ -3983,8 +3927,7 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
      * The whole document as canonical JSON (keys sorted, empty root containers left out),
      * identical on converged replicas.
      *
-     * # Errors
-     * `NotFound` (deleted), `Storage`, `Closed`.
+     * Errors: `NotFound` (deleted), `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -4009,10 +3952,9 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
     
     /**
      * Version vector: author id -> highest sequence number of that author's log held here.
-     * Compare two with [`compare_versions`].
+     * Compare two with `compareVersions`.
      *
-     * # Errors
-     * `NotFound` (deleted), `Storage`, `Closed`.
+     * Errors: `NotFound` (deleted), `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -4038,8 +3980,7 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
     /**
      * The container at `path` now (a root name, then keys and indices), or null/nil.
      *
-     * # Errors
-     * `InvalidArgument` (empty path, or not starting with a name), `NotFound`, `Closed`.
+     * Errors: `InvalidArgument` (empty path, or not starting with a name), `NotFound`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -4064,10 +4005,9 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
 
     
     /**
-     * True if [`Document::redo`] has something to redo.
+     * True if `Document.redo` has something to redo.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -4091,10 +4031,9 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
 
     
     /**
-     * True if [`Document::undo`] has something to undo.
+     * True if `Document.undo` has something to undo.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -4120,8 +4059,7 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
     /**
      * The root counter called `name`.
      *
-     * # Errors
-     * `InvalidArgument` (bad name), `Closed`.
+     * Errors: `InvalidArgument` (bad name), `Closed`.
      */
     @Throws(FieldSyncException::class)override fun `counter`(`name`: kotlin.String): CounterHandle {
             return FfiConverterTypeCounterHandle.lift(
@@ -4141,8 +4079,7 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
     /**
      * The version the document is at now.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -4168,8 +4105,7 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
     /**
      * The changes from version `from` to version `to`.
      *
-     * # Errors
-     * As [`Document::json_at`].
+     * Errors: As `Document.jsonAt`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -4197,8 +4133,7 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
     /**
      * The document as a Loro snapshot (a backup, or input for a plain Loro program).
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -4224,8 +4159,7 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
     /**
      * The forked logs of this document (equivocating authors), lowest position per log.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -4252,8 +4186,7 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
      * The value or container at `path` as JSON, or null/nil. Decode records with
      * kotlinx.serialization or `Codable` from it.
      *
-     * # Errors
-     * `InvalidArgument` (bad path), `NotFound`, `Closed`.
+     * Errors: `InvalidArgument` (bad path), `NotFound`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -4280,8 +4213,7 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
     /**
      * The latest `limit` versions, newest first.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -4308,8 +4240,7 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
     /**
      * The document's JSON at `version` (read-only).
      *
-     * # Errors
-     * `InvalidArgument` (not a version, or one this replica does not hold), `NotFound`,
+     * Errors: `InvalidArgument` (not a version, or one this replica does not hold), `NotFound`,
      * `Closed`.
      */
     @Throws(FieldSyncException::class)
@@ -4337,8 +4268,7 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
     /**
      * Observes the whole document: first its JSON now, then every change.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -4365,8 +4295,7 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
      * Observes the container at `path` and everything below it: first its JSON now, then
      * only the changes under it (it follows the container when indices before it shift).
      *
-     * # Errors
-     * `InvalidArgument` (no container at `path`), `NotFound`, `Storage`, `Closed`.
+     * Errors: `InvalidArgument` (no container at `path`), `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -4393,8 +4322,7 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
     /**
      * Redoes the last undone edit; false if none.
      *
-     * # Errors
-     * As [`Document::undo`].
+     * Errors: As `Document.undo`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -4421,8 +4349,7 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
      * Writes JSON at `path` as nested maps and lists, in one operation: under a map key it
      * replaces the entry, at a list index it replaces the item (appends at the length).
      *
-     * # Errors
-     * `InvalidArgument` (bad path or JSON, parent not a map or list), `NotAllowed`,
+     * Errors: `InvalidArgument` (bad path or JSON, parent not a map or list), `NotAllowed`,
      * `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
@@ -4452,8 +4379,7 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
     /**
      * Undoes this device's last edit (remote edits made since stay); false if none.
      *
-     * # Errors
-     * `NotAllowed`, `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotAllowed`, `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -4612,23 +4538,23 @@ public object FfiConverterTypeDocument: FfiConverter<Document, Long> {
 /**
  * A pull subscription to a node's events, from `Node.subscribe()`.
  *
- * Call [`EventSubscription::next`] in a loop; it returns `null`/`nil` once the subscription is
+ * Call `EventSubscription.next` in a loop; it returns `null`/`nil` once the subscription is
  * cancelled or the node is shut down. `android/` wraps it as `Flow<FieldSyncEvent>`
  * (`node.events()`), `ios/` as an `AsyncSequence` (`node.events()`).
  *
  * Events are buffered per subscription (up to 4096); a subscriber that falls further behind
- * receives one [`FieldSyncEvent::Lagged`] and continues with newer events.
+ * receives one `FieldSyncEvent.Lagged` and continues with newer events.
  */
 public interface EventSubscriptionInterface {
     
     /**
-     * Ends the subscription: a pending and every later [`EventSubscription::next`] returns
+     * Ends the subscription: a pending and every later `EventSubscription.next` returns
      * `null`/`nil`. Idempotent. Dropping (closing) the object cancels it too.
      */
     fun `cancel`()
     
     /**
-     * True once [`EventSubscription::cancel`] was called or the node was shut down.
+     * True once `EventSubscription.cancel` was called or the node was shut down.
      */
     fun `isCancelled`(): kotlin.Boolean
     
@@ -4636,8 +4562,7 @@ public interface EventSubscriptionInterface {
      * Waits for the next event; `null`/`nil` when the subscription has ended (cancelled, or
      * the node shut down). Never throws: a caught internal failure also ends the stream.
      *
-     * # Cancel safety
-     * Cancelling the calling coroutine / task drops the wait without losing an event: an event
+     * Cancel safety: Cancelling the calling coroutine / task drops the wait without losing an event: an event
      * is only taken from the buffer when it is returned.
      */
     suspend fun `next`(): FieldSyncEvent?
@@ -4648,12 +4573,12 @@ public interface EventSubscriptionInterface {
 /**
  * A pull subscription to a node's events, from `Node.subscribe()`.
  *
- * Call [`EventSubscription::next`] in a loop; it returns `null`/`nil` once the subscription is
+ * Call `EventSubscription.next` in a loop; it returns `null`/`nil` once the subscription is
  * cancelled or the node is shut down. `android/` wraps it as `Flow<FieldSyncEvent>`
  * (`node.events()`), `ios/` as an `AsyncSequence` (`node.events()`).
  *
  * Events are buffered per subscription (up to 4096); a subscriber that falls further behind
- * receives one [`FieldSyncEvent::Lagged`] and continues with newer events.
+ * receives one `FieldSyncEvent.Lagged` and continues with newer events.
  */
 open class EventSubscription: Disposable, AutoCloseable, EventSubscriptionInterface
 {
@@ -4758,7 +4683,7 @@ open class EventSubscription: Disposable, AutoCloseable, EventSubscriptionInterf
 
     
     /**
-     * Ends the subscription: a pending and every later [`EventSubscription::next`] returns
+     * Ends the subscription: a pending and every later `EventSubscription.next` returns
      * `null`/`nil`. Idempotent. Dropping (closing) the object cancels it too.
      */override fun `cancel`()
         = 
@@ -4774,7 +4699,7 @@ open class EventSubscription: Disposable, AutoCloseable, EventSubscriptionInterf
 
     
     /**
-     * True once [`EventSubscription::cancel`] was called or the node was shut down.
+     * True once `EventSubscription.cancel` was called or the node was shut down.
      */override fun `isCancelled`(): kotlin.Boolean {
             return FfiConverterBoolean.lift(
     callWithHandle {
@@ -4793,8 +4718,7 @@ open class EventSubscription: Disposable, AutoCloseable, EventSubscriptionInterf
      * Waits for the next event; `null`/`nil` when the subscription has ended (cancelled, or
      * the node shut down). Never throws: a caught internal failure also ends the stream.
      *
-     * # Cancel safety
-     * Cancelling the calling coroutine / task drops the wait without losing an event: an event
+     * Cancel safety: Cancelling the calling coroutine / task drops the wait without losing an event: an event
      * is only taken from the buffer when it is returned.
      */
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -5288,31 +5212,28 @@ public object FfiConverterTypeFieldSyncLogger: FfiConverter<FieldSyncLogger, Lon
 
 
 /**
- * A collaborative list of scalar [`Value`]s.
+ * A collaborative list of scalar `Value`s.
  */
 public interface ListHandleInterface {
     
     /**
      * Deletes `count` items starting at `index`.
      *
-     * # Errors
-     * `InvalidArgument` if the range is out of bounds; `NotFound`, `Storage`, `Closed`.
+     * Errors: `InvalidArgument` if the range is out of bounds; `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `delete`(`index`: kotlin.UInt, `count`: kotlin.UInt)
     
     /**
      * The item at `index`, or `null`/`nil` past the end.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `get`(`index`: kotlin.UInt): Value?
     
     /**
      * Inserts `value` at `index` (0 ..= length).
      *
-     * # Errors
-     * `InvalidArgument`: index past the end, oversized string, non-finite double.
+     * Errors: `InvalidArgument`: index past the end, oversized string, non-finite double.
      * `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `insert`(`index`: kotlin.UInt, `value`: Value)
@@ -5320,80 +5241,70 @@ public interface ListHandleInterface {
     /**
      * True if empty.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `isEmpty`(): kotlin.Boolean
     
     /**
      * Number of items.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `len`(): kotlin.UInt
     
     /**
      * Appends `value`.
      *
-     * # Errors
-     * As [`ListHandle::insert`].
+     * Errors: As `ListHandle.insert`.
      */
     suspend fun `push`(`value`: Value)
     
     /**
      * The counter at `index`, or null/nil.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `getCounter`(`index`: kotlin.UInt): CounterHandle?
     
     /**
      * The item at `index` as JSON, or null/nil past the end.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `getJson`(`index`: kotlin.UInt): kotlin.String?
     
     /**
      * The list at `index`, or null/nil.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `getList`(`index`: kotlin.UInt): ListHandle?
     
     /**
      * The map at `index`, or null/nil.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `getMap`(`index`: kotlin.UInt): MapHandle?
     
     /**
      * The text at `index`, or null/nil.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `getText`(`index`: kotlin.UInt): TextHandle?
     
     /**
      * Inserts a counter at 0 at `index` (null/nil: at the end) and returns it.
      *
-     * # Errors
-     * As [`ListHandle::insert_json`].
+     * Errors: As `ListHandle.insertJson`.
      */
     suspend fun `insertCounter`(`index`: kotlin.UInt?): CounterHandle
     
     /**
      * Inserts JSON at `index` as nested maps and lists (one operation).
      *
-     * # Errors
-     * `InvalidArgument` (bad JSON, index past the end, deleted list), `NotAllowed`,
+     * Errors: `InvalidArgument` (bad JSON, index past the end, deleted list), `NotAllowed`,
      * `Storage`, `Closed`.
      */
     suspend fun `insertJson`(`index`: kotlin.UInt, `json`: kotlin.String)
@@ -5401,48 +5312,42 @@ public interface ListHandleInterface {
     /**
      * Inserts an empty list at `index` (null/nil: at the end) and returns it.
      *
-     * # Errors
-     * As [`ListHandle::insert_json`].
+     * Errors: As `ListHandle.insertJson`.
      */
     suspend fun `insertList`(`index`: kotlin.UInt?): ListHandle
     
     /**
      * Inserts an empty map at `index` (null/nil: at the end) and returns it.
      *
-     * # Errors
-     * As [`ListHandle::insert_json`].
+     * Errors: As `ListHandle.insertJson`.
      */
     suspend fun `insertMap`(`index`: kotlin.UInt?): MapHandle
     
     /**
      * Inserts an empty text at `index` (null/nil: at the end) and returns it.
      *
-     * # Errors
-     * As [`ListHandle::insert_json`].
+     * Errors: As `ListHandle.insertJson`.
      */
     suspend fun `insertText`(`index`: kotlin.UInt?): TextHandle
     
     /**
      * Appends JSON as nested maps and lists (one operation).
      *
-     * # Errors
-     * As [`ListHandle::insert_json`].
+     * Errors: As `ListHandle.insertJson`.
      */
     suspend fun `pushJson`(`json`: kotlin.String)
     
     /**
      * Replaces the item at `index` by JSON (one operation).
      *
-     * # Errors
-     * As [`ListHandle::insert_json`].
+     * Errors: As `ListHandle.insertJson`.
      */
     suspend fun `setJson`(`index`: kotlin.UInt, `json`: kotlin.String)
     
     /**
      * The whole list as JSON (`null` once deleted).
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `toJson`(): kotlin.String
     
@@ -5450,7 +5355,7 @@ public interface ListHandleInterface {
 }
 
 /**
- * A collaborative list of scalar [`Value`]s.
+ * A collaborative list of scalar `Value`s.
  */
 open class ListHandle: Disposable, AutoCloseable, ListHandleInterface
 {
@@ -5557,8 +5462,7 @@ open class ListHandle: Disposable, AutoCloseable, ListHandleInterface
     /**
      * Deletes `count` items starting at `index`.
      *
-     * # Errors
-     * `InvalidArgument` if the range is out of bounds; `NotFound`, `Storage`, `Closed`.
+     * Errors: `InvalidArgument` if the range is out of bounds; `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -5587,8 +5491,7 @@ open class ListHandle: Disposable, AutoCloseable, ListHandleInterface
     /**
      * The item at `index`, or `null`/`nil` past the end.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -5615,8 +5518,7 @@ open class ListHandle: Disposable, AutoCloseable, ListHandleInterface
     /**
      * Inserts `value` at `index` (0 ..= length).
      *
-     * # Errors
-     * `InvalidArgument`: index past the end, oversized string, non-finite double.
+     * Errors: `InvalidArgument`: index past the end, oversized string, non-finite double.
      * `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
@@ -5646,8 +5548,7 @@ open class ListHandle: Disposable, AutoCloseable, ListHandleInterface
     /**
      * True if empty.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -5673,8 +5574,7 @@ open class ListHandle: Disposable, AutoCloseable, ListHandleInterface
     /**
      * Number of items.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -5700,8 +5600,7 @@ open class ListHandle: Disposable, AutoCloseable, ListHandleInterface
     /**
      * Appends `value`.
      *
-     * # Errors
-     * As [`ListHandle::insert`].
+     * Errors: As `ListHandle.insert`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -5729,8 +5628,7 @@ open class ListHandle: Disposable, AutoCloseable, ListHandleInterface
     /**
      * The counter at `index`, or null/nil.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -5757,8 +5655,7 @@ open class ListHandle: Disposable, AutoCloseable, ListHandleInterface
     /**
      * The item at `index` as JSON, or null/nil past the end.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -5785,8 +5682,7 @@ open class ListHandle: Disposable, AutoCloseable, ListHandleInterface
     /**
      * The list at `index`, or null/nil.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -5813,8 +5709,7 @@ open class ListHandle: Disposable, AutoCloseable, ListHandleInterface
     /**
      * The map at `index`, or null/nil.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -5841,8 +5736,7 @@ open class ListHandle: Disposable, AutoCloseable, ListHandleInterface
     /**
      * The text at `index`, or null/nil.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -5869,8 +5763,7 @@ open class ListHandle: Disposable, AutoCloseable, ListHandleInterface
     /**
      * Inserts a counter at 0 at `index` (null/nil: at the end) and returns it.
      *
-     * # Errors
-     * As [`ListHandle::insert_json`].
+     * Errors: As `ListHandle.insertJson`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -5897,8 +5790,7 @@ open class ListHandle: Disposable, AutoCloseable, ListHandleInterface
     /**
      * Inserts JSON at `index` as nested maps and lists (one operation).
      *
-     * # Errors
-     * `InvalidArgument` (bad JSON, index past the end, deleted list), `NotAllowed`,
+     * Errors: `InvalidArgument` (bad JSON, index past the end, deleted list), `NotAllowed`,
      * `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
@@ -5928,8 +5820,7 @@ open class ListHandle: Disposable, AutoCloseable, ListHandleInterface
     /**
      * Inserts an empty list at `index` (null/nil: at the end) and returns it.
      *
-     * # Errors
-     * As [`ListHandle::insert_json`].
+     * Errors: As `ListHandle.insertJson`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -5956,8 +5847,7 @@ open class ListHandle: Disposable, AutoCloseable, ListHandleInterface
     /**
      * Inserts an empty map at `index` (null/nil: at the end) and returns it.
      *
-     * # Errors
-     * As [`ListHandle::insert_json`].
+     * Errors: As `ListHandle.insertJson`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -5984,8 +5874,7 @@ open class ListHandle: Disposable, AutoCloseable, ListHandleInterface
     /**
      * Inserts an empty text at `index` (null/nil: at the end) and returns it.
      *
-     * # Errors
-     * As [`ListHandle::insert_json`].
+     * Errors: As `ListHandle.insertJson`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -6012,8 +5901,7 @@ open class ListHandle: Disposable, AutoCloseable, ListHandleInterface
     /**
      * Appends JSON as nested maps and lists (one operation).
      *
-     * # Errors
-     * As [`ListHandle::insert_json`].
+     * Errors: As `ListHandle.insertJson`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -6041,8 +5929,7 @@ open class ListHandle: Disposable, AutoCloseable, ListHandleInterface
     /**
      * Replaces the item at `index` by JSON (one operation).
      *
-     * # Errors
-     * As [`ListHandle::insert_json`].
+     * Errors: As `ListHandle.insertJson`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -6071,8 +5958,7 @@ open class ListHandle: Disposable, AutoCloseable, ListHandleInterface
     /**
      * The whole list as JSON (`null` once deleted).
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -6229,39 +6115,35 @@ public object FfiConverterTypeListHandle: FfiConverter<ListHandle, Long> {
 
 
 /**
- * A collaborative map from string keys (1 to 256 bytes) to scalar [`Value`]s.
+ * A collaborative map from string keys (1 to 256 bytes) to scalar `Value`s.
  */
 public interface MapHandleInterface {
     
     /**
      * Removes `key` (no-op if absent).
      *
-     * # Errors
-     * `InvalidArgument` (empty or too long key), `NotFound`, `Storage`, `Closed`.
+     * Errors: `InvalidArgument` (empty or too long key), `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `delete`(`key`: kotlin.String)
     
     /**
      * The value at `key`, or `null`/`nil`.
      *
-     * # Errors
-     * `InvalidArgument` (empty or too long key), `NotFound`, `Storage`, `Closed`.
+     * Errors: `InvalidArgument` (empty or too long key), `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `get`(`key`: kotlin.String): Value?
     
     /**
      * All keys, sorted.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `keys`(): List<kotlin.String>
     
     /**
      * Sets `key` to `value`.
      *
-     * # Errors
-     * `InvalidArgument`: empty or too long key, string value above the maximum operation size,
+     * Errors: `InvalidArgument`: empty or too long key, string value above the maximum operation size,
      * non-finite double. `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `set`(`key`: kotlin.String, `value`: Value)
@@ -6269,104 +6151,91 @@ public interface MapHandleInterface {
     /**
      * The counter at `key`, or null/nil.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `getCounter`(`key`: kotlin.String): CounterHandle?
     
     /**
      * The value at `key` as JSON, or null/nil.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `getJson`(`key`: kotlin.String): kotlin.String?
     
     /**
      * The list at `key`, or null/nil.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `getList`(`key`: kotlin.String): ListHandle?
     
     /**
      * The map at `key`, or null/nil if there is none (or something else is there).
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `getMap`(`key`: kotlin.String): MapHandle?
     
     /**
      * The text at `key`, or null/nil.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `getText`(`key`: kotlin.String): TextHandle?
     
     /**
      * Creates a counter at 0 at `key` and returns it.
      *
-     * # Errors
-     * As [`MapHandle::set_json`].
+     * Errors: As `MapHandle.setJson`.
      */
     suspend fun `insertCounter`(`key`: kotlin.String): CounterHandle
     
     /**
      * Creates an empty list at `key` and returns it.
      *
-     * # Errors
-     * As [`MapHandle::set_json`].
+     * Errors: As `MapHandle.setJson`.
      */
     suspend fun `insertList`(`key`: kotlin.String): ListHandle
     
     /**
      * Creates an empty map at `key` and returns it.
      *
-     * # Errors
-     * As [`MapHandle::set_json`].
+     * Errors: As `MapHandle.setJson`.
      */
     suspend fun `insertMap`(`key`: kotlin.String): MapHandle
     
     /**
      * Creates an empty text at `key` and returns it.
      *
-     * # Errors
-     * As [`MapHandle::set_json`].
+     * Errors: As `MapHandle.setJson`.
      */
     suspend fun `insertText`(`key`: kotlin.String): TextHandle
     
     /**
      * True if the map has no keys.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `isEmpty`(): kotlin.Boolean
     
     /**
      * Number of keys.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `len`(): kotlin.UInt
     
     /**
      * Writes JSON at `key` as nested maps and lists (one operation).
      *
-     * # Errors
-     * `InvalidArgument` (bad key or JSON, deleted map), `NotAllowed`, `Storage`, `Closed`.
+     * Errors: `InvalidArgument` (bad key or JSON, deleted map), `NotAllowed`, `Storage`, `Closed`.
      */
     suspend fun `setJson`(`key`: kotlin.String, `json`: kotlin.String)
     
     /**
      * The whole map as JSON (`null` once deleted).
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `toJson`(): kotlin.String
     
@@ -6374,7 +6243,7 @@ public interface MapHandleInterface {
 }
 
 /**
- * A collaborative map from string keys (1 to 256 bytes) to scalar [`Value`]s.
+ * A collaborative map from string keys (1 to 256 bytes) to scalar `Value`s.
  */
 open class MapHandle: Disposable, AutoCloseable, MapHandleInterface
 {
@@ -6481,8 +6350,7 @@ open class MapHandle: Disposable, AutoCloseable, MapHandleInterface
     /**
      * Removes `key` (no-op if absent).
      *
-     * # Errors
-     * `InvalidArgument` (empty or too long key), `NotFound`, `Storage`, `Closed`.
+     * Errors: `InvalidArgument` (empty or too long key), `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -6510,8 +6378,7 @@ open class MapHandle: Disposable, AutoCloseable, MapHandleInterface
     /**
      * The value at `key`, or `null`/`nil`.
      *
-     * # Errors
-     * `InvalidArgument` (empty or too long key), `NotFound`, `Storage`, `Closed`.
+     * Errors: `InvalidArgument` (empty or too long key), `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -6538,8 +6405,7 @@ open class MapHandle: Disposable, AutoCloseable, MapHandleInterface
     /**
      * All keys, sorted.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -6565,8 +6431,7 @@ open class MapHandle: Disposable, AutoCloseable, MapHandleInterface
     /**
      * Sets `key` to `value`.
      *
-     * # Errors
-     * `InvalidArgument`: empty or too long key, string value above the maximum operation size,
+     * Errors: `InvalidArgument`: empty or too long key, string value above the maximum operation size,
      * non-finite double. `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
@@ -6596,8 +6461,7 @@ open class MapHandle: Disposable, AutoCloseable, MapHandleInterface
     /**
      * The counter at `key`, or null/nil.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -6624,8 +6488,7 @@ open class MapHandle: Disposable, AutoCloseable, MapHandleInterface
     /**
      * The value at `key` as JSON, or null/nil.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -6652,8 +6515,7 @@ open class MapHandle: Disposable, AutoCloseable, MapHandleInterface
     /**
      * The list at `key`, or null/nil.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -6680,8 +6542,7 @@ open class MapHandle: Disposable, AutoCloseable, MapHandleInterface
     /**
      * The map at `key`, or null/nil if there is none (or something else is there).
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -6708,8 +6569,7 @@ open class MapHandle: Disposable, AutoCloseable, MapHandleInterface
     /**
      * The text at `key`, or null/nil.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -6736,8 +6596,7 @@ open class MapHandle: Disposable, AutoCloseable, MapHandleInterface
     /**
      * Creates a counter at 0 at `key` and returns it.
      *
-     * # Errors
-     * As [`MapHandle::set_json`].
+     * Errors: As `MapHandle.setJson`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -6764,8 +6623,7 @@ open class MapHandle: Disposable, AutoCloseable, MapHandleInterface
     /**
      * Creates an empty list at `key` and returns it.
      *
-     * # Errors
-     * As [`MapHandle::set_json`].
+     * Errors: As `MapHandle.setJson`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -6792,8 +6650,7 @@ open class MapHandle: Disposable, AutoCloseable, MapHandleInterface
     /**
      * Creates an empty map at `key` and returns it.
      *
-     * # Errors
-     * As [`MapHandle::set_json`].
+     * Errors: As `MapHandle.setJson`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -6820,8 +6677,7 @@ open class MapHandle: Disposable, AutoCloseable, MapHandleInterface
     /**
      * Creates an empty text at `key` and returns it.
      *
-     * # Errors
-     * As [`MapHandle::set_json`].
+     * Errors: As `MapHandle.setJson`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -6848,8 +6704,7 @@ open class MapHandle: Disposable, AutoCloseable, MapHandleInterface
     /**
      * True if the map has no keys.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -6875,8 +6730,7 @@ open class MapHandle: Disposable, AutoCloseable, MapHandleInterface
     /**
      * Number of keys.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -6902,8 +6756,7 @@ open class MapHandle: Disposable, AutoCloseable, MapHandleInterface
     /**
      * Writes JSON at `key` as nested maps and lists (one operation).
      *
-     * # Errors
-     * `InvalidArgument` (bad key or JSON, deleted map), `NotAllowed`, `Storage`, `Closed`.
+     * Errors: `InvalidArgument` (bad key or JSON, deleted map), `NotAllowed`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -6932,8 +6785,7 @@ open class MapHandle: Disposable, AutoCloseable, MapHandleInterface
     /**
      * The whole map as JSON (`null` once deleted).
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -7098,7 +6950,7 @@ public object FfiConverterTypeMapHandle: FfiConverter<MapHandle, Long> {
  * not call them on the UI thread in a tight loop.
  *
  * Kotlin: `Node.open(dataDir)` returns an `AutoCloseable`; closing it (or leaving `use {}`)
- * shuts the node down like [`Node::shutdown`]: network stopped, data flushed, directory
+ * shuts the node down like `Node.shutdown`: network stopped, data flushed, directory
  * released, documents and handles fail with `Closed`. Swift: `try Node.open(dataDir:)`;
  * shut down the same way when the last reference to the node goes, whatever documents are
  * still referenced.
@@ -7109,16 +6961,14 @@ public interface NodeInterface {
      * A new document holding a copy of a Loro snapshot's content, written and signed by
      * this device alone (it is not a way around signatures or membership).
      *
-     * # Errors
-     * `InvalidArgument` (not a snapshot, too large, holds a tree), `Storage`, `Closed`.
+     * Errors: `InvalidArgument` (not a snapshot, too large, holds a tree), `Storage`, `Closed`.
      */
     suspend fun `importSnapshot`(`snapshot`: kotlin.ByteArray): Document
     
     /**
      * Adds a peer to contact (remembered across restarts).
      *
-     * # Errors
-     * `InvalidArgument` (malformed node id or address), `Storage`, `Closed`.
+     * Errors: `InvalidArgument` (malformed node id or address), `Storage`, `Closed`.
      */
     suspend fun `addPeer`(`peer`: PeerAddress)
     
@@ -7130,8 +6980,7 @@ public interface NodeInterface {
     /**
      * Creates a new, empty document.
      *
-     * # Errors
-     * `Storage`, `Closed`.
+     * Errors: `Storage`, `Closed`.
      */
     suspend fun `createDocument`(): Document
     
@@ -7139,16 +6988,14 @@ public interface NodeInterface {
      * Deletes a document on this node: content, history and pending operations. Sync never
      * brings it back. Open `Document` objects of it fail with `NotFound` afterwards.
      *
-     * # Errors
-     * `InvalidArgument` (malformed id), `NotFound`, `Storage`, `Closed`.
+     * Errors: `InvalidArgument` (malformed id), `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `deleteDocument`(`id`: kotlin.String)
     
     /**
      * Ids of all documents on this node.
      *
-     * # Errors
-     * `Storage`, `Closed`.
+     * Errors: `Storage`, `Closed`.
      */
     suspend fun `documentIds`(): List<kotlin.String>
     
@@ -7156,8 +7003,7 @@ public interface NodeInterface {
      * Writes a snapshot of every loaded document so the next open is fast. Edits are durable
      * without it.
      *
-     * # Errors
-     * `Storage`, `Closed`.
+     * Errors: `Storage`, `Closed`.
      */
     suspend fun `flush`()
     
@@ -7165,21 +7011,19 @@ public interface NodeInterface {
      * Whether another device writes with this device's identity (see the event
      * `IdentityCloned`): writes with it are refused once it does.
      *
-     * # Errors
-     * `Closed`.
+     * Errors: `Closed`.
      */
     suspend fun `identityCloned`(): kotlin.Boolean
     
     /**
      * Whether the network is running.
      *
-     * # Errors
-     * `Closed`.
+     * Errors: `Closed`.
      */
     suspend fun `isOnline`(): kotlin.Boolean
     
     /**
-     * True once [`Node::shutdown`] was called.
+     * True once `Node.shutdown` was called.
      */
     fun `isShutDown`(): kotlin.Boolean
     
@@ -7189,7 +7033,7 @@ public interface NodeInterface {
      * the network runs, connects and catches up in the background. Returns the (possibly still
      * empty) document; watch `DocumentChanged` events for its content.
      *
-     * # Errors
+     * Errors:
      * - `InvalidInvite`: not an invite, malformed, or issued by this node.
      * - `NotFound`: the document was deleted on this node.
      * - `Storage`, `Closed`.
@@ -7200,8 +7044,7 @@ public interface NodeInterface {
      * This device's public key bundle: hand it to a member of a document (e.g. in a QR code)
      * so they can add this device with `Document.addMember`.
      *
-     * # Errors
-     * `Crypto`, `Storage`, `Closed`.
+     * Errors: `Crypto`, `Storage`, `Closed`.
      */
     suspend fun `keyBundle`(): kotlin.ByteArray
     
@@ -7215,8 +7058,7 @@ public interface NodeInterface {
      * options it was started with. Returns the new addresses, or `null`/`nil` when the
      * network is not running (then there is nothing to do).
      *
-     * # Errors
-     * `InvalidArgument` (malformed options), `Network` (rebinding failed: the network is
+     * Errors: `InvalidArgument` (malformed options), `Network` (rebinding failed: the network is
      * stopped; start it again), `Closed`.
      */
     suspend fun `networkChanged`(`options`: NetworkOptions? = null): NetworkInfo?
@@ -7224,15 +7066,14 @@ public interface NodeInterface {
     /**
      * The running network's node id and addresses.
      *
-     * # Errors
-     * `Network` if the network is not running; `Closed`.
+     * Errors: `Network` if the network is not running; `Closed`.
      */
     suspend fun `networkInfo`(): NetworkInfo
     
     /**
      * Opens an existing document by id.
      *
-     * # Errors
+     * Errors:
      * - `InvalidArgument`: `id` is not 64 hex characters.
      * - `NotFound`: no such document on this node (never created, joined, or deleted).
      * - `Storage`, `Closed`.
@@ -7242,8 +7083,7 @@ public interface NodeInterface {
     /**
      * Local operations of all documents that no peer has acknowledged yet, oldest first.
      *
-     * # Errors
-     * `Storage`, `Closed`.
+     * Errors: `Storage`, `Closed`.
      */
     suspend fun `pendingOps`(): List<PendingOp>
     
@@ -7251,8 +7091,7 @@ public interface NodeInterface {
      * Revokes every invite issued for `document`: devices holding one can no longer join by
      * request (members already added stay). Returns how many were live.
      *
-     * # Errors
-     * `InvalidArgument` (bad id), `Storage`, `Closed`.
+     * Errors: `InvalidArgument` (bad id), `Storage`, `Closed`.
      */
     suspend fun `revokeInvites`(`document`: kotlin.String): kotlin.ULong
     
@@ -7262,8 +7101,7 @@ public interface NodeInterface {
      * opens afterwards with the key its key store holds. Takes time in proportion to the
      * database: call it off the main thread.
      *
-     * # Errors
-     * `Storage`, `Closed`, `Crypto` (the key store failed; the old key still opens).
+     * Errors: `Storage`, `Closed`, `Crypto` (the key store failed; the old key still opens).
      */
     suspend fun `rotateStoreKey`()
     
@@ -7273,8 +7111,7 @@ public interface NodeInterface {
      * arrives there as `FieldSyncEvent.DirectMessage`. Needs the peer's key bundle (from an
      * invite it issued, or announced in a shared document). Returns the message number.
      *
-     * # Errors
-     * `InvalidArgument` (bad id, unknown key bundle, payload too large), `Crypto`, `Storage`,
+     * Errors: `InvalidArgument` (bad id, unknown key bundle, payload too large), `Crypto`, `Storage`,
      * `Closed`.
      */
     suspend fun `sendDirect`(`peer`: kotlin.String, `payload`: kotlin.ByteArray): kotlin.ULong
@@ -7285,11 +7122,9 @@ public interface NodeInterface {
      * and its documents fail with `Closed`. Idempotent. Without it, the directory is
      * released when the node and all its documents are closed (Kotlin) / released (Swift).
      *
-     * # Errors
-     * `Storage` if the final flush fails (the node is shut down anyway).
+     * Errors: `Storage` if the final flush fails (the node is shut down anyway).
      *
-     * # Cancel safety
-     * The node is marked shut down before the first await; cancelling only skips the flush.
+     * Cancel safety: The node is marked shut down before the first await; cancelling only skips the flush.
      */
     suspend fun `shutdown`()
     
@@ -7297,29 +7132,27 @@ public interface NodeInterface {
      * Starts networking: binds QUIC, contacts bootstrap and remembered peers and syncs every
      * document. Edits made offline go out now. Returns this node's id and addresses.
      *
-     * # Errors
+     * Errors:
      * - `InvalidArgument`: malformed `bind_ip`, bootstrap peer or relay URL.
      * - `Network`: already running, or binding / starting failed.
      * - `Closed`.
      *
-     * # Cancel safety
-     * Cancelling while starting aborts the start; the network may then need a
-     * [`Node::stop_network`] before it can be started again.
+     * Cancel safety: Cancelling while starting aborts the start; the network may then need a
+     * `Node.stopNetwork` before it can be started again.
      */
     suspend fun `startNetwork`(`options`: NetworkOptions): NetworkInfo
     
     /**
      * Stops networking. The node keeps working offline; edits wait in the outbox and go out
-     * after the next [`Node::start_network`].
+     * after the next `Node.startNetwork`.
      *
-     * # Errors
-     * `Network` if the network is not running; `Closed`.
+     * Errors: `Network` if the network is not running; `Closed`.
      */
     suspend fun `stopNetwork`()
     
     /**
-     * Subscribes to this node's events. See [`EventSubscription`]. After
-     * [`Node::shutdown`] the subscription is returned already ended.
+     * Subscribes to this node's events. See `EventSubscription`. After
+     * `Node.shutdown` the subscription is returned already ended.
      */
     fun `subscribe`(): EventSubscription
     
@@ -7335,7 +7168,7 @@ public interface NodeInterface {
  * not call them on the UI thread in a tight loop.
  *
  * Kotlin: `Node.open(dataDir)` returns an `AutoCloseable`; closing it (or leaving `use {}`)
- * shuts the node down like [`Node::shutdown`]: network stopped, data flushed, directory
+ * shuts the node down like `Node.shutdown`: network stopped, data flushed, directory
  * released, documents and handles fail with `Closed`. Swift: `try Node.open(dataDir:)`;
  * shut down the same way when the last reference to the node goes, whatever documents are
  * still referenced.
@@ -7446,8 +7279,7 @@ open class Node: Disposable, AutoCloseable, NodeInterface
      * A new document holding a copy of a Loro snapshot's content, written and signed by
      * this device alone (it is not a way around signatures or membership).
      *
-     * # Errors
-     * `InvalidArgument` (not a snapshot, too large, holds a tree), `Storage`, `Closed`.
+     * Errors: `InvalidArgument` (not a snapshot, too large, holds a tree), `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -7474,8 +7306,7 @@ open class Node: Disposable, AutoCloseable, NodeInterface
     /**
      * Adds a peer to contact (remembered across restarts).
      *
-     * # Errors
-     * `InvalidArgument` (malformed node id or address), `Storage`, `Closed`.
+     * Errors: `InvalidArgument` (malformed node id or address), `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -7519,8 +7350,7 @@ open class Node: Disposable, AutoCloseable, NodeInterface
     /**
      * Creates a new, empty document.
      *
-     * # Errors
-     * `Storage`, `Closed`.
+     * Errors: `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -7547,8 +7377,7 @@ open class Node: Disposable, AutoCloseable, NodeInterface
      * Deletes a document on this node: content, history and pending operations. Sync never
      * brings it back. Open `Document` objects of it fail with `NotFound` afterwards.
      *
-     * # Errors
-     * `InvalidArgument` (malformed id), `NotFound`, `Storage`, `Closed`.
+     * Errors: `InvalidArgument` (malformed id), `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -7576,8 +7405,7 @@ open class Node: Disposable, AutoCloseable, NodeInterface
     /**
      * Ids of all documents on this node.
      *
-     * # Errors
-     * `Storage`, `Closed`.
+     * Errors: `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -7604,8 +7432,7 @@ open class Node: Disposable, AutoCloseable, NodeInterface
      * Writes a snapshot of every loaded document so the next open is fast. Edits are durable
      * without it.
      *
-     * # Errors
-     * `Storage`, `Closed`.
+     * Errors: `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -7633,8 +7460,7 @@ open class Node: Disposable, AutoCloseable, NodeInterface
      * Whether another device writes with this device's identity (see the event
      * `IdentityCloned`): writes with it are refused once it does.
      *
-     * # Errors
-     * `Closed`.
+     * Errors: `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -7660,8 +7486,7 @@ open class Node: Disposable, AutoCloseable, NodeInterface
     /**
      * Whether the network is running.
      *
-     * # Errors
-     * `Closed`.
+     * Errors: `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -7685,7 +7510,7 @@ open class Node: Disposable, AutoCloseable, NodeInterface
 
     
     /**
-     * True once [`Node::shutdown`] was called.
+     * True once `Node.shutdown` was called.
      */override fun `isShutDown`(): kotlin.Boolean {
             return FfiConverterBoolean.lift(
     callWithHandle {
@@ -7706,7 +7531,7 @@ open class Node: Disposable, AutoCloseable, NodeInterface
      * the network runs, connects and catches up in the background. Returns the (possibly still
      * empty) document; watch `DocumentChanged` events for its content.
      *
-     * # Errors
+     * Errors:
      * - `InvalidInvite`: not an invite, malformed, or issued by this node.
      * - `NotFound`: the document was deleted on this node.
      * - `Storage`, `Closed`.
@@ -7737,8 +7562,7 @@ open class Node: Disposable, AutoCloseable, NodeInterface
      * This device's public key bundle: hand it to a member of a document (e.g. in a QR code)
      * so they can add this device with `Document.addMember`.
      *
-     * # Errors
-     * `Crypto`, `Storage`, `Closed`.
+     * Errors: `Crypto`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -7771,8 +7595,7 @@ open class Node: Disposable, AutoCloseable, NodeInterface
      * options it was started with. Returns the new addresses, or `null`/`nil` when the
      * network is not running (then there is nothing to do).
      *
-     * # Errors
-     * `InvalidArgument` (malformed options), `Network` (rebinding failed: the network is
+     * Errors: `InvalidArgument` (malformed options), `Network` (rebinding failed: the network is
      * stopped; start it again), `Closed`.
      */
     @Throws(FieldSyncException::class)
@@ -7800,8 +7623,7 @@ open class Node: Disposable, AutoCloseable, NodeInterface
     /**
      * The running network's node id and addresses.
      *
-     * # Errors
-     * `Network` if the network is not running; `Closed`.
+     * Errors: `Network` if the network is not running; `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -7827,7 +7649,7 @@ open class Node: Disposable, AutoCloseable, NodeInterface
     /**
      * Opens an existing document by id.
      *
-     * # Errors
+     * Errors:
      * - `InvalidArgument`: `id` is not 64 hex characters.
      * - `NotFound`: no such document on this node (never created, joined, or deleted).
      * - `Storage`, `Closed`.
@@ -7857,8 +7679,7 @@ open class Node: Disposable, AutoCloseable, NodeInterface
     /**
      * Local operations of all documents that no peer has acknowledged yet, oldest first.
      *
-     * # Errors
-     * `Storage`, `Closed`.
+     * Errors: `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -7885,8 +7706,7 @@ open class Node: Disposable, AutoCloseable, NodeInterface
      * Revokes every invite issued for `document`: devices holding one can no longer join by
      * request (members already added stay). Returns how many were live.
      *
-     * # Errors
-     * `InvalidArgument` (bad id), `Storage`, `Closed`.
+     * Errors: `InvalidArgument` (bad id), `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -7916,8 +7736,7 @@ open class Node: Disposable, AutoCloseable, NodeInterface
      * opens afterwards with the key its key store holds. Takes time in proportion to the
      * database: call it off the main thread.
      *
-     * # Errors
-     * `Storage`, `Closed`, `Crypto` (the key store failed; the old key still opens).
+     * Errors: `Storage`, `Closed`, `Crypto` (the key store failed; the old key still opens).
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -7947,8 +7766,7 @@ open class Node: Disposable, AutoCloseable, NodeInterface
      * arrives there as `FieldSyncEvent.DirectMessage`. Needs the peer's key bundle (from an
      * invite it issued, or announced in a shared document). Returns the message number.
      *
-     * # Errors
-     * `InvalidArgument` (bad id, unknown key bundle, payload too large), `Crypto`, `Storage`,
+     * Errors: `InvalidArgument` (bad id, unknown key bundle, payload too large), `Crypto`, `Storage`,
      * `Closed`.
      */
     @Throws(FieldSyncException::class)
@@ -7980,11 +7798,9 @@ open class Node: Disposable, AutoCloseable, NodeInterface
      * and its documents fail with `Closed`. Idempotent. Without it, the directory is
      * released when the node and all its documents are closed (Kotlin) / released (Swift).
      *
-     * # Errors
-     * `Storage` if the final flush fails (the node is shut down anyway).
+     * Errors: `Storage` if the final flush fails (the node is shut down anyway).
      *
-     * # Cancel safety
-     * The node is marked shut down before the first await; cancelling only skips the flush.
+     * Cancel safety: The node is marked shut down before the first await; cancelling only skips the flush.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -8012,14 +7828,13 @@ open class Node: Disposable, AutoCloseable, NodeInterface
      * Starts networking: binds QUIC, contacts bootstrap and remembered peers and syncs every
      * document. Edits made offline go out now. Returns this node's id and addresses.
      *
-     * # Errors
+     * Errors:
      * - `InvalidArgument`: malformed `bind_ip`, bootstrap peer or relay URL.
      * - `Network`: already running, or binding / starting failed.
      * - `Closed`.
      *
-     * # Cancel safety
-     * Cancelling while starting aborts the start; the network may then need a
-     * [`Node::stop_network`] before it can be started again.
+     * Cancel safety: Cancelling while starting aborts the start; the network may then need a
+     * `Node.stopNetwork` before it can be started again.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -8045,10 +7860,9 @@ open class Node: Disposable, AutoCloseable, NodeInterface
     
     /**
      * Stops networking. The node keeps working offline; edits wait in the outbox and go out
-     * after the next [`Node::start_network`].
+     * after the next `Node.startNetwork`.
      *
-     * # Errors
-     * `Network` if the network is not running; `Closed`.
+     * Errors: `Network` if the network is not running; `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -8073,8 +7887,8 @@ open class Node: Disposable, AutoCloseable, NodeInterface
 
     
     /**
-     * Subscribes to this node's events. See [`EventSubscription`]. After
-     * [`Node::shutdown`] the subscription is returned already ended.
+     * Subscribes to this node's events. See `EventSubscription`. After
+     * `Node.shutdown` the subscription is returned already ended.
      */override fun `subscribe`(): EventSubscription {
             return FfiConverterTypeEventSubscription.lift(
     callWithHandle {
@@ -8104,7 +7918,7 @@ open class Node: Disposable, AutoCloseable, NodeInterface
      * (sealed) database and the store key in the file `store.key` of the data directory.
      * The directory is made private to the app's user and locked for this node.
      *
-     * # Errors
+     * Errors:
      * - `InvalidArgument`: `data_dir` is empty, longer than 4096 bytes or contains NUL.
      * - `Busy`: another node has this data directory open.
      * - `WrongKey`: the store key does not open the database (nothing was changed).
@@ -8255,8 +8069,8 @@ public object FfiConverterTypeNode: FfiConverter<Node, Long> {
 
 
 /**
- * Changes of one document's [`SyncStatus`], from `Document.syncStatuses()`: the first
- * [`SyncStatusSubscription::next`] returns the status now, every later one waits until it
+ * Changes of one document's `SyncStatus`, from `Document.syncStatuses()`: the first
+ * `SyncStatusSubscription.next` returns the status now, every later one waits until it
  * differs (peers connect or leave, the outbox fills or drains, a sync finishes, the network
  * starts or stops). `android/` wraps it as a `Flow` (`document.syncStatusFlow()`), `ios/` as an
  * `AsyncStream` (`document.syncStatusStream()`).
@@ -8272,8 +8086,7 @@ public interface SyncStatusSubscriptionInterface {
      * The status now (first call) or once it changed; `null`/`nil` when the subscription
      * ended (cancelled, node shut down, document deleted). Never throws.
      *
-     * # Cancel safety
-     * Cancelling the calling coroutine / task drops the wait; the next call returns the
+     * Cancel safety: Cancelling the calling coroutine / task drops the wait; the next call returns the
      * status if it differs from the last one returned.
      */
     suspend fun `next`(): SyncStatus?
@@ -8282,8 +8095,8 @@ public interface SyncStatusSubscriptionInterface {
 }
 
 /**
- * Changes of one document's [`SyncStatus`], from `Document.syncStatuses()`: the first
- * [`SyncStatusSubscription::next`] returns the status now, every later one waits until it
+ * Changes of one document's `SyncStatus`, from `Document.syncStatuses()`: the first
+ * `SyncStatusSubscription.next` returns the status now, every later one waits until it
  * differs (peers connect or leave, the outbox fills or drains, a sync finishes, the network
  * starts or stops). `android/` wraps it as a `Flow` (`document.syncStatusFlow()`), `ios/` as an
  * `AsyncStream` (`document.syncStatusStream()`).
@@ -8409,8 +8222,7 @@ open class SyncStatusSubscription: Disposable, AutoCloseable, SyncStatusSubscrip
      * The status now (first call) or once it changed; `null`/`nil` when the subscription
      * ended (cancelled, node shut down, document deleted). Never throws.
      *
-     * # Cancel safety
-     * Cancelling the calling coroutine / task drops the wait; the next call returns the
+     * Cancel safety: Cancelling the calling coroutine / task drops the wait; the next call returns the
      * status if it differs from the last one returned.
      */
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -8574,27 +8386,24 @@ public interface TextHandleInterface {
     /**
      * The current text.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `content`(): kotlin.String
     
     /**
      * Deletes `len` units (UTF-16 by default) starting at `pos`.
      *
-     * # Errors
-     * `InvalidArgument` if the range is out of bounds; `NotFound`, `Storage`, `Closed`.
+     * Errors: `InvalidArgument` if the range is out of bounds; `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `delete`(`pos`: kotlin.UInt, `len`: kotlin.UInt)
     
     /**
      * Inserts `text` at position `pos` (0 ..= length), counted in the handle's unit:
-     * UTF-16 code units unless [`TextHandle::with_unit`] says otherwise, so a Kotlin
+     * UTF-16 code units unless `TextHandle.withUnit` says otherwise, so a Kotlin
      * `String` index or a Swift `String.utf16` offset is a position. A position inside a
      * character (between a surrogate pair's halves) is refused.
      *
-     * # Errors
-     * `InvalidArgument`: `text` is empty or larger than the maximum operation size, or `pos`
+     * Errors: `InvalidArgument`: `text` is empty or larger than the maximum operation size, or `pos`
      * is past the end. `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `insert`(`pos`: kotlin.UInt, `text`: kotlin.String)
@@ -8602,24 +8411,21 @@ public interface TextHandleInterface {
     /**
      * True if empty.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `isEmpty`(): kotlin.Boolean
     
     /**
      * Length in the handle's unit (UTF-16 code units by default).
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     suspend fun `len`(): kotlin.UInt
     
     /**
      * Appends `text` at the end.
      *
-     * # Errors
-     * As [`TextHandle::insert`].
+     * Errors: As `TextHandle.insert`.
      */
     suspend fun `push`(`text`: kotlin.String)
     
@@ -8744,8 +8550,7 @@ open class TextHandle: Disposable, AutoCloseable, TextHandleInterface
     /**
      * The current text.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -8771,8 +8576,7 @@ open class TextHandle: Disposable, AutoCloseable, TextHandleInterface
     /**
      * Deletes `len` units (UTF-16 by default) starting at `pos`.
      *
-     * # Errors
-     * `InvalidArgument` if the range is out of bounds; `NotFound`, `Storage`, `Closed`.
+     * Errors: `InvalidArgument` if the range is out of bounds; `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -8800,12 +8604,11 @@ open class TextHandle: Disposable, AutoCloseable, TextHandleInterface
     
     /**
      * Inserts `text` at position `pos` (0 ..= length), counted in the handle's unit:
-     * UTF-16 code units unless [`TextHandle::with_unit`] says otherwise, so a Kotlin
+     * UTF-16 code units unless `TextHandle.withUnit` says otherwise, so a Kotlin
      * `String` index or a Swift `String.utf16` offset is a position. A position inside a
      * character (between a surrogate pair's halves) is refused.
      *
-     * # Errors
-     * `InvalidArgument`: `text` is empty or larger than the maximum operation size, or `pos`
+     * Errors: `InvalidArgument`: `text` is empty or larger than the maximum operation size, or `pos`
      * is past the end. `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
@@ -8835,8 +8638,7 @@ open class TextHandle: Disposable, AutoCloseable, TextHandleInterface
     /**
      * True if empty.
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -8862,8 +8664,7 @@ open class TextHandle: Disposable, AutoCloseable, TextHandleInterface
     /**
      * Length in the handle's unit (UTF-16 code units by default).
      *
-     * # Errors
-     * `NotFound`, `Storage`, `Closed`.
+     * Errors: `NotFound`, `Storage`, `Closed`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -8889,8 +8690,7 @@ open class TextHandle: Disposable, AutoCloseable, TextHandleInterface
     /**
      * Appends `text` at the end.
      *
-     * # Errors
-     * As [`TextHandle::insert`].
+     * Errors: As `TextHandle.insert`.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -10188,7 +9988,7 @@ public object FfiConverterTypeContainerHandle : FfiConverterRustBuffer<Container
 
 /**
  * An error returned to the app (Kotlin: `FieldSyncException.<Variant>`, Swift:
- * `FieldSyncError.<variant>`). Branch on the variant or on [`FieldSyncError::code`] (stable
+ * `FieldSyncError.<variant>`). Branch on the variant or on `FieldSyncError.code` (stable
  * across versions); the message (Kotlin `message` / `toString()`, Swift `description` /
  * `localizedDescription`) reads "not found: document 3f2a…" and is for logs and people, not
  * for parsing.
@@ -11564,7 +11364,7 @@ public object FfiConverterTypeValue : FfiConverterRustBuffer<Value>{
 
 
 /**
- * How two replicas of a document relate (see [`compare_versions`]).
+ * How two replicas of a document relate (see `compareVersions`).
  */
 
 enum class VersionOrdering {
@@ -12491,10 +12291,9 @@ public object FfiConverterMapStringUInt: FfiConverterRustBuffer<Map<kotlin.Strin
 
 
         /**
-         * Compares two version vectors (from [`Document::version`], possibly of two replicas).
+         * Compares two version vectors (from `Document.version`, possibly of two replicas).
          *
-         * # Errors
-         * `InvalidArgument` if a key is not an author id.
+         * Errors: `InvalidArgument` if a key is not an author id.
          */
     @Throws(FieldSyncException::class) fun `compareVersions`(`first`: Map<kotlin.String, kotlin.UInt>, `second`: Map<kotlin.String, kotlin.UInt>): VersionOrdering {
             return FfiConverterTypeVersionOrdering.lift(
@@ -12514,8 +12313,7 @@ public object FfiConverterMapStringUInt: FfiConverterRustBuffer<Map<kotlin.Strin
          * removes the current logger when `logger` is `null`/`nil`. May be called again at any time to
          * replace the logger or change the level.
          *
-         * # Errors
-         * `Internal` if the process already has another global `tracing` subscriber installed (only
+         * Errors: `Internal` if the process already has another global `tracing` subscriber installed (only
          * possible when FieldSync is embedded next to other Rust code that installs one).
          */
     @Throws(FieldSyncException::class) fun `setLogger`(`logger`: FieldSyncLogger?, `maxLevel`: LogLevel? = null)
