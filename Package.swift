@@ -59,9 +59,15 @@ let package = Package(
                 .linkedFramework("Security", .when(platforms: [.iOS, .macOS])),
             ]
         ),
+        // The survey sample (not a product: apps never build it); run by the tests.
+        .target(
+            name: "SurveySample",
+            dependencies: ["FieldSync"],
+            path: "ios/Samples/Survey"
+        ),
         .testTarget(
             name: "FieldSyncTests",
-            dependencies: ["FieldSync"],
+            dependencies: ["FieldSync", "SurveySample"],
             path: "ios/Tests/FieldSyncTests"
         ),
     ]

@@ -29,6 +29,7 @@ BINDGEN=${UNIFFI_BINDGEN:-$(dirname "$CDYLIB")/uniffi-bindgen}
 OUT=${KOTLIN_BUILD_DIR:-$ROOT/build/kotlin}
 MAIN_SRC=$ROOT/android/src/main/kotlin
 TEST_SRC=$ROOT/android/src/test/kotlin
+SAMPLE_SRC=$ROOT/android/samples   # compiled and run (SurveySampleTest) like the tests
 
 ms() { date +%s%3N; }
 die() { echo "kotlin-test: error: $*" >&2; exit 1; }
@@ -93,7 +94,7 @@ ln -sf "$(readlink -f "$CDYLIB")" "$OUT/lib/libfieldsync_ffi.so"
 
 # --- 3) compile generated + wrappers + tests in one kotlinc run ----------------------------------
 CP_COMPILE=$JAVA_SHARE/jna.jar:$KLIB/kotlinx-coroutines-core-jvm.jar:$JAVA_SHARE/junit4.jar:$KLIB/kotlin-test.jar:$KLIB/kotlin-test-junit.jar
-mapfile -t SRCS < <(echo "$GEN_FILES"; find "$MAIN_SRC" "$TEST_SRC" -name '*.kt' 2>/dev/null | sort)
+mapfile -t SRCS < <(echo "$GEN_FILES"; find "$MAIN_SRC" "$SAMPLE_SRC" "$TEST_SRC" -name '*.kt' 2>/dev/null | sort)
 if grep -l '^import android\.' "${SRCS[@]}" >/dev/null 2>&1; then
   die "android.* imports in JVM-compiled sources (move them to android/src/main/kotlin-android): $(grep -l '^import android\.' "${SRCS[@]}" | tr '\n' ' ')"
 fi

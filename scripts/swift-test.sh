@@ -112,14 +112,14 @@ for f in "Sources/$SWIFT_MODULE/Generated/$SWIFT_MODULE.swift" "Sources/$FFI_MOD
 done
 
 # --- 3) stage the package into the chroot (copies: nothing of the host is visible inside) --------
-# The root Package.swift with ios/Sources and ios/Tests, as a user's checkout has them. Keep
+# The root Package.swift with ios/Sources, ios/Samples and ios/Tests, as a checkout has them. Keep
 # $W/pkg/.build between runs (incremental builds); replace everything else.
 mkdir -p "$W/lib" "$W/pkg/ios"
-rm -rf "${W:?}/lib/"* "$W/pkg/ios/Sources" "$W/pkg/ios/Tests" "$W/pkg/Package.swift" "$W/pkg/Package.resolved" \
+rm -rf "${W:?}/lib/"* "$W/pkg/ios/Sources" "$W/pkg/ios/Tests" "$W/pkg/ios/Samples" "$W/pkg/Package.swift" "$W/pkg/Package.resolved" \
   "$W/pkg/Sources" "$W/pkg/Tests"
 cp "$(readlink -f "$CDYLIB")" "$W/lib/libfieldsync_ffi.so"
 cp "$ROOT/Package.swift" "$W/pkg/"
-cp -rL "$IOS/Sources" "$IOS/Tests" "$W/pkg/ios/"
+cp -rL "$IOS/Sources" "$IOS/Tests" "$IOS/Samples" "$W/pkg/ios/"
 
 # The manifest in each FFI variant: `release` (the default on Apple platforms: binary target by
 # URL + checksum) and `local` (the XCFramework built on a Mac) are only evaluated here, since
