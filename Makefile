@@ -1,12 +1,13 @@
 # FieldSync: the only commands a newcomer needs.
 #
 #   make demo       build the `fieldsync` command and run its two-node sync demo (127.0.0.1 only)
-#   make test       everything CI checks: the core's layer rule, fmt, Rust tests, clippy,
-#                   bindings up to date, Kotlin (JVM) and Swift (Linux chroot) binding tests
+#   make test       everything CI checks: the core's layer rule, README code, fmt, Rust tests,
+#                   clippy, bindings up to date, Kotlin (JVM) and Swift (Linux) tests and samples
 #   make bindings   regenerate the checked-in Kotlin/Swift bindings (mk/bindings.mk)
 #   make bench      release benchmarks: prints a table and writes BENCHMARKS.md (installs valgrind)
 #   make fuzz       run every fuzz target for FUZZ_SECS seconds each (installs cargo-fuzz)
 #   make reliability  long fault and load tests (release build; see RELIABILITY.md)
+#   make release    Android AAR + POM (build/release/maven) and iOS xcframework zip, where the tools exist
 #
 # `deps` (run by demo and test) installs missing Debian build packages with apt-get; it needs
 # a Rust toolchain (cargo) already installed. The Kotlin and Swift test scripts install their
@@ -22,10 +23,10 @@ TEST_TIMEOUT ?= 2400
 
 include mk/bindings.mk
 
-.PHONY: help deps lint-deps demo test test-rust check-layers fmt-check clippy bench fuzz fuzz-seeds reliability
+.PHONY: help deps lint-deps demo test test-rust check-layers check-snippets fmt-check clippy bench fuzz fuzz-seeds reliability
 
 help:
-	@sed -n '2,10p' $(firstword $(MAKEFILE_LIST)) | sed 's/^# \{0,1\}//'
+	@sed -n '2,11p' $(firstword $(MAKEFILE_LIST)) | sed 's/^# \{0,1\}//'
 
 # Debian packages the build needs (a C compiler for bundled SQLite and crypto, pkg-config).
 APT_PACKAGES := build-essential pkg-config
@@ -63,6 +64,10 @@ demo: deps
 check-layers:
 	sh scripts/check-layers.sh core/src
 
+# README code blocks are excerpts of compiled, tested sources (the survey samples, the tests).
+check-snippets:
+	perl scripts/check-snippets.pl
+
 fmt-check: lint-deps
 	$(CARGO) fmt --all --check
 
@@ -77,6 +82,7 @@ clippy: lint-deps
 test: export CARGO_INCREMENTAL = 0
 test: deps
 	$(MAKE) --no-print-directory check-layers
+	$(MAKE) --no-print-directory check-snippets
 	$(MAKE) --no-print-directory fmt-check
 	$(MAKE) --no-print-directory test-rust
 	$(MAKE) --no-print-directory clippy
@@ -125,3 +131,11 @@ fuzz-seeds: deps
 # tests of the tests crate.
 reliability: deps
 	timeout -k 30 $(TEST_TIMEOUT) $(CARGO) test --profile reliability $(CARGO_FLAGS) -p fieldsync-tests -- --ignored --nocapture
+
+# Release artifacts of the mobile packages (scripts/release.sh), version from Cargo.toml: the
+# Android AAR + POM into build/release/maven (needs the Android SDK, NDK, cargo-ndk, Gradle) and,
+# on macOS with Xcode, ios/FieldSyncFFI.xcframework.zip with its checksum written into
+# Package.swift. Prints what it skipped and why; RELEASE_STRICT=1 fails when nothing was built.
+.PHONY: release
+release:
+	CARGO="$(CARGO)" bash scripts/release.sh
