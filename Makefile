@@ -31,7 +31,8 @@ help:
 # Debian packages the build needs (a C compiler for bundled SQLite and crypto, pkg-config).
 APT_PACKAGES := build-essential pkg-config
 
-# DEPS_EXTRA: more Debian packages one target needs (`make bench`: valgrind, for callgrind).
+# DEPS_EXTRA: more Debian packages one target needs (`make bench`: valgrind, for callgrind;
+# `make test`: chromium, for the web console's browser test).
 DEPS_EXTRA ?=
 
 deps:
@@ -81,6 +82,7 @@ clippy: lint-deps
 # One-shot builds of the workspace crates are faster without incremental compilation.
 test: export CARGO_INCREMENTAL = 0
 test: deps
+	@command -v chromium >/dev/null 2>&1 || $(MAKE) --no-print-directory deps DEPS_EXTRA=chromium
 	$(MAKE) --no-print-directory check-layers
 	$(MAKE) --no-print-directory check-snippets
 	$(MAKE) --no-print-directory fmt-check

@@ -108,23 +108,20 @@ enum Command {
     /// Subscription: documentUpdated(id) over WebSocket at /graphql/ws. Example:
     ///
     ///   curl -s http://127.0.0.1:8080/graphql -H 'content-type: application/json' \
+    ///     -H "authorization: Bearer $(cat DATA/graphql.token)" \
     ///     -d '{"query":"{ documents { id content } }"}'
     ///
-    /// Binds loopback addresses only, unless an access token is set (--token or
-    /// FIELDSYNC_TOKEN); clients then send `Authorization: Bearer TOKEN`.
+    /// Every request needs the access token (`Authorization: Bearer TOKEN`): FIELDSYNC_TOKEN,
+    /// else --token-file, else DATA/graphql.token, generated and printed once on first serve.
+    /// Web pages other than the console at / are refused unless --allow-origin names them.
     #[command(verbatim_doc_comment)]
     Serve {
-        /// Address for the GraphQL API, e.g. 127.0.0.1:8080 (port 0 picks a free one).
+        /// Address for the GraphQL API and the console, e.g. 127.0.0.1:8080 (port 0 picks a
+        /// free one).
         #[arg(long, value_name = "ADDR")]
         graphql: SocketAddr,
-        /// Access token for the API (see `fieldsync node --help`).
-        #[arg(
-            long,
-            env = "FIELDSYNC_TOKEN",
-            value_name = "TOKEN",
-            hide_env_values = true
-        )]
-        token: Option<String>,
+        #[command(flatten)]
+        access: node_cmd::AccessArgs,
         #[command(flatten)]
         net: NetArgs,
     },
@@ -156,7 +153,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Node { net, graphql } => node_cmd::run(&data, json, net, graphql),
         Command::Serve {
             graphql,
-            token,
+            access,
             net,
         } => node_cmd::run(
             &data,
@@ -164,7 +161,7 @@ fn run(cli: Cli) -> Result<()> {
             net,
             GraphqlArgs {
                 graphql: Some(graphql),
-                token,
+                access,
             },
         ),
     }

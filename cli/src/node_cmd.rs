@@ -68,20 +68,34 @@ pub struct NetArgs {
 #[derive(Args, Debug, Clone)]
 pub struct GraphqlArgs {
     /// Serve the GraphQL API on ADDR (e.g. 127.0.0.1:8080): POST /graphql for queries and
-    /// mutations, /graphql/ws for subscriptions (graphql-transport-ws or graphql-ws).
+    /// mutations, /graphql/ws for subscriptions (graphql-transport-ws or graphql-ws), and the
+    /// web console at /.
     #[arg(long, value_name = "ADDR")]
     pub graphql: Option<SocketAddr>,
 
-    /// Access token for the GraphQL API: clients send `Authorization: Bearer TOKEN` (over
-    /// WebSocket also accepted in the connection_init payload). Required to bind a
-    /// non-loopback address.
-    #[arg(
-        long,
-        env = "FIELDSYNC_TOKEN",
-        value_name = "TOKEN",
-        hide_env_values = true
-    )]
-    pub token: Option<String>,
+    #[command(flatten)]
+    pub access: AccessArgs,
+}
+
+/// Who may use the GraphQL API.
+#[derive(Args, Debug, Clone, Default)]
+pub struct AccessArgs {
+    /// Read the access token from PATH. The token is always required: from FIELDSYNC_TOKEN,
+    /// else this file, else DATA/graphql.token, generated (mode 0600) and printed once on the
+    /// first serve. Clients send `Authorization: Bearer TOKEN` (over WebSocket also
+    /// `{"token": TOKEN}` in the connection_init payload).
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<std::path::PathBuf>,
+
+    /// Let web pages from ORIGIN (e.g. https://console.example.org) use the API; repeatable.
+    /// By default only the console served by this node may; requests from any other page
+    /// are refused.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    pub allow_origin: Vec<String>,
+
+    /// Serve GraphQL schema introspection (off by default).
+    #[arg(long)]
+    pub introspection: bool,
 }
 
 /// Parses `NODE_ID@IP:PORT`.
@@ -106,9 +120,6 @@ fn parse_peer(s: &str) -> std::result::Result<PeerAddr, String> {
 
 /// Runs the node on `data` until SIGINT or SIGTERM.
 pub fn run(data: &Path, json: bool, net: NetArgs, gql: GraphqlArgs) -> Result<()> {
-    if let Some(addr) = gql.graphql {
-        graphql::server::check_bind(addr, gql.token.as_deref())?;
-    }
     if !fieldsync::Node::exists(data) {
         return Err(error::no_node(data));
     }
@@ -142,10 +153,37 @@ async fn serve(data: &Path, json: bool, net: NetArgs, gql: GraphqlArgs) -> Resul
     for p in &net.peers {
         node.add_peer(p.clone()).await?;
     }
-    let info = node.start_network(config).await?;
-    let graphql_addr = match gql.graphql {
-        Some(addr) => Some(graphql::server::start(node.clone(), addr, gql.token.clone()).await?),
+    let token = match gql.graphql {
+        Some(_) => Some(graphql::access::resolve_token(
+            data,
+            std::env::var("FIELDSYNC_TOKEN").ok().as_deref(),
+            gql.access.token_file.as_deref(),
+        )?),
         None => None,
+    };
+    let info = node.start_network(config).await?;
+    let graphql_addr = match (gql.graphql, &token) {
+        (Some(addr), Some((token, _))) => Some(
+            graphql::server::start(
+                node.clone(),
+                graphql::server::ServeOptions {
+                    addr,
+                    token: token.clone(),
+                    allowed_origins: gql.access.allow_origin.clone(),
+                    introspection: gql.access.introspection,
+                },
+            )
+            .await?,
+        ),
+        _ => None,
+    };
+    // The token is shown once, when it is generated; afterwards it stays in its file.
+    let (token_file, new_token) = match &token {
+        Some((t, graphql::access::TokenOrigin::Generated(p))) => {
+            (Some(p.display().to_string()), Some(t.clone()))
+        }
+        Some((_, graphql::access::TokenOrigin::File(p))) => (Some(p.display().to_string()), None),
+        _ => (None, None),
     };
 
     let out = Printer {
@@ -160,6 +198,8 @@ async fn serve(data: &Path, json: bool, net: NetArgs, gql: GraphqlArgs) -> Resul
             "mdns": !net.no_mdns,
             "admit": net.admit,
             "graphql": graphql_addr.map(|a| a.to_string()),
+            "graphql_token_file": token_file,
+            "graphql_token": new_token,
             "data_dir": data.display().to_string(),
         }),
         || {
@@ -170,7 +210,16 @@ async fn serve(data: &Path, json: bool, net: NetArgs, gql: GraphqlArgs) -> Resul
                 if net.no_mdns { "" } else { " (mDNS on)" }
             );
             if let Some(a) = graphql_addr {
-                s.push_str(&format!("\nGraphQL on http://{a}/graphql (ws://{a}/graphql/ws)"));
+                s.push_str(&format!(
+                    "\nGraphQL on http://{a}/graphql (ws://{a}/graphql/ws), console on http://{a}/"
+                ));
+                match (&new_token, &token_file) {
+                    (Some(t), Some(f)) => s.push_str(&format!(
+                        "\naccess token (saved to {f}; shown only now): {t}"
+                    )),
+                    (None, Some(f)) => s.push_str(&format!("\naccess token: in {f}")),
+                    _ => s.push_str("\naccess token: from FIELDSYNC_TOKEN"),
+                }
             }
             s.push_str("\nCtrl-C stops the node; other fieldsync commands on this data directory are forwarded to it");
             s

@@ -15,8 +15,6 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
-const TOKEN: &str = "test-token-7f3a";
-
 /// A GraphQL operation with its raw JSON response.
 #[derive(Serialize)]
 struct Op {
@@ -36,11 +34,11 @@ impl GraphqlOperation for Op {
 struct Api {
     http: reqwest::Client,
     url: String,
-    token: Option<&'static str>,
+    token: Option<String>,
 }
 
 impl Api {
-    fn new(addr: &str, token: Option<&'static str>) -> Api {
+    fn new(addr: &str, token: Option<String>) -> Api {
         Api {
             http: reqwest::Client::new(),
             url: format!("http://{addr}/graphql"),
@@ -54,7 +52,7 @@ impl Api {
             .http
             .post(&self.url)
             .json(&json!({"query": query, "variables": variables}));
-        if let Some(t) = self.token {
+        if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }
         let resp = req.send().await.expect("HTTP request");
@@ -88,15 +86,11 @@ async fn subscription_on_one_node_sees_a_mutation_on_another() {
         .as_str()
         .unwrap()
         .to_string();
-    let node_a = NodeProc::start(
-        "A",
-        &a,
-        "serve",
-        &["--graphql", "127.0.0.1:0", "--token", TOKEN, "--admit"],
-    );
+    let node_a = NodeProc::start("A", &a, "serve", &["--graphql", "127.0.0.1:0", "--admit"]);
     let node_b = NodeProc::start("B", &b, "node", &["--graphql", "127.0.0.1:0"]);
-    let api_a = Api::new(&node_a.graphql(), Some(TOKEN));
-    let api_b = Api::new(&node_b.graphql(), None);
+    let token_a = node_a.graphql_token();
+    let api_a = Api::new(&node_a.graphql(), Some(token_a.clone()));
+    let api_b = Api::new(&node_b.graphql(), Some(node_b.graphql_token()));
 
     // The token is required on A.
     let (status, _) = Api::new(&node_a.graphql(), None)
@@ -197,7 +191,7 @@ async fn subscription_on_one_node_sees_a_mutation_on_another() {
         .await
         .expect("websocket connect");
     let mut updates = graphql_ws_client::Client::build(conn)
-        .payload(json!({ "token": TOKEN }))
+        .payload(json!({ "token": token_a }))
         .unwrap()
         .subscribe(Op {
             query: "subscription($id: String!) { documentUpdated(id: $id) { id origin content version } }".into(),
@@ -262,7 +256,7 @@ async fn subscription_on_one_node_sees_a_mutation_on_another() {
     // Not even JSON: still a GraphQL-shaped error.
     let resp = reqwest::Client::new()
         .post(format!("http://{}/graphql", node_a.graphql()))
-        .bearer_auth(TOKEN)
+        .bearer_auth(&token_a)
         .header("content-type", "application/json")
         .body("{not json")
         .send()
@@ -318,16 +312,166 @@ async fn subscription_on_one_node_sees_a_mutation_on_another() {
     assert_eq!(status["documents"][0]["id"], doc.as_str(), "{status}");
 }
 
-#[test]
-fn serve_refuses_a_non_loopback_address_without_a_token() {
+/// Sends raw HTTP/1.1 `request` to `addr` and returns the status code of the answer, read
+/// within 10 s (the server must answer without waiting for a body it was not sent).
+fn raw_status(addr: &str, request: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut buf = [0u8; 512];
+    let n = s.read(&mut buf).expect("an answer within 10 s");
+    let head = String::from_utf8_lossy(&buf[..n]);
+    head.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {head:?}"))
+}
+
+/// The API is closed to web pages and to anyone without the token: each refusal happens
+/// before the request's body is read or a query runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_refuses_foreign_pages_wrong_hosts_big_bodies_and_missing_tokens() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let d = tempfile::tempdir().unwrap();
     init(d.path());
-    let all = std::net::Ipv4Addr::UNSPECIFIED;
-    let out = common::run(
-        d.path(),
-        &["serve", "--graphql", &format!("{all}:0"), "--no-mdns"],
+    let node = NodeProc::start("A", d.path(), "serve", &["--graphql", "127.0.0.1:0"]);
+    let addr = node.graphql();
+    let token = node.graphql_token();
+    let port = addr.rsplit_once(':').unwrap().1.to_string();
+    let http = reqwest::Client::new();
+    let url = format!("http://{addr}/graphql");
+    let query = json!({"query": "{ documents { id } }"}).to_string();
+    let post = |origin: Option<&str>, content_type: &str, auth: Option<&str>| {
+        let mut r = http
+            .post(&url)
+            .header("content-type", content_type)
+            .body(query.clone());
+        if let Some(o) = origin {
+            r = r.header("origin", o);
+        }
+        if let Some(t) = auth {
+            r = r.bearer_auth(t);
+        }
+        r.send()
+    };
+
+    // The generated token is printed once and kept with mode 0600.
+    use std::os::unix::fs::PermissionsExt;
+    let file = d.path().join("graphql.token");
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
     );
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("not a loopback address"), "{err}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), token);
+
+    let ok = post(None, "application/json", Some(&token)).await.unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+    // No token, a wrong token: 401.
+    assert_eq!(
+        post(None, "application/json", None)
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        401
+    );
+    assert_eq!(
+        post(None, "application/json", Some("wrong-token-0123456789"))
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        401
+    );
+    // A foreign page, even with the token: 403. The console's own origin is fine.
+    let foreign = post(
+        Some("http://evil.example"),
+        "application/json",
+        Some(&token),
+    )
+    .await
+    .unwrap();
+    assert_eq!(foreign.status().as_u16(), 403);
+    let own = post(
+        Some(&format!("http://{addr}")),
+        "application/json",
+        Some(&token),
+    )
+    .await
+    .unwrap();
+    assert_eq!(own.status().as_u16(), 200);
+    // A no-cors fetch can only send text/plain: refused.
+    assert_eq!(
+        post(None, "text/plain", Some(&token))
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        415
+    );
+    // DNS rebinding: a name that resolves here is not an address of this server.
+    assert_eq!(
+        raw_status(&addr, &format!(
+            "POST /graphql HTTP/1.1\r\nHost: rebind.evil.example:{port}\r\ncontent-type: application/json\r\nauthorization: Bearer {token}\r\ncontent-length: {}\r\n\r\n{query}",
+            query.len()
+        )),
+        421
+    );
+    // 100 MB announced, nothing sent: refused at once, without waiting for the body.
+    let t0 = Instant::now();
+    assert_eq!(
+        raw_status(&addr, &format!(
+            "POST /graphql HTTP/1.1\r\nHost: {addr}\r\ncontent-type: application/json\r\nauthorization: Bearer {token}\r\ncontent-length: 104857600\r\n\r\n"
+        )),
+        413
+    );
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    // Introspection is off unless asked for.
+    let (_, body) = Api::new(&addr, Some(token.clone()))
+        .post("{ __schema { types { name } } }", Value::Null)
+        .await;
+    assert!(
+        body["errors"].is_array() || body["data"]["__schema"].is_null(),
+        "introspection answered: {body}"
+    );
+
+    // WebSocket: a foreign page's handshake is refused; without the token the connection ends.
+    let mut request = format!("ws://{addr}/graphql/ws")
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        HeaderValue::from_static("graphql-transport-ws"),
+    );
+    let mut foreign_ws = request.clone();
+    foreign_ws
+        .headers_mut()
+        .insert("Origin", HeaderValue::from_static("http://evil.example"));
+    let err = tokio_tungstenite::connect_async(foreign_ws)
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("403"), "{err}");
+    let (conn, _) = tokio_tungstenite::connect_async(request.clone())
+        .await
+        .unwrap();
+    let refused = graphql_ws_client::Client::build(conn)
+        .payload(json!({ "token": "wrong-token-0123456789" }))
+        .unwrap()
+        .subscribe(Op {
+            query: "subscription { documentUpdated(id: \"00\") { id } }".into(),
+            variables: Value::Null,
+        })
+        .await;
+    assert!(
+        refused.is_err(),
+        "a subscription without the token was accepted"
+    );
+
+    // A second serve keeps the token and does not print it again.
+    drop(node);
+    let again = NodeProc::start("A again", d.path(), "serve", &["--graphql", "127.0.0.1:0"]);
+    assert!(again.ready["graphql_token"].is_null(), "{}", again.ready);
+    assert_eq!(again.graphql_token(), token);
 }

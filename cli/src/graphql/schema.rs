@@ -13,12 +13,16 @@ use crate::fmt;
 pub type FieldSyncSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Builds the schema over `node`.
-pub fn build(node: Node) -> FieldSyncSchema {
-    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+pub fn build(node: Node, introspection: bool) -> FieldSyncSchema {
+    let builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .data(node)
         .limit_depth(12)
-        .limit_complexity(500)
-        .finish()
+        .limit_complexity(500);
+    if introspection {
+        builder.finish()
+    } else {
+        builder.disable_introspection().finish()
+    }
 }
 
 /// A document as this node sees it.
@@ -144,6 +148,8 @@ pub struct SyncStatusView {
     known_peers: Vec<String>,
     /// Operations from peers that were rejected.
     rejected_ops: u64,
+    /// When a sync of this document with a peer last finished (ms since the Unix epoch).
+    last_sync_ms: Option<i64>,
 }
 
 /// A change to a document, as pushed by `documentUpdated`.
@@ -275,6 +281,7 @@ impl QueryRoot {
             connected_peers: ids(&st.connected_peers),
             known_peers: ids(&st.known_peers),
             rejected_ops: st.rejected_ops,
+            last_sync_ms: st.last_sync_ms,
         })
     }
 }

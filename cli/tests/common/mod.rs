@@ -159,6 +159,18 @@ impl NodeProc {
             .to_string()
     }
 
+    /// The GraphQL access token: printed in the ready event when it was generated, else read
+    /// from the token file the ready event names.
+    pub fn graphql_token(&self) -> String {
+        if let Some(t) = self.ready["graphql_token"].as_str() {
+            return t.to_string();
+        }
+        let file = self.ready["graphql_token_file"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{}: no token file in {}", self.name, self.ready));
+        std::fs::read_to_string(file).unwrap().trim().to_string()
+    }
+
     /// The process's output so far.
     pub fn log_text(&self) -> String {
         self.log.lock().unwrap().join("\n")
