@@ -450,8 +450,7 @@ async fn the_api_refuses_foreign_pages_wrong_hosts_big_bodies_and_missing_tokens
         .insert("Origin", HeaderValue::from_static("http://evil.example"));
     let err = tokio_tungstenite::connect_async(foreign_ws)
         .await
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert!(err.to_string().contains("403"), "{err}");
     let (conn, _) = tokio_tungstenite::connect_async(request.clone())
         .await
