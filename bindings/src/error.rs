@@ -5,9 +5,9 @@
 //! [`fieldsync::Error`] first. Variants are chosen by what an app can *do* about them, not by
 //! where they come from.
 
-use fieldsync::DirectError;
 use fieldsync::{
-    DocumentError, Error, IdError, IdentityError, IngestError, InviteError, NetError, StoreError,
+    DirectError, DocumentError, Error, ErrorKind, IdError, IdentityError, IngestError, InviteError,
+    NetError, StoreError,
 };
 
 /// An error returned to the app (Kotlin: `FieldSyncException.<Variant>`, Swift:
@@ -139,64 +139,22 @@ impl FieldSyncError {
     }
 }
 
-/// The single mapping from core errors to app-facing errors.
+/// The single mapping from core errors to app-facing errors: by the core's
+/// [`fieldsync::ErrorKind`], the classification the CLI's exit codes use too.
 impl From<Error> for FieldSyncError {
     fn from(e: Error) -> Self {
         let reason = e.to_string();
-        match e {
-            Error::Store(StoreError::WrongKey) => FieldSyncError::WrongKey { reason },
-            Error::Store(StoreError::Busy(_)) => FieldSyncError::Busy { reason },
-            Error::Store(_) => FieldSyncError::Storage { reason },
-            Error::Document(d) => match d {
-                DocumentError::NotFound(_) => FieldSyncError::NotFound { reason },
-                DocumentError::OutOfBounds { .. }
-                | DocumentError::InvalidArgument(_)
-                | DocumentError::ContainerDeleted => FieldSyncError::InvalidArgument { reason },
-                DocumentError::Store(_) => FieldSyncError::Storage { reason },
-                DocumentError::Engine(_) => FieldSyncError::Internal { reason },
-                DocumentError::NotAllowed(_) | DocumentError::IdentityCloned(_) => {
-                    FieldSyncError::NotAllowed { reason }
-                }
-                DocumentError::NotAMember(_) | DocumentError::Encryption(_) => {
-                    FieldSyncError::Crypto { reason }
-                }
-            },
-            Error::Ingest(i) => match i {
-                IngestError::Store(_) => FieldSyncError::Storage { reason },
-                // Operations handed in by the app or a peer that do not validate.
-                _ => FieldSyncError::InvalidArgument { reason },
-            },
-            Error::Id(_) => FieldSyncError::InvalidArgument { reason },
-            Error::Identity(i) => match i {
-                IdentityError::Store(_) => FieldSyncError::Storage { reason },
-                IdentityError::KeyStore(_) | IdentityError::Malformed => {
-                    FieldSyncError::Crypto { reason }
-                }
-            },
-            Error::Net(n) => match n {
-                NetError::Config(_) | NetError::PayloadTooLarge { .. } => {
-                    FieldSyncError::InvalidArgument { reason }
-                }
-                NetError::NotRunning
-                | NetError::AlreadyRunning
-                | NetError::Start(_)
-                | NetError::Io(_) => FieldSyncError::Network { reason },
-            },
-            Error::Invite(_) => FieldSyncError::InvalidInvite { reason },
-            Error::Crypto(_) => FieldSyncError::Crypto { reason },
-            Error::Direct(d) => match d {
-                DirectError::Store(_) => FieldSyncError::Storage { reason },
-                DirectError::NotAllowed(_) => FieldSyncError::NotAllowed { reason },
-                DirectError::UnknownInvite(_)
-                | DirectError::InviteRevoked(_)
-                | DirectError::InviteExpired(_)
-                | DirectError::InviteUsedUp(_) => FieldSyncError::InvalidInvite { reason },
-                DirectError::NoKeyBundle(_)
-                | DirectError::NotForUs(_)
-                | DirectError::TooLarge { .. }
-                | DirectError::Malformed(_) => FieldSyncError::InvalidArgument { reason },
-                _ => FieldSyncError::Crypto { reason },
-            },
+        match e.kind() {
+            ErrorKind::NotFound => FieldSyncError::NotFound { reason },
+            ErrorKind::InvalidArgument => FieldSyncError::InvalidArgument { reason },
+            ErrorKind::InvalidInvite => FieldSyncError::InvalidInvite { reason },
+            ErrorKind::Network => FieldSyncError::Network { reason },
+            ErrorKind::Storage => FieldSyncError::Storage { reason },
+            ErrorKind::WrongKey => FieldSyncError::WrongKey { reason },
+            ErrorKind::Busy => FieldSyncError::Busy { reason },
+            ErrorKind::Crypto => FieldSyncError::Crypto { reason },
+            ErrorKind::NotAllowed => FieldSyncError::NotAllowed { reason },
+            ErrorKind::Internal => FieldSyncError::Internal { reason },
         }
     }
 }

@@ -49,6 +49,9 @@ pub struct Response {
     pub output: Option<Output>,
     /// The error message when it failed.
     pub error: Option<String>,
+    /// The error's exit status (older nodes send none: 1).
+    #[serde(default)]
+    pub exit: Option<crate::error::Exit>,
 }
 
 /// How this process may use a data directory.
@@ -74,7 +77,7 @@ fn try_lock(data: &Path) -> Result<Option<File>> {
     match file.try_lock() {
         Ok(()) => Ok(Some(file)),
         Err(TryLockError::WouldBlock) => Ok(None),
-        Err(TryLockError::Error(e)) => Err(CliError(format!(
+        Err(TryLockError::Error(e)) => Err(CliError::msg(format!(
             "cannot lock {}: {e}",
             data.join(LOCK_FILE).display()
         ))),
@@ -94,7 +97,7 @@ pub fn acquire(data: &Path) -> Result<Access> {
             return Ok(Access::Remote(conn));
         }
         if Instant::now() >= deadline {
-            return Err(CliError(format!(
+            return Err(CliError::msg(format!(
                 "data directory {} is busy: another fieldsync process holds {} and no node \
                  answers on {}",
                 data.display(),
@@ -115,14 +118,14 @@ pub fn lock_for_node(data: &Path) -> Result<File> {
         }
         #[cfg(unix)]
         if std::os::unix::net::UnixStream::connect(socket_path(data)).is_ok() {
-            return Err(CliError(format!(
+            return Err(CliError::msg(format!(
                 "a fieldsync node already runs on {} (its commands are forwarded to it; stop \
                  it first to start another)",
                 data.display()
             )));
         }
         if Instant::now() >= deadline {
-            return Err(CliError(format!(
+            return Err(CliError::msg(format!(
                 "data directory {} is busy: another fieldsync process holds {}",
                 data.display(),
                 LOCK_FILE
@@ -150,17 +153,20 @@ pub fn forward(
     let mut answer = String::new();
     BufReader::new(&conn)
         .read_line(&mut answer)
-        .map_err(|e| CliError(format!("the running node did not answer: {e}")))?;
+        .map_err(|e| CliError::msg(format!("the running node did not answer: {e}")))?;
     if answer.is_empty() {
-        return Err(CliError(
-            "the running node closed the connection without answering (did it stop?)".into(),
+        return Err(CliError::msg(
+            "the running node closed the connection without answering (did it stop?)",
         ));
     }
     let resp: Response = serde_json::from_str(&answer)
-        .map_err(|e| CliError(format!("unreadable answer from the running node: {e}")))?;
+        .map_err(|e| CliError::msg(format!("unreadable answer from the running node: {e}")))?;
     match (resp.output, resp.error) {
-        (_, Some(e)) => Err(CliError(e)),
+        (_, Some(e)) => Err(CliError {
+            message: e,
+            exit: resp.exit.unwrap_or(crate::error::Exit::Failure),
+        }),
         (Some(o), None) => Ok(o),
-        (None, None) => Err(CliError("empty answer from the running node".into())),
+        (None, None) => Err(CliError::msg("empty answer from the running node")),
     }
 }

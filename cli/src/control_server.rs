@@ -13,7 +13,8 @@ use crate::dispatch;
 use crate::error::{CliError, Result};
 
 /// Largest request line the node accepts.
-const MAX_REQUEST: usize = 1 << 20;
+/// Room for a request carrying the largest value a command accepts, JSON-escaped.
+const MAX_REQUEST: usize = 2 * crate::request::MAX_VALUE + (1 << 20);
 
 /// A bound control socket; the socket file is removed on drop.
 pub struct ControlSocket {
@@ -34,7 +35,7 @@ impl ControlSocket {
         let path = socket_path(data);
         let _ = std::fs::remove_file(&path);
         let listener = UnixListener::bind(&path).map_err(|e| {
-            CliError(format!(
+            CliError::msg(format!(
                 "cannot listen on the control socket {}: {e}",
                 path.display()
             ))
@@ -70,15 +71,18 @@ async fn answer(stream: UnixStream, node: &Node) -> std::io::Result<()> {
             Ok(o) => Response {
                 output: Some(o),
                 error: None,
+                exit: None,
             },
             Err(e) => Response {
                 output: None,
-                error: Some(e.0),
+                error: Some(e.message),
+                exit: Some(e.exit),
             },
         },
         Err(e) => Response {
             output: None,
             error: Some(format!("bad request to the node: {e}")),
+            exit: Some(crate::error::Exit::Usage),
         },
     };
     let mut bytes = serde_json::to_vec(&resp).unwrap_or_default();

@@ -328,7 +328,7 @@ impl Demo {
                     self.timeout.as_secs()
                 );
                 self.show()?;
-                return Err(CliError(format!(
+                return Err(CliError::msg(format!(
                     "Alice and Bob did not converge within {} s ({what})",
                     self.timeout.as_secs()
                 )));
@@ -403,7 +403,7 @@ impl Demo {
 async fn stop(p: &Peer) -> Result<()> {
     match tokio::time::timeout(STOP_TIMEOUT, p.node.stop_network()).await {
         Ok(r) => Ok(r?),
-        Err(_) => Err(CliError(format!(
+        Err(_) => Err(CliError::msg(format!(
             "{}'s network did not stop within {} s",
             p.name,
             STOP_TIMEOUT.as_secs()

@@ -44,7 +44,8 @@ pub fn run(data: &Path, json: bool, cmd: NodeCommand) -> Result<()> {
     private_dir(data)?;
     let cmd = cmd
         .with_absolute_paths()
-        .map_err(|e| CliError(format!("file path: {e}")))?;
+        .map_err(|e| CliError::msg(format!("file path: {e}")))?
+        .with_inputs()?;
     let out = match control::acquire(data)? {
         Access::Local(_lock) => {
             let created = !Node::exists(data);
@@ -73,10 +74,13 @@ pub async fn execute(node: &Node, cmd: &NodeCommand, json: bool, created: bool) 
             text,
             insert,
             value,
-        }) => c.doc_edit(id, text, *insert, value),
+            ..
+        }) => c.doc_edit(id, text, *insert, value.as_deref().unwrap_or_default()),
         NodeCommand::Doc(DocCommand::Delete { id }) => c.doc_delete(id),
         NodeCommand::Doc(DocCommand::Get { id, path }) => c.doc_get(id, path),
-        NodeCommand::Doc(DocCommand::Set { id, path, value }) => c.doc_set(id, path, value),
+        NodeCommand::Doc(DocCommand::Set {
+            id, path, value, ..
+        }) => c.doc_set(id, path, value.as_deref().unwrap_or_default()),
         NodeCommand::Doc(DocCommand::Export { id, out }) => c.doc_export(id, out),
         NodeCommand::Doc(DocCommand::Import { file }) => c.doc_import(file),
         NodeCommand::Doc(DocCommand::Admit { id, device }) => c.doc_admit(id, device),
@@ -98,7 +102,7 @@ pub fn parse_path(path: &str) -> Result<Vec<PathSegment>> {
         })
         .collect();
     if !matches!(segments.first(), Some(PathSegment::Key(_))) {
-        return Err(CliError(format!(
+        return Err(CliError::msg(format!(
             "path {path:?}: start with a root container's name, e.g. households/0/name"
         )));
     }
@@ -124,20 +128,20 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 pub fn find(node: &Node, id: &str) -> Result<Document> {
     let id = id.trim().to_ascii_lowercase();
     if id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(CliError(format!(
+        return Err(CliError::invalid(format!(
             "invalid document id {id:?}: expected hex characters (see `fieldsync doc list`)"
         )));
     }
     if id.len() == 64 {
         let doc: DocumentId = id
             .parse()
-            .map_err(|e| CliError(format!("invalid document id {id}: {e}")))?;
+            .map_err(|e| CliError::invalid(format!("invalid document id {id}: {e}")))?;
         return node
             .document(doc)
-            .map_err(|_| CliError(format!("no document {id} on this node")));
+            .map_err(|_| CliError::not_found(format!("no document {id} on this node")));
     }
     if id.len() > 64 {
-        return Err(CliError(format!(
+        return Err(CliError::invalid(format!(
             "invalid document id {id:?}: longer than 64 hex characters"
         )));
     }
@@ -148,10 +152,10 @@ pub fn find(node: &Node, id: &str) -> Result<Document> {
         .collect();
     match matches.as_slice() {
         [one] => Ok(node.document(*one)?),
-        [] => Err(CliError(format!(
+        [] => Err(CliError::not_found(format!(
             "no document matching {id:?} on this node (see `fieldsync doc list`)"
         ))),
-        many => Err(CliError(format!(
+        many => Err(CliError::invalid(format!(
             "document id prefix {id:?} is ambiguous ({} matches): give more characters",
             many.len()
         ))),
@@ -266,25 +270,32 @@ impl Exec<'_> {
 
     fn doc_edit(&self, id: &str, text: &str, pos: usize, value: &str) -> Result<Output> {
         if text.is_empty() {
-            return Err(CliError("--text NAME must not be empty".into()));
+            return Err(CliError::invalid("--text NAME must not be empty"));
         }
         let doc = find(self.node, id)?;
         let handle = doc.text(text)?;
         let len = handle.len()?;
         if pos > len {
-            return Err(CliError(format!(
+            return Err(CliError::invalid(format!(
                 "--insert {pos} is past the end of text {text:?} (length {len})"
             )));
         }
         handle.insert(pos, value)?;
         self.node.flush()?;
+        let inserted = value.chars().count();
+        let now = handle.len()?;
         if self.json {
             let mut v = doc_summary(&doc)?;
-            v["content"] = fmt::json_value(&doc.to_json()?);
+            v["container"] = json!(text);
+            v["inserted_chars"] = json!(inserted);
+            v["length"] = json!(now);
             return Output::json(&v);
         }
         let mut o = Output::default();
-        o.line(format!("{text}: {}", handle.get()?));
+        o.line(format!(
+            "inserted {inserted} characters into {text} at {pos} (length now {now}) in {}",
+            fmt::short(&doc.id())
+        ));
         Ok(o)
     }
 
@@ -311,14 +322,28 @@ impl Exec<'_> {
         let path_ = parse_path(path)?;
         doc.set_json(&path_, value)?;
         self.node.flush()?;
-        self.doc_get(id, path)
+        if self.json {
+            return Output::json(&json!({
+                "document": doc.id().to_string(),
+                "path": path,
+                "bytes": value.len(),
+                "op_count": doc.op_count()?,
+            }));
+        }
+        let mut o = Output::default();
+        o.line(format!(
+            "set {path} ({} bytes of JSON) in {}",
+            value.len(),
+            fmt::short(&doc.id())
+        ));
+        Ok(o)
     }
 
     fn doc_export(&self, id: &str, out: &Path) -> Result<Output> {
         let doc = find(self.node, id)?;
         let bytes = doc.export_snapshot()?;
         write_private(out, &bytes)
-            .map_err(|e| CliError(format!("writing {}: {e}", out.display())))?;
+            .map_err(|e| CliError::msg(format!("writing {}: {e}", out.display())))?;
         if self.json {
             return Output::json(&json!({
                 "document": doc.id().to_string(),
@@ -338,7 +363,7 @@ impl Exec<'_> {
 
     fn doc_import(&self, file: &Path) -> Result<Output> {
         let bytes = std::fs::read(file)
-            .map_err(|e| CliError(format!("reading {}: {e}", file.display())))?;
+            .map_err(|e| CliError::msg(format!("reading {}: {e}", file.display())))?;
         let doc = self.node.import_snapshot(&bytes)?;
         self.node.flush()?;
         if self.json {
@@ -366,9 +391,9 @@ impl Exec<'_> {
     fn member(&self, command: &MemberCommand) -> Result<Output> {
         let device_of = |d: &str| -> Result<AuthorId> {
             d.parse()
-                .map_err(|e| CliError(format!("invalid node id {d:?}: {e}")))
+                .map_err(|e| CliError::msg(format!("invalid node id {d:?}: {e}")))
         };
-        let role_of = |r: &str| -> Result<fieldsync::Role> { r.parse().map_err(CliError) };
+        let role_of = |r: &str| -> Result<fieldsync::Role> { r.parse().map_err(CliError::invalid) };
         let (doc, done) = match command {
             MemberCommand::List { id } => (find(self.node, id)?, None),
             MemberCommand::Add { id, device, role } => {
@@ -436,9 +461,9 @@ impl Exec<'_> {
         let doc = find(self.node, id)?;
         let member: AuthorId = device
             .parse()
-            .map_err(|e| CliError(format!("invalid node id {device:?}: {e}")))?;
+            .map_err(|e| CliError::msg(format!("invalid node id {device:?}: {e}")))?;
         if doc.members()?.contains(&member) {
-            return Err(CliError(format!(
+            return Err(CliError::msg(format!(
                 "{} is already a member of document {}",
                 fmt::short(&member),
                 fmt::short(&doc.id())
@@ -446,7 +471,7 @@ impl Exec<'_> {
         }
         doc.add_announced_member(member).map_err(|e| match e {
             fieldsync::DocumentError::InvalidArgument(m) if m.starts_with("no key bundle") => {
-                CliError(format!(
+                CliError::msg(format!(
                     "{m}: the device must run `fieldsync join` for this document and sync \
                      with this node first"
                 ))

@@ -55,6 +55,11 @@ use request::NodeCommand;
 ///
 /// While `node` (or `serve`) runs on a data directory, the other commands on it are
 /// forwarded to the running node.
+///
+/// Exit status: 0 success, 1 other failure, 2 usage, 3 not found, 4 invalid value,
+/// 5 invalid invite, 6 not allowed, 7 network, 8 storage, 9 wrong store key, 10 data directory
+/// busy, 11 key material / decryption, 70 internal error. Errors are one line on stderr
+/// (--verbose adds details).
 #[derive(Parser, Debug)]
 #[command(
     name = "fieldsync",
@@ -70,6 +75,10 @@ struct Cli {
     /// Print machine-readable JSON on stdout instead of text.
     #[arg(long, global = true)]
     json: bool,
+
+    /// Print errors in full (several lines where the cause has them).
+    #[arg(long, short, global = true)]
+    verbose: bool,
 
     #[command(subcommand)]
     command: Command,
@@ -128,14 +137,31 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Output piped into `head` ends quietly, as for every Unix tool, instead of a panic on
+    // the next write ("Broken pipe").
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to the default before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
+    let verbose = cli.verbose;
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("fieldsync: error: {e}");
-            ExitCode::FAILURE
+            eprintln!("fieldsync: error: {}", one_line(&e.message, verbose));
+            ExitCode::from(e.exit as u8)
         }
     }
+}
+
+/// The message on one line (the first one, joined with the rest unless verbose).
+fn one_line(message: &str, verbose: bool) -> String {
+    if verbose {
+        return message.to_string();
+    }
+    let line = message.lines().map(str::trim).filter(|l| !l.is_empty());
+    line.collect::<Vec<_>>().join("; ")
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -176,8 +202,8 @@ fn default_data_dir() -> Result<PathBuf> {
     if let Some(h) = non_empty("HOME") {
         return Ok(PathBuf::from(h).join(".local/share/fieldsync"));
     }
-    Err(CliError(
-        "no data directory: set --data DIR (or XDG_DATA_HOME / HOME)".into(),
+    Err(CliError::msg(
+        "no data directory: set --data DIR (or XDG_DATA_HOME / HOME)",
     ))
 }
 
@@ -213,9 +239,10 @@ mod tests {
                 text,
                 insert,
                 value,
+                ..
             })) => {
                 assert_eq!((id.as_str(), text.as_str(), insert), ("ab12", "notes", 3));
-                assert_eq!(value, "hello");
+                assert_eq!(value.as_deref(), Some("hello"));
             }
             other => panic!("parsed as {other:?}"),
         }

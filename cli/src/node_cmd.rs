@@ -261,7 +261,7 @@ async fn serve(data: &Path, json: bool, net: NetArgs, gql: GraphqlArgs) -> Resul
     });
     match stopped {
         Ok(r) => Ok(r?),
-        Err(_) => Err(CliError(format!(
+        Err(_) => Err(CliError::msg(format!(
             "the network did not stop within {} s",
             STOP_TIMEOUT.as_secs()
         ))),

@@ -10,7 +10,17 @@ use clap::Subcommand;
 use fieldsync::AuthorId;
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::error::{CliError, Result};
+
+/// Largest value read from a file or standard input (the control socket carries it whole).
+pub const MAX_VALUE: usize = 16 * 1024 * 1024;
+
+/// A position: a non-negative number (a clearer message than clap's for `-1`).
+fn parse_position(s: &str) -> std::result::Result<usize, String> {
+    s.trim().parse::<usize>().map_err(|_| {
+        format!("{s:?} is not a position: use 0 for the start, up to the text's length")
+    })
+}
 
 /// Commands on a node's documents. While `fieldsync node` runs on the same data directory,
 /// they are forwarded to it, so they work the same whether or not a node is running.
@@ -70,11 +80,15 @@ pub enum DocCommand {
         #[arg(long, value_name = "NAME")]
         text: String,
         /// Character position to insert at (0 = start; at most the text's length).
-        #[arg(long, value_name = "POS")]
+        #[arg(long, value_name = "POS", value_parser = parse_position, allow_negative_numbers = true)]
         insert: usize,
-        /// The text to insert.
-        #[arg(value_name = "STR")]
-        value: String,
+        /// The text to insert; `-` reads it from standard input.
+        #[arg(value_name = "STR", required_unless_present = "file")]
+        value: Option<String>,
+        /// Read the text to insert from FILE (large values: a command line holds at most
+        /// about 128 KiB per argument).
+        #[arg(long, value_name = "FILE", conflicts_with = "value")]
+        file: Option<std::path::PathBuf>,
     },
     /// Print the value at PATH of a document as JSON: a root container's name, then map keys
     /// and list indices separated by `/` (a segment of digits is a list index).
@@ -96,9 +110,12 @@ pub enum DocCommand {
         id: String,
         /// Where: `households/0`.
         path: String,
-        /// The JSON value.
-        #[arg(value_name = "JSON")]
-        value: String,
+        /// The JSON value; `-` reads it from standard input.
+        #[arg(value_name = "JSON", required_unless_present = "file")]
+        value: Option<String>,
+        /// Read the JSON value from FILE.
+        #[arg(long, value_name = "FILE", conflicts_with = "value")]
+        file: Option<std::path::PathBuf>,
     },
     /// Write a document's Loro snapshot to FILE (a backup, or input for a plain Loro
     /// program). The file holds the content in the clear: it is created 0600; keep it safe.
@@ -199,7 +216,12 @@ fn parse_reading_role(s: &str) -> std::result::Result<String, String> {
 fn parse_invite(s: &str) -> std::result::Result<String, String> {
     fieldsync::Invite::parse(s)
         .map(|_| s.trim().to_string())
-        .map_err(|e| e.to_string())
+        .map_err(|e| match e {
+            fieldsync::InviteError::Malformed(_) => {
+                "the invite is damaged or truncated: copy the whole invite again".to_string()
+            }
+            other => other.to_string(),
+        })
 }
 
 /// Checks a node id at argument-parsing time.
@@ -247,6 +269,39 @@ impl Output {
 impl NodeCommand {
     /// The command with its file paths made absolute, before it is forwarded to a running
     /// node (whose working directory is not the caller's).
+    /// Reads a value given as `-` (standard input) or `--file FILE` into the command, so the
+    /// command carries it to a running node. At most [`MAX_VALUE`] bytes.
+    pub fn with_inputs(mut self) -> Result<Self> {
+        if let NodeCommand::Doc(
+            DocCommand::Edit { value, file, .. } | DocCommand::Set { value, file, .. },
+        ) = &mut self
+        {
+            let read = |r: &mut dyn std::io::Read, from: &str| -> Result<String> {
+                let mut buf = Vec::new();
+                std::io::Read::read_to_end(
+                    &mut std::io::Read::take(r, MAX_VALUE as u64 + 1),
+                    &mut buf,
+                )?;
+                if buf.len() > MAX_VALUE {
+                    return Err(CliError::invalid(format!(
+                        "the value from {from} is larger than {MAX_VALUE} bytes"
+                    )));
+                }
+                String::from_utf8(buf)
+                    .map_err(|_| CliError::invalid(format!("the value from {from} is not UTF-8")))
+            };
+            if let Some(path) = file.take() {
+                let mut f = std::fs::File::open(&path).map_err(|e| {
+                    CliError::invalid(format!("cannot read {}: {e}", path.display()))
+                })?;
+                *value = Some(read(&mut f, &path.display().to_string())?);
+            } else if value.as_deref() == Some("-") {
+                *value = Some(read(&mut std::io::stdin().lock(), "standard input")?);
+            }
+        }
+        Ok(self)
+    }
+
     pub fn with_absolute_paths(mut self) -> std::io::Result<Self> {
         match &mut self {
             NodeCommand::Doc(DocCommand::Export { out: path, .. })

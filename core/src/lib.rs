@@ -42,7 +42,7 @@ pub use document::{
 };
 pub use net::{NetError, NetworkConfig, NetworkInfo, PeerAddr, SyncStatus};
 pub use node::{
-    ChangeItem, ChangeStream, CounterHandle, Document, Error, Handle, HistoryVersion,
+    ChangeItem, ChangeStream, CounterHandle, Document, Error, ErrorKind, Handle, HistoryVersion,
     InviteOptions, ListHandle, MapHandle, Node, Result, TextHandle,
 };
 pub use replica::observe::ChangeBatch;

@@ -49,12 +49,12 @@ pub fn resolve_token(
 
 fn check_token(t: &str, from: &str) -> Result<String> {
     if t.len() < 16 {
-        return Err(CliError(format!(
+        return Err(CliError::msg(format!(
             "the access token from {from} is too short (at least 16 characters)"
         )));
     }
     if !t.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(CliError(format!(
+        return Err(CliError::msg(format!(
             "the access token from {from} must be printable ASCII without spaces"
         )));
     }
@@ -66,7 +66,7 @@ fn read_token(path: &Path) -> Result<String> {
     std::fs::File::open(path)
         .and_then(|f| f.take(4096).read_to_string(&mut s))
         .map_err(|e| {
-            CliError(format!(
+            CliError::msg(format!(
                 "cannot read the token file {}: {e}",
                 path.display()
             ))
@@ -78,7 +78,7 @@ fn random_token() -> Result<String> {
     let mut bytes = [0u8; 32];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut bytes))
-        .map_err(|e| CliError(format!("cannot read random bytes for a token: {e}")))?;
+        .map_err(|e| CliError::msg(format!("cannot read random bytes for a token: {e}")))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
@@ -93,7 +93,7 @@ fn write_private(path: &Path, contents: &str) -> Result<()> {
     options.mode(0o600);
     let mut f = options
         .open(path)
-        .map_err(|e| CliError(format!("cannot create {}: {e}", path.display())))?;
+        .map_err(|e| CliError::msg(format!("cannot create {}: {e}", path.display())))?;
     f.write_all(contents.as_bytes())?;
     f.write_all(b"\n")?;
     f.sync_all()?;

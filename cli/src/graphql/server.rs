@@ -55,7 +55,7 @@ struct AppState {
 pub async fn start(node: Node, options: ServeOptions) -> Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(options.addr)
         .await
-        .map_err(|e| CliError(format!("cannot serve GraphQL on {}: {e}", options.addr)))?;
+        .map_err(|e| CliError::msg(format!("cannot serve GraphQL on {}: {e}", options.addr)))?;
     let bound = listener.local_addr()?;
     let state = AppState {
         schema: schema::build(node, options.introspection),

@@ -44,6 +44,78 @@ pub enum Error {
     Direct(#[from] DirectError),
 }
 
+/// What an app (or a command line) can do about an [`Error`]: the one classification the
+/// bindings' error variants and the CLI's exit codes are derived from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The document (or other object) does not exist here, or was deleted.
+    NotFound,
+    /// A caller's argument is not acceptable (malformed id, bounds, size); retrying does not
+    /// help. Also operations handed in that do not validate.
+    InvalidArgument,
+    /// An invite could not be parsed, does not fit, or was revoked, expired or used up.
+    InvalidInvite,
+    /// The network is not running, already running, or failed; usually transient.
+    Network,
+    /// The local database failed (disk full, corrupt, unwritable).
+    Storage,
+    /// The store key does not open the database; nothing was changed.
+    WrongKey,
+    /// Another node has this data directory open.
+    Busy,
+    /// Key material missing or malformed, the key store failed, or decryption failed.
+    Crypto,
+    /// This device's role does not allow it (or its identity was cloned).
+    NotAllowed,
+    /// A bug.
+    Internal,
+}
+
+impl Error {
+    /// The kind of this error (see [`ErrorKind`]).
+    pub fn kind(&self) -> ErrorKind {
+        use ErrorKind as K;
+        match self {
+            Error::Store(StoreError::WrongKey) => K::WrongKey,
+            Error::Store(StoreError::Busy(_)) => K::Busy,
+            Error::Store(_) => K::Storage,
+            Error::Document(d) => match d {
+                DocumentError::NotFound(_) => K::NotFound,
+                DocumentError::OutOfBounds { .. }
+                | DocumentError::InvalidArgument(_)
+                | DocumentError::ContainerDeleted => K::InvalidArgument,
+                DocumentError::Store(_) => K::Storage,
+                DocumentError::Engine(_) => K::Internal,
+                DocumentError::NotAllowed(_) | DocumentError::IdentityCloned(_) => K::NotAllowed,
+                DocumentError::NotAMember(_) | DocumentError::Encryption(_) => K::Crypto,
+            },
+            Error::Ingest(IngestError::Store(_)) => K::Storage,
+            Error::Ingest(_) | Error::Id(_) => K::InvalidArgument,
+            Error::Identity(IdentityError::Store(_)) => K::Storage,
+            Error::Identity(_) => K::Crypto,
+            Error::Net(NetError::Config(_) | NetError::PayloadTooLarge { .. }) => {
+                K::InvalidArgument
+            }
+            Error::Net(_) => K::Network,
+            Error::Invite(_) => K::InvalidInvite,
+            Error::Crypto(_) => K::Crypto,
+            Error::Direct(d) => match d {
+                DirectError::Store(_) => K::Storage,
+                DirectError::NotAllowed(_) => K::NotAllowed,
+                DirectError::UnknownInvite(_)
+                | DirectError::InviteRevoked(_)
+                | DirectError::InviteExpired(_)
+                | DirectError::InviteUsedUp(_) => K::InvalidInvite,
+                DirectError::NoKeyBundle(_)
+                | DirectError::NotForUs(_)
+                | DirectError::TooLarge { .. }
+                | DirectError::Malformed(_) => K::InvalidArgument,
+                _ => K::Crypto,
+            },
+        }
+    }
+}
+
 impl From<IdentityError> for Error {
     fn from(e: IdentityError) -> Self {
         match e {

@@ -30,7 +30,7 @@ use crate::store::outbox::OutboxEntry;
 pub use counter::CounterHandle;
 pub use document::Document;
 pub use document::HistoryVersion;
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use handles::Handle;
 pub use list::ListHandle;
 pub use map::MapHandle;
