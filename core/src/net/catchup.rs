@@ -567,8 +567,19 @@ impl Session {
                 sent_ops: sent,
             }))
             .map_err(|_| CatchupError::Closed)?;
-        // Let the last bytes reach the peer before the stream is dropped.
-        let _ = tokio::time::timeout(IDLE, tx.stopped()).await;
+        // Let the last bytes reach the peer before the stream is dropped. When the peer
+        // acknowledged all of them (QUIC-level), it holds every operation of ours we held
+        // when the session began: those leave the outbox now, not at its next announcement.
+        if let Ok(Ok(None)) = tokio::time::timeout(IDLE, tx.stopped()).await {
+            if let Some(node) = self.node.upgrade() {
+                let me = node.author();
+                for (author, kind, seq, _) in &ours {
+                    if *author == me {
+                        let _ = node.acknowledge_up_to(doc, *kind, *seq);
+                    }
+                }
+            }
+        }
         Ok(())
     }
 

@@ -181,3 +181,35 @@ async fn network_change_rebinds_and_peers_reach_the_node_again_within_two_second
     assert!(a.network_changed(None).await.unwrap().is_none());
     b.stop_network().await.unwrap();
 }
+
+/// `pending_ops` means "no peer holds it yet": once a peer has caught up, the writer's outbox
+/// is empty within 1 s (the catch-up session acknowledges what it delivered, without waiting
+/// for the peer's next announcement).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbox_drains_within_a_second_of_convergence() {
+    let (_dirs, [a, b]) = open_nodes();
+    let doc = a.create_document().unwrap();
+    doc.add_member(&b.key_bundle().unwrap()).unwrap();
+    let list = doc.list("readings").unwrap();
+    for i in 0..200 {
+        list.push(Value::Int(i)).unwrap();
+    }
+    assert!(doc.pending_ops().unwrap() >= 200);
+    go_online(&a).await;
+    go_online(&b).await;
+    b.join(&doc.invite().await.unwrap()).await.unwrap();
+    let id = doc.id();
+    let want = doc.to_json().unwrap();
+    wait_until("B converges", Duration::from_secs(30), || {
+        json_of(&b, id) == want
+    })
+    .await;
+    let converged = Instant::now();
+    wait_until("A's outbox drains", Duration::from_secs(1), || {
+        doc.pending_ops().unwrap() == 0
+    })
+    .await;
+    eprintln!("outbox empty {:?} after B converged", converged.elapsed());
+    a.stop_network().await.unwrap();
+    b.stop_network().await.unwrap();
+}
