@@ -62,7 +62,8 @@ pub enum FieldSyncEvent {
         /// Operations sent during the session.
         sent_ops: u64,
     },
-    /// A sync session failed; it is retried automatically.
+    /// A sync session with a reached peer failed; it is retried automatically. (Not reaching a
+    /// peer at all is expected while devices are apart: no event.)
     SyncFailed {
         /// The peer's author id, if known.
         peer: Option<String>,

@@ -57,7 +57,8 @@ pub enum Event {
         /// Operations sent during the session.
         sent_ops: u64,
     },
-    /// A sync session failed (it is retried automatically).
+    /// A sync session with a reached peer failed (it is retried automatically). Not reaching
+    /// a peer at all is expected while devices are apart and is only logged (debug).
     SyncFailed {
         /// The peer, if known.
         peer: Option<AuthorId>,

@@ -279,23 +279,25 @@ impl Control {
         let endpoint = self.endpoint.clone();
         let session = self.session.clone();
         tokio::spawn(async move {
-            let result = match endpoint
+            match endpoint
                 .connect(peer.verifying_key(), CATCHUP_PROTOCOL)
                 .await
             {
-                Ok(conn) => session
-                    .initiate(conn, doc, peer)
-                    .await
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
-            if let Err(reason) = result {
-                tracing::debug!("catch-up of {doc} with {peer} failed: {reason}");
-                let _ = session.ingest.send(IngestItem::Event(Event::SyncFailed {
-                    peer: Some(peer),
-                    document: doc,
-                    reason,
-                }));
+                Ok(conn) => {
+                    if let Err(e) = session.initiate(conn, doc, peer).await {
+                        let reason = e.to_string();
+                        tracing::debug!("catch-up of {doc} with {peer} failed: {reason}");
+                        let _ = session.ingest.send(IngestItem::Event(Event::SyncFailed {
+                            peer: Some(peer),
+                            document: doc,
+                            reason,
+                        }));
+                    }
+                }
+                // Not reaching a peer is expected (offline, no address yet, a first dial
+                // racing discovery) and retried by the redial loop: a debug log, not an
+                // event. `SyncFailed` means a session with a reached peer failed.
+                Err(e) => tracing::debug!("catch-up of {doc}: {peer} not reached: {e}"),
             }
             shared
                 .in_flight

@@ -7171,7 +7171,8 @@ public enum FieldSyncEvent: Equatable, Hashable {
          */sentOps: UInt64
     )
     /**
-     * A sync session failed; it is retried automatically.
+     * A sync session with a reached peer failed; it is retried automatically. (Not reaching a
+     * peer at all is expected while devices are apart: no event.)
      */
     case syncFailed(
         /**

@@ -10473,7 +10473,8 @@ sealed class FieldSyncEvent {
     }
     
     /**
-     * A sync session failed; it is retried automatically.
+     * A sync session with a reached peer failed; it is retried automatically. (Not reaching a
+     * peer at all is expected while devices are apart: no event.)
      */
     data class SyncFailed(
         /**
