@@ -54,6 +54,17 @@ pub struct NetArgs {
     #[arg(long)]
     pub no_mdns: bool,
 
+    /// Do not look up peers' addresses through the network's discovery protocol either:
+    /// only --peer, invite and remembered peers are reached (with --no-mdns: no discovery
+    /// at all).
+    #[arg(long)]
+    pub no_discovery: bool,
+
+    /// Sync only with this device (node id); repeatable. Connections, gossip and dials of any
+    /// other device are refused, whatever its role. Default: any device with a role.
+    #[arg(long = "allow", value_name = "NODE_ID", value_parser = parse_node_id)]
+    pub allow: Vec<AuthorId>,
+
     /// Also admit every device that announced its key bundle in a document this node is a
     /// member of and that syncs that document with this node, even without an invite token
     /// (e.g. it joined with an invite stripped of its token). Anyone who knows the document
@@ -96,6 +107,13 @@ pub struct AccessArgs {
     /// Serve GraphQL schema introspection (off by default).
     #[arg(long)]
     pub introspection: bool,
+}
+
+/// Parses a node id (64 hex characters).
+fn parse_node_id(s: &str) -> std::result::Result<AuthorId, String> {
+    s.trim()
+        .parse()
+        .map_err(|e| format!("not a node id (64 hex characters): {e}"))
 }
 
 /// Parses `NODE_ID@IP:PORT`.
@@ -148,6 +166,8 @@ async fn serve(data: &Path, json: bool, net: NetArgs, gql: GraphqlArgs) -> Resul
         port: net.port.unwrap_or(0),
         bootstrap: net.peers.clone(),
         mdns: !net.no_mdns,
+        discovery: !net.no_discovery,
+        allow: (!net.allow.is_empty()).then(|| net.allow.clone()),
         ..Default::default()
     };
     for p in &net.peers {

@@ -370,6 +370,8 @@ pub(crate) struct Session {
     pub max_frame: usize,
     /// Bytes of received frames the node holds, all connections together.
     pub budget: ReceiveBudget,
+    /// The devices this node syncs with (`NetworkConfig::allow`).
+    pub filter: super::config::PeerFilter,
 }
 
 impl std::fmt::Debug for Session {
@@ -630,7 +632,7 @@ impl Session {
         let doc = DocumentId::from_slice(&named)
             .map_err(|_| CatchupError::Protocol("document id".into()))?;
         let node = self.node.upgrade().ok_or(CatchupError::Closed)?;
-        if !node.serves(doc) || !node.may_sync(doc, &peer) {
+        if !self.filter.admits(&peer) || !node.serves(doc) || !node.may_sync(doc, &peer) {
             drop(node);
             // An empty frame where the document id would be: the typed refusal (see
             // `CatchupError::Refused`), the same whether the document is unknown here or

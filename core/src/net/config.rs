@@ -30,6 +30,29 @@ pub struct NetworkConfig {
     pub network_id: [u8; 32],
     /// Retry delay bounds (milliseconds) for reconnecting to known peers.
     pub reconnect_backoff_ms: (u64, u64),
+    /// Only these devices may sync with this node: their connections are accepted, their
+    /// gossip is heard, they are dialled; everyone else is refused like a device without a
+    /// role. `None` (default): any device with a role in the document.
+    pub allow: Option<Vec<AuthorId>>,
+    /// Find peers' addresses through the network's discovery protocol (on by default; mDNS
+    /// is the separate [`NetworkConfig::mdns`]). Off: only bootstrap, invite and added peers
+    /// are reached.
+    pub discovery: bool,
+}
+
+/// The devices a running network talks to (see [`NetworkConfig::allow`]).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PeerFilter(Option<std::sync::Arc<std::collections::HashSet<AuthorId>>>);
+
+impl PeerFilter {
+    pub(crate) fn new(allow: Option<&[AuthorId]>) -> Self {
+        PeerFilter(allow.map(|a| std::sync::Arc::new(a.iter().copied().collect())))
+    }
+
+    /// Whether `peer` may sync with this node at all.
+    pub(crate) fn admits(&self, peer: &AuthorId) -> bool {
+        self.0.as_ref().is_none_or(|set| set.contains(peer))
+    }
 }
 
 /// The network id FieldSync nodes use unless the app picks its own.
@@ -45,6 +68,8 @@ impl Default for NetworkConfig {
             relay_url: None,
             network_id: DEFAULT_NETWORK_ID,
             reconnect_backoff_ms: (250, 10_000),
+            allow: None,
+            discovery: true,
         }
     }
 }

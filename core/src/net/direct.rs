@@ -39,6 +39,8 @@ pub(crate) struct DirectService {
     /// Bytes of received frames the node holds (shared with catch-up): a frame's bytes are
     /// granted before it is read, since anyone may send direct messages.
     pub budget: ReceiveBudget,
+    /// The devices this node talks to (`NetworkConfig::allow`).
+    pub filter: super::config::PeerFilter,
 }
 
 impl std::fmt::Debug for DirectService {
@@ -49,6 +51,13 @@ impl std::fmt::Debug for DirectService {
 
 impl DirectService {
     async fn respond(&self, conn: Connection) -> Result<(), CatchupError> {
+        let sender = AuthorId::from_slice(conn.remote_id().as_bytes())
+            .map_err(|_| CatchupError::Protocol("remote id".into()))?;
+        if !self.filter.admits(&sender) {
+            return Err(CatchupError::Protocol(format!(
+                "{sender} is not allowed (--allow)"
+            )));
+        }
         let (mut tx, mut rx) = conn
             .accept_bi()
             .await

@@ -118,7 +118,7 @@ impl NetSlot {
 pub(crate) struct Network {
     endpoint: Endpoint,
     _address_book: AddressBook,
-    _discovery: Discovery,
+    _discovery: Option<Discovery>,
     _mdns: Option<MdnsDiscovery>,
     _gossip: Gossip,
     tasks: Vec<JoinHandle<()>>,
@@ -204,16 +204,24 @@ impl Network {
         } else {
             None
         };
-        let discovery = Discovery::builder(address_book.clone(), endpoint.clone())
-            .spawn()
-            .await
-            .map_err(start_err)?;
+        let discovery = if config.discovery {
+            Some(
+                Discovery::builder(address_book.clone(), endpoint.clone())
+                    .spawn()
+                    .await
+                    .map_err(start_err)?,
+            )
+        } else {
+            None
+        };
+        let filter = config::PeerFilter::new(config.allow.as_deref());
         let gossip = Gossip::builder(address_book.clone(), endpoint.clone())
             .spawn()
             .await
             .map_err(start_err)?;
         let mut peers = config.bootstrap.clone();
         peers.extend(known_peers);
+        peers.retain(|p| filter.admits(&p.node));
         for peer in &peers {
             insert_peer(&address_book, peer).await?;
         }
@@ -240,6 +248,7 @@ impl Network {
             ingest: ingest_tx.clone(),
             max_frame: node.max_operation_bytes(),
             budget: budget.clone(),
+            filter: filter.clone(),
         };
         endpoint
             .accept(catchup::CATCHUP_PROTOCOL, session.clone())
@@ -251,6 +260,7 @@ impl Network {
                 direct::DirectService {
                     node: weak.clone(),
                     budget,
+                    filter: filter.clone(),
                 },
             )
             .await
@@ -266,6 +276,7 @@ impl Network {
             ingest_tx,
             topics: HashMap::new(),
             peers,
+            filter,
             backoff_ms: config.reconnect_backoff_ms,
             commands: cmd_tx.clone(),
         };

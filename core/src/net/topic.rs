@@ -95,6 +95,8 @@ pub(crate) struct Control {
     pub ingest_tx: Sender<IngestItem>,
     pub topics: HashMap<DocumentId, TopicState>,
     pub peers: Vec<PeerAddr>,
+    /// The devices this node syncs with (`NetworkConfig::allow`).
+    pub filter: super::config::PeerFilter,
     pub backoff_ms: (u64, u64),
     pub commands: mpsc::UnboundedSender<NetCommand>,
 }
@@ -265,8 +267,12 @@ impl Control {
         }
     }
 
-    /// Starts a catch-up session with `peer` unless one is already running.
+    /// Starts a catch-up session with `peer` unless one is already running (or the peer is
+    /// not allowed).
     fn catch_up(&self, doc: DocumentId, peer: AuthorId) {
+        if !self.filter.admits(&peer) {
+            return;
+        }
         let Some(shared) = self.shared() else { return };
         if !shared
             .in_flight
@@ -398,6 +404,7 @@ impl Control {
         let gossip = self.gossip.stream(topic).await.map_err(|e| e.to_string())?;
         let gsub = gossip.subscribe();
         let node = self.node.clone();
+        let filter = self.filter.clone();
         let me = AuthorId::from(self.key.verifying_key());
         let cmds = self.commands.clone();
         let ingest = self.ingest_tx.clone();
@@ -415,7 +422,7 @@ impl Control {
                 let Some(node) = node.upgrade() else { break };
                 // Heads, pushes and app payloads of devices without a role are ignored:
                 // an outsider's heads must not acknowledge our outbox.
-                if !node.may_sync(doc, &sender) {
+                if !filter.admits(&sender) || !node.may_sync(doc, &sender) {
                     tracing::debug!(%doc, %sender, "gossip from a device without a role ignored");
                     continue;
                 }

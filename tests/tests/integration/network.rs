@@ -213,3 +213,55 @@ async fn the_outbox_drains_within_a_second_of_convergence() {
     a.stop_network().await.unwrap();
     b.stop_network().await.unwrap();
 }
+
+/// `NetworkConfig::allow`: a node that allows only another device hears nothing from a
+/// member outside the list; once the member is allowed (the network restarted with it), its
+/// edit arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_allowed_devices_sync() {
+    let (_dirs, [a, b, other]) = open_nodes();
+    let doc = a.create_document().unwrap();
+    doc.add_member(&b.key_bundle().unwrap()).unwrap();
+    doc.text("t").unwrap().push("from A").unwrap();
+    let only_other = fieldsync::NetworkConfig {
+        allow: Some(vec![other.author()]),
+        discovery: false,
+        ..fieldsync::NetworkConfig::loopback(0)
+    };
+    let info_a = a.start_network(only_other).await.unwrap();
+    go_online(&b).await;
+    b.add_peer(fieldsync::PeerAddr {
+        node: a.author(),
+        addrs: info_a.addrs.clone(),
+    })
+    .await
+    .unwrap();
+    let id = doc.id();
+    let doc_b = b.document_or_register(id).unwrap();
+    // B is a member but not allowed: nothing crosses in either direction.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        !json_of(&b, id).contains("from A"),
+        "A synced with a device it does not allow"
+    );
+    // Allowed now: B catches up.
+    a.network_changed(Some(fieldsync::NetworkConfig {
+        allow: Some(vec![b.author()]),
+        ..fieldsync::NetworkConfig::loopback(0)
+    }))
+    .await
+    .unwrap();
+    b.add_peer(fieldsync::PeerAddr {
+        node: a.author(),
+        addrs: a.network_info().await.unwrap().addrs,
+    })
+    .await
+    .unwrap();
+    wait_until("B catches up once allowed", Duration::from_secs(30), || {
+        json_of(&b, id).contains("from A")
+    })
+    .await;
+    drop(doc_b);
+    a.stop_network().await.unwrap();
+    b.stop_network().await.unwrap();
+}
