@@ -106,6 +106,19 @@ pub enum FieldSyncEvent {
         /// The new member's author id.
         member: String,
     },
+    /// A join request was refused by the inviter's device: reported there (`inviter` is this
+    /// device) and on the requesting device once the refusal reaches it (`requester` is this
+    /// device). `SyncStatus.join` keeps the answer.
+    JoinRefused {
+        /// The document.
+        document: String,
+        /// The device that asked to join.
+        requester: String,
+        /// The device that refused.
+        inviter: String,
+        /// Why.
+        reason: crate::join::JoinRefusal,
+    },
     /// An author signed two different operations for one position of its log in this
     /// document (equivocation: a compromised key, or one identity on two devices). Its log
     /// is frozen at `seq` on every replica that learns of it: both branches from there on
@@ -210,6 +223,17 @@ impl From<Event> for FieldSyncEvent {
             Event::MemberJoined { document, member } => FieldSyncEvent::MemberJoined {
                 document: document.to_string(),
                 member: member.to_string(),
+            },
+            Event::JoinRefused {
+                document,
+                requester,
+                inviter,
+                reason,
+            } => FieldSyncEvent::JoinRefused {
+                document: document.to_string(),
+                requester: requester.to_string(),
+                inviter: inviter.to_string(),
+                reason: reason.into(),
             },
             Event::ForkDetected {
                 document,

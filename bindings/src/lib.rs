@@ -34,6 +34,7 @@ mod document;
 mod error;
 mod events;
 mod guard;
+mod join;
 mod key_store;
 mod logger;
 mod model;
@@ -51,13 +52,14 @@ pub use document::{
 pub use error::FieldSyncError;
 pub use events::{ChangeOrigin, EventSubscription, FieldSyncEvent};
 pub use guard::{guard, guard_async, off_thread};
+pub use join::{JoinRefusal, JoinRequestState};
 pub use key_store::DeviceKeyStore;
 pub use logger::{set_logger, FieldSyncLogger, LogLevel};
 pub use model::{
     Change, ChangeDiff, ChangeItem, ChangeSubscription, ContainerHandle, CounterHandle, ForkRecord,
     HistoryVersion, PathSegment, TextUnit,
 };
-pub use network::{NetworkInfo, NetworkOptions, PeerAddress, SyncStatus};
+pub use network::{NetworkInfo, NetworkOptions, PeerAddress, PeerSeen, SyncStatus};
 pub use node::{Node, PendingOp};
 pub use status::SyncStatusSubscription;
 pub use value::Value;

@@ -62,6 +62,23 @@ pub struct SyncStatus {
     /// When a sync session of this document with a peer last finished, in milliseconds since
     /// the Unix epoch; `null`/`nil` if none finished since the node opened.
     pub last_sync_ms: Option<i64>,
+    /// The known peers with when each was last connected, connected ones first.
+    pub peers: Vec<PeerSeen>,
+    /// This device's request to be admitted to the document while it waits or after a
+    /// refusal; `null`/`nil` if it made none or reads the document.
+    pub join: Option<crate::join::JoinRequestState>,
+}
+
+/// A peer of a document and when it was last seen.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct PeerSeen {
+    /// The peer's node id.
+    pub peer: String,
+    /// Whether it is in a sync session for the document now.
+    pub connected: bool,
+    /// When it was last connected, in milliseconds since the Unix epoch; `null`/`nil` if
+    /// not since the node opened.
+    pub last_seen_ms: Option<i64>,
 }
 
 /// Most bootstrap peers and addresses per peer accepted.
@@ -165,6 +182,16 @@ impl From<fieldsync::SyncStatus> for SyncStatus {
             known_peers: s.known_peers.iter().map(|a| a.to_string()).collect(),
             rejected_ops: s.rejected_ops,
             last_sync_ms: s.last_sync_ms,
+            peers: s
+                .peers
+                .into_iter()
+                .map(|p| PeerSeen {
+                    peer: p.peer.to_string(),
+                    connected: p.connected,
+                    last_seen_ms: p.last_seen_ms,
+                })
+                .collect(),
+            join: s.join.map(Into::into),
         }
     }
 }

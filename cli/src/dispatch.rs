@@ -85,7 +85,18 @@ pub async fn execute(node: &Node, cmd: &NodeCommand, json: bool, created: bool) 
         NodeCommand::Doc(DocCommand::Import { file }) => c.doc_import(file),
         NodeCommand::Doc(DocCommand::Admit { id, device }) => c.doc_admit(id, device),
         NodeCommand::Doc(DocCommand::Member(m)) => c.member(m),
-        NodeCommand::Invite { id } => c.invite(id).await,
+        NodeCommand::Invite {
+            id,
+            valid_for,
+            max_uses,
+            revoke,
+        } => {
+            if *revoke {
+                c.revoke_invites(id)
+            } else {
+                c.invite(id, *valid_for, *max_uses).await
+            }
+        }
         NodeCommand::Join { invite } => c.join(invite).await,
         NodeCommand::Status => c.status().await,
     }
@@ -226,11 +237,20 @@ impl Exec<'_> {
         }
         for id in docs {
             let doc = node.document(id)?;
-            o.line(format!(
-                "{id}  {} ops, {} not yet delivered",
-                doc.op_count()?,
-                doc.pending_ops()?
-            ));
+            let ops = doc.op_count()?;
+            let pending = doc.pending_ops()?;
+            let roles = doc.roles()?;
+            let alone = !roles.is_empty() && roles.iter().all(|(m, _)| *m == node.author());
+            let line = if let Some(state) = node.join_state(id)? {
+                format!("{id}  {}", fmt::join_state(&state))
+            } else if pending == 0 {
+                format!("{id}  {ops} ops, all delivered to a peer")
+            } else if alone {
+                format!("{id}  {ops} ops, on this device only (no other member yet)")
+            } else {
+                format!("{id}  {ops} ops, {pending} waiting to reach a peer")
+            };
+            o.line(line);
         }
         Ok(o)
     }
@@ -239,10 +259,26 @@ impl Exec<'_> {
         let node = self.node;
         let doc = find(node, id)?;
         let content = doc.to_json()?;
+        let readable = doc.can_read()?;
+        if !readable && content == "{}" {
+            // Nothing to show: say why instead of printing `{}`.
+            let why = match node.join_state(doc.id())? {
+                Some(state) => fmt::join_state(&state),
+                None => format!(
+                    "this device is not a member; a member can run: fieldsync doc admit {} {}",
+                    fmt::short(&doc.id()),
+                    node.author()
+                ),
+            };
+            return Err(CliError::not_allowed(format!(
+                "document {} is not readable on this device: {why}",
+                fmt::short(&doc.id())
+            )));
+        }
         if self.json {
             let mut v = doc_summary(&doc)?;
             v["content"] = fmt::json_value(&content);
-            v["readable"] = doc.can_read()?.into();
+            v["readable"] = readable.into();
             return Output::json(&v);
         }
         let mut o = Output::default();
@@ -256,14 +292,11 @@ impl Exec<'_> {
             doc.op_count()?,
             doc.pending_ops()?
         ));
-        if !doc.can_read()? {
-            o.note(format!(
-                "note: this device is not (yet) a member of the encrypted document; it is \
-                 admitted when its join request reaches the inviter, or a member runs: \
-                 fieldsync doc admit {} {}",
-                fmt::short(&doc.id()),
-                node.author()
-            ));
+        if !readable {
+            o.note(
+                "note: this device is no longer a member: it shows what it could read before \
+                 its removal",
+            );
         }
         Ok(o)
     }
@@ -496,9 +529,38 @@ impl Exec<'_> {
         Ok(o)
     }
 
-    async fn invite(&self, id: &str) -> Result<Output> {
+    fn revoke_invites(&self, id: &str) -> Result<Output> {
         let doc = find(self.node, id)?;
-        let invite = doc.invite().await?;
+        let n = self
+            .node
+            .revoke_invites(doc.id())
+            .map_err(fieldsync::Error::from)?;
+        if self.json {
+            return Output::json(&json!({"document": doc.id().to_string(), "revoked": n}));
+        }
+        let mut o = Output::default();
+        o.line(format!(
+            "revoked the invites of document {} ({n} live on this node)",
+            fmt::short(&doc.id())
+        ));
+        Ok(o)
+    }
+
+    async fn invite(
+        &self,
+        id: &str,
+        valid_for: Option<u64>,
+        max_uses: Option<u32>,
+    ) -> Result<Output> {
+        let doc = find(self.node, id)?;
+        let mut options = fieldsync::InviteOptions::default();
+        if let Some(secs) = valid_for {
+            options.valid_for = std::time::Duration::from_secs(secs);
+        }
+        if let Some(n) = max_uses {
+            options.max_uses = n;
+        }
+        let invite = doc.invite_with(options).await?;
         let online = self.node.is_online().await;
         let mut o = if self.json {
             Output::json(&json!({
@@ -574,8 +636,29 @@ impl Exec<'_> {
             v["pending_ops"] = st.pending_local_ops.into();
             v["connected_peers"] = st.connected_peers.iter().map(|p| p.to_string()).collect();
             v["known_peers"] = st.known_peers.iter().map(|p| p.to_string()).collect();
+            v["peers"] = st
+                .peers
+                .iter()
+                .map(|p| {
+                    json!({
+                        "peer": p.peer.to_string(),
+                        "connected": p.connected,
+                        "last_seen_ms": p.last_seen_ms,
+                    })
+                })
+                .collect();
             v["rejected_ops"] = st.rejected_ops.into();
             v["members"] = doc.members()?.iter().map(|m| m.to_string()).collect();
+            v["join"] = match &st.join {
+                Some(j) => json!({
+                    "inviter": j.inviter.to_string(),
+                    "requested_at_ms": j.requested_at_ms,
+                    "delivered": j.delivered,
+                    "refused": j.refused.map(|r| r.to_string()),
+                    "state": fmt::join_state(j),
+                }),
+                None => serde_json::Value::Null,
+            };
             rows.push((doc, st, v));
         }
         if self.json {
@@ -619,21 +702,28 @@ impl Exec<'_> {
                 doc.op_count()?,
                 st.pending_local_ops
             ));
-            let known: Vec<String> = st.known_peers.iter().map(fmt::short).collect();
-            let connected: Vec<String> = st.connected_peers.iter().map(fmt::short).collect();
+            let peers: Vec<String> = st
+                .peers
+                .iter()
+                .map(|p| match (p.connected, p.last_seen_ms) {
+                    (true, _) => format!("{} (connected)", fmt::short(&p.peer)),
+                    (false, Some(ms)) => {
+                        format!("{} (last seen {})", fmt::short(&p.peer), fmt::since(ms))
+                    }
+                    (false, None) => fmt::short(&p.peer),
+                })
+                .collect();
             o.line(format!(
-                "    peers:    {}{}",
-                if known.is_empty() {
+                "    peers:    {}",
+                if peers.is_empty() {
                     "none yet".to_string()
                 } else {
-                    known.join(", ")
-                },
-                if online {
-                    format!(" ({} connected)", connected.len())
-                } else {
-                    String::new()
+                    peers.join(", ")
                 }
             ));
+            if let Some(j) = &st.join {
+                o.line(format!("    join:     {}", fmt::join_state(j)));
+            }
             if st.rejected_ops > 0 {
                 o.line(format!("    rejected: {} ops from peers", st.rejected_ops));
             }

@@ -82,6 +82,14 @@ impl CliError {
         }
     }
 
+    /// This device may not do it (exit 6).
+    pub fn not_allowed(message: impl Into<String>) -> Self {
+        CliError {
+            message: message.into(),
+            exit: Exit::NotAllowed,
+        }
+    }
+
     /// A value given by the user is not acceptable (exit 4).
     pub fn invalid(message: impl Into<String>) -> Self {
         CliError {

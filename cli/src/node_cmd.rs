@@ -503,6 +503,27 @@ impl Printer {
                     fmt::short(document)
                 ),
             ),
+            Event::JoinRefused {
+                document,
+                requester,
+                inviter,
+                reason,
+            } => (
+                json!({"event": "join_refused", "document": s(document), "requester": requester.to_string(), "inviter": inviter.to_string(), "reason": reason.to_string()}),
+                if inviter == me {
+                    format!(
+                        "refused {}'s request to join document {}: {reason}",
+                        fmt::short(requester),
+                        fmt::short(document)
+                    )
+                } else {
+                    format!(
+                        "{} refused this node's request to join document {}: {reason} (ask for a new invite)",
+                        fmt::short(inviter),
+                        fmt::short(document)
+                    )
+                },
+            ),
             Event::DirectMessage { from, payload } => (
                 json!({"event": "direct_message", "from": from.to_string(), "bytes": payload.len()}),
                 format!(

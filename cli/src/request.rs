@@ -38,6 +38,16 @@ pub enum NodeCommand {
     Invite {
         /// Document id (full hex or a unique prefix).
         id: String,
+        /// How long the invite admits devices: a number with s, m, h or d (default 7d).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        valid_for: Option<u64>,
+        /// How many devices the invite admits (default 1).
+        #[arg(long, value_name = "N")]
+        max_uses: Option<u32>,
+        /// Revoke every invite of the document issued so far instead (admins): devices that
+        /// hold one are refused and told so.
+        #[arg(long, conflicts_with_all = ["valid_for", "max_uses"])]
+        revoke: bool,
     },
     /// Join a document from an invite (`fs1:...`) printed by `fieldsync invite`.
     ///
@@ -312,4 +322,26 @@ impl NodeCommand {
         }
         Ok(self)
     }
+}
+
+/// `90s`, `15m`, `12h`, `7d` as seconds.
+fn parse_duration(s: &str) -> std::result::Result<u64, String> {
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a number with s, m, h or d, e.g. 7d"))?;
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => {
+            return Err(format!(
+                "{s:?}: expected a number with s, m, h or d, e.g. 7d"
+            ))
+        }
+    };
+    n.checked_mul(scale)
+        .filter(|v| *v > 0)
+        .ok_or_else(|| format!("{s:?}: out of range"))
 }

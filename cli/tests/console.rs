@@ -119,7 +119,7 @@ async fn the_console_signs_in_shows_edits_and_follows_another_nodes_change() {
     let dirs = tempfile::tempdir().unwrap();
     let (a, b) = (dirs.path().join("a"), dirs.path().join("b"));
     init(&a);
-    init(&b);
+    let b_id = init(&b);
     let doc = json(&a, &["doc", "create"])["id"]
         .as_str()
         .unwrap()
@@ -271,6 +271,15 @@ async fn the_console_signs_in_shows_edits_and_follows_another_nodes_change() {
         loaded_at,
         "the page was reloaded"
     );
+    // B is listed among the peers, connected or with when it was last seen.
+    page.wait_for(
+        "B in the peers table",
+        &format!(
+            "(() => {{ const t = document.getElementById('peers').textContent; \
+             return t.includes('{b_id}') && (t.includes('connected') || t.includes('last seen')); }})()"
+        ),
+    )
+    .await;
 
     // A screenshot for review.
     let shot = page

@@ -34,13 +34,14 @@ pub mod internals;
 pub use auth::{AuthError, Role};
 pub use base::events::{Event, EventStream, Origin};
 pub use base::ids::{AuthorId, DocumentId, IdError};
+pub use base::join::{JoinRefusal, JoinState};
 pub use base::version::{VersionOrdering, VersionVector};
 pub use crypto::CryptoError;
 pub use direct::{DirectError, DirectPayload, ReceivedDirect};
 pub use document::{
     Change, ChangeDiff, DocumentError, HistoryEntry, Path, PathSegment, TextUnit, Value, Version,
 };
-pub use net::{NetError, NetworkConfig, NetworkInfo, PeerAddr, SyncStatus};
+pub use net::{NetError, NetworkConfig, NetworkInfo, PeerAddr, PeerSeen, SyncStatus};
 pub use node::{
     ChangeItem, ChangeStream, CounterHandle, Document, Error, ErrorKind, Handle, HistoryVersion,
     InviteOptions, ListHandle, MapHandle, Node, Result, TextHandle,

@@ -150,6 +150,23 @@ pub struct SyncStatusView {
     rejected_ops: u64,
     /// When a sync of this document with a peer last finished (ms since the Unix epoch).
     last_sync_ms: Option<i64>,
+    /// The known peers with when each was last connected, connected ones first.
+    peers: Vec<PeerSeenView>,
+    /// This device's request to be admitted, while it waits or after a refusal ("waiting
+    /// for admission by …", "join refused by …: reason"); null otherwise.
+    join: Option<String>,
+}
+
+/// A peer of a document and when it was last seen.
+#[derive(SimpleObject)]
+pub struct PeerSeenView {
+    /// The peer's node id.
+    peer: String,
+    /// Whether it is in a sync session for the document now.
+    connected: bool,
+    /// When it was last connected (ms since the Unix epoch); null if not since the node
+    /// started.
+    last_seen_ms: Option<i64>,
 }
 
 /// A change to a document, as pushed by `documentUpdated`.
@@ -282,6 +299,16 @@ impl QueryRoot {
             known_peers: ids(&st.known_peers),
             rejected_ops: st.rejected_ops,
             last_sync_ms: st.last_sync_ms,
+            peers: st
+                .peers
+                .iter()
+                .map(|p| PeerSeenView {
+                    peer: p.peer.to_string(),
+                    connected: p.connected,
+                    last_seen_ms: p.last_seen_ms,
+                })
+                .collect(),
+            join: st.join.as_ref().map(crate::fmt::join_state),
         })
     }
 }

@@ -3,6 +3,7 @@
 use tokio::sync::broadcast;
 
 use crate::base::ids::{AuthorId, DocumentId};
+use crate::base::join::JoinRefusal;
 
 /// Who caused a document change.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,6 +93,19 @@ pub enum Event {
         document: DocumentId,
         /// The new member.
         member: AuthorId,
+    },
+    /// A join request was refused by the inviter's node: reported there (`inviter` is this
+    /// device) and, once the refusal reaches it, on the requesting device (`requester` is
+    /// this device). `Node::join_state` keeps the answer.
+    JoinRefused {
+        /// The document the request asked for.
+        document: DocumentId,
+        /// The device that asked to join.
+        requester: AuthorId,
+        /// The device that refused.
+        inviter: AuthorId,
+        /// Why.
+        reason: JoinRefusal,
     },
     /// An ephemeral (gossip) message arrived, e.g. presence or a cursor.
     Ephemeral {

@@ -3,6 +3,7 @@
 
 pub mod events;
 pub mod ids;
+pub mod join;
 pub mod log;
 pub mod pool;
 pub mod version;

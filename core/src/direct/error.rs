@@ -3,6 +3,7 @@
 use thiserror::Error;
 
 use crate::base::ids::{AuthorId, DocumentId};
+use crate::base::join::JoinRefusal;
 use crate::crypto::CryptoError;
 use crate::store::StoreError;
 
@@ -77,6 +78,10 @@ pub enum DirectError {
     /// A join request whose key bundle belongs to another device than its sender.
     #[error("join request key bundle does not belong to its sender")]
     ForeignKeyBundle,
+    /// A join request was valid but this device could not admit its sender (it lost its
+    /// admin role or its group membership since it issued the invite).
+    #[error("this device can no longer admit devices to {0}")]
+    CannotAdmit(DocumentId),
     /// Key material could not be used.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
@@ -96,8 +101,22 @@ impl DirectError {
                 | DirectError::InviteExpired(_)
                 | DirectError::InviteUsedUp(_)
                 | DirectError::ForeignKeyBundle
+                | DirectError::CannotAdmit(_)
                 | DirectError::Crypto(_)
         )
+    }
+
+    /// The reason to give the sender of a join request this error refused, if it is one.
+    pub fn join_refusal(&self) -> Option<JoinRefusal> {
+        Some(match self {
+            DirectError::UnknownInvite(_) => JoinRefusal::UnknownInvite,
+            DirectError::InviteRevoked(_) => JoinRefusal::Revoked,
+            DirectError::InviteExpired(_) => JoinRefusal::Expired,
+            DirectError::InviteUsedUp(_) => JoinRefusal::UsedUp,
+            DirectError::ForeignKeyBundle => JoinRefusal::ForeignKeyBundle,
+            DirectError::CannotAdmit(_) => JoinRefusal::CannotAdmit,
+            _ => return None,
+        })
     }
 }
 

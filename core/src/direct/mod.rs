@@ -6,7 +6,7 @@
 //! ([`Envelope`]), and opened strictly in order: a replay or a gap is refused with a typed
 //! [`DirectError`] and leaves the session untouched. Sealed messages stay in the
 //! `direct_outbox` table until the recipient acknowledges them, and the network layer
-//! (`fieldsync/direct/1`) resends them in order, so a lost packet never desynchronises the
+//! (`fieldsync/direct/2`) resends them in order, so a lost packet never desynchronises the
 //! ratchet. Session state lives in the `ratchet_sessions` table and survives restarts.
 //!
 //! FieldSync uses them for **joining**: an invite carries the inviter's key bundle and a

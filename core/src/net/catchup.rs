@@ -552,6 +552,16 @@ impl Session {
         sent_heights?;
         let theirs = theirs?;
         drop(index);
+        // The peer's heights come from its store: what it lists of our own logs it holds
+        // (committed), so those operations leave the outbox now.
+        if let Some(node) = self.node.upgrade() {
+            let me = node.author();
+            for ((author, kind), (seq, _)) in &theirs {
+                if *author == me {
+                    let _ = node.acknowledge_up_to(doc, *kind, *seq);
+                }
+            }
+        }
         let (sent, received) = tokio::join!(
             async {
                 let sent = self.send_missing(&mut tx, doc, &ours, &theirs).await;
@@ -569,19 +579,8 @@ impl Session {
                 sent_ops: sent,
             }))
             .map_err(|_| CatchupError::Closed)?;
-        // Let the last bytes reach the peer before the stream is dropped. When the peer
-        // acknowledged all of them (QUIC-level), it holds every operation of ours we held
-        // when the session began: those leave the outbox now, not at its next announcement.
-        if let Ok(Ok(None)) = tokio::time::timeout(IDLE, tx.stopped()).await {
-            if let Some(node) = self.node.upgrade() {
-                let me = node.author();
-                for (author, kind, seq, _) in &ours {
-                    if *author == me {
-                        let _ = node.acknowledge_up_to(doc, *kind, *seq);
-                    }
-                }
-            }
-        }
+        // Let the last bytes reach the peer before the stream is dropped.
+        let _ = tokio::time::timeout(IDLE, tx.stopped()).await;
         Ok(())
     }
 

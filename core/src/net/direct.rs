@@ -1,11 +1,14 @@
-//! Delivery of direct messages ([`crate::direct`]) over QUIC, protocol `fieldsync/direct/1`.
+//! Delivery of direct messages ([`crate::direct`]) over QUIC, protocol `fieldsync/direct/2`.
 //!
 //! The sender opens a stream and writes its queued envelopes for the peer, oldest first,
 //! each as a length-prefixed frame; the receiver answers every frame with 9 bytes: a status
-//! (0 accepted, 1 refused) and the counter it holds up to. Accepted counters leave the
-//! sender's queue; a refusal ends the stream (the envelope is retried later, and the reason
-//! is logged on both sides). A replay of a message the receiver already holds is answered
-//! "accepted": the sender had merely missed the acknowledgement.
+//! (0 accepted, 1 refused, 2 accepted but the join request it carried was refused) and the
+//! counter it holds up to; status 2 adds one byte, the reason's code
+//! ([`JoinRefusal::code`]). Accepted counters leave the sender's queue; a refusal ends the
+//! stream (the envelope is retried later, and the reason is logged on both sides). A replay
+//! of a message the receiver already holds is answered "accepted": the sender had merely
+//! missed the acknowledgement. (Version 1 answered a refused join "accepted", leaving the
+//! joiner waiting without knowing.)
 
 use std::sync::Weak;
 
@@ -13,22 +16,30 @@ use iroh::endpoint::Connection;
 use iroh::protocol::{AcceptError, ProtocolHandler};
 
 use crate::base::ids::AuthorId;
+use crate::base::join::JoinRefusal;
 use crate::direct::{DirectError, Envelope};
 use crate::net::budget::ReceiveBudget;
 use crate::net::catchup::{read_frame, read_granted_frame, write_frame, CatchupError};
 use crate::replica::Replica;
 
 /// ALPN of the direct message protocol.
-pub const DIRECT_PROTOCOL: &[u8] = b"fieldsync/direct/1";
+pub const DIRECT_PROTOCOL: &[u8] = b"fieldsync/direct/2";
 /// Most messages one stream may carry before the receiver closes it.
 const MAX_PER_STREAM: usize = 1024;
 const ACCEPTED: u8 = 0;
 const REFUSED: u8 = 1;
+const JOIN_REFUSED: u8 = 2;
 
-fn reply(status: u8, counter: u64) -> [u8; 9] {
-    let mut out = [0u8; 9];
-    out[0] = status;
-    out[1..].copy_from_slice(&counter.to_be_bytes());
+fn reply(status: u8, counter: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(10);
+    out.push(status);
+    out.extend_from_slice(&counter.to_be_bytes());
+    out
+}
+
+fn join_refused(counter: u64, reason: JoinRefusal) -> Vec<u8> {
+    let mut out = reply(JOIN_REFUSED, counter);
+    out.push(reason.code());
     out
 }
 
@@ -75,11 +86,15 @@ impl DirectService {
             let node = self.node.clone();
             let result = tokio::task::spawn_blocking(move || {
                 node.upgrade().map(|n| match n.receive_direct(&frame) {
-                    Ok(r) => Ok(r.counter),
-                    // Consumed but refused: acknowledge it so the sender moves on.
+                    Ok(r) => Ok((r.counter, None)),
+                    // Consumed but refused: acknowledge it so the sender moves on, and tell
+                    // a joiner why its request was refused.
                     Err(e) if e.consumed() => {
                         tracing::debug!("direct message refused (consumed): {e}");
-                        Envelope::open(&frame).map(|env| env.counter).map_err(|_| e)
+                        let refusal = e.join_refusal();
+                        Envelope::open(&frame)
+                            .map(|env| (env.counter, refusal))
+                            .map_err(|_| e)
                     }
                     Err(e) => Err(e),
                 })
@@ -90,7 +105,10 @@ impl DirectService {
             // The frame was processed: its bytes go back to the budget.
             drop(grant);
             match result {
-                Ok(counter) => write_frame(&mut tx, &reply(ACCEPTED, counter)).await?,
+                Ok((counter, None)) => write_frame(&mut tx, &reply(ACCEPTED, counter)).await?,
+                Ok((counter, Some(reason))) => {
+                    write_frame(&mut tx, &join_refused(counter, reason)).await?
+                }
                 Err(DirectError::Replayed { last, .. }) => {
                     write_frame(&mut tx, &reply(ACCEPTED, last)).await?
                 }
@@ -140,21 +158,27 @@ pub(crate) async fn flush(
         let before = acknowledged;
         for (_, envelope) in queue.into_iter().take(MAX_PER_STREAM) {
             write_frame(&mut tx, &envelope).await?;
-            let answer = read_frame(&mut rx, 9).await?;
-            let [status, counter @ ..]: [u8; 9] = answer
-                .try_into()
-                .map_err(|_| CatchupError::Protocol("direct reply".into()))?;
-            if status != ACCEPTED {
+            let answer = read_frame(&mut rx, 10).await?;
+            let (status, counter, refused) = match answer.as_slice() {
+                [status, counter @ ..] if *status != JOIN_REFUSED && counter.len() == 8 => {
+                    (*status, counter, None)
+                }
+                [JOIN_REFUSED, counter @ .., code] if counter.len() == 8 => {
+                    (JOIN_REFUSED, counter, Some(JoinRefusal::from_code(*code)))
+                }
+                _ => return Err(CatchupError::Protocol("direct reply".into())),
+            };
+            if status != ACCEPTED && status != JOIN_REFUSED {
                 let _ = tx.finish();
                 return Err(CatchupError::Protocol(
                     "peer refused a direct message".into(),
                 ));
             }
-            let counter = u64::from_be_bytes(counter);
+            let counter = u64::from_be_bytes(counter.try_into().unwrap_or_default());
             acknowledged += node
                 .upgrade()
                 .ok_or(CatchupError::Closed)?
-                .acknowledge_direct(&peer, counter)
+                .acknowledge_direct(&peer, counter, refused)
                 .map_err(|e| CatchupError::Store(e.to_string()))?;
         }
         if acknowledged == before || acknowledged >= MAX_PER_STREAM {

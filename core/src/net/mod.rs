@@ -8,7 +8,7 @@
 //! - **Gossip** (`topic`): local operations are pushed to the document's topic as they are
 //!   committed; replica heads are announced after changes so a peer that missed a push
 //!   catches up; ephemeral app payloads ([`ephemeral`]) ride the same topic, signed.
-//! - **Direct messages** ([`direct`], protocol `fieldsync/direct/1`): queued ratchet
+//! - **Direct messages** ([`direct`], protocol `fieldsync/direct/2`): queued ratchet
 //!   envelopes delivered in order and acknowledged.
 //!
 //! Everything received goes through the ingest worker (`worker`): decoded and authenticated
@@ -43,7 +43,7 @@ use crate::replica::Replica;
 
 pub use config::{NetworkConfig, PeerAddr, DEFAULT_NETWORK_ID};
 pub use error::NetError;
-pub use status::SyncStatus;
+pub use status::{PeerSeen, SyncStatus};
 pub use sync_store::SyncStore;
 
 /// Commands from the node to the running network.
@@ -72,25 +72,44 @@ pub(crate) struct NetShared {
     pub known: Mutex<HashMap<DocumentId, std::collections::BTreeSet<AuthorId>>>,
     /// Catch-up sessions this node runs right now, per (document, peer).
     pub in_flight: Mutex<std::collections::HashSet<(DocumentId, AuthorId)>>,
+    /// Catch-ups asked for while one with the same (document, peer) ran: run again when it
+    /// ends (it may have started before what the request is about).
+    pub rerun: Mutex<std::collections::HashSet<(DocumentId, AuthorId)>>,
     /// Peers a direct-message delivery runs to right now.
     pub direct_in_flight: Mutex<std::collections::HashSet<AuthorId>>,
     /// Rejected operations per (peer, document).
     pub rejected: Mutex<HashMap<(Option<AuthorId>, DocumentId), u64>>,
     /// When a catch-up of each document with any peer last finished (ms since the epoch).
     pub last_sync: Mutex<HashMap<DocumentId, i64>>,
+    /// When each peer was last connected (ms since the epoch): updated when a sync session
+    /// with it starts, ends or finishes a catch-up.
+    pub last_seen: Mutex<HashMap<AuthorId, i64>>,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 impl NetShared {
-    /// Records that a catch-up of `document` just finished.
-    pub(crate) fn synced(&self, document: DocumentId) {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
+    /// Records that a catch-up of `document` with `peer` just finished.
+    pub(crate) fn synced(&self, document: DocumentId, peer: AuthorId) {
+        let now = now_ms();
         self.last_sync
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(document, now);
+        self.seen(peer);
+    }
+
+    /// Records that `peer` is (or was until now) connected.
+    pub(crate) fn seen(&self, peer: AuthorId) {
+        self.last_seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(peer, now_ms());
     }
 }
 

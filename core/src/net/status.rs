@@ -1,6 +1,7 @@
 //! Sync status of a document as the app sees it.
 
 use crate::base::ids::{AuthorId, DocumentId};
+use crate::base::join::JoinState;
 
 /// Where a document stands with respect to its peers.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,4 +21,22 @@ pub struct SyncStatus {
     /// When a catch-up of this document with a peer last finished, in milliseconds since
     /// the Unix epoch (`None` since the node opened: not yet).
     pub last_sync_ms: Option<i64>,
+    /// The known peers with when each was last connected (`None`: not since the node
+    /// opened), connected ones first.
+    pub peers: Vec<PeerSeen>,
+    /// This device's request to be admitted, while it waits or after a refusal (`None`
+    /// when it made none or reads the document).
+    pub join: Option<JoinState>,
+}
+
+/// A peer of a document and when it was last seen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerSeen {
+    /// The peer.
+    pub peer: AuthorId,
+    /// Whether it is in a sync session for the document now.
+    pub connected: bool,
+    /// When it was last connected (ms since the Unix epoch); `None` if not since the node
+    /// opened.
+    pub last_seen_ms: Option<i64>,
 }

@@ -109,6 +109,8 @@ fn mark(shared: &NetShared, doc: DocumentId, peer: AuthorId, up: bool) -> bool {
     } else {
         set.remove(&peer)
     };
+    drop(connected);
+    shared.seen(peer);
     if up {
         shared
             .known
@@ -280,10 +282,16 @@ impl Control {
             .unwrap_or_else(|p| p.into_inner())
             .insert((doc, peer))
         {
+            shared
+                .rerun
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert((doc, peer));
             return;
         }
         let endpoint = self.endpoint.clone();
         let session = self.session.clone();
+        let commands = self.commands.clone();
         tokio::spawn(async move {
             match endpoint
                 .connect(peer.verifying_key(), CATCHUP_PROTOCOL)
@@ -310,6 +318,14 @@ impl Control {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&(doc, peer));
+            let again = shared
+                .rerun
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&(doc, peer));
+            if again {
+                let _ = commands.send(NetCommand::SyncWith(doc, peer));
+            }
         });
     }
 

@@ -243,8 +243,20 @@ pub(crate) fn spawn_ingest(
                 drop(batch);
                 match after {
                     Some(IngestItem::Event(e)) => {
-                        if let Event::SyncFinished { document, .. } = &e {
-                            shared.synced(*document);
+                        if let Event::SyncFinished {
+                            document,
+                            peer,
+                            received_ops,
+                            ..
+                        } = &e
+                        {
+                            shared.synced(*document, *peer);
+                            // What the session brought is committed: one more session
+                            // tells the peer our heights, which acknowledge its operations
+                            // (its outbox empties without waiting for our announcement).
+                            if *received_ops > 0 {
+                                let _ = cmds.send(NetCommand::SyncWith(*document, *peer));
+                            }
                         }
                         node.emit(e)
                     }

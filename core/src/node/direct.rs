@@ -45,6 +45,6 @@ impl Node {
 
     /// Marks direct messages to `peer` up to `counter` as delivered.
     pub fn acknowledge_direct(&self, peer: AuthorId, counter: u64) -> Result<usize, DirectError> {
-        self.replica.acknowledge_direct(&peer, counter)
+        self.replica.acknowledge_direct(&peer, counter, None)
     }
 }

@@ -101,7 +101,7 @@ impl Error {
             Error::Crypto(_) => K::Crypto,
             Error::Direct(d) => match d {
                 DirectError::Store(_) => K::Storage,
-                DirectError::NotAllowed(_) => K::NotAllowed,
+                DirectError::NotAllowed(_) | DirectError::CannotAdmit(_) => K::NotAllowed,
                 DirectError::UnknownInvite(_)
                 | DirectError::InviteRevoked(_)
                 | DirectError::InviteExpired(_)

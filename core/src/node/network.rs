@@ -3,8 +3,10 @@
 use std::net::SocketAddr;
 
 use crate::base::ids::{AuthorId, DocumentId};
+use crate::base::join::JoinState;
 use crate::document::DocumentError;
 use crate::net::ephemeral::MAX_EPHEMERAL_PAYLOAD;
+use crate::net::status::PeerSeen;
 use crate::net::{NetCommand, NetError, Network, NetworkConfig, NetworkInfo, PeerAddr, SyncStatus};
 use crate::node::{Document, Error, Node, Result};
 use crate::wire::{Invite, InviteError};
@@ -236,6 +238,20 @@ impl Node {
         Ok(doc)
     }
 
+    /// This device's request to be admitted to `document` ([`Node::join`]) while it is not
+    /// a member that reads it: waiting (delivered or not) or refused, with the reason
+    /// ([`crate::Event::JoinRefused`] reports a refusal when it arrives). `None` if it made
+    /// no request or reads the document.
+    pub fn join_state(&self, document: DocumentId) -> Result<Option<JoinState>> {
+        let Some(state) = self.replica.join_state(document)? else {
+            return Ok(None);
+        };
+        let doc = self.document(document)?;
+        let admitted =
+            doc.can_read()? && (doc.my_role()?.is_some() || self.replica.legacy(document)?);
+        Ok((!admitted).then_some(state))
+    }
+
     /// Adds a peer to contact (and remembers it across restarts).
     pub async fn add_peer(&self, peer: PeerAddr) -> Result<()> {
         self.remember_peer(&peer)?;
@@ -265,12 +281,28 @@ impl Node {
             .filter(|((_, d), _)| *d == document)
             .map(|(_, n)| *n)
             .sum();
+        let connected_peers = list(&shared.connected);
+        let known_peers = list(&shared.known);
+        let peers = {
+            let seen = shared.last_seen.lock().unwrap_or_else(|p| p.into_inner());
+            let mut peers: Vec<PeerSeen> = known_peers
+                .iter()
+                .map(|p| PeerSeen {
+                    peer: *p,
+                    connected: connected_peers.contains(p),
+                    last_seen_ms: seen.get(p).copied(),
+                })
+                .collect();
+            peers.sort_by_key(|p| (!p.connected, std::cmp::Reverse(p.last_seen_ms)));
+            peers
+        };
         Ok(SyncStatus {
             document,
             online,
             pending_local_ops,
-            connected_peers: list(&shared.connected),
-            known_peers: list(&shared.known),
+            connected_peers,
+            known_peers,
+            peers,
             rejected_ops,
             last_sync_ms: shared
                 .last_sync
@@ -278,6 +310,7 @@ impl Node {
                 .unwrap_or_else(|p| p.into_inner())
                 .get(&document)
                 .copied(),
+            join: self.join_state(document)?,
         })
     }
 

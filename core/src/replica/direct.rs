@@ -6,6 +6,7 @@ use crate::auth::invite::{token_hash, InviteAction, InviteRecord, INVITE_RECORD_
 use crate::auth::Role;
 use crate::base::events::Event;
 use crate::base::ids::{AuthorId, DocumentId};
+use crate::base::join::{JoinRefusal, JoinState};
 use crate::base::log::LogKind;
 use crate::crypto::KeyBundle;
 use crate::direct::{payload, session};
@@ -18,7 +19,7 @@ use crate::replica::keyring::control_body;
 use crate::replica::Replica;
 use crate::store::direct::InviteState;
 use crate::store::now_millis;
-use crate::store::{direct as table, keys, StoreError};
+use crate::store::{direct as table, joins, keys, StoreError};
 use crate::wire::body::CONTROL_INVITE;
 use crate::wire::operation::FsOperation;
 
@@ -142,7 +143,12 @@ impl Replica {
                     }
                     keys::save_key_bundle(&tx, &from, key_bundle)?;
                     Ok(Some((*document, bundle, token_hash(token))))
-                })(),
+                })()
+                // A key bundle that cannot be read is as good as another device's.
+                .map_err(|e| match e {
+                    DirectError::Crypto(_) => DirectError::ForeignKeyBundle,
+                    e => e,
+                }),
                 DirectPayload::App(_) => Ok(None),
             };
             table::save_session(
@@ -155,7 +161,14 @@ impl Replica {
                 },
             )?;
             tx.commit().map_err(StoreError::from)?;
-            (payload, join?)
+            match (&payload, join) {
+                (_, Ok(join)) => (payload, join),
+                (DirectPayload::JoinRequest { document, .. }, Err(e)) => {
+                    self.join_refused_here(*document, from, &e);
+                    return Err(e);
+                }
+                (_, Err(e)) => return Err(e),
+            }
         };
         let mut admitted = None;
         match (&payload, join) {
@@ -176,7 +189,12 @@ impl Replica {
                         });
                     }
                     Ok(false) => {}
-                    Err(e) => tracing::warn!(%document, %from, "admitting a joiner failed: {e}"),
+                    Err(e) => {
+                        tracing::warn!(%document, %from, "admitting a joiner failed: {e}");
+                        let e = DirectError::CannotAdmit(document);
+                        self.join_refused_here(document, from, &e);
+                        return Err(e);
+                    }
                 }
             }
             (DirectPayload::JoinRequest { .. }, None) => {}
@@ -253,7 +271,7 @@ impl Replica {
             tx.commit().map_err(StoreError::from)?;
             st.keys.key_bundle()?
         };
-        self.seal_direct(
+        let counter = self.seal_direct(
             invite.node,
             &DirectPayload::JoinRequest {
                 document: invite.document,
@@ -261,7 +279,32 @@ impl Replica {
                 key_bundle: ours,
             },
         )?;
+        let mut st = self.lock();
+        let tx = st.store.transaction()?;
+        joins::save(&tx, invite.document, &invite.node, counter, now_millis())?;
+        tx.commit().map_err(StoreError::from)?;
         Ok(true)
+    }
+
+    /// This device's join request for `document`, if it made one.
+    pub(crate) fn join_state(
+        &self,
+        document: DocumentId,
+    ) -> Result<Option<JoinState>, DirectError> {
+        Ok(joins::get(self.lock().store.conn(), document)?)
+    }
+
+    /// Reports a join request this device refused (as the inviter).
+    fn join_refused_here(&self, document: DocumentId, requester: AuthorId, e: &DirectError) {
+        if let Some(reason) = e.join_refusal() {
+            tracing::info!(%document, %requester, "join request refused: {reason}");
+            self.emit(Event::JoinRefused {
+                document,
+                requester,
+                inviter: self.author(),
+                reason,
+            });
+        }
     }
 
     /// Tells the other admins that an invite admitted a device (documents with roles).
@@ -333,16 +376,31 @@ impl Replica {
         Ok(table::peers_with_outgoing(self.lock().store.conn())?)
     }
 
-    /// `peer` acknowledged our messages up to `counter`.
+    /// `peer` acknowledged our messages up to `counter`; `refused` is its refusal of the
+    /// join request that message `counter` carried (reported as [`Event::JoinRefused`]).
     pub(crate) fn acknowledge_direct(
         &self,
         peer: &AuthorId,
         counter: u64,
+        refused: Option<JoinRefusal>,
     ) -> Result<usize, DirectError> {
-        let mut st = self.lock();
-        let tx = st.store.transaction()?;
-        let n = table::acknowledge(&tx, peer, counter)?;
-        tx.commit().map_err(StoreError::from)?;
+        let (n, refused_document) = {
+            let mut st = self.lock();
+            let tx = st.store.transaction()?;
+            let n = table::acknowledge(&tx, peer, counter)?;
+            let document = joins::answered(&tx, peer, counter, refused)?;
+            tx.commit().map_err(StoreError::from)?;
+            (n, document)
+        };
+        if let (Some(document), Some(reason)) = (refused_document, refused) {
+            tracing::info!(%document, inviter = %peer, "our join request was refused: {reason}");
+            self.emit(Event::JoinRefused {
+                document,
+                requester: self.author(),
+                inviter: *peer,
+                reason,
+            });
+        }
         Ok(n)
     }
 }

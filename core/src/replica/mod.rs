@@ -374,6 +374,7 @@ impl Replica {
         let tx = st.store.transaction()?;
         oplog::delete_document(&tx, id)?;
         crate::store::forks::delete_document(&tx, id)?;
+        crate::store::joins::delete_document(&tx, id)?;
         outbox::delete_document(&tx, id)?;
         documents::mark_deleted(&tx, id)?;
         tx.commit()?;

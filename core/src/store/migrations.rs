@@ -191,6 +191,17 @@ const MIGRATIONS: &[&str] = &[
         id      BLOB PRIMARY KEY,
         wrapped BLOB NOT NULL
     );",
+    // 10: this device's join requests, one per document (see store/joins.rs): to whom,
+    //     when, under which direct-message counter, and the inviter's answer.
+    "CREATE TABLE join_requests (
+        document     BLOB PRIMARY KEY,
+        inviter      BLOB NOT NULL,
+        counter      INTEGER NOT NULL,
+        requested_at INTEGER NOT NULL,
+        delivered    INTEGER NOT NULL DEFAULT 0,
+        refused      INTEGER
+    );
+    CREATE INDEX join_requests_by_inviter ON join_requests (inviter, counter);",
 ];
 
 /// The newest schema version this build knows.

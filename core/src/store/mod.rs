@@ -10,6 +10,7 @@ pub mod direct;
 pub mod documents;
 mod error;
 pub mod forks;
+pub mod joins;
 pub mod keys;
 pub mod migrations;
 pub mod oplog;

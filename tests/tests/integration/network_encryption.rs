@@ -146,6 +146,11 @@ async fn an_invite_alone_lets_a_device_join_an_encrypted_document() {
     })
     .await;
     assert!(doc.members().unwrap().contains(&b.author()));
+    assert_eq!(
+        b.join_state(id).unwrap(),
+        None,
+        "admitted: no request waits"
+    );
     let joined = tokio::time::timeout(T, async {
         loop {
             match a_events.next().await {
@@ -183,4 +188,80 @@ async fn an_invite_alone_lets_a_device_join_an_encrypted_document() {
         a.pending_direct(b.author()).unwrap().is_empty()
     })
     .await;
+}
+
+/// Waits for a `JoinRefused` event on `events`.
+async fn join_refused(
+    events: &mut fieldsync::EventStream,
+) -> (
+    fieldsync::DocumentId,
+    fieldsync::AuthorId,
+    fieldsync::AuthorId,
+    fieldsync::JoinRefusal,
+) {
+    tokio::time::timeout(T, async {
+        loop {
+            match events.next().await {
+                Some(fieldsync::Event::JoinRefused {
+                    document,
+                    requester,
+                    inviter,
+                    reason,
+                }) => break (document, requester, inviter, reason),
+                Some(_) => continue,
+                None => panic!("event stream ended"),
+            }
+        }
+    })
+    .await
+    .expect("a JoinRefused event")
+}
+
+/// A join request the inviter refuses is reported on both devices with the same reason,
+/// and the joiner's status says so; before it reaches the inviter, the joiner's status says
+/// it is waiting for admission by the inviter since the join.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_join_is_reported_on_both_devices_and_in_the_joiners_status() {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (open_node(da.path()), open_node(db.path()));
+    let doc = a.create_document().unwrap();
+    let id = doc.id();
+    go_online(&a).await;
+    let invite = doc.invite().await.unwrap();
+    assert_eq!(a.revoke_invites(id).unwrap(), 1);
+    let mut a_events = a.subscribe();
+    let mut b_events = b.subscribe();
+
+    // B joins while offline: the request waits in its outbox.
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    b.join(&invite).await.unwrap();
+    let waiting = b
+        .join_state(id)
+        .unwrap()
+        .expect("a join request is recorded");
+    assert_eq!(waiting.inviter, a.author());
+    assert!(!waiting.delivered && waiting.refused.is_none());
+    assert!(waiting.requested_at_ms >= before, "{waiting:?}");
+    assert!(waiting.to_string().starts_with("waiting for admission by "));
+
+    go_online(&b).await;
+    let on_a = join_refused(&mut a_events).await;
+    let on_b = join_refused(&mut b_events).await;
+    let expected = (id, b.author(), a.author(), fieldsync::JoinRefusal::Revoked);
+    assert_eq!(on_a, expected, "the inviter reports the refusal");
+    assert_eq!(on_b, expected, "the joiner learns the inviter's reason");
+    let status = b.sync_status(id).await.unwrap();
+    let join = status.join.expect("the status keeps the refusal");
+    assert_eq!(join.refused, Some(fieldsync::JoinRefusal::Revoked));
+    assert!(join.delivered);
+    assert!(
+        join.to_string().contains("revoked"),
+        "{join}: the reason is readable"
+    );
+    assert!(!b.document(id).unwrap().can_read().unwrap());
+    // The inviter's own status has no join request.
+    assert!(a.sync_status(id).await.unwrap().join.is_none());
 }

@@ -94,16 +94,18 @@ async function refresh() {
 async function refreshStatus(doc) {
   if (!selected) return;
   const data = await gql(
-    "query($id: String!) { syncStatus(id: $id) { online pendingLocalOps connectedPeers knownPeers lastSyncMs } }",
+    "query($id: String!) { syncStatus(id: $id) { online pendingLocalOps lastSyncMs join peers { peer connected lastSeenMs } } }",
     { id: selected });
   const s = data.syncStatus;
   const last = s.lastSyncMs ? new Date(s.lastSyncMs).toLocaleTimeString() : "not yet";
   text($("doc-status"), (s.online ? "online" : "offline") + " · " + s.pendingLocalOps + " pending · last sync " + last +
-    (doc ? " · " + doc.opCount + " ops · my role " + (doc.myRole || "none") : ""));
+    (doc ? " · " + doc.opCount + " ops · my role " + (doc.myRole || "none") : "") +
+    (s.join ? " · " + s.join : ""));
   const peers = $("peers");
   peers.replaceChildren();
-  for (const p of s.knownPeers) {
-    peers.appendChild(row([p, s.connectedPeers.includes(p) ? "connected" : "known, last sync " + last]));
+  for (const p of s.peers) {
+    const seen = p.lastSeenMs ? "last seen " + new Date(p.lastSeenMs).toLocaleTimeString() : "not seen since start";
+    peers.appendChild(row([p.peer, p.connected ? "connected" : seen]));
   }
 }
 
