@@ -547,7 +547,6 @@ final class FieldSyncTests: XCTestCase {
         try await b.shutdown()
     }
 
-    /// The payload of the next ephemeral message from `from`, nil once `sub` ended.
     /// Issue #24: a backup of A's directory restored as a device while A was gone. B, which
     /// holds A's later edit, gives it to the restored device: an operation signed with its
     /// own key that it did not write. The event reaches the app and writes are refused.
@@ -639,6 +638,7 @@ final class FieldSyncTests: XCTestCase {
         try await again.shutdown()
     }
 
+    /// The payload of the next ephemeral message from `from`, nil once `sub` ended.
     private func nextEphemeral(_ sub: EventSubscription, from: String) async -> Data? {
         while let event = await sub.next() {
             if case let .ephemeral(_, sender, payload) = event, sender == from {
@@ -646,6 +646,53 @@ final class FieldSyncTests: XCTestCase {
             }
         }
         return nil
+    }
+
+    /// The next `joinRefused` event on `sub`; nil if none came within 30 s.
+    private func nextJoinRefused(_ sub: EventSubscription) async -> FieldSyncEvent? {
+        let watchdog = Task {
+            try? await Task.sleep(nanoseconds: 30_000_000_000)
+            sub.cancel()
+        }
+        defer { watchdog.cancel() }
+        while let event = await sub.next() {
+            if case .joinRefused = event { return event }
+        }
+        return nil
+    }
+
+    /// A join request the inviter refuses (its invites were revoked) is reported on both
+    /// devices with the reason; before it is delivered, `syncStatus().join` says it waits.
+    func testARefusedJoinIsReportedOnBothDevices() async throws {
+        let loopback = NetworkOptions(bindIp: "127.0.0.1")
+        let a = try await Node.open(dataDir: tempDir())
+        let b = try await Node.open(dataDir: tempDir())
+        let docA = try await a.createDocument()
+        _ = try await a.startNetwork(options: loopback)
+        let invite = try await docA.invite()
+        await assertEqual(try await a.revokeInvites(document: docA.id()), 1)
+        let eventsA = a.subscribe()
+        let eventsB = b.subscribe()
+        let docB = try await b.join(invite: invite) // B is offline: the request waits
+        let waiting = try await docB.syncStatus().join
+        await assertEqual(waiting?.inviter, a.authorId())
+        await assertEqual(waiting?.delivered, false)
+        await assertEqual(waiting?.refused, nil)
+        await assertTrue(waiting?.description.hasPrefix("waiting for admission by") == true)
+
+        _ = try await b.startNetwork(options: loopback)
+        let expected = FieldSyncEvent.joinRefused(
+            document: docA.id(), requester: b.authorId(), inviter: a.authorId(), reason: .revoked)
+        await assertEqual(await nextJoinRefused(eventsA), expected)
+        await assertEqual(await nextJoinRefused(eventsB), expected)
+        let refused = try await docB.syncStatus().join
+        await assertEqual(refused?.refused, .revoked)
+        await assertTrue(refused?.description.contains("revoked") == true)
+        await assertEqual(try await docA.syncStatus().join, nil)
+        eventsA.cancel()
+        eventsB.cancel()
+        try await a.shutdown()
+        try await b.shutdown()
     }
 
     /// Roles: a reader reads but its edits are refused with `NotAllowed`; only an admin

@@ -5814,6 +5814,107 @@ public func FfiConverterTypeHistoryVersion_lower(_ value: HistoryVersion) -> Rus
 
 
 /**
+ * This device's request to be admitted to a document, while it waits or after a refusal.
+ */
+public struct JoinRequestState: Equatable, Hashable {
+    /**
+     * The inviting device's id.
+     */
+    public var inviter: String
+    /**
+     * When the join was requested, in milliseconds since the Unix epoch.
+     */
+    public var requestedAtMs: Int64
+    /**
+     * Whether the inviter received the request.
+     */
+    public var delivered: Bool
+    /**
+     * The inviter's refusal; `null`/`nil` while waiting.
+     */
+    public var refused: JoinRefusal?
+    /**
+     * One line for the user: "waiting for admission by …", "refused by …: the invite
+     * expired".
+     */
+    public var description: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The inviting device's id.
+         */inviter: String, 
+        /**
+         * When the join was requested, in milliseconds since the Unix epoch.
+         */requestedAtMs: Int64, 
+        /**
+         * Whether the inviter received the request.
+         */delivered: Bool, 
+        /**
+         * The inviter's refusal; `null`/`nil` while waiting.
+         */refused: JoinRefusal?, 
+        /**
+         * One line for the user: "waiting for admission by …", "refused by …: the invite
+         * expired".
+         */description: String) {
+        self.inviter = inviter
+        self.requestedAtMs = requestedAtMs
+        self.delivered = delivered
+        self.refused = refused
+        self.description = description
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension JoinRequestState: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeJoinRequestState: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> JoinRequestState {
+        return
+            try JoinRequestState(
+                inviter: FfiConverterString.read(from: &buf), 
+                requestedAtMs: FfiConverterInt64.read(from: &buf), 
+                delivered: FfiConverterBool.read(from: &buf), 
+                refused: FfiConverterOptionTypeJoinRefusal.read(from: &buf), 
+                description: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: JoinRequestState, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.inviter, into: &buf)
+        FfiConverterInt64.write(value.requestedAtMs, into: &buf)
+        FfiConverterBool.write(value.delivered, into: &buf)
+        FfiConverterOptionTypeJoinRefusal.write(value.refused, into: &buf)
+        FfiConverterString.write(value.description, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeJoinRequestState_lift(_ buf: RustBuffer) throws -> JoinRequestState {
+    return try FfiConverterTypeJoinRequestState.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeJoinRequestState_lower(_ value: JoinRequestState) -> RustBuffer {
+    return FfiConverterTypeJoinRequestState.lower(value)
+}
+
+
+/**
  * A member of a document and its role.
  */
 public struct MemberRole: Equatable, Hashable {
@@ -6122,6 +6223,87 @@ public func FfiConverterTypePeerAddress_lower(_ value: PeerAddress) -> RustBuffe
 
 
 /**
+ * A peer of a document and when it was last seen.
+ */
+public struct PeerSeen: Equatable, Hashable {
+    /**
+     * The peer's node id.
+     */
+    public var peer: String
+    /**
+     * Whether it is in a sync session for the document now.
+     */
+    public var connected: Bool
+    /**
+     * When it was last connected, in milliseconds since the Unix epoch; `null`/`nil` if
+     * not since the node opened.
+     */
+    public var lastSeenMs: Int64?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The peer's node id.
+         */peer: String, 
+        /**
+         * Whether it is in a sync session for the document now.
+         */connected: Bool, 
+        /**
+         * When it was last connected, in milliseconds since the Unix epoch; `null`/`nil` if
+         * not since the node opened.
+         */lastSeenMs: Int64?) {
+        self.peer = peer
+        self.connected = connected
+        self.lastSeenMs = lastSeenMs
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PeerSeen: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePeerSeen: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PeerSeen {
+        return
+            try PeerSeen(
+                peer: FfiConverterString.read(from: &buf), 
+                connected: FfiConverterBool.read(from: &buf), 
+                lastSeenMs: FfiConverterOptionInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PeerSeen, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.peer, into: &buf)
+        FfiConverterBool.write(value.connected, into: &buf)
+        FfiConverterOptionInt64.write(value.lastSeenMs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePeerSeen_lift(_ buf: RustBuffer) throws -> PeerSeen {
+    return try FfiConverterTypePeerSeen.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePeerSeen_lower(_ value: PeerSeen) -> RustBuffer {
+    return FfiConverterTypePeerSeen.lower(value)
+}
+
+
+/**
  * A local operation that no peer has acknowledged yet (the outbox).
  */
 public struct PendingOp: Equatable, Hashable {
@@ -6253,6 +6435,15 @@ public struct SyncStatus: Equatable, Hashable {
      * the Unix epoch; `null`/`nil` if none finished since the node opened.
      */
     public var lastSyncMs: Int64?
+    /**
+     * The known peers with when each was last connected, connected ones first.
+     */
+    public var peers: [PeerSeen]
+    /**
+     * This device's request to be admitted to the document while it waits or after a
+     * refusal; `null`/`nil` if it made none or reads the document.
+     */
+    public var join: JoinRequestState?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -6278,7 +6469,14 @@ public struct SyncStatus: Equatable, Hashable {
         /**
          * When a sync session of this document with a peer last finished, in milliseconds since
          * the Unix epoch; `null`/`nil` if none finished since the node opened.
-         */lastSyncMs: Int64?) {
+         */lastSyncMs: Int64?, 
+        /**
+         * The known peers with when each was last connected, connected ones first.
+         */peers: [PeerSeen], 
+        /**
+         * This device's request to be admitted to the document while it waits or after a
+         * refusal; `null`/`nil` if it made none or reads the document.
+         */join: JoinRequestState?) {
         self.document = document
         self.online = online
         self.pendingLocalOps = pendingLocalOps
@@ -6286,6 +6484,8 @@ public struct SyncStatus: Equatable, Hashable {
         self.knownPeers = knownPeers
         self.rejectedOps = rejectedOps
         self.lastSyncMs = lastSyncMs
+        self.peers = peers
+        self.join = join
     }
 
     
@@ -6310,7 +6510,9 @@ public struct FfiConverterTypeSyncStatus: FfiConverterRustBuffer {
                 connectedPeers: FfiConverterSequenceString.read(from: &buf), 
                 knownPeers: FfiConverterSequenceString.read(from: &buf), 
                 rejectedOps: FfiConverterUInt64.read(from: &buf), 
-                lastSyncMs: FfiConverterOptionInt64.read(from: &buf)
+                lastSyncMs: FfiConverterOptionInt64.read(from: &buf), 
+                peers: FfiConverterSequenceTypePeerSeen.read(from: &buf), 
+                join: FfiConverterOptionTypeJoinRequestState.read(from: &buf)
         )
     }
 
@@ -6322,6 +6524,8 @@ public struct FfiConverterTypeSyncStatus: FfiConverterRustBuffer {
         FfiConverterSequenceString.write(value.knownPeers, into: &buf)
         FfiConverterUInt64.write(value.rejectedOps, into: &buf)
         FfiConverterOptionInt64.write(value.lastSyncMs, into: &buf)
+        FfiConverterSequenceTypePeerSeen.write(value.peers, into: &buf)
+        FfiConverterOptionTypeJoinRequestState.write(value.join, into: &buf)
     }
 }
 
@@ -7239,6 +7443,25 @@ public enum FieldSyncEvent: Equatable, Hashable {
          */member: String
     )
     /**
+     * A join request was refused by the inviter's device: reported there (`inviter` is this
+     * device) and on the requesting device once the refusal reaches it (`requester` is this
+     * device). `SyncStatus.join` keeps the answer.
+     */
+    case joinRefused(
+        /**
+         * The document.
+         */document: String, 
+        /**
+         * The device that asked to join.
+         */requester: String, 
+        /**
+         * The device that refused.
+         */inviter: String, 
+        /**
+         * Why.
+         */reason: JoinRefusal
+    )
+    /**
      * An author signed two different operations for one position of its log in this
      * document (equivocation: a compromised key, or one identity on two devices). Its log
      * is frozen at `seq` on every replica that learns of it: both branches from there on
@@ -7327,13 +7550,16 @@ public struct FfiConverterTypeFieldSyncEvent: FfiConverterRustBuffer {
         case 10: return .memberJoined(document: try FfiConverterString.read(from: &buf), member: try FfiConverterString.read(from: &buf)
         )
         
-        case 11: return .forkDetected(document: try FfiConverterString.read(from: &buf), author: try FfiConverterString.read(from: &buf), seq: try FfiConverterUInt32.read(from: &buf)
+        case 11: return .joinRefused(document: try FfiConverterString.read(from: &buf), requester: try FfiConverterString.read(from: &buf), inviter: try FfiConverterString.read(from: &buf), reason: try FfiConverterTypeJoinRefusal.read(from: &buf)
         )
         
-        case 12: return .identityCloned(document: try FfiConverterString.read(from: &buf), seq: try FfiConverterUInt32.read(from: &buf)
+        case 12: return .forkDetected(document: try FfiConverterString.read(from: &buf), author: try FfiConverterString.read(from: &buf), seq: try FfiConverterUInt32.read(from: &buf)
         )
         
-        case 13: return .lagged(missed: try FfiConverterUInt64.read(from: &buf)
+        case 13: return .identityCloned(document: try FfiConverterString.read(from: &buf), seq: try FfiConverterUInt32.read(from: &buf)
+        )
+        
+        case 14: return .lagged(missed: try FfiConverterUInt64.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -7411,21 +7637,29 @@ public struct FfiConverterTypeFieldSyncEvent: FfiConverterRustBuffer {
             FfiConverterString.write(member, into: &buf)
             
         
-        case let .forkDetected(document,author,seq):
+        case let .joinRefused(document,requester,inviter,reason):
             writeInt(&buf, Int32(11))
+            FfiConverterString.write(document, into: &buf)
+            FfiConverterString.write(requester, into: &buf)
+            FfiConverterString.write(inviter, into: &buf)
+            FfiConverterTypeJoinRefusal.write(reason, into: &buf)
+            
+        
+        case let .forkDetected(document,author,seq):
+            writeInt(&buf, Int32(12))
             FfiConverterString.write(document, into: &buf)
             FfiConverterString.write(author, into: &buf)
             FfiConverterUInt32.write(seq, into: &buf)
             
         
         case let .identityCloned(document,seq):
-            writeInt(&buf, Int32(12))
+            writeInt(&buf, Int32(13))
             FfiConverterString.write(document, into: &buf)
             FfiConverterUInt32.write(seq, into: &buf)
             
         
         case let .lagged(missed):
-            writeInt(&buf, Int32(13))
+            writeInt(&buf, Int32(14))
             FfiConverterUInt64.write(missed, into: &buf)
             
         }
@@ -7445,6 +7679,121 @@ public func FfiConverterTypeFieldSyncEvent_lift(_ buf: RustBuffer) throws -> Fie
 #endif
 public func FfiConverterTypeFieldSyncEvent_lower(_ value: FieldSyncEvent) -> RustBuffer {
     return FfiConverterTypeFieldSyncEvent.lower(value)
+}
+
+
+
+/**
+ * Why an inviter's device refused a join request.
+ */
+
+public enum JoinRefusal: Equatable, Hashable {
+    
+    /**
+     * The inviter does not know the invite (never issued there, or for another document).
+     */
+    case unknownInvite
+    /**
+     * The document's invites were revoked.
+     */
+    case revoked
+    /**
+     * The invite expired.
+     */
+    case expired
+    /**
+     * The invite admitted as many devices as it allowed.
+     */
+    case usedUp
+    /**
+     * The request carried another device's key bundle.
+     */
+    case foreignKeyBundle
+    /**
+     * The inviter can no longer admit devices (it lost its admin role or membership).
+     */
+    case cannotAdmit
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension JoinRefusal: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeJoinRefusal: FfiConverterRustBuffer {
+    typealias SwiftType = JoinRefusal
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> JoinRefusal {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .unknownInvite
+        
+        case 2: return .revoked
+        
+        case 3: return .expired
+        
+        case 4: return .usedUp
+        
+        case 5: return .foreignKeyBundle
+        
+        case 6: return .cannotAdmit
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: JoinRefusal, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .unknownInvite:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .revoked:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .expired:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .usedUp:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .foreignKeyBundle:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .cannotAdmit:
+            writeInt(&buf, Int32(6))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeJoinRefusal_lift(_ buf: RustBuffer) throws -> JoinRefusal {
+    return try FfiConverterTypeJoinRefusal.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeJoinRefusal_lower(_ value: JoinRefusal) -> RustBuffer {
+    return FfiConverterTypeJoinRefusal.lower(value)
 }
 
 
@@ -8291,6 +8640,30 @@ fileprivate struct FfiConverterOptionTypeTextHandle: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeJoinRequestState: FfiConverterRustBuffer {
+    typealias SwiftType = JoinRequestState?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeJoinRequestState.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeJoinRequestState.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeNetworkInfo: FfiConverterRustBuffer {
     typealias SwiftType = NetworkInfo?
 
@@ -8427,6 +8800,30 @@ fileprivate struct FfiConverterOptionTypeFieldSyncEvent: FfiConverterRustBuffer 
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeFieldSyncEvent.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeJoinRefusal: FfiConverterRustBuffer {
+    typealias SwiftType = JoinRefusal?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeJoinRefusal.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeJoinRefusal.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -8649,6 +9046,31 @@ fileprivate struct FfiConverterSequenceTypePeerAddress: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypePeerAddress.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypePeerSeen: FfiConverterRustBuffer {
+    typealias SwiftType = [PeerSeen]
+
+    public static func write(_ value: [PeerSeen], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypePeerSeen.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [PeerSeen] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [PeerSeen]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypePeerSeen.read(from: &buf))
         }
         return seq
     }

@@ -8947,6 +8947,78 @@ public object FfiConverterTypeHistoryVersion: FfiConverterRustBuffer<HistoryVers
 
 
 /**
+ * This device's request to be admitted to a document, while it waits or after a refusal.
+ */
+data class JoinRequestState (
+    /**
+     * The inviting device's id.
+     */
+    var `inviter`: kotlin.String
+    , 
+    /**
+     * When the join was requested, in milliseconds since the Unix epoch.
+     */
+    var `requestedAtMs`: kotlin.Long
+    , 
+    /**
+     * Whether the inviter received the request.
+     */
+    var `delivered`: kotlin.Boolean
+    , 
+    /**
+     * The inviter's refusal; `null`/`nil` while waiting.
+     */
+    var `refused`: JoinRefusal?
+    , 
+    /**
+     * One line for the user: "waiting for admission by …", "refused by …: the invite
+     * expired".
+     */
+    var `description`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeJoinRequestState: FfiConverterRustBuffer<JoinRequestState> {
+    override fun read(buf: ByteBuffer): JoinRequestState {
+        return JoinRequestState(
+            FfiConverterString.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterOptionalTypeJoinRefusal.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: JoinRequestState) = (
+            FfiConverterString.allocationSize(value.`inviter`) +
+            FfiConverterLong.allocationSize(value.`requestedAtMs`) +
+            FfiConverterBoolean.allocationSize(value.`delivered`) +
+            FfiConverterOptionalTypeJoinRefusal.allocationSize(value.`refused`) +
+            FfiConverterString.allocationSize(value.`description`)
+    )
+
+    override fun write(value: JoinRequestState, buf: ByteBuffer) {
+            FfiConverterString.write(value.`inviter`, buf)
+            FfiConverterLong.write(value.`requestedAtMs`, buf)
+            FfiConverterBoolean.write(value.`delivered`, buf)
+            FfiConverterOptionalTypeJoinRefusal.write(value.`refused`, buf)
+            FfiConverterString.write(value.`description`, buf)
+    }
+}
+
+
+
+/**
  * A member of a document and its role.
  */
 data class MemberRole (
@@ -9160,6 +9232,62 @@ public object FfiConverterTypePeerAddress: FfiConverterRustBuffer<PeerAddress> {
 
 
 /**
+ * A peer of a document and when it was last seen.
+ */
+data class PeerSeen (
+    /**
+     * The peer's node id.
+     */
+    var `peer`: kotlin.String
+    , 
+    /**
+     * Whether it is in a sync session for the document now.
+     */
+    var `connected`: kotlin.Boolean
+    , 
+    /**
+     * When it was last connected, in milliseconds since the Unix epoch; `null`/`nil` if
+     * not since the node opened.
+     */
+    var `lastSeenMs`: kotlin.Long?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePeerSeen: FfiConverterRustBuffer<PeerSeen> {
+    override fun read(buf: ByteBuffer): PeerSeen {
+        return PeerSeen(
+            FfiConverterString.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterOptionalLong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: PeerSeen) = (
+            FfiConverterString.allocationSize(value.`peer`) +
+            FfiConverterBoolean.allocationSize(value.`connected`) +
+            FfiConverterOptionalLong.allocationSize(value.`lastSeenMs`)
+    )
+
+    override fun write(value: PeerSeen, buf: ByteBuffer) {
+            FfiConverterString.write(value.`peer`, buf)
+            FfiConverterBoolean.write(value.`connected`, buf)
+            FfiConverterOptionalLong.write(value.`lastSeenMs`, buf)
+    }
+}
+
+
+
+/**
  * A local operation that no peer has acknowledged yet (the outbox).
  */
 data class PendingOp (
@@ -9269,6 +9397,17 @@ data class SyncStatus (
      * the Unix epoch; `null`/`nil` if none finished since the node opened.
      */
     var `lastSyncMs`: kotlin.Long?
+    , 
+    /**
+     * The known peers with when each was last connected, connected ones first.
+     */
+    var `peers`: List<PeerSeen>
+    , 
+    /**
+     * This device's request to be admitted to the document while it waits or after a
+     * refusal; `null`/`nil` if it made none or reads the document.
+     */
+    var `join`: JoinRequestState?
     
 ){
     
@@ -9292,6 +9431,8 @@ public object FfiConverterTypeSyncStatus: FfiConverterRustBuffer<SyncStatus> {
             FfiConverterSequenceString.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterOptionalLong.read(buf),
+            FfiConverterSequenceTypePeerSeen.read(buf),
+            FfiConverterOptionalTypeJoinRequestState.read(buf),
         )
     }
 
@@ -9302,7 +9443,9 @@ public object FfiConverterTypeSyncStatus: FfiConverterRustBuffer<SyncStatus> {
             FfiConverterSequenceString.allocationSize(value.`connectedPeers`) +
             FfiConverterSequenceString.allocationSize(value.`knownPeers`) +
             FfiConverterULong.allocationSize(value.`rejectedOps`) +
-            FfiConverterOptionalLong.allocationSize(value.`lastSyncMs`)
+            FfiConverterOptionalLong.allocationSize(value.`lastSyncMs`) +
+            FfiConverterSequenceTypePeerSeen.allocationSize(value.`peers`) +
+            FfiConverterOptionalTypeJoinRequestState.allocationSize(value.`join`)
     )
 
     override fun write(value: SyncStatus, buf: ByteBuffer) {
@@ -9313,6 +9456,8 @@ public object FfiConverterTypeSyncStatus: FfiConverterRustBuffer<SyncStatus> {
             FfiConverterSequenceString.write(value.`knownPeers`, buf)
             FfiConverterULong.write(value.`rejectedOps`, buf)
             FfiConverterOptionalLong.write(value.`lastSyncMs`, buf)
+            FfiConverterSequenceTypePeerSeen.write(value.`peers`, buf)
+            FfiConverterOptionalTypeJoinRequestState.write(value.`join`, buf)
     }
 }
 
@@ -10585,6 +10730,35 @@ sealed class FieldSyncEvent {
     }
     
     /**
+     * A join request was refused by the inviter's device: reported there (`inviter` is this
+     * device) and on the requesting device once the refusal reaches it (`requester` is this
+     * device). `SyncStatus.join` keeps the answer.
+     */
+    data class JoinRefused(
+        /**
+         * The document.
+         */
+        val `document`: kotlin.String, 
+        /**
+         * The device that asked to join.
+         */
+        val `requester`: kotlin.String, 
+        /**
+         * The device that refused.
+         */
+        val `inviter`: kotlin.String, 
+        /**
+         * Why.
+         */
+        val `reason`: org.fieldsync.JoinRefusal) : FieldSyncEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
      * An author signed two different operations for one position of its log in this
      * document (equivocation: a compromised key, or one identity on two devices). Its log
      * is frozen at `seq` on every replica that learns of it: both branches from there on
@@ -10709,16 +10883,22 @@ public object FfiConverterTypeFieldSyncEvent : FfiConverterRustBuffer<FieldSyncE
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 )
-            11 -> FieldSyncEvent.ForkDetected(
+            11 -> FieldSyncEvent.JoinRefused(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterTypeJoinRefusal.read(buf),
+                )
+            12 -> FieldSyncEvent.ForkDetected(
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 FfiConverterUInt.read(buf),
                 )
-            12 -> FieldSyncEvent.IdentityCloned(
+            13 -> FieldSyncEvent.IdentityCloned(
                 FfiConverterString.read(buf),
                 FfiConverterUInt.read(buf),
                 )
-            13 -> FieldSyncEvent.Lagged(
+            14 -> FieldSyncEvent.Lagged(
                 FfiConverterULong.read(buf),
                 )
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
@@ -10811,6 +10991,16 @@ public object FfiConverterTypeFieldSyncEvent : FfiConverterRustBuffer<FieldSyncE
                 4UL
                 + FfiConverterString.allocationSize(value.`document`)
                 + FfiConverterString.allocationSize(value.`member`)
+            )
+        }
+        is FieldSyncEvent.JoinRefused -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`document`)
+                + FfiConverterString.allocationSize(value.`requester`)
+                + FfiConverterString.allocationSize(value.`inviter`)
+                + FfiConverterTypeJoinRefusal.allocationSize(value.`reason`)
             )
         }
         is FieldSyncEvent.ForkDetected -> {
@@ -10908,25 +11098,92 @@ public object FfiConverterTypeFieldSyncEvent : FfiConverterRustBuffer<FieldSyncE
                 FfiConverterString.write(value.`member`, buf)
                 Unit
             }
-            is FieldSyncEvent.ForkDetected -> {
+            is FieldSyncEvent.JoinRefused -> {
                 buf.putInt(11)
+                FfiConverterString.write(value.`document`, buf)
+                FfiConverterString.write(value.`requester`, buf)
+                FfiConverterString.write(value.`inviter`, buf)
+                FfiConverterTypeJoinRefusal.write(value.`reason`, buf)
+                Unit
+            }
+            is FieldSyncEvent.ForkDetected -> {
+                buf.putInt(12)
                 FfiConverterString.write(value.`document`, buf)
                 FfiConverterString.write(value.`author`, buf)
                 FfiConverterUInt.write(value.`seq`, buf)
                 Unit
             }
             is FieldSyncEvent.IdentityCloned -> {
-                buf.putInt(12)
+                buf.putInt(13)
                 FfiConverterString.write(value.`document`, buf)
                 FfiConverterUInt.write(value.`seq`, buf)
                 Unit
             }
             is FieldSyncEvent.Lagged -> {
-                buf.putInt(13)
+                buf.putInt(14)
                 FfiConverterULong.write(value.`missed`, buf)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
+ * Why an inviter's device refused a join request.
+ */
+
+enum class JoinRefusal {
+    
+    /**
+     * The inviter does not know the invite (never issued there, or for another document).
+     */
+    UNKNOWN_INVITE,
+    /**
+     * The document's invites were revoked.
+     */
+    REVOKED,
+    /**
+     * The invite expired.
+     */
+    EXPIRED,
+    /**
+     * The invite admitted as many devices as it allowed.
+     */
+    USED_UP,
+    /**
+     * The request carried another device's key bundle.
+     */
+    FOREIGN_KEY_BUNDLE,
+    /**
+     * The inviter can no longer admit devices (it lost its admin role or membership).
+     */
+    CANNOT_ADMIT;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeJoinRefusal: FfiConverterRustBuffer<JoinRefusal> {
+    override fun read(buf: ByteBuffer) = try {
+        JoinRefusal.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: JoinRefusal) = 4UL
+
+    override fun write(value: JoinRefusal, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
     }
 }
 
@@ -11739,6 +11996,38 @@ public object FfiConverterOptionalTypeTextHandle: FfiConverterRustBuffer<TextHan
 /**
  * @suppress
  */
+public object FfiConverterOptionalTypeJoinRequestState: FfiConverterRustBuffer<JoinRequestState?> {
+    override fun read(buf: ByteBuffer): JoinRequestState? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeJoinRequestState.read(buf)
+    }
+
+    override fun allocationSize(value: JoinRequestState?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeJoinRequestState.allocationSize(value)
+        }
+    }
+
+    override fun write(value: JoinRequestState?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeJoinRequestState.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalTypeNetworkInfo: FfiConverterRustBuffer<NetworkInfo?> {
     override fun read(buf: ByteBuffer): NetworkInfo? {
         if (buf.get().toInt() == 0) {
@@ -11921,6 +12210,38 @@ public object FfiConverterOptionalTypeFieldSyncEvent: FfiConverterRustBuffer<Fie
         } else {
             buf.put(1)
             FfiConverterTypeFieldSyncEvent.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeJoinRefusal: FfiConverterRustBuffer<JoinRefusal?> {
+    override fun read(buf: ByteBuffer): JoinRefusal? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeJoinRefusal.read(buf)
+    }
+
+    override fun allocationSize(value: JoinRefusal?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeJoinRefusal.allocationSize(value)
+        }
+    }
+
+    override fun write(value: JoinRefusal?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeJoinRefusal.write(value, buf)
         }
     }
 }
@@ -12185,6 +12506,34 @@ public object FfiConverterSequenceTypePeerAddress: FfiConverterRustBuffer<List<P
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypePeerAddress.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypePeerSeen: FfiConverterRustBuffer<List<PeerSeen>> {
+    override fun read(buf: ByteBuffer): List<PeerSeen> {
+        val len = buf.getInt()
+        return List<PeerSeen>(len) {
+            FfiConverterTypePeerSeen.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<PeerSeen>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypePeerSeen.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<PeerSeen>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypePeerSeen.write(it, buf)
         }
     }
 }

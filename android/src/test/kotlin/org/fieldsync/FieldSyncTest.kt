@@ -514,6 +514,55 @@ class FieldSyncTest {
         }
     }
 
+    /** The next [FieldSyncEvent.JoinRefused] on [sub]. */
+    private suspend fun nextJoinRefused(sub: EventSubscription): FieldSyncEvent.JoinRefused {
+        while (true) {
+            val event = sub.next() ?: throw AssertionError("event stream ended")
+            if (event is FieldSyncEvent.JoinRefused) return event
+        }
+    }
+
+    /**
+     * A join request the inviter refuses (its invites were revoked) is reported on both
+     * devices with the reason; before it is delivered, `syncStatus().join` says it waits.
+     */
+    @Test
+    fun aRefusedJoinIsReportedOnBothDevices() = runBlocking<Unit> {
+        val loopback = NetworkOptions(bindIp = "127.0.0.1")
+        Node.open(tempDir()).use { a ->
+            Node.open(tempDir()).use { b ->
+                val docA = a.createDocument()
+                a.startNetwork(loopback)
+                val invite = docA.invite()
+                assertEquals(1uL, a.revokeInvites(docA.id()))
+                val eventsA = a.subscribe()
+                val eventsB = b.subscribe()
+                val docB = b.join(invite) // B is offline: the request waits
+                val waiting = docB.syncStatus().join ?: throw AssertionError("no join state")
+                assertEquals(a.authorId(), waiting.inviter)
+                assertFalse(waiting.delivered)
+                assertNull(waiting.refused)
+                assertTrue(waiting.description.startsWith("waiting for admission by"))
+
+                b.startNetwork(loopback)
+                val onA = withTimeout(30_000) { nextJoinRefused(eventsA) }
+                val onB = withTimeout(30_000) { nextJoinRefused(eventsB) }
+                for (e in listOf(onA, onB)) {
+                    assertEquals(docA.id(), e.document)
+                    assertEquals(b.authorId(), e.requester)
+                    assertEquals(a.authorId(), e.inviter)
+                    assertEquals(JoinRefusal.REVOKED, e.reason)
+                }
+                val refused = docB.syncStatus().join ?: throw AssertionError("no join state")
+                assertEquals(JoinRefusal.REVOKED, refused.refused)
+                assertTrue(refused.description.contains("revoked"))
+                assertNull(docA.syncStatus().join)
+                eventsA.cancel()
+                eventsB.cancel()
+            }
+        }
+    }
+
     /** The payload of the next ephemeral message from [from] on [sub]. */
     private suspend fun nextEphemeralFrom(sub: EventSubscription, from: String): ByteArray {
         while (true) {
