@@ -38,6 +38,11 @@ pub struct NetworkConfig {
     /// is the separate [`NetworkConfig::mdns`]). Off: only bootstrap, invite and added peers
     /// are reached.
     pub discovery: bool,
+    /// How often an idle node announces its heads of every document (default 2 minutes).
+    /// Heads also go out within 100 ms of every change, and a peer that (re)connects is
+    /// caught up at once, so this period only bounds how long a missed announcement can go
+    /// unnoticed; shorter periods cost radio wake-ups on phones.
+    pub heads_interval: std::time::Duration,
 }
 
 /// The devices a running network talks to (see [`NetworkConfig::allow`]).
@@ -55,6 +60,9 @@ impl PeerFilter {
     }
 }
 
+/// How often an idle node announces its heads by default.
+pub const DEFAULT_HEADS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// The network id FieldSync nodes use unless the app picks its own.
 pub const DEFAULT_NETWORK_ID: [u8; 32] = *b"fieldsync/network/v1............";
 
@@ -70,6 +78,7 @@ impl Default for NetworkConfig {
             reconnect_backoff_ms: (250, 10_000),
             allow: None,
             discovery: true,
+            heads_interval: DEFAULT_HEADS_INTERVAL,
         }
     }
 }

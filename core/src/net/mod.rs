@@ -41,7 +41,7 @@ use tokio::task::JoinHandle;
 use crate::base::ids::{AuthorId, DocumentId};
 use crate::replica::Replica;
 
-pub use config::{NetworkConfig, PeerAddr, DEFAULT_NETWORK_ID};
+pub use config::{NetworkConfig, PeerAddr, DEFAULT_HEADS_INTERVAL, DEFAULT_NETWORK_ID};
 pub use error::NetError;
 pub use status::{PeerSeen, SyncStatus};
 pub use sync_store::SyncStore;
@@ -297,6 +297,7 @@ impl Network {
             peers,
             filter,
             backoff_ms: config.reconnect_backoff_ms,
+            heads_interval: config.heads_interval,
             commands: cmd_tx.clone(),
         };
         let local_ops = node.local_ops_receiver();

@@ -98,6 +98,8 @@ pub(crate) struct Control {
     /// The devices this node syncs with (`NetworkConfig::allow`).
     pub filter: super::config::PeerFilter,
     pub backoff_ms: (u64, u64),
+    /// Heads of every document go out at this period even when nothing changed.
+    pub heads_interval: Duration,
     pub commands: mpsc::UnboundedSender<NetCommand>,
 }
 
@@ -132,7 +134,14 @@ impl Control {
         let mut dirty: HashSet<DocumentId> = HashSet::new();
         let mut gossip_events = self.gossip.events().await.ok();
         let mut heads_tick = tokio::time::interval(Duration::from_millis(100));
+        // Direct messages waiting for a peer are retried every 2 s (a local check; the
+        // network is used only when some wait); heads of unchanged documents go out at the
+        // slow `heads_interval`.
         let mut periodic = tokio::time::interval(Duration::from_secs(2));
+        let mut idle_heads = tokio::time::interval_at(
+            tokio::time::Instant::now() + self.heads_interval,
+            self.heads_interval.max(Duration::from_millis(100)),
+        );
         let mut backoff = Duration::from_millis(self.backoff_ms.0);
         let mut redial_at = Instant::now() + backoff;
         loop {
@@ -188,10 +197,11 @@ impl Control {
                 event = recv_gossip_event(&mut gossip_events) => {
                     self.on_gossip_event(event);
                 }
-                _ = periodic.tick() => {
-                    // Heads go out regularly: peers compare them and catch up when behind.
+                _ = periodic.tick() => self.retry_direct(),
+                _ = idle_heads.tick() => {
+                    // Heads go out now and then even when idle: a peer that missed an
+                    // announcement compares them and catches up.
                     dirty.extend(self.topics.keys().copied());
-                    self.retry_direct();
                 }
                 _ = tokio::time::sleep_until(redial_at) => {
                     if self.all_peers_connected() {

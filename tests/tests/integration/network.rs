@@ -265,3 +265,38 @@ async fn only_allowed_devices_sync() {
     a.stop_network().await.unwrap();
     b.stop_network().await.unwrap();
 }
+
+/// An idle node announces its heads only every `heads_interval` (minutes by default), yet a
+/// change made after the peers went quiet arrives within a second: the operation is pushed
+/// and the heads go out within 100 ms of the change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_after_an_idle_spell_arrives_within_a_second() {
+    let (_dirs, [a, b]) = open_nodes();
+    let doc = a.create_document().unwrap();
+    doc.add_member(&b.key_bundle().unwrap()).unwrap();
+    doc.text("t").unwrap().push("before").unwrap();
+    assert_eq!(
+        fieldsync::NetworkConfig::default().heads_interval,
+        Duration::from_secs(120)
+    );
+    go_online(&a).await;
+    go_online(&b).await;
+    b.join(&doc.invite().await.unwrap()).await.unwrap();
+    let id = doc.id();
+    wait_until("B catches up with A", Duration::from_secs(30), || {
+        json_of(&b, id) == doc.to_json().unwrap()
+    })
+    .await;
+    // The idle spell under test (longer than the old 2 s heads period), not a wait for
+    // an event.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    doc.text("t").unwrap().push(" after").unwrap();
+    let changed = Instant::now();
+    wait_until("B has the change", Duration::from_secs(1), || {
+        json_of(&b, id).contains("after")
+    })
+    .await;
+    eprintln!("change arrived {:?} after an idle spell", changed.elapsed());
+    a.stop_network().await.unwrap();
+    b.stop_network().await.unwrap();
+}
