@@ -15,6 +15,7 @@
 mod child;
 mod compare;
 mod cpu;
+mod idle;
 mod instructions;
 mod local;
 mod machine;
@@ -60,7 +61,7 @@ fn parse_args() -> Result<Args, String> {
 }
 
 /// The runtime the network figures run on (two workers, as many as the machine's cores).
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -180,6 +181,18 @@ fn main() {
             std::process::exit(2);
         };
         println!("{}", size_profile::child(n));
+        return;
+    }
+    if raw.get(1).map(String::as_str) == Some(idle::CHILD) {
+        let num = |i: usize| raw.get(i).and_then(|v| v.parse::<u64>().ok());
+        let (Some(heads), Some(discovery), Some(window)) = (num(2), num(3), num(4)) else {
+            eprintln!(
+                "usage: fieldsync-bench {} HEADS-MS 0|1 WINDOW-MS",
+                idle::CHILD
+            );
+            std::process::exit(2);
+        };
+        println!("{}", idle::child(heads, discovery == 1, window));
         return;
     }
     if raw.get(1).map(String::as_str) == Some(instructions::CHILD) {
@@ -501,6 +514,41 @@ fn main() {
             "6. size profile's speed",
             "not measured (pass --size-bench PATH)",
         )),
+    }
+
+    step("8. idle traffic (20 documents, 3 nodes, loopback namespace)");
+    let window = Duration::from_secs(60 / args.scale as u64).max(Duration::from_secs(6));
+    if idle::available() {
+        for (label, heads, discovery) in [
+            ("heads every 2 s (before #28), discovery on", 2, true),
+            ("heads every 2 min (default), discovery on", 120, true),
+            ("heads every 2 min (default), discovery off", 120, false),
+        ] {
+            match idle::measure(Duration::from_secs(heads), discovery, window) {
+                Some(i) => {
+                    rows.push(Row::at_most(
+                        format!("8. idle, {label}: bytes sent per node per minute"),
+                        format!("{:.0} B", i.bytes_per_min),
+                        "< 2 KB",
+                        i.bytes_per_min,
+                        2048.0,
+                    ));
+                    rows.push(Row::at_most(
+                        format!("8. idle, {label}: packets per minute per peer"),
+                        format!("{:.1}", i.packets_per_min_per_peer),
+                        "< 10",
+                        i.packets_per_min_per_peer,
+                        10.0,
+                    ));
+                }
+                None => rows.push(Row::info(format!("8. idle, {label}"), "measurement failed")),
+            }
+        }
+    } else {
+        rows.push(Row::info(
+            "8. idle traffic",
+            "not measured (needs `unshare -rn`: user and network namespaces)",
+        ));
     }
 
     step("7. plain Loro and Automerge");

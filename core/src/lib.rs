@@ -41,7 +41,9 @@ pub use direct::{DirectError, DirectPayload, ReceivedDirect};
 pub use document::{
     Change, ChangeDiff, DocumentError, HistoryEntry, Path, PathSegment, TextUnit, Value, Version,
 };
-pub use net::{NetError, NetworkConfig, NetworkInfo, PeerAddr, PeerSeen, SyncStatus};
+pub use net::{
+    NetError, NetworkConfig, NetworkInfo, PeerAddr, PeerSeen, SyncStatus, DEFAULT_HEADS_INTERVAL,
+};
 pub use node::{
     ChangeItem, ChangeStream, CounterHandle, Document, Error, ErrorKind, Handle, HistoryVersion,
     InviteOptions, ListHandle, MapHandle, Node, Result, TextHandle,
