@@ -86,17 +86,10 @@ pub(crate) struct NetShared {
     pub last_seen: Mutex<HashMap<AuthorId, i64>>,
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 impl NetShared {
     /// Records that a catch-up of `document` with `peer` just finished.
     pub(crate) fn synced(&self, document: DocumentId, peer: AuthorId) {
-        let now = now_ms();
+        let now = crate::store::now_millis();
         self.last_sync
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -109,7 +102,7 @@ impl NetShared {
         self.last_seen
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(peer, now_ms());
+            .insert(peer, crate::store::now_millis());
     }
 }
 

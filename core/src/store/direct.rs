@@ -22,7 +22,7 @@ pub struct SessionRow {
     pub received: u64,
 }
 
-fn to_i64(v: u64) -> Result<i64, StoreError> {
+pub(crate) fn to_i64(v: u64) -> Result<i64, StoreError> {
     i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("counter {v} out of range")))
 }
 

@@ -6,12 +6,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::base::ids::{AuthorId, DocumentId};
 use crate::base::join::{JoinRefusal, JoinState};
+use crate::store::direct::to_i64;
 use crate::store::tx::Tx;
 use crate::store::StoreError;
-
-fn to_i64(v: u64) -> Result<i64, StoreError> {
-    i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("counter {v} out of range")))
-}
 
 /// Records a join request for `document` sent to `inviter` as direct message `counter`,
 /// replacing an earlier one (a repeated join asks again).
