@@ -113,14 +113,31 @@ pub(crate) fn private_file(path: &Path) -> Result<std::fs::File, StoreError> {
     Ok(options.open(path)?)
 }
 
+/// How long [`lock_dir`] keeps trying before it reports [`StoreError::Busy`].
+const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Takes the exclusive lock on `dir` ([`LOCK_FILE`]): one node per data directory, in this
 /// process or any other. [`StoreError::Busy`] if another one holds it.
+///
+/// The lock (`flock`) belongs to the open file description, which a `fork` in any other
+/// thread of the process shares with the child until the child's `exec` closes it (the
+/// descriptor is close-on-exec). A node closed and reopened at that moment would find its own
+/// released lock still held, so a held lock is retried for [`LOCK_PATIENCE`] (found in CI: a
+/// reopen failed with `Busy` while another test spawned a process).
 fn lock_dir(dir: &Path) -> Result<std::fs::File, StoreError> {
     let file = private_file(&dir.join(LOCK_FILE))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Busy(dir.to_path_buf())),
-        Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+    let deadline = std::time::Instant::now() + LOCK_PATIENCE;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Busy(dir.to_path_buf()))
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+        }
     }
 }
 
