@@ -10,6 +10,11 @@ pub mod operation {
     pub use crate::wire::WireError;
 }
 
+/// Snapshot bodies: covered logs and the state.
+pub mod snapshot {
+    pub use crate::wire::snapshot::*;
+}
+
 /// Operation bodies: plain or group-encrypted.
 pub mod body {
     pub use crate::wire::body::*;

@@ -50,7 +50,7 @@ pub use node::{
 };
 pub use replica::observe::ChangeBatch;
 pub use replica::{
-    DeviceKeyStore, FileKeyStore, IdentityError, IngestError, IngestOutcome, NodeConfig,
+    DeviceKeyStore, FileKeyStore, IdentityError, IngestError, IngestOutcome, NodeConfig, Retention,
 };
 pub use store::forks::ForkEvidence;
 pub use store::outbox::OutboxEntry;

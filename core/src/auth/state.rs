@@ -262,6 +262,23 @@ impl DocAuth {
         Verdict::Wait
     }
 
+    /// May `author` publish a snapshot of the document's state? Only a current writer (or
+    /// admin): a snapshot stands in for other members' updates, so it is trusted as far as
+    /// its author's role, and a removed member's snapshots are refused whenever they arrive.
+    pub(crate) fn check_snapshot(&self, author: &AuthorId) -> Verdict {
+        let role = self.role_of(author);
+        if role.is_some_and(Role::can_write) {
+            return Verdict::Allowed;
+        }
+        if role.is_some() || self.revoked.contains_key(author) {
+            return Verdict::Refused(AuthError::NotAllowed {
+                author: *author,
+                needed: Role::Writer,
+            });
+        }
+        Verdict::Wait
+    }
+
     /// May `author` send this group control message?
     pub(crate) fn check_group_change(&self, author: &AuthorId, change: GroupChange) -> Verdict {
         let Some(creator) = self.creator else {

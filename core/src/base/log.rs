@@ -11,6 +11,9 @@ pub enum LogKind {
     Delta,
     /// Group membership and key agreement messages.
     Control,
+    /// Snapshots of the document's state (see `wire/snapshot.rs`): each one supersedes the
+    /// author's earlier ones, which may be dropped (p2panda's prune semantics).
+    Snapshot,
 }
 
 impl LogKind {
@@ -19,6 +22,7 @@ impl LogKind {
         match self {
             LogKind::Delta => 0,
             LogKind::Control => 1,
+            LogKind::Snapshot => 2,
         }
     }
 
@@ -27,6 +31,7 @@ impl LogKind {
         match code {
             0 => Some(LogKind::Delta),
             1 => Some(LogKind::Control),
+            2 => Some(LogKind::Snapshot),
             _ => None,
         }
     }

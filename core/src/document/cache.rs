@@ -14,6 +14,9 @@ pub(crate) struct LoadedDoc {
     pub(crate) observing: Option<Subscription>,
     /// Operations applied since the cached snapshot was saved.
     pub(crate) since_snapshot: u64,
+    /// Operations applied since a snapshot operation was published or accepted (counted
+    /// from the load): drives `NodeConfig::publish_snapshot_every`.
+    pub(crate) since_published: u64,
     /// Operations between snapshots: `NodeConfig::snapshot_every` or a quarter of the
     /// document's operations, whichever is larger. Exporting a snapshot costs in proportion
     /// to the document, so a fixed interval made writing and catching up quadratic; a
@@ -39,6 +42,7 @@ impl LoadedDoc {
             undo,
             observing: None,
             since_snapshot: 0,
+            since_published: 0,
             interval: snapshot_interval(every, ops_in_snapshot),
         }
     }
@@ -46,6 +50,7 @@ impl LoadedDoc {
     /// Counts `n` applied operations; true when a snapshot is due.
     pub(crate) fn count_ops(&mut self, n: u64) -> bool {
         self.since_snapshot += n;
+        self.since_published += n;
         self.since_snapshot >= self.interval
     }
 

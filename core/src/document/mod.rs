@@ -10,6 +10,7 @@ mod error;
 pub mod history;
 pub(crate) mod json;
 pub mod path;
+pub(crate) mod snapshot;
 pub(crate) mod text;
 pub(crate) mod tree;
 pub mod units;

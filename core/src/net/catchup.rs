@@ -388,15 +388,25 @@ type LogToSend = (AuthorId, LogKind, Option<u32>, u32);
 /// operation at `seq` of a log (a lookup for each log where the peer is behind). A log
 /// whose head on the peer's side is not the operation we hold there forked: all of it is
 /// sent (see the module docs).
+///
+/// `floors`: per log, the seq after which sending starts at the earliest (see
+/// [`Session::floors`]: operations a snapshot the peer gets covers, or this side no longer
+/// holds).
 fn plan(
     ours: &Heights,
     theirs: &TheirHeights,
+    floors: &HashMap<(AuthorId, LogKind), u32>,
     mut hash_at: impl FnMut(AuthorId, LogKind, u32) -> Result<Option<Hash>, CatchupError>,
 ) -> Result<(Vec<LogToSend>, u64), CatchupError> {
     let mut plan = Vec::new();
     let mut total: u64 = 0;
     for &(author, kind, seq, hash) in ours {
+        let floor = floors.get(&(author, kind)).copied();
+        if floor.is_some_and(|f| f >= seq) {
+            continue;
+        }
         let from = match theirs.get(&(author, kind)) {
+            Some(&(h, _)) if floor.is_some_and(|f| h <= f) => floor,
             Some(&(h, _)) if h > seq => continue,
             Some(&(h, their_hash)) if h == seq => {
                 if their_hash == hash {
@@ -411,7 +421,7 @@ fn plan(
                     None
                 }
             }
-            None => None,
+            None => floor,
         };
         total += u64::from(seq - from.map_or(0, |h| h + 1)) + 1;
         plan.push((author, kind, from, seq));
@@ -426,6 +436,48 @@ impl Session {
             .map_err(|e| CatchupError::Store(e.to_string()))
     }
 
+    /// Where sending starts at the earliest, per log (see `replica/snapshot.rs`):
+    /// - of a snapshot log whose latest snapshot the peer lacks: that snapshot only (the
+    ///   author's earlier ones are superseded);
+    /// - of an update log: after what the snapshots the peer gets cover (they are sent
+    ///   first: heights list snapshot logs before update logs), and after this side's base
+    ///   (operations it no longer holds).
+    fn floors(
+        &self,
+        doc: DocumentId,
+        ours: &Heights,
+        theirs: &TheirHeights,
+    ) -> Result<HashMap<(AuthorId, LogKind), u32>, CatchupError> {
+        let store = |e: crate::store::StoreError| CatchupError::Store(e.to_string());
+        let mut floors = HashMap::new();
+        let raise = |floors: &mut HashMap<(AuthorId, LogKind), u32>, key, seq: u32| {
+            let f = floors.entry(key).or_insert(seq);
+            *f = (*f).max(seq);
+        };
+        for &(author, kind, seq, _) in ours {
+            if kind != LogKind::Snapshot
+                || theirs.get(&(author, kind)).is_some_and(|&(h, _)| h >= seq)
+            {
+                continue;
+            }
+            if let Some(before) = seq.checked_sub(1) {
+                raise(&mut floors, (author, kind), before);
+            }
+            for (covered, at) in self
+                .store
+                .snapshot_covers(doc, author, seq)
+                .map_err(store)?
+                .unwrap_or_default()
+            {
+                raise(&mut floors, (covered, LogKind::Delta), at);
+            }
+        }
+        for (author, base) in self.store.bases(doc).map_err(store)? {
+            raise(&mut floors, (author, LogKind::Delta), base);
+        }
+        Ok(floors)
+    }
+
     /// Sends every operation the peer lacks, preceded by their count and followed by an
     /// empty frame. Returns how many were sent.
     async fn send_missing(
@@ -435,7 +487,8 @@ impl Session {
         ours: &Heights,
         theirs: &TheirHeights,
     ) -> Result<u64, CatchupError> {
-        let (plan, total) = plan(ours, theirs, |author, kind, seq| {
+        let floors = self.floors(doc, ours, theirs)?;
+        let (plan, total) = plan(ours, theirs, &floors, |author, kind, seq| {
             self.store
                 .hash_at(doc, author, kind, seq)
                 .map_err(|e| CatchupError::Store(e.to_string()))
@@ -743,7 +796,8 @@ mod tests {
         push_frame(&mut wire, &[]).unwrap();
         let theirs = receive_heights(&mut wire.as_slice(), &index).await.unwrap();
         assert_eq!(theirs.len(), 4);
-        let (plan, total) = plan(&ours, &theirs, |_, _, n| Ok(Some(h(n)))).unwrap();
+        let (plan, total) =
+            plan(&ours, &theirs, &HashMap::new(), |_, _, n| Ok(Some(h(n)))).unwrap();
         assert_eq!(
             plan,
             vec![

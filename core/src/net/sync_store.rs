@@ -62,6 +62,42 @@ impl SyncStore {
         self.with(|c| oplog::hash_at(c, &author, doc, kind, seq))
     }
 
+    /// The covers (author, seq) of the snapshot operation at `seq` of `author`'s snapshot
+    /// log, if held and well formed.
+    pub fn snapshot_covers(
+        &self,
+        doc: DocumentId,
+        author: AuthorId,
+        seq: u32,
+    ) -> Result<Option<Vec<(AuthorId, u32)>>, StoreError> {
+        let rows = self.with(|c| {
+            oplog::log_entries(
+                c,
+                &author,
+                doc,
+                LogKind::Snapshot,
+                seq.checked_sub(1),
+                Some(seq),
+            )
+        })?;
+        Ok(rows
+            .into_iter()
+            .find(|r| r.seq == seq)
+            .and_then(|r| r.body)
+            .and_then(|b| crate::wire::snapshot::decode(&b).ok())
+            .map(|body| body.covers.into_iter().map(|(a, s, _)| (a, s)).collect()))
+    }
+
+    /// The bases of a document's update logs: author -> the seq up to which its
+    /// operations are not held (see `store/bases.rs`).
+    pub fn bases(&self, doc: DocumentId) -> Result<Vec<(AuthorId, u32)>, StoreError> {
+        Ok(self
+            .with(|c| crate::store::bases::of_document(c, doc, LogKind::Delta))?
+            .into_iter()
+            .map(|(a, s, _)| (a, s))
+            .collect())
+    }
+
     /// Up to `limit` operations of one log with `after < seq <= until`, in order.
     pub fn entries(
         &self,

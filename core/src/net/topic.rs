@@ -414,6 +414,9 @@ impl Control {
             let message = match kind {
                 LogKind::Delta => Ephemeral::Heads(vv),
                 LogKind::Control => Ephemeral::ControlHeads(vv),
+                // Not announced: a snapshot is fetched with the catch-up that a peer's
+                // update heads start.
+                LogKind::Snapshot => continue,
             };
             let sealed = ephemeral::seal(&self.key, &message);
             if sealed.len() <= ephemeral::MAX_GOSSIP_BYTES {

@@ -247,6 +247,30 @@ impl Document {
         self.replica.pending_count(self.id)
     }
 
+    /// Publishes a snapshot operation of this document now: its state, signed and
+    /// encrypted like an edit. Devices that join later, or are far behind, fetch it and the
+    /// operations after it instead of the whole history (see also
+    /// `NodeConfig::publish_snapshot_every`). Returns the snapshot's seq in this device's
+    /// snapshot log, or `None` when there is nothing to cover yet or an operation still
+    /// waits for its key.
+    ///
+    /// # Errors
+    /// `NotAllowed` unless this device is a writer; `InvalidArgument` when the state is
+    /// larger than `NodeConfig::max_body_bytes`.
+    pub fn publish_snapshot(&self) -> Result<Option<u32>, DocumentError> {
+        self.replica.publish_snapshot(self.id)
+    }
+
+    /// Deletes this document's operations that the latest snapshot covers, as far as
+    /// `retention` allows, in one transaction (a crash leaves all of them or none).
+    /// Returns how many were deleted. The state, sync with any peer and the operations
+    /// after the snapshot are unaffected; history views before the snapshot lose the
+    /// pruned versions. [`crate::Node::reclaim_space`] gives the freed pages back to the
+    /// file system.
+    pub fn compact(&self, retention: crate::Retention) -> Result<u64, DocumentError> {
+        Ok(self.replica.compact(self.id, retention)?.pruned)
+    }
+
     /// Applies several edits as one commit, hence one operation. The closure receives the
     /// underlying Loro document; everything it changes is signed and stored together.
     pub fn batch<T>(
@@ -310,30 +334,4 @@ fn set_root(d: &LoroDoc, name: &str, value: &serde_json::Value) -> Result<(), Do
             "a root container holds an object (map) or an array (list)".into(),
         )),
     }
-}
-
-/// A Loro snapshot read into a scratch document, refused above `max_bytes` or when it is
-/// not one (Loro's decoder is guarded: a panic in it is an invalid argument).
-pub(crate) fn read_snapshot(bytes: &[u8], max_bytes: u64) -> Result<LoroDoc, DocumentError> {
-    if bytes.len() as u64 > max_bytes {
-        return Err(DocumentError::InvalidArgument(format!(
-            "snapshot of {} bytes, above the maximum of {max_bytes}",
-            bytes.len()
-        )));
-    }
-    let invalid = |e: String| DocumentError::InvalidArgument(format!("not a Loro snapshot: {e}"));
-    let meta =
-        LoroDoc::decode_import_blob_meta(bytes, false).map_err(|e| invalid(e.to_string()))?;
-    if !matches!(
-        meta.mode,
-        loro::EncodedBlobMode::Snapshot | loro::EncodedBlobMode::ShallowSnapshot
-    ) {
-        return Err(invalid(format!("{:?}, not a snapshot", meta.mode)));
-    }
-    std::panic::catch_unwind(|| {
-        let doc = LoroDoc::new();
-        doc.import(bytes).map(|_| doc)
-    })
-    .map_err(|_| invalid("the decoder failed".into()))?
-    .map_err(|e| invalid(e.to_string()))
 }

@@ -106,12 +106,23 @@ impl Node {
     /// `InvalidArgument` for bytes that are not a Loro snapshot (or hold a tree), or a
     /// snapshot above `NodeConfig::max_body_bytes`.
     pub fn import_snapshot(&self, snapshot: &[u8]) -> Result<Document> {
-        let scratch = document::read_snapshot(snapshot, self.replica.config.max_body_bytes)?;
+        let scratch = crate::document::snapshot::read_snapshot(
+            snapshot,
+            self.replica.config.max_body_bytes,
+            false,
+        )?;
         // A dry run first: a snapshot that cannot be copied creates no document.
         crate::document::tree::copy_document(&scratch, &loro::LoroDoc::new())?;
         let doc = self.create_document()?;
         doc.edit(|d| crate::document::tree::copy_document(&scratch, d))?;
         Ok(doc)
+    }
+
+    /// Gives the database pages that deletions and `Document::compact` freed back to the
+    /// file system (SQLite's `VACUUM`). It rewrites the whole file: run it rarely (after a
+    /// compaction, say), not after every edit.
+    pub fn reclaim_space(&self) -> Result<()> {
+        Ok(self.replica.reclaim_space()?)
     }
 
     /// Opens an existing document.

@@ -143,6 +143,7 @@ impl Replica {
                 doc_auth(st, document)?.check_update(&author, seq),
                 Gate::Pass,
             ),
+            LogKind::Snapshot => (doc_auth(st, document)?.check_snapshot(&author), Gate::Pass),
             LogKind::Control => match body.and_then(|b| b.split_first()) {
                 Some((&CONTROL_AUTH, bytes)) => {
                     // Applied to the cached roles here, before the caller's transaction:

@@ -36,6 +36,9 @@ pub(crate) struct Batch {
     /// Logs frozen during a deferred batch (a fork was found): their operations from the
     /// fork on are removed after the batch's imports (see `crate::replica::forks`).
     pub(crate) frozen: Vec<LogId>,
+    /// Documents that accepted a snapshot during the batch, compacted at its end under
+    /// `NodeConfig::retention` (see `crate::replica::snapshot`).
+    pub(crate) compact: Vec<DocumentId>,
 }
 
 /// The memo of one batch (see the module documentation).

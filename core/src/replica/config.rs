@@ -37,6 +37,31 @@ pub struct NodeConfig {
     /// The unit text handles count positions in unless told otherwise
     /// (`TextHandle::with_unit`). Default Unicode scalars; the mobile packages use UTF-16.
     pub text_unit: crate::document::TextUnit,
+    /// A writer publishes a snapshot operation of a document (its state, signed and
+    /// encrypted like an edit) after this many operations of the document since the last
+    /// snapshot it published or received, counted from when the document was loaded; 0
+    /// publishes only on request (`Document::publish_snapshot`). A device that joins or is
+    /// far behind fetches the latest snapshot and the operations after it instead of the
+    /// whole history. Default 10,000.
+    pub publish_snapshot_every: u32,
+    /// Which operations covered by a snapshot this node keeps (see [`Retention`]). Default
+    /// [`Retention::KeepAll`].
+    pub retention: Retention,
+}
+
+/// Which document operations a node keeps once a snapshot covers them. Control operations
+/// (membership, roles, keys) are always kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Retention {
+    /// Keep every operation: the whole history stays available (history views, diffs and
+    /// undoing a removal's sweep see every edit). The default.
+    #[default]
+    KeepAll,
+    /// Keep operations received in the last `days` days; older ones covered by the latest
+    /// snapshot are pruned.
+    KeepDays(u32),
+    /// Keep only the operations after the latest snapshot: the smallest database.
+    KeepSinceSnapshot,
 }
 
 impl NodeConfig {
@@ -54,6 +79,8 @@ impl NodeConfig {
             encrypt: true,
             undo_steps: 100,
             text_unit: crate::document::TextUnit::Unicode,
+            publish_snapshot_every: 10_000,
+            retention: Retention::KeepAll,
         }
     }
 }
@@ -77,6 +104,8 @@ impl std::fmt::Debug for NodeConfig {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("snapshot_every", &self.snapshot_every)
             .field("encrypt", &self.encrypt)
+            .field("publish_snapshot_every", &self.publish_snapshot_every)
+            .field("retention", &self.retention)
             .finish()
     }
 }

@@ -133,6 +133,18 @@ pub enum IngestError {
         /// Its author.
         author: AuthorId,
     },
+    /// A snapshot disagrees with what this node holds: it names another operation than the
+    /// one held at a position it covers, covers updates of a member past that member's
+    /// removal, or its state differs from the state of the operations it covers (checked
+    /// when this node holds them all). Nothing of it is applied or stored; the author's
+    /// later snapshots are still considered.
+    #[error("inconsistent snapshot from {author}: {reason}")]
+    InconsistentSnapshot {
+        /// Its author.
+        author: AuthorId,
+        /// What disagrees.
+        reason: String,
+    },
     /// Storing the operation failed.
     #[error(transparent)]
     Store(#[from] StoreError),

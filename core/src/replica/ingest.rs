@@ -16,6 +16,7 @@ use crate::document::{attribution, InvalidUpdate};
 use crate::replica::authz::{doc_auth, record_invite, sweep_revoked, Gate};
 use crate::replica::batch::{Batch, BatchMemo};
 use crate::replica::load::{rebuild, Start};
+use crate::replica::snapshot::compact_locked;
 use crate::replica::write::snapshot_if_due;
 use crate::replica::{IngestError, Replica, ReplicaState};
 use crate::store::documents::{self, DocumentState};
@@ -103,7 +104,14 @@ impl Replica {
     pub(crate) fn ingest_operation(&self, op: Authenticated) -> Result<IngestOutcome, IngestError> {
         let (outcome, changed_by) = {
             let mut guard = self.lock();
-            self.ingest_locked(&mut guard, &mut Batch::default(), &op)?
+            let mut batch = Batch::default();
+            let ingested = self.ingest_locked(&mut guard, &mut batch, &op)?;
+            for document in batch.compact {
+                if let Err(e) = compact_locked(&mut guard, document, self.config.retention) {
+                    tracing::warn!(%document, "compaction failed: {e}");
+                }
+            }
+            ingested
         };
         if let Some((document, author)) = changed_by {
             self.emit(Event::DocumentChanged {
@@ -189,6 +197,7 @@ impl Replica {
             deferred: defer.then(DeferredImports::default),
             revoked: Vec::new(),
             frozen: Vec::new(),
+            compact: Vec::new(),
         };
         self.ingest_each(st, &mut batch, ops, defer, batched, results)
     }
@@ -236,6 +245,14 @@ impl Replica {
         for log in std::mem::take(&mut batch.frozen) {
             if let Err(e) = self.truncate(st, log) {
                 tracing::warn!("removing a forked log's operations failed ({e}); rolling back");
+                st.store.rollback_batch();
+                st.forget_cached();
+                return None;
+            }
+        }
+        for document in std::mem::take(&mut batch.compact) {
+            if let Err(e) = compact_locked(st, document, self.config.retention) {
+                tracing::warn!(%document, "compaction failed ({e}); rolling back");
                 st.store.rollback_batch();
                 st.forget_cached();
                 return None;
@@ -322,6 +339,10 @@ impl Replica {
         // head can be a duplicate (or a fork), found by its position and compared by hash.
         let latest = log_head(st, batch, op)?;
         let duplicate = match latest {
+            // A snapshot log keeps only its latest: an earlier one is superseded.
+            Some((head, _)) if op.header.extensions.kind == LogKind::Snapshot => {
+                op.header.seq_num <= head
+            }
             Some((head, hash)) if op.header.seq_num == head => hash == op.hash,
             Some((head, _)) if op.header.seq_num < head => oplog::contains(st.store.conn(), op)?,
             _ => false,
@@ -378,8 +399,9 @@ impl Replica {
                 }
             }
         }
-        if kind == LogKind::Control {
-            // Roles or keys may have changed: quarantined operations may pass now.
+        if kind == LogKind::Control || (kind == LogKind::Snapshot && applied) {
+            // Roles or keys may have changed: quarantined operations may pass now. After a
+            // snapshot, parked operations may chain on the bases it set.
             let released = self.release_quarantine(st, batch, document, known);
             applied |= released > 0;
             unparked += released;
@@ -479,6 +501,17 @@ impl Replica {
         let seq = op.header.seq_num;
         Self::check_frozen(st, op, log_of(op))?;
         let expected = latest.map_or(0, |(s, _)| s + 1);
+        if op.header.extensions.kind == LogKind::Snapshot {
+            // p2panda's prune semantics: each snapshot supersedes its author's earlier
+            // ones, which need not be held; only a later one is taken.
+            return if seq >= expected {
+                Ok(())
+            } else {
+                Err(IngestError::InvalidOperation(format!(
+                    "snapshot {seq} of {author} is older than the one held"
+                )))
+            };
+        }
         if seq < expected {
             // Not a duplicate (checked by hash before), so a different op holds this slot:
             // the author signed two operations for it. Both headers are kept as evidence
@@ -549,6 +582,14 @@ impl Replica {
         let kind = op.header.extensions.kind;
         let seq = op.header.seq_num;
         let author = AuthorId::from(op.header.verifying_key);
+        if kind == LogKind::Snapshot {
+            if !known {
+                let tx = st.store.single_statement()?;
+                documents::ensure(&tx, document)?;
+                tx.commit()?;
+            }
+            return self.store_snapshot(st, batch, document, received);
+        }
         let payload = match kind {
             LogKind::Delta => {
                 let Some(b) = op.body.as_ref() else {
@@ -561,7 +602,7 @@ impl Replica {
                 // Attribution (only the author's own Loro changes) is checked on import.
                 payload
             }
-            LogKind::Control => None,
+            LogKind::Control | LogKind::Snapshot => None,
         };
         let peer = self.identity.loro_peer_id();
         // In a batch with deferred imports, a delta operation of a document that exists

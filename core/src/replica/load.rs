@@ -7,16 +7,18 @@ use std::sync::Arc;
 use loro::LoroDoc;
 
 use crate::base::ids::DocumentId;
+use crate::base::log::LogKind;
 use crate::base::version::VersionVector;
 use crate::document::cache::LoadedDoc;
 use crate::document::DocumentError;
 use crate::replica::keyring::{readable_unapplied, KeyRing};
 use crate::replica::observe::DocHub;
+use crate::replica::snapshot::held_states;
 use crate::replica::write::engine;
 use crate::replica::{Replica, ReplicaState};
 use crate::store::documents::{self, DocumentState};
-use crate::store::oplog;
 use crate::store::tx::Tx;
+use crate::store::{bases, oplog};
 
 /// Where a rebuild starts.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -53,6 +55,18 @@ pub(crate) fn rebuild(
         }
         None => VersionVector::new(),
     };
+    // Operations covered by a snapshot operation and not held (never fetched, or pruned):
+    // their content is in the snapshots' states. Not needed when the cache covers them.
+    let bases = bases::of_document(conn, id, LogKind::Delta)?;
+    if bases
+        .iter()
+        .any(|(author, seq, _)| since.get(author).is_none_or(|s| s < *seq))
+    {
+        let states = held_states(conn, id, keys, accept_plain)?;
+        if !states.is_empty() {
+            doc.import_batch(&states).map_err(engine)?;
+        }
+    }
     let ops = oplog::delta_ops_after(conn, id, &since)?;
     let mut updates = Vec::with_capacity(ops.len());
     for op in ops.into_iter().filter(|o| o.applied) {

@@ -19,6 +19,7 @@ pub(crate) mod keyring;
 pub(crate) mod load;
 pub(crate) mod membership;
 pub(crate) mod observe;
+pub(crate) mod snapshot;
 pub(crate) mod write;
 
 use std::collections::HashMap;
@@ -40,7 +41,7 @@ use crate::store::outbox::{self, OutboxEntry};
 use crate::store::{oplog, parked, Store, StoreError};
 use crate::wire::operation::{self, FsOperation};
 
-pub use config::NodeConfig;
+pub use config::{NodeConfig, Retention};
 pub use error::{IdentityError, IngestError, ReplicaError};
 use identity::Identity;
 pub use identity::{DeviceKeyStore, FileKeyStore};

@@ -14,7 +14,8 @@ use crate::base::ids::DocumentId;
 use crate::base::log::LogKind;
 use crate::document::cache::LoadedDoc;
 use crate::document::DocumentError;
-use crate::replica::{Replica, ReplicaState};
+use crate::replica::snapshot::compact_locked;
+use crate::replica::{Replica, ReplicaState, Retention};
 use crate::store::tx::Tx;
 use crate::store::{documents, oplog, outbox, StoreError};
 use crate::wire::operation::{build_operation, FsOperation};
@@ -98,7 +99,15 @@ impl Replica {
                         .map_err(DocumentError::from)
                 });
             match persisted {
-                Ok(op) => (op, out),
+                Ok(op) => {
+                    let snapshot = self.publish_if_due(st, id);
+                    if snapshot.is_some() && self.config.retention != Retention::KeepAll {
+                        if let Err(e) = compact_locked(st, id, self.config.retention) {
+                            tracing::warn!(%id, "compaction failed: {e}");
+                        }
+                    }
+                    (op, snapshot, out)
+                }
                 Err(e) => {
                     // Drop the in-memory edit: the document reloads from the store.
                     st.drop_loaded(id);
@@ -106,12 +115,15 @@ impl Replica {
                 }
             }
         };
-        let (op, out) = op;
+        let (op, snapshot, out) = op;
         self.emit(Event::DocumentChanged {
             document: id,
             origin: Origin::Local,
         });
         self.publish_local(id, op);
+        if let Some(snapshot) = snapshot {
+            self.publish_local(id, snapshot);
+        }
         out
     }
 
@@ -157,6 +169,7 @@ impl Replica {
                 }
             }
             LogKind::Control => st.keys.save_group(&tx, id)?,
+            LogKind::Snapshot => {}
         }
         tx.commit()?;
         Ok(op)

@@ -202,6 +202,17 @@ const MIGRATIONS: &[&str] = &[
         refused      INTEGER
     );
     CREATE INDEX join_requests_by_inviter ON join_requests (inviter, counter);",
+    // 11: log bases (see store/bases.rs): where a log's held part starts when the
+    //     operations before it are not held (covered by an accepted snapshot, or pruned by
+    //     compaction): the seq and hash of the last covered operation.
+    "CREATE TABLE log_bases (
+        document BLOB NOT NULL,
+        author   BLOB NOT NULL,
+        kind     INTEGER NOT NULL,
+        seq      INTEGER NOT NULL,
+        hash     BLOB NOT NULL,
+        PRIMARY KEY (document, kind, author)
+    ) WITHOUT ROWID;",
 ];
 
 /// The newest schema version this build knows.

@@ -4,6 +4,7 @@
 //! from it. Every write helper takes a [`tx::Tx`] (a savepoint, or one statement inside an
 //! enclosing transaction): nothing writes outside one. Reads take a `&Connection`.
 
+pub mod bases;
 mod checkpoint;
 pub mod cipher;
 pub mod direct;
@@ -335,6 +336,14 @@ pub(crate) fn has_wrapped_key(dir: &Path) -> bool {
             })?)
         })
         .is_ok_and(|n| n > 0)
+}
+
+impl Store {
+    /// Gives the pages freed by deletions back to the file system (`VACUUM`): rewrites the
+    /// whole file, so it costs time in proportion to the database.
+    pub fn reclaim_space(&self) -> Result<(), StoreError> {
+        rewrite_file(&self.conn)
+    }
 }
 
 /// Rewrites the database file without its freed pages (`VACUUM`) and empties the WAL, so

@@ -6,6 +6,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::base::ids::{AuthorId, DocumentId};
 use crate::base::log::LogKind;
 use crate::base::version::VersionVector;
+use crate::store::bases;
 use crate::store::now_millis;
 use crate::store::tx::Tx;
 use crate::store::StoreError;
@@ -65,7 +66,17 @@ pub fn contains(conn: &Connection, op: &FsOperation) -> Result<bool, StoreError>
         op.header.extensions.kind,
         op.header.seq_num,
     )?;
-    Ok(held == Some(op.hash))
+    if held == Some(op.hash) {
+        return Ok(true);
+    }
+    // Below a log's base: covered by a snapshot (not held, and not needed).
+    let base = bases::get(
+        conn,
+        &AuthorId::from(op.header.verifying_key),
+        DocumentId::from(op.header.extensions.document),
+        op.header.extensions.kind,
+    )?;
+    Ok(held.is_none() && base.is_some_and(|(b, _)| op.header.seq_num < b))
 }
 
 /// Highest (seq, hash) of an author's log for a document.
@@ -75,21 +86,27 @@ pub fn latest(
     document: DocumentId,
     kind: LogKind,
 ) -> Result<Option<(u32, Hash)>, StoreError> {
-    conn.prepare_cached(
-        "SELECT seq, hash FROM operations WHERE author = ?1 AND document = ?2 AND kind = ?3
+    let held = conn
+        .prepare_cached(
+            "SELECT seq, hash FROM operations WHERE author = ?1 AND document = ?2 AND kind = ?3
          ORDER BY seq DESC LIMIT 1",
-    )?
-    .query_row(
-        params![author.as_bytes(), document.as_bytes(), kind.code()],
-        |r| Ok((r.get::<_, u32>(0)?, r.get::<_, Vec<u8>>(1)?)),
-    )
-    .optional()?
-    .map(|(seq, h)| {
-        Hash::try_from(h.as_slice())
-            .map(|h| (seq, h))
-            .map_err(|e| StoreError::Corrupt(e.to_string()))
+        )?
+        .query_row(
+            params![author.as_bytes(), document.as_bytes(), kind.code()],
+            |r| Ok((r.get::<_, u32>(0)?, r.get::<_, Vec<u8>>(1)?)),
+        )
+        .optional()?
+        .map(|(seq, h)| {
+            Hash::try_from(h.as_slice())
+                .map(|h| (seq, h))
+                .map_err(|e| StoreError::Corrupt(e.to_string()))
+        })
+        .transpose()?;
+    // A log whose start is not held: its base counts as held (see `bases.rs`).
+    Ok(match (held, bases::get(conn, author, document, kind)?) {
+        (Some(h), Some(b)) => Some(if b.0 > h.0 { b } else { h }),
+        (h, b) => h.or(b),
     })
-    .transpose()
 }
 
 /// Hash of the operation at `seq` in an author's log, if held.
@@ -100,7 +117,7 @@ pub fn hash_at(
     kind: LogKind,
     seq: u32,
 ) -> Result<Option<Hash>, StoreError> {
-    conn.prepare_cached(
+    let held = conn.prepare_cached(
         "SELECT hash FROM operations WHERE author = ?1 AND document = ?2 AND kind = ?3 AND seq = ?4",
     )?
     .query_row(
@@ -109,7 +126,13 @@ pub fn hash_at(
     )
     .optional()?
     .map(|h| Hash::try_from(h.as_slice()).map_err(|e| StoreError::Corrupt(e.to_string())))
-    .transpose()
+    .transpose()?;
+    if held.is_some() {
+        return Ok(held);
+    }
+    // The base's operation is not held, but its hash is known.
+    Ok(bases::get(conn, author, document, kind)?
+        .and_then(|(base, hash)| (base == seq).then_some(hash)))
 }
 
 /// Encoded header of the operation at `seq` of an author's log, if held.
@@ -272,6 +295,12 @@ pub fn version_vector_of(
             seq,
         );
     }
+    // Logs whose start is not held count up to their base at least.
+    for (author, seq, _) in bases::of_document(conn, document, kind)? {
+        if vv.get(&author).is_none_or(|held| held < seq) {
+            vv.set(author, seq);
+        }
+    }
     Ok(vv)
 }
 
@@ -390,24 +419,99 @@ pub fn delete_after(
         ])?)
 }
 
+/// Deletes the operations of `author`'s `kind` log of `document` with `seq <= upto` (the
+/// caller records the log's base first). Returns how many were deleted.
+pub fn delete_until(
+    conn: &Tx<'_>,
+    document: DocumentId,
+    author: &AuthorId,
+    kind: LogKind,
+    upto: u32,
+) -> Result<usize, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "DELETE FROM operations
+             WHERE document = ?1 AND kind = ?2 AND author = ?3 AND seq <= ?4",
+        )?
+        .execute(params![
+            document.as_bytes(),
+            kind.code(),
+            author.as_bytes(),
+            upto
+        ])?)
+}
+
+/// The snapshot operations held for a document (the latest of each author: earlier ones
+/// are dropped when a later one is accepted), applied ones only, by author.
+pub fn snapshots(
+    conn: &Connection,
+    document: DocumentId,
+) -> Result<Vec<StoredOperation>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT hash, author, kind, seq, header, fs_open('operations.body', body, hash), applied
+         FROM operations WHERE document = ?1 AND kind = ?2 AND applied = 1
+         ORDER BY author, seq",
+    )?;
+    let rows = stmt.query_map(
+        params![document.as_bytes(), LogKind::Snapshot.code()],
+        row_to_stored,
+    )?;
+    rows.map(|r| to_stored(r?)).collect()
+}
+
+/// Delta operations of `author` in `document` with `seq <= upto` received before
+/// `before_ms` (ms since the epoch), counted from the log's start: the highest seq such
+/// that every held operation up to it qualifies, or `None` if the first does not.
+pub fn old_prefix(
+    conn: &Connection,
+    document: DocumentId,
+    author: &AuthorId,
+    upto: u32,
+    before_ms: i64,
+) -> Result<Option<u32>, StoreError> {
+    let young: Option<u32> = conn
+        .prepare_cached(
+            "SELECT MIN(seq) FROM operations
+             WHERE document = ?1 AND kind = ?2 AND author = ?3 AND seq <= ?4
+               AND received_at >= ?5",
+        )?
+        .query_row(
+            params![
+                document.as_bytes(),
+                LogKind::Delta.code(),
+                author.as_bytes(),
+                upto,
+                before_ms
+            ],
+            |r| r.get(0),
+        )?;
+    Ok(match young {
+        None => Some(upto),
+        Some(0) => None,
+        Some(s) => Some(s - 1),
+    })
+}
+
 /// Deletes every operation of a document.
 pub fn delete_document(conn: &Tx<'_>, document: DocumentId) -> Result<(), StoreError> {
     conn.execute(
         "DELETE FROM operations WHERE document = ?1",
         [document.as_bytes()],
     )?;
+    bases::delete_document(conn, document)?;
     Ok(())
 }
 
-/// Highest seq of every (author, kind) log of a document, control logs first: a receiver
-/// fed in this order holds the keys before the data they unlock. Authors are in byte order
+/// Highest seq of every (author, kind) log of a document, control logs first, then snapshot
+/// logs: a receiver fed in this order holds the keys before the data they unlock, and a
+/// snapshot before the operations that chain on what it covers. Authors are in byte order
 /// within each kind.
 pub fn heights(
     conn: &Connection,
     document: DocumentId,
 ) -> Result<Vec<(AuthorId, LogKind, u32)>, StoreError> {
     let mut out = Vec::new();
-    for kind in [LogKind::Control, LogKind::Delta] {
+    for kind in [LogKind::Control, LogKind::Snapshot, LogKind::Delta] {
         let vv = version_vector_of(conn, document, kind)?;
         out.extend(vv.iter().map(|(author, seq)| (*author, kind, *seq)));
     }

@@ -7,6 +7,7 @@ mod error;
 pub mod fork;
 pub mod invite;
 pub mod operation;
+pub mod snapshot;
 mod verify;
 
 pub use error::WireError;

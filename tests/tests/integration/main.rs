@@ -26,5 +26,6 @@ mod network;
 mod network_encryption;
 mod network_faults;
 mod network_lossy;
+mod snapshots;
 mod tamper;
 mod teardown;

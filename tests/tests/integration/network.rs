@@ -145,7 +145,16 @@ async fn network_change_rebinds_and_peers_reach_the_node_again_within_two_second
         json_of(&b, id) == doc.to_json().unwrap()
     })
     .await;
-    assert!(b.sync_status(id).await.unwrap().last_sync_ms.is_some());
+    // The content can arrive by a live push before the first catch-up session ends (which
+    // sets `last_sync_ms`): poll for it with a deadline.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while b.sync_status(id).await.unwrap().last_sync_ms.is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "B reports no finished sync with A"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // A free port other than A's, for A's new address.
     let new_port = loop {

@@ -191,7 +191,11 @@ async fn partition_heals_and_four_nodes_converge() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_mid_catch_up_of_20000_ops_duplicates_nothing() {
     let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = open_node(da.path());
+    // No snapshots: this is about a catch-up of 20,000 operations (with one, B would fetch
+    // the snapshot instead; see `snapshots::`).
+    let mut config = fieldsync::NodeConfig::new(da.path());
+    config.publish_snapshot_every = 0;
+    let a = fieldsync::Node::open(config).unwrap();
     let doc = a.create_document().unwrap();
     let id = doc.id();
     let t0 = Instant::now();
