@@ -3,6 +3,18 @@
 
 use loro::{LoroDoc, Subscription, UndoManager};
 
+/// The open coalescing window of a loaded document: this device's Loro counters
+/// `start..end` are committed to the document and not yet signed (see
+/// `crate::replica::coalesce`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Window {
+    pub(crate) start: i32,
+    pub(crate) end: i32,
+    /// Bytes of the edits' updates, exported one by one.
+    pub(crate) bytes: u64,
+    pub(crate) opened: std::time::Instant,
+}
+
 /// A document loaded in memory, with the count that decides when its snapshot is due, its
 /// undo manager and its observers' subscription.
 pub(crate) struct LoadedDoc {
@@ -17,6 +29,9 @@ pub(crate) struct LoadedDoc {
     /// Operations applied since a snapshot operation was published or accepted (counted
     /// from the load): drives `NodeConfig::publish_snapshot_every`.
     pub(crate) since_published: u64,
+    /// This device's edits committed to `loro` and not yet signed (see
+    /// `crate::replica::coalesce`).
+    pub(crate) window: Option<Window>,
     /// Operations between snapshots: `NodeConfig::snapshot_every` or a quarter of the
     /// document's operations, whichever is larger. Exporting a snapshot costs in proportion
     /// to the document, so a fixed interval made writing and catching up quadratic; a
@@ -43,6 +58,7 @@ impl LoadedDoc {
             observing: None,
             since_snapshot: 0,
             since_published: 0,
+            window: None,
             interval: snapshot_interval(every, ops_in_snapshot),
         }
     }

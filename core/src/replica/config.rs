@@ -47,6 +47,13 @@ pub struct NodeConfig {
     /// Which operations covered by a snapshot this node keeps (see [`Retention`]). Default
     /// [`Retention::KeepAll`].
     pub retention: Retention,
+    /// Consecutive local edits of a document within this window become one signed
+    /// operation (far fewer signatures, commits and messages in a burst of typing). Zero
+    /// (the default) signs and stores every edit before the edit returns. With a window,
+    /// an edit returns once applied in memory; it is durable once its window is signed
+    /// (at the latest the window's length later, or at `Node::flush`): a crash loses at
+    /// most the open window. 10-50 ms suits live typing.
+    pub coalesce_window: std::time::Duration,
 }
 
 /// Which document operations a node keeps once a snapshot covers them. Control operations
@@ -81,6 +88,7 @@ impl NodeConfig {
             text_unit: crate::document::TextUnit::Unicode,
             publish_snapshot_every: 10_000,
             retention: Retention::KeepAll,
+            coalesce_window: std::time::Duration::ZERO,
         }
     }
 }
@@ -106,6 +114,7 @@ impl std::fmt::Debug for NodeConfig {
             .field("encrypt", &self.encrypt)
             .field("publish_snapshot_every", &self.publish_snapshot_every)
             .field("retention", &self.retention)
+            .field("coalesce_window", &self.coalesce_window)
             .finish()
     }
 }

@@ -74,6 +74,17 @@ fn head_of(
 }
 
 impl Replica {
+    /// Signs the open coalescing windows before received operations are ingested: a
+    /// rolled-back batch reloads documents, which would drop unsigned edits.
+    fn sign_windows_before_ingest(&self, st: &mut ReplicaState) {
+        if self.window().is_none() {
+            return;
+        }
+        for (id, op) in self.sign_all_windows(st) {
+            self.publish_local(id, op);
+        }
+    }
+
     /// Validates and applies an encoded operation received from another node (see
     /// `Node::ingest`).
     pub(crate) fn ingest(&self, bytes: &[u8]) -> Result<IngestOutcome, IngestError> {
@@ -104,6 +115,7 @@ impl Replica {
     pub(crate) fn ingest_operation(&self, op: Authenticated) -> Result<IngestOutcome, IngestError> {
         let (outcome, changed_by) = {
             let mut guard = self.lock();
+            self.sign_windows_before_ingest(&mut guard);
             let mut batch = Batch::default();
             let ingested = self.ingest_locked(&mut guard, &mut batch, &op)?;
             for document in batch.compact {
@@ -149,6 +161,7 @@ impl Replica {
         let changed = {
             let mut guard = self.lock();
             let st = &mut *guard;
+            self.sign_windows_before_ingest(st);
             let fast = self.ingest_in_batch(st, &ops, true, &mut results);
             match fast {
                 Some(changed) => changed,

@@ -185,6 +185,10 @@ impl Replica {
         let mut guard = self.lock();
         let st = &mut *guard;
         self.ensure_live(st, id)?;
+        // The log is compared with the document: coalesced edits are signed first.
+        if let Some(op) = self.sign_window(st, id)? {
+            self.publish_local(id, op);
+        }
         let plain = self.is_plain(st.store.conn(), id)?;
         // Reads only: the transaction is dropped, not committed.
         let tx = st.store.transaction()?;

@@ -9,6 +9,7 @@
 pub(crate) mod authz;
 pub(crate) mod batch;
 pub(crate) mod cloning;
+pub(crate) mod coalesce;
 mod config;
 pub(crate) mod direct;
 mod error;
@@ -98,6 +99,8 @@ pub(crate) struct Replica {
     db_path: PathBuf,
     /// Documents' `plain` flags, read once (see [`Replica::is_plain`]).
     plain_docs: Mutex<HashMap<DocumentId, bool>>,
+    /// Signs coalesced edits when their window closes (see [`coalesce`]).
+    pub(crate) coalescer: coalesce::Coalescer,
 }
 
 impl Replica {
@@ -120,6 +123,8 @@ impl Replica {
             .collect();
         let (events, _) = broadcast::channel(4096);
         let (local_ops, _) = broadcast::channel(4096);
+        let (coalescer, due) = coalesce::channel();
+        let windows = !config.coalesce_window.is_zero();
         let replica = Arc::new(Replica {
             state: Mutex::new(ReplicaState {
                 store,
@@ -139,7 +144,11 @@ impl Replica {
             local_ops,
             db_path,
             plain_docs: Mutex::new(HashMap::new()),
+            coalescer,
         });
+        if windows {
+            coalesce::start(Arc::downgrade(&replica), due);
+        }
         replica.refresh_key_bundle()?;
         Ok(replica)
     }
@@ -457,6 +466,22 @@ fn load_key_ring(store: &Store, me: &AuthorId) -> Result<KeyRing, ReplicaError> 
 
 impl Drop for Replica {
     fn drop(&mut self) {
+        // Coalesced edits are signed and stored first (they reach peers from the outbox
+        // next time): closing loses nothing.
+        let open: Vec<DocumentId> = {
+            let st = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
+            st.docs
+                .iter()
+                .filter(|(_, d)| d.window.is_some())
+                .map(|(id, _)| *id)
+                .collect()
+        };
+        if !open.is_empty() {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let mut guard = self.lock();
+                self.sign_all_windows(&mut guard);
+            }));
+        }
         let st = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
         // Snapshots are only a cache. Saving one panics when the last handle is dropped while
         // thread-locals are destroyed (Loro uses thread-locals; found by fuzzing), and a

@@ -64,8 +64,14 @@ impl Replica {
             let st = &mut *guard;
             self.require_role(st, id, crate::auth::Role::Writer)?;
             self.check_own_log(st, id, LogKind::Snapshot)?;
-            self.publish_locked(st, id, true)?
+            // The snapshot covers every edit made so far: the open window is signed first.
+            let window = self.sign_window(st, id)?;
+            (window, self.publish_locked(st, id, true)?)
         };
+        let (window, op) = op;
+        if let Some(window) = window {
+            self.publish_local(id, window);
+        }
         let seq = op.as_ref().map(|op| op.header.seq_num);
         if let Some(op) = op {
             self.publish_local(id, op);

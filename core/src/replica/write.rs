@@ -6,13 +6,13 @@
 //! [`Replica::append_own`], the one way an own operation (document update or control
 //! message) is written. [`snapshot_if_due`] is the one place a snapshot is taken.
 
-use loro::{ExportMode, LoroDoc};
+use loro::{ExportMode, IdSpan, LoroDoc};
 
 use crate::auth::Role;
 use crate::base::events::{Event, Origin};
 use crate::base::ids::DocumentId;
 use crate::base::log::LogKind;
-use crate::document::cache::LoadedDoc;
+use crate::document::cache::{LoadedDoc, Window};
 use crate::document::DocumentError;
 use crate::replica::snapshot::compact_locked;
 use crate::replica::{Replica, ReplicaState, Retention};
@@ -62,84 +62,187 @@ impl Replica {
         id: DocumentId,
         f: impl FnOnce(&mut LoadedDoc) -> Result<T, DocumentError>,
     ) -> Result<T, DocumentError> {
-        let op = {
+        let mut published = Vec::new();
+        let result = {
             let mut guard = self.lock();
-            let st = &mut *guard;
-            self.require_role(st, id, Role::Writer)?;
-            self.check_own_log(st, id, LogKind::Delta)?;
-            let doc = self.loaded(st, id)?;
-            let before = doc.loro.oplog_vv();
-            let out = f(doc);
-            if out.is_err() {
-                if doc.loro.get_pending_txn_len() > 0 || doc.loro.oplog_vv() != before {
-                    // The edit failed after changing something: none of it stays (the
-                    // document reloads from the store).
-                    st.drop_loaded(id);
+            self.edit_locked(&mut guard, id, f, &mut published)
+        };
+        if matches!(result, Ok((_, true))) {
+            self.emit(Event::DocumentChanged {
+                document: id,
+                origin: Origin::Local,
+            });
+        }
+        for op in published {
+            self.publish_local(id, op);
+        }
+        result.map(|(out, _)| out)
+    }
+
+    /// The body of [`Replica::edit_loaded`] under the lock: returns the closure's result
+    /// and whether the document changed; operations to hand to the network are pushed on
+    /// `published`.
+    fn edit_locked<T>(
+        &self,
+        st: &mut ReplicaState,
+        id: DocumentId,
+        f: impl FnOnce(&mut LoadedDoc) -> Result<T, DocumentError>,
+        published: &mut Vec<FsOperation>,
+    ) -> Result<(T, bool), DocumentError> {
+        self.require_role(st, id, Role::Writer)?;
+        self.check_own_log(st, id, LogKind::Delta)?;
+        let doc = self.loaded(st, id)?;
+        let before = doc.loro.oplog_vv();
+        let out = f(doc);
+        if out.is_err() {
+            if doc.loro.get_pending_txn_len() > 0 || doc.loro.oplog_vv() != before {
+                // The edit failed after changing something: none of it stays (the
+                // document reloads from the store), but the open window's edits before it
+                // are signed first.
+                doc.loro.commit();
+                if let Some(w) = doc.window.as_mut() {
+                    w.end = w
+                        .end
+                        .min(own_counter(&before, self.identity.loro_peer_id()));
                 }
-                return out;
+                if let Ok(Some(op)) = self.sign_window(st, id) {
+                    published.push(op);
+                }
+                st.drop_loaded(id);
             }
-            doc.loro.commit();
-            if doc.loro.oplog_vv() == before {
-                return out;
-            }
-            let persisted = doc
-                .loro
-                .export(ExportMode::updates(&before))
-                .map_err(engine)
-                .and_then(|update| {
-                    let body = self.seal_update(st, id, &update)?;
-                    if body.len() as u64 > self.config.max_body_bytes {
-                        return Err(DocumentError::InvalidArgument(format!(
-                            "edit produces {} bytes, above the maximum of {}",
-                            body.len(),
-                            self.config.max_body_bytes
-                        )));
-                    }
-                    self.append_own(st, id, LogKind::Delta, body)
-                        .map_err(DocumentError::from)
-                });
-            match persisted {
-                Ok(op) => {
-                    let snapshot = self.publish_if_due(st, id);
-                    if snapshot.is_some() && self.config.retention != Retention::KeepAll {
-                        if let Err(e) = compact_locked(st, id, self.config.retention) {
-                            tracing::warn!(%id, "compaction failed: {e}");
-                        }
-                    }
-                    (op, snapshot, out)
-                }
-                Err(e) => {
-                    // Drop the in-memory edit: the document reloads from the store.
-                    st.drop_loaded(id);
-                    return Err(e);
-                }
+            return out.map(|o| (o, false));
+        }
+        doc.loro.commit();
+        if doc.loro.oplog_vv() == before {
+            return out.map(|o| (o, false));
+        }
+        let peer = self.identity.loro_peer_id();
+        let (from, to) = (
+            own_counter(&before, peer),
+            own_counter(&doc.loro.oplog_vv(), peer),
+        );
+        let update = doc
+            .loro
+            .export(ExportMode::updates_in_range(vec![IdSpan::new(
+                peer, from, to,
+            )]));
+        let update = match update {
+            Ok(u) => u,
+            Err(e) => {
+                st.drop_loaded(id);
+                return Err(engine(e));
             }
         };
-        let (op, snapshot, out) = op;
-        self.emit(Event::DocumentChanged {
-            document: id,
-            origin: Origin::Local,
-        });
-        self.publish_local(id, op);
-        if let Some(snapshot) = snapshot {
-            self.publish_local(id, snapshot);
+        if let Some(window) = self.window() {
+            let limit = self.config.max_body_bytes / 2;
+            let size = update.len() as u64;
+            let joins = doc
+                .window
+                .is_some_and(|w| w.end == from && w.bytes + size <= limit);
+            if doc.window.is_some() && !joins {
+                // This edit would make the window too large: the window is signed first.
+                doc.window.as_mut().map(|w| w.end = from);
+                match self.sign_window(st, id) {
+                    Ok(Some(op)) => published.push(op),
+                    Ok(None) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let Some(doc) = st.docs.get_mut(&id) else {
+                return Err(DocumentError::NotFound(id));
+            };
+            if size <= limit {
+                match doc.window.as_mut() {
+                    Some(w) => {
+                        w.end = to;
+                        w.bytes += size;
+                    }
+                    None => {
+                        let opened = std::time::Instant::now();
+                        doc.window = Some(Window {
+                            start: from,
+                            end: to,
+                            bytes: size,
+                            opened,
+                        });
+                        self.coalescer.schedule(id, opened + window);
+                    }
+                }
+                let overdue = doc.window.is_some_and(|w| w.opened.elapsed() >= window);
+                if overdue {
+                    if let Some(op) = self.sign_window(st, id)? {
+                        published.push(op);
+                    }
+                    self.after_append(st, id, published);
+                }
+                return out.map(|o| (o, true));
+            }
         }
-        out
+        let persisted = self.seal_update(st, id, &update).and_then(|body| {
+            if body.len() as u64 > self.config.max_body_bytes {
+                return Err(DocumentError::InvalidArgument(format!(
+                    "edit produces {} bytes, above the maximum of {}",
+                    body.len(),
+                    self.config.max_body_bytes
+                )));
+            }
+            self.append_own(st, id, LogKind::Delta, body)
+                .map_err(DocumentError::from)
+        });
+        match persisted {
+            Ok(op) => {
+                published.push(op);
+                self.after_append(st, id, published);
+                out.map(|o| (o, true))
+            }
+            Err(e) => {
+                // Drop the in-memory edit: the document reloads from the store.
+                st.drop_loaded(id);
+                Err(e)
+            }
+        }
+    }
+
+    /// After an own update was stored: the snapshot operation the policy asks for, and
+    /// the compaction the retention asks for after it.
+    fn after_append(
+        &self,
+        st: &mut ReplicaState,
+        id: DocumentId,
+        published: &mut Vec<FsOperation>,
+    ) {
+        if let Some(snapshot) = self.publish_if_due(st, id) {
+            published.push(snapshot);
+            if self.config.retention != Retention::KeepAll {
+                if let Err(e) = compact_locked(st, id, self.config.retention) {
+                    tracing::warn!(%id, "compaction failed: {e}");
+                }
+            }
+        }
     }
 
     /// Writes a snapshot of every loaded document with operations since its last one.
+    /// Signs every open coalescing window first: once this returns, every edit made
+    /// before the call is durable.
     pub(crate) fn flush(&self) -> Result<(), StoreError> {
-        let mut guard = self.lock();
-        let st = &mut *guard;
-        let tx = st.store.transaction()?;
-        let every = self.config.snapshot_every;
-        for (id, doc) in st.docs.iter_mut() {
-            if doc.since_snapshot > 0 {
-                let total = save_snapshot(&tx, *id, &doc.loro)?;
-                doc.snapshotted(total, every);
+        let published = {
+            let mut guard = self.lock();
+            let st = &mut *guard;
+            let published = self.sign_all_windows(st);
+            let tx = st.store.transaction()?;
+            let every = self.config.snapshot_every;
+            for (id, doc) in st.docs.iter_mut() {
+                if doc.since_snapshot > 0 && doc.window.is_none() {
+                    let total = save_snapshot(&tx, *id, &doc.loro)?;
+                    doc.snapshotted(total, every);
+                }
             }
+            tx.commit()?;
+            published
+        };
+        for (id, op) in published {
+            self.publish_local(id, op);
         }
-        tx.commit()?;
         Ok(())
     }
 
@@ -185,7 +288,8 @@ pub(crate) fn snapshot_if_due(
     applied: u64,
     every: u32,
 ) -> Result<(), StoreError> {
-    if doc.count_ops(applied) {
+    // Not while a coalescing window is open: the cache would hold unsigned edits.
+    if doc.count_ops(applied) && doc.window.is_none() {
         let total = save_snapshot(conn, id, &doc.loro)?;
         doc.snapshotted(total, every);
     }
@@ -204,4 +308,9 @@ pub(crate) fn save_snapshot(
     let vv = oplog::version_vector(conn, id)?;
     documents::save_snapshot(conn, id, &snap, &vv)?;
     Ok(vv.total_ops())
+}
+
+/// This device's next Loro counter in `vv` (0 if it wrote nothing).
+fn own_counter(vv: &loro::VersionVector, peer: u64) -> i32 {
+    vv.get(&peer).copied().unwrap_or(0)
 }

@@ -7,6 +7,7 @@
 mod at_rest;
 mod authorization;
 mod batch;
+mod coalesce;
 mod convergence;
 mod convergence_replicas;
 mod corrupt_db;
