@@ -141,7 +141,9 @@ impl Replica {
                 .is_some_and(|w| w.end == from && w.bytes + size <= limit);
             if doc.window.is_some() && !joins {
                 // This edit would make the window too large: the window is signed first.
-                doc.window.as_mut().map(|w| w.end = from);
+                if let Some(w) = doc.window.as_mut() {
+                    w.end = from;
+                }
                 match self.sign_window(st, id) {
                     Ok(Some(op)) => published.push(op),
                     Ok(None) => {}
