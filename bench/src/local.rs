@@ -6,10 +6,17 @@ use fieldsync::{Node, NodeConfig};
 
 use crate::stats::{rate, Samples};
 
-/// Opens a node; `encrypt` off gives the unencrypted path.
+/// Opens a node; `encrypt` off gives the unencrypted path. No snapshot operations: these
+/// figures are about individually signed operations (section 9 measures snapshots).
 pub fn open(dir: &std::path::Path, encrypt: bool) -> Node {
+    open_with(dir, |cfg| cfg.encrypt = encrypt)
+}
+
+/// Opens a node with the configuration `f` makes of the defaults (snapshots off).
+pub fn open_with(dir: &std::path::Path, f: impl FnOnce(&mut NodeConfig)) -> Node {
     let mut cfg = NodeConfig::new(dir);
-    cfg.encrypt = encrypt;
+    cfg.publish_snapshot_every = 0;
+    f(&mut cfg);
     Node::open(cfg).expect("open node")
 }
 

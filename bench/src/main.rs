@@ -6,6 +6,7 @@
 //! ```text
 //! fieldsync-bench [--quick] [--out BENCHMARKS.md] [--cdylib PATH] [--size-bench PATH]
 //! fieldsync-bench catchup|write|ingest|verify|ed25519 N    # one figure, printed only
+//! fieldsync-bench history [EDITS]                          # section 9 alone, printed
 //! ```
 //!
 //! `--quick` divides every operation count by 10 (a smoke run; do not publish its figures).
@@ -15,6 +16,7 @@
 mod child;
 mod compare;
 mod cpu;
+mod history;
 mod idle;
 mod instructions;
 mod local;
@@ -206,6 +208,30 @@ fn main() {
         println!(
             "{}",
             instructions::child(std::path::Path::new(dir), std::path::Path::new(wire))
+        );
+        return;
+    }
+    if raw.get(1).map(String::as_str) == Some("history") {
+        // Section 9's figures alone, printed: `fieldsync-bench history [EDITS]`.
+        let edits = raw.get(2).and_then(|v| v.parse().ok()).unwrap_or(100_000);
+        let rt = runtime();
+        let j = rt.block_on(history::join(edits, 1));
+        println!(
+            "join of {} edits: {:?}; transferred {} B, snapshot {} B; disk {} -> {} B, \
+             joiner {} B",
+            j.edits,
+            j.elapsed,
+            j.transferred,
+            j.snapshot_bytes,
+            j.disk_before,
+            j.disk_after,
+            j.disk_joiner
+        );
+        let (t, n) = rt.block_on(history::burst(edits, Duration::from_millis(10)));
+        println!(
+            "burst of {edits} edits: {:?} = {:.0} edits/s in {n} operations",
+            t,
+            rate(edits, t)
         );
         return;
     }
@@ -593,6 +619,91 @@ fn main() {
             ms(am_bulk),
             fs_bulk.as_secs_f64() / am_bulk.as_secs_f64().max(1e-9)
         ),
+    ));
+
+    step("9. history cost: join by snapshot, compaction, coalesced burst (issue #28)");
+    let mut joins = Vec::new();
+    for (edits, per_op) in [(10_000, 1), (100_000, 1), (1_000_000, 100)] {
+        let j = rt.block_on(history::join(n(edits), per_op));
+        rows.push(Row::info(
+            format!(
+                "9. join by snapshot, {} edits of history ({} ops): time; bytes transferred / \
+                 snapshot operation",
+                j.edits, j.ops
+            ),
+            format!(
+                "{} ; {:.0} KB / {:.0} KB = {:.2}x",
+                ms(j.elapsed),
+                j.transferred as f64 / 1e3,
+                j.snapshot_bytes as f64 / 1e3,
+                j.transferred as f64 / j.snapshot_bytes.max(1) as f64
+            ),
+        ));
+        joins.push(j);
+    }
+    let j100 = &joins[1];
+    rows.push(Row::at_most(
+        format!("9. join by snapshot, {} edits, time", j100.edits),
+        ms(j100.elapsed),
+        "< 0.3 s",
+        j100.elapsed.as_secs_f64() * args.scale as f64,
+        0.3,
+    ));
+    rows.push(Row::at_most(
+        format!(
+            "9. join by snapshot, {} edits, transferred / snapshot",
+            j100.edits
+        ),
+        format!(
+            "{:.2}x",
+            j100.transferred as f64 / j100.snapshot_bytes.max(1) as f64
+        ),
+        "<= 2x",
+        j100.transferred as f64 / j100.snapshot_bytes.max(1) as f64,
+        2.0,
+    ));
+    rows.push(Row::info(
+        format!(
+            "9. disk per edit, {} one-character edits: writer before compaction / joiner",
+            j100.edits
+        ),
+        format!(
+            "{:.0} B / {:.1} B",
+            j100.disk_before as f64 / j100.edits as f64,
+            j100.disk_joiner as f64 / j100.edits as f64
+        ),
+    ));
+    rows.push(Row::at_most(
+        format!(
+            "9. disk per edit after compaction (retention: keep since snapshot, then VACUUM), {} \
+             edits",
+            j100.edits
+        ),
+        format!("{:.1} B", j100.disk_after as f64 / j100.edits as f64),
+        "< 100 B",
+        j100.disk_after as f64 / j100.edits as f64,
+        100.0,
+    ));
+    let burst_n = n(100_000);
+    let (burst, burst_ops) = rt.block_on(history::burst(burst_n, Duration::from_millis(10)));
+    let burst_rate = rate(burst_n, burst);
+    rows.push(Row::at_least(
+        format!(
+            "9. live burst A -> B, {burst_n} one-character edits, coalescing window 10 ms \
+             ({burst_ops} operations)"
+        ),
+        ops(burst_rate),
+        ">= 20,000 edits/s",
+        burst_rate,
+        20_000.0,
+    ));
+    rows.push(Row::at_most(
+        "9. per edit written + delivered + applied, coalesced burst vs plain Loro \
+         (export/import, section 7)",
+        format!("{:.1}x plain Loro's time", loro_rate / burst_rate),
+        "<= 3x",
+        loro_rate / burst_rate,
+        3.0,
     ));
 
     println!();

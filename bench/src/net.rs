@@ -10,7 +10,7 @@ use crate::stats::Samples;
 
 const DEADLINE: Duration = Duration::from_secs(600);
 
-async fn online(node: &Node) {
+pub(crate) async fn online(node: &Node) {
     node.start_network(NetworkConfig::loopback(0))
         .await
         .expect("start network");
@@ -56,7 +56,7 @@ fn role(thread: &str) -> String {
 }
 
 /// Polls until `b` holds as many operations of `id` as `a`, or panics after the deadline.
-async fn until_caught_up(a: &Document, b: &Node, id: DocumentId) {
+pub(crate) async fn until_caught_up(a: &Document, b: &Node, id: DocumentId) {
     let want = a.op_count().expect("count");
     let deadline = Instant::now() + DEADLINE;
     loop {
@@ -72,7 +72,7 @@ async fn until_caught_up(a: &Document, b: &Node, id: DocumentId) {
     }
 }
 
-fn assert_same(a: &Document, b: &Node) {
+pub(crate) fn assert_same(a: &Document, b: &Node) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let theirs = b
