@@ -324,6 +324,37 @@ impl Document {
         off_thread(self.shutdown.clone(), move || Ok(self.inner.can_read()?)).await
     }
 
+    /// Publishes a snapshot of this document now: its state, signed and encrypted like an
+    /// edit. Devices that join later, or are far behind, fetch it and what follows it
+    /// instead of the whole history. Returns its number in this device's snapshot log, or
+    /// `null`/`nil` when there is nothing to cover yet or an operation waits for its key.
+    ///
+    /// Errors: `NotAllowed` (this device is not a writer), `InvalidArgument` (the state is
+    /// above the size limit), `NotFound` (deleted), `Storage`, `Closed`.
+    pub async fn publish_snapshot(self: Arc<Self>) -> Result<Option<u32>, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
+            Ok(self.inner.publish_snapshot()?)
+        })
+        .await
+    }
+
+    /// Deletes the operations of this document the latest snapshot covers, as far as
+    /// `retention` allows, in one transaction (a crash keeps all of them or none). Returns
+    /// how many were deleted. The content and sync are unaffected; history views before
+    /// the snapshot lose those versions. `Node.reclaimSpace` returns the space to the file
+    /// system.
+    ///
+    /// Errors: `NotFound` (deleted), `Storage`, `Closed`.
+    pub async fn compact(
+        self: Arc<Self>,
+        retention: crate::history::Retention,
+    ) -> Result<u64, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
+            Ok(self.inner.compact(retention.into())?)
+        })
+        .await
+    }
+
     /// Number of operations held for this document (all authors).
     ///
     /// Errors: `NotFound` (deleted), `Storage`, `Closed`.

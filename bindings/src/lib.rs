@@ -34,6 +34,7 @@ mod document;
 mod error;
 mod events;
 mod guard;
+mod history;
 mod join;
 mod key_store;
 mod logger;
@@ -52,6 +53,7 @@ pub use document::{
 pub use error::FieldSyncError;
 pub use events::{ChangeOrigin, EventSubscription, FieldSyncEvent};
 pub use guard::{guard, guard_async, off_thread};
+pub use history::{NodeOptions, Retention};
 pub use join::{JoinRefusal, JoinRequestState};
 pub use key_store::DeviceKeyStore;
 pub use logger::{set_logger, FieldSyncLogger, LogLevel};

@@ -8,6 +8,7 @@ use crate::document::Document;
 use crate::error::FieldSyncError;
 use crate::events::EventSubscription;
 use crate::guard::{guard_async, off_thread};
+use crate::history::NodeOptions;
 use crate::key_store::{DeviceKeyStore, KeyStoreAdapter};
 use crate::network::{NetworkInfo, NetworkOptions, PeerAddress};
 use crate::validate;
@@ -143,14 +144,19 @@ impl Node {
     /// - `Storage`: the directory cannot be created or the database cannot be opened
     ///   (unwritable, corrupt, written by a newer FieldSync).
     /// - `Crypto`: the key store failed or returned a key that is not 32 bytes.
-    #[uniffi::constructor(default(key_store = None))]
+    ///
+    /// `options` (default: every edit signed on its own, a snapshot every 10,000
+    /// operations, the whole history kept) sets coalescing, snapshots and retention.
+    #[uniffi::constructor(default(key_store = None, options = None))]
     pub async fn open(
         data_dir: String,
         key_store: Option<Arc<dyn DeviceKeyStore>>,
+        options: Option<NodeOptions>,
     ) -> Result<Arc<Self>, FieldSyncError> {
         off_thread(CancellationToken::new(), move || {
             let dir = validate::data_dir(&data_dir)?;
             let mut config = fieldsync::NodeConfig::new(dir);
+            options.unwrap_or_default().apply(&mut config);
             // Kotlin and Swift strings index UTF-16 code units.
             config.text_unit = fieldsync::TextUnit::Utf16;
             config.key_store = key_store
@@ -328,6 +334,18 @@ impl Node {
     /// Errors: `Storage`, `Closed`.
     pub async fn flush(self: Arc<Self>) -> Result<(), FieldSyncError> {
         off_thread(self.shutdown.clone(), move || Ok(self.live()?.flush()?)).await
+    }
+
+    /// Gives the database pages that deletions and `Document.compact` freed back to the
+    /// file system (SQLite's VACUUM: it rewrites the whole file, so run it rarely, e.g.
+    /// after a compaction, never on the UI thread's critical path).
+    ///
+    /// Errors: `Storage`, `Closed`.
+    pub async fn reclaim_space(self: Arc<Self>) -> Result<(), FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
+            Ok(self.live()?.reclaim_space()?)
+        })
+        .await
     }
 
     /// Shuts the node down: flushes, ends every event subscription, releases the data

@@ -329,6 +329,11 @@ uint64_t uniffi_fieldsync_ffi_fn_method_document_add_relay(uint64_t ptr, RustBuf
 uint64_t uniffi_fieldsync_ffi_fn_method_document_can_read(uint64_t ptr
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_COMPACT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_COMPACT
+uint64_t uniffi_fieldsync_ffi_fn_method_document_compact(uint64_t ptr, RustBuffer retention
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_ID
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_ID
 RustBuffer uniffi_fieldsync_ffi_fn_method_document_id(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -372,6 +377,11 @@ uint64_t uniffi_fieldsync_ffi_fn_method_document_pending_ops(uint64_t ptr
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_PUBLISH_EPHEMERAL
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_PUBLISH_EPHEMERAL
 uint64_t uniffi_fieldsync_ffi_fn_method_document_publish_ephemeral(uint64_t ptr, RustBuffer payload
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_PUBLISH_SNAPSHOT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_PUBLISH_SNAPSHOT
+uint64_t uniffi_fieldsync_ffi_fn_method_document_publish_snapshot(uint64_t ptr
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_REMOVE_MEMBER
@@ -876,7 +886,7 @@ void uniffi_fieldsync_ffi_fn_free_node(uint64_t handle, RustCallStatus *_Nonnull
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_CONSTRUCTOR_NODE_OPEN
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_CONSTRUCTOR_NODE_OPEN
-uint64_t uniffi_fieldsync_ffi_fn_constructor_node_open(RustBuffer data_dir, RustBuffer key_store
+uint64_t uniffi_fieldsync_ffi_fn_constructor_node_open(RustBuffer data_dir, RustBuffer key_store, RustBuffer options
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_IMPORT_SNAPSHOT
@@ -957,6 +967,11 @@ uint64_t uniffi_fieldsync_ffi_fn_method_node_open_document(uint64_t ptr, RustBuf
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_PENDING_OPS
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_PENDING_OPS
 uint64_t uniffi_fieldsync_ffi_fn_method_node_pending_ops(uint64_t ptr
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_RECLAIM_SPACE
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_RECLAIM_SPACE
+uint64_t uniffi_fieldsync_ffi_fn_method_node_reclaim_space(uint64_t ptr
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_REVOKE_INVITES
@@ -1330,6 +1345,12 @@ uint16_t uniffi_fieldsync_ffi_checksum_method_document_can_read(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_COMPACT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_COMPACT
+uint16_t uniffi_fieldsync_ffi_checksum_method_document_compact(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_ID
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_ID
 uint16_t uniffi_fieldsync_ffi_checksum_method_document_id(void
@@ -1381,6 +1402,12 @@ uint16_t uniffi_fieldsync_ffi_checksum_method_document_pending_ops(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_PUBLISH_EPHEMERAL
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_PUBLISH_EPHEMERAL
 uint16_t uniffi_fieldsync_ffi_checksum_method_document_publish_ephemeral(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_PUBLISH_SNAPSHOT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_PUBLISH_SNAPSHOT
+uint16_t uniffi_fieldsync_ffi_checksum_method_document_publish_snapshot(void
     
 );
 #endif
@@ -1957,6 +1984,12 @@ uint16_t uniffi_fieldsync_ffi_checksum_method_node_open_document(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_PENDING_OPS
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_PENDING_OPS
 uint16_t uniffi_fieldsync_ffi_checksum_method_node_pending_ops(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_RECLAIM_SPACE
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_RECLAIM_SPACE
+uint16_t uniffi_fieldsync_ffi_checksum_method_node_reclaim_space(void
     
 );
 #endif

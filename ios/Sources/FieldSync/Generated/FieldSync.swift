@@ -1370,6 +1370,17 @@ public protocol DocumentProtocol: AnyObject, Sendable {
     func canRead() async throws  -> Bool
     
     /**
+     * Deletes the operations of this document the latest snapshot covers, as far as
+     * `retention` allows, in one transaction (a crash keeps all of them or none). Returns
+     * how many were deleted. The content and sync are unaffected; history views before
+     * the snapshot lose those versions. `Node.reclaimSpace` returns the space to the file
+     * system.
+     *
+     * Errors: `NotFound` (deleted), `Storage`, `Closed`.
+     */
+    func compact(retention: Retention) async throws  -> UInt64
+    
+    /**
      * The document id (64 hex characters); share it (or an invite) to let others join.
      */
     func id()  -> String
@@ -1432,6 +1443,17 @@ public protocol DocumentProtocol: AnyObject, Sendable {
      * `Closed`.
      */
     func publishEphemeral(payload: Data) async throws 
+    
+    /**
+     * Publishes a snapshot of this document now: its state, signed and encrypted like an
+     * edit. Devices that join later, or are far behind, fetch it and what follows it
+     * instead of the whole history. Returns its number in this device's snapshot log, or
+     * `null`/`nil` when there is nothing to cover yet or an operation waits for its key.
+     *
+     * Errors: `NotAllowed` (this device is not a writer), `InvalidArgument` (the state is
+     * above the size limit), `NotFound` (deleted), `Storage`, `Closed`.
+     */
+    func publishSnapshot() async throws  -> UInt32?
     
     /**
      * Removes a device from the group; the document key changes, so the removed device
@@ -1766,6 +1788,32 @@ open func canRead()async throws  -> Bool  {
 }
     
     /**
+     * Deletes the operations of this document the latest snapshot covers, as far as
+     * `retention` allows, in one transaction (a crash keeps all of them or none). Returns
+     * how many were deleted. The content and sync are unaffected; history views before
+     * the snapshot lose those versions. `Node.reclaimSpace` returns the space to the file
+     * system.
+     *
+     * Errors: `NotFound` (deleted), `Storage`, `Closed`.
+     */
+open func compact(retention: Retention)async throws  -> UInt64  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_document_compact(
+                        self.uniffiCloneHandle(),FfiConverterTypeRetention_lower(retention)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_u64,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_u64,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_u64,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_u64,
+            liftFunc: FfiConverterUInt64.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
+}
+    
+    /**
      * The document id (64 hex characters); share it (or an invite) to let others join.
      */
 open func id() -> String  {
@@ -1938,6 +1986,32 @@ open func publishEphemeral(payload: Data)async throws   {
             freeFunc: ffi_fieldsync_ffi_rust_future_free_void,
             cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_void,
             liftFunc: { $0 },
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
+}
+    
+    /**
+     * Publishes a snapshot of this document now: its state, signed and encrypted like an
+     * edit. Devices that join later, or are far behind, fetch it and what follows it
+     * instead of the whole history. Returns its number in this device's snapshot log, or
+     * `null`/`nil` when there is nothing to cover yet or an operation waits for its key.
+     *
+     * Errors: `NotAllowed` (this device is not a writer), `InvalidArgument` (the state is
+     * above the size limit), `NotFound` (deleted), `Storage`, `Closed`.
+     */
+open func publishSnapshot()async throws  -> UInt32?  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_document_publish_snapshot(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterOptionUInt32.lift,
             errorHandler: FfiConverterTypeFieldSyncError_lift
         )
 }
@@ -4349,6 +4423,15 @@ public protocol NodeProtocol: AnyObject, Sendable {
     func pendingOps() async throws  -> [PendingOp]
     
     /**
+     * Gives the database pages that deletions and `Document.compact` freed back to the
+     * file system (SQLite's VACUUM: it rewrites the whole file, so run it rarely, e.g.
+     * after a compaction, never on the UI thread's critical path).
+     *
+     * Errors: `Storage`, `Closed`.
+     */
+    func reclaimSpace() async throws 
+    
+    /**
      * Revokes every invite issued for `document`: devices holding one can no longer join by
      * request (members already added stay). Returns how many were live.
      *
@@ -4498,12 +4581,15 @@ open class Node: NodeProtocol, @unchecked Sendable {
      * - `Storage`: the directory cannot be created or the database cannot be opened
      * (unwritable, corrupt, written by a newer FieldSync).
      * - `Crypto`: the key store failed or returned a key that is not 32 bytes.
+     *
+     * `options` (default: every edit signed on its own, a snapshot every 10,000
+     * operations, the whole history kept) sets coalescing, snapshots and retention.
      */
-public static func `open`(dataDir: String, keyStore: DeviceKeyStore? = nil)async throws  -> Node  {
+public static func `open`(dataDir: String, keyStore: DeviceKeyStore? = nil, options: NodeOptions? = nil)async throws  -> Node  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
-                uniffi_fieldsync_ffi_fn_constructor_node_open(FfiConverterString.lower(dataDir),FfiConverterOptionTypeDeviceKeyStore.lower(keyStore)
+                uniffi_fieldsync_ffi_fn_constructor_node_open(FfiConverterString.lower(dataDir),FfiConverterOptionTypeDeviceKeyStore.lower(keyStore),FfiConverterOptionTypeNodeOptions.lower(options)
                 )
             },
             pollFunc: ffi_fieldsync_ffi_rust_future_poll_u64,
@@ -4867,6 +4953,30 @@ open func pendingOps()async throws  -> [PendingOp]  {
             freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
             cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
             liftFunc: FfiConverterSequenceTypePendingOp.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
+}
+    
+    /**
+     * Gives the database pages that deletions and `Document.compact` freed back to the
+     * file system (SQLite's VACUUM: it rewrites the whole file, so run it rarely, e.g.
+     * after a compaction, never on the UI thread's critical path).
+     *
+     * Errors: `Storage`, `Closed`.
+     */
+open func reclaimSpace()async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_node_reclaim_space(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_void,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_void,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_void,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_void,
+            liftFunc: { $0 },
             errorHandler: FfiConverterTypeFieldSyncError_lift
         )
 }
@@ -6150,6 +6260,97 @@ public func FfiConverterTypeNetworkOptions_lift(_ buf: RustBuffer) throws -> Net
 #endif
 public func FfiConverterTypeNetworkOptions_lower(_ value: NetworkOptions) -> RustBuffer {
     return FfiConverterTypeNetworkOptions.lower(value)
+}
+
+
+/**
+ * Settings of a node beyond its data directory (`Node.open`'s `options`).
+ */
+public struct NodeOptions: Equatable, Hashable {
+    /**
+     * Consecutive local edits of a document within this many milliseconds become one
+     * signed operation (fewer signatures, writes and messages while typing). 0 (the
+     * default) stores every edit before the call returns. With a window, an edit is
+     * durable once its window is signed, at the latest this long later or at
+     * `Node.flush`: a crash loses at most the open window. 10-50 ms suits live typing.
+     */
+    public var coalesceWindowMs: UInt32
+    /**
+     * A writer publishes a snapshot of a document after this many operations since the
+     * last one it published or received (0: only on `Document.publishSnapshot`). New and
+     * far-behind devices fetch the snapshot and what follows it, not the whole history.
+     */
+    public var publishSnapshotEvery: UInt32
+    /**
+     * Which operations a snapshot covers this node keeps.
+     */
+    public var retention: Retention?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Consecutive local edits of a document within this many milliseconds become one
+         * signed operation (fewer signatures, writes and messages while typing). 0 (the
+         * default) stores every edit before the call returns. With a window, an edit is
+         * durable once its window is signed, at the latest this long later or at
+         * `Node.flush`: a crash loses at most the open window. 10-50 ms suits live typing.
+         */coalesceWindowMs: UInt32 = UInt32(0), 
+        /**
+         * A writer publishes a snapshot of a document after this many operations since the
+         * last one it published or received (0: only on `Document.publishSnapshot`). New and
+         * far-behind devices fetch the snapshot and what follows it, not the whole history.
+         */publishSnapshotEvery: UInt32 = UInt32(10000), 
+        /**
+         * Which operations a snapshot covers this node keeps.
+         */retention: Retention? = nil) {
+        self.coalesceWindowMs = coalesceWindowMs
+        self.publishSnapshotEvery = publishSnapshotEvery
+        self.retention = retention
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension NodeOptions: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeNodeOptions: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> NodeOptions {
+        return
+            try NodeOptions(
+                coalesceWindowMs: FfiConverterUInt32.read(from: &buf), 
+                publishSnapshotEvery: FfiConverterUInt32.read(from: &buf), 
+                retention: FfiConverterOptionTypeRetention.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: NodeOptions, into buf: inout [UInt8]) {
+        FfiConverterUInt32.write(value.coalesceWindowMs, into: &buf)
+        FfiConverterUInt32.write(value.publishSnapshotEvery, into: &buf)
+        FfiConverterOptionTypeRetention.write(value.retention, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNodeOptions_lift(_ buf: RustBuffer) throws -> NodeOptions {
+    return try FfiConverterTypeNodeOptions.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNodeOptions_lower(_ value: NodeOptions) -> RustBuffer {
+    return FfiConverterTypeNodeOptions.lower(value)
 }
 
 
@@ -7992,6 +8193,98 @@ public func FfiConverterTypePathSegment_lower(_ value: PathSegment) -> RustBuffe
 
 
 /**
+ * Which document operations a node keeps once a snapshot covers them. Membership, roles
+ * and keys are always kept.
+ */
+
+public enum Retention: Equatable, Hashable {
+    
+    /**
+     * Keep every operation: the whole history stays (the default).
+     */
+    case keepAll
+    /**
+     * Keep the operations received in the last `days` days.
+     */
+    case keepDays(
+        /**
+         * Days to keep.
+         */days: UInt32
+    )
+    /**
+     * Keep only what follows the latest snapshot: the smallest database.
+     */
+    case keepSinceSnapshot
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension Retention: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRetention: FfiConverterRustBuffer {
+    typealias SwiftType = Retention
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Retention {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .keepAll
+        
+        case 2: return .keepDays(days: try FfiConverterUInt32.read(from: &buf)
+        )
+        
+        case 3: return .keepSinceSnapshot
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: Retention, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .keepAll:
+            writeInt(&buf, Int32(1))
+        
+        
+        case let .keepDays(days):
+            writeInt(&buf, Int32(2))
+            FfiConverterUInt32.write(days, into: &buf)
+            
+        
+        case .keepSinceSnapshot:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRetention_lift(_ buf: RustBuffer) throws -> Retention {
+    return try FfiConverterTypeRetention.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRetention_lower(_ value: Retention) -> RustBuffer {
+    return FfiConverterTypeRetention.lower(value)
+}
+
+
+
+/**
  * What a device may do in a document.
  */
 
@@ -8712,6 +9005,30 @@ fileprivate struct FfiConverterOptionTypeNetworkOptions: FfiConverterRustBuffer 
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeNodeOptions: FfiConverterRustBuffer {
+    typealias SwiftType = NodeOptions?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeNodeOptions.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeNodeOptions.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeSyncStatus: FfiConverterRustBuffer {
     typealias SwiftType = SyncStatus?
 
@@ -8848,6 +9165,30 @@ fileprivate struct FfiConverterOptionTypeLogLevel: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeLogLevel.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeRetention: FfiConverterRustBuffer {
+    typealias SwiftType = Retention?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeRetention.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeRetention.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -9268,6 +9609,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_ffi_checksum_method_document_can_read() != 36904) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_fieldsync_ffi_checksum_method_document_compact() != 17873) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_fieldsync_ffi_checksum_method_document_id() != 8483) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -9293,6 +9637,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_document_publish_ephemeral() != 39515) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_document_publish_snapshot() != 8433) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_document_remove_member() != 34763) {
@@ -9583,6 +9930,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_ffi_checksum_method_node_pending_ops() != 14647) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_fieldsync_ffi_checksum_method_node_reclaim_space() != 57942) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_fieldsync_ffi_checksum_method_node_revoke_invites() != 14437) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -9610,7 +9960,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_ffi_checksum_method_syncstatussubscription_next() != 29960) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_constructor_node_open() != 25754) {
+    if (uniffi_fieldsync_ffi_checksum_constructor_node_open() != 60530) {
         return InitializationResult.apiChecksumMismatch
     }
 

@@ -755,6 +755,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_document_can_read(
     ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_document_compact(
+    ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_document_id(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_document_invite(
@@ -772,6 +774,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_fieldsync_ffi_checksum_method_document_pending_ops(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_document_publish_ephemeral(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_document_publish_snapshot(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_document_remove_member(
     ): Int
@@ -965,6 +969,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_node_pending_ops(
     ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_node_reclaim_space(
+    ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_node_revoke_invites(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_node_rotate_store_key(
@@ -1019,6 +1025,8 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_fieldsync_ffi_fn_method_document_can_read(`ptr`: Long,
     ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_document_compact(`ptr`: Long,`retention`: RustBuffer.ByValue,
+    ): Long
     external fun uniffi_fieldsync_ffi_fn_method_document_id(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_method_document_invite(`ptr`: Long,
@@ -1036,6 +1044,8 @@ internal object UniffiLib {
     external fun uniffi_fieldsync_ffi_fn_method_document_pending_ops(`ptr`: Long,
     ): Long
     external fun uniffi_fieldsync_ffi_fn_method_document_publish_ephemeral(`ptr`: Long,`payload`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_document_publish_snapshot(`ptr`: Long,
     ): Long
     external fun uniffi_fieldsync_ffi_fn_method_document_remove_member(`ptr`: Long,`authorId`: RustBuffer.ByValue,
     ): Long
@@ -1237,7 +1247,7 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_fieldsync_ffi_fn_free_node(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_fieldsync_ffi_fn_constructor_node_open(`dataDir`: RustBuffer.ByValue,`keyStore`: RustBuffer.ByValue,
+    external fun uniffi_fieldsync_ffi_fn_constructor_node_open(`dataDir`: RustBuffer.ByValue,`keyStore`: RustBuffer.ByValue,`options`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_fieldsync_ffi_fn_method_node_import_snapshot(`ptr`: Long,`snapshot`: RustBuffer.ByValue,
     ): Long
@@ -1270,6 +1280,8 @@ internal object UniffiLib {
     external fun uniffi_fieldsync_ffi_fn_method_node_open_document(`ptr`: Long,`id`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_fieldsync_ffi_fn_method_node_pending_ops(`ptr`: Long,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_node_reclaim_space(`ptr`: Long,
     ): Long
     external fun uniffi_fieldsync_ffi_fn_method_node_revoke_invites(`ptr`: Long,`document`: RustBuffer.ByValue,
     ): Long
@@ -3089,6 +3101,17 @@ public interface DocumentInterface {
     suspend fun `canRead`(): kotlin.Boolean
     
     /**
+     * Deletes the operations of this document the latest snapshot covers, as far as
+     * `retention` allows, in one transaction (a crash keeps all of them or none). Returns
+     * how many were deleted. The content and sync are unaffected; history views before
+     * the snapshot lose those versions. `Node.reclaimSpace` returns the space to the file
+     * system.
+     *
+     * Errors: `NotFound` (deleted), `Storage`, `Closed`.
+     */
+    suspend fun `compact`(`retention`: Retention): kotlin.ULong
+    
+    /**
      * The document id (64 hex characters); share it (or an invite) to let others join.
      */
     fun `id`(): kotlin.String
@@ -3151,6 +3174,17 @@ public interface DocumentInterface {
      * `Closed`.
      */
     suspend fun `publishEphemeral`(`payload`: kotlin.ByteArray)
+    
+    /**
+     * Publishes a snapshot of this document now: its state, signed and encrypted like an
+     * edit. Devices that join later, or are far behind, fetch it and what follows it
+     * instead of the whole history. Returns its number in this device's snapshot log, or
+     * `null`/`nil` when there is nothing to cover yet or an operation waits for its key.
+     *
+     * Errors: `NotAllowed` (this device is not a writer), `InvalidArgument` (the state is
+     * above the size limit), `NotFound` (deleted), `Storage`, `Closed`.
+     */
+    suspend fun `publishSnapshot`(): kotlin.UInt?
     
     /**
      * Removes a device from the group; the document key changes, so the removed device
@@ -3557,6 +3591,37 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
 
     
     /**
+     * Deletes the operations of this document the latest snapshot covers, as far as
+     * `retention` allows, in one transaction (a crash keeps all of them or none). Returns
+     * how many were deleted. The content and sync are unaffected; history views before
+     * the snapshot lose those versions. `Node.reclaimSpace` returns the space to the file
+     * system.
+     *
+     * Errors: `NotFound` (deleted), `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `compact`(`retention`: Retention) : kotlin.ULong {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_document_compact(
+                uniffiHandle,
+                
+        FfiConverterTypeRetention.lower(`retention`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_u64(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_u64(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_u64(future) },
+        // lift function
+        { FfiConverterULong.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
+    }
+
+    
+    /**
      * The document id (64 hex characters); share it (or an invite) to let others join.
      */override fun `id`(): kotlin.String {
             return FfiConverterString.lift(
@@ -3767,6 +3832,36 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
         // lift function
         { },
         
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Publishes a snapshot of this document now: its state, signed and encrypted like an
+     * edit. Devices that join later, or are far behind, fetch it and what follows it
+     * instead of the whole history. Returns its number in this device's snapshot log, or
+     * `null`/`nil` when there is nothing to cover yet or an operation waits for its key.
+     *
+     * Errors: `NotAllowed` (this device is not a writer), `InvalidArgument` (the state is
+     * above the size limit), `NotFound` (deleted), `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `publishSnapshot`() : kotlin.UInt? {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_document_publish_snapshot(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterOptionalUInt.lift(it) },
         // Error FFI converter
         FieldSyncException.ErrorHandler,
     )
@@ -7088,6 +7183,15 @@ public interface NodeInterface {
     suspend fun `pendingOps`(): List<PendingOp>
     
     /**
+     * Gives the database pages that deletions and `Document.compact` freed back to the
+     * file system (SQLite's VACUUM: it rewrites the whole file, so run it rarely, e.g.
+     * after a compaction, never on the UI thread's critical path).
+     *
+     * Errors: `Storage`, `Closed`.
+     */
+    suspend fun `reclaimSpace`()
+    
+    /**
      * Revokes every invite issued for `document`: devices holding one can no longer join by
      * request (members already added stay). Returns how many were live.
      *
@@ -7703,6 +7807,35 @@ open class Node: Disposable, AutoCloseable, NodeInterface
 
     
     /**
+     * Gives the database pages that deletions and `Document.compact` freed back to the
+     * file system (SQLite's VACUUM: it rewrites the whole file, so run it rarely, e.g.
+     * after a compaction, never on the UI thread's critical path).
+     *
+     * Errors: `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `reclaimSpace`() {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_node_reclaim_space(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
+    }
+
+    
+    /**
      * Revokes every invite issued for `document`: devices holding one can no longer join by
      * request (members already added stay). Returns how many were live.
      *
@@ -7925,14 +8058,18 @@ open class Node: Disposable, AutoCloseable, NodeInterface
      * - `Storage`: the directory cannot be created or the database cannot be opened
      * (unwritable, corrupt, written by a newer FieldSync).
      * - `Crypto`: the key store failed or returned a key that is not 32 bytes.
+     *
+     * `options` (default: every edit signed on its own, a snapshot every 10,000
+     * operations, the whole history kept) sets coalescing, snapshots and retention.
      */
     @Throws(FieldSyncException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
-     suspend fun `open`(`dataDir`: kotlin.String, `keyStore`: DeviceKeyStore? = null) : Node {
+     suspend fun `open`(`dataDir`: kotlin.String, `keyStore`: DeviceKeyStore? = null, `options`: NodeOptions? = null) : Node {
         return uniffiRustCallAsync(
         UniffiLib.uniffi_fieldsync_ffi_fn_constructor_node_open(
         FfiConverterString.lower(`dataDir`),
-        FfiConverterOptionalTypeDeviceKeyStore.lower(`keyStore`),),
+        FfiConverterOptionalTypeDeviceKeyStore.lower(`keyStore`),
+        FfiConverterOptionalTypeNodeOptions.lower(`options`),),
         { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_u64(future, callback, continuation) },
         { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_u64(future, continuation) },
         { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_u64(future) },
@@ -9179,6 +9316,67 @@ public object FfiConverterTypeNetworkOptions: FfiConverterRustBuffer<NetworkOpti
             FfiConverterSequenceTypePeerAddress.write(value.`bootstrap`, buf)
             FfiConverterBoolean.write(value.`mdns`, buf)
             FfiConverterOptionalString.write(value.`relayUrl`, buf)
+    }
+}
+
+
+
+/**
+ * Settings of a node beyond its data directory (`Node.open`'s `options`).
+ */
+data class NodeOptions (
+    /**
+     * Consecutive local edits of a document within this many milliseconds become one
+     * signed operation (fewer signatures, writes and messages while typing). 0 (the
+     * default) stores every edit before the call returns. With a window, an edit is
+     * durable once its window is signed, at the latest this long later or at
+     * `Node.flush`: a crash loses at most the open window. 10-50 ms suits live typing.
+     */
+    var `coalesceWindowMs`: kotlin.UInt = 0u 
+    , 
+    /**
+     * A writer publishes a snapshot of a document after this many operations since the
+     * last one it published or received (0: only on `Document.publishSnapshot`). New and
+     * far-behind devices fetch the snapshot and what follows it, not the whole history.
+     */
+    var `publishSnapshotEvery`: kotlin.UInt = 10000u 
+    , 
+    /**
+     * Which operations a snapshot covers this node keeps.
+     */
+    var `retention`: Retention? = null 
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeNodeOptions: FfiConverterRustBuffer<NodeOptions> {
+    override fun read(buf: ByteBuffer): NodeOptions {
+        return NodeOptions(
+            FfiConverterUInt.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterOptionalTypeRetention.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: NodeOptions) = (
+            FfiConverterUInt.allocationSize(value.`coalesceWindowMs`) +
+            FfiConverterUInt.allocationSize(value.`publishSnapshotEvery`) +
+            FfiConverterOptionalTypeRetention.allocationSize(value.`retention`)
+    )
+
+    override fun write(value: NodeOptions, buf: ByteBuffer) {
+            FfiConverterUInt.write(value.`coalesceWindowMs`, buf)
+            FfiConverterUInt.write(value.`publishSnapshotEvery`, buf)
+            FfiConverterOptionalTypeRetention.write(value.`retention`, buf)
     }
 }
 
@@ -11346,6 +11544,109 @@ public object FfiConverterTypePathSegment : FfiConverterRustBuffer<PathSegment>{
 
 
 /**
+ * Which document operations a node keeps once a snapshot covers them. Membership, roles
+ * and keys are always kept.
+ */
+sealed class Retention {
+    
+    /**
+     * Keep every operation: the whole history stays (the default).
+     */
+    object KeepAll : Retention()
+    
+    
+    /**
+     * Keep the operations received in the last `days` days.
+     */
+    data class KeepDays(
+        /**
+         * Days to keep.
+         */
+        val `days`: kotlin.UInt) : Retention()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Keep only what follows the latest snapshot: the smallest database.
+     */
+    object KeepSinceSnapshot : Retention()
+    
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRetention : FfiConverterRustBuffer<Retention>{
+    override fun read(buf: ByteBuffer): Retention {
+        return when(buf.getInt()) {
+            1 -> Retention.KeepAll
+            2 -> Retention.KeepDays(
+                FfiConverterUInt.read(buf),
+                )
+            3 -> Retention.KeepSinceSnapshot
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: Retention): ULong = when(value) {
+        is Retention.KeepAll -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is Retention.KeepDays -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterUInt.allocationSize(value.`days`)
+            )
+        }
+        is Retention.KeepSinceSnapshot -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+    }
+
+    override fun write(value: Retention, buf: ByteBuffer) {
+        when(value) {
+            is Retention.KeepAll -> {
+                buf.putInt(1)
+                Unit
+            }
+            is Retention.KeepDays -> {
+                buf.putInt(2)
+                FfiConverterUInt.write(value.`days`, buf)
+                Unit
+            }
+            is Retention.KeepSinceSnapshot -> {
+                buf.putInt(3)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
  * What a device may do in a document.
  */
 
@@ -12092,6 +12393,38 @@ public object FfiConverterOptionalTypeNetworkOptions: FfiConverterRustBuffer<Net
 /**
  * @suppress
  */
+public object FfiConverterOptionalTypeNodeOptions: FfiConverterRustBuffer<NodeOptions?> {
+    override fun read(buf: ByteBuffer): NodeOptions? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeNodeOptions.read(buf)
+    }
+
+    override fun allocationSize(value: NodeOptions?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeNodeOptions.allocationSize(value)
+        }
+    }
+
+    override fun write(value: NodeOptions?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeNodeOptions.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalTypeSyncStatus: FfiConverterRustBuffer<SyncStatus?> {
     override fun read(buf: ByteBuffer): SyncStatus? {
         if (buf.get().toInt() == 0) {
@@ -12274,6 +12607,38 @@ public object FfiConverterOptionalTypeLogLevel: FfiConverterRustBuffer<LogLevel?
         } else {
             buf.put(1)
             FfiConverterTypeLogLevel.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeRetention: FfiConverterRustBuffer<Retention?> {
+    override fun read(buf: ByteBuffer): Retention? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeRetention.read(buf)
+    }
+
+    override fun allocationSize(value: Retention?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeRetention.allocationSize(value)
+        }
+    }
+
+    override fun write(value: Retention?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeRetention.write(value, buf)
         }
     }
 }
