@@ -77,6 +77,8 @@ pub async fn execute(node: &Node, cmd: &NodeCommand, json: bool, created: bool) 
             ..
         }) => c.doc_edit(id, text, *insert, value.as_deref().unwrap_or_default()),
         NodeCommand::Doc(DocCommand::Delete { id }) => c.doc_delete(id),
+        NodeCommand::Doc(DocCommand::Snapshot { id }) => c.doc_snapshot(id),
+        NodeCommand::Doc(DocCommand::Compact { id, keep_days }) => c.doc_compact(id, *keep_days),
         NodeCommand::Doc(DocCommand::Get { id, path }) => c.doc_get(id, path),
         NodeCommand::Doc(DocCommand::Set {
             id, path, value, ..
@@ -409,6 +411,62 @@ impl Exec<'_> {
         Ok(o)
     }
 
+    fn doc_snapshot(&self, id: &str) -> Result<Output> {
+        let doc = find(self.node, id)?;
+        let seq = doc.publish_snapshot()?;
+        self.node.flush()?;
+        let covered = doc.op_count()?;
+        if self.json {
+            return Output::json(&json!({
+                "document": doc.id().to_string(),
+                "snapshot": seq,
+                "covers_ops": covered,
+            }));
+        }
+        let mut o = Output::default();
+        o.line(match seq {
+            Some(seq) => format!(
+                "published snapshot {seq} of document {} (covers {covered} operations)",
+                doc.id()
+            ),
+            None => format!(
+                "no snapshot of document {}: nothing to cover yet, or an operation waits for \
+                 its key",
+                doc.id()
+            ),
+        });
+        Ok(o)
+    }
+
+    fn doc_compact(&self, id: &str, keep_days: Option<u32>) -> Result<Output> {
+        let doc = find(self.node, id)?;
+        let retention = match keep_days {
+            Some(days) => fieldsync::Retention::KeepDays(days),
+            None => fieldsync::Retention::KeepSinceSnapshot,
+        };
+        let dir = &self.node.config().data_dir;
+        let before = files_bytes(dir);
+        let pruned = doc.compact(retention)?;
+        self.node.reclaim_space()?;
+        let after = files_bytes(dir);
+        if self.json {
+            return Output::json(&json!({
+                "document": doc.id().to_string(),
+                "pruned": pruned,
+                "data_bytes_before": before,
+                "data_bytes_after": after,
+            }));
+        }
+        let mut o = Output::default();
+        o.line(format!(
+            "pruned {pruned} operations of document {}; data directory {} -> {} bytes",
+            doc.id(),
+            before,
+            after
+        ));
+        Ok(o)
+    }
+
     fn doc_delete(&self, id: &str) -> Result<Output> {
         let doc = find(self.node, id)?;
         self.node.delete_document(doc.id())?;
@@ -730,4 +788,18 @@ impl Exec<'_> {
         }
         Ok(o)
     }
+}
+
+/// Bytes of the files directly in `dir` (the database, its WAL, keys).
+fn files_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(std::result::Result::ok)
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
 }

@@ -142,6 +142,24 @@ pub enum DocCommand {
         /// The snapshot file (`fieldsync doc export`, or a plain Loro program's).
         file: std::path::PathBuf,
     },
+    /// Publish a snapshot of a document: its state, signed and encrypted like an edit.
+    /// Devices that join later, or are far behind, fetch it and the operations after it
+    /// instead of the whole history (a node also publishes one every 10,000 operations).
+    Snapshot {
+        /// Document id (full hex or a unique prefix).
+        id: String,
+    },
+    /// Delete the operations of a document that its latest snapshot covers (by default all
+    /// of them; with --keep-days, those received more than DAYS days ago), then give the
+    /// freed space back to the file system. Content and sync are unaffected; history
+    /// views before the snapshot lose those versions.
+    Compact {
+        /// Document id (full hex or a unique prefix).
+        id: String,
+        /// Keep the operations received in the last DAYS days.
+        #[arg(long, value_name = "DAYS")]
+        keep_days: Option<u32>,
+    },
     /// Delete a document on this node (content, log, outbox). Peers keep their copies; a
     /// tombstone keeps sync from bringing it back here.
     Delete {
