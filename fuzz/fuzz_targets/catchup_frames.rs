@@ -70,7 +70,7 @@ fn kind_of(i: usize) -> LogKind {
 fn other(kind: LogKind) -> LogKind {
     match kind {
         LogKind::Delta => LogKind::Control,
-        LogKind::Control => LogKind::Delta,
+        LogKind::Control | LogKind::Snapshot => LogKind::Delta,
     }
 }
 

@@ -172,6 +172,21 @@ fn main() {
         c.put_mode("invite_parse", "cbor", 1, &cbor);
     }
 
+    // snapshot_body: a body with two covered logs, and one with none.
+    {
+        use fieldsync::internals::snapshot::encode;
+        let covers = [
+            (enc.author(), 41, p2panda_core::Hash::digest(b"a")),
+            (
+                AuthorId::from(key.verifying_key()),
+                3,
+                p2panda_core::Hash::digest(b"b"),
+            ),
+        ];
+        c.put("snapshot_body", "two-logs", &encode(&covers, &[1, 2, 3, 4]));
+        c.put("snapshot_body", "no-logs", &encode(&[], &[0]));
+    }
+
     // peer_messages: gossip of each kind, raw and as signed content, heights, vectors.
     let mut vv = VersionVector::new();
     vv.set(AuthorId::from(key.verifying_key()), 41);
