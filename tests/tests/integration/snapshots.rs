@@ -1,5 +1,6 @@
 //! Snapshot operations, joins by snapshot and compaction (see `core/src/replica/snapshot.rs`):
-//! a pruned node and an unpruned one serve a joiner the snapshot and what follows it; a
+//! a pruned node and an unpruned one serve a joiner (and a device at an old version) the
+//! snapshot and what follows it; a
 //! forged or inconsistent snapshot is refused with a typed error; SIGKILL during compaction
 //! loses nothing.
 
@@ -44,18 +45,31 @@ fn incoming_from(events: &mut fieldsync::EventStream, peer: fieldsync::AuthorId)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pruned_and_an_unpruned_node_converge_with_a_third_that_joins_by_snapshot() {
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let (a, b, c) = (
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (a, b, c, d) = (
         open_node(dirs[0].path()),
         open_node(dirs[1].path()),
         open_node(dirs[2].path()),
+        open_node(dirs[3].path()),
     );
     let doc = a.create_document().unwrap();
     let id = doc.id();
     doc.add_member(&b.key_bundle().unwrap()).unwrap();
     doc.add_member(&c.key_bundle().unwrap()).unwrap();
+    doc.add_member(&d.key_bundle().unwrap()).unwrap();
     fill(&doc, 0, 1500);
     exchange(&a, &b, id);
+    // D holds an old version: the control operations and the first 400 updates.
+    for op in a.operations(id).unwrap() {
+        let decoded =
+            fieldsync::internals::operation::decode_operation(&op, 1 << 24, 1 << 24).unwrap();
+        let kind = decoded.header.extensions.kind;
+        if kind == LogKind::Control || (kind == LogKind::Delta && decoded.header.seq_num < 400) {
+            d.ingest(&op).unwrap();
+        }
+    }
+    let old_version = d.document(id).unwrap().to_json().unwrap();
+    assert!(old_version.contains("399") && !old_version.contains("400"));
     let seq = doc.publish_snapshot().unwrap();
     assert_eq!(seq, Some(0), "A's first snapshot");
     fill(&doc, 1500, 20);
@@ -96,6 +110,19 @@ async fn a_pruned_and_an_unpruned_node_converge_with_a_third_that_joins_by_snaps
     );
     let doc_c = c.document(id).unwrap();
     assert_eq!(c.replay_json(id).unwrap(), want);
+    // D, at an old version, catches up from the pruned node too.
+    go_online(&d).await;
+    d.add_peer(PeerAddr {
+        node: b.author(),
+        addrs: info_b.addrs.clone(),
+    })
+    .await
+    .unwrap();
+    wait_until("D catches up from the pruned node", CONNECT, || {
+        json_of(&d, id) == want
+    })
+    .await;
+    assert_eq!(d.replay_json(id).unwrap(), want);
 
     // All three edit; the unpruned node joins; everyone converges.
     let info_a = go_online(&a).await;
@@ -123,7 +150,7 @@ async fn a_pruned_and_an_unpruned_node_converge_with_a_third_that_joins_by_snaps
             && json_of(&c, id) == first
     })
     .await;
-    for n in [&a, &b, &c] {
+    for n in [&a, &b, &c, &d] {
         n.stop_network().await.unwrap();
     }
 }
