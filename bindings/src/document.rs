@@ -355,7 +355,8 @@ impl Document {
         .await
     }
 
-    /// Number of operations held for this document (all authors).
+    /// Number of operations in this document's history (all authors), counting those a
+    /// snapshot covers that this node does not hold.
     ///
     /// Errors: `NotFound` (deleted), `Storage`, `Closed`.
     pub async fn op_count(self: Arc<Self>) -> Result<u64, FieldSyncError> {

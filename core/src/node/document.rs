@@ -237,7 +237,8 @@ impl Document {
         self.replica.version_vector(self.id)
     }
 
-    /// Number of operations held for this document (all authors, all logs).
+    /// Number of operations in this document's history (update operations of all
+    /// authors), counting those a snapshot covers that this node does not hold.
     pub fn op_count(&self) -> Result<u64, DocumentError> {
         self.replica.op_count(self.id)
     }

@@ -1422,7 +1422,8 @@ public protocol DocumentProtocol: AnyObject, Sendable {
     func myRole() async throws  -> Role?
     
     /**
-     * Number of operations held for this document (all authors).
+     * Number of operations in this document's history (all authors), counting those a
+     * snapshot covers that this node does not hold.
      *
      * Errors: `NotFound` (deleted), `Storage`, `Closed`.
      */
@@ -1923,7 +1924,8 @@ open func myRole()async throws  -> Role?  {
 }
     
     /**
-     * Number of operations held for this document (all authors).
+     * Number of operations in this document's history (all authors), counting those a
+     * snapshot covers that this node does not hold.
      *
      * Errors: `NotFound` (deleted), `Storage`, `Closed`.
      */
@@ -9630,7 +9632,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_ffi_checksum_method_document_my_role() != 19206) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_document_op_count() != 12139) {
+    if (uniffi_fieldsync_ffi_checksum_method_document_op_count() != 58290) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_document_pending_ops() != 59906) {

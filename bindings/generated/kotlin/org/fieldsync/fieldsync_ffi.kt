@@ -3153,7 +3153,8 @@ public interface DocumentInterface {
     suspend fun `myRole`(): Role?
     
     /**
-     * Number of operations held for this document (all authors).
+     * Number of operations in this document's history (all authors), counting those a
+     * snapshot covers that this node does not hold.
      *
      * Errors: `NotFound` (deleted), `Storage`, `Closed`.
      */
@@ -3757,7 +3758,8 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
 
     
     /**
-     * Number of operations held for this document (all authors).
+     * Number of operations in this document's history (all authors), counting those a
+     * snapshot covers that this node does not hold.
      *
      * Errors: `NotFound` (deleted), `Storage`, `Closed`.
      */
