@@ -109,7 +109,7 @@ pub mod net {
     pub use crate::net::DEFAULT_NETWORK_ID;
 }
 
-/// Decodes a catch-up heights page (`fieldsync/catchup/3`) as both sides do. Returns the
+/// Decodes a catch-up heights page (`fieldsync/catchup/4`) as both sides do. Returns the
 /// number of logs listed, or `None` when the page is refused.
 pub fn catchup_heights(bytes: &[u8]) -> Option<usize> {
     crate::net::catchup::decode_page(bytes, |_, _, _, _| {}).ok()

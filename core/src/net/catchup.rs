@@ -1,5 +1,5 @@
 //! Catch-up sync between two nodes for one document, over a QUIC stream of p2panda-net's
-//! endpoint (protocol `fieldsync/catchup/3`).
+//! endpoint (protocol `fieldsync/catchup/4`).
 //!
 //! 1. The initiator names the document (a 32-byte frame). The responder answers with the
 //!    same id if it serves the document to this peer, or with an empty frame (refusal: it
@@ -52,7 +52,7 @@ use crate::wire::fork::{self, MAX_PROOF_BYTES};
 use crate::wire::operation::encode_wire;
 
 /// ALPN of the catch-up protocol.
-pub const CATCHUP_PROTOCOL: &[u8] = b"fieldsync/catchup/3";
+pub const CATCHUP_PROTOCOL: &[u8] = b"fieldsync/catchup/4";
 /// Operations read from the store per batch while sending.
 const BATCH: u32 = 1000;
 /// Bytes of frames the sender gathers before writing them to the stream at once.

@@ -312,7 +312,7 @@ fn catchup_frames(c: &Corpus) {
         }
         out
     };
-    // A raw stream (`fieldsync/catchup/3`): the empty proofs frame, pages, the empty page,
+    // A raw stream (`fieldsync/catchup/4`): the empty proofs frame, pages, the empty page,
     // the count, the operation frames, the empty frame.
     let stream = |ours: u8, max_frame: u32, pages: &[Vec<u8>], ops: &[Vec<u8>]| {
         let mut out = vec![ours];
