@@ -20,6 +20,7 @@
 
 #![warn(missing_docs)]
 
+pub mod attachment;
 mod codec;
 mod device_keys;
 mod envelope;

@@ -2,6 +2,7 @@
 //! authentication (signatures checked in batches), operation bodies, and the invite codec.
 //! Pure functions over bytes; no state, no I/O.
 
+pub mod attachment;
 pub mod body;
 mod error;
 pub mod fork;
