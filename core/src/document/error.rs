@@ -48,6 +48,15 @@ pub enum DocumentError {
     /// again by an admin or through an invite.
     #[error("this device's identity is used by another device: writes to document {0} refused")]
     IdentityCloned(DocumentId),
+    /// The attachment is not (or not yet wholly) on this device, or its stored bytes do
+    /// not check out; nothing was returned.
+    #[error("attachment {id} unavailable: {reason}")]
+    AttachmentUnavailable {
+        /// The attachment's id (hex).
+        id: String,
+        /// Why.
+        reason: String,
+    },
     /// A membership or encryption step failed (bad key bundle, unknown member, ...).
     #[error("encryption: {0}")]
     Encryption(#[from] CryptoError),

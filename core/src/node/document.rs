@@ -248,6 +248,32 @@ impl Document {
         self.replica.pending_count(self.id)
     }
 
+    /// Adds `bytes` as an attachment of this document (a photo, an audio note, a PDF):
+    /// end-to-end encrypted with a key of its own, stored as a file beside the database.
+    /// Returns its reference, a string to put in any map or list of the document; members
+    /// who read the reference can read the attachment with [`crate::Node::read_attachment`].
+    ///
+    /// # Errors
+    /// `NotAllowed` unless this device is a writer; `InvalidArgument` above
+    /// `NodeConfig::max_attachment_bytes` (default 100 MB).
+    pub fn add_attachment(&self, bytes: &[u8], media_type: &str) -> Result<String, DocumentError> {
+        self.add_attachment_from(bytes, bytes.len() as u64, media_type)
+    }
+
+    /// [`Document::add_attachment`] reading `size` bytes from `input` (a file, say), a chunk
+    /// at a time: memory does not grow with the attachment.
+    pub fn add_attachment_from(
+        &self,
+        input: impl std::io::Read,
+        size: u64,
+        media_type: &str,
+    ) -> Result<String, DocumentError> {
+        Ok(self
+            .replica
+            .add_attachment(self.id, size, input, media_type)?
+            .encode())
+    }
+
     /// Publishes a snapshot operation of this document now: its state, signed and
     /// encrypted like an edit. Devices that join later, or are far behind, fetch it and the
     /// operations after it instead of the whole history (see also

@@ -80,7 +80,9 @@ impl Error {
             Error::Store(StoreError::Busy(_)) => K::Busy,
             Error::Store(_) => K::Storage,
             Error::Document(d) => match d {
-                DocumentError::NotFound(_) => K::NotFound,
+                DocumentError::NotFound(_) | DocumentError::AttachmentUnavailable { .. } => {
+                    K::NotFound
+                }
                 DocumentError::OutOfBounds { .. }
                 | DocumentError::InvalidArgument(_)
                 | DocumentError::ContainerDeleted => K::InvalidArgument,

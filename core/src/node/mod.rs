@@ -118,6 +118,25 @@ impl Node {
         Ok(doc)
     }
 
+    /// The content of the attachment `reference` names (from
+    /// [`Document::add_attachment`], read from a document).
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a string that is no reference; `AttachmentUnavailable` when the
+    /// attachment is not wholly on this device, or its stored chunks do not check out.
+    pub fn read_attachment(&self, reference: &str) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.read_attachment_to(reference, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Node::read_attachment`] into `out`, a chunk at a time. Returns the bytes written.
+    pub fn read_attachment_to(&self, reference: &str, out: impl std::io::Write) -> Result<u64> {
+        let r = crate::wire::attachment::AttachmentRef::parse(reference)
+            .map_err(|e| DocumentError::InvalidArgument(e.to_string()))?;
+        Ok(self.replica.read_attachment(&r, out)?)
+    }
+
     /// Gives the database pages that deletions and `Document::compact` freed back to the
     /// file system (SQLite's `VACUUM`). It rewrites the whole file: run it rarely (after a
     /// compaction, say), not after every edit.

@@ -54,6 +54,8 @@ pub struct NodeConfig {
     /// (at the latest the window's length later, or at `Node::flush`): a crash loses at
     /// most the open window. 10-50 ms suits live typing.
     pub coalesce_window: std::time::Duration,
+    /// Largest attachment accepted, in bytes (added here or fetched). Default 100 MB.
+    pub max_attachment_bytes: u64,
 }
 
 /// Which document operations a node keeps once a snapshot covers them. Control operations
@@ -89,6 +91,7 @@ impl NodeConfig {
             publish_snapshot_every: 10_000,
             retention: Retention::KeepAll,
             coalesce_window: std::time::Duration::ZERO,
+            max_attachment_bytes: 100 * 1000 * 1000,
         }
     }
 }

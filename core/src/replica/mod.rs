@@ -6,6 +6,7 @@
 //! ([`membership`], [`keyring`]) and direct sessions ([`direct`]) are its parts. The network
 //! layer holds a `Weak<Replica>`; the public facade (`crate::node`) holds an `Arc`.
 
+pub(crate) mod attachments;
 pub(crate) mod authz;
 pub(crate) mod batch;
 pub(crate) mod cloning;

@@ -213,6 +213,18 @@ const MIGRATIONS: &[&str] = &[
         hash     BLOB NOT NULL,
         PRIMARY KEY (document, kind, author)
     ) WITHOUT ROWID;",
+    // 12: attachments (see store/attachments.rs): the manifest of each attachment this node
+    //     holds or fetches, which chunks of it are held, and the document it came with. The
+    //     encrypted chunks themselves are files in `attachments/`, not rows.
+    "CREATE TABLE attachments (
+        id         BLOB PRIMARY KEY,
+        document   BLOB NOT NULL,
+        manifest   BLOB NOT NULL,
+        have       BLOB NOT NULL,
+        complete   INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX attachments_by_document ON attachments (document);",
 ];
 
 /// The newest schema version this build knows.

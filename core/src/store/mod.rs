@@ -4,6 +4,7 @@
 //! from it. Every write helper takes a [`tx::Tx`] (a savepoint, or one statement inside an
 //! enclosing transaction): nothing writes outside one. Reads take a `&Connection`.
 
+pub mod attachments;
 pub mod bases;
 mod checkpoint;
 pub mod cipher;

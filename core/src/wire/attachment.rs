@@ -38,7 +38,7 @@ pub struct Manifest {
 impl Manifest {
     /// The attachment's id: the BLAKE3 of the encoded manifest.
     pub fn id(&self) -> Hash {
-        Hash::digest(&self.encode())
+        Hash::digest(self.encode())
     }
 
     /// Encodes the manifest.

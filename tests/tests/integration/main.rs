@@ -5,6 +5,7 @@
 //! Long fault and load variants are `#[ignore]`d and run with `make reliability`.
 
 mod at_rest;
+mod attachments;
 mod authorization;
 mod batch;
 mod coalesce;

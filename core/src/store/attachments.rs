@@ -1,0 +1,145 @@
+//! Attachments on disk (migration 12): a row per attachment (its manifest, which chunks are
+//! held, whether all are) and a file of its encrypted chunks at their offsets in
+//! `<data dir>/attachments/<id>.fsa` (0600 in a 0700 directory). Content stays out of
+//! SQLite: a 50 MB photo is written and read in chunks, never as one value.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use p2panda_core::Hash;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::base::ids::DocumentId;
+use crate::store::tx::Tx;
+use crate::store::{now_millis, private_dir, StoreError};
+use crate::wire::attachment::Manifest;
+
+/// Folder of attachment files inside the data directory.
+pub const DIR: &str = "attachments";
+
+/// An attachment's row.
+#[derive(Clone, Debug)]
+pub struct AttachmentRow {
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// One bit per chunk: held (checked against the manifest) or not.
+    pub have: Vec<u8>,
+    /// Every chunk is held.
+    pub complete: bool,
+}
+
+impl AttachmentRow {
+    /// Whether chunk `index` is held.
+    pub fn has(&self, index: u32) -> bool {
+        self.have
+            .get(index as usize / 8)
+            .is_some_and(|b| b & (1 << (index % 8)) != 0)
+    }
+
+    /// Encrypted bytes held.
+    pub fn bytes_held(&self) -> u64 {
+        (0..self.manifest.chunks.len() as u32)
+            .filter(|i| self.has(*i))
+            .map(|i| u64::from(self.manifest.cipher_len(i)))
+            .sum()
+    }
+}
+
+/// A bitmap of `count` chunks, all held or none.
+pub fn bitmap(count: usize, all: bool) -> Vec<u8> {
+    let mut bits = vec![if all { 0xFF } else { 0 }; count.div_ceil(8)];
+    if all && !count.is_multiple_of(8) {
+        if let Some(last) = bits.last_mut() {
+            *last = (1u8 << (count % 8)) - 1;
+        }
+    }
+    bits
+}
+
+/// The folder of attachment files of the database at `db_path`, created 0700.
+pub fn folder(db_path: &Path) -> Result<PathBuf, StoreError> {
+    let dir = db_path
+        .parent()
+        .map(|p| p.join(DIR))
+        .ok_or_else(|| StoreError::Corrupt("the database has no folder".into()))?;
+    private_dir(&dir)?;
+    Ok(dir)
+}
+
+/// The file of an attachment's encrypted chunks.
+pub fn file_of(folder: &Path, id: &Hash) -> PathBuf {
+    folder.join(format!("{}.fsa", id.to_hex()))
+}
+
+/// Records an attachment (replacing nothing: an id already held keeps its row).
+pub fn insert(
+    tx: &Tx<'_>,
+    id: &Hash,
+    document: DocumentId,
+    manifest: &Manifest,
+    complete: bool,
+) -> Result<bool, StoreError> {
+    let have = bitmap(manifest.chunks.len(), complete);
+    Ok(tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO attachments (id, document, manifest, have, complete, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![
+            id.as_bytes(),
+            document.as_bytes(),
+            manifest.encode(),
+            have,
+            complete,
+            now_millis()
+        ])?
+        == 1)
+}
+
+/// An attachment's row, if held.
+pub fn get(conn: &Connection, id: &Hash) -> Result<Option<AttachmentRow>, StoreError> {
+    let row = conn
+        .prepare_cached("SELECT manifest, have, complete FROM attachments WHERE id = ?1")?
+        .query_row([id.as_bytes()], |r| {
+            Ok((
+                r.get::<_, Vec<u8>>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, bool>(2)?,
+            ))
+        })
+        .optional()?;
+    row.map(|(m, have, complete)| {
+        Ok(AttachmentRow {
+            manifest: Manifest::decode(&m).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            have,
+            complete,
+        })
+    })
+    .transpose()
+}
+
+/// Reads encrypted chunk `index` from the attachment's file.
+pub fn read_chunk(
+    folder: &Path,
+    id: &Hash,
+    manifest: &Manifest,
+    index: u32,
+) -> Result<Vec<u8>, StoreError> {
+    let mut file = std::fs::File::open(file_of(folder, id))?;
+    file.seek(SeekFrom::Start(manifest.cipher_offset(index)))?;
+    let mut buf = vec![0; manifest.cipher_len(index) as usize];
+    file.read_exact(&mut buf)?;
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bitmap_marks_exactly_its_chunks() {
+        assert_eq!(bitmap(10, true), vec![0xFF, 0x03]);
+        assert_eq!(bitmap(8, true), vec![0xFF]);
+        assert_eq!(bitmap(3, false), vec![0]);
+    }
+}
