@@ -324,6 +324,25 @@ impl Document {
         off_thread(self.shutdown.clone(), move || Ok(self.inner.can_read()?)).await
     }
 
+    /// Adds `bytes` (a photo, an audio note, a PDF) as an attachment of this document:
+    /// end-to-end encrypted with a key of its own and stored as a file beside the database.
+    /// Returns its reference, a string to put in any map or list of the document; members
+    /// read it back with `Node.readAttachment`.
+    ///
+    /// Errors: `NotAllowed` (this device is not a writer), `InvalidArgument` (above the
+    /// 100 MB limit, or a media type over 255 bytes), `NotFound` (deleted), `Storage`,
+    /// `Closed`.
+    pub async fn add_attachment(
+        self: Arc<Self>,
+        bytes: Vec<u8>,
+        media_type: String,
+    ) -> Result<String, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
+            Ok(self.inner.add_attachment(&bytes, &media_type)?)
+        })
+        .await
+    }
+
     /// Publishes a snapshot of this document now: its state, signed and encrypted like an
     /// edit. Devices that join later, or are far behind, fetch it and what follows it
     /// instead of the whole history. Returns its number in this device's snapshot log, or

@@ -336,6 +336,22 @@ impl Node {
         off_thread(self.shutdown.clone(), move || Ok(self.live()?.flush()?)).await
     }
 
+    /// The content of the attachment `reference` names (a string from
+    /// `Document.addAttachment`, read from a document). Every stored chunk is checked
+    /// before it is returned.
+    ///
+    /// Errors: `InvalidArgument` (not a reference), `NotFound` (the attachment is not, or
+    /// not wholly, on this device, or its stored bytes are damaged), `Storage`, `Closed`.
+    pub async fn read_attachment(
+        self: Arc<Self>,
+        reference: String,
+    ) -> Result<Vec<u8>, FieldSyncError> {
+        off_thread(self.shutdown.clone(), move || {
+            Ok(self.live()?.read_attachment(&reference)?)
+        })
+        .await
+    }
+
     /// Gives the database pages that deletions and `Document.compact` freed back to the
     /// file system (SQLite's VACUUM: it rewrites the whole file, so run it rarely, e.g.
     /// after a compaction, never on the UI thread's critical path).

@@ -309,6 +309,11 @@ uint64_t uniffi_fieldsync_ffi_fn_clone_document(uint64_t handle, RustCallStatus 
 void uniffi_fieldsync_ffi_fn_free_document(uint64_t handle, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_ADD_ATTACHMENT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_ADD_ATTACHMENT
+uint64_t uniffi_fieldsync_ffi_fn_method_document_add_attachment(uint64_t ptr, RustBuffer bytes, RustBuffer media_type
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_ADD_MEMBER
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_DOCUMENT_ADD_MEMBER
 uint64_t uniffi_fieldsync_ffi_fn_method_document_add_member(uint64_t ptr, RustBuffer key_bundle
@@ -969,6 +974,11 @@ uint64_t uniffi_fieldsync_ffi_fn_method_node_open_document(uint64_t ptr, RustBuf
 uint64_t uniffi_fieldsync_ffi_fn_method_node_pending_ops(uint64_t ptr
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_READ_ATTACHMENT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_READ_ATTACHMENT
+uint64_t uniffi_fieldsync_ffi_fn_method_node_read_attachment(uint64_t ptr, RustBuffer reference
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_RECLAIM_SPACE
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_RECLAIM_SPACE
 uint64_t uniffi_fieldsync_ffi_fn_method_node_reclaim_space(uint64_t ptr
@@ -1318,6 +1328,12 @@ uint16_t uniffi_fieldsync_ffi_checksum_func_compare_versions(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_FUNC_SET_LOGGER
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_FUNC_SET_LOGGER
 uint16_t uniffi_fieldsync_ffi_checksum_func_set_logger(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_ADD_ATTACHMENT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_DOCUMENT_ADD_ATTACHMENT
+uint16_t uniffi_fieldsync_ffi_checksum_method_document_add_attachment(void
     
 );
 #endif
@@ -1984,6 +2000,12 @@ uint16_t uniffi_fieldsync_ffi_checksum_method_node_open_document(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_PENDING_OPS
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_PENDING_OPS
 uint16_t uniffi_fieldsync_ffi_checksum_method_node_pending_ops(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_READ_ATTACHMENT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_READ_ATTACHMENT
+uint16_t uniffi_fieldsync_ffi_checksum_method_node_read_attachment(void
     
 );
 #endif

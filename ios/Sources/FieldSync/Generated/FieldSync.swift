@@ -1335,6 +1335,18 @@ public func FfiConverterTypeDeviceKeyStore_lower(_ value: DeviceKeyStore) -> UIn
 public protocol DocumentProtocol: AnyObject, Sendable {
     
     /**
+     * Adds `bytes` (a photo, an audio note, a PDF) as an attachment of this document:
+     * end-to-end encrypted with a key of its own and stored as a file beside the database.
+     * Returns its reference, a string to put in any map or list of the document; members
+     * read it back with `Node.readAttachment`.
+     *
+     * Errors: `NotAllowed` (this device is not a writer), `InvalidArgument` (above the
+     * 100 MB limit, or a media type over 255 bytes), `NotFound` (deleted), `Storage`,
+     * `Closed`.
+     */
+    func addAttachment(bytes: Data, mediaType: String) async throws  -> String
+    
+    /**
      * Adds a device to the document's group from its key bundle (see `Node.keyBundle`).
      * The new member can read the whole history. Returns the member's author id.
      *
@@ -1692,6 +1704,33 @@ open class Document: DocumentProtocol, @unchecked Sendable {
 
     
 
+    
+    /**
+     * Adds `bytes` (a photo, an audio note, a PDF) as an attachment of this document:
+     * end-to-end encrypted with a key of its own and stored as a file beside the database.
+     * Returns its reference, a string to put in any map or list of the document; members
+     * read it back with `Node.readAttachment`.
+     *
+     * Errors: `NotAllowed` (this device is not a writer), `InvalidArgument` (above the
+     * 100 MB limit, or a media type over 255 bytes), `NotFound` (deleted), `Storage`,
+     * `Closed`.
+     */
+open func addAttachment(bytes: Data, mediaType: String)async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_document_add_attachment(
+                        self.uniffiCloneHandle(),FfiConverterData.lower(bytes),FfiConverterString.lower(mediaType)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
+}
     
     /**
      * Adds a device to the document's group from its key bundle (see `Node.keyBundle`).
@@ -4425,6 +4464,16 @@ public protocol NodeProtocol: AnyObject, Sendable {
     func pendingOps() async throws  -> [PendingOp]
     
     /**
+     * The content of the attachment `reference` names (a string from
+     * `Document.addAttachment`, read from a document). Every stored chunk is checked
+     * before it is returned.
+     *
+     * Errors: `InvalidArgument` (not a reference), `NotFound` (the attachment is not, or
+     * not wholly, on this device, or its stored bytes are damaged), `Storage`, `Closed`.
+     */
+    func readAttachment(reference: String) async throws  -> Data
+    
+    /**
      * Gives the database pages that deletions and `Document.compact` freed back to the
      * file system (SQLite's VACUUM: it rewrites the whole file, so run it rarely, e.g.
      * after a compaction, never on the UI thread's critical path).
@@ -4955,6 +5004,31 @@ open func pendingOps()async throws  -> [PendingOp]  {
             freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
             cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
             liftFunc: FfiConverterSequenceTypePendingOp.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
+}
+    
+    /**
+     * The content of the attachment `reference` names (a string from
+     * `Document.addAttachment`, read from a document). Every stored chunk is checked
+     * before it is returned.
+     *
+     * Errors: `InvalidArgument` (not a reference), `NotFound` (the attachment is not, or
+     * not wholly, on this device, or its stored bytes are damaged), `Storage`, `Closed`.
+     */
+open func readAttachment(reference: String)async throws  -> Data  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_node_read_attachment(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(reference)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterData.lift,
             errorHandler: FfiConverterTypeFieldSyncError_lift
         )
 }
@@ -9599,6 +9673,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_ffi_checksum_func_set_logger() != 41005) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_fieldsync_ffi_checksum_method_document_add_attachment() != 64073) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_fieldsync_ffi_checksum_method_document_add_member() != 2908) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -9930,6 +10007,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_node_pending_ops() != 14647) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_node_read_attachment() != 12168) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_node_reclaim_space() != 57942) {

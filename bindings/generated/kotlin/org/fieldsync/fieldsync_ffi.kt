@@ -747,6 +747,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_func_set_logger(
     ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_document_add_attachment(
+    ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_document_add_member(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_document_add_member_as(
@@ -969,6 +971,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_node_pending_ops(
     ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_node_read_attachment(
+    ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_node_reclaim_space(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_node_revoke_invites(
@@ -1017,6 +1021,8 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_fieldsync_ffi_fn_free_document(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_fieldsync_ffi_fn_method_document_add_attachment(`ptr`: Long,`bytes`: RustBuffer.ByValue,`mediaType`: RustBuffer.ByValue,
+    ): Long
     external fun uniffi_fieldsync_ffi_fn_method_document_add_member(`ptr`: Long,`keyBundle`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_fieldsync_ffi_fn_method_document_add_member_as(`ptr`: Long,`keyBundle`: RustBuffer.ByValue,`role`: RustBuffer.ByValue,
@@ -1280,6 +1286,8 @@ internal object UniffiLib {
     external fun uniffi_fieldsync_ffi_fn_method_node_open_document(`ptr`: Long,`id`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_fieldsync_ffi_fn_method_node_pending_ops(`ptr`: Long,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_node_read_attachment(`ptr`: Long,`reference`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_fieldsync_ffi_fn_method_node_reclaim_space(`ptr`: Long,
     ): Long
@@ -3066,6 +3074,18 @@ public object FfiConverterTypeDeviceKeyStore: FfiConverter<DeviceKeyStore, Long>
 public interface DocumentInterface {
     
     /**
+     * Adds `bytes` (a photo, an audio note, a PDF) as an attachment of this document:
+     * end-to-end encrypted with a key of its own and stored as a file beside the database.
+     * Returns its reference, a string to put in any map or list of the document; members
+     * read it back with `Node.readAttachment`.
+     *
+     * Errors: `NotAllowed` (this device is not a writer), `InvalidArgument` (above the
+     * 100 MB limit, or a media type over 255 bytes), `NotFound` (deleted), `Storage`,
+     * `Closed`.
+     */
+    suspend fun `addAttachment`(`bytes`: kotlin.ByteArray, `mediaType`: kotlin.String): kotlin.String
+    
+    /**
      * Adds a device to the document's group from its key bundle (see `Node.keyBundle`).
      * The new member can read the whole history. Returns the member's author id.
      *
@@ -3472,6 +3492,39 @@ open class Document: Disposable, AutoCloseable, DocumentInterface
         return uniffiRustCall() { status ->
             UniffiLib.uniffi_fieldsync_ffi_fn_clone_document(handle, status)
         }
+    }
+
+    
+    /**
+     * Adds `bytes` (a photo, an audio note, a PDF) as an attachment of this document:
+     * end-to-end encrypted with a key of its own and stored as a file beside the database.
+     * Returns its reference, a string to put in any map or list of the document; members
+     * read it back with `Node.readAttachment`.
+     *
+     * Errors: `NotAllowed` (this device is not a writer), `InvalidArgument` (above the
+     * 100 MB limit, or a media type over 255 bytes), `NotFound` (deleted), `Storage`,
+     * `Closed`.
+     */
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `addAttachment`(`bytes`: kotlin.ByteArray, `mediaType`: kotlin.String) : kotlin.String {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_document_add_attachment(
+                uniffiHandle,
+                
+        FfiConverterByteArray.lower(`bytes`),
+        FfiConverterString.lower(`mediaType`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterString.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
     }
 
     
@@ -7185,6 +7238,16 @@ public interface NodeInterface {
     suspend fun `pendingOps`(): List<PendingOp>
     
     /**
+     * The content of the attachment `reference` names (a string from
+     * `Document.addAttachment`, read from a document). Every stored chunk is checked
+     * before it is returned.
+     *
+     * Errors: `InvalidArgument` (not a reference), `NotFound` (the attachment is not, or
+     * not wholly, on this device, or its stored bytes are damaged), `Storage`, `Closed`.
+     */
+    suspend fun `readAttachment`(`reference`: kotlin.String): kotlin.ByteArray
+    
+    /**
      * Gives the database pages that deletions and `Document.compact` freed back to the
      * file system (SQLite's VACUUM: it rewrites the whole file, so run it rarely, e.g.
      * after a compaction, never on the UI thread's critical path).
@@ -7802,6 +7865,36 @@ open class Node: Disposable, AutoCloseable, NodeInterface
         { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
         // lift function
         { FfiConverterSequenceTypePendingOp.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * The content of the attachment `reference` names (a string from
+     * `Document.addAttachment`, read from a document). Every stored chunk is checked
+     * before it is returned.
+     *
+     * Errors: `InvalidArgument` (not a reference), `NotFound` (the attachment is not, or
+     * not wholly, on this device, or its stored bytes are damaged), `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `readAttachment`(`reference`: kotlin.String) : kotlin.ByteArray {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_node_read_attachment(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`reference`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterByteArray.lift(it) },
         // Error FFI converter
         FieldSyncException.ErrorHandler,
     )
