@@ -78,6 +78,14 @@ pub async fn execute(node: &Node, cmd: &NodeCommand, json: bool, created: bool) 
         }) => c.doc_edit(id, text, *insert, value.as_deref().unwrap_or_default()),
         NodeCommand::Doc(DocCommand::Delete { id }) => c.doc_delete(id),
         NodeCommand::Doc(DocCommand::Snapshot { id }) => c.doc_snapshot(id),
+        NodeCommand::Doc(DocCommand::Attach {
+            id,
+            file,
+            media_type,
+        }) => c.doc_attach(id, file, media_type),
+        NodeCommand::Doc(DocCommand::Attachment { reference, out }) => {
+            c.doc_attachment(reference, out)
+        }
         NodeCommand::Doc(DocCommand::Compact { id, keep_days }) => c.doc_compact(id, *keep_days),
         NodeCommand::Doc(DocCommand::Get { id, path }) => c.doc_get(id, path),
         NodeCommand::Doc(DocCommand::Set {
@@ -408,6 +416,42 @@ impl Exec<'_> {
         }
         let mut o = Output::default();
         o.line(format!("{}", doc.id()));
+        Ok(o)
+    }
+
+    fn doc_attach(&self, id: &str, file: &Path, media_type: &str) -> Result<Output> {
+        let doc = find(self.node, id)?;
+        let input = std::fs::File::open(file)
+            .map_err(|e| CliError::msg(format!("reading {}: {e}", file.display())))?;
+        let size = input
+            .metadata()
+            .map_err(|e| CliError::msg(format!("reading {}: {e}", file.display())))?
+            .len();
+        let reference =
+            doc.add_attachment_from(std::io::BufReader::new(input), size, media_type)?;
+        if self.json {
+            return Output::json(&json!({
+                "document": doc.id().to_string(),
+                "reference": reference,
+                "bytes": size,
+            }));
+        }
+        let mut o = Output::default();
+        o.line(reference);
+        Ok(o)
+    }
+
+    fn doc_attachment(&self, reference: &str, out: &Path) -> Result<Output> {
+        let bytes = self.node.read_attachment(reference)?;
+        write_private(out, &bytes)
+            .map_err(|e| CliError::msg(format!("writing {}: {e}", out.display())))?;
+        if self.json {
+            return Output::json(
+                &json!({ "file": out.display().to_string(), "bytes": bytes.len() }),
+            );
+        }
+        let mut o = Output::default();
+        o.line(format!("wrote {} bytes to {}", bytes.len(), out.display()));
         Ok(o)
     }
 

@@ -142,6 +142,30 @@ pub enum DocCommand {
         /// The snapshot file (`fieldsync doc export`, or a plain Loro program's).
         file: std::path::PathBuf,
     },
+    /// Add FILE as an attachment of a document (end-to-end encrypted, stored beside the
+    /// database) and print its reference: put it in the document with `doc set`, e.g.
+    /// `fieldsync doc set ID photos/0 '"fsatt1:..."'`.
+    Attach {
+        /// Document id (full hex or a unique prefix).
+        id: String,
+        /// The file to attach (read a chunk at a time).
+        file: std::path::PathBuf,
+        /// Its media type.
+        #[arg(
+            long = "type",
+            value_name = "MEDIA_TYPE",
+            default_value = "application/octet-stream"
+        )]
+        media_type: String,
+    },
+    /// Write the content of an attachment (its reference, `fsatt1:...`) to FILE (0600).
+    Attachment {
+        /// The attachment's reference.
+        reference: String,
+        /// The file to write.
+        #[arg(long, value_name = "FILE")]
+        out: std::path::PathBuf,
+    },
     /// Publish a snapshot of a document: its state, signed and encrypted like an edit.
     /// Devices that join later, or are far behind, fetch it and the operations after it
     /// instead of the whole history (a node also publishes one every 10,000 operations).
@@ -333,7 +357,9 @@ impl NodeCommand {
     pub fn with_absolute_paths(mut self) -> std::io::Result<Self> {
         match &mut self {
             NodeCommand::Doc(DocCommand::Export { out: path, .. })
-            | NodeCommand::Doc(DocCommand::Import { file: path }) => {
+            | NodeCommand::Doc(DocCommand::Import { file: path })
+            | NodeCommand::Doc(DocCommand::Attach { file: path, .. })
+            | NodeCommand::Doc(DocCommand::Attachment { out: path, .. }) => {
                 *path = std::path::absolute(&*path)?;
             }
             _ => {}
