@@ -41,6 +41,7 @@ pub use direct::{DirectError, DirectPayload, ReceivedDirect};
 pub use document::{
     Change, ChangeDiff, DocumentError, HistoryEntry, Path, PathSegment, TextUnit, Value, Version,
 };
+pub use net::attachments::AttachmentFetch;
 pub use net::{
     NetError, NetworkConfig, NetworkInfo, PeerAddr, PeerSeen, SyncStatus, DEFAULT_HEADS_INTERVAL,
 };

@@ -15,6 +15,7 @@
 //! on all cores, then stored and applied by the replica, which the network holds as a
 //! `Weak<Replica>`. The network never imports the facade (`crate::node`).
 
+pub(crate) mod attachments;
 mod budget;
 pub mod catchup;
 pub mod config;
@@ -277,6 +278,16 @@ impl Network {
             )
             .await
             .map_err(start_err)?;
+        endpoint
+            .accept(
+                attachments::ATTACHMENT_PROTOCOL,
+                attachments::AttachmentService {
+                    node: weak.clone(),
+                    filter: filter.clone(),
+                },
+            )
+            .await
+            .map_err(start_err)?;
         let control = topic::Control {
             node: weak,
             shared: Arc::downgrade(&shared),
@@ -317,6 +328,11 @@ impl Network {
     /// Addresses peers can use to reach this node.
     pub(crate) fn addrs(&self) -> &[SocketAddr] {
         &self.addrs
+    }
+
+    /// The endpoint (for connections the facade opens, e.g. attachment fetches).
+    pub(crate) fn endpoint(&self) -> Endpoint {
+        self.endpoint.clone()
     }
 
     /// Stops every task and closes the QUIC endpoint.

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use crate::base::ids::{AuthorId, DocumentId};
 use crate::base::join::JoinState;
 use crate::document::DocumentError;
+use crate::net::attachments::{self, AttachmentFetch, FetchEnd};
 use crate::net::ephemeral::MAX_EPHEMERAL_PAYLOAD;
 use crate::net::status::PeerSeen;
 use crate::net::{NetCommand, NetError, Network, NetworkConfig, NetworkInfo, PeerAddr, SyncStatus};
@@ -142,6 +143,118 @@ impl Node {
             Err(e) => return Err(e),
         }
         Ok(Some(self.start_network(config).await?))
+    }
+
+    /// Fetches the attachment `reference` names (found in `document`) from the document's
+    /// peers, connected ones first, until it is complete. Chunks are checked against the
+    /// attachment's manifest as they arrive; a peer sending a wrong one is dropped and the
+    /// next is asked. What arrived is kept: a fetch cut short (network lost, node closed)
+    /// resumes where it stopped.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a string that is no reference; `NotRunning` without a network.
+    pub async fn fetch_attachment(
+        &self,
+        document: DocumentId,
+        reference: &str,
+    ) -> Result<AttachmentFetch> {
+        let peers = {
+            let shared = &self.net.shared;
+            let mut peers: Vec<AuthorId> = shared
+                .connected
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&document)
+                .map(|s| s.iter().copied().collect())
+                .unwrap_or_default();
+            let known: Vec<AuthorId> = shared
+                .known
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&document)
+                .map(|s| s.iter().copied().collect())
+                .unwrap_or_default();
+            for k in known {
+                if !peers.contains(&k) {
+                    peers.push(k);
+                }
+            }
+            peers
+        };
+        self.fetch_attachment_from(document, reference, &peers, None)
+            .await
+    }
+
+    /// [`Node::fetch_attachment`] from `peers`, in this order. `chunk_limit` stops after
+    /// that many chunks per peer (to cut a transfer short on purpose; `None` for all).
+    pub async fn fetch_attachment_from(
+        &self,
+        document: DocumentId,
+        reference: &str,
+        peers: &[AuthorId],
+        chunk_limit: Option<u32>,
+    ) -> Result<AttachmentFetch> {
+        let r = crate::wire::attachment::AttachmentRef::parse(reference)
+            .map_err(|e| DocumentError::InvalidArgument(e.to_string()))?;
+        let endpoint = {
+            let running = self.net.running.lock().await;
+            running.as_ref().ok_or(NetError::NotRunning)?.endpoint()
+        };
+        let node = std::sync::Arc::downgrade(&self.replica);
+        let mut report = AttachmentFetch::default();
+        if let Ok(row) = self.replica.attachment_row(&r) {
+            if row.complete {
+                report.complete = true;
+                return Ok(report);
+            }
+        }
+        for peer in peers {
+            if *peer == self.author() {
+                continue;
+            }
+            // A peer just added (`add_peer`) reaches the address book a moment later: a
+            // failed dial is retried for up to 2 s.
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+            let conn = loop {
+                match endpoint
+                    .connect(peer.verifying_key(), attachments::ATTACHMENT_PROTOCOL)
+                    .await
+                {
+                    Ok(c) => break Some(c),
+                    Err(e) if tokio::time::Instant::now() >= deadline => {
+                        tracing::debug!(%peer, "attachment fetch: no connection: {e}");
+                        break None;
+                    }
+                    Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+                }
+            };
+            let Some(conn) = conn else {
+                continue;
+            };
+            match attachments::fetch(&node, conn, document, r.id, chunk_limit).await {
+                Ok((end, bytes)) => {
+                    report.transferred += bytes;
+                    match end {
+                        FetchEnd::Complete => {
+                            report.complete = true;
+                            return Ok(report);
+                        }
+                        FetchEnd::Partial => {
+                            if chunk_limit.is_some() {
+                                return Ok(report);
+                            }
+                        }
+                        FetchEnd::Refused => report.refused_by.push(*peer),
+                        FetchEnd::Corrupt(reason) => {
+                            tracing::warn!(%peer, "attachment fetch: {reason}; peer dropped");
+                            report.corrupt_peers.push(*peer);
+                        }
+                    }
+                }
+                Err(e) => tracing::debug!(%peer, "attachment fetch failed: {e}"),
+            }
+        }
+        Ok(report)
     }
 
     /// Whether the network is running.

@@ -169,6 +169,90 @@ impl Replica {
     }
 }
 
+impl Replica {
+    /// What this node serves `peer` of attachment `id` for document `document`: its
+    /// manifest and which chunks it holds, if the attachment came with that document and
+    /// the peer has a role in it.
+    pub(crate) fn serve_attachment(
+        &self,
+        document: DocumentId,
+        id: &p2panda_core::Hash,
+        peer: &crate::base::ids::AuthorId,
+    ) -> Result<Option<AttachmentRow>, crate::store::StoreError> {
+        if !self.may_sync(document, peer) {
+            return Ok(None);
+        }
+        let st = self.lock();
+        if attachments::document_of(st.store.conn(), id)? != Some(document) {
+            return Ok(None);
+        }
+        attachments::get(st.store.conn(), id)
+    }
+
+    /// An encrypted chunk this node holds, as stored (the fetcher checks it).
+    pub(crate) fn sealed_chunk(
+        &self,
+        id: &p2panda_core::Hash,
+        manifest: &Manifest,
+        index: u32,
+    ) -> Result<Vec<u8>, crate::store::StoreError> {
+        let folder = attachments::folder(&self.db_path())?;
+        attachments::read_chunk(&folder, id, manifest, index)
+    }
+
+    /// Starts (or resumes) fetching attachment `manifest` of `document`: its row, if new.
+    /// Returns the row as held.
+    pub(crate) fn begin_fetch(
+        &self,
+        document: DocumentId,
+        manifest: &Manifest,
+    ) -> Result<AttachmentRow, DocumentError> {
+        let id = manifest.id();
+        if manifest.size > self.config.max_attachment_bytes {
+            return Err(DocumentError::InvalidArgument(format!(
+                "attachment of {} bytes, above the maximum of {}",
+                manifest.size, self.config.max_attachment_bytes
+            )));
+        }
+        let mut st = self.lock();
+        let tx = st.store.transaction()?;
+        attachments::insert(&tx, &id, document, manifest, false)?;
+        tx.commit()?;
+        attachments::get(st.store.conn(), &id)?.ok_or_else(|| unavailable(&id, "row vanished"))
+    }
+
+    /// Keeps chunk `index` of an attachment being fetched, checked against its manifest
+    /// first. Returns whether the attachment is complete now; a chunk that does not match
+    /// is refused (`AttachmentUnavailable`), nothing kept.
+    pub(crate) fn keep_chunk(
+        &self,
+        manifest: &Manifest,
+        index: u32,
+        sealed: &[u8],
+    ) -> Result<bool, DocumentError> {
+        let id = manifest.id();
+        let expected = manifest
+            .chunks
+            .get(index as usize)
+            .ok_or_else(|| unavailable(&id, format!("no chunk {index}")))?;
+        if sealed.len() != manifest.cipher_len(index) as usize
+            || p2panda_core::Hash::digest(sealed) != *expected
+        {
+            return Err(unavailable(
+                &id,
+                format!("chunk {index} does not match its hash"),
+            ));
+        }
+        let folder = attachments::folder(&self.db_path())?;
+        attachments::write_chunk(&folder, &id, manifest, index, sealed)?;
+        let mut st = self.lock();
+        let tx = st.store.transaction()?;
+        let complete = attachments::mark_chunk(&tx, &id, index)?;
+        tx.commit()?;
+        Ok(complete)
+    }
+}
+
 fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

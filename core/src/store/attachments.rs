@@ -118,6 +118,47 @@ pub fn get(conn: &Connection, id: &Hash) -> Result<Option<AttachmentRow>, StoreE
     .transpose()
 }
 
+/// The document an attachment came with, if it is held.
+pub fn document_of(conn: &Connection, id: &Hash) -> Result<Option<DocumentId>, StoreError> {
+    conn.prepare_cached("SELECT document FROM attachments WHERE id = ?1")?
+        .query_row([id.as_bytes()], |r| r.get::<_, Vec<u8>>(0))
+        .optional()?
+        .map(|d| DocumentId::from_slice(&d).map_err(|e| StoreError::Corrupt(e.to_string())))
+        .transpose()
+}
+
+/// Writes `bytes` (encrypted chunk `index`, already checked against the manifest) into the
+/// attachment's file at its offset.
+pub fn write_chunk(
+    folder: &Path,
+    id: &Hash,
+    manifest: &Manifest,
+    index: u32,
+    bytes: &[u8],
+) -> Result<(), StoreError> {
+    use std::io::Write;
+    let mut file = crate::store::private_file(&file_of(folder, id))?;
+    file.seek(SeekFrom::Start(manifest.cipher_offset(index)))?;
+    file.write_all(bytes)?;
+    file.sync_data()?;
+    Ok(())
+}
+
+/// Marks chunk `index` held; when every chunk is, the attachment is complete. Returns
+/// whether it is complete now.
+pub fn mark_chunk(tx: &Tx<'_>, id: &Hash, index: u32) -> Result<bool, StoreError> {
+    let Some(mut row) = get(tx, id)? else {
+        return Err(StoreError::Corrupt("attachment row vanished".into()));
+    };
+    if let Some(b) = row.have.get_mut(index as usize / 8) {
+        *b |= 1 << (index % 8);
+    }
+    let complete = (0..row.manifest.chunks.len() as u32).all(|i| row.has(i));
+    tx.prepare_cached("UPDATE attachments SET have = ?2, complete = ?3 WHERE id = ?1")?
+        .execute(params![id.as_bytes(), row.have, complete])?;
+    Ok(complete)
+}
+
 /// Reads encrypted chunk `index` from the attachment's file.
 pub fn read_chunk(
     folder: &Path,

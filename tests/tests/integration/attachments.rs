@@ -95,3 +95,124 @@ fn a_reader_may_not_add_attachments_and_limits_hold() {
         .collect();
     assert!(left.is_empty(), "a failed add leaves no file: {left:?}");
 }
+
+/// Over QUIC: B fetches an 8 MB attachment, cut short after 10 of its 32 chunks and resumed
+/// after a restart; a peer serving a corrupted chunk is dropped and the rest comes from
+/// another; a device without a role gets nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetched_over_quic_resumed_after_a_restart_and_a_corrupt_peer_is_dropped() {
+    use fieldsync::PeerAddr;
+    use fieldsync_tests::{go_online, json_of, wait_until};
+    use std::time::Duration;
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (a, x, n) = (
+        open_node(dirs[0].path()),
+        open_node(dirs[1].path()),
+        open_node(dirs[3].path()),
+    );
+    let mut b = open_node(dirs[2].path());
+    let doc = a.create_document().unwrap();
+    let id = doc.id();
+    doc.add_member(&x.key_bundle().unwrap()).unwrap();
+    doc.add_member(&b.key_bundle().unwrap()).unwrap();
+    let bytes = photo(8 * 1024 * 1024);
+    let reference = doc.add_attachment(&bytes, "video/mp4").unwrap();
+    doc.map("notes")
+        .unwrap()
+        .set("clip", fieldsync::Value::String(reference.clone()))
+        .unwrap();
+    let info_a = go_online(&a).await;
+    let at_a = PeerAddr {
+        node: a.author(),
+        addrs: info_a.addrs.clone(),
+    };
+    // X syncs the document (so it knows B's role) and fetches the attachment whole.
+    let info_x = go_online(&x).await;
+    let at_x = PeerAddr {
+        node: x.author(),
+        addrs: info_x.addrs.clone(),
+    };
+    x.document_or_register(id).unwrap();
+    x.add_peer(at_a.clone()).await.unwrap();
+    let want = doc.to_json().unwrap();
+    wait_until("X holds the document", Duration::from_secs(30), || {
+        json_of(&x, id) == want
+    })
+    .await;
+    let got = x
+        .fetch_attachment_from(id, &reference, &[a.author()], None)
+        .await
+        .unwrap();
+    assert!(got.complete, "{got:?}");
+    assert_eq!(x.read_attachment(&reference).unwrap(), bytes);
+    // X's copy of chunk 20 is damaged on disk.
+    let file = std::fs::read_dir(dirs[1].path().join("attachments"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "fsa"))
+        .unwrap();
+    let mut stored = std::fs::read(&file).unwrap();
+    stored[20 * (256 * 1024 + 16) + 100] ^= 1;
+    std::fs::write(&file, &stored).unwrap();
+    assert!(
+        x.read_attachment(&reference).is_err(),
+        "X's copy is damaged"
+    );
+
+    // B: 10 chunks from A, then the node closes.
+    go_online(&b).await;
+    b.add_peer(at_a.clone()).await.unwrap();
+    let first = b
+        .fetch_attachment_from(id, &reference, &[a.author()], Some(10))
+        .await
+        .unwrap();
+    eprintln!("first fetch: {first:?}");
+    assert!(!first.complete);
+    assert!(matches!(
+        b.read_attachment(&reference),
+        Err(fieldsync::Error::Document(
+            DocumentError::AttachmentUnavailable { .. }
+        ))
+    ));
+    b.stop_network().await.unwrap();
+    drop(b);
+    b = open_node(dirs[2].path());
+    go_online(&b).await;
+    b.add_peer(at_a.clone()).await.unwrap();
+    b.add_peer(at_x.clone()).await.unwrap();
+    // Resumed from X first: its chunk 20 is refused, A sends the rest.
+    let second = b
+        .fetch_attachment_from(id, &reference, &[x.author(), a.author()], None)
+        .await
+        .unwrap();
+    assert!(second.complete, "{second:?}");
+    eprintln!("second fetch: {second:?}");
+    assert_eq!(second.corrupt_peers, vec![x.author()]);
+    assert_eq!(b.read_attachment(&reference).unwrap(), bytes);
+    let total = first.transferred + second.transferred;
+    eprintln!(
+        "transferred {} + {} = {total} bytes for {} bytes of content",
+        first.transferred,
+        second.transferred,
+        bytes.len()
+    );
+    assert!(
+        (total as f64) < 1.2 * bytes.len() as f64,
+        "resumed, not restarted: {total} bytes for {}",
+        bytes.len()
+    );
+    // A device without a role in the document gets nothing.
+    go_online(&n).await;
+    n.add_peer(at_a.clone()).await.unwrap();
+    let refused = n
+        .fetch_attachment_from(id, &reference, &[a.author()], None)
+        .await
+        .unwrap();
+    eprintln!("non-member fetch: {refused:?}");
+    assert!(!refused.complete);
+    assert_eq!(refused.refused_by, vec![a.author()]);
+    assert_eq!(refused.transferred, 0);
+    for node in [&a, &b, &x, &n] {
+        node.stop_network().await.unwrap();
+    }
+}
