@@ -119,6 +119,18 @@ pub enum FieldSyncEvent {
         /// Why.
         reason: crate::join::JoinRefusal,
     },
+    /// An attachment being fetched gained a chunk: `bytes` of `total` (encrypted) bytes are
+    /// on this device now; `bytes == total` when it is complete.
+    AttachmentProgress {
+        /// The document it came with.
+        document: String,
+        /// The attachment's id (hex).
+        attachment: String,
+        /// Bytes held.
+        bytes: u64,
+        /// Bytes in all.
+        total: u64,
+    },
     /// An author signed two different operations for one position of its log in this
     /// document (equivocation: a compromised key, or one identity on two devices). Its log
     /// is frozen at `seq` on every replica that learns of it: both branches from there on
@@ -247,6 +259,17 @@ impl From<Event> for FieldSyncEvent {
             Event::IdentityCloned { document, seq } => FieldSyncEvent::IdentityCloned {
                 document: document.to_string(),
                 seq,
+            },
+            Event::AttachmentProgress {
+                document,
+                attachment,
+                bytes,
+                total,
+            } => FieldSyncEvent::AttachmentProgress {
+                document: document.to_string(),
+                attachment,
+                bytes,
+                total,
             },
             Event::Lagged { missed } => FieldSyncEvent::Lagged { missed },
         }

@@ -62,7 +62,7 @@ pub use model::{
     HistoryVersion, PathSegment, TextUnit,
 };
 pub use network::{NetworkInfo, NetworkOptions, PeerAddress, PeerSeen, SyncStatus};
-pub use node::{Node, PendingOp};
+pub use node::{AttachmentFetch, Node, PendingOp};
 pub use status::SyncStatusSubscription;
 pub use value::Value;
 

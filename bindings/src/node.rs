@@ -13,6 +13,30 @@ use crate::key_store::{DeviceKeyStore, KeyStoreAdapter};
 use crate::network::{NetworkInfo, NetworkOptions, PeerAddress};
 use crate::validate;
 
+/// What fetching an attachment did (`Node.fetchAttachment`).
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct AttachmentFetch {
+    /// Every chunk is on this device now.
+    pub complete: bool,
+    /// Bytes received in this fetch.
+    pub transferred: u64,
+    /// Peers that sent a chunk not matching the manifest (dropped).
+    pub corrupt_peers: Vec<String>,
+    /// Peers that do not hold the attachment or do not serve it to this device.
+    pub refused_by: Vec<String>,
+}
+
+impl From<fieldsync::AttachmentFetch> for AttachmentFetch {
+    fn from(f: fieldsync::AttachmentFetch) -> Self {
+        AttachmentFetch {
+            complete: f.complete,
+            transferred: f.transferred,
+            corrupt_peers: f.corrupt_peers.iter().map(|p| p.to_string()).collect(),
+            refused_by: f.refused_by.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+}
+
 /// A local operation that no peer has acknowledged yet (the outbox).
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
 pub struct PendingOp {
@@ -482,6 +506,31 @@ impl Node {
         guard_async(async move {
             let peer = fieldsync::PeerAddr::try_from(peer)?;
             Ok(node?.add_peer(peer).await?)
+        })
+        .await
+    }
+
+    /// Fetches the attachment `reference` names (read from `document`) from the document's
+    /// peers until it is complete: each chunk is checked against the attachment's manifest
+    /// (a peer sending a wrong one is dropped and the next asked), progress arrives as
+    /// `FieldSyncEvent.AttachmentProgress`, and a fetch cut short (network lost, app closed,
+    /// the call cancelled) resumes where it stopped. Returns what happened; read the content
+    /// with `readAttachment` once `complete`.
+    ///
+    /// Errors: `InvalidArgument` (bad id or reference), `Network` (not started), `Storage`,
+    /// `Closed`.
+    pub async fn fetch_attachment(
+        &self,
+        document: String,
+        reference: String,
+    ) -> Result<AttachmentFetch, FieldSyncError> {
+        let node = self.live_owned();
+        guard_async(async move {
+            let id: fieldsync::DocumentId = document
+                .parse()
+                .map_err(|e: fieldsync::IdError| FieldSyncError::invalid(e.to_string()))?;
+            let report = node?.fetch_attachment(id, &reference).await?;
+            Ok(AttachmentFetch::from(report))
         })
         .await
     }

@@ -524,6 +524,19 @@ impl Printer {
                     )
                 },
             ),
+            Event::AttachmentProgress {
+                document,
+                attachment,
+                bytes,
+                total,
+            } => (
+                json!({"event": "attachment_progress", "document": s(document), "attachment": attachment, "bytes": bytes, "total": total}),
+                format!(
+                    "attachment {} of document {}: {bytes} of {total} bytes",
+                    &attachment[..attachment.len().min(12)],
+                    fmt::short(document)
+                ),
+            ),
             Event::DirectMessage { from, payload } => (
                 json!({"event": "direct_message", "from": from.to_string(), "bytes": payload.len()}),
                 format!(

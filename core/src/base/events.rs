@@ -142,6 +142,18 @@ pub enum Event {
         /// The position of this device's log the foreign operation claims.
         seq: u32,
     },
+    /// An attachment being fetched (`Node::fetch_attachment`) gained a chunk: `bytes` of
+    /// `total` encrypted bytes are on this device now (`bytes == total`: complete).
+    AttachmentProgress {
+        /// The document it came with.
+        document: DocumentId,
+        /// The attachment's id (BLAKE3 of its manifest, hex).
+        attachment: String,
+        /// Encrypted bytes held.
+        bytes: u64,
+        /// Encrypted bytes in all.
+        total: u64,
+    },
     /// The subscriber was too slow and missed events; it should re-read state.
     Lagged {
         /// Number of missed events.

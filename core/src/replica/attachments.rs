@@ -245,10 +245,26 @@ impl Replica {
         }
         let folder = attachments::folder(&self.db_path())?;
         attachments::write_chunk(&folder, &id, manifest, index, sealed)?;
-        let mut st = self.lock();
-        let tx = st.store.transaction()?;
-        let complete = attachments::mark_chunk(&tx, &id, index)?;
-        tx.commit()?;
+        let (complete, held, document) = {
+            let mut st = self.lock();
+            let tx = st.store.transaction()?;
+            let complete = attachments::mark_chunk(&tx, &id, index)?;
+            tx.commit()?;
+            let held = attachments::get(st.store.conn(), &id)?.map_or(0, |row| row.bytes_held());
+            (
+                complete,
+                held,
+                attachments::document_of(st.store.conn(), &id)?,
+            )
+        };
+        if let Some(document) = document {
+            self.emit(crate::base::events::Event::AttachmentProgress {
+                document,
+                attachment: id.to_hex(),
+                bytes: held,
+                total: manifest.cipher_size(),
+            });
+        }
         Ok(complete)
     }
 }

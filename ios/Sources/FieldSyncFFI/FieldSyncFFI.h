@@ -924,6 +924,11 @@ uint64_t uniffi_fieldsync_ffi_fn_method_node_delete_document(uint64_t ptr, RustB
 uint64_t uniffi_fieldsync_ffi_fn_method_node_document_ids(uint64_t ptr
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_FETCH_ATTACHMENT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_FETCH_ATTACHMENT
+uint64_t uniffi_fieldsync_ffi_fn_method_node_fetch_attachment(uint64_t ptr, RustBuffer document, RustBuffer reference
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_FLUSH
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_FLUSH
 uint64_t uniffi_fieldsync_ffi_fn_method_node_flush(uint64_t ptr
@@ -1940,6 +1945,12 @@ uint16_t uniffi_fieldsync_ffi_checksum_method_node_delete_document(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_DOCUMENT_IDS
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_DOCUMENT_IDS
 uint16_t uniffi_fieldsync_ffi_checksum_method_node_document_ids(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_FETCH_ATTACHMENT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_FETCH_ATTACHMENT
+uint16_t uniffi_fieldsync_ffi_checksum_method_node_fetch_attachment(void
     
 );
 #endif

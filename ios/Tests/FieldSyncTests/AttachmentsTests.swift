@@ -1,5 +1,6 @@
 // XCTest tests of attachments through the Swift bindings (issue #29, on one device so far):
-// a photo added as bytes, its reference kept in the document, read back equal.
+// a photo added as bytes, its reference kept in the document, read back equal, and fetched
+// by another device over QUIC with progress events.
 import Foundation
 import XCTest
 @testable import FieldSync
@@ -38,5 +39,49 @@ final class AttachmentsTests: XCTestCase {
         }
         try await other.shutdown()
         try await node.shutdown()
+    }
+
+    /// B reads the reference from the document, fetches the photo from A and sees progress.
+    func testAPhotoFetchedByAnotherDeviceWithProgress() async throws {
+        let loopback = NetworkOptions(bindIp: "127.0.0.1")
+        let a = try await Node.open(dataDir: tempDir())
+        let b = try await Node.open(dataDir: tempDir())
+        let doc = try await a.createDocument()
+        let photo = Data((0..<1_500_000).map { UInt8($0 * 7 % 253) })
+        let added = try await doc.addAttachment(bytes: photo, mediaType: "image/jpeg")
+        try await doc.map(name: "survey").set(key: "photo", value: .string(value: added))
+        _ = try await a.startNetwork(options: loopback)
+        _ = try await b.startNetwork(options: loopback)
+        _ = try await doc.addMember(keyBundle: try await b.keyBundle())
+        let docB = try await b.join(invite: try await doc.invite())
+        let deadline = Date().addingTimeInterval(30)
+        while try await docB.toJson() != doc.toJson() {
+            if Date() > deadline { return XCTFail("B never caught up") }
+            try await Task.sleep(nanoseconds: 50_000_000)
+        }
+        guard case .string(let reference)? = try await docB.map(name: "survey").get(key: "photo") else {
+            return XCTFail("the reference is a string")
+        }
+        let sub = b.subscribe()
+        let progress = Task { () -> [UInt64] in
+            var seen: [UInt64] = []
+            while let event = await sub.next() {
+                if case .attachmentProgress(_, _, let bytes, let total) = event {
+                    seen.append(bytes)
+                    if bytes == total { break }
+                }
+            }
+            return seen
+        }
+        let fetched = try await b.fetchAttachment(document: docB.id(), reference: reference)
+        XCTAssertTrue(fetched.complete)
+        let seen = await progress.value
+        sub.cancel()
+        XCTAssertGreaterThanOrEqual(seen.count, 2, "progress in steps: \(seen)")
+        XCTAssertEqual(seen.sorted(), seen)
+        let back = try await b.readAttachment(reference: reference)
+        XCTAssertEqual(back, photo)
+        try await a.shutdown()
+        try await b.shutdown()
     }
 }

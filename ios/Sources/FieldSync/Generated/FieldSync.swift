@@ -4376,6 +4376,19 @@ public protocol NodeProtocol: AnyObject, Sendable {
     func documentIds() async throws  -> [String]
     
     /**
+     * Fetches the attachment `reference` names (read from `document`) from the document's
+     * peers until it is complete: each chunk is checked against the attachment's manifest
+     * (a peer sending a wrong one is dropped and the next asked), progress arrives as
+     * `FieldSyncEvent.AttachmentProgress`, and a fetch cut short (network lost, app closed,
+     * the call cancelled) resumes where it stopped. Returns what happened; read the content
+     * with `readAttachment` once `complete`.
+     *
+     * Errors: `InvalidArgument` (bad id or reference), `Network` (not started), `Storage`,
+     * `Closed`.
+     */
+    func fetchAttachment(document: String, reference: String) async throws  -> AttachmentFetch
+    
+    /**
      * Writes a snapshot of every loaded document so the next open is fast. Edits are durable
      * without it.
      *
@@ -4774,6 +4787,34 @@ open func documentIds()async throws  -> [String]  {
             freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
             cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
             liftFunc: FfiConverterSequenceString.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
+}
+    
+    /**
+     * Fetches the attachment `reference` names (read from `document`) from the document's
+     * peers until it is complete: each chunk is checked against the attachment's manifest
+     * (a peer sending a wrong one is dropped and the next asked), progress arrives as
+     * `FieldSyncEvent.AttachmentProgress`, and a fetch cut short (network lost, app closed,
+     * the call cancelled) resumes where it stopped. Returns what happened; read the content
+     * with `readAttachment` once `complete`.
+     *
+     * Errors: `InvalidArgument` (bad id or reference), `Network` (not started), `Storage`,
+     * `Closed`.
+     */
+open func fetchAttachment(document: String, reference: String)async throws  -> AttachmentFetch  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_node_fetch_attachment(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(document),FfiConverterString.lower(reference)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterTypeAttachmentFetch_lift,
             errorHandler: FfiConverterTypeFieldSyncError_lift
         )
 }
@@ -5767,6 +5808,95 @@ public func FfiConverterTypeTextHandle_lower(_ value: TextHandle) -> UInt64 {
 }
 
 
+
+
+/**
+ * What fetching an attachment did (`Node.fetchAttachment`).
+ */
+public struct AttachmentFetch: Equatable, Hashable {
+    /**
+     * Every chunk is on this device now.
+     */
+    public var complete: Bool
+    /**
+     * Bytes received in this fetch.
+     */
+    public var transferred: UInt64
+    /**
+     * Peers that sent a chunk not matching the manifest (dropped).
+     */
+    public var corruptPeers: [String]
+    /**
+     * Peers that do not hold the attachment or do not serve it to this device.
+     */
+    public var refusedBy: [String]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Every chunk is on this device now.
+         */complete: Bool, 
+        /**
+         * Bytes received in this fetch.
+         */transferred: UInt64, 
+        /**
+         * Peers that sent a chunk not matching the manifest (dropped).
+         */corruptPeers: [String], 
+        /**
+         * Peers that do not hold the attachment or do not serve it to this device.
+         */refusedBy: [String]) {
+        self.complete = complete
+        self.transferred = transferred
+        self.corruptPeers = corruptPeers
+        self.refusedBy = refusedBy
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension AttachmentFetch: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAttachmentFetch: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AttachmentFetch {
+        return
+            try AttachmentFetch(
+                complete: FfiConverterBool.read(from: &buf), 
+                transferred: FfiConverterUInt64.read(from: &buf), 
+                corruptPeers: FfiConverterSequenceString.read(from: &buf), 
+                refusedBy: FfiConverterSequenceString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: AttachmentFetch, into buf: inout [UInt8]) {
+        FfiConverterBool.write(value.complete, into: &buf)
+        FfiConverterUInt64.write(value.transferred, into: &buf)
+        FfiConverterSequenceString.write(value.corruptPeers, into: &buf)
+        FfiConverterSequenceString.write(value.refusedBy, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAttachmentFetch_lift(_ buf: RustBuffer) throws -> AttachmentFetch {
+    return try FfiConverterTypeAttachmentFetch.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAttachmentFetch_lower(_ value: AttachmentFetch) -> RustBuffer {
+    return FfiConverterTypeAttachmentFetch.lower(value)
+}
 
 
 /**
@@ -7739,6 +7869,24 @@ public enum FieldSyncEvent: Equatable, Hashable {
          */reason: JoinRefusal
     )
     /**
+     * An attachment being fetched gained a chunk: `bytes` of `total` (encrypted) bytes are
+     * on this device now; `bytes == total` when it is complete.
+     */
+    case attachmentProgress(
+        /**
+         * The document it came with.
+         */document: String, 
+        /**
+         * The attachment's id (hex).
+         */attachment: String, 
+        /**
+         * Bytes held.
+         */bytes: UInt64, 
+        /**
+         * Bytes in all.
+         */total: UInt64
+    )
+    /**
      * An author signed two different operations for one position of its log in this
      * document (equivocation: a compromised key, or one identity on two devices). Its log
      * is frozen at `seq` on every replica that learns of it: both branches from there on
@@ -7830,13 +7978,16 @@ public struct FfiConverterTypeFieldSyncEvent: FfiConverterRustBuffer {
         case 11: return .joinRefused(document: try FfiConverterString.read(from: &buf), requester: try FfiConverterString.read(from: &buf), inviter: try FfiConverterString.read(from: &buf), reason: try FfiConverterTypeJoinRefusal.read(from: &buf)
         )
         
-        case 12: return .forkDetected(document: try FfiConverterString.read(from: &buf), author: try FfiConverterString.read(from: &buf), seq: try FfiConverterUInt32.read(from: &buf)
+        case 12: return .attachmentProgress(document: try FfiConverterString.read(from: &buf), attachment: try FfiConverterString.read(from: &buf), bytes: try FfiConverterUInt64.read(from: &buf), total: try FfiConverterUInt64.read(from: &buf)
         )
         
-        case 13: return .identityCloned(document: try FfiConverterString.read(from: &buf), seq: try FfiConverterUInt32.read(from: &buf)
+        case 13: return .forkDetected(document: try FfiConverterString.read(from: &buf), author: try FfiConverterString.read(from: &buf), seq: try FfiConverterUInt32.read(from: &buf)
         )
         
-        case 14: return .lagged(missed: try FfiConverterUInt64.read(from: &buf)
+        case 14: return .identityCloned(document: try FfiConverterString.read(from: &buf), seq: try FfiConverterUInt32.read(from: &buf)
+        )
+        
+        case 15: return .lagged(missed: try FfiConverterUInt64.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -7922,21 +8073,29 @@ public struct FfiConverterTypeFieldSyncEvent: FfiConverterRustBuffer {
             FfiConverterTypeJoinRefusal.write(reason, into: &buf)
             
         
-        case let .forkDetected(document,author,seq):
+        case let .attachmentProgress(document,attachment,bytes,total):
             writeInt(&buf, Int32(12))
+            FfiConverterString.write(document, into: &buf)
+            FfiConverterString.write(attachment, into: &buf)
+            FfiConverterUInt64.write(bytes, into: &buf)
+            FfiConverterUInt64.write(total, into: &buf)
+            
+        
+        case let .forkDetected(document,author,seq):
+            writeInt(&buf, Int32(13))
             FfiConverterString.write(document, into: &buf)
             FfiConverterString.write(author, into: &buf)
             FfiConverterUInt32.write(seq, into: &buf)
             
         
         case let .identityCloned(document,seq):
-            writeInt(&buf, Int32(13))
+            writeInt(&buf, Int32(14))
             FfiConverterString.write(document, into: &buf)
             FfiConverterUInt32.write(seq, into: &buf)
             
         
         case let .lagged(missed):
-            writeInt(&buf, Int32(14))
+            writeInt(&buf, Int32(15))
             FfiConverterUInt64.write(missed, into: &buf)
             
         }
@@ -9977,6 +10136,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_node_document_ids() != 62584) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_node_fetch_attachment() != 28334) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_node_flush() != 44131) {

@@ -951,6 +951,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_node_document_ids(
     ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_node_fetch_attachment(
+    ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_node_flush(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_node_identity_cloned(
@@ -1266,6 +1268,8 @@ internal object UniffiLib {
     external fun uniffi_fieldsync_ffi_fn_method_node_delete_document(`ptr`: Long,`id`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_fieldsync_ffi_fn_method_node_document_ids(`ptr`: Long,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_node_fetch_attachment(`ptr`: Long,`document`: RustBuffer.ByValue,`reference`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_fieldsync_ffi_fn_method_node_flush(`ptr`: Long,
     ): Long
@@ -7150,6 +7154,19 @@ public interface NodeInterface {
     suspend fun `documentIds`(): List<kotlin.String>
     
     /**
+     * Fetches the attachment `reference` names (read from `document`) from the document's
+     * peers until it is complete: each chunk is checked against the attachment's manifest
+     * (a peer sending a wrong one is dropped and the next asked), progress arrives as
+     * `FieldSyncEvent.AttachmentProgress`, and a fetch cut short (network lost, app closed,
+     * the call cancelled) resumes where it stopped. Returns what happened; read the content
+     * with `readAttachment` once `complete`.
+     *
+     * Errors: `InvalidArgument` (bad id or reference), `Network` (not started), `Storage`,
+     * `Closed`.
+     */
+    suspend fun `fetchAttachment`(`document`: kotlin.String, `reference`: kotlin.String): AttachmentFetch
+    
+    /**
      * Writes a snapshot of every loaded document so the next open is fast. Edits are durable
      * without it.
      *
@@ -7591,6 +7608,40 @@ open class Node: Disposable, AutoCloseable, NodeInterface
         { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
         // lift function
         { FfiConverterSequenceString.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Fetches the attachment `reference` names (read from `document`) from the document's
+     * peers until it is complete: each chunk is checked against the attachment's manifest
+     * (a peer sending a wrong one is dropped and the next asked), progress arrives as
+     * `FieldSyncEvent.AttachmentProgress`, and a fetch cut short (network lost, app closed,
+     * the call cancelled) resumes where it stopped. Returns what happened; read the content
+     * with `readAttachment` once `complete`.
+     *
+     * Errors: `InvalidArgument` (bad id or reference), `Network` (not started), `Storage`,
+     * `Closed`.
+     */
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `fetchAttachment`(`document`: kotlin.String, `reference`: kotlin.String) : AttachmentFetch {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_node_fetch_attachment(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`document`),
+        FfiConverterString.lower(`reference`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeAttachmentFetch.lift(it) },
         // Error FFI converter
         FieldSyncException.ErrorHandler,
     )
@@ -9014,6 +9065,69 @@ public object FfiConverterTypeTextHandle: FfiConverter<TextHandle, Long> {
 
     override fun write(value: TextHandle, buf: ByteBuffer) {
         buf.putLong(lower(value))
+    }
+}
+
+
+
+/**
+ * What fetching an attachment did (`Node.fetchAttachment`).
+ */
+data class AttachmentFetch (
+    /**
+     * Every chunk is on this device now.
+     */
+    var `complete`: kotlin.Boolean
+    , 
+    /**
+     * Bytes received in this fetch.
+     */
+    var `transferred`: kotlin.ULong
+    , 
+    /**
+     * Peers that sent a chunk not matching the manifest (dropped).
+     */
+    var `corruptPeers`: List<kotlin.String>
+    , 
+    /**
+     * Peers that do not hold the attachment or do not serve it to this device.
+     */
+    var `refusedBy`: List<kotlin.String>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeAttachmentFetch: FfiConverterRustBuffer<AttachmentFetch> {
+    override fun read(buf: ByteBuffer): AttachmentFetch {
+        return AttachmentFetch(
+            FfiConverterBoolean.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterSequenceString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: AttachmentFetch) = (
+            FfiConverterBoolean.allocationSize(value.`complete`) +
+            FfiConverterULong.allocationSize(value.`transferred`) +
+            FfiConverterSequenceString.allocationSize(value.`corruptPeers`) +
+            FfiConverterSequenceString.allocationSize(value.`refusedBy`)
+    )
+
+    override fun write(value: AttachmentFetch, buf: ByteBuffer) {
+            FfiConverterBoolean.write(value.`complete`, buf)
+            FfiConverterULong.write(value.`transferred`, buf)
+            FfiConverterSequenceString.write(value.`corruptPeers`, buf)
+            FfiConverterSequenceString.write(value.`refusedBy`, buf)
     }
 }
 
@@ -11052,6 +11166,34 @@ sealed class FieldSyncEvent {
     }
     
     /**
+     * An attachment being fetched gained a chunk: `bytes` of `total` (encrypted) bytes are
+     * on this device now; `bytes == total` when it is complete.
+     */
+    data class AttachmentProgress(
+        /**
+         * The document it came with.
+         */
+        val `document`: kotlin.String, 
+        /**
+         * The attachment's id (hex).
+         */
+        val `attachment`: kotlin.String, 
+        /**
+         * Bytes held.
+         */
+        val `bytes`: kotlin.ULong, 
+        /**
+         * Bytes in all.
+         */
+        val `total`: kotlin.ULong) : FieldSyncEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
      * An author signed two different operations for one position of its log in this
      * document (equivocation: a compromised key, or one identity on two devices). Its log
      * is frozen at `seq` on every replica that learns of it: both branches from there on
@@ -11182,16 +11324,22 @@ public object FfiConverterTypeFieldSyncEvent : FfiConverterRustBuffer<FieldSyncE
                 FfiConverterString.read(buf),
                 FfiConverterTypeJoinRefusal.read(buf),
                 )
-            12 -> FieldSyncEvent.ForkDetected(
+            12 -> FieldSyncEvent.AttachmentProgress(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterULong.read(buf),
+                FfiConverterULong.read(buf),
+                )
+            13 -> FieldSyncEvent.ForkDetected(
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 FfiConverterUInt.read(buf),
                 )
-            13 -> FieldSyncEvent.IdentityCloned(
+            14 -> FieldSyncEvent.IdentityCloned(
                 FfiConverterString.read(buf),
                 FfiConverterUInt.read(buf),
                 )
-            14 -> FieldSyncEvent.Lagged(
+            15 -> FieldSyncEvent.Lagged(
                 FfiConverterULong.read(buf),
                 )
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
@@ -11294,6 +11442,16 @@ public object FfiConverterTypeFieldSyncEvent : FfiConverterRustBuffer<FieldSyncE
                 + FfiConverterString.allocationSize(value.`requester`)
                 + FfiConverterString.allocationSize(value.`inviter`)
                 + FfiConverterTypeJoinRefusal.allocationSize(value.`reason`)
+            )
+        }
+        is FieldSyncEvent.AttachmentProgress -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`document`)
+                + FfiConverterString.allocationSize(value.`attachment`)
+                + FfiConverterULong.allocationSize(value.`bytes`)
+                + FfiConverterULong.allocationSize(value.`total`)
             )
         }
         is FieldSyncEvent.ForkDetected -> {
@@ -11399,21 +11557,29 @@ public object FfiConverterTypeFieldSyncEvent : FfiConverterRustBuffer<FieldSyncE
                 FfiConverterTypeJoinRefusal.write(value.`reason`, buf)
                 Unit
             }
-            is FieldSyncEvent.ForkDetected -> {
+            is FieldSyncEvent.AttachmentProgress -> {
                 buf.putInt(12)
+                FfiConverterString.write(value.`document`, buf)
+                FfiConverterString.write(value.`attachment`, buf)
+                FfiConverterULong.write(value.`bytes`, buf)
+                FfiConverterULong.write(value.`total`, buf)
+                Unit
+            }
+            is FieldSyncEvent.ForkDetected -> {
+                buf.putInt(13)
                 FfiConverterString.write(value.`document`, buf)
                 FfiConverterString.write(value.`author`, buf)
                 FfiConverterUInt.write(value.`seq`, buf)
                 Unit
             }
             is FieldSyncEvent.IdentityCloned -> {
-                buf.putInt(13)
+                buf.putInt(14)
                 FfiConverterString.write(value.`document`, buf)
                 FfiConverterUInt.write(value.`seq`, buf)
                 Unit
             }
             is FieldSyncEvent.Lagged -> {
-                buf.putInt(14)
+                buf.putInt(15)
                 FfiConverterULong.write(value.`missed`, buf)
                 Unit
             }

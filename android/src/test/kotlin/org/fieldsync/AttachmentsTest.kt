@@ -1,11 +1,17 @@
 // JVM tests of attachments through the Kotlin bindings (issue #29, on one device so far):
-// a photo added as bytes, its reference kept in the document, read back equal.
+// a photo added as bytes, its reference kept in the document, read back equal, and fetched
+// by another device over QUIC with progress events.
 package org.fieldsync
 
 import java.nio.file.Files
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.async
+import kotlinx.coroutines.delay
 import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withTimeout
 import org.junit.After
 import org.junit.Assert.assertArrayEquals
+import org.junit.Assert.assertEquals
 import org.junit.Assert.assertTrue
 import org.junit.Test
 import kotlin.test.assertFailsWith
@@ -39,6 +45,50 @@ class AttachmentsTest {
                 other.shutdown()
             }
             node.shutdown()
+        }
+    }
+
+    /** B reads the reference from the document, fetches the photo from A and sees progress. */
+    @Test
+    fun aPhotoFetchedByAnotherDeviceWithProgress() = runBlocking<Unit> {
+        val loopback = NetworkOptions(bindIp = "127.0.0.1")
+        Node.open(tempDir()).use { a ->
+            Node.open(tempDir()).use { b ->
+                val doc = a.createDocument()
+                val photo = ByteArray(1_500_000) { (it * 7 % 253).toByte() }
+                doc.map("survey").set("photo", Value.String(doc.addAttachment(photo, "image/jpeg")))
+                a.startNetwork(loopback)
+                b.startNetwork(loopback)
+                doc.addMember(b.keyBundle())
+                val docB = b.join(doc.invite())
+                val deadline = System.currentTimeMillis() + 30_000
+                while (docB.toJson() != doc.toJson()) {
+                    if (System.currentTimeMillis() > deadline) throw AssertionError("B never caught up")
+                    delay(50)
+                }
+                val reference = (docB.map("survey").get("photo") as Value.String).value
+                val sub = b.subscribe()
+                val progress = async(Dispatchers.Default) {
+                    val seen = mutableListOf<ULong>()
+                    while (true) {
+                        val e = sub.next() ?: break
+                        if (e is FieldSyncEvent.AttachmentProgress) {
+                            seen.add(e.bytes)
+                            if (e.bytes == e.total) break
+                        }
+                    }
+                    seen
+                }
+                val fetched = b.fetchAttachment(docB.id(), reference)
+                assertTrue(fetched.complete)
+                val seen = withTimeout(30_000) { progress.await() }
+                sub.close()
+                assertTrue("progress in steps: $seen", seen.size >= 2)
+                assertEquals(seen.sorted(), seen)
+                assertArrayEquals(photo, b.readAttachment(reference))
+                a.shutdown()
+                b.shutdown()
+            }
         }
     }
 }
