@@ -96,7 +96,7 @@ fn a_reader_may_not_add_attachments_and_limits_hold() {
     assert!(left.is_empty(), "a failed add leaves no file: {left:?}");
 }
 
-/// Over QUIC: B fetches an 8 MB attachment, cut short after 10 of its 32 chunks and resumed
+/// Over QUIC: B fetches a 50 MB attachment, cut half-way (100 of its 200 chunks) and resumed
 /// after a restart; a peer serving a corrupted chunk is dropped and the rest comes from
 /// another; a device without a role gets nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,7 +115,7 @@ async fn fetched_over_quic_resumed_after_a_restart_and_a_corrupt_peer_is_dropped
     let id = doc.id();
     doc.add_member(&x.key_bundle().unwrap()).unwrap();
     doc.add_member(&b.key_bundle().unwrap()).unwrap();
-    let bytes = photo(8 * 1024 * 1024);
+    let bytes = photo(50 * 1024 * 1024);
     let reference = doc.add_attachment(&bytes, "video/mp4").unwrap();
     doc.map("notes")
         .unwrap()
@@ -145,25 +145,25 @@ async fn fetched_over_quic_resumed_after_a_restart_and_a_corrupt_peer_is_dropped
         .unwrap();
     assert!(got.complete, "{got:?}");
     assert_eq!(x.read_attachment(&reference).unwrap(), bytes);
-    // X's copy of chunk 20 is damaged on disk.
+    // X's copy of chunk 150 is damaged on disk.
     let file = std::fs::read_dir(dirs[1].path().join("attachments"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .find(|p| p.extension().is_some_and(|e| e == "fsa"))
         .unwrap();
     let mut stored = std::fs::read(&file).unwrap();
-    stored[20 * (256 * 1024 + 16) + 100] ^= 1;
+    stored[150 * (256 * 1024 + 16) + 100] ^= 1;
     std::fs::write(&file, &stored).unwrap();
     assert!(
         x.read_attachment(&reference).is_err(),
         "X's copy is damaged"
     );
 
-    // B: 10 chunks from A, then the node closes.
+    // B: half of the chunks from A, then the node closes.
     go_online(&b).await;
     b.add_peer(at_a.clone()).await.unwrap();
     let first = b
-        .fetch_attachment_from(id, &reference, &[a.author()], Some(10))
+        .fetch_attachment_from(id, &reference, &[a.author()], Some(100))
         .await
         .unwrap();
     eprintln!("first fetch: {first:?}");
@@ -180,7 +180,7 @@ async fn fetched_over_quic_resumed_after_a_restart_and_a_corrupt_peer_is_dropped
     go_online(&b).await;
     b.add_peer(at_a.clone()).await.unwrap();
     b.add_peer(at_x.clone()).await.unwrap();
-    // Resumed from X first: its chunk 20 is refused, A sends the rest.
+    // Resumed from X first: its chunk 150 is refused, A sends the rest.
     let second = b
         .fetch_attachment_from(id, &reference, &[x.author(), a.author()], None)
         .await
