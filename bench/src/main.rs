@@ -13,6 +13,7 @@
 //! `--cdylib` names the stripped release FFI library whose size is reported; `--size-bench`
 //! a build of this benchmark with the same size profile, whose speed is reported next to it.
 
+mod attachments;
 mod child;
 mod compare;
 mod cpu;
@@ -195,6 +196,14 @@ fn main() {
             std::process::exit(2);
         };
         println!("{}", idle::child(heads, discovery == 1, window));
+        return;
+    }
+    if raw.get(1).map(String::as_str) == Some(attachments::CHILD) {
+        let Some(mb) = raw.get(2).and_then(|v| v.parse().ok()) else {
+            eprintln!("usage: fieldsync-bench {} MB", attachments::CHILD);
+            std::process::exit(2);
+        };
+        println!("{}", attachments::child(mb));
         return;
     }
     if raw.get(1).map(String::as_str) == Some(instructions::CHILD) {
@@ -705,6 +714,28 @@ fn main() {
         loro_rate / burst_rate,
         3.0,
     ));
+
+    step("10. attachments over loopback QUIC (issue #29)");
+    let mb = (50 / args.scale as u64).max(5);
+    match attachments::measure(mb) {
+        Ok(f) => {
+            rows.push(Row::info(
+                format!("10. attachment fetch, {mb} MB over loopback QUIC (plain file copy)"),
+                format!(
+                    "{:.1} MB/s ({:.0} MB/s); {:.3}x the content transferred",
+                    f.fetch_mb_s, f.copy_mb_s, f.overhead
+                ),
+            ));
+            rows.push(Row::at_most(
+                format!("10. peak RSS above the start during a {mb} MB fetch (both nodes)"),
+                format!("{:.1} MB", f.extra_rss_mb),
+                "< 64 MB",
+                f.extra_rss_mb,
+                64.0,
+            ));
+        }
+        Err(e) => rows.push(Row::info("10. attachments", format!("not measured: {e}"))),
+    }
 
     println!();
     report::print(&rows);

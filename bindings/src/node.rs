@@ -24,6 +24,8 @@ pub struct AttachmentFetch {
     pub corrupt_peers: Vec<String>,
     /// Peers that do not hold the attachment or do not serve it to this device.
     pub refused_by: Vec<String>,
+    /// Peers that could not be reached or failed mid-way: "peer id: reason".
+    pub failed: Vec<String>,
 }
 
 impl From<fieldsync::AttachmentFetch> for AttachmentFetch {
@@ -33,6 +35,7 @@ impl From<fieldsync::AttachmentFetch> for AttachmentFetch {
             transferred: f.transferred,
             corrupt_peers: f.corrupt_peers.iter().map(|p| p.to_string()).collect(),
             refused_by: f.refused_by.iter().map(|p| p.to_string()).collect(),
+            failed: f.failed.iter().map(|(p, e)| format!("{p}: {e}")).collect(),
         }
     }
 }

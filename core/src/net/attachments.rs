@@ -131,6 +131,8 @@ pub struct AttachmentFetch {
     pub corrupt_peers: Vec<AuthorId>,
     /// Peers that do not hold the attachment or do not serve it to this device.
     pub refused_by: Vec<AuthorId>,
+    /// Peers that could not be reached or failed mid-way, with the reason.
+    pub failed: Vec<(AuthorId, String)>,
 }
 
 /// How one fetch from one peer ended.

@@ -7,6 +7,9 @@ use crate::base::join::JoinState;
 use crate::document::DocumentError;
 use crate::net::attachments::{self, AttachmentFetch, FetchEnd};
 use crate::net::ephemeral::MAX_EPHEMERAL_PAYLOAD;
+
+/// How long an attachment fetch keeps dialling a peer it was given or is connected to.
+const DIAL_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
 use crate::net::status::PeerSeen;
 use crate::net::{NetCommand, NetError, Network, NetworkConfig, NetworkInfo, PeerAddr, SyncStatus};
 use crate::node::{Document, Error, Node, Result};
@@ -181,8 +184,15 @@ impl Node {
             }
             peers
         };
-        self.fetch_attachment_from(document, reference, &peers, None)
-            .await
+        // Then every other member (tried once each: an unreachable one costs one dial).
+        let mut order: Vec<(AuthorId, std::time::Duration)> =
+            peers.into_iter().map(|p| (p, DIAL_PATIENCE)).collect();
+        for m in self.replica.members(document).unwrap_or_default() {
+            if !order.iter().any(|(p, _)| *p == m) {
+                order.push((m, std::time::Duration::ZERO));
+            }
+        }
+        self.fetch_in_order(document, reference, &order, None).await
     }
 
     /// [`Node::fetch_attachment`] from `peers`, in this order. `chunk_limit` stops after
@@ -192,6 +202,20 @@ impl Node {
         document: DocumentId,
         reference: &str,
         peers: &[AuthorId],
+        chunk_limit: Option<u32>,
+    ) -> Result<AttachmentFetch> {
+        let order: Vec<_> = peers.iter().map(|p| (*p, DIAL_PATIENCE)).collect();
+        self.fetch_in_order(document, reference, &order, chunk_limit)
+            .await
+    }
+
+    /// The body of the attachment fetches: each peer in turn, each dialled for up to its
+    /// patience.
+    async fn fetch_in_order(
+        &self,
+        document: DocumentId,
+        reference: &str,
+        peers: &[(AuthorId, std::time::Duration)],
         chunk_limit: Option<u32>,
     ) -> Result<AttachmentFetch> {
         let r = crate::wire::attachment::AttachmentRef::parse(reference)
@@ -208,13 +232,13 @@ impl Node {
                 return Ok(report);
             }
         }
-        for peer in peers {
+        for (peer, patience) in peers {
             if *peer == self.author() {
                 continue;
             }
             // A peer just added (`add_peer`) reaches the address book a moment later: a
-            // failed dial is retried for up to 2 s.
-            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+            // failed dial is retried for up to its patience.
+            let deadline = tokio::time::Instant::now() + *patience;
             let conn = loop {
                 match endpoint
                     .connect(peer.verifying_key(), attachments::ATTACHMENT_PROTOCOL)
@@ -222,7 +246,7 @@ impl Node {
                 {
                     Ok(c) => break Some(c),
                     Err(e) if tokio::time::Instant::now() >= deadline => {
-                        tracing::debug!(%peer, "attachment fetch: no connection: {e}");
+                        report.failed.push((*peer, format!("no connection: {e}")));
                         break None;
                     }
                     Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
@@ -251,7 +275,7 @@ impl Node {
                         }
                     }
                 }
-                Err(e) => tracing::debug!(%peer, "attachment fetch failed: {e}"),
+                Err(e) => report.failed.push((*peer, e.to_string())),
             }
         }
         Ok(report)

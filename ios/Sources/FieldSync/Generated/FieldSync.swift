@@ -5830,6 +5830,10 @@ public struct AttachmentFetch: Equatable, Hashable {
      * Peers that do not hold the attachment or do not serve it to this device.
      */
     public var refusedBy: [String]
+    /**
+     * Peers that could not be reached or failed mid-way: "peer id: reason".
+     */
+    public var failed: [String]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -5845,11 +5849,15 @@ public struct AttachmentFetch: Equatable, Hashable {
          */corruptPeers: [String], 
         /**
          * Peers that do not hold the attachment or do not serve it to this device.
-         */refusedBy: [String]) {
+         */refusedBy: [String], 
+        /**
+         * Peers that could not be reached or failed mid-way: "peer id: reason".
+         */failed: [String]) {
         self.complete = complete
         self.transferred = transferred
         self.corruptPeers = corruptPeers
         self.refusedBy = refusedBy
+        self.failed = failed
     }
 
     
@@ -5871,7 +5879,8 @@ public struct FfiConverterTypeAttachmentFetch: FfiConverterRustBuffer {
                 complete: FfiConverterBool.read(from: &buf), 
                 transferred: FfiConverterUInt64.read(from: &buf), 
                 corruptPeers: FfiConverterSequenceString.read(from: &buf), 
-                refusedBy: FfiConverterSequenceString.read(from: &buf)
+                refusedBy: FfiConverterSequenceString.read(from: &buf), 
+                failed: FfiConverterSequenceString.read(from: &buf)
         )
     }
 
@@ -5880,6 +5889,7 @@ public struct FfiConverterTypeAttachmentFetch: FfiConverterRustBuffer {
         FfiConverterUInt64.write(value.transferred, into: &buf)
         FfiConverterSequenceString.write(value.corruptPeers, into: &buf)
         FfiConverterSequenceString.write(value.refusedBy, into: &buf)
+        FfiConverterSequenceString.write(value.failed, into: &buf)
     }
 }
 

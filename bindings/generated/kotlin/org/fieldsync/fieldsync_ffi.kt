@@ -9093,6 +9093,11 @@ data class AttachmentFetch (
      * Peers that do not hold the attachment or do not serve it to this device.
      */
     var `refusedBy`: List<kotlin.String>
+    , 
+    /**
+     * Peers that could not be reached or failed mid-way: "peer id: reason".
+     */
+    var `failed`: List<kotlin.String>
     
 ){
     
@@ -9113,6 +9118,7 @@ public object FfiConverterTypeAttachmentFetch: FfiConverterRustBuffer<Attachment
             FfiConverterULong.read(buf),
             FfiConverterSequenceString.read(buf),
             FfiConverterSequenceString.read(buf),
+            FfiConverterSequenceString.read(buf),
         )
     }
 
@@ -9120,7 +9126,8 @@ public object FfiConverterTypeAttachmentFetch: FfiConverterRustBuffer<Attachment
             FfiConverterBoolean.allocationSize(value.`complete`) +
             FfiConverterULong.allocationSize(value.`transferred`) +
             FfiConverterSequenceString.allocationSize(value.`corruptPeers`) +
-            FfiConverterSequenceString.allocationSize(value.`refusedBy`)
+            FfiConverterSequenceString.allocationSize(value.`refusedBy`) +
+            FfiConverterSequenceString.allocationSize(value.`failed`)
     )
 
     override fun write(value: AttachmentFetch, buf: ByteBuffer) {
@@ -9128,6 +9135,7 @@ public object FfiConverterTypeAttachmentFetch: FfiConverterRustBuffer<Attachment
             FfiConverterULong.write(value.`transferred`, buf)
             FfiConverterSequenceString.write(value.`corruptPeers`, buf)
             FfiConverterSequenceString.write(value.`refusedBy`, buf)
+            FfiConverterSequenceString.write(value.`failed`, buf)
     }
 }
 
