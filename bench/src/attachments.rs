@@ -41,14 +41,6 @@ pub struct Figures {
     pub copy_mb_s: f64,
 }
 
-fn rss_kb() -> Option<u64> {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-}
-
 /// Child entry point: A adds `mb` MB, B fetches it over QUIC. Prints four numbers.
 pub fn child(mb: u64) -> String {
     let size = mb * 1024 * 1024;
@@ -81,7 +73,7 @@ pub fn child(mb: u64) -> String {
         let doc_b = b.join(&invite).await.expect("join");
         crate::net::until_caught_up(&doc, &b, doc.id()).await;
         drop(doc_b);
-        let base = rss_kb().unwrap_or(0);
+        let base = crate::size::status_kb("VmRSS").unwrap_or(0);
         // Reset the peak to now (Linux: writing 5 to clear_refs resets VmHWM).
         let _ = std::fs::write("/proc/self/clear_refs", "5");
         let start = Instant::now();

@@ -6,13 +6,18 @@ use std::path::Path;
 
 use fieldsync::DocumentId;
 
-/// Peak resident set size of this process, from `/proc/self/status` (kB).
-pub fn peak_rss_kb() -> Option<u64> {
+/// A `kB` field of `/proc/self/status`, e.g. `VmHWM` (peak resident set) or `VmRSS`.
+pub fn status_kb(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Peak resident set size of this process (kB).
+pub fn peak_rss_kb() -> Option<u64> {
+    status_kb("VmHWM")
 }
 
 /// Child-process entry point: open the node in `dir`, load `document` fully (JSON of the

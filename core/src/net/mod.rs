@@ -88,6 +88,19 @@ pub(crate) struct NetShared {
 }
 
 impl NetShared {
+    /// The peers in a sync session for `document` now (`connected`), or ever seen for it
+    /// (`known`), in byte order.
+    pub(crate) fn peers_of(
+        map: &Mutex<HashMap<DocumentId, std::collections::BTreeSet<AuthorId>>>,
+        document: DocumentId,
+    ) -> Vec<AuthorId> {
+        map.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&document)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
     /// Records that a catch-up of `document` with `peer` just finished.
     pub(crate) fn synced(&self, document: DocumentId, peer: AuthorId) {
         let now = crate::store::now_millis();

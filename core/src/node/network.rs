@@ -11,7 +11,9 @@ use crate::net::ephemeral::MAX_EPHEMERAL_PAYLOAD;
 /// How long an attachment fetch keeps dialling a peer it was given or is connected to.
 const DIAL_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
 use crate::net::status::PeerSeen;
-use crate::net::{NetCommand, NetError, Network, NetworkConfig, NetworkInfo, PeerAddr, SyncStatus};
+use crate::net::{
+    NetCommand, NetError, NetShared, Network, NetworkConfig, NetworkInfo, PeerAddr, SyncStatus,
+};
 use crate::node::{Document, Error, Node, Result};
 use crate::wire::{Invite, InviteError};
 
@@ -161,29 +163,13 @@ impl Node {
         document: DocumentId,
         reference: &str,
     ) -> Result<AttachmentFetch> {
-        let peers = {
-            let shared = &self.net.shared;
-            let mut peers: Vec<AuthorId> = shared
-                .connected
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(&document)
-                .map(|s| s.iter().copied().collect())
-                .unwrap_or_default();
-            let known: Vec<AuthorId> = shared
-                .known
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(&document)
-                .map(|s| s.iter().copied().collect())
-                .unwrap_or_default();
-            for k in known {
-                if !peers.contains(&k) {
-                    peers.push(k);
-                }
+        let shared = &self.net.shared;
+        let mut peers = NetShared::peers_of(&shared.connected, document);
+        for k in NetShared::peers_of(&shared.known, document) {
+            if !peers.contains(&k) {
+                peers.push(k);
             }
-            peers
-        };
+        }
         // Then every other member (tried once each: an unreachable one costs one dial).
         let mut order: Vec<(AuthorId, std::time::Duration)> =
             peers.into_iter().map(|p| (p, DIAL_PATIENCE)).collect();
@@ -401,15 +387,7 @@ impl Node {
         let pending_local_ops = self.replica.pending_count(document)?;
         let online = self.is_online().await;
         let shared = &self.net.shared;
-        let list = |m: &std::sync::Mutex<
-            std::collections::HashMap<DocumentId, std::collections::BTreeSet<AuthorId>>,
-        >| {
-            m.lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(&document)
-                .map(|s| s.iter().copied().collect::<Vec<_>>())
-                .unwrap_or_default()
-        };
+        let list = |m| NetShared::peers_of(m, document);
         let rejected_ops = shared
             .rejected
             .lock()

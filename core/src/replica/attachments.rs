@@ -71,7 +71,7 @@ impl Replica {
         let count32 = u32::try_from(count)
             .map_err(|_| DocumentError::InvalidArgument("attachment too large".into()))?;
         // Written under a temporary name, renamed once the id (the manifest's hash) is known.
-        let temp = folder.join(format!(".adding-{}", hex_of(&new_key()[..8])));
+        let temp = folder.join(format!(".adding-{:016x}", rand::random::<u64>()));
         let written = (|| -> Result<Manifest, DocumentError> {
             let mut file = crate::store::private_file(&temp)?;
             let mut buf = vec![0u8; CHUNK as usize];
@@ -267,8 +267,4 @@ impl Replica {
         }
         Ok(complete)
     }
-}
-
-fn hex_of(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

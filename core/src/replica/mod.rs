@@ -469,15 +469,7 @@ impl Drop for Replica {
     fn drop(&mut self) {
         // Coalesced edits are signed and stored first (they reach peers from the outbox
         // next time): closing loses nothing.
-        let open: Vec<DocumentId> = {
-            let st = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
-            st.docs
-                .iter()
-                .filter(|(_, d)| d.window.is_some())
-                .map(|(id, _)| *id)
-                .collect()
-        };
-        if !open.is_empty() {
+        if self.window().is_some() {
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 let mut guard = self.lock();
                 self.sign_all_windows(&mut guard);
