@@ -973,7 +973,7 @@ impl Document {
                 .into_iter()
                 .map(|f| ForkRecord {
                     author: f.author.to_string(),
-                    control: f.control,
+                    control: f.kind == fieldsync::LogKind::Control,
                     seq: f.seq,
                 })
                 .collect())

@@ -35,6 +35,7 @@ pub use auth::{AuthError, Role};
 pub use base::events::{Event, EventStream, Origin};
 pub use base::ids::{AuthorId, DocumentId, IdError};
 pub use base::join::{JoinRefusal, JoinState};
+pub use base::log::LogKind;
 pub use base::version::{VersionOrdering, VersionVector};
 pub use crypto::CryptoError;
 pub use direct::{DirectError, DirectPayload, ReceivedDirect};

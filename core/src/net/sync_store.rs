@@ -84,8 +84,8 @@ impl SyncStore {
             .into_iter()
             .find(|r| r.seq == seq)
             .and_then(|r| r.body)
-            .and_then(|b| crate::wire::snapshot::decode(&b).ok())
-            .map(|body| body.covers.into_iter().map(|(a, s, _)| (a, s)).collect()))
+            .and_then(|b| crate::wire::snapshot::decode_stored(&b).ok())
+            .map(|body| body.covers.into_iter().map(|c| (c.author, c.seq)).collect()))
     }
 
     /// The bases of a document's update logs: author -> the seq up to which its

@@ -60,8 +60,9 @@ pub(crate) fn doc_auth(st: &mut ReplicaState, id: DocumentId) -> Result<&mut Doc
 }
 
 /// Removes what the revocations `revoked` of `id` refuse: the document-log operations each
-/// removed (or demoted) member wrote after the part its remover kept. The snapshot cache
-/// and the loaded document are dropped (rebuilt from the log). Returns how many were
+/// removed (or demoted) member wrote after the part its remover kept, and the snapshots
+/// that would bring them back (see `replica/snapshot.rs`). The snapshot cache and the
+/// loaded document are dropped (rebuilt from the log). Returns how many operations were
 /// removed.
 pub(crate) fn sweep_revoked(
     tx: &Tx<'_>,
@@ -69,12 +70,22 @@ pub(crate) fn sweep_revoked(
     observers: &HashMap<DocumentId, std::sync::Arc<crate::replica::observe::DocHub>>,
     id: DocumentId,
     revoked: &[(AuthorId, Option<u32>)],
+    me: &AuthorId,
 ) -> Result<usize, StoreError> {
     let mut removed = 0;
     for (member, keep_until) in revoked {
         removed += oplog::delete_after(tx, id, member, LogKind::Delta, *keep_until)?;
     }
-    if removed > 0 {
+    // Snapshots of removed writers, or covering what a removal cut, would bring the cut
+    // updates back on the next rebuild and cannot be served (joiners refuse them).
+    let resettled = crate::replica::snapshot::drop_past_cuts(
+        tx,
+        id,
+        revoked,
+        |author| revoked.iter().any(|(who, _)| who == author),
+        me,
+    )?;
+    if removed > 0 || resettled {
         documents::clear_snapshot(tx, id)?;
         crate::replica::load::drop_loaded(docs, observers, id);
         tracing::info!(%id, removed, "removed updates written after their author's removal");

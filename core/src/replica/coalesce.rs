@@ -24,6 +24,7 @@ use loro::{ExportMode, IdSpan};
 
 use crate::base::ids::DocumentId;
 use crate::base::log::LogKind;
+use crate::document::cache::Window;
 use crate::document::DocumentError;
 use crate::replica::write::engine;
 use crate::replica::{Replica, ReplicaState};
@@ -134,6 +135,13 @@ impl Replica {
             return Ok(None);
         };
         let peer = self.identity.loro_peer_id();
+        // An edit after the window may be committed to the document already (being
+        // refused, or waiting for this window to be signed first): while the window's
+        // operation is stored, a marker window keeps it out of the snapshot cache.
+        let beyond = st
+            .docs
+            .get(&id)
+            .is_some_and(|d| d.loro.oplog_vv().get(&peer).copied().unwrap_or(0) > window.end);
         let signed = st
             .docs
             .get(&id)
@@ -149,8 +157,26 @@ impl Replica {
             })
             .and_then(|update| {
                 let body = self.seal_update(st, id, &update)?;
-                self.append_own(st, id, LogKind::Delta, body)
-                    .map_err(DocumentError::from)
+                let mark = |st: &mut ReplicaState, w: Option<Window>| {
+                    if let Some(d) = st.docs.get_mut(&id) {
+                        d.window = w;
+                    }
+                };
+                if beyond {
+                    mark(
+                        st,
+                        Some(Window {
+                            start: window.end,
+                            bytes: 0,
+                            ..window
+                        }),
+                    );
+                }
+                let op = self.append_own(st, id, LogKind::Delta, body);
+                if beyond {
+                    mark(st, None);
+                }
+                op.map_err(DocumentError::from)
             });
         if signed.is_err() {
             st.drop_loaded(id);

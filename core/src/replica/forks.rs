@@ -23,9 +23,10 @@ use crate::base::log::{LogId, LogKind};
 use crate::document::DocumentError;
 use crate::replica::authz::doc_auth;
 use crate::replica::batch::Batch;
+use crate::replica::snapshot;
 use crate::replica::{IngestError, Replica, ReplicaState};
 use crate::store::forks::{self, ForkEvidence};
-use crate::store::{documents, oplog, outbox, parked, StoreError};
+use crate::store::{bases, documents, oplog, outbox, parked, StoreError};
 use crate::wire::fork;
 use crate::wire::operation::FsOperation;
 
@@ -34,12 +35,7 @@ pub(crate) const MAX_PROOFS: usize = 4096;
 
 /// The log `evidence` is about.
 fn log_of(evidence: &ForkEvidence) -> LogId {
-    let kind = if evidence.control {
-        LogKind::Control
-    } else {
-        LogKind::Delta
-    };
-    (evidence.author, evidence.document, kind)
+    (evidence.author, evidence.document, evidence.kind)
 }
 
 impl Replica {
@@ -56,16 +52,43 @@ impl Replica {
         let author = AuthorId::from(op.header.verifying_key);
         let document = DocumentId::from(op.header.extensions.document);
         let kind = op.header.extensions.kind;
-        let Some(kept) = oplog::header_at(st.store.conn(), &author, document, kind, seq)? else {
+        let kept = match oplog::header_at(st.store.conn(), &author, document, kind, seq)? {
+            Some(h) => h,
+            None => match bases::header_at(st.store.conn(), &author, document, kind, seq)? {
+                Some(h) => h,
+                None => return Ok(()),
+            },
+        };
+        self.fork_proven(st, batch, document, kind, seq, kept, &op.header.encode())?;
+        Ok(())
+    }
+
+    /// Records that `kept` and `refused`, two signed headers of one log of `document` at
+    /// `seq`, prove a fork there (checked from their bytes), and freezes the log.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn fork_proven(
+        &self,
+        st: &mut ReplicaState,
+        batch: &mut Batch,
+        document: DocumentId,
+        kind: LogKind,
+        seq: u32,
+        kept: Vec<u8>,
+        refused: &[u8],
+    ) -> Result<(), StoreError> {
+        let Ok(proof) = fork::verify(&kept, refused) else {
             return Ok(());
         };
+        if proof.document != document || proof.kind != kind || proof.seq != seq {
+            return Ok(());
+        }
         let evidence = ForkEvidence {
             document,
-            author,
-            control: kind == LogKind::Control,
+            author: proof.author,
+            kind,
             seq,
             kept,
-            refused: op.header.encode(),
+            refused: refused.to_vec(),
         };
         self.freeze(st, Some(batch), evidence)?;
         Ok(())
@@ -124,18 +147,25 @@ impl Replica {
         let tx = st.store.transaction()?;
         let removed = oplog::delete_after(&tx, document, &author, kind, keep)?;
         parked::delete_from(&tx, &author, document, kind, at)?;
+        // Snapshots covering the removed part, and bases above it, go too (see
+        // `replica/snapshot.rs`): the document rebuilds from what stays.
+        let cut = match kind {
+            LogKind::Delta => vec![(author, keep)],
+            _ => Vec::new(),
+        };
+        let resettled = snapshot::drop_past_cuts(&tx, document, &cut, |_| false, &self.author())?;
         let mine = author == self.author();
         if mine {
             outbox::acknowledge_range(&tx, document, kind, keep, u32::MAX)?;
         }
-        if removed > 0 {
+        if removed > 0 || resettled {
             documents::clear_snapshot(&tx, document)?;
         }
         tx.commit()?;
         if mine {
             st.acknowledged.remove(&(document, kind));
         }
-        if removed > 0 {
+        if removed > 0 || resettled {
             st.drop_loaded(document);
             if kind == LogKind::Control {
                 st.auth.remove(&document);
@@ -209,7 +239,7 @@ impl Replica {
         let evidence = ForkEvidence {
             document,
             author: proof.author,
-            control: proof.kind == LogKind::Control,
+            kind: proof.kind,
             seq: proof.seq,
             kept: a.to_vec(),
             refused: b.to_vec(),

@@ -353,7 +353,13 @@ impl Replica {
         let latest = log_head(st, batch, op)?;
         let duplicate = match latest {
             // A snapshot log keeps only its latest: an earlier one is superseded.
-            Some((head, _)) if op.header.extensions.kind == LogKind::Snapshot => {
+            Some((head, hash)) if op.header.extensions.kind == LogKind::Snapshot => {
+                if op.header.seq_num == head && hash != op.hash {
+                    // Two snapshots signed for one position: a fork of the snapshot log,
+                    // frozen like any other (see `crate::replica::forks`).
+                    self.record_fork(st, batch, op, head)?;
+                    return Err(IngestError::ForkedLog { author, seq: head });
+                }
                 op.header.seq_num <= head
             }
             Some((head, hash)) if op.header.seq_num == head => hash == op.hash,
@@ -389,7 +395,11 @@ impl Replica {
             Some(memo) if !memo.may_have_parked(&log) => None,
             _ => {
                 let tx = st.store.single_statement()?;
-                let taken = parked::take(&tx, &author, document, kind, seq + 1)?;
+                // A log at seq u32::MAX has no successor.
+                let taken = match seq.checked_add(1) {
+                    Some(next) => parked::take(&tx, &author, document, kind, next)?,
+                    None => None,
+                };
                 tx.commit()?;
                 taken
             }
@@ -447,7 +457,9 @@ impl Replica {
                     let Ok(head) = head_of(st, batch, (author, document, kind)) else {
                         break;
                     };
-                    let next = head.map_or(0, |(s, _)| s + 1);
+                    let Some(next) = head.map_or(Some(0), |(s, _)| s.checked_add(1)) else {
+                        break;
+                    };
                     let taken = st.store.single_statement().and_then(|tx| {
                         let taken = parked::take(&tx, &author, document, kind, next)?;
                         tx.commit().map_err(StoreError::from)?;
@@ -486,7 +498,14 @@ impl Replica {
     fn sweep(&self, st: &mut ReplicaState, document: DocumentId) -> Result<usize, StoreError> {
         let revoked = doc_auth(st, document)?.revocations();
         let tx = st.store.transaction()?;
-        let n = sweep_revoked(&tx, &mut st.docs, &st.observers, document, &revoked)?;
+        let n = sweep_revoked(
+            &tx,
+            &mut st.docs,
+            &st.observers,
+            document,
+            &revoked,
+            &self.author(),
+        )?;
         tx.commit().map_err(StoreError::from)?;
         Ok(n)
     }
@@ -513,7 +532,11 @@ impl Replica {
         let author = AuthorId::from(op.header.verifying_key);
         let seq = op.header.seq_num;
         Self::check_frozen(st, op, log_of(op))?;
-        let expected = latest.map_or(0, |(s, _)| s + 1);
+        let Some(expected) = latest.map_or(Some(0), |(s, _)| s.checked_add(1)) else {
+            return Err(IngestError::InvalidOperation(format!(
+                "the log of {author} is full"
+            )));
+        };
         if op.header.extensions.kind == LogKind::Snapshot {
             // p2panda's prune semantics: each snapshot supersedes its author's earlier
             // ones, which need not be held; only a later one is taken.
@@ -710,7 +733,14 @@ impl Replica {
                         .get(&document)
                         .map(|a| a.revocations())
                         .unwrap_or_default();
-                    sweep_revoked(&tx, &mut st.docs, &st.observers, document, &revoked)?;
+                    sweep_revoked(
+                        &tx,
+                        &mut st.docs,
+                        &st.observers,
+                        document,
+                        &revoked,
+                        &self.author(),
+                    )?;
                 }
             }
         }

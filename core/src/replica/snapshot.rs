@@ -8,22 +8,34 @@
 //!   an operation of the document waits for its key (the state would lack what the covers
 //!   name).
 //! - **Accepting** a received one (`Replica::store_snapshot`, from ingest): its author must
-//!   be a writer now (`DocAuth::check_snapshot`); it must agree with what this node holds
-//!   (else [`IngestError::InconsistentSnapshot`], nothing kept):
-//!   1. a covered position this node holds must hold the named operation;
+//!   be a writer now (`DocAuth::check_snapshot`); each cover is a signed header of the
+//!   document's update log (`wire/snapshot.rs`) of an author who may write or wrote before
+//!   a removal, not of this device's log above its head, not of a frozen position; and it
+//!   must agree with what this node holds (else [`IngestError::InconsistentSnapshot`],
+//!   nothing kept):
+//!   1. a covered position this node holds must hold the named operation (another one
+//!      there is a fork of that log, proven by the two signed headers and frozen);
 //!   2. a covered log of a removed member must not reach past what the removal kept;
-//!   3. when this node holds every covered operation, the snapshot's changes must all be
-//!      in its document and its state must equal this node's state at the snapshot's
-//!      version.
+//!   3. completeness: for each covered log, the last operation held up to the cover must
+//!      be in the state (its Loro changes end at or below the state's counter of its
+//!      author's peer; an author's changes depend on its earlier ones, so that stands for
+//!      every held operation the snapshot covers);
+//!   4. when this node holds every covered operation, the snapshot's changes must all be
+//!      in its document and its state must equal this node's state at its version.
 //!
 //!   Then the state is imported and each covered log this node is behind on gets a base
-//!   (`store/bases.rs`): the operations up to it are not needed, the next one chains on
-//!   the named hash. Earlier snapshots of the same author are dropped.
+//!   (`store/bases.rs`, with the covered header): the operations up to it are not needed,
+//!   the next one chains on it. Earlier snapshots of the same author are dropped; a
+//!   second snapshot signed for the same seq is a fork of the author's snapshot log.
 //!
 //!   What a joiner cannot check (it holds none of the covered operations) it takes on the
-//!   author's word: a writer could put anything in a snapshot, as it could in an edit.
-//!   A snapshot arriving before a removal that cuts into what it covers keeps the removed
-//!   member's updates it holds (as every replica that merged them before the removal did).
+//!   author's word: a writer could put anything in a snapshot, as it could in an edit;
+//!   it cannot name operations nobody signed.
+//! - **Cuts** (a removal's sweep, a frozen log; [`drop_past_cuts`]): snapshots of a
+//!   removed writer, or covering a log past where it was cut, are dropped (a rebuild would
+//!   bring the cut updates back, and joiners would refuse them); every base no remaining
+//!   snapshot stands for is lowered to one that does, or removed, with the operations above
+//!   it, and fetched again ([`settle_bases`]). This device's own log keeps its base.
 //! - **Compaction** (`Replica::compact`, `NodeConfig::retention`): the operations the
 //!   latest accepted snapshot covers (older than the retention allows) are deleted in one
 //!   transaction that raises the logs' bases; the snapshot operation stays, so the state is
@@ -32,6 +44,7 @@
 
 use loro::ExportMode;
 
+use crate::auth::Role;
 use crate::base::ids::{AuthorId, DocumentId};
 use crate::base::log::LogKind;
 use crate::document::snapshot::read_snapshot;
@@ -45,7 +58,7 @@ use crate::replica::{IngestError, Replica, ReplicaState};
 use crate::store::tx::Tx;
 use crate::store::{bases, now_millis, oplog, StoreError};
 use crate::wire::operation::{Authenticated, FsOperation};
-use crate::wire::snapshot::{self, SnapshotBody};
+use crate::wire::snapshot::{self, Cover, SnapshotBody};
 
 /// What a compaction did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -129,9 +142,11 @@ impl Replica {
         }
         let mut covers = Vec::with_capacity(vv.len());
         for (author, seq) in vv.iter() {
-            let hash = oplog::hash_at(st.store.conn(), author, id, LogKind::Delta, *seq)?
-                .ok_or_else(|| StoreError::Corrupt("a log's head vanished".into()))?;
-            covers.push((*author, *seq, hash));
+            // A base kept from before schema 13 has no header: that log is not covered
+            // (receivers fetch its operations, which the state holds anyway).
+            if let Some(header) = cover_header(st.store.conn(), author, id, *seq)? {
+                covers.push(Cover::from_header(&header).map_err(corrupt)?);
+            }
         }
         let state = self
             .loaded(st, id)?
@@ -188,8 +203,8 @@ impl Replica {
         let Some(bytes) = op.body.as_ref() else {
             return Err(IngestError::MissingBody);
         };
-        let body = snapshot::decode(bytes.as_bytes())?;
-        self.check_covers(st, document, &body)
+        let body = snapshot::decode(bytes.as_bytes(), document)?;
+        self.check_covers(st, batch, document, &body)
             .map_err(|e| match e {
                 CoverError::Store(e) => IngestError::Store(e),
                 CoverError::Disagrees(reason) => inconsistent(reason),
@@ -210,6 +225,11 @@ impl Replica {
             .map_err(|e| IngestError::InvalidUpdate(e.to_string()))?;
         crate::document::tree::copy_document(&scratch, &loro::LoroDoc::new())
             .map_err(|e| IngestError::InvalidUpdate(e.to_string()))?;
+        self.check_complete(st, document, &body, &scratch.oplog_vv(), plain)
+            .map_err(|e| match e {
+                CoverError::Store(e) => IngestError::Store(e),
+                CoverError::Disagrees(reason) => inconsistent(reason),
+            })?;
         let holds_all = self.holds_all(st, document, &body)?;
         let hub = st.observers.get(&document).cloned();
         let doc = self.loaded(st, document)?;
@@ -245,8 +265,16 @@ impl Replica {
             if seq > 0 {
                 oplog::delete_until(&tx, document, &author, LogKind::Snapshot, seq - 1)?;
             }
-            for (covered, at, hash) in &body.covers {
-                bases::raise(&tx, covered, document, LogKind::Delta, *at, *hash)?;
+            for c in &body.covers {
+                bases::raise(
+                    &tx,
+                    &c.author,
+                    document,
+                    LogKind::Delta,
+                    c.seq,
+                    c.hash,
+                    &c.header,
+                )?;
             }
             Ok(())
         })();
@@ -269,30 +297,149 @@ impl Replica {
         Ok((true, LogKind::Snapshot, seq))
     }
 
-    /// Rules 1 and 2 of the module docs.
+    /// Rules 1 and 2 of the module docs, and what the covers may name at all: logs of
+    /// authors who may write (or wrote before their removal), this device's own log no
+    /// further than it wrote, no frozen position. A cover naming another operation than
+    /// the one held at its position is a fork of the covered log, proven by the two
+    /// signed headers: recorded and frozen like any other.
     fn check_covers(
+        &self,
+        st: &mut ReplicaState,
+        batch: &mut Batch,
+        document: DocumentId,
+        body: &SnapshotBody,
+    ) -> Result<(), CoverError> {
+        let legacy = self.is_legacy(st, document)?;
+        let revoked = if legacy {
+            Vec::new()
+        } else {
+            doc_auth(st, document)?.revocations()
+        };
+        for c in &body.covers {
+            if !legacy {
+                let auth = doc_auth(st, document)?;
+                let writes = auth.role_of(&c.author).is_some_and(Role::can_write)
+                    || revoked.iter().any(|(who, _)| *who == c.author);
+                if !writes {
+                    return Err(CoverError::Disagrees(format!(
+                        "it covers the log of {}, who may not write here",
+                        c.author
+                    )));
+                }
+            }
+            if st
+                .forks
+                .get(&(c.author, document, LogKind::Delta))
+                .is_some_and(|&at| c.seq >= at)
+            {
+                return Err(CoverError::Disagrees(format!(
+                    "it covers the log of {} past where it forked",
+                    c.author
+                )));
+            }
+            let held = oplog::hash_at(st.store.conn(), &c.author, document, LogKind::Delta, c.seq)?;
+            match held {
+                Some(h) if h != c.hash => {
+                    let kept = oplog::header_at(
+                        st.store.conn(),
+                        &c.author,
+                        document,
+                        LogKind::Delta,
+                        c.seq,
+                    )?
+                    .or(bases::header_at(
+                        st.store.conn(),
+                        &c.author,
+                        document,
+                        LogKind::Delta,
+                        c.seq,
+                    )?);
+                    if let Some(kept) = kept {
+                        self.fork_proven(
+                            st,
+                            batch,
+                            document,
+                            LogKind::Delta,
+                            c.seq,
+                            kept,
+                            &c.header,
+                        )?;
+                    }
+                    return Err(CoverError::Disagrees(format!(
+                        "it names another operation than the one held at seq {} of {}",
+                        c.seq, c.author
+                    )));
+                }
+                None if c.author == self.author() => {
+                    return Err(CoverError::Disagrees(format!(
+                        "it covers this device's log up to seq {}, past what it wrote",
+                        c.seq
+                    )));
+                }
+                _ => {}
+            }
+        }
+        for (removed, kept) in revoked {
+            if let Some(c) = body.cover_of(&removed) {
+                if kept.is_none_or(|k| c.seq > k) {
+                    return Err(CoverError::Disagrees(format!(
+                        "it covers updates of {removed} past that member's removal"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Completeness: for every covered log, the last operation this node holds up to the
+    /// cover must be in the snapshot's version `vv` (its Loro changes end at or below the
+    /// state's counter of the author's peer). Loro changes depend on their author's earlier
+    /// ones, so the last held operation stands for the whole held prefix: compaction may
+    /// then prune any operation the snapshot covers.
+    fn check_complete(
         &self,
         st: &mut ReplicaState,
         document: DocumentId,
         body: &SnapshotBody,
+        vv: &loro::VersionVector,
+        plain: bool,
     ) -> Result<(), CoverError> {
-        for (author, seq, hash) in &body.covers {
-            let held = oplog::hash_at(st.store.conn(), author, document, LogKind::Delta, *seq)?;
-            if held.is_some_and(|h| h != *hash) {
+        for c in &body.covers {
+            let Some((head, _)) =
+                oplog::latest(st.store.conn(), &c.author, document, LogKind::Delta)?
+            else {
+                continue;
+            };
+            let at = head.min(c.seq);
+            let Some(held) = oplog::log_entries(
+                st.store.conn(),
+                &c.author,
+                document,
+                LogKind::Delta,
+                at.checked_sub(1),
+                Some(at),
+            )?
+            .into_iter()
+            .find(|op| op.seq == at) else {
+                continue; // a base: covered by a snapshot accepted before
+            };
+            let Some(sealed) = held.body else { continue };
+            let Ok(Some(update)) = st
+                .keys
+                .open_delta(st.store.conn(), document, &sealed, plain)
+            else {
+                continue; // not readable here: nothing applied from it either
+            };
+            let Ok(meta) = loro::LoroDoc::decode_import_blob_meta(&update, false) else {
+                continue;
+            };
+            let peer = c.author.loro_peer_id();
+            let end = meta.partial_end_vv.get(&peer).copied().unwrap_or(0);
+            if vv.get(&peer).copied().unwrap_or(0) < end {
                 return Err(CoverError::Disagrees(format!(
-                    "it names another operation than the one held at seq {seq} of {author}"
+                    "its state lacks changes of {} at seq {at}, which it covers",
+                    c.author
                 )));
-            }
-        }
-        if !self.is_legacy(st, document)? {
-            for (removed, kept) in doc_auth(st, document)?.revocations() {
-                if let Some((seq, _)) = body.cover_of(&removed) {
-                    if kept.is_none_or(|k| seq > k) {
-                        return Err(CoverError::Disagrees(format!(
-                            "it covers updates of {removed} past that member's removal"
-                        )));
-                    }
-                }
             }
         }
         Ok(())
@@ -309,7 +456,7 @@ impl Replica {
         Ok(body
             .covers
             .iter()
-            .all(|(author, seq, _)| vv.get(author).is_some_and(|held| held >= *seq)))
+            .all(|c| vv.get(&c.author).is_some_and(|held| held >= c.seq)))
     }
 
     /// Prunes the operations of `id` that its latest accepted snapshot covers, as far as
@@ -345,7 +492,11 @@ fn latest_snapshot(
 ) -> Result<Option<SnapshotBody>, StoreError> {
     let mut best: Option<SnapshotBody> = None;
     for op in oplog::snapshots(conn, id)? {
-        let Some(body) = op.body.as_deref().and_then(|b| snapshot::decode(b).ok()) else {
+        let Some(body) = op
+            .body
+            .as_deref()
+            .and_then(|b| snapshot::decode_stored(b).ok())
+        else {
             continue;
         };
         if best
@@ -387,15 +538,16 @@ fn prune(
     cutoff: i64,
 ) -> Result<u64, StoreError> {
     let mut pruned = 0;
-    for (author, seq, _) in &latest.covers {
-        let Some(upto) = oplog::old_prefix(tx, id, author, *seq, cutoff)? else {
+    for c in &latest.covers {
+        let Some(upto) = oplog::old_prefix(tx, id, &c.author, c.seq, cutoff)? else {
             continue;
         };
-        let Some(hash) = oplog::hash_at(tx, author, id, LogKind::Delta, upto)? else {
+        let Some(header) = oplog::header_at(tx, &c.author, id, LogKind::Delta, upto)? else {
             continue;
         };
-        bases::raise(tx, author, id, LogKind::Delta, upto, hash)?;
-        pruned += oplog::delete_until(tx, id, author, LogKind::Delta, upto)? as u64;
+        let cover = Cover::from_header(&header).map_err(corrupt)?;
+        bases::raise(tx, &c.author, id, LogKind::Delta, upto, cover.hash, &header)?;
+        pruned += oplog::delete_until(tx, id, &c.author, LogKind::Delta, upto)? as u64;
     }
     Ok(pruned)
 }
@@ -410,7 +562,11 @@ pub(crate) fn held_states(
 ) -> Result<Vec<Vec<u8>>, StoreError> {
     let mut out = Vec::new();
     for op in oplog::snapshots(conn, id)? {
-        let Some(body) = op.body.as_deref().and_then(|b| snapshot::decode(b).ok()) else {
+        let Some(body) = op
+            .body
+            .as_deref()
+            .and_then(|b| snapshot::decode_stored(b).ok())
+        else {
             continue;
         };
         if let Ok(Some(state)) = keys.open_delta(conn, id, &body.state, accept_plain) {
@@ -425,4 +581,90 @@ impl Replica {
     pub(crate) fn reclaim_space(&self) -> Result<(), StoreError> {
         self.lock().store.reclaim_space()
     }
+}
+
+/// The signed header of the operation at `seq` of `author`'s document log: held, or kept
+/// with the log's base.
+fn cover_header(
+    conn: &rusqlite::Connection,
+    author: &AuthorId,
+    id: DocumentId,
+    seq: u32,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    match oplog::header_at(conn, author, id, LogKind::Delta, seq)? {
+        Some(h) => Ok(Some(h)),
+        None => bases::header_at(conn, author, id, LogKind::Delta, seq),
+    }
+}
+
+fn corrupt(e: crate::wire::WireError) -> StoreError {
+    StoreError::Corrupt(format!("a stored header: {e}"))
+}
+
+/// After a cut (a removal's sweep, a frozen log): drops the held snapshots written by an
+/// author `dropped` refuses, or covering a log of `cuts` (author, highest seq kept) past
+/// its cut, then resettles the bases (see [`settle_bases`]). Returns whether anything
+/// changed (the document must then be rebuilt).
+pub(crate) fn drop_past_cuts(
+    tx: &Tx<'_>,
+    id: DocumentId,
+    cuts: &[(AuthorId, Option<u32>)],
+    dropped: impl Fn(&AuthorId) -> bool,
+    me: &AuthorId,
+) -> Result<bool, StoreError> {
+    let mut changed = false;
+    for op in oplog::snapshot_ops(tx, id)? {
+        let past_cut = op
+            .body
+            .as_deref()
+            .and_then(|b| snapshot::decode_stored(b).ok())
+            .is_some_and(|body| {
+                cuts.iter().any(|(who, keep)| {
+                    body.cover_of(who)
+                        .is_some_and(|c| keep.is_none_or(|k| c.seq > k))
+                })
+            });
+        if past_cut || dropped(&op.author) {
+            oplog::delete_after(tx, id, &op.author, LogKind::Snapshot, op.seq.checked_sub(1))?;
+            changed = true;
+        }
+    }
+    Ok(settle_bases(tx, id, me)? || changed)
+}
+
+/// Lowers every base of another author's document log that no held snapshot stands for
+/// any more (a base means "the state has these operations": a snapshot covering the log
+/// at or above it must hold them) to the highest cover below it, or removes it, and deletes
+/// that log's operations above the new base: the log is fetched again from there (a log
+/// with a hole would claim what it lacks). This device's own log keeps its base: its next
+/// operation must chain on its head. Returns whether anything changed.
+pub(crate) fn settle_bases(tx: &Tx<'_>, id: DocumentId, me: &AuthorId) -> Result<bool, StoreError> {
+    let held: Vec<SnapshotBody> = oplog::snapshots(tx, id)?
+        .into_iter()
+        .filter_map(|op| op.body.and_then(|b| snapshot::decode_stored(&b).ok()))
+        .collect();
+    let mut changed = false;
+    for (author, base, _) in bases::of_document(tx, id, LogKind::Delta)? {
+        if author == *me {
+            continue;
+        }
+        let covers = held.iter().filter_map(|s| s.cover_of(&author));
+        if covers.clone().any(|c| c.seq >= base) {
+            continue;
+        }
+        if oplog::count_until(tx, id, &author, LogKind::Delta, base)? == u64::from(base) + 1 {
+            // Every operation up to the base is held: the base stands for nothing missing.
+            bases::remove(tx, &author, id, LogKind::Delta)?;
+            changed = true;
+            continue;
+        }
+        let lower = covers.max_by_key(|c| c.seq);
+        match lower {
+            Some(c) => bases::set(tx, &author, id, LogKind::Delta, c.seq, c.hash, &c.header)?,
+            None => bases::remove(tx, &author, id, LogKind::Delta)?,
+        }
+        oplog::delete_after(tx, id, &author, LogKind::Delta, lower.map(|c| c.seq))?;
+        changed = true;
+    }
+    Ok(changed)
 }

@@ -1,7 +1,8 @@
 //! Log bases (migration 11): where the held part of a log starts when the operations before
 //! it are not held. A base is the (seq, hash) of the last operation a snapshot covers: set
 //! when a snapshot is accepted (the operations it covers need not be fetched) or when
-//! compaction prunes them. Reads of a log's head, of an operation's hash and of version
+//! compaction prunes them. Each base keeps its operation's signed header (schema 13), which
+//! a snapshot published later names as its cover of the log. Reads of a log's head, of an operation's hash and of version
 //! vectors (see `oplog.rs`) see a base as if its operation were held, so catch-up, ingest
 //! and chaining work unchanged on a pruned log.
 
@@ -61,8 +62,30 @@ pub fn of_document(
     .collect()
 }
 
-/// Raises the base of a log to (seq, hash); a base at or above `seq` is kept. Returns true
-/// if the base changed.
+/// The signed header of the operation at a log's base, if the base is at `seq` and its
+/// header is kept.
+pub fn header_at(
+    conn: &Connection,
+    author: &AuthorId,
+    document: DocumentId,
+    kind: LogKind,
+    seq: u32,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT header FROM log_bases
+             WHERE document = ?1 AND kind = ?2 AND author = ?3 AND seq = ?4",
+        )?
+        .query_row(
+            params![document.as_bytes(), kind.code(), author.as_bytes(), seq],
+            |r| r.get::<_, Option<Vec<u8>>>(0),
+        )
+        .optional()?
+        .flatten())
+}
+
+/// Raises the base of a log to (seq, hash), keeping the operation's signed `header`; a
+/// base at or above `seq` is kept. Returns true if the base changed.
 pub fn raise(
     tx: &Tx<'_>,
     author: &AuthorId,
@@ -70,22 +93,50 @@ pub fn raise(
     kind: LogKind,
     seq: u32,
     hash: Hash,
+    header: &[u8],
 ) -> Result<bool, StoreError> {
     if get(tx, author, document, kind)?.is_some_and(|(s, _)| s >= seq) {
         return Ok(false);
     }
+    set(tx, author, document, kind, seq, hash, header)?;
+    Ok(true)
+}
+
+/// Sets the base of a log to (seq, hash, header), lower or higher than before.
+pub fn set(
+    tx: &Tx<'_>,
+    author: &AuthorId,
+    document: DocumentId,
+    kind: LogKind,
+    seq: u32,
+    hash: Hash,
+    header: &[u8],
+) -> Result<(), StoreError> {
     tx.prepare_cached(
-        "INSERT OR REPLACE INTO log_bases (document, kind, author, seq, hash)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT OR REPLACE INTO log_bases (document, kind, author, seq, hash, header)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
     .execute(params![
         document.as_bytes(),
         kind.code(),
         author.as_bytes(),
         seq,
-        hash.as_bytes()
+        hash.as_bytes(),
+        header
     ])?;
-    Ok(true)
+    Ok(())
+}
+
+/// Removes the base of a log (its held part then starts at seq 0).
+pub fn remove(
+    tx: &Tx<'_>,
+    author: &AuthorId,
+    document: DocumentId,
+    kind: LogKind,
+) -> Result<(), StoreError> {
+    tx.prepare_cached("DELETE FROM log_bases WHERE document = ?1 AND kind = ?2 AND author = ?3")?
+        .execute(params![document.as_bytes(), kind.code(), author.as_bytes()])?;
+    Ok(())
 }
 
 /// Deletes every base of a document.
@@ -108,15 +159,61 @@ mod tests {
         let doc = DocumentId::from(Hash::digest(b"doc"));
         let a = author(&p2panda_core::SigningKey::generate());
         let tx = store.transaction().unwrap();
-        assert!(raise(&tx, &a, doc, LogKind::Delta, 10, Hash::digest(b"10")).unwrap());
-        assert!(!raise(&tx, &a, doc, LogKind::Delta, 5, Hash::digest(b"5")).unwrap());
-        assert!(raise(&tx, &a, doc, LogKind::Delta, 20, Hash::digest(b"20")).unwrap());
+        assert!(raise(
+            &tx,
+            &a,
+            doc,
+            LogKind::Delta,
+            10,
+            Hash::digest(b"10"),
+            b"h10"
+        )
+        .unwrap());
+        assert!(!raise(&tx, &a, doc, LogKind::Delta, 5, Hash::digest(b"5"), b"h5").unwrap());
+        assert!(raise(
+            &tx,
+            &a,
+            doc,
+            LogKind::Delta,
+            20,
+            Hash::digest(b"20"),
+            b"h20"
+        )
+        .unwrap());
         tx.commit().unwrap();
         assert_eq!(
             get(store.conn(), &a, doc, LogKind::Delta).unwrap(),
             Some((20, Hash::digest(b"20")))
         );
         assert_eq!(get(store.conn(), &a, doc, LogKind::Control).unwrap(), None);
+        assert_eq!(
+            header_at(store.conn(), &a, doc, LogKind::Delta, 20).unwrap(),
+            Some(b"h20".to_vec())
+        );
+        assert_eq!(
+            header_at(store.conn(), &a, doc, LogKind::Delta, 10).unwrap(),
+            None
+        );
+        let tx = store.transaction().unwrap();
+        set(&tx, &a, doc, LogKind::Delta, 3, Hash::digest(b"3"), b"h3").unwrap();
+        tx.commit().unwrap();
+        assert_eq!(
+            get(store.conn(), &a, doc, LogKind::Delta).unwrap(),
+            Some((3, Hash::digest(b"3")))
+        );
+        let tx = store.transaction().unwrap();
+        remove(&tx, &a, doc, LogKind::Delta).unwrap();
+        set(
+            &tx,
+            &a,
+            doc,
+            LogKind::Delta,
+            20,
+            Hash::digest(b"20"),
+            b"h20",
+        )
+        .unwrap();
+        tx.commit().unwrap();
         assert_eq!(
             of_document(store.conn(), doc, LogKind::Delta)
                 .unwrap()

@@ -17,9 +17,8 @@ pub struct ForkEvidence {
     pub document: DocumentId,
     /// The equivocating author.
     pub author: AuthorId,
-    /// Which of the author's logs: its control log (membership, roles, keys) if true, else
-    /// its document log.
-    pub control: bool,
+    /// Which of the author's logs.
+    pub kind: LogKind,
     /// The position both operations claim.
     pub seq: u32,
     /// Encoded header of one of the two operations (the one this replica held, when it
@@ -27,14 +26,6 @@ pub struct ForkEvidence {
     pub kept: Vec<u8>,
     /// Encoded header of the other operation.
     pub refused: Vec<u8>,
-}
-
-fn kind_of(control: bool) -> LogKind {
-    if control {
-        LogKind::Control
-    } else {
-        LogKind::Delta
-    }
 }
 
 /// Records `evidence` unless the author's log already has some at the same or a lower seq.
@@ -55,7 +46,7 @@ pub fn record(tx: &Tx<'_>, evidence: &ForkEvidence) -> Result<bool, StoreError> 
         .execute(params![
             evidence.document.as_bytes(),
             evidence.author.as_bytes(),
-            kind_of(evidence.control).code(),
+            evidence.kind.code(),
             evidence.seq,
             evidence.kept,
             evidence.refused,
@@ -88,9 +79,8 @@ pub fn of_document(
             document,
             author: AuthorId::from_slice(&author)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            control: LogKind::from_code(kind)
-                .ok_or_else(|| StoreError::Corrupt(format!("unknown log kind {kind}")))?
-                == LogKind::Control,
+            kind: LogKind::from_code(kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown log kind {kind}")))?,
             seq,
             kept,
             refused,

@@ -225,6 +225,9 @@ const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL
     );
     CREATE INDEX attachments_by_document ON attachments (document);",
+    // 13: the signed header of each base's operation (see store/bases.rs), so a snapshot
+    //     published after compaction can still cover the log with its author's signature.
+    "ALTER TABLE log_bases ADD COLUMN header BLOB;",
 ];
 
 /// The newest schema version this build knows.

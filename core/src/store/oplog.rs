@@ -459,6 +459,43 @@ pub fn snapshots(
     rows.map(|r| to_stored(r?)).collect()
 }
 
+/// How many operations of a log are held at or below `seq`.
+pub fn count_until(
+    conn: &Connection,
+    document: DocumentId,
+    author: &AuthorId,
+    kind: LogKind,
+    seq: u32,
+) -> Result<u64, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM operations
+             WHERE author = ?1 AND document = ?2 AND kind = ?3 AND seq <= ?4",
+        )?
+        .query_row(
+            params![author.as_bytes(), document.as_bytes(), kind.code(), seq],
+            |r| r.get::<_, i64>(0),
+        )? as u64)
+}
+
+/// Every snapshot operation held for a document, applied or not (carried unread), by
+/// author.
+pub fn snapshot_ops(
+    conn: &Connection,
+    document: DocumentId,
+) -> Result<Vec<StoredOperation>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT hash, author, kind, seq, header, fs_open('operations.body', body, hash), applied
+         FROM operations WHERE document = ?1 AND kind = ?2
+         ORDER BY author, seq",
+    )?;
+    let rows = stmt.query_map(
+        params![document.as_bytes(), LogKind::Snapshot.code()],
+        row_to_stored,
+    )?;
+    rows.map(|r| to_stored(r?)).collect()
+}
+
 /// Delta operations of `author` in `document` with `seq <= upto` received before
 /// `before_ms` (ms since the epoch), counted from the log's start: the highest seq such
 /// that every held operation up to it qualifies, or `None` if the first does not.

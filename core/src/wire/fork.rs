@@ -13,7 +13,7 @@
 
 use crate::base::ids::{AuthorId, DocumentId};
 use crate::base::log::LogKind;
-use crate::wire::operation::{authenticate, FsHeader};
+use crate::wire::operation::{signed_header, FsHeader};
 use crate::wire::WireError;
 
 /// Largest encoded header a fork proof may carry.
@@ -35,14 +35,7 @@ pub struct Fork {
 }
 
 fn header(bytes: &[u8]) -> Result<FsHeader, WireError> {
-    if bytes.len() > MAX_PROOF_HEADER {
-        return Err(WireError::Malformed(format!(
-            "fork proof header of {} bytes",
-            bytes.len()
-        )));
-    }
-    // Signature (strict), header invariants; the body is not needed.
-    Ok(authenticate(bytes.to_vec(), None, u64::MAX)?.op.header)
+    signed_header(bytes, MAX_PROOF_HEADER, "fork proof")
 }
 
 /// Checks that the encoded headers `a` and `b` (in any order) prove a fork (see the module

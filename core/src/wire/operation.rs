@@ -256,6 +256,30 @@ pub fn decode_parts(
     authenticate(header_bytes.to_vec(), body, max_body_bytes).map(|a| a.op)
 }
 
+/// A header decoded without checking its signature: only for headers this node checked
+/// before it stored them.
+pub(crate) fn stored_header(bytes: &[u8]) -> Result<FsHeader, WireError> {
+    FsHeader::decode_unverified(bytes)
+        .map(|(h, _)| h)
+        .map_err(|e| WireError::MalformedHeader(e.to_string()))
+}
+
+/// A header alone (no body), its signature checked strictly and its invariants held; at
+/// most `max_bytes` long. `what` names it in errors (a fork proof, a snapshot cover).
+pub(crate) fn signed_header(
+    bytes: &[u8],
+    max_bytes: usize,
+    what: &str,
+) -> Result<FsHeader, WireError> {
+    if bytes.len() > max_bytes {
+        return Err(WireError::Malformed(format!(
+            "{what} header of {} bytes",
+            bytes.len()
+        )));
+    }
+    Ok(authenticate(bytes.to_vec(), None, u64::MAX)?.op.header)
+}
+
 /// [`decode_parts`], keeping the header's bytes.
 pub(crate) fn authenticate(
     header_bytes: Vec<u8>,

@@ -174,15 +174,16 @@ fn main() {
 
     // snapshot_body: a body with two covered logs, and one with none.
     {
-        use fieldsync::internals::snapshot::encode;
-        let covers = [
-            (enc.author(), 41, p2panda_core::Hash::digest(b"a")),
-            (
-                AuthorId::from(key.verifying_key()),
-                3,
-                p2panda_core::Hash::digest(b"b"),
-            ),
-        ];
+        use fieldsync::internals::operation::{build_operation, LogKind};
+        use fieldsync::internals::snapshot::{encode, Cover};
+        let doc = fieldsync::DocumentId::from(p2panda_core::Hash::digest(b"fuzz document"));
+        let covers: Vec<Cover> = [key.clone(), p2panda_core::SigningKey::from_bytes(&[7; 32])]
+            .iter()
+            .map(|k| {
+                let op = build_operation(k, doc, LogKind::Delta, None, b"x".to_vec());
+                Cover::from_header(&op.header.encode()).expect("a header")
+            })
+            .collect();
         c.put("snapshot_body", "two-logs", &encode(&covers, &[1, 2, 3, 4]));
         c.put("snapshot_body", "no-logs", &encode(&[], &[0]));
     }

@@ -64,6 +64,83 @@ fn a_readers_edit_is_refused() {
     assert_eq!(json_of(&a, id), json_of(&b, id));
 }
 
+/// Delivers `from`'s operations of `doc` that `pick` selects to `to`, whatever `to` makes of
+/// them (refusals included: the test checks the outcome).
+fn deliver(from: &Node, to: &Node, doc: fieldsync::DocumentId, pick: impl Fn(LogKind) -> bool) {
+    for op in from.operations(doc).unwrap() {
+        let kind = fieldsync::internals::operation::decode_operation(&op, 1 << 24, 1 << 24)
+            .unwrap()
+            .header
+            .extensions
+            .kind;
+        if pick(kind) {
+            let _ = to.ingest(&op);
+        }
+    }
+}
+
+fn snapshots_held(node: &Node, doc: fieldsync::DocumentId) -> usize {
+    node.operations(doc)
+        .unwrap()
+        .iter()
+        .filter(|op| {
+            fieldsync::internals::operation::decode_operation(op, 1 << 24, 1 << 24)
+                .unwrap()
+                .header
+                .extensions
+                .kind
+                == LogKind::Snapshot
+        })
+        .count()
+}
+
+/// A snapshot taken before a removal reached its writer holds what the removal cuts: every
+/// replica that sweeps drops it (and the bases it set) so the cut updates do not come back
+/// on a rebuild and it is never served, fetches again what it stood for, and converges on
+/// the state without them.
+#[test]
+fn a_snapshot_covering_what_a_removal_cuts_is_dropped_by_the_sweep() {
+    let (_dirs, [a, b, c, d]) = open_nodes();
+    let doc = a.create_document().unwrap();
+    let id = doc.id();
+    share(&a, &doc, &b);
+    share(&a, &doc, &c);
+    share(&a, &doc, &d);
+    for n in [&b, &c, &d] {
+        exchange(&a, n, id);
+    }
+    doc.text("t").unwrap().push("a1;").unwrap();
+    exchange(&a, &b, id);
+    exchange(&a, &d, id);
+    let doc_c = c.document(id).unwrap();
+    doc_c.text("t").unwrap().push("c1;").unwrap();
+    exchange(&c, &a, id);
+    exchange(&c, &b, id);
+    doc.remove_member(c.author()).unwrap();
+    doc_c.text("t").unwrap().push("c2;").unwrap();
+    exchange(&c, &b, id);
+    // B, without the removal yet, publishes a snapshot holding c2; D takes it alone.
+    b.document(id).unwrap().publish_snapshot().unwrap().unwrap();
+    deliver(&b, &d, id, |k| k == LogKind::Snapshot);
+    assert!(json_of(&d, id).contains("c2;"), "D joined by B's snapshot");
+    // The removal arrives: both drop the snapshot and what it brought.
+    deliver(&a, &b, id, |_| true);
+    deliver(&a, &d, id, |_| true);
+    for (name, node) in [("B", &b), ("D", &d)] {
+        assert_eq!(snapshots_held(node, id), 0, "{name} dropped the snapshot");
+        let json = json_of(node, id);
+        assert!(!json.contains("c2;"), "{name}: {json}");
+    }
+    // D fetches again what the snapshot stood for (C's update before the removal).
+    for from in [&a, &b, &c] {
+        deliver(from, &d, id, |_| true);
+    }
+    let want = json_of(&a, id);
+    assert!(want.contains("a1;") && want.contains("c1;") && !want.contains("c2;"));
+    assert_eq!(json_of(&b, id), want);
+    assert_eq!(json_of(&d, id), want);
+}
+
 /// Removal revokes writing: an update the removed member wrote after the removal (by the
 /// remover's view) is refused on every replica, also on one that had applied it before the
 /// removal arrived, and the replicas converge.

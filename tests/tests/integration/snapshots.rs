@@ -169,16 +169,35 @@ fn open_plain(dir: &std::path::Path) -> Node {
     Node::open(cfg).unwrap()
 }
 
-/// A snapshot operation signed by the [`FixedKeys`] device for `doc`.
-fn crafted(
+/// A snapshot operation at `seq` signed by the [`FixedKeys`] device for `doc`.
+fn crafted_at(
     doc: fieldsync::DocumentId,
-    covers: &[(fieldsync::AuthorId, u32, p2panda_core::Hash)],
+    seq: u32,
+    prev: Option<(u32, p2panda_core::Hash)>,
+    covers: &[snapshot::Cover],
     state: &[u8],
-) -> Vec<u8> {
+) -> (Vec<u8>, p2panda_core::Hash) {
     let key = p2panda_core::SigningKey::from_bytes(&[0x11; 32]);
     let body = snapshot::encode(covers, &seal(BodyScheme::Plain, state));
-    let op = build_operation(&key, doc, LogKind::Snapshot, None, body);
-    encode_operation(&op)
+    let op = build_operation(&key, doc, LogKind::Snapshot, prev, body);
+    assert_eq!(op.header.seq_num, seq);
+    (encode_operation(&op), op.hash)
+}
+
+/// A snapshot operation at seq 0 signed by the [`FixedKeys`] device for `doc`.
+fn crafted(doc: fieldsync::DocumentId, covers: &[snapshot::Cover], state: &[u8]) -> Vec<u8> {
+    crafted_at(doc, 0, None, covers, state).0
+}
+
+/// The cover of a delta operation `key` signs at `seq` of its log of `doc`.
+fn cover_by(
+    key: &p2panda_core::SigningKey,
+    doc: fieldsync::DocumentId,
+    seq: u32,
+) -> snapshot::Cover {
+    let prev = (seq > 0).then(|| (seq - 1, p2panda_core::Hash::digest(b"whatever came before")));
+    let op = build_operation(key, doc, LogKind::Delta, prev, b"x".to_vec());
+    snapshot::Cover::from_header(&op.header.encode()).unwrap()
 }
 
 #[test]
@@ -188,9 +207,10 @@ fn a_forged_or_inconsistent_snapshot_is_refused_with_a_typed_error() {
     let m = open_fixed_plain(dm.path());
     let doc = a.create_document().unwrap();
     let id = doc.id();
-    doc.text("t").unwrap().insert(0, "the real text").unwrap();
+    doc.text("t").unwrap().insert(0, "the real").unwrap();
+    doc.text("t").unwrap().insert(8, " text").unwrap();
     let head = *doc.version().unwrap().iter().next().unwrap().1;
-    // A's own snapshot names A's head: its hash is what a faithful snapshot covers.
+    // A's own snapshot names A's head: its signed header is what a faithful snapshot covers.
     doc.publish_snapshot().unwrap().unwrap();
     let ops = a.operations(id).unwrap();
     let own = ops
@@ -198,9 +218,9 @@ fn a_forged_or_inconsistent_snapshot_is_refused_with_a_typed_error() {
         .map(|b| fieldsync::internals::operation::decode_operation(b, 1 << 24, 1 << 24).unwrap())
         .find(|op| op.header.extensions.kind == LogKind::Snapshot)
         .unwrap();
-    let faithful = snapshot::decode(own.body.as_ref().unwrap().as_bytes()).unwrap();
+    let faithful = snapshot::decode(own.body.as_ref().unwrap().as_bytes(), id).unwrap();
     assert_eq!(faithful.covers.len(), 1);
-    assert_eq!(faithful.covers[0].1, head);
+    assert_eq!(faithful.covers[0].seq, head);
 
     // A reader may not publish snapshots.
     doc.add_member_as(&m.key_bundle().unwrap(), Role::Reader)
@@ -228,19 +248,49 @@ fn a_forged_or_inconsistent_snapshot_is_refused_with_a_typed_error() {
     // A writer's snapshot that disagrees with what A holds is refused, whatever it claims.
     let member = m.author();
     doc.set_role(member, Role::Writer).unwrap();
-    let wrong_hash = [(
-        faithful.covers[0].0,
-        faithful.covers[0].1,
-        p2panda_core::Hash::digest(b"another operation"),
-    )];
+    let forged_cover = {
+        let mut c = faithful.covers[0].clone();
+        let last = c.header.len() - 1;
+        c.header[last] ^= 1; // inside the signature
+        c
+    };
+    let stranger = p2panda_core::SigningKey::from_bytes(&[0x42; 32]);
+    let empty_state = loro::LoroDoc::new()
+        .export(loro::ExportMode::Snapshot)
+        .unwrap();
+    let older_state = {
+        // A's document after its first edit ("the real", counters 0..8) only.
+        let scratch = loro::LoroDoc::new();
+        scratch.import(&real_state).unwrap();
+        let peer = scratch.oplog_frontiers().iter().next().unwrap().peer;
+        let first = loro::Frontiers::from_id(loro::ID::new(peer, 7));
+        let older = scratch.fork_at(&first).unwrap();
+        older.export(loro::ExportMode::Snapshot).unwrap()
+    };
     for (what, bytes) in [
         (
-            "a hash it does not hold",
-            crafted(id, &wrong_hash, &real_state),
+            "a cover whose signature does not hold",
+            crafted(id, &[forged_cover], &real_state),
+        ),
+        (
+            "a cover of an author without a role",
+            crafted(
+                id,
+                &[faithful.covers[0].clone(), cover_by(&stranger, id, 1 << 20)],
+                &real_state,
+            ),
         ),
         (
             "a state it does not hold",
             crafted(id, &faithful.covers, &forged_state),
+        ),
+        (
+            "a state lacking every covered change",
+            crafted(id, &faithful.covers, &empty_state),
+        ),
+        (
+            "a state lacking the last covered operation",
+            crafted(id, &faithful.covers, &older_state),
         ),
         (
             "bytes that are no snapshot",
@@ -250,6 +300,7 @@ fn a_forged_or_inconsistent_snapshot_is_refused_with_a_typed_error() {
         match a.ingest(&bytes) {
             Err(IngestError::InconsistentSnapshot { author, .. }) => assert_eq!(author, member),
             Err(IngestError::InvalidUpdate(_)) if what == "bytes that are no snapshot" => {}
+            Err(_) if what == "a cover whose signature does not hold" => {}
             other => panic!("{what}: expected a refusal, got {other:?}"),
         }
         assert_eq!(
@@ -259,8 +310,27 @@ fn a_forged_or_inconsistent_snapshot_is_refused_with_a_typed_error() {
         );
     }
     // The same writer's faithful snapshot is accepted.
-    let good = crafted(id, &faithful.covers, &real_state);
+    let (good, good_hash) = crafted_at(id, 0, None, &faithful.covers, &real_state);
     assert!(a.ingest(&good).is_ok());
+    assert_eq!(doc.to_json().unwrap(), r#"{"t":"the real text"}"#);
+    // Another snapshot signed for the same position is a fork of the member's snapshot
+    // log: proven, frozen, refused (and its later snapshots with it).
+    let twin = crafted(id, &[], &real_state);
+    match a.ingest(&twin) {
+        Err(IngestError::ForkedLog { author, seq: 0 }) => assert_eq!(author, member),
+        other => panic!("two snapshots at one seq: {other:?}"),
+    }
+    let forks = a.forks(id).unwrap();
+    assert_eq!(forks.len(), 1);
+    assert_eq!(
+        (forks[0].author, forks[0].kind),
+        (member, LogKind::Snapshot)
+    );
+    let (later, _) = crafted_at(id, 1, Some((0, good_hash)), &faithful.covers, &real_state);
+    assert!(matches!(
+        a.ingest(&later),
+        Err(IngestError::FrozenLog { .. })
+    ));
     assert_eq!(doc.to_json().unwrap(), r#"{"t":"the real text"}"#);
     drop(m);
 }

@@ -289,7 +289,10 @@ fn forked_log_and_backlink_mismatch() {
     let evidence = s.b.forks(s.doc).unwrap();
     assert_eq!(evidence.len(), 1);
     let fork = &evidence[0];
-    assert_eq!((fork.author, fork.seq, fork.control), (author, 0, false));
+    assert_eq!(
+        (fork.author, fork.seq, fork.kind),
+        (author, 0, fieldsync::LogKind::Delta)
+    );
     assert_eq!(fork.kept, op0.header.encode());
     assert_eq!(fork.refused, fork0.header.encode());
     assert_eq!(forks_reported(&mut events), vec![(author, 0)]);
