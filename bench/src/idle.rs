@@ -120,9 +120,20 @@ pub fn child(heads_ms: u64, discovery: bool, window_ms: u64) -> String {
         }
         // Let the joins' follow-up sessions and acknowledgements finish.
         tokio::time::sleep(Duration::from_secs(5)).await;
+        let mut events: Vec<_> = nodes.iter().map(|n| n.subscribe()).collect();
         let (b0, p0) = lo_tx();
         tokio::time::sleep(Duration::from_millis(window_ms)).await;
         let (b1, p1) = lo_tx();
+        // What the nodes did meanwhile, on stderr (the figures are on stdout).
+        let mut kinds: std::collections::BTreeMap<String, u64> = Default::default();
+        for stream in &mut events {
+            while let Some(e) = stream.try_next() {
+                let name = format!("{e:?}");
+                let name = name.split([' ', '{', '(']).next().unwrap_or("").to_string();
+                *kinds.entry(name).or_default() += 1;
+            }
+        }
+        eprintln!("events during the window: {kinds:?}");
         let per_min = 60_000.0 / window_ms as f64;
         let bytes = (b1 - b0) as f64 * per_min / NODES as f64;
         let packets = (p1 - p0) as f64 * per_min / (NODES * (NODES - 1)) as f64;

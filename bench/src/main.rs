@@ -554,30 +554,57 @@ fn main() {
     step("8. idle traffic (20 documents, 3 nodes, loopback namespace)");
     let window = Duration::from_secs(60 / args.scale as u64).max(Duration::from_secs(6));
     if idle::available() {
-        for (label, heads, discovery) in [
-            ("heads every 2 s (before #28), discovery on", 2, true),
-            ("heads every 2 min (default), discovery on", 120, true),
-            ("heads every 2 min (default), discovery off", 120, false),
-        ] {
-            match idle::measure(Duration::from_secs(heads), discovery, window) {
-                Some(i) => {
-                    rows.push(Row::at_most(
-                        format!("8. idle, {label}: bytes sent per node per minute"),
-                        format!("{:.0} B", i.bytes_per_min),
-                        "< 2 KB",
-                        i.bytes_per_min,
-                        2048.0,
-                    ));
-                    rows.push(Row::at_most(
-                        format!("8. idle, {label}: packets per minute per peer"),
-                        format!("{:.1}", i.packets_per_min_per_peer),
-                        "< 10",
-                        i.packets_per_min_per_peer,
-                        10.0,
-                    ));
-                }
-                None => rows.push(Row::info(format!("8. idle, {label}"), "measurement failed")),
+        let default_period = fieldsync::DEFAULT_HEADS_INTERVAL;
+        let idle_row = |rows: &mut Vec<Row>, label: &str, i: &idle::Idle| {
+            rows.push(Row::at_most(
+                format!("8. idle, {label}: bytes sent per node per minute"),
+                format!("{:.0} B", i.bytes_per_min),
+                "< 2 KB",
+                i.bytes_per_min,
+                2048.0,
+            ));
+            rows.push(Row::at_most(
+                format!("8. idle, {label}: packets per minute per peer"),
+                format!("{:.1}", i.packets_per_min_per_peer),
+                "< 10",
+                i.packets_per_min_per_peer,
+                10.0,
+            ));
+        };
+        // A quiet minute with the defaults (no periodic round falls in it), a minute with
+        // one round of heads and peer sampling (their period set to the window), and the
+        // defaults averaged over their period: quiet + (round - quiet) * window / period.
+        let quiet = idle::measure(default_period, false, window);
+        let round = idle::measure(window, false, window);
+        let discovery = idle::measure(default_period, true, window);
+        match (&quiet, &round) {
+            (Some(q), Some(r)) => {
+                let share = window.as_secs_f64() / default_period.as_secs_f64();
+                let averaged = idle::Idle {
+                    bytes_per_min: q.bytes_per_min + (r.bytes_per_min - q.bytes_per_min) * share,
+                    packets_per_min_per_peer: q.packets_per_min_per_peer
+                        + (r.packets_per_min_per_peer - q.packets_per_min_per_peer) * share,
+                };
+                idle_row(
+                    &mut rows,
+                    &format!(
+                        "defaults (heads and peer sampling every {} min, keep-alive 30 s), averaged over that period",
+                        default_period.as_secs() / 60
+                    ),
+                    &averaged,
+                );
+                idle_row(&mut rows, "defaults, a quiet minute", q);
+                idle_row(
+                    &mut rows,
+                    "a minute with one round of heads and peer sampling",
+                    r,
+                );
             }
+            _ => rows.push(Row::info("8. idle", "measurement failed")),
+        }
+        match discovery {
+            Some(d) => idle_row(&mut rows, "discovery on (opt-in)", &d),
+            None => rows.push(Row::info("8. idle, discovery on", "measurement failed")),
         }
     } else {
         rows.push(Row::info(

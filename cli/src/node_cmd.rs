@@ -54,11 +54,11 @@ pub struct NetArgs {
     #[arg(long)]
     pub no_mdns: bool,
 
-    /// Do not look up peers' addresses through the network's discovery protocol either:
-    /// only --peer, invite and remembered peers are reached (with --no-mdns: no discovery
-    /// at all).
+    /// Also look up peers' addresses through p2panda's discovery protocol (off by
+    /// default: it costs hundreds of KB a minute; --peer, invite, remembered peers and
+    /// members that dialled in are reached without it).
     #[arg(long)]
-    pub no_discovery: bool,
+    pub discovery: bool,
 
     /// Sync only with this device (node id); repeatable. Connections, gossip and dials of any
     /// other device are refused, whatever its role. Default: any device with a role.
@@ -166,7 +166,7 @@ async fn serve(data: &Path, json: bool, net: NetArgs, gql: GraphqlArgs) -> Resul
         port: net.port.unwrap_or(0),
         bootstrap: net.peers.clone(),
         mdns: !net.no_mdns,
-        discovery: !net.no_discovery,
+        discovery: net.discovery,
         allow: (!net.allow.is_empty()).then(|| net.allow.clone()),
         ..Default::default()
     };

@@ -372,6 +372,8 @@ pub(crate) struct Session {
     pub budget: ReceiveBudget,
     /// The devices this node syncs with (`NetworkConfig::allow`).
     pub filter: super::config::PeerFilter,
+    /// Where members that dialled in can be dialled back.
+    pub addresses: std::sync::Arc<crate::net::addresses::LearnedAddresses>,
 }
 
 impl std::fmt::Debug for Session {
@@ -670,7 +672,12 @@ impl Session {
                 "peer answered for another document".into(),
             ));
         }
-        self.exchange(tx, rx, doc, peer).await
+        let done = self.exchange(tx, rx, doc, peer).await;
+        // A session's connection serves that session only: once both sides have each
+        // other's end frame (see `exchange`), it is closed rather than kept alive by
+        // keep-alive packets (radio wake-ups on phones) until it times out.
+        conn.close(0u32.into(), b"done");
+        done
     }
 
     async fn respond(&self, conn: Connection) -> Result<(), CatchupError> {
@@ -698,6 +705,7 @@ impl Session {
             });
         }
         drop(node);
+        self.addresses.learn(&conn, peer).await;
         write_frame(&mut tx, doc.as_bytes()).await?;
         self.exchange(tx, rx, doc, peer).await
     }

@@ -35,18 +35,23 @@ pub struct NetworkConfig {
     /// role. `None` (default): any device with a role in the document.
     pub allow: Option<Vec<AuthorId>>,
     /// Find peers' addresses through p2panda's discovery protocol: random walks over the
-    /// peers' address books, each step a new QUIC connection (on by default; mDNS is the
+    /// peers' address books, each step a new QUIC connection (off by default; mDNS is the
     /// separate [`NetworkConfig::mdns`]). It costs: three idle nodes on loopback sent
-    /// 574 KB per node per minute with it and 2.3 KB without (`make bench`, section 8). Off,
-    /// only bootstrap, invite and added peers are reached, and a node learns no address of
-    /// a peer that dialled it (its direct messages to a joiner wait until the joiner dials
-    /// again): turning it off by default needs that first.
+    /// 422 KB per node per minute with it (`make bench`, section 8). Off, a node reaches
+    /// its bootstrap, invite, added and remembered peers, and members that dialled it
+    /// (their address is learnt when they catch up with it).
     pub discovery: bool,
-    /// How often an idle node announces its heads of every document (default 2 minutes).
+    /// How often an idle node announces its heads of every document (default 30 minutes).
     /// Heads also go out within 100 ms of every change, and a peer that (re)connects is
     /// caught up at once, so this period only bounds how long a missed announcement can go
     /// unnoticed; shorter periods cost radio wake-ups on phones.
     pub heads_interval: std::time::Duration,
+    /// Quiet time after which a keep-alive packet goes out on a connection to a peer
+    /// (default 30 s; p2panda-net's own is 5 s). A connection with no packet for three
+    /// times this long (at least 10 s) is closed, so a peer that vanished is noticed after
+    /// that long. Longer periods mean fewer radio wake-ups on phones; NAT bindings of mobile
+    /// networks last 30 s or more.
+    pub keep_alive: std::time::Duration,
 }
 
 /// The devices a running network talks to (see [`NetworkConfig::allow`]).
@@ -65,7 +70,24 @@ impl PeerFilter {
 }
 
 /// How often an idle node announces its heads by default.
-pub const DEFAULT_HEADS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(120);
+pub const DEFAULT_HEADS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1800);
+
+/// The default [`NetworkConfig::keep_alive`].
+pub const DEFAULT_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl NetworkConfig {
+    /// How often gossip exchanges peer samples per document (HyParView shuffles;
+    /// iroh-gossip's own period is a minute): at the heads period, since a document's peers
+    /// are few and known from their invites.
+    pub(crate) fn shuffle_interval(&self) -> std::time::Duration {
+        self.heads_interval.max(std::time::Duration::from_secs(1))
+    }
+
+    /// The connection idle timeout that goes with [`NetworkConfig::keep_alive`].
+    pub(crate) fn idle_timeout(&self) -> std::time::Duration {
+        (self.keep_alive * 3).max(std::time::Duration::from_secs(10))
+    }
+}
 
 /// The network id FieldSync nodes use unless the app picks its own.
 pub const DEFAULT_NETWORK_ID: [u8; 32] = *b"fieldsync/network/v1............";
@@ -81,8 +103,9 @@ impl Default for NetworkConfig {
             network_id: DEFAULT_NETWORK_ID,
             reconnect_backoff_ms: (250, 10_000),
             allow: None,
-            discovery: true,
+            discovery: false,
             heads_interval: DEFAULT_HEADS_INTERVAL,
+            keep_alive: DEFAULT_KEEP_ALIVE,
         }
     }
 }

@@ -15,6 +15,7 @@
 //! on all cores, then stored and applied by the replica, which the network holds as a
 //! `Weak<Replica>`. The network never imports the facade (`crate::node`).
 
+mod addresses;
 pub(crate) mod attachments;
 mod budget;
 pub mod catchup;
@@ -202,6 +203,8 @@ impl Network {
                 bind_port_v4: config.port,
                 bind_ip_v6: Ipv6Addr::LOCALHOST,
                 bind_port_v6: 0,
+                keep_alive_interval: config.keep_alive,
+                max_idle_timeout: config.idle_timeout(),
             });
         if let Some(url) = &config.relay_url {
             let url: RelayUrl = url
@@ -241,7 +244,10 @@ impl Network {
             None
         };
         let filter = config::PeerFilter::new(config.allow.as_deref());
+        let mut gossip_config = p2panda_net::gossip::GossipConfig::default();
+        gossip_config.membership.shuffle_interval = config.shuffle_interval();
         let gossip = Gossip::builder(address_book.clone(), endpoint.clone())
+            .config(gossip_config)
             .spawn()
             .await
             .map_err(start_err)?;
@@ -275,6 +281,7 @@ impl Network {
             max_frame: node.max_operation_bytes(),
             budget: budget.clone(),
             filter: filter.clone(),
+            addresses: Arc::new(addresses::LearnedAddresses::new(address_book.clone())),
         };
         endpoint
             .accept(catchup::CATCHUP_PROTOCOL, session.clone())

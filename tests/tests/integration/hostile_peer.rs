@@ -43,6 +43,7 @@ async fn raw_endpoint(key: &SigningKey, target: &NetworkInfo) -> Endpoint {
             bind_port_v4: 0,
             bind_ip_v6: Ipv6Addr::LOCALHOST,
             bind_port_v6: 0,
+            ..IrohConfig::default()
         })
         .spawn()
         .await

@@ -275,9 +275,10 @@ async fn only_allowed_devices_sync() {
     b.stop_network().await.unwrap();
 }
 
-/// An idle node announces its heads only every `heads_interval` (minutes by default), yet a
-/// change made after the peers went quiet arrives within a second: the operation is pushed
-/// and the heads go out within 100 ms of the change.
+/// An idle node announces its heads only every `heads_interval` (minutes by default) and
+/// its connections send a keep-alive only after 30 s of quiet, yet a change made after the
+/// peers went quiet arrives within a second: the operation is pushed and the heads go out
+/// within 100 ms of the change.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_after_an_idle_spell_arrives_within_a_second() {
     let (_dirs, [a, b]) = open_nodes();
@@ -286,7 +287,11 @@ async fn a_change_after_an_idle_spell_arrives_within_a_second() {
     doc.text("t").unwrap().push("before").unwrap();
     assert_eq!(
         fieldsync::NetworkConfig::default().heads_interval,
-        Duration::from_secs(120)
+        Duration::from_secs(1800)
+    );
+    assert_eq!(
+        fieldsync::NetworkConfig::default().keep_alive,
+        Duration::from_secs(30)
     );
     go_online(&a).await;
     go_online(&b).await;
@@ -296,9 +301,9 @@ async fn a_change_after_an_idle_spell_arrives_within_a_second() {
         json_of(&b, id) == doc.to_json().unwrap()
     })
     .await;
-    // The idle spell under test (longer than the old 2 s heads period), not a wait for
-    // an event.
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // The idle spell under test (longer than the keep-alive period, so the connection has
+    // been quiet and kept alive once), not a wait for an event.
+    tokio::time::sleep(Duration::from_secs(35)).await;
     doc.text("t").unwrap().push(" after").unwrap();
     let changed = Instant::now();
     wait_until("B has the change", Duration::from_secs(1), || {

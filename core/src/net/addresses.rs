@@ -1,0 +1,78 @@
+//! Addresses learnt from members that dialled in: the address a peer's QUIC connection
+//! came from is the socket it listens on too, so once a member has caught up with this
+//! node, this node can dial it back (send it direct messages, catch it up) without
+//! p2panda's discovery walks, which cost an idle node hundreds of KB a minute.
+//!
+//! Only peers that passed the catch-up gate (a role in the document, admitted by
+//! `NetworkConfig::allow`) are recorded, at most [`MAX_LEARNED`] of them with at most
+//! [`MAX_ADDRS`] addresses each: identities are free, members are not.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+
+use iroh::endpoint::Connection;
+use iroh::TransportAddr;
+use p2panda_net::AddressBook;
+
+use crate::base::ids::AuthorId;
+use crate::net::config::PeerAddr;
+
+/// Most peers whose addresses are learnt.
+pub(crate) const MAX_LEARNED: usize = 1024;
+/// Most addresses kept per peer.
+pub(crate) const MAX_ADDRS: usize = 4;
+
+/// The learnt addresses, and the address book they go to.
+pub(crate) struct LearnedAddresses {
+    book: AddressBook,
+    seen: Mutex<HashMap<AuthorId, Vec<SocketAddr>>>,
+}
+
+impl std::fmt::Debug for LearnedAddresses {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LearnedAddresses")
+    }
+}
+
+impl LearnedAddresses {
+    pub(crate) fn new(book: AddressBook) -> Self {
+        LearnedAddresses {
+            book,
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Records the IP addresses `conn` (from `peer`, who passed the gate) uses.
+    pub(crate) async fn learn(&self, conn: &Connection, peer: AuthorId) {
+        let addrs: Vec<SocketAddr> = conn
+            .paths()
+            .iter()
+            .filter_map(|p| match p.remote_addr() {
+                TransportAddr::Ip(a) => Some(*a),
+                _ => None,
+            })
+            .take(MAX_ADDRS)
+            .collect();
+        if addrs.is_empty() || !self.note(peer, &addrs) {
+            return;
+        }
+        let peer = PeerAddr { node: peer, addrs };
+        if let Err(e) = crate::net::insert_peer(&self.book, &peer).await {
+            tracing::debug!("recording the address of {}: {e}", peer.node);
+        }
+    }
+
+    /// True if `addrs` are new for `peer` and there is room for them.
+    fn note(&self, peer: AuthorId, addrs: &[SocketAddr]) -> bool {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.get(&peer).is_some_and(|known| known == addrs) {
+            return false;
+        }
+        if seen.len() >= MAX_LEARNED && !seen.contains_key(&peer) {
+            return false;
+        }
+        seen.insert(peer, addrs.to_vec());
+        true
+    }
+}
