@@ -44,7 +44,8 @@ pub use document::{
 };
 pub use net::attachments::AttachmentFetch;
 pub use net::{
-    NetError, NetworkConfig, NetworkInfo, PeerAddr, PeerSeen, SyncStatus, DEFAULT_HEADS_INTERVAL,
+    AttachmentPolicy, NetError, NetworkConfig, NetworkInfo, PeerAddr, PeerSeen, SyncStatus,
+    DEFAULT_HEADS_INTERVAL,
 };
 pub use node::{
     ChangeItem, ChangeStream, CounterHandle, Document, Error, ErrorKind, Handle, HistoryVersion,

@@ -132,3 +132,36 @@ impl NetworkConfig {
         )]
     }
 }
+
+/// When a node fetches the content of attachments it finds in documents without being
+/// asked (`Node::set_attachment_policy`). Whatever the policy, `Node::fetch_attachment`
+/// fetches on request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AttachmentPolicy {
+    /// Only when asked (the default): content costs data and storage only when shown.
+    #[default]
+    OnDemand,
+    /// As soon as a reference arrives, on any network.
+    Always,
+    /// As soon as a reference arrives while the network is not metered (Wi-Fi, Ethernet;
+    /// the app says which with `Node::set_metered`), else when it stops being metered.
+    Unmetered,
+}
+
+/// The attachment policy and what the app said about the network.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct FetchSettings {
+    pub policy: AttachmentPolicy,
+    pub metered: bool,
+}
+
+impl FetchSettings {
+    /// Whether content found in documents is fetched now.
+    pub(crate) fn fetches_now(&self) -> bool {
+        match self.policy {
+            AttachmentPolicy::OnDemand => false,
+            AttachmentPolicy::Always => true,
+            AttachmentPolicy::Unmetered => !self.metered,
+        }
+    }
+}

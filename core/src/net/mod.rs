@@ -43,7 +43,9 @@ use tokio::task::JoinHandle;
 use crate::base::ids::{AuthorId, DocumentId};
 use crate::replica::Replica;
 
-pub use config::{NetworkConfig, PeerAddr, DEFAULT_HEADS_INTERVAL, DEFAULT_NETWORK_ID};
+pub use config::{
+    AttachmentPolicy, NetworkConfig, PeerAddr, DEFAULT_HEADS_INTERVAL, DEFAULT_NETWORK_ID,
+};
 pub use error::NetError;
 pub use status::{PeerSeen, SyncStatus};
 pub use sync_store::SyncStore;
@@ -129,6 +131,12 @@ pub(crate) struct NetSlot {
     pub config: Mutex<Option<NetworkConfig>>,
     pub commands: Mutex<Option<mpsc::UnboundedSender<NetCommand>>>,
     pub shared: Arc<NetShared>,
+    /// When attachments are fetched unasked (kept across network restarts).
+    pub fetch: Mutex<config::FetchSettings>,
+    /// Wakes the attachment fetcher (a policy change, a new network).
+    pub fetch_wake: Arc<tokio::sync::Notify>,
+    /// The attachment fetcher's task while the network runs.
+    pub fetcher: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
 impl NetSlot {

@@ -2,6 +2,7 @@
 //! (`crate::replica`) and the network slot (`crate::net`); every method is a short
 //! delegation, so the rules live in one place below.
 
+mod auto_fetch;
 mod counter;
 mod direct;
 mod document;

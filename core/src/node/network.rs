@@ -98,12 +98,14 @@ impl Node {
         };
         *self.net.commands.lock().unwrap_or_else(|p| p.into_inner()) = Some(commands);
         *running = Some(network);
+        self.start_fetcher();
         Ok(info)
     }
 
     /// Stops networking. The node keeps working offline; edits queue in the outbox.
     pub async fn stop_network(&self) -> Result<()> {
         let network = self.net.running.lock().await.take();
+        self.stop_fetcher();
         *self.net.commands.lock().unwrap_or_else(|p| p.into_inner()) = None;
         self.net
             .shared

@@ -216,3 +216,129 @@ async fn fetched_over_quic_resumed_after_a_restart_and_a_corrupt_peer_is_dropped
         node.stop_network().await.unwrap();
     }
 }
+
+/// After a removal, attachments added later are unreadable by the removed device: the
+/// operations carrying their references are encrypted for the remaining members only (so
+/// it never learns their keys), and a member refuses to serve it even a leaked reference.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_device_cannot_read_attachments_added_after_its_removal() {
+    use fieldsync::PeerAddr;
+    use fieldsync_tests::{exchange, go_online, json_of};
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (open_node(da.path()), open_node(db.path()));
+    let doc = a.create_document().unwrap();
+    let id = doc.id();
+    share(&a, &doc, &b);
+    let before = doc.add_attachment(&photo(300_000), "image/jpeg").unwrap();
+    doc.map("photos")
+        .unwrap()
+        .set("before", fieldsync::Value::String(before.clone()))
+        .unwrap();
+    exchange(&a, &b, id);
+    assert!(json_of(&b, id).contains(&before), "B reads the reference");
+
+    doc.remove_member(b.author()).unwrap();
+    let secret = photo(300_001);
+    let after = doc.add_attachment(&secret, "image/jpeg").unwrap();
+    doc.map("photos")
+        .unwrap()
+        .set("after", fieldsync::Value::String(after.clone()))
+        .unwrap();
+    for op in a.operations(id).unwrap() {
+        let _ = b.ingest(&op); // refusals and undecryptable operations included
+    }
+    let seen = json_of(&b, id);
+    assert!(seen.contains(&before), "{seen}");
+    assert!(
+        !seen.contains(&after) && !seen.contains("after"),
+        "B never sees the later reference: {seen}"
+    );
+
+    // Even with the reference (leaked another way), A serves B nothing of it.
+    let info_a = go_online(&a).await;
+    go_online(&b).await;
+    b.add_peer(PeerAddr {
+        node: a.author(),
+        addrs: info_a.addrs,
+    })
+    .await
+    .unwrap();
+    let got = b
+        .fetch_attachment_from(id, &after, &[a.author()], None)
+        .await
+        .unwrap();
+    assert!(!got.complete, "{got:?}");
+    assert_eq!(got.refused_by, vec![a.author()]);
+    assert_eq!(got.transferred, 0);
+    assert!(b.read_attachment(&after).is_err());
+    a.stop_network().await.unwrap();
+    b.stop_network().await.unwrap();
+}
+
+/// By policy, content arrives without being asked: `Always` fetches as soon as the
+/// reference does; `Unmetered` waits while the app says the network is metered and fetches
+/// when it stops being so; `OnDemand` (the default) fetches nothing unasked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attachments_are_fetched_by_policy() {
+    use fieldsync::{AttachmentPolicy, PeerAddr};
+    use fieldsync_tests::{go_online, json_of, wait_until};
+    use std::time::Duration;
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let [a, always, wifi, manual] = std::array::from_fn(|i| open_node(dirs[i].path()));
+    let doc = a.create_document().unwrap();
+    let id = doc.id();
+    for n in [&always, &wifi, &manual] {
+        doc.add_member(&n.key_bundle().unwrap()).unwrap();
+    }
+    let bytes = photo(700_000);
+    let reference = doc.add_attachment(&bytes, "image/jpeg").unwrap();
+    always.set_attachment_policy(AttachmentPolicy::Always);
+    wifi.set_attachment_policy(AttachmentPolicy::Unmetered);
+    wifi.set_metered(true);
+    let info_a = go_online(&a).await;
+    let at_a = PeerAddr {
+        node: a.author(),
+        addrs: info_a.addrs.clone(),
+    };
+    for n in [&always, &wifi, &manual] {
+        go_online(n).await;
+        n.document_or_register(id).unwrap();
+        n.add_peer(at_a.clone()).await.unwrap();
+    }
+    // The reference arrives with an edit after everyone is connected.
+    doc.map("photos")
+        .unwrap()
+        .set("site", fieldsync::Value::String(reference.clone()))
+        .unwrap();
+    let want = doc.to_json().unwrap();
+    for n in [&always, &wifi, &manual] {
+        wait_until("the reference arrives", Duration::from_secs(30), || {
+            json_of(n, id) == want
+        })
+        .await;
+    }
+    wait_until("Always fetched it unasked", Duration::from_secs(30), || {
+        always.read_attachment(&reference).is_ok()
+    })
+    .await;
+    assert_eq!(always.read_attachment(&reference).unwrap(), bytes);
+    // The fetcher scans a second after changes arrive: two seconds without content on a
+    // metered network (Unmetered) or without a policy (OnDemand) mean it left them alone.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(wifi.read_attachment(&reference).is_err(), "metered: waits");
+    assert!(
+        manual.read_attachment(&reference).is_err(),
+        "on demand: waits"
+    );
+    wifi.set_metered(false);
+    wait_until(
+        "Unmetered fetched it off mobile data",
+        Duration::from_secs(30),
+        || wifi.read_attachment(&reference).is_ok(),
+    )
+    .await;
+    assert!(manual.read_attachment(&reference).is_err());
+    for n in [&a, &always, &wifi, &manual] {
+        n.stop_network().await.unwrap();
+    }
+}
