@@ -163,10 +163,8 @@ async fn fetch_missing(node: &Node, doc: DocumentId) {
 /// Every string of `value` that looks like an attachment reference, distinct.
 fn collect_refs(value: &serde_json::Value, out: &mut Vec<String>) {
     match value {
-        serde_json::Value::String(s) if s.starts_with(REF_PREFIX) => {
-            if !out.contains(s) {
-                out.push(s.clone());
-            }
+        serde_json::Value::String(s) if s.starts_with(REF_PREFIX) && !out.contains(s) => {
+            out.push(s.clone());
         }
         serde_json::Value::Array(items) => items.iter().for_each(|v| collect_refs(v, out)),
         serde_json::Value::Object(map) => map.values().for_each(|v| collect_refs(v, out)),
