@@ -53,7 +53,8 @@ pub use node::{
 };
 pub use replica::observe::ChangeBatch;
 pub use replica::{
-    DeviceKeyStore, FileKeyStore, IdentityError, IngestError, IngestOutcome, NodeConfig, Retention,
+    AttachmentSweep, DeviceKeyStore, FileKeyStore, IdentityError, IngestError, IngestOutcome,
+    NodeConfig, Retention,
 };
 pub use store::forks::ForkEvidence;
 pub use store::outbox::OutboxEntry;

@@ -138,6 +138,15 @@ impl Node {
         Ok(self.replica.read_attachment(&r, out)?)
     }
 
+    /// Deletes the attachments no document references any more (after a grace period) and
+    /// evicts fetched ones past the storage budget (`NodeConfig::attachment_budget_bytes`,
+    /// `attachment_grace`). Attachments added on this device are never evicted; an evicted
+    /// or deleted one reads as `AttachmentUnavailable` until fetched again. Run it now and
+    /// then (at app start, say): it reads every document holding attachments.
+    pub fn collect_attachments(&self) -> Result<crate::AttachmentSweep> {
+        Ok(self.replica.collect_attachments()?)
+    }
+
     /// Gives the database pages that deletions and `Document::compact` freed back to the
     /// file system (SQLite's `VACUUM`). It rewrites the whole file: run it rarely (after a
     /// compaction, say), not after every edit.

@@ -249,6 +249,9 @@ impl Node {
                     match end {
                         FetchEnd::Complete => {
                             report.complete = true;
+                            if let Err(e) = self.replica.enforce_attachment_budget(&r.id) {
+                                tracing::warn!("keeping attachments within the budget: {e}");
+                            }
                             return Ok(report);
                         }
                         FetchEnd::Partial => {

@@ -56,6 +56,14 @@ pub struct NodeConfig {
     pub coalesce_window: std::time::Duration,
     /// Largest attachment accepted, in bytes (added here or fetched). Default 100 MB.
     pub max_attachment_bytes: u64,
+    /// Storage budget for attachments fetched from peers, in encrypted bytes held (default
+    /// 1 GB). Past it, the least recently fetched ones are evicted (they can be fetched
+    /// again); attachments added on this device are never evicted. See
+    /// `Node::collect_attachments`.
+    pub attachment_budget_bytes: u64,
+    /// Age below which an attachment no document references is kept anyway (default 10
+    /// minutes): an app adds the content first and puts its reference in a document next.
+    pub attachment_grace: std::time::Duration,
 }
 
 /// Which document operations a node keeps once a snapshot covers them. Control operations
@@ -92,6 +100,8 @@ impl NodeConfig {
             retention: Retention::KeepAll,
             coalesce_window: std::time::Duration::ZERO,
             max_attachment_bytes: 100 * 1000 * 1000,
+            attachment_budget_bytes: 1000 * 1000 * 1000,
+            attachment_grace: std::time::Duration::from_secs(600),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! ([`membership`], [`keyring`]) and direct sessions ([`direct`]) are its parts. The network
 //! layer holds a `Weak<Replica>`; the public facade (`crate::node`) holds an `Arc`.
 
+pub(crate) mod attachment_gc;
 pub(crate) mod attachments;
 pub(crate) mod authz;
 pub(crate) mod batch;
@@ -43,6 +44,7 @@ use crate::store::outbox::{self, OutboxEntry};
 use crate::store::{oplog, parked, Store, StoreError};
 use crate::wire::operation::{self, FsOperation};
 
+pub use attachment_gc::AttachmentSweep;
 pub use config::{NodeConfig, Retention};
 pub use error::{IdentityError, IngestError, ReplicaError};
 use identity::Identity;

@@ -71,7 +71,8 @@ pub fn file_of(folder: &Path, id: &Hash) -> PathBuf {
     folder.join(format!("{}.fsa", id.to_hex()))
 }
 
-/// Records an attachment (replacing nothing: an id already held keeps its row).
+/// Records an attachment (replacing nothing: an id already held keeps its row); a complete
+/// one was added on this device, an incomplete one is being fetched.
 pub fn insert(
     tx: &Tx<'_>,
     id: &Hash,
@@ -82,8 +83,9 @@ pub fn insert(
     let have = bitmap(manifest.chunks.len(), complete);
     Ok(tx
         .prepare_cached(
-            "INSERT OR IGNORE INTO attachments (id, document, manifest, have, complete, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT OR IGNORE INTO attachments
+             (id, document, manifest, have, complete, created_at, added_here)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5)",
         )?
         .execute(params![
             id.as_bytes(),
@@ -116,6 +118,66 @@ pub fn get(conn: &Connection, id: &Hash) -> Result<Option<AttachmentRow>, StoreE
         })
     })
     .transpose()
+}
+
+/// What housekeeping needs of one held attachment.
+#[derive(Clone, Debug)]
+pub struct HeldAttachment {
+    /// Its id.
+    pub id: Hash,
+    /// The document it came with.
+    pub document: DocumentId,
+    /// Encrypted bytes held.
+    pub bytes: u64,
+    /// Added on this device (never evicted).
+    pub added_here: bool,
+    /// When its row was made (ms since the epoch).
+    pub created_at: i64,
+}
+
+/// Every attachment held, oldest first.
+pub fn all(conn: &Connection) -> Result<Vec<HeldAttachment>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, document, manifest, have, complete, added_here, created_at
+         FROM attachments ORDER BY created_at, id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, Vec<u8>>(0)?,
+            r.get::<_, Vec<u8>>(1)?,
+            r.get::<_, Vec<u8>>(2)?,
+            r.get::<_, Vec<u8>>(3)?,
+            r.get::<_, bool>(4)?,
+            r.get::<_, bool>(5)?,
+            r.get::<_, i64>(6)?,
+        ))
+    })?;
+    let corrupt = |e: String| StoreError::Corrupt(e);
+    rows.map(|row| {
+        let (id, document, manifest, have, complete, added_here, created_at) = row?;
+        let id: [u8; 32] = id.try_into().map_err(|_| corrupt("attachment id".into()))?;
+        let manifest = Manifest::decode(&manifest).map_err(|e| corrupt(e.to_string()))?;
+        let held = AttachmentRow {
+            manifest,
+            have,
+            complete,
+        };
+        Ok(HeldAttachment {
+            id: Hash::from_bytes(id),
+            document: DocumentId::from_slice(&document).map_err(|e| corrupt(e.to_string()))?,
+            bytes: held.bytes_held(),
+            added_here,
+            created_at,
+        })
+    })
+    .collect()
+}
+
+/// Forgets an attachment's row (its file is removed by the caller after the commit).
+pub fn delete(tx: &Tx<'_>, id: &Hash) -> Result<(), StoreError> {
+    tx.prepare_cached("DELETE FROM attachments WHERE id = ?1")?
+        .execute([id.as_bytes()])?;
+    Ok(())
 }
 
 /// The document an attachment came with, if it is held.

@@ -228,6 +228,10 @@ const MIGRATIONS: &[&str] = &[
     // 13: the signed header of each base's operation (see store/bases.rs), so a snapshot
     //     published after compaction can still cover the log with its author's signature.
     "ALTER TABLE log_bases ADD COLUMN header BLOB;",
+    // 14: whether an attachment was added on this device (never evicted by the storage
+    //     budget) or fetched (see replica/attachment_gc.rs); rows from before were all
+    //     added here or are treated so.
+    "ALTER TABLE attachments ADD COLUMN added_here INTEGER NOT NULL DEFAULT 1;",
 ];
 
 /// The newest schema version this build knows.

@@ -342,3 +342,82 @@ async fn attachments_are_fetched_by_policy() {
         n.stop_network().await.unwrap();
     }
 }
+
+/// Housekeeping: content no document references any more is deleted (after the grace
+/// period), fetched content past the storage budget is evicted oldest first and can be
+/// fetched again, and content added on this device is never evicted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreferenced_attachments_go_and_fetched_ones_stay_within_the_budget() {
+    use fieldsync::{Node, NodeConfig, PeerAddr};
+    use fieldsync_tests::{go_online, json_of, wait_until};
+    use std::time::Duration;
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let open = |dir: &std::path::Path, budget: u64| {
+        let mut cfg = NodeConfig::new(dir);
+        cfg.attachment_grace = Duration::ZERO;
+        cfg.attachment_budget_bytes = budget;
+        Node::open(cfg).unwrap()
+    };
+    // A's budget is one byte: its own attachments stay anyway.
+    let a = open(da.path(), 1);
+    let b = open(db.path(), 1_500_000);
+    let doc = a.create_document().unwrap();
+    let id = doc.id();
+    doc.add_member(&b.key_bundle().unwrap()).unwrap();
+    let photos: Vec<Vec<u8>> = (0..3).map(|i| photo(700_000 + i)).collect();
+    let refs: Vec<String> = photos
+        .iter()
+        .map(|p| doc.add_attachment(p, "image/jpeg").unwrap())
+        .collect();
+    let unused = doc.add_attachment(&photo(10_000), "text/plain").unwrap();
+    let map = doc.map("photos").unwrap();
+    for (i, r) in refs.iter().enumerate() {
+        map.set(&format!("p{i}"), fieldsync::Value::String(r.clone()))
+            .unwrap();
+    }
+    let swept = a.collect_attachments().unwrap();
+    assert_eq!((swept.unreferenced, swept.evicted), (1, 0), "{swept:?}");
+    assert!(a.read_attachment(&unused).is_err(), "unreferenced: deleted");
+    for (r, p) in refs.iter().zip(&photos) {
+        assert_eq!(&a.read_attachment(r).unwrap(), p, "added here: kept");
+    }
+
+    let info_a = go_online(&a).await;
+    go_online(&b).await;
+    b.document_or_register(id).unwrap();
+    b.add_peer(PeerAddr {
+        node: a.author(),
+        addrs: info_a.addrs,
+    })
+    .await
+    .unwrap();
+    let want = doc.to_json().unwrap();
+    wait_until("B holds the document", Duration::from_secs(30), || {
+        json_of(&b, id) == want
+    })
+    .await;
+    // Two fit in B's budget; the third evicts the oldest.
+    for r in &refs {
+        let got = b.fetch_attachment(id, r).await.unwrap();
+        assert!(got.complete, "{got:?}");
+    }
+    assert!(b.read_attachment(&refs[0]).is_err(), "the oldest was evicted");
+    assert_eq!(b.read_attachment(&refs[1]).unwrap(), photos[1]);
+    assert_eq!(b.read_attachment(&refs[2]).unwrap(), photos[2]);
+    // Evicted is not lost: it comes back on request (and evicts the next oldest).
+    assert!(b.fetch_attachment(id, &refs[0]).await.unwrap().complete);
+    assert_eq!(b.read_attachment(&refs[0]).unwrap(), photos[0]);
+    assert!(b.read_attachment(&refs[1]).is_err());
+    // Removing a reference makes its content collectable.
+    map.delete("p2").unwrap();
+    wait_until("B sees the removal", Duration::from_secs(30), || {
+        !json_of(&b, id).contains(&refs[2])
+    })
+    .await;
+    let swept = b.collect_attachments().unwrap();
+    assert_eq!(swept.unreferenced, 1, "{swept:?}");
+    assert!(b.read_attachment(&refs[2]).is_err());
+    assert_eq!(b.read_attachment(&refs[0]).unwrap(), photos[0]);
+    a.stop_network().await.unwrap();
+    b.stop_network().await.unwrap();
+}
