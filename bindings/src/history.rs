@@ -1,4 +1,5 @@
-//! History cost settings: snapshot operations, the retention policy, coalesced edits.
+//! Node settings: snapshot operations, the retention policy, coalesced edits, the
+//! attachment budget.
 
 /// Settings of a node beyond its data directory (`Node.open`'s `options`).
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
@@ -18,6 +19,15 @@ pub struct NodeOptions {
     /// Which operations a snapshot covers this node keeps.
     #[uniffi(default = None)]
     pub retention: Option<Retention>,
+    /// Storage budget for attachments fetched from peers, in bytes (default 1 GB): past
+    /// it, the oldest fetched ones are evicted (fetchable again). Attachments added on this
+    /// device are never evicted.
+    #[uniffi(default = 1000000000)]
+    pub attachment_budget_bytes: u64,
+    /// Seconds an attachment no document references is kept anyway (default 600): apps
+    /// add the content first and put its reference in a document next.
+    #[uniffi(default = 600)]
+    pub attachment_grace_secs: u32,
 }
 
 impl Default for NodeOptions {
@@ -26,6 +36,8 @@ impl Default for NodeOptions {
             coalesce_window_ms: 0,
             publish_snapshot_every: 10_000,
             retention: None,
+            attachment_budget_bytes: 1_000_000_000,
+            attachment_grace_secs: 600,
         }
     }
 }
@@ -39,6 +51,9 @@ impl NodeOptions {
         if let Some(r) = self.retention {
             config.retention = r.into();
         }
+        config.attachment_budget_bytes = self.attachment_budget_bytes;
+        config.attachment_grace =
+            std::time::Duration::from_secs(u64::from(self.attachment_grace_secs));
     }
 }
 

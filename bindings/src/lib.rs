@@ -30,6 +30,7 @@
 
 #![warn(missing_docs)]
 
+mod attachments;
 mod document;
 mod error;
 mod events;

@@ -894,6 +894,21 @@ void uniffi_fieldsync_ffi_fn_free_node(uint64_t handle, RustCallStatus *_Nonnull
 uint64_t uniffi_fieldsync_ffi_fn_constructor_node_open(RustBuffer data_dir, RustBuffer key_store, RustBuffer options
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_COLLECT_ATTACHMENTS
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_COLLECT_ATTACHMENTS
+uint64_t uniffi_fieldsync_ffi_fn_method_node_collect_attachments(uint64_t ptr
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_SET_ATTACHMENT_POLICY
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_SET_ATTACHMENT_POLICY
+void uniffi_fieldsync_ffi_fn_method_node_set_attachment_policy(uint64_t ptr, RustBuffer policy, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_SET_METERED
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_SET_METERED
+void uniffi_fieldsync_ffi_fn_method_node_set_metered(uint64_t ptr, int8_t metered, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_IMPORT_SNAPSHOT
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_IMPORT_SNAPSHOT
 uint64_t uniffi_fieldsync_ffi_fn_method_node_import_snapshot(uint64_t ptr, RustBuffer snapshot
@@ -1909,6 +1924,24 @@ uint16_t uniffi_fieldsync_ffi_checksum_method_counterhandle_increment(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_COUNTERHANDLE_VALUE
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_COUNTERHANDLE_VALUE
 uint16_t uniffi_fieldsync_ffi_checksum_method_counterhandle_value(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_COLLECT_ATTACHMENTS
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_COLLECT_ATTACHMENTS
+uint16_t uniffi_fieldsync_ffi_checksum_method_node_collect_attachments(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_SET_ATTACHMENT_POLICY
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_SET_ATTACHMENT_POLICY
+uint16_t uniffi_fieldsync_ffi_checksum_method_node_set_attachment_policy(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_SET_METERED
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_SET_METERED
+uint16_t uniffi_fieldsync_ffi_checksum_method_node_set_metered(void
     
 );
 #endif

@@ -1,6 +1,6 @@
-// XCTest tests of attachments through the Swift bindings (issue #29, on one device so far):
-// a photo added as bytes, its reference kept in the document, read back equal, and fetched
-// by another device over QUIC with progress events.
+// XCTest tests of attachments through the Swift bindings (issue #29): a photo added as
+// bytes, its reference kept in the document, read back equal, fetched by another device over
+// QUIC with progress events, fetched unasked by policy, and collected once unreferenced.
 import Foundation
 import XCTest
 @testable import FieldSync
@@ -81,6 +81,46 @@ final class AttachmentsTests: XCTestCase {
         XCTAssertEqual(seen.sorted(), seen)
         let back = try await b.readAttachment(reference: reference)
         XCTAssertEqual(back, photo)
+        try await a.shutdown()
+        try await b.shutdown()
+    }
+
+    /// With `AttachmentPolicy.always`, B holds the photo without asking; once the reference
+    /// is gone from the document, `collectAttachments` deletes it (no grace period here).
+    func testAPolicyFetchesUnaskedAndCollectionDeletesWhatIsNoLongerReferenced() async throws {
+        let loopback = NetworkOptions(bindIp: "127.0.0.1")
+        let a = try await Node.open(dataDir: tempDir())
+        let b = try await Node.open(dataDir: tempDir(), options: NodeOptions(attachmentGraceSecs: 0))
+        try b.setAttachmentPolicy(policy: .always)
+        try b.setMetered(metered: false)
+        let doc = try await a.createDocument()
+        _ = try await a.startNetwork(options: loopback)
+        _ = try await b.startNetwork(options: loopback)
+        _ = try await doc.addMember(keyBundle: try await b.keyBundle())
+        let docB = try await b.join(invite: try await doc.invite())
+        let photo = Data((0..<400_000).map { UInt8($0 * 13 % 241) })
+        let reference = try await doc.addAttachment(bytes: photo, mediaType: "image/jpeg")
+        try await doc.map(name: "survey").set(key: "photo", value: .string(value: reference))
+        let deadline = Date().addingTimeInterval(30)
+        while true {
+            if let held = try? await b.readAttachment(reference: reference) {
+                XCTAssertEqual(held, photo)
+                break
+            }
+            if Date() > deadline { return XCTFail("never fetched by policy") }
+            try await Task.sleep(nanoseconds: 50_000_000)
+        }
+        try await doc.map(name: "survey").delete(key: "photo")
+        while try await docB.toJson() != doc.toJson() {
+            if Date() > deadline { return XCTFail("B never saw the removal") }
+            try await Task.sleep(nanoseconds: 50_000_000)
+        }
+        let swept = try await b.collectAttachments()
+        XCTAssertEqual(swept.unreferenced, 1)
+        XCTAssertGreaterThanOrEqual(swept.freedBytes, 400_000)
+        await assertThrows("NotFound") {
+            try await b.readAttachment(reference: reference)
+        }
         try await a.shutdown()
         try await b.shutdown()
     }

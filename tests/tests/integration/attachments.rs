@@ -401,7 +401,10 @@ async fn unreferenced_attachments_go_and_fetched_ones_stay_within_the_budget() {
         let got = b.fetch_attachment(id, r).await.unwrap();
         assert!(got.complete, "{got:?}");
     }
-    assert!(b.read_attachment(&refs[0]).is_err(), "the oldest was evicted");
+    assert!(
+        b.read_attachment(&refs[0]).is_err(),
+        "the oldest was evicted"
+    );
     assert_eq!(b.read_attachment(&refs[1]).unwrap(), photos[1]);
     assert_eq!(b.read_attachment(&refs[2]).unwrap(), photos[2]);
     // Evicted is not lost: it comes back on request (and evicts the next oldest).

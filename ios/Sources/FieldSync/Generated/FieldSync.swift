@@ -4334,6 +4334,34 @@ public func FfiConverterTypeMapHandle_lower(_ value: MapHandle) -> UInt64 {
 public protocol NodeProtocol: AnyObject, Sendable {
     
     /**
+     * Deletes the attachments no document references any more (older than the options'
+     * grace period) and evicts fetched ones past the storage budget, oldest first.
+     * Attachments added on this device are never evicted; a deleted or evicted one reads
+     * as `NotFound` until fetched again. It reads every document holding attachments: run
+     * it now and then (at app start, say).
+     *
+     * Errors: `Storage`, `Closed`.
+     */
+    func collectAttachments() async throws  -> AttachmentSweep
+    
+    /**
+     * Sets when this node fetches attachments it finds in documents without being asked
+     * (default `OnDemand`). Takes effect at once.
+     *
+     * Errors: `Closed`.
+     */
+    func setAttachmentPolicy(policy: AttachmentPolicy) throws 
+    
+    /**
+     * Tells the node whether the device's network is metered (mobile data) or not (Wi-Fi,
+     * Ethernet): `AttachmentPolicy.Unmetered` fetches only while it is not. Call it from
+     * the app's network monitor; the default is not metered.
+     *
+     * Errors: `Closed`.
+     */
+    func setMetered(metered: Bool) throws 
+    
+    /**
      * A new document holding a copy of a Loro snapshot's content, written and signed by
      * this device alone (it is not a way around signatures or membership).
      *
@@ -4666,6 +4694,63 @@ public static func `open`(dataDir: String, keyStore: DeviceKeyStore? = nil, opti
 }
     
 
+    
+    /**
+     * Deletes the attachments no document references any more (older than the options'
+     * grace period) and evicts fetched ones past the storage budget, oldest first.
+     * Attachments added on this device are never evicted; a deleted or evicted one reads
+     * as `NotFound` until fetched again. It reads every document holding attachments: run
+     * it now and then (at app start, say).
+     *
+     * Errors: `Storage`, `Closed`.
+     */
+open func collectAttachments()async throws  -> AttachmentSweep  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_node_collect_attachments(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterTypeAttachmentSweep_lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
+}
+    
+    /**
+     * Sets when this node fetches attachments it finds in documents without being asked
+     * (default `OnDemand`). Takes effect at once.
+     *
+     * Errors: `Closed`.
+     */
+open func setAttachmentPolicy(policy: AttachmentPolicy)throws   {try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_node_set_attachment_policy(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeAttachmentPolicy_lower(policy),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Tells the node whether the device's network is metered (mobile data) or not (Wi-Fi,
+     * Ethernet): `AttachmentPolicy.Unmetered` fetches only while it is not. Call it from
+     * the app's network monitor; the default is not metered.
+     *
+     * Errors: `Closed`.
+     */
+open func setMetered(metered: Bool)throws   {try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_node_set_metered(
+            self.uniffiCloneHandle(),
+        FfiConverterBool.lower(metered),uniffiCallStatus
+    )
+}
+}
     
     /**
      * A new document holding a copy of a Loro snapshot's content, written and signed by
@@ -5910,6 +5995,85 @@ public func FfiConverterTypeAttachmentFetch_lower(_ value: AttachmentFetch) -> R
 
 
 /**
+ * What `Node.collectAttachments` did.
+ */
+public struct AttachmentSweep: Equatable, Hashable {
+    /**
+     * Attachments deleted because no document references them any more.
+     */
+    public var unreferenced: UInt64
+    /**
+     * Fetched attachments evicted to stay within the storage budget.
+     */
+    public var evicted: UInt64
+    /**
+     * Encrypted bytes freed.
+     */
+    public var freedBytes: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Attachments deleted because no document references them any more.
+         */unreferenced: UInt64, 
+        /**
+         * Fetched attachments evicted to stay within the storage budget.
+         */evicted: UInt64, 
+        /**
+         * Encrypted bytes freed.
+         */freedBytes: UInt64) {
+        self.unreferenced = unreferenced
+        self.evicted = evicted
+        self.freedBytes = freedBytes
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension AttachmentSweep: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAttachmentSweep: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AttachmentSweep {
+        return
+            try AttachmentSweep(
+                unreferenced: FfiConverterUInt64.read(from: &buf), 
+                evicted: FfiConverterUInt64.read(from: &buf), 
+                freedBytes: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: AttachmentSweep, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.unreferenced, into: &buf)
+        FfiConverterUInt64.write(value.evicted, into: &buf)
+        FfiConverterUInt64.write(value.freedBytes, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAttachmentSweep_lift(_ buf: RustBuffer) throws -> AttachmentSweep {
+    return try FfiConverterTypeAttachmentSweep.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAttachmentSweep_lower(_ value: AttachmentSweep) -> RustBuffer {
+    return FfiConverterTypeAttachmentSweep.lower(value)
+}
+
+
+/**
  * One change at one place of a document.
  */
 public struct Change: Equatable, Hashable {
@@ -6501,6 +6665,17 @@ public struct NodeOptions: Equatable, Hashable {
      * Which operations a snapshot covers this node keeps.
      */
     public var retention: Retention?
+    /**
+     * Storage budget for attachments fetched from peers, in bytes (default 1 GB): past
+     * it, the oldest fetched ones are evicted (fetchable again). Attachments added on this
+     * device are never evicted.
+     */
+    public var attachmentBudgetBytes: UInt64
+    /**
+     * Seconds an attachment no document references is kept anyway (default 600): apps
+     * add the content first and put its reference in a document next.
+     */
+    public var attachmentGraceSecs: UInt32
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -6519,10 +6694,21 @@ public struct NodeOptions: Equatable, Hashable {
          */publishSnapshotEvery: UInt32 = UInt32(10000), 
         /**
          * Which operations a snapshot covers this node keeps.
-         */retention: Retention? = nil) {
+         */retention: Retention? = nil, 
+        /**
+         * Storage budget for attachments fetched from peers, in bytes (default 1 GB): past
+         * it, the oldest fetched ones are evicted (fetchable again). Attachments added on this
+         * device are never evicted.
+         */attachmentBudgetBytes: UInt64 = UInt64(1000000000), 
+        /**
+         * Seconds an attachment no document references is kept anyway (default 600): apps
+         * add the content first and put its reference in a document next.
+         */attachmentGraceSecs: UInt32 = UInt32(600)) {
         self.coalesceWindowMs = coalesceWindowMs
         self.publishSnapshotEvery = publishSnapshotEvery
         self.retention = retention
+        self.attachmentBudgetBytes = attachmentBudgetBytes
+        self.attachmentGraceSecs = attachmentGraceSecs
     }
 
     
@@ -6543,7 +6729,9 @@ public struct FfiConverterTypeNodeOptions: FfiConverterRustBuffer {
             try NodeOptions(
                 coalesceWindowMs: FfiConverterUInt32.read(from: &buf), 
                 publishSnapshotEvery: FfiConverterUInt32.read(from: &buf), 
-                retention: FfiConverterOptionTypeRetention.read(from: &buf)
+                retention: FfiConverterOptionTypeRetention.read(from: &buf), 
+                attachmentBudgetBytes: FfiConverterUInt64.read(from: &buf), 
+                attachmentGraceSecs: FfiConverterUInt32.read(from: &buf)
         )
     }
 
@@ -6551,6 +6739,8 @@ public struct FfiConverterTypeNodeOptions: FfiConverterRustBuffer {
         FfiConverterUInt32.write(value.coalesceWindowMs, into: &buf)
         FfiConverterUInt32.write(value.publishSnapshotEvery, into: &buf)
         FfiConverterOptionTypeRetention.write(value.retention, into: &buf)
+        FfiConverterUInt64.write(value.attachmentBudgetBytes, into: &buf)
+        FfiConverterUInt32.write(value.attachmentGraceSecs, into: &buf)
     }
 }
 
@@ -6960,6 +7150,93 @@ public func FfiConverterTypeSyncStatus_lift(_ buf: RustBuffer) throws -> SyncSta
 public func FfiConverterTypeSyncStatus_lower(_ value: SyncStatus) -> RustBuffer {
     return FfiConverterTypeSyncStatus.lower(value)
 }
+
+
+/**
+ * When a node fetches the content of attachments it finds in documents without being
+ * asked. Whatever the policy, `Node.fetchAttachment` fetches on request.
+ */
+
+public enum AttachmentPolicy: Equatable, Hashable {
+    
+    /**
+     * Only when asked (the default).
+     */
+    case onDemand
+    /**
+     * As soon as a reference arrives, on any network.
+     */
+    case always
+    /**
+     * As soon as a reference arrives while the network is not metered (tell the node with
+     * `Node.setMetered`), else once it stops being metered.
+     */
+    case unmetered
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension AttachmentPolicy: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAttachmentPolicy: FfiConverterRustBuffer {
+    typealias SwiftType = AttachmentPolicy
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AttachmentPolicy {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .onDemand
+        
+        case 2: return .always
+        
+        case 3: return .unmetered
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: AttachmentPolicy, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .onDemand:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .always:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .unmetered:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAttachmentPolicy_lift(_ buf: RustBuffer) throws -> AttachmentPolicy {
+    return try FfiConverterTypeAttachmentPolicy.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAttachmentPolicy_lower(_ value: AttachmentPolicy) -> RustBuffer {
+    return FfiConverterTypeAttachmentPolicy.lower(value)
+}
+
 
 
 /**
@@ -10128,6 +10405,15 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_counterhandle_value() != 6948) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_node_collect_attachments() != 52234) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_node_set_attachment_policy() != 23031) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_node_set_metered() != 33532) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_node_import_snapshot() != 20979) {

@@ -939,6 +939,12 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_counterhandle_value(
     ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_node_collect_attachments(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_node_set_attachment_policy(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_node_set_metered(
+    ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_node_import_snapshot(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_node_add_peer(
@@ -1257,6 +1263,12 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_fieldsync_ffi_fn_constructor_node_open(`dataDir`: RustBuffer.ByValue,`keyStore`: RustBuffer.ByValue,`options`: RustBuffer.ByValue,
     ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_node_collect_attachments(`ptr`: Long,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_node_set_attachment_policy(`ptr`: Long,`policy`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_fieldsync_ffi_fn_method_node_set_metered(`ptr`: Long,`metered`: Byte,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_fieldsync_ffi_fn_method_node_import_snapshot(`ptr`: Long,`snapshot`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_fieldsync_ffi_fn_method_node_add_peer(`ptr`: Long,`peer`: RustBuffer.ByValue,
@@ -7112,6 +7124,34 @@ public object FfiConverterTypeMapHandle: FfiConverter<MapHandle, Long> {
 public interface NodeInterface {
     
     /**
+     * Deletes the attachments no document references any more (older than the options'
+     * grace period) and evicts fetched ones past the storage budget, oldest first.
+     * Attachments added on this device are never evicted; a deleted or evicted one reads
+     * as `NotFound` until fetched again. It reads every document holding attachments: run
+     * it now and then (at app start, say).
+     *
+     * Errors: `Storage`, `Closed`.
+     */
+    suspend fun `collectAttachments`(): AttachmentSweep
+    
+    /**
+     * Sets when this node fetches attachments it finds in documents without being asked
+     * (default `OnDemand`). Takes effect at once.
+     *
+     * Errors: `Closed`.
+     */
+    fun `setAttachmentPolicy`(`policy`: AttachmentPolicy)
+    
+    /**
+     * Tells the node whether the device's network is metered (mobile data) or not (Wi-Fi,
+     * Ethernet): `AttachmentPolicy.Unmetered` fetches only while it is not. Call it from
+     * the app's network monitor; the default is not metered.
+     *
+     * Errors: `Closed`.
+     */
+    fun `setMetered`(`metered`: kotlin.Boolean)
+    
+    /**
      * A new document holding a copy of a Loro snapshot's content, written and signed by
      * this device alone (it is not a way around signatures or membership).
      *
@@ -7459,6 +7499,77 @@ open class Node: Disposable, AutoCloseable, NodeInterface
             UniffiLib.uniffi_fieldsync_ffi_fn_clone_node(handle, status)
         }
     }
+
+    
+    /**
+     * Deletes the attachments no document references any more (older than the options'
+     * grace period) and evicts fetched ones past the storage budget, oldest first.
+     * Attachments added on this device are never evicted; a deleted or evicted one reads
+     * as `NotFound` until fetched again. It reads every document holding attachments: run
+     * it now and then (at app start, say).
+     *
+     * Errors: `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `collectAttachments`() : AttachmentSweep {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_node_collect_attachments(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeAttachmentSweep.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Sets when this node fetches attachments it finds in documents without being asked
+     * (default `OnDemand`). Takes effect at once.
+     *
+     * Errors: `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `setAttachmentPolicy`(`policy`: AttachmentPolicy)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_node_set_attachment_policy(
+        it,
+        
+        FfiConverterTypeAttachmentPolicy.lower(`policy`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Tells the node whether the device's network is metered (mobile data) or not (Wi-Fi,
+     * Ethernet): `AttachmentPolicy.Unmetered` fetches only while it is not. Call it from
+     * the app's network monitor; the default is not metered.
+     *
+     * Errors: `Closed`.
+     */
+    @Throws(FieldSyncException::class)override fun `setMetered`(`metered`: kotlin.Boolean)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_node_set_metered(
+        it,
+        
+        FfiConverterBoolean.lower(`metered`),_status)
+}
+    }
+    
+    
 
     
     /**
@@ -9142,6 +9253,61 @@ public object FfiConverterTypeAttachmentFetch: FfiConverterRustBuffer<Attachment
 
 
 /**
+ * What `Node.collectAttachments` did.
+ */
+data class AttachmentSweep (
+    /**
+     * Attachments deleted because no document references them any more.
+     */
+    var `unreferenced`: kotlin.ULong
+    , 
+    /**
+     * Fetched attachments evicted to stay within the storage budget.
+     */
+    var `evicted`: kotlin.ULong
+    , 
+    /**
+     * Encrypted bytes freed.
+     */
+    var `freedBytes`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeAttachmentSweep: FfiConverterRustBuffer<AttachmentSweep> {
+    override fun read(buf: ByteBuffer): AttachmentSweep {
+        return AttachmentSweep(
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: AttachmentSweep) = (
+            FfiConverterULong.allocationSize(value.`unreferenced`) +
+            FfiConverterULong.allocationSize(value.`evicted`) +
+            FfiConverterULong.allocationSize(value.`freedBytes`)
+    )
+
+    override fun write(value: AttachmentSweep, buf: ByteBuffer) {
+            FfiConverterULong.write(value.`unreferenced`, buf)
+            FfiConverterULong.write(value.`evicted`, buf)
+            FfiConverterULong.write(value.`freedBytes`, buf)
+    }
+}
+
+
+
+/**
  * One change at one place of a document.
  */
 data class Change (
@@ -9562,6 +9728,19 @@ data class NodeOptions (
      * Which operations a snapshot covers this node keeps.
      */
     var `retention`: Retention? = null 
+    , 
+    /**
+     * Storage budget for attachments fetched from peers, in bytes (default 1 GB): past
+     * it, the oldest fetched ones are evicted (fetchable again). Attachments added on this
+     * device are never evicted.
+     */
+    var `attachmentBudgetBytes`: kotlin.ULong = 1000000000uL 
+    , 
+    /**
+     * Seconds an attachment no document references is kept anyway (default 600): apps
+     * add the content first and put its reference in a document next.
+     */
+    var `attachmentGraceSecs`: kotlin.UInt = 600u 
     
 ){
     
@@ -9581,19 +9760,25 @@ public object FfiConverterTypeNodeOptions: FfiConverterRustBuffer<NodeOptions> {
             FfiConverterUInt.read(buf),
             FfiConverterUInt.read(buf),
             FfiConverterOptionalTypeRetention.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterUInt.read(buf),
         )
     }
 
     override fun allocationSize(value: NodeOptions) = (
             FfiConverterUInt.allocationSize(value.`coalesceWindowMs`) +
             FfiConverterUInt.allocationSize(value.`publishSnapshotEvery`) +
-            FfiConverterOptionalTypeRetention.allocationSize(value.`retention`)
+            FfiConverterOptionalTypeRetention.allocationSize(value.`retention`) +
+            FfiConverterULong.allocationSize(value.`attachmentBudgetBytes`) +
+            FfiConverterUInt.allocationSize(value.`attachmentGraceSecs`)
     )
 
     override fun write(value: NodeOptions, buf: ByteBuffer) {
             FfiConverterUInt.write(value.`coalesceWindowMs`, buf)
             FfiConverterUInt.write(value.`publishSnapshotEvery`, buf)
             FfiConverterOptionalTypeRetention.write(value.`retention`, buf)
+            FfiConverterULong.write(value.`attachmentBudgetBytes`, buf)
+            FfiConverterUInt.write(value.`attachmentGraceSecs`, buf)
     }
 }
 
@@ -9875,6 +10060,55 @@ public object FfiConverterTypeSyncStatus: FfiConverterRustBuffer<SyncStatus> {
             FfiConverterOptionalTypeJoinRequestState.write(value.`join`, buf)
     }
 }
+
+
+
+/**
+ * When a node fetches the content of attachments it finds in documents without being
+ * asked. Whatever the policy, `Node.fetchAttachment` fetches on request.
+ */
+
+enum class AttachmentPolicy {
+    
+    /**
+     * Only when asked (the default).
+     */
+    ON_DEMAND,
+    /**
+     * As soon as a reference arrives, on any network.
+     */
+    ALWAYS,
+    /**
+     * As soon as a reference arrives while the network is not metered (tell the node with
+     * `Node.setMetered`), else once it stops being metered.
+     */
+    UNMETERED;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeAttachmentPolicy: FfiConverterRustBuffer<AttachmentPolicy> {
+    override fun read(buf: ByteBuffer) = try {
+        AttachmentPolicy.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: AttachmentPolicy) = 4UL
+
+    override fun write(value: AttachmentPolicy, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
 
 
 

@@ -1,6 +1,6 @@
-// JVM tests of attachments through the Kotlin bindings (issue #29, on one device so far):
-// a photo added as bytes, its reference kept in the document, read back equal, and fetched
-// by another device over QUIC with progress events.
+// JVM tests of attachments through the Kotlin bindings (issue #29): a photo added as bytes,
+// its reference kept in the document, read back equal, fetched by another device over QUIC
+// with progress events, fetched unasked by policy, and collected once unreferenced.
 package org.fieldsync
 
 import java.nio.file.Files
@@ -86,6 +86,49 @@ class AttachmentsTest {
                 assertTrue("progress in steps: $seen", seen.size >= 2)
                 assertEquals(seen.sorted(), seen)
                 assertArrayEquals(photo, b.readAttachment(reference))
+                a.shutdown()
+                b.shutdown()
+            }
+        }
+    }
+
+    /** With `AttachmentPolicy.Always`, B holds the photo without asking; once the reference
+     *  is gone from the document, `collectAttachments` deletes it (no grace period here). */
+    @Test
+    fun aPolicyFetchesUnaskedAndCollectionDeletesWhatIsNoLongerReferenced() = runBlocking<Unit> {
+        val loopback = NetworkOptions(bindIp = "127.0.0.1")
+        val noGrace = NodeOptions(attachmentGraceSecs = 0u)
+        Node.open(tempDir()).use { a ->
+            Node.open(tempDir(), options = noGrace).use { b ->
+                b.setAttachmentPolicy(AttachmentPolicy.ALWAYS)
+                b.setMetered(false)
+                val doc = a.createDocument()
+                a.startNetwork(loopback)
+                b.startNetwork(loopback)
+                doc.addMember(b.keyBundle())
+                val docB = b.join(doc.invite())
+                val photo = ByteArray(400_000) { (it * 13 % 241).toByte() }
+                val reference = doc.addAttachment(photo, "image/jpeg")
+                doc.map("survey").set("photo", Value.String(reference))
+                val deadline = System.currentTimeMillis() + 30_000
+                while (true) {
+                    val held = try { b.readAttachment(reference) } catch (e: FieldSyncException.NotFound) { null }
+                    if (held != null) {
+                        assertArrayEquals(photo, held)
+                        break
+                    }
+                    if (System.currentTimeMillis() > deadline) throw AssertionError("never fetched by policy")
+                    delay(50)
+                }
+                doc.map("survey").delete("photo")
+                while (docB.toJson() != doc.toJson()) {
+                    if (System.currentTimeMillis() > deadline) throw AssertionError("B never saw the removal")
+                    delay(50)
+                }
+                val swept = b.collectAttachments()
+                assertEquals(1uL, swept.unreferenced)
+                assertTrue(swept.freedBytes >= 400_000uL)
+                assertFailsWith<FieldSyncException.NotFound> { b.readAttachment(reference) }
                 a.shutdown()
                 b.shutdown()
             }
