@@ -83,9 +83,12 @@ pub async fn execute(node: &Node, cmd: &NodeCommand, json: bool, created: bool) 
             file,
             media_type,
         }) => c.doc_attach(id, file, media_type),
-        NodeCommand::Doc(DocCommand::Attachment { reference, out }) => {
-            c.doc_attachment(reference, out)
-        }
+        NodeCommand::Doc(DocCommand::Attachment {
+            reference,
+            out,
+            doc,
+        }) => c.doc_attachment(reference, out, doc.as_deref()).await,
+        NodeCommand::Doc(DocCommand::CollectAttachments) => c.collect_attachments(),
         NodeCommand::Doc(DocCommand::Compact { id, keep_days }) => c.doc_compact(id, *keep_days),
         NodeCommand::Doc(DocCommand::Get { id, path }) => c.doc_get(id, path),
         NodeCommand::Doc(DocCommand::Set {
@@ -441,8 +444,38 @@ impl Exec<'_> {
         Ok(o)
     }
 
-    fn doc_attachment(&self, reference: &str, out: &Path) -> Result<Output> {
-        let bytes = self.node.read_attachment(reference)?;
+    async fn doc_attachment(
+        &self,
+        reference: &str,
+        out: &Path,
+        doc: Option<&str>,
+    ) -> Result<Output> {
+        let held = self.node.read_attachment(reference);
+        let bytes = match (held, doc) {
+            (Ok(bytes), _) => bytes,
+            (Err(e), Some(id)) if e.kind() == fieldsync::ErrorKind::NotFound => {
+                let doc = find(self.node, id)?;
+                let fetch = self.node.fetch_attachment(doc.id(), reference).await?;
+                if !fetch.complete {
+                    return Err(CliError::msg(format!(
+                        "the attachment could not be fetched: refused by {} peer(s), failed: {}",
+                        fetch.refused_by.len(),
+                        if fetch.failed.is_empty() {
+                            "none".to_string()
+                        } else {
+                            fetch
+                                .failed
+                                .iter()
+                                .map(|(p, e)| format!("{p}: {e}"))
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        }
+                    )));
+                }
+                self.node.read_attachment(reference)?
+            }
+            (Err(e), _) => return Err(e.into()),
+        };
         write_private(out, &bytes)
             .map_err(|e| CliError::msg(format!("writing {}: {e}", out.display())))?;
         if self.json {
@@ -452,6 +485,23 @@ impl Exec<'_> {
         }
         let mut o = Output::default();
         o.line(format!("wrote {} bytes to {}", bytes.len(), out.display()));
+        Ok(o)
+    }
+
+    fn collect_attachments(&self) -> Result<Output> {
+        let s = self.node.collect_attachments()?;
+        if self.json {
+            return Output::json(&json!({
+                "unreferenced": s.unreferenced,
+                "evicted": s.evicted,
+                "freed_bytes": s.freed_bytes,
+            }));
+        }
+        let mut o = Output::default();
+        o.line(format!(
+            "deleted {} unreferenced and evicted {} fetched attachment(s): {} bytes freed",
+            s.unreferenced, s.evicted, s.freed_bytes
+        ));
         Ok(o)
     }
 

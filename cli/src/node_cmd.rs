@@ -60,6 +60,12 @@ pub struct NetArgs {
     #[arg(long)]
     pub discovery: bool,
 
+    /// When to fetch the content of attachments found in documents without being asked:
+    /// on-demand (default: `doc attachment --doc`), always, or unmetered (this machine's
+    /// network counts as unmetered).
+    #[arg(long, value_name = "POLICY", default_value = "on-demand", value_parser = parse_policy)]
+    pub fetch_attachments: fieldsync::AttachmentPolicy,
+
     /// Sync only with this device (node id); repeatable. Connections, gossip and dials of any
     /// other device are refused, whatever its role. Default: any device with a role.
     #[arg(long = "allow", value_name = "NODE_ID", value_parser = parse_node_id)]
@@ -181,6 +187,7 @@ async fn serve(data: &Path, json: bool, net: NetArgs, gql: GraphqlArgs) -> Resul
         )?),
         None => None,
     };
+    node.set_attachment_policy(net.fetch_attachments);
     let info = node.start_network(config).await?;
     let graphql_addr = match (gql.graphql, &token) {
         (Some(addr), Some((token, _))) => Some(
@@ -596,5 +603,16 @@ mod tests {
         assert!(parse_peer("zz@127.0.0.1:4000")
             .unwrap_err()
             .contains("bad node id"));
+    }
+}
+
+fn parse_policy(s: &str) -> std::result::Result<fieldsync::AttachmentPolicy, String> {
+    match s {
+        "on-demand" => Ok(fieldsync::AttachmentPolicy::OnDemand),
+        "always" => Ok(fieldsync::AttachmentPolicy::Always),
+        "unmetered" => Ok(fieldsync::AttachmentPolicy::Unmetered),
+        other => Err(format!(
+            "{other:?} is no policy: on-demand, always or unmetered"
+        )),
     }
 }

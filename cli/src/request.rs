@@ -159,13 +159,22 @@ pub enum DocCommand {
         media_type: String,
     },
     /// Write the content of an attachment (its reference, `fsatt1:...`) to FILE (0600).
+    /// With --doc and a running node, content not on this device is fetched from the
+    /// document's peers first (checked chunk by chunk, resumed if cut).
     Attachment {
         /// The attachment's reference.
         reference: String,
         /// The file to write.
         #[arg(long, value_name = "FILE")]
         out: std::path::PathBuf,
+        /// The document the reference was read from: fetch from its peers if needed.
+        #[arg(long = "doc", value_name = "ID")]
+        doc: Option<String>,
     },
+    /// Delete attachments no document references any more (older than 10 minutes) and
+    /// evict fetched ones past the storage budget (1 GB), oldest first. Attachments added
+    /// on this device are never evicted.
+    CollectAttachments,
     /// Publish a snapshot of a document: its state, signed and encrypted like an edit.
     /// Devices that join later, or are far behind, fetch it and the operations after it
     /// instead of the whole history (a node also publishes one every 10,000 operations).
