@@ -555,6 +555,17 @@ fn main() {
     let window = Duration::from_secs(60 / args.scale as u64).max(Duration::from_secs(6));
     if idle::available() {
         let default_period = fieldsync::DEFAULT_HEADS_INTERVAL;
+        let idle_context = |rows: &mut Vec<Row>, label: &str, i: &idle::Idle| {
+            rows.push(Row::info(
+                format!(
+                    "8. idle, {label}: bytes sent per node per minute; packets per minute per peer"
+                ),
+                format!(
+                    "{:.0} B; {:.1}",
+                    i.bytes_per_min, i.packets_per_min_per_peer
+                ),
+            ));
+        };
         let idle_row = |rows: &mut Vec<Row>, label: &str, i: &idle::Idle| {
             rows.push(Row::at_most(
                 format!("8. idle, {label}: bytes sent per node per minute"),
@@ -603,7 +614,7 @@ fn main() {
             _ => rows.push(Row::info("8. idle", "measurement failed")),
         }
         match discovery {
-            Some(d) => idle_row(&mut rows, "discovery on (opt-in)", &d),
+            Some(d) => idle_context(&mut rows, "discovery on (opt-in, context)", &d),
             None => rows.push(Row::info("8. idle, discovery on", "measurement failed")),
         }
     } else {

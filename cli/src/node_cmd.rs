@@ -587,6 +587,17 @@ fn addrs(a: &[SocketAddr]) -> String {
         .join(", ")
 }
 
+fn parse_policy(s: &str) -> std::result::Result<fieldsync::AttachmentPolicy, String> {
+    match s {
+        "on-demand" => Ok(fieldsync::AttachmentPolicy::OnDemand),
+        "always" => Ok(fieldsync::AttachmentPolicy::Always),
+        "unmetered" => Ok(fieldsync::AttachmentPolicy::Unmetered),
+        other => Err(format!(
+            "{other:?} is no policy: on-demand, always or unmetered"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -603,16 +614,5 @@ mod tests {
         assert!(parse_peer("zz@127.0.0.1:4000")
             .unwrap_err()
             .contains("bad node id"));
-    }
-}
-
-fn parse_policy(s: &str) -> std::result::Result<fieldsync::AttachmentPolicy, String> {
-    match s {
-        "on-demand" => Ok(fieldsync::AttachmentPolicy::OnDemand),
-        "always" => Ok(fieldsync::AttachmentPolicy::Always),
-        "unmetered" => Ok(fieldsync::AttachmentPolicy::Unmetered),
-        other => Err(format!(
-            "{other:?} is no policy: on-demand, always or unmetered"
-        )),
     }
 }

@@ -87,7 +87,10 @@ fn running_nodes_fetch_attachments_on_request_and_by_policy() {
         .as_str()
         .unwrap()
         .to_string();
-    json(&a, &["doc", "set", &doc, "site", &format!("\"{reference}\"")]);
+    json(
+        &a,
+        &["doc", "set", &doc, "site", &format!("\"{reference}\"")],
+    );
     let node_a = NodeProc::start("A", &a, "node", &[]);
     let node_b = NodeProc::start("B", &b, "node", &["--fetch-attachments", "always"]);
     let node_c = NodeProc::start("C", &c, "node", &[]);
@@ -100,23 +103,52 @@ fn running_nodes_fetch_attachments_on_request_and_by_policy() {
     }
     let out = dirs.path().join("back.jpg");
     let read = |data: &std::path::Path, extra: &[&str]| {
-        let mut args = vec!["doc", "attachment", &reference, "--out", out.to_str().unwrap()];
+        let mut args = vec![
+            "doc",
+            "attachment",
+            &reference,
+            "--out",
+            out.to_str().unwrap(),
+        ];
         args.extend_from_slice(extra);
         run(data, &args)
     };
-    let logs = || format!("A:\n{}\nB:\n{}\nC:\n{}", node_a.log_text(), node_b.log_text(), node_c.log_text());
+    let logs = || {
+        format!(
+            "A:\n{}\nB:\n{}\nC:\n{}",
+            node_a.log_text(),
+            node_b.log_text(),
+            node_c.log_text()
+        )
+    };
     // B fetches it unasked once the reference arrives.
-    wait_until("B holds the photo by policy", || read(&b, &[]).status.success(), logs);
+    wait_until(
+        "B holds the photo by policy",
+        || read(&b, &[]).status.success(),
+        logs,
+    );
     assert_eq!(std::fs::read(&out).unwrap(), photo);
     // C (on demand) holds nothing until asked with --doc.
     wait_until(
         "C holds the document",
-        || json(&c, &["doc", "get", &doc, "site"]).to_string().contains("fsatt1:"),
+        || {
+            json(&c, &["doc", "get", &doc, "site"])
+                .to_string()
+                .contains("fsatt1:")
+        },
         logs,
     );
-    assert_eq!(read(&c, &[]).status.code(), Some(3), "on demand: not fetched yet");
+    assert_eq!(
+        read(&c, &[]).status.code(),
+        Some(3),
+        "on demand: not fetched yet"
+    );
     let fetched = read(&c, &["--doc", &doc]);
-    assert!(fetched.status.success(), "{}", String::from_utf8_lossy(&fetched.stderr));
+    assert!(
+        fetched.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fetched.stderr)
+    );
     assert_eq!(std::fs::read(&out).unwrap(), photo);
     // Nothing is collected while the document references it.
     let swept = json(&c, &["doc", "collect-attachments"]);

@@ -148,6 +148,49 @@ async fn subscription_on_one_node_sees_a_mutation_on_another() {
         "{members}"
     );
 
+    // Attachments: A adds a photo and puts its reference in the document; B reads it,
+    // which fetches it from A.
+    {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let photo: Vec<u8> = (0..300_000u32).map(|i| (i * 17 % 251) as u8).collect();
+        let added = api_a
+            .ok(
+                "mutation($id: String!, $b: String!) { addAttachment(id: $id, base64: $b, mediaType: \"image/jpeg\") }",
+                json!({"id": doc, "b": b64.encode(&photo)}),
+            )
+            .await;
+        let reference = added["addAttachment"].as_str().unwrap().to_string();
+        api_a
+            .ok(
+                "mutation($id: String!, $r: JSON!) { editMap(id: $id, container: \"photos\", key: \"site\", value: $r) { id } }",
+                json!({"id": doc, "r": reference}),
+            )
+            .await;
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let d = api_b
+                .ok(
+                    "query($id: String!) { document(id: $id) { content } }",
+                    json!({"id": doc}),
+                )
+                .await;
+            if d["document"]["content"]["photos"]["site"] == reference.as_str() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "B never got the reference: {d}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let read = api_b
+            .ok(
+                "query($id: String!, $r: String!) { attachment(id: $id, reference: $r) }",
+                json!({"id": doc, "r": reference}),
+            )
+            .await;
+        let back = b64.decode(read["attachment"].as_str().unwrap()).unwrap();
+        assert_eq!(back, photo, "B fetched the photo from A");
+    }
+
     // Roles: A created the document (admin); B joined by invite (writer).
     let roles = api_a
         .ok(

@@ -281,6 +281,31 @@ impl QueryRoot {
             .transpose()
     }
 
+    /// The content of an attachment (its reference, read from a document), base64: held
+    /// here, or fetched from the document `id`'s peers first when the node is online. For
+    /// files of a few MB (the whole content is in the response).
+    async fn attachment(&self, ctx: &Context<'_>, id: String, reference: String) -> Result<String> {
+        use base64::Engine as _;
+        let node = node(ctx);
+        let bytes = match node.read_attachment(&reference) {
+            Ok(b) => b,
+            Err(e) if e.kind() == fieldsync::ErrorKind::NotFound => {
+                let doc = find(ctx, &id)?;
+                let fetch = node.fetch_attachment(doc.id(), &reference).await?;
+                if !fetch.complete {
+                    return Err(Error::new(format!(
+                        "the attachment could not be fetched ({} peer(s) refused, {} failed)",
+                        fetch.refused_by.len(),
+                        fetch.failed.len()
+                    )));
+                }
+                node.read_attachment(&reference)?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
     /// The members of a document and their roles.
     async fn roles(&self, ctx: &Context<'_>, id: String) -> Result<Vec<MemberRoleView>> {
         roles_of(&find(ctx, &id)?)
@@ -323,6 +348,24 @@ impl MutationRoot {
         let doc = node(ctx).create_document()?;
         node(ctx).flush()?;
         DocumentView::of(&doc)
+    }
+
+    /// Adds `base64` (the content, at most the request body limit) as an attachment of
+    /// document `id`, end-to-end encrypted, and returns its reference: put it in the
+    /// document (`editMap`, `setJson`) for members to fetch.
+    async fn add_attachment(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        base64: String,
+        media_type: String,
+    ) -> Result<String> {
+        use base64::Engine as _;
+        let doc = find(ctx, &id)?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(base64.as_bytes())
+            .map_err(|e| Error::new(format!("base64: {e}")))?;
+        Ok(doc.add_attachment(&bytes, &media_type)?)
     }
 
     /// Deletes a document on this node; returns its id.

@@ -12,6 +12,11 @@
 //!    keeps it: a peer sending a wrong chunk is dropped and the fetch goes on with the next
 //!    peer. One chunk is in memory at a time; an interrupted fetch resumes where it
 //!    stopped, after a restart too.
+//!
+//! A request of the document id alone (32 bytes) asks for the **catalog**: the ids of the
+//! attachments of that document the server holds whole (at most [`MAX_CATALOG`]), or an
+//! empty frame for a device without a role. Relays use it: they carry a document's
+//! attachments without being able to read the references in it.
 
 use std::sync::Weak;
 
@@ -30,6 +35,8 @@ pub const ATTACHMENT_PROTOCOL: &[u8] = b"fieldsync/attachments/1";
 const MAX_MANIFEST: usize = 20 + 32 * MAX_CHUNKS as usize;
 /// Largest chunk frame.
 const MAX_CHUNK_FRAME: usize = 4 + (CHUNK + TAG) as usize;
+/// Most attachment ids in a catalog answer.
+pub(crate) const MAX_CATALOG: usize = 4096;
 
 /// Serves the node's attachments to peers with a role in their document.
 #[derive(Clone)]
@@ -58,6 +65,9 @@ impl AttachmentService {
             .await
             .map_err(|e| CatchupError::Transport(e.to_string()))?;
         let ask = read_frame(&mut rx, 64).await?;
+        if ask.len() == 32 {
+            return self.answer_catalog(tx, &ask, peer).await;
+        }
         let (Ok(document), Ok(id)) = (
             DocumentId::from_slice(ask.get(..32).unwrap_or_default()),
             <[u8; 32]>::try_from(ask.get(32..64).unwrap_or_default()),
@@ -108,6 +118,59 @@ impl AttachmentService {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), tx.stopped()).await;
         Ok(())
     }
+}
+
+impl AttachmentService {
+    /// Answers a catalog request (see the module docs).
+    async fn answer_catalog(
+        &self,
+        mut tx: iroh::endpoint::SendStream,
+        ask: &[u8],
+        peer: AuthorId,
+    ) -> Result<(), CatchupError> {
+        let document = DocumentId::from_slice(ask)
+            .map_err(|_| CatchupError::Protocol("catalog request".into()))?;
+        let ids = if self.filter.admits(&peer) {
+            let node = node_of(&self.node)?;
+            tokio::task::spawn_blocking(move || node.catalog(document, &peer, MAX_CATALOG))
+                .await
+                .map_err(|e| CatchupError::Transport(e.to_string()))?
+                .map_err(|e| CatchupError::Store(e.to_string()))?
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let frame: Vec<u8> = ids.iter().flat_map(|h| *h.as_bytes()).collect();
+        write_frame(&mut tx, &frame).await?;
+        let _ = tx.finish();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), tx.stopped()).await;
+        Ok(())
+    }
+}
+
+/// Asks the peer on `conn` for its catalog of `document` (see the module docs).
+pub(crate) async fn catalog(
+    conn: &Connection,
+    document: DocumentId,
+) -> Result<Vec<Hash>, CatchupError> {
+    let (mut tx, mut rx) = conn
+        .open_bi()
+        .await
+        .map_err(|e| CatchupError::Transport(e.to_string()))?;
+    write_frame(&mut tx, document.as_bytes()).await?;
+    let _ = tx.finish();
+    let frame = read_frame(&mut rx, 32 * MAX_CATALOG).await?;
+    if frame.len() % 32 != 0 {
+        return Err(CatchupError::Protocol("catalog frame".into()));
+    }
+    Ok(frame
+        .chunks_exact(32)
+        .map(|c| {
+            let mut id = [0u8; 32];
+            id.copy_from_slice(c);
+            Hash::from_bytes(id)
+        })
+        .collect())
 }
 
 impl ProtocolHandler for AttachmentService {

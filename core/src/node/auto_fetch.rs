@@ -2,6 +2,10 @@
 //! remote changes of documents and, when [`AttachmentPolicy`] allows it now, fetches the
 //! content of every attachment reference in them that this device does not hold whole.
 //!
+//! A relay cannot read the references: for a document where this device is a relay, the
+//! scan asks its peers for their catalogs instead (`net/attachments.rs`) and carries what
+//! they hold, so members that never meet the author fetch from the relay.
+//!
 //! A document is scanned (its values walked for `fsatt1:` strings) at most once a second
 //! after changes arrive, and at most [`MAX_PER_SCAN`] references of it are fetched per
 //! scan; a policy change or `Node::set_metered(false)` rescans every document. Fetches run
@@ -99,6 +103,11 @@ async fn run(
                 Some(Event::DocumentChanged { document, origin: Origin::Remote(_) }) => {
                     changed.insert(document);
                 }
+                // A relay reads nothing, so no change event: a catch-up that brought
+                // operations is its cue.
+                Some(Event::SyncFinished { document, received_ops, .. }) if received_ops > 0 => {
+                    changed.insert(document);
+                }
                 Some(Event::Lagged { .. }) => rescan_all = true,
                 Some(_) => {}
                 None => return,
@@ -131,8 +140,21 @@ async fn run(
     }
 }
 
-/// Fetches the attachments referenced in `doc` that are not held whole here.
+/// Fetches the attachments referenced in `doc` that are not held whole here; on a relay
+/// (which cannot read the references), the ones its peers hold.
 async fn fetch_missing(node: &Node, doc: DocumentId) {
+    let relay = node
+        .document(doc)
+        .and_then(|d| Ok(d.my_role()?))
+        .is_ok_and(|r| r == Some(crate::auth::Role::Relay));
+    if relay {
+        match node.carry_attachments(doc, MAX_PER_SCAN).await {
+            Ok(n) if n > 0 => tracing::debug!(%doc, "carried {n} attachment(s)"),
+            Ok(_) => {}
+            Err(e) => tracing::debug!(%doc, "carrying attachments failed: {e}"),
+        }
+        return;
+    }
     let Ok(json) = node.document(doc).and_then(|d| Ok(d.to_json()?)) else {
         return;
     };

@@ -208,18 +208,84 @@ impl Node {
     ) -> Result<AttachmentFetch> {
         let r = crate::wire::attachment::AttachmentRef::parse(reference)
             .map_err(|e| DocumentError::InvalidArgument(e.to_string()))?;
+        if let Ok(row) = self.replica.attachment_row(&r) {
+            if row.complete {
+                return Ok(AttachmentFetch {
+                    complete: true,
+                    ..Default::default()
+                });
+            }
+        }
+        self.fetch_id_in_order(document, r.id, peers, chunk_limit)
+            .await
+    }
+
+    /// Carries the attachments of `document` that its peers hold and this node does not
+    /// (a relay's way: it cannot read the references in the document): asks each
+    /// connected or known peer for its catalog and fetches what is missing, at most
+    /// `limit` attachments. Returns how many were fetched whole.
+    pub(crate) async fn carry_attachments(
+        &self,
+        document: DocumentId,
+        limit: usize,
+    ) -> Result<usize> {
+        let endpoint = {
+            let running = self.net.running.lock().await;
+            running.as_ref().ok_or(NetError::NotRunning)?.endpoint()
+        };
+        let shared = &self.net.shared;
+        let mut peers = NetShared::peers_of(&shared.connected, document);
+        for k in NetShared::peers_of(&shared.known, document) {
+            if !peers.contains(&k) {
+                peers.push(k);
+            }
+        }
+        let mut carried = 0;
+        let mut budget = limit;
+        for peer in peers {
+            if budget == 0 {
+                break;
+            }
+            let Ok(conn) = endpoint
+                .connect(peer.verifying_key(), attachments::ATTACHMENT_PROTOCOL)
+                .await
+            else {
+                continue;
+            };
+            let ids = attachments::catalog(&conn, document).await;
+            conn.close(0u32.into(), b"done");
+            let Ok(ids) = ids else { continue };
+            for id in ids {
+                if budget == 0 {
+                    break;
+                }
+                if self.replica.attachment_complete(&id) {
+                    continue;
+                }
+                budget -= 1;
+                let got = self
+                    .fetch_id_in_order(document, id, &[(peer, DIAL_PATIENCE)], None)
+                    .await?;
+                carried += usize::from(got.complete);
+            }
+        }
+        Ok(carried)
+    }
+
+    /// [`Node::fetch_in_order`] by attachment id.
+    async fn fetch_id_in_order(
+        &self,
+        document: DocumentId,
+        id: p2panda_core::Hash,
+        peers: &[(AuthorId, std::time::Duration)],
+        chunk_limit: Option<u32>,
+    ) -> Result<AttachmentFetch> {
         let endpoint = {
             let running = self.net.running.lock().await;
             running.as_ref().ok_or(NetError::NotRunning)?.endpoint()
         };
         let node = std::sync::Arc::downgrade(&self.replica);
         let mut report = AttachmentFetch::default();
-        if let Ok(row) = self.replica.attachment_row(&r) {
-            if row.complete {
-                report.complete = true;
-                return Ok(report);
-            }
-        }
         for (peer, patience) in peers {
             if *peer == self.author() {
                 continue;
@@ -243,13 +309,13 @@ impl Node {
             let Some(conn) = conn else {
                 continue;
             };
-            match attachments::fetch(&node, conn, document, r.id, chunk_limit).await {
+            match attachments::fetch(&node, conn, document, id, chunk_limit).await {
                 Ok((end, bytes)) => {
                     report.transferred += bytes;
                     match end {
                         FetchEnd::Complete => {
                             report.complete = true;
-                            if let Err(e) = self.replica.enforce_attachment_budget(&r.id) {
+                            if let Err(e) = self.replica.enforce_attachment_budget(&id) {
                                 tracing::warn!("keeping attachments within the budget: {e}");
                             }
                             return Ok(report);

@@ -5,7 +5,8 @@
 //!   document this node holds. Older versions of a document are not searched: content only
 //!   an old version names is deleted here and can be fetched again from a peer that kept
 //!   it. An attachment younger than `NodeConfig::attachment_grace` is kept either way (an
-//!   app adds the content, then puts its reference in a document).
+//!   app adds the content, then puts its reference in a document). A relay cannot read
+//!   references: the attachments of documents it relays count as referenced.
 //! - **Budget** (`NodeConfig::attachment_budget_bytes`): while the attachments fetched from
 //!   peers hold more encrypted bytes than the budget, the oldest fetched ones are evicted.
 //!   Attachments added on this device are never evicted (they may exist nowhere else). An
@@ -151,6 +152,16 @@ impl Replica {
         for document in documents {
             if self.ensure_live(st, document).is_err() {
                 continue; // deleted here: nothing references its attachments
+            }
+            let me = self.author();
+            let relay = crate::replica::authz::doc_auth(st, document)
+                .map(|auth| auth.role_of(&me) == Some(crate::auth::Role::Relay))
+                .unwrap_or(false);
+            if relay {
+                // A relay cannot read the references: what it carries stays (within the
+                // budget).
+                ids.extend(held.iter().filter(|a| a.document == document).map(|a| a.id));
+                continue;
             }
             let value = self.loaded(st, document)?.loro.get_deep_value();
             refs_in(&value, &mut ids);

@@ -189,6 +189,29 @@ impl Replica {
         attachments::get(st.store.conn(), id)
     }
 
+    /// The attachments of `document` this node holds whole, for `peer` (at most `limit`),
+    /// if the peer has a role in the document: what a relay asks for, since it cannot read
+    /// the references in the document.
+    pub(crate) fn catalog(
+        &self,
+        document: DocumentId,
+        peer: &crate::base::ids::AuthorId,
+        limit: usize,
+    ) -> Result<Option<Vec<p2panda_core::Hash>>, crate::store::StoreError> {
+        if !self.may_sync(document, peer) {
+            return Ok(None);
+        }
+        attachments::complete_of(self.lock().store.conn(), document, limit).map(Some)
+    }
+
+    /// Whether attachment `id` is held whole here.
+    pub(crate) fn attachment_complete(&self, id: &p2panda_core::Hash) -> bool {
+        attachments::get(self.lock().store.conn(), id)
+            .ok()
+            .flatten()
+            .is_some_and(|row| row.complete)
+    }
+
     /// An encrypted chunk this node holds, as stored (the fetcher checks it).
     pub(crate) fn sealed_chunk(
         &self,

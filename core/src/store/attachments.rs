@@ -173,6 +173,28 @@ pub fn all(conn: &Connection) -> Result<Vec<HeldAttachment>, StoreError> {
     .collect()
 }
 
+/// Ids of the complete attachments of `document`, at most `limit`, oldest first.
+pub fn complete_of(
+    conn: &Connection,
+    document: DocumentId,
+    limit: usize,
+) -> Result<Vec<Hash>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id FROM attachments WHERE document = ?1 AND complete = 1
+         ORDER BY created_at, id LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![document.as_bytes(), limit as i64], |r| {
+        r.get::<_, Vec<u8>>(0)
+    })?;
+    rows.map(|row| {
+        let id: [u8; 32] = row?
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("attachment id".into()))?;
+        Ok(Hash::from_bytes(id))
+    })
+    .collect()
+}
+
 /// Forgets an attachment's row (its file is removed by the caller after the commit).
 pub fn delete(tx: &Tx<'_>, id: &Hash) -> Result<(), StoreError> {
     tx.prepare_cached("DELETE FROM attachments WHERE id = ?1")?

@@ -424,3 +424,75 @@ async fn unreferenced_attachments_go_and_fetched_ones_stay_within_the_budget() {
     a.stop_network().await.unwrap();
     b.stop_network().await.unwrap();
 }
+
+/// A relay carries attachments it cannot read: with a fetching policy it asks the
+/// document's peers for what they hold (it cannot read the references) and keeps the
+/// ciphertext; a member that never meets the author fetches the photo from the relay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_carries_attachments_it_cannot_read() {
+    use fieldsync::{AttachmentPolicy, Event, PeerAddr};
+    use fieldsync_tests::{go_online, json_of, wait_until};
+    use std::time::Duration;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let [a, relay, b] = std::array::from_fn(|i| open_node(dirs[i].path()));
+    let doc = a.create_document().unwrap();
+    let id = doc.id();
+    doc.add_member(&b.key_bundle().unwrap()).unwrap();
+    doc.add_relay(relay.author()).unwrap();
+    let photo_bytes = photo(1_200_000);
+    let reference = doc.add_attachment(&photo_bytes, "image/jpeg").unwrap();
+    doc.map("photos")
+        .unwrap()
+        .set("site", fieldsync::Value::String(reference.clone()))
+        .unwrap();
+    // A meets only the relay.
+    relay.set_attachment_policy(AttachmentPolicy::Always);
+    let mut relay_events = relay.subscribe();
+    let info_a = go_online(&a).await;
+    let info_relay = go_online(&relay).await;
+    relay.document_or_register(id).unwrap();
+    relay
+        .add_peer(PeerAddr {
+            node: a.author(),
+            addrs: info_a.addrs,
+        })
+        .await
+        .unwrap();
+    let mut carried = false;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !carried {
+        let event = tokio::time::timeout_at(deadline, relay_events.next())
+            .await
+            .expect("the relay never carried the attachment");
+        if let Some(Event::AttachmentProgress { bytes, total, .. }) = event {
+            carried = bytes == total;
+        }
+    }
+    assert!(
+        !json_of(&relay, id).contains("fsatt1:"),
+        "the relay reads nothing"
+    );
+    a.stop_network().await.unwrap();
+
+    // Later B meets only the relay: the document and the photo both come from it.
+    go_online(&b).await;
+    b.document_or_register(id).unwrap();
+    b.add_peer(PeerAddr {
+        node: relay.author(),
+        addrs: info_relay.addrs,
+    })
+    .await
+    .unwrap();
+    wait_until("B reads the reference", Duration::from_secs(30), || {
+        json_of(&b, id).contains(&reference)
+    })
+    .await;
+    let got = b
+        .fetch_attachment_from(id, &reference, &[relay.author()], None)
+        .await
+        .unwrap();
+    assert!(got.complete, "{got:?}");
+    assert_eq!(b.read_attachment(&reference).unwrap(), photo_bytes);
+    relay.stop_network().await.unwrap();
+    b.stop_network().await.unwrap();
+}
