@@ -89,7 +89,13 @@ fn running_nodes_fetch_attachments_on_request_and_by_policy() {
         .to_string();
     json(
         &a,
-        &["doc", "set", &doc, "site", &format!("\"{reference}\"")],
+        &[
+            "doc",
+            "set",
+            &doc,
+            "photos",
+            &format!("{{\"site\": \"{reference}\"}}"),
+        ],
     );
     let node_a = NodeProc::start("A", &a, "node", &[]);
     let node_b = NodeProc::start("B", &b, "node", &["--fetch-attachments", "always"]);
@@ -132,7 +138,7 @@ fn running_nodes_fetch_attachments_on_request_and_by_policy() {
     wait_until(
         "C holds the document",
         || {
-            json(&c, &["doc", "get", &doc, "site"])
+            json(&c, &["doc", "get", &doc, "photos/site"])
                 .to_string()
                 .contains("fsatt1:")
         },

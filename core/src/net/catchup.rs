@@ -456,10 +456,16 @@ impl Session {
             let f = floors.entry(key).or_insert(seq);
             *f = (*f).max(seq);
         };
+        let node = self.node.upgrade().ok_or(CatchupError::Closed)?;
         for &(author, kind, seq, _) in ours {
             if kind != LogKind::Snapshot
                 || theirs.get(&(author, kind)).is_some_and(|&(h, _)| h >= seq)
             {
+                continue;
+            }
+            // A snapshot the peer would refuse (its author may not publish one now, e.g.
+            // a removed writer's) stands in for nothing: the operations go as they are.
+            if !node.snapshot_servable(doc, &author) {
                 continue;
             }
             if let Some(before) = seq.checked_sub(1) {

@@ -70,20 +70,8 @@ impl SyncStore {
         author: AuthorId,
         seq: u32,
     ) -> Result<Option<Vec<(AuthorId, u32)>>, StoreError> {
-        let rows = self.with(|c| {
-            oplog::log_entries(
-                c,
-                &author,
-                doc,
-                LogKind::Snapshot,
-                seq.checked_sub(1),
-                Some(seq),
-            )
-        })?;
-        Ok(rows
-            .into_iter()
-            .find(|r| r.seq == seq)
-            .and_then(|r| r.body)
+        let body = self.with(|c| oplog::live_snapshot_body(c, doc, &author, seq))?;
+        Ok(body
             .and_then(|b| crate::wire::snapshot::decode_stored(&b).ok())
             .map(|body| body.covers.into_iter().map(|c| (c.author, c.seq)).collect()))
     }

@@ -97,23 +97,38 @@ async fn run(
     };
     let mut changed: HashSet<DocumentId> = HashSet::new();
     let mut rescan_all = true;
+    // When the gathered changes are scanned: one deadline from the first change, so a
+    // steady stream of events cannot postpone the scan.
+    let mut due = Some(tokio::time::Instant::now() + SETTLE);
     loop {
+        let at = due.unwrap_or_else(|| tokio::time::Instant::now() + SETTLE);
         tokio::select! {
-            event = events.next() => match event {
-                Some(Event::DocumentChanged { document, origin: Origin::Remote(_) }) => {
-                    changed.insert(document);
+            event = events.next() => {
+                match event {
+                    Some(Event::DocumentChanged { document, origin: Origin::Remote(_) }) => {
+                        changed.insert(document);
+                    }
+                    // A relay reads nothing, so no change event: a catch-up that brought
+                    // operations is its cue.
+                    Some(Event::SyncFinished { document, received_ops, .. })
+                        if received_ops > 0 =>
+                    {
+                        changed.insert(document);
+                    }
+                    Some(Event::Lagged { .. }) => rescan_all = true,
+                    Some(_) => {}
+                    None => return,
                 }
-                // A relay reads nothing, so no change event: a catch-up that brought
-                // operations is its cue.
-                Some(Event::SyncFinished { document, received_ops, .. }) if received_ops > 0 => {
-                    changed.insert(document);
+                if due.is_none() && (rescan_all || !changed.is_empty()) {
+                    due = Some(tokio::time::Instant::now() + SETTLE);
                 }
-                Some(Event::Lagged { .. }) => rescan_all = true,
-                Some(_) => {}
-                None => return,
-            },
-            _ = wake.notified() => rescan_all = true,
-            _ = tokio::time::sleep(SETTLE), if !changed.is_empty() || rescan_all => {
+            }
+            _ = wake.notified() => {
+                rescan_all = true;
+                due.get_or_insert(tokio::time::Instant::now() + SETTLE);
+            }
+            _ = tokio::time::sleep_until(at), if due.is_some() => {
+                due = None;
                 let (Some(replica), Some(net)) = (replica.upgrade(), net.upgrade()) else {
                     return;
                 };
@@ -163,15 +178,29 @@ async fn fetch_missing(node: &Node, doc: DocumentId) {
     };
     let mut refs = Vec::new();
     collect_refs(&value, &mut refs);
-    for text in refs.into_iter().take(MAX_PER_SCAN) {
-        let Ok(r) = AttachmentRef::parse(&text) else {
-            continue;
-        };
-        if node
+    let missing = refs.into_iter().filter_map(|text| {
+        let r = AttachmentRef::parse(&text).ok()?;
+        let held = node
             .replica
             .attachment_row(&r)
-            .is_ok_and(|row| row.complete)
-        {
+            .is_ok_and(|row| row.complete);
+        (!held).then_some((text, r))
+    });
+    for (text, r) in missing.take(MAX_PER_SCAN) {
+        // The policy may have changed (the network became metered) during the scan.
+        let fetches = node
+            .net
+            .fetch
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .fetches_now();
+        if !fetches {
+            return;
+        }
+        // Fetched unasked only into free budget: evicting for it would evict and refetch
+        // in turn for ever.
+        if r.size > node.replica.attachment_room() {
+            tracing::debug!(%doc, "attachment of {} bytes not fetched by policy: over the budget", r.size);
             continue;
         }
         match node.fetch_attachment(doc, &text).await {

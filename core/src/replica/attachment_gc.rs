@@ -1,6 +1,8 @@
 //! Attachment housekeeping (issue #29): content no document references any more is
 //! deleted, and fetched content past the storage budget is evicted.
 //!
+//! - **Unreferenced** fetched content is deleted (it can be fetched again); content added
+//!   on this device is never deleted unasked (it may exist nowhere else).
 //! - **Referenced** means: named by a reference string in the current state of a live
 //!   document this node holds. Older versions of a document are not searched: content only
 //!   an old version names is deleted here and can be fetched again from a peer that kept
@@ -49,7 +51,8 @@ impl Replica {
         let mut doomed: Vec<Hash> = Vec::new();
         let mut kept: Vec<&HeldAttachment> = Vec::new();
         for a in &held {
-            if !referenced.contains(&a.id) && now - a.created_at >= grace_ms {
+            // Content added here may exist nowhere else: never deleted unasked.
+            if !a.added_here && !referenced.contains(&a.id) && now - a.created_at >= grace_ms {
                 sweep.unreferenced += 1;
                 sweep.freed_bytes += a.bytes;
                 doomed.push(a.id);
@@ -147,9 +150,10 @@ impl Replica {
     fn referenced(&self, held: &[HeldAttachment]) -> Result<HashSet<Hash>, DocumentError> {
         let documents: HashSet<_> = held.iter().map(|a| a.document).collect();
         let mut ids = HashSet::new();
-        let mut guard = self.lock();
-        let st = &mut *guard;
         for document in documents {
+            // The lock is taken per document: edits and ingest go on between them.
+            let mut guard = self.lock();
+            let st = &mut *guard;
             if self.ensure_live(st, document).is_err() {
                 continue; // deleted here: nothing references its attachments
             }
@@ -167,6 +171,14 @@ impl Replica {
             refs_in(&value, &mut ids);
         }
         Ok(ids)
+    }
+
+    /// Encrypted bytes fetched attachments may still take within the storage budget.
+    pub(crate) fn attachment_room(&self) -> u64 {
+        let fetched: u64 = attachments::all(self.lock().store.conn())
+            .map(|held| held.iter().filter(|a| !a.added_here).map(|a| a.bytes).sum())
+            .unwrap_or(u64::MAX);
+        self.config.attachment_budget_bytes.saturating_sub(fetched)
     }
 
     /// Deletes the rows of `ids`, then their files.

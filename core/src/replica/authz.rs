@@ -76,15 +76,10 @@ pub(crate) fn sweep_revoked(
     for (member, keep_until) in revoked {
         removed += oplog::delete_after(tx, id, member, LogKind::Delta, *keep_until)?;
     }
-    // Snapshots of removed writers, or covering what a removal cut, would bring the cut
-    // updates back on the next rebuild and cannot be served (joiners refuse them).
-    let resettled = crate::replica::snapshot::drop_past_cuts(
-        tx,
-        id,
-        revoked,
-        |author| revoked.iter().any(|(who, _)| who == author),
-        me,
-    )?;
+    // Snapshots covering what a removal cut would bring the cut updates back on the next
+    // rebuild. (A removed writer's other snapshots stay: they hold only what the removal
+    // kept; they are no longer offered to peers, who would refuse them.)
+    let resettled = crate::replica::snapshot::drop_past_cuts(tx, id, revoked, |_| false, me)?;
     if removed > 0 || resettled {
         documents::clear_snapshot(tx, id)?;
         crate::replica::load::drop_loaded(docs, observers, id);

@@ -121,7 +121,15 @@ impl Replica {
         }
         match batch {
             Some(batch) if batch.deferred.is_some() => batch.frozen.push(log),
-            _ => {
+            Some(batch) => {
+                self.truncate(st, log)?;
+                // Truncation may remove other logs' operations too (bases resettled): the
+                // batch's remembered heads are stale.
+                if let Some(memo) = batch.memo.as_mut() {
+                    memo.forget_heads();
+                }
+            }
+            None => {
                 self.truncate(st, log)?;
             }
         }
@@ -145,15 +153,25 @@ impl Replica {
         let (author, document, kind) = log;
         let keep = at.checked_sub(1);
         let tx = st.store.transaction()?;
-        let removed = oplog::delete_after(&tx, document, &author, kind, keep)?;
-        parked::delete_from(&tx, &author, document, kind, at)?;
-        // Snapshots covering the removed part, and bases above it, go too (see
-        // `replica/snapshot.rs`): the document rebuilds from what stays.
-        let cut = match kind {
-            LogKind::Delta => vec![(author, keep)],
-            _ => Vec::new(),
+        // A frozen snapshot log keeps the snapshot already accepted (its state may be the
+        // only copy of compacted history): only later ones are refused.
+        let removed = if kind == LogKind::Snapshot {
+            0
+        } else {
+            oplog::delete_after(&tx, document, &author, kind, keep)?
         };
-        let resettled = snapshot::drop_past_cuts(&tx, document, &cut, |_| false, &self.author())?;
+        parked::delete_from(&tx, &author, document, kind, at)?;
+        // Snapshots covering the removed part of an update log are withdrawn and bases
+        // above it resettled (see `replica/snapshot.rs`): the document rebuilds from what
+        // stays.
+        let resettled = kind == LogKind::Delta
+            && snapshot::drop_past_cuts(
+                &tx,
+                document,
+                &[(author, keep)],
+                |_| false,
+                &self.author(),
+            )?;
         let mine = author == self.author();
         if mine {
             outbox::acknowledge_range(&tx, document, kind, keep, u32::MAX)?;

@@ -263,6 +263,10 @@ impl Replica {
                 return None;
             }
         }
+        if let Some(memo) = batch.memo.as_mut() {
+            // Sweeps and truncations may have removed operations of any log.
+            memo.forget_heads();
+        }
         for document in std::mem::take(&mut batch.compact) {
             if let Err(e) = compact_locked(st, document, self.config.retention) {
                 tracing::warn!(%document, "compaction failed ({e}); rolling back");
@@ -750,6 +754,10 @@ impl Replica {
             return Err(e.into());
         }
         if let Some(memo) = batch.memo.as_mut() {
+            if matches!(&gate, Gate::Auth(w) if w.action.revocation().is_some()) {
+                // A sweep may have removed operations of other logs.
+                memo.forget_heads();
+            }
             memo.live(document);
             memo.extended(log_of(op), seq, op.hash);
             if kind == LogKind::Control {

@@ -153,6 +153,13 @@ impl Replica {
             .loro
             .export(ExportMode::Snapshot)
             .map_err(engine)?;
+        if covers.len() > snapshot::MAX_COVERS {
+            // More logs than a snapshot may cover: peers would refuse it.
+            if let Some(doc) = st.docs.get_mut(&id) {
+                doc.since_published = 0;
+            }
+            return Ok(None);
+        }
         let sealed = self.seal_update(st, id, &state)?;
         let body = snapshot::encode(&covers, &sealed);
         if body.len() as u64 > self.config.max_body_bytes {
@@ -370,7 +377,10 @@ impl Replica {
                         c.seq, c.author
                     )));
                 }
-                None if c.author == self.author() => {
+                None if c.author == self.author()
+                    && oplog::latest(st.store.conn(), &c.author, document, LogKind::Delta)?
+                        .is_none_or(|(head, _)| c.seq > head) =>
+                {
                     return Err(CoverError::Disagrees(format!(
                         "it covers this device's log up to seq {}, past what it wrote",
                         c.seq
@@ -470,6 +480,25 @@ impl Replica {
         let st = &mut *guard;
         self.ensure_live(st, id)?;
         compact_locked(st, id, retention).map_err(DocumentError::from)
+    }
+}
+
+impl Replica {
+    /// Whether a peer would accept a snapshot of `author` in `document` now (its author may
+    /// publish snapshots): only then does it stand in for the operations it covers when
+    /// catching a peer up.
+    pub(crate) fn snapshot_servable(&self, document: DocumentId, author: &AuthorId) -> bool {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        if self.is_legacy(st, document).unwrap_or(false) {
+            return true;
+        }
+        doc_auth(st, document).is_ok_and(|auth| {
+            matches!(
+                auth.check_snapshot(author),
+                crate::auth::state::Verdict::Allowed
+            )
+        })
     }
 }
 
@@ -601,10 +630,10 @@ fn corrupt(e: crate::wire::WireError) -> StoreError {
     StoreError::Corrupt(format!("a stored header: {e}"))
 }
 
-/// After a cut (a removal's sweep, a frozen log): drops the held snapshots written by an
-/// author `dropped` refuses, or covering a log of `cuts` (author, highest seq kept) past
-/// its cut, then resettles the bases (see [`settle_bases`]). Returns whether anything
-/// changed (the document must then be rebuilt).
+/// After a cut (a removal's sweep, a frozen update log): withdraws the held snapshots
+/// written by an author `dropped` refuses, or covering a log of `cuts` (author, highest seq
+/// kept) past its cut, then resettles the bases (see [`settle_bases`]). Returns whether
+/// anything changed (the document must then be rebuilt).
 pub(crate) fn drop_past_cuts(
     tx: &Tx<'_>,
     id: DocumentId,
@@ -625,11 +654,17 @@ pub(crate) fn drop_past_cuts(
                 })
             });
         if past_cut || dropped(&op.author) {
-            oplog::delete_after(tx, id, &op.author, LogKind::Snapshot, op.seq.checked_sub(1))?;
+            // Withdrawn, not deleted: the author's snapshot log keeps its position (this
+            // device's next snapshot must not reuse the seq, nor a peer's twin look new).
+            oplog::withdraw_snapshot(tx, id, &op.author, op.seq)?;
             changed = true;
         }
     }
-    Ok(settle_bases(tx, id, me)? || changed)
+    if !changed {
+        return Ok(false);
+    }
+    settle_bases(tx, id, me)?;
+    Ok(true)
 }
 
 /// Lowers every base of another author's document log that no held snapshot stands for

@@ -459,6 +459,52 @@ pub fn snapshots(
     rows.map(|r| to_stored(r?)).collect()
 }
 
+/// Withdraws the snapshot operation at `seq` of `author` (see [`WITHDRAWN`]).
+pub fn withdraw_snapshot(
+    tx: &Tx<'_>,
+    document: DocumentId,
+    author: &AuthorId,
+    seq: u32,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "UPDATE operations SET applied = ?5
+         WHERE document = ?1 AND kind = ?2 AND author = ?3 AND seq = ?4",
+    )?
+    .execute(params![
+        document.as_bytes(),
+        LogKind::Snapshot.code(),
+        author.as_bytes(),
+        seq,
+        WITHDRAWN
+    ])?;
+    Ok(())
+}
+
+/// The body of the snapshot operation at `seq` of `author`, unless withdrawn.
+pub fn live_snapshot_body(
+    conn: &Connection,
+    document: DocumentId,
+    author: &AuthorId,
+    seq: u32,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT fs_open('operations.body', body, hash) FROM operations
+             WHERE document = ?1 AND kind = ?2 AND author = ?3 AND seq = ?4 AND applied != 2",
+        )?
+        .query_row(
+            params![
+                document.as_bytes(),
+                LogKind::Snapshot.code(),
+                author.as_bytes(),
+                seq
+            ],
+            |r| r.get::<_, Option<Vec<u8>>>(0),
+        )
+        .optional()?
+        .flatten())
+}
+
 /// How many operations of a log are held at or below `seq`.
 pub fn count_until(
     conn: &Connection,
@@ -478,15 +524,20 @@ pub fn count_until(
         )? as u64)
 }
 
-/// Every snapshot operation held for a document, applied or not (carried unread), by
-/// author.
+/// `applied` of a snapshot operation withdrawn after a cut (see
+/// `replica/snapshot.rs::drop_past_cuts`): kept for its log position, never applied, its
+/// covers never used.
+pub const WITHDRAWN: i64 = 2;
+
+/// Every snapshot operation held for a document, applied or not (carried unread), except
+/// withdrawn ones, by author.
 pub fn snapshot_ops(
     conn: &Connection,
     document: DocumentId,
 ) -> Result<Vec<StoredOperation>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT hash, author, kind, seq, header, fs_open('operations.body', body, hash), applied
-         FROM operations WHERE document = ?1 AND kind = ?2
+         FROM operations WHERE document = ?1 AND kind = ?2 AND applied != 2
          ORDER BY author, seq",
     )?;
     let rows = stmt.query_map(

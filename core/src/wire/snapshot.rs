@@ -1,8 +1,10 @@
 //! Snapshot bodies: what a snapshot operation (log kind `Snapshot`) carries.
 //!
 //! ```text
-//! covers count (u16 BE) | covers: header length (u16 BE) header | state body
+//! "FSS2" | covers count (u16 BE) | covers: header length (u16 BE) header | state body
 //! ```
+//!
+//! (Bodies of the first format, before signed covers, have no tag and are refused.)
 //!
 //! Each cover is the signed header of the last operation of one author's document log that
 //! the state includes: a receiver that accepts the snapshot needs none of that log's
@@ -26,6 +28,8 @@ use crate::wire::WireError;
 pub const MAX_COVERS: usize = 4096;
 /// Largest encoded header a cover may carry.
 pub const MAX_COVER_HEADER: usize = 2048;
+/// The format tag every snapshot body starts with.
+const FORMAT: &[u8; 4] = b"FSS2";
 
 /// One covered log: the signed header of the last operation the state includes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,7 +90,8 @@ pub fn encode(covers: &[Cover], state: &[u8]) -> Vec<u8> {
     sorted.sort_by_key(|c| c.author);
     sorted.dedup_by(|a, b| a.author == b.author);
     let size: usize = sorted.iter().map(|c| 2 + c.header.len()).sum();
-    let mut out = Vec::with_capacity(2 + size + state.len());
+    let mut out = Vec::with_capacity(6 + size + state.len());
+    out.extend_from_slice(FORMAT);
     out.extend_from_slice(&(sorted.len().min(usize::from(u16::MAX)) as u16).to_be_bytes());
     for c in sorted {
         out.extend_from_slice(&(c.header.len().min(usize::from(u16::MAX)) as u16).to_be_bytes());
@@ -134,6 +139,9 @@ fn parse(
         Ok(head)
     };
     let u16_at = |b: &[u8]| usize::from(u16::from_be_bytes([b[0], b[1]]));
+    if take(4)? != FORMAT {
+        return Err(bad("unknown format"));
+    }
     let count = u16_at(take(2)?);
     if count > MAX_COVERS {
         return Err(bad("too many covered logs"));
@@ -210,8 +218,8 @@ mod tests {
         }
         let good = encode(&[cover(&key(1), doc(), LogKind::Delta)], &[1]);
         // Every byte of the header is signed (or makes it malformed).
-        let header_len = u16::from_be_bytes([good[2], good[3]]) as usize;
-        for i in 4..4 + header_len {
+        let header_len = u16::from_be_bytes([good[6], good[7]]) as usize;
+        for i in 8..8 + header_len {
             let mut bad = good.clone();
             bad[i] ^= 1;
             assert!(decode(&bad, doc()).is_err(), "byte {i} flipped");
@@ -225,14 +233,16 @@ mod tests {
             assert!(decode(&one[..cut], doc()).is_err(), "cut at {cut}");
         }
         let c = cover(&key(1), doc(), LogKind::Delta);
-        let mut repeated = vec![0, 2];
+        let mut repeated = b"FSS2".to_vec();
+        repeated.extend_from_slice(&[0, 2]);
         for _ in 0..2 {
             repeated.extend_from_slice(&(c.header.len() as u16).to_be_bytes());
             repeated.extend_from_slice(&c.header);
         }
         repeated.push(1);
         assert!(decode(&repeated, doc()).is_err());
-        let mut huge = (MAX_COVERS as u16 + 1).to_be_bytes().to_vec();
+        let mut huge = b"FSS2".to_vec();
+        huge.extend_from_slice(&(MAX_COVERS as u16 + 1).to_be_bytes());
         huge.push(1);
         assert!(decode(&huge, doc()).is_err());
     }

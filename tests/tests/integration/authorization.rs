@@ -79,25 +79,10 @@ fn deliver(from: &Node, to: &Node, doc: fieldsync::DocumentId, pick: impl Fn(Log
     }
 }
 
-fn snapshots_held(node: &Node, doc: fieldsync::DocumentId) -> usize {
-    node.operations(doc)
-        .unwrap()
-        .iter()
-        .filter(|op| {
-            fieldsync::internals::operation::decode_operation(op, 1 << 24, 1 << 24)
-                .unwrap()
-                .header
-                .extensions
-                .kind
-                == LogKind::Snapshot
-        })
-        .count()
-}
-
 /// A snapshot taken before a removal reached its writer holds what the removal cuts: every
-/// replica that sweeps drops it (and the bases it set) so the cut updates do not come back
-/// on a rebuild and it is never served, fetches again what it stood for, and converges on
-/// the state without them.
+/// replica that sweeps withdraws it (and resettles the bases it set) so the cut updates do
+/// not come back on a rebuild, fetches again what it stood for, and converges on the state
+/// without them.
 #[test]
 fn a_snapshot_covering_what_a_removal_cuts_is_dropped_by_the_sweep() {
     let (_dirs, [a, b, c, d]) = open_nodes();
@@ -127,7 +112,8 @@ fn a_snapshot_covering_what_a_removal_cuts_is_dropped_by_the_sweep() {
     deliver(&a, &b, id, |_| true);
     deliver(&a, &d, id, |_| true);
     for (name, node) in [("B", &b), ("D", &d)] {
-        assert_eq!(snapshots_held(node, id), 0, "{name} dropped the snapshot");
+        // The snapshot is withdrawn (kept for its log position, never applied): the
+        // rebuilt document lacks the cut update although the snapshot's state holds it.
         let json = json_of(node, id);
         assert!(!json.contains("c2;"), "{name}: {json}");
     }
