@@ -131,6 +131,25 @@ pub enum FieldSyncEvent {
         /// Bytes in all.
         total: u64,
     },
+    /// A fetch of an attachment started (asked for, or queued by the attachment policy);
+    /// `AttachmentProgress` follows per chunk, then `AttachmentFetchEnded`.
+    AttachmentFetchStarted {
+        /// The document it came with.
+        document: String,
+        /// The attachment's id (hex).
+        attachment: String,
+    },
+    /// A fetch of an attachment ended: `complete`, or not with `reason`.
+    AttachmentFetchEnded {
+        /// The document it came with.
+        document: String,
+        /// The attachment's id (hex).
+        attachment: String,
+        /// Every chunk is on this device now.
+        complete: bool,
+        /// Why not, when not complete.
+        reason: Option<String>,
+    },
     /// An author signed two different operations for one position of its log in this
     /// document (equivocation: a compromised key, or one identity on two devices). Its log
     /// is frozen at `seq` on every replica that learns of it: both branches from there on
@@ -270,6 +289,24 @@ impl From<Event> for FieldSyncEvent {
                 attachment,
                 bytes,
                 total,
+            },
+            Event::AttachmentFetchStarted {
+                document,
+                attachment,
+            } => FieldSyncEvent::AttachmentFetchStarted {
+                document: document.to_string(),
+                attachment,
+            },
+            Event::AttachmentFetchEnded {
+                document,
+                attachment,
+                complete,
+                reason,
+            } => FieldSyncEvent::AttachmentFetchEnded {
+                document: document.to_string(),
+                attachment,
+                complete,
+                reason,
             },
             Event::Lagged { missed } => FieldSyncEvent::Lagged { missed },
         }

@@ -531,6 +531,37 @@ impl Printer {
                     )
                 },
             ),
+            Event::AttachmentFetchStarted {
+                document,
+                attachment,
+            } => (
+                json!({"event": "attachment_fetch_started", "document": s(document), "attachment": attachment}),
+                format!(
+                    "fetching attachment {} of document {}",
+                    &attachment[..attachment.len().min(12)],
+                    fmt::short(document)
+                ),
+            ),
+            Event::AttachmentFetchEnded {
+                document,
+                attachment,
+                complete,
+                reason,
+            } => (
+                json!({"event": "attachment_fetch_ended", "document": s(document), "attachment": attachment, "complete": complete, "reason": reason}),
+                match reason {
+                    None => format!(
+                        "attachment {} of document {} is here",
+                        &attachment[..attachment.len().min(12)],
+                        fmt::short(document)
+                    ),
+                    Some(r) => format!(
+                        "attachment {} of document {} not fetched: {r}",
+                        &attachment[..attachment.len().min(12)],
+                        fmt::short(document)
+                    ),
+                },
+            ),
             Event::AttachmentProgress {
                 document,
                 attachment,

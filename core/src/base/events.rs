@@ -154,6 +154,27 @@ pub enum Event {
         /// Encrypted bytes in all.
         total: u64,
     },
+    /// A fetch of an attachment started (asked for, or queued by the attachment policy);
+    /// `AttachmentProgress` follows per chunk, then `AttachmentFetchEnded`.
+    AttachmentFetchStarted {
+        /// The document it came with.
+        document: DocumentId,
+        /// The attachment's id (hex).
+        attachment: String,
+    },
+    /// A fetch of an attachment ended: complete, or not with the reason (no peer had it,
+    /// peers refused or could not be reached, a corrupt peer was dropped and none other
+    /// had the rest, or the fetch was cut short).
+    AttachmentFetchEnded {
+        /// The document it came with.
+        document: DocumentId,
+        /// The attachment's id (hex).
+        attachment: String,
+        /// Every chunk is on this device now.
+        complete: bool,
+        /// Why not, when not complete.
+        reason: Option<String>,
+    },
     /// The subscriber was too slow and missed events; it should re-read state.
     Lagged {
         /// Number of missed events.

@@ -198,6 +198,30 @@ pub struct AttachmentFetch {
     pub failed: Vec<(AuthorId, String)>,
 }
 
+impl AttachmentFetch {
+    /// Why an incomplete fetch is not complete, in one line.
+    pub fn why_not(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.refused_by.is_empty() {
+            parts.push(format!("{} peer(s) do not serve it", self.refused_by.len()));
+        }
+        if !self.corrupt_peers.is_empty() {
+            parts.push(format!(
+                "{} corrupt peer(s) dropped",
+                self.corrupt_peers.len()
+            ));
+        }
+        for (peer, e) in self.failed.iter().take(3) {
+            parts.push(format!("{peer}: {e}"));
+        }
+        if parts.is_empty() {
+            "no peer to fetch it from, or cut short".into()
+        } else {
+            parts.join("; ")
+        }
+    }
+}
+
 /// How one fetch from one peer ended.
 #[derive(Debug)]
 pub(crate) enum FetchEnd {

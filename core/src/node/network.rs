@@ -284,6 +284,35 @@ impl Node {
             let running = self.net.running.lock().await;
             running.as_ref().ok_or(NetError::NotRunning)?.endpoint()
         };
+        let hex = id.to_hex();
+        self.replica
+            .emit(crate::base::events::Event::AttachmentFetchStarted {
+                document,
+                attachment: hex.clone(),
+            });
+        let report = self
+            .fetch_id_from_peers(document, id, peers, chunk_limit, endpoint)
+            .await;
+        let reason = (!report.complete).then(|| report.why_not());
+        self.replica
+            .emit(crate::base::events::Event::AttachmentFetchEnded {
+                document,
+                attachment: hex,
+                complete: report.complete,
+                reason,
+            });
+        Ok(report)
+    }
+
+    /// The peers of [`Node::fetch_id_in_order`], in turn.
+    async fn fetch_id_from_peers(
+        &self,
+        document: DocumentId,
+        id: p2panda_core::Hash,
+        peers: &[(AuthorId, std::time::Duration)],
+        chunk_limit: Option<u32>,
+        endpoint: p2panda_net::Endpoint,
+    ) -> AttachmentFetch {
         let node = std::sync::Arc::downgrade(&self.replica);
         let mut report = AttachmentFetch::default();
         for (peer, patience) in peers {
@@ -318,11 +347,11 @@ impl Node {
                             if let Err(e) = self.replica.enforce_attachment_budget(&id) {
                                 tracing::warn!("keeping attachments within the budget: {e}");
                             }
-                            return Ok(report);
+                            return report;
                         }
                         FetchEnd::Partial => {
                             if chunk_limit.is_some() {
-                                return Ok(report);
+                                return report;
                             }
                         }
                         FetchEnd::Refused => report.refused_by.push(*peer),
@@ -335,7 +364,7 @@ impl Node {
                 Err(e) => report.failed.push((*peer, e.to_string())),
             }
         }
-        Ok(report)
+        report
     }
 
     /// Whether the network is running.

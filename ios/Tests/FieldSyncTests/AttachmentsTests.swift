@@ -63,19 +63,23 @@ final class AttachmentsTests: XCTestCase {
             return XCTFail("the reference is a string")
         }
         let sub = b.subscribe()
-        let progress = Task { () -> [UInt64] in
+        let progress = Task { () -> ([UInt64], Bool, Bool) in
             var seen: [UInt64] = []
+            var started = false
             while let event = await sub.next() {
-                if case .attachmentProgress(_, _, let bytes, let total) = event {
-                    seen.append(bytes)
-                    if bytes == total { break }
+                if case .attachmentFetchStarted = event { started = true }
+                if case .attachmentProgress(_, _, let bytes, _) = event { seen.append(bytes) }
+                if case .attachmentFetchEnded(_, _, let complete, _) = event {
+                    return (seen, started, complete)
                 }
             }
-            return seen
+            return (seen, started, false)
         }
         let fetched = try await b.fetchAttachment(document: docB.id(), reference: reference)
         XCTAssertTrue(fetched.complete)
-        let seen = await progress.value
+        let (seen, started, ended) = await progress.value
+        XCTAssertTrue(started, "a start event came first")
+        XCTAssertTrue(ended, "the end event says complete")
         sub.cancel()
         XCTAssertGreaterThanOrEqual(seen.count, 2, "progress in steps: \(seen)")
         XCTAssertEqual(seen.sorted(), seen)

@@ -263,6 +263,7 @@ async fn a_removed_device_cannot_read_attachments_added_after_its_removal() {
     })
     .await
     .unwrap();
+    let mut events = b.subscribe();
     let got = b
         .fetch_attachment_from(id, &after, &[a.author()], None)
         .await
@@ -271,6 +272,23 @@ async fn a_removed_device_cannot_read_attachments_added_after_its_removal() {
     assert_eq!(got.refused_by, vec![a.author()]);
     assert_eq!(got.transferred, 0);
     assert!(b.read_attachment(&after).is_err());
+    // The fetch's start and its failure, with the reason, are events too.
+    let mut seen = Vec::new();
+    while let Some(e) = events.try_next() {
+        match e {
+            fieldsync::Event::AttachmentFetchStarted { .. } => seen.push("started".to_string()),
+            fieldsync::Event::AttachmentFetchEnded {
+                complete, reason, ..
+            } => seen.push(format!("ended {complete} {}", reason.unwrap_or_default())),
+            _ => {}
+        }
+    }
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen[0], "started");
+    assert!(
+        seen[1].starts_with("ended false 1 peer(s) do not serve it"),
+        "{seen:?}"
+    );
     a.stop_network().await.unwrap();
     b.stop_network().await.unwrap();
 }

@@ -8174,6 +8174,35 @@ public enum FieldSyncEvent: Equatable, Hashable {
          */total: UInt64
     )
     /**
+     * A fetch of an attachment started (asked for, or queued by the attachment policy);
+     * `AttachmentProgress` follows per chunk, then `AttachmentFetchEnded`.
+     */
+    case attachmentFetchStarted(
+        /**
+         * The document it came with.
+         */document: String, 
+        /**
+         * The attachment's id (hex).
+         */attachment: String
+    )
+    /**
+     * A fetch of an attachment ended: `complete`, or not with `reason`.
+     */
+    case attachmentFetchEnded(
+        /**
+         * The document it came with.
+         */document: String, 
+        /**
+         * The attachment's id (hex).
+         */attachment: String, 
+        /**
+         * Every chunk is on this device now.
+         */complete: Bool, 
+        /**
+         * Why not, when not complete.
+         */reason: String?
+    )
+    /**
      * An author signed two different operations for one position of its log in this
      * document (equivocation: a compromised key, or one identity on two devices). Its log
      * is frozen at `seq` on every replica that learns of it: both branches from there on
@@ -8268,13 +8297,19 @@ public struct FfiConverterTypeFieldSyncEvent: FfiConverterRustBuffer {
         case 12: return .attachmentProgress(document: try FfiConverterString.read(from: &buf), attachment: try FfiConverterString.read(from: &buf), bytes: try FfiConverterUInt64.read(from: &buf), total: try FfiConverterUInt64.read(from: &buf)
         )
         
-        case 13: return .forkDetected(document: try FfiConverterString.read(from: &buf), author: try FfiConverterString.read(from: &buf), seq: try FfiConverterUInt32.read(from: &buf)
+        case 13: return .attachmentFetchStarted(document: try FfiConverterString.read(from: &buf), attachment: try FfiConverterString.read(from: &buf)
         )
         
-        case 14: return .identityCloned(document: try FfiConverterString.read(from: &buf), seq: try FfiConverterUInt32.read(from: &buf)
+        case 14: return .attachmentFetchEnded(document: try FfiConverterString.read(from: &buf), attachment: try FfiConverterString.read(from: &buf), complete: try FfiConverterBool.read(from: &buf), reason: try FfiConverterOptionString.read(from: &buf)
         )
         
-        case 15: return .lagged(missed: try FfiConverterUInt64.read(from: &buf)
+        case 15: return .forkDetected(document: try FfiConverterString.read(from: &buf), author: try FfiConverterString.read(from: &buf), seq: try FfiConverterUInt32.read(from: &buf)
+        )
+        
+        case 16: return .identityCloned(document: try FfiConverterString.read(from: &buf), seq: try FfiConverterUInt32.read(from: &buf)
+        )
+        
+        case 17: return .lagged(missed: try FfiConverterUInt64.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -8368,21 +8403,35 @@ public struct FfiConverterTypeFieldSyncEvent: FfiConverterRustBuffer {
             FfiConverterUInt64.write(total, into: &buf)
             
         
-        case let .forkDetected(document,author,seq):
+        case let .attachmentFetchStarted(document,attachment):
             writeInt(&buf, Int32(13))
+            FfiConverterString.write(document, into: &buf)
+            FfiConverterString.write(attachment, into: &buf)
+            
+        
+        case let .attachmentFetchEnded(document,attachment,complete,reason):
+            writeInt(&buf, Int32(14))
+            FfiConverterString.write(document, into: &buf)
+            FfiConverterString.write(attachment, into: &buf)
+            FfiConverterBool.write(complete, into: &buf)
+            FfiConverterOptionString.write(reason, into: &buf)
+            
+        
+        case let .forkDetected(document,author,seq):
+            writeInt(&buf, Int32(15))
             FfiConverterString.write(document, into: &buf)
             FfiConverterString.write(author, into: &buf)
             FfiConverterUInt32.write(seq, into: &buf)
             
         
         case let .identityCloned(document,seq):
-            writeInt(&buf, Int32(14))
+            writeInt(&buf, Int32(16))
             FfiConverterString.write(document, into: &buf)
             FfiConverterUInt32.write(seq, into: &buf)
             
         
         case let .lagged(missed):
-            writeInt(&buf, Int32(15))
+            writeInt(&buf, Int32(17))
             FfiConverterUInt64.write(missed, into: &buf)
             
         }

@@ -11436,6 +11436,53 @@ sealed class FieldSyncEvent {
     }
     
     /**
+     * A fetch of an attachment started (asked for, or queued by the attachment policy);
+     * `AttachmentProgress` follows per chunk, then `AttachmentFetchEnded`.
+     */
+    data class AttachmentFetchStarted(
+        /**
+         * The document it came with.
+         */
+        val `document`: kotlin.String, 
+        /**
+         * The attachment's id (hex).
+         */
+        val `attachment`: kotlin.String) : FieldSyncEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * A fetch of an attachment ended: `complete`, or not with `reason`.
+     */
+    data class AttachmentFetchEnded(
+        /**
+         * The document it came with.
+         */
+        val `document`: kotlin.String, 
+        /**
+         * The attachment's id (hex).
+         */
+        val `attachment`: kotlin.String, 
+        /**
+         * Every chunk is on this device now.
+         */
+        val `complete`: kotlin.Boolean, 
+        /**
+         * Why not, when not complete.
+         */
+        val `reason`: kotlin.String?) : FieldSyncEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
      * An author signed two different operations for one position of its log in this
      * document (equivocation: a compromised key, or one identity on two devices). Its log
      * is frozen at `seq` on every replica that learns of it: both branches from there on
@@ -11572,16 +11619,26 @@ public object FfiConverterTypeFieldSyncEvent : FfiConverterRustBuffer<FieldSyncE
                 FfiConverterULong.read(buf),
                 FfiConverterULong.read(buf),
                 )
-            13 -> FieldSyncEvent.ForkDetected(
+            13 -> FieldSyncEvent.AttachmentFetchStarted(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            14 -> FieldSyncEvent.AttachmentFetchEnded(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterBoolean.read(buf),
+                FfiConverterOptionalString.read(buf),
+                )
+            15 -> FieldSyncEvent.ForkDetected(
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 FfiConverterUInt.read(buf),
                 )
-            14 -> FieldSyncEvent.IdentityCloned(
+            16 -> FieldSyncEvent.IdentityCloned(
                 FfiConverterString.read(buf),
                 FfiConverterUInt.read(buf),
                 )
-            15 -> FieldSyncEvent.Lagged(
+            17 -> FieldSyncEvent.Lagged(
                 FfiConverterULong.read(buf),
                 )
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
@@ -11696,6 +11753,24 @@ public object FfiConverterTypeFieldSyncEvent : FfiConverterRustBuffer<FieldSyncE
                 + FfiConverterULong.allocationSize(value.`total`)
             )
         }
+        is FieldSyncEvent.AttachmentFetchStarted -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`document`)
+                + FfiConverterString.allocationSize(value.`attachment`)
+            )
+        }
+        is FieldSyncEvent.AttachmentFetchEnded -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`document`)
+                + FfiConverterString.allocationSize(value.`attachment`)
+                + FfiConverterBoolean.allocationSize(value.`complete`)
+                + FfiConverterOptionalString.allocationSize(value.`reason`)
+            )
+        }
         is FieldSyncEvent.ForkDetected -> {
             // Add the size for the Int that specifies the variant plus the size needed for all fields
             (
@@ -11807,21 +11882,35 @@ public object FfiConverterTypeFieldSyncEvent : FfiConverterRustBuffer<FieldSyncE
                 FfiConverterULong.write(value.`total`, buf)
                 Unit
             }
-            is FieldSyncEvent.ForkDetected -> {
+            is FieldSyncEvent.AttachmentFetchStarted -> {
                 buf.putInt(13)
+                FfiConverterString.write(value.`document`, buf)
+                FfiConverterString.write(value.`attachment`, buf)
+                Unit
+            }
+            is FieldSyncEvent.AttachmentFetchEnded -> {
+                buf.putInt(14)
+                FfiConverterString.write(value.`document`, buf)
+                FfiConverterString.write(value.`attachment`, buf)
+                FfiConverterBoolean.write(value.`complete`, buf)
+                FfiConverterOptionalString.write(value.`reason`, buf)
+                Unit
+            }
+            is FieldSyncEvent.ForkDetected -> {
+                buf.putInt(15)
                 FfiConverterString.write(value.`document`, buf)
                 FfiConverterString.write(value.`author`, buf)
                 FfiConverterUInt.write(value.`seq`, buf)
                 Unit
             }
             is FieldSyncEvent.IdentityCloned -> {
-                buf.putInt(14)
+                buf.putInt(16)
                 FfiConverterString.write(value.`document`, buf)
                 FfiConverterUInt.write(value.`seq`, buf)
                 Unit
             }
             is FieldSyncEvent.Lagged -> {
-                buf.putInt(15)
+                buf.putInt(17)
                 FfiConverterULong.write(value.`missed`, buf)
                 Unit
             }

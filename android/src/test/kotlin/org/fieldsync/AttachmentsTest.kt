@@ -70,18 +70,24 @@ class AttachmentsTest {
                 val sub = b.subscribe()
                 val progress = async(Dispatchers.Default) {
                     val seen = mutableListOf<ULong>()
+                    var started = false
+                    var ended = false
                     while (true) {
                         val e = sub.next() ?: break
-                        if (e is FieldSyncEvent.AttachmentProgress) {
-                            seen.add(e.bytes)
-                            if (e.bytes == e.total) break
+                        if (e is FieldSyncEvent.AttachmentFetchStarted) started = true
+                        if (e is FieldSyncEvent.AttachmentProgress) seen.add(e.bytes)
+                        if (e is FieldSyncEvent.AttachmentFetchEnded) {
+                            ended = e.complete
+                            break
                         }
                     }
-                    seen
+                    Triple(seen, started, ended)
                 }
                 val fetched = b.fetchAttachment(docB.id(), reference)
                 assertTrue(fetched.complete)
-                val seen = withTimeout(30_000) { progress.await() }
+                val (seen, started, ended) = withTimeout(30_000) { progress.await() }
+                assertTrue("a start event came first", started)
+                assertTrue("the end event says complete", ended)
                 sub.close()
                 assertTrue("progress in steps: $seen", seen.size >= 2)
                 assertEquals(seen.sorted(), seen)
