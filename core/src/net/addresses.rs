@@ -4,8 +4,9 @@
 //! p2panda's discovery walks, which cost an idle node hundreds of KB a minute.
 //!
 //! Only peers that passed the catch-up gate (a role in the document, admitted by
-//! `NetworkConfig::allow`) are recorded, at most [`MAX_LEARNED`] of them with at most
-//! [`MAX_ADDRS`] addresses each: identities are free, members are not.
+//! `NetworkConfig::allow`) and that the address book does not know yet are recorded, at
+//! most [`MAX_LEARNED`] of them with at most [`MAX_ADDRS`] addresses each: identities are
+//! free, members are not.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -55,6 +56,12 @@ impl LearnedAddresses {
             .take(MAX_ADDRS)
             .collect();
         if addrs.is_empty() || !self.note(peer, &addrs) {
+            return;
+        }
+        // A peer the address book knows already (from an invite, `--peer`, a remembered
+        // address) keeps that entry: the address it dialled from may be a short-lived NAT
+        // mapping, and the entry may hold more than addresses.
+        if !matches!(self.book.node_info(peer.verifying_key()).await, Ok(None)) {
             return;
         }
         let peer = PeerAddr { node: peer, addrs };
