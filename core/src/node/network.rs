@@ -165,13 +165,7 @@ impl Node {
         document: DocumentId,
         reference: &str,
     ) -> Result<AttachmentFetch> {
-        let shared = &self.net.shared;
-        let mut peers = NetShared::peers_of(&shared.connected, document);
-        for k in NetShared::peers_of(&shared.known, document) {
-            if !peers.contains(&k) {
-                peers.push(k);
-            }
-        }
+        let peers = self.peers_of(document);
         // Then every other member (tried once each: an unreachable one costs one dial).
         let mut order: Vec<(AuthorId, std::time::Duration)> =
             peers.into_iter().map(|p| (p, DIAL_PATIENCE)).collect();
@@ -181,6 +175,18 @@ impl Node {
             }
         }
         self.fetch_in_order(document, reference, &order, None).await
+    }
+
+    /// The document's connected peers, then its other known ones.
+    fn peers_of(&self, document: DocumentId) -> Vec<AuthorId> {
+        let shared = &self.net.shared;
+        let mut peers = NetShared::peers_of(&shared.connected, document);
+        for k in NetShared::peers_of(&shared.known, document) {
+            if !peers.contains(&k) {
+                peers.push(k);
+            }
+        }
+        peers
     }
 
     /// [`Node::fetch_attachment`] from `peers`, in this order. `chunk_limit` stops after
@@ -233,13 +239,7 @@ impl Node {
             let running = self.net.running.lock().await;
             running.as_ref().ok_or(NetError::NotRunning)?.endpoint()
         };
-        let shared = &self.net.shared;
-        let mut peers = NetShared::peers_of(&shared.connected, document);
-        for k in NetShared::peers_of(&shared.known, document) {
-            if !peers.contains(&k) {
-                peers.push(k);
-            }
-        }
+        let peers = self.peers_of(document);
         let mut carried = 0;
         let mut budget = limit;
         for peer in peers {

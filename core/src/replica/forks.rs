@@ -52,12 +52,9 @@ impl Replica {
         let author = AuthorId::from(op.header.verifying_key);
         let document = DocumentId::from(op.header.extensions.document);
         let kind = op.header.extensions.kind;
-        let kept = match oplog::header_at(st.store.conn(), &author, document, kind, seq)? {
-            Some(h) => h,
-            None => match bases::header_at(st.store.conn(), &author, document, kind, seq)? {
-                Some(h) => h,
-                None => return Ok(()),
-            },
+        let Some(kept) = bases::header_held_or_base(st.store.conn(), &author, document, kind, seq)?
+        else {
+            return Ok(());
         };
         self.fork_proven(st, batch, document, kind, seq, kept, &op.header.encode())?;
         Ok(())

@@ -144,7 +144,9 @@ impl Replica {
         for (author, seq) in vv.iter() {
             // A base kept from before schema 13 has no header: that log is not covered
             // (receivers fetch its operations, which the state holds anyway).
-            if let Some(header) = cover_header(st.store.conn(), author, id, *seq)? {
+            if let Some(header) =
+                bases::header_held_or_base(st.store.conn(), author, id, LogKind::Delta, *seq)?
+            {
                 covers.push(Cover::from_header(&header).map_err(corrupt)?);
             }
         }
@@ -347,20 +349,13 @@ impl Replica {
             let held = oplog::hash_at(st.store.conn(), &c.author, document, LogKind::Delta, c.seq)?;
             match held {
                 Some(h) if h != c.hash => {
-                    let kept = oplog::header_at(
+                    let kept = bases::header_held_or_base(
                         st.store.conn(),
                         &c.author,
                         document,
                         LogKind::Delta,
                         c.seq,
-                    )?
-                    .or(bases::header_at(
-                        st.store.conn(),
-                        &c.author,
-                        document,
-                        LogKind::Delta,
-                        c.seq,
-                    )?);
+                    )?;
                     if let Some(kept) = kept {
                         self.fork_proven(
                             st,
@@ -609,20 +604,6 @@ impl Replica {
     /// Gives the database pages freed by compaction back to the file system.
     pub(crate) fn reclaim_space(&self) -> Result<(), StoreError> {
         self.lock().store.reclaim_space()
-    }
-}
-
-/// The signed header of the operation at `seq` of `author`'s document log: held, or kept
-/// with the log's base.
-fn cover_header(
-    conn: &rusqlite::Connection,
-    author: &AuthorId,
-    id: DocumentId,
-    seq: u32,
-) -> Result<Option<Vec<u8>>, StoreError> {
-    match oplog::header_at(conn, author, id, LogKind::Delta, seq)? {
-        Some(h) => Ok(Some(h)),
-        None => bases::header_at(conn, author, id, LogKind::Delta, seq),
     }
 }
 

@@ -84,6 +84,20 @@ pub fn header_at(
         .flatten())
 }
 
+/// The signed header of the operation at `seq` of a log: held, or kept with its base.
+pub fn header_held_or_base(
+    conn: &Connection,
+    author: &AuthorId,
+    document: DocumentId,
+    kind: LogKind,
+    seq: u32,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    match crate::store::oplog::header_at(conn, author, document, kind, seq)? {
+        Some(h) => Ok(Some(h)),
+        None => header_at(conn, author, document, kind, seq),
+    }
+}
+
 /// Raises the base of a log to (seq, hash), keeping the operation's signed `header`; a
 /// base at or above `seq` is kept. Returns true if the base changed.
 pub fn raise(
