@@ -43,13 +43,14 @@ pub use document::{
     Change, ChangeDiff, DocumentError, HistoryEntry, Path, PathSegment, TextUnit, Value, Version,
 };
 pub use net::attachments::AttachmentFetch;
+pub use net::link::{Link, LinkError, LinkReport, LinkRole, MIN_MTU};
 pub use net::{
     AttachmentPolicy, NetError, NetworkConfig, NetworkInfo, PeerAddr, PeerSeen, SyncStatus,
     DEFAULT_HEADS_INTERVAL,
 };
 pub use node::{
-    ChangeItem, ChangeStream, CounterHandle, Document, Error, ErrorKind, Handle, HistoryVersion,
-    InviteOptions, ListHandle, MapHandle, Node, Result, TextHandle,
+    Bundle, BundleImport, ChangeItem, ChangeStream, CounterHandle, Document, Error, ErrorKind,
+    Handle, HistoryVersion, InviteOptions, ListHandle, MapHandle, Node, Result, TextHandle,
 };
 pub use replica::observe::ChangeBatch;
 pub use replica::{
@@ -59,4 +60,5 @@ pub use replica::{
 pub use store::forks::ForkEvidence;
 pub use store::outbox::OutboxEntry;
 pub use store::StoreError;
+pub use wire::bundle::{BundleError, ChunkAssembler as BundleChunks};
 pub use wire::{Invite, InviteError};

@@ -38,7 +38,7 @@ use std::time::Duration;
 use iroh::endpoint::{Connection, RecvStream, SendStream};
 use iroh::protocol::{AcceptError, ProtocolHandler};
 use p2panda_core::Hash;
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::base::events::Event;
 use crate::base::ids::{AuthorId, DocumentId};
@@ -116,7 +116,10 @@ fn transport(e: impl std::fmt::Display) -> CatchupError {
     CatchupError::Transport(e.to_string())
 }
 
-pub(crate) async fn write_frame(tx: &mut SendStream, bytes: &[u8]) -> Result<(), CatchupError> {
+pub(crate) async fn write_frame(
+    tx: &mut (impl AsyncWrite + Unpin),
+    bytes: &[u8],
+) -> Result<(), CatchupError> {
     let mut out = Vec::with_capacity(bytes.len() + 4);
     push_frame(&mut out, bytes)?;
     flush_frames(tx, &mut out).await
@@ -197,7 +200,10 @@ fn push_frame(out: &mut Vec<u8>, bytes: &[u8]) -> Result<(), CatchupError> {
 }
 
 /// Writes frames gathered by [`push_frame`] and empties the buffer.
-async fn flush_frames(tx: &mut SendStream, out: &mut Vec<u8>) -> Result<(), CatchupError> {
+async fn flush_frames(
+    tx: &mut (impl AsyncWrite + Unpin),
+    out: &mut Vec<u8>,
+) -> Result<(), CatchupError> {
     if out.is_empty() {
         return Ok(());
     }
@@ -241,7 +247,10 @@ pub(crate) fn decode_page(
 }
 
 /// Sends `ours` as heights pages and the empty page that ends them.
-async fn send_heights(tx: &mut SendStream, ours: &Heights) -> Result<(), CatchupError> {
+async fn send_heights(
+    tx: &mut (impl AsyncWrite + Unpin),
+    ours: &Heights,
+) -> Result<(), CatchupError> {
     let mut out = Vec::new();
     for page in ours.chunks(PAGE_LOGS) {
         push_frame(&mut out, &encode_page(page))?;
@@ -254,7 +263,10 @@ async fn send_heights(tx: &mut SendStream, ours: &Heights) -> Result<(), Catchup
 }
 
 /// Sends our fork proofs of the document and the empty frame that ends them.
-async fn send_proofs(tx: &mut SendStream, proofs: &[Vec<u8>]) -> Result<(), CatchupError> {
+async fn send_proofs(
+    tx: &mut (impl AsyncWrite + Unpin),
+    proofs: &[Vec<u8>],
+) -> Result<(), CatchupError> {
     let mut out = Vec::new();
     for proof in proofs.iter().take(MAX_PROOFS) {
         push_frame(&mut out, proof)?;
@@ -295,7 +307,7 @@ fn index_of(ours: &Heights) -> HashMap<(AuthorId, LogKind), u32> {
 
 /// What the peer holds of each of our logs: its height and head hash, kept only for logs
 /// in `ours`.
-type TheirHeights = HashMap<(AuthorId, LogKind), (u32, Hash)>;
+pub(crate) type TheirHeights = HashMap<(AuthorId, LogKind), (u32, Hash)>;
 
 /// Reads the peer's heights pages up to the empty one, keeping the logs of `ours`.
 async fn receive_heights(
@@ -372,8 +384,8 @@ pub(crate) struct Session {
     pub budget: ReceiveBudget,
     /// The devices this node syncs with (`NetworkConfig::allow`).
     pub filter: super::config::PeerFilter,
-    /// Where members that dialled in can be dialled back.
-    pub addresses: std::sync::Arc<crate::net::addresses::LearnedAddresses>,
+    /// Where members that dialled in can be dialled back (QUIC sessions only).
+    pub addresses: Option<std::sync::Arc<crate::net::addresses::LearnedAddresses>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -486,11 +498,108 @@ impl Session {
         Ok(floors)
     }
 
+    fn proofs(&self, doc: DocumentId) -> Result<Vec<Vec<u8>>, CatchupError> {
+        self.node
+            .upgrade()
+            .ok_or(CatchupError::Closed)?
+            .fork_proofs(doc)
+            .map_err(|e| CatchupError::Store(e.to_string()))
+    }
+
+    /// Verifies a peer's fork proof: one that holds freezes its log here too.
+    fn accept_proof(&self, doc: DocumentId, proof: &[u8]) -> Result<(), CatchupError> {
+        let node = self.node.upgrade().ok_or(CatchupError::Closed)?;
+        match node.accept_fork_proof(doc, proof) {
+            Ok(_) => Ok(()),
+            Err(crate::replica::IngestError::Store(e)) => Err(CatchupError::Store(e.to_string())),
+            Err(e) => Err(CatchupError::Protocol(format!("fork proof: {e}"))),
+        }
+    }
+
+    /// The peer's heights come from its store: what it lists of our own logs it holds
+    /// (committed), so those operations leave the outbox now.
+    fn acknowledge(&self, doc: DocumentId, theirs: &TheirHeights) {
+        if let Some(node) = self.node.upgrade() {
+            let me = node.author();
+            for ((author, kind), (seq, _)) in theirs {
+                if *author == me {
+                    let _ = node.acknowledge_up_to(doc, *kind, *seq);
+                }
+            }
+        }
+    }
+
+    /// What this device holds of `doc`, as a peer reads it with [`Session::theirs_from`]:
+    /// the heights pages of an exchange. For asking a peer for a bundle of only what is
+    /// missing here.
+    pub(crate) async fn heights_request(&self, doc: DocumentId) -> Result<Vec<u8>, CatchupError> {
+        let mut out = Vec::new();
+        send_heights(&mut out, &self.our_heights(doc)?).await?;
+        Ok(out)
+    }
+
+    /// Reads heights written by [`Session::heights_request`], keeping the logs this side
+    /// holds of `doc`.
+    pub(crate) async fn theirs_from(
+        &self,
+        doc: DocumentId,
+        mut request: &[u8],
+    ) -> Result<TheirHeights, CatchupError> {
+        let index = index_of(&self.our_heights(doc)?);
+        let theirs = receive_heights(&mut request, &index).await?;
+        if !request.is_empty() {
+            return Err(CatchupError::Protocol("bytes after the heights".into()));
+        }
+        Ok(theirs)
+    }
+
+    /// This side's half of an exchange with a peer that holds `theirs`, written to `tx` as
+    /// the peer reads it with [`Session::read_half`] (for bundles: no reply is read).
+    /// Returns how many operations were written.
+    pub(crate) async fn write_half(
+        &self,
+        tx: &mut (impl AsyncWrite + Unpin),
+        doc: DocumentId,
+        theirs: &TheirHeights,
+    ) -> Result<u64, CatchupError> {
+        send_proofs(tx, &self.proofs(doc)?).await?;
+        let ours = self.our_heights(doc)?;
+        send_heights(tx, &ours).await?;
+        self.send_missing(tx, doc, &ours, theirs).await
+    }
+
+    /// Reads a half written by [`Session::write_half`] on `peer`'s side: its fork proofs
+    /// (verified), its heights (acknowledging our operations it holds), its operations (to
+    /// the ingest worker, each validated like any other input). Returns how many
+    /// operations arrived.
+    pub(crate) async fn read_half(
+        &self,
+        rx: &mut (impl AsyncRead + Unpin),
+        doc: DocumentId,
+        peer: AuthorId,
+    ) -> Result<u64, CatchupError> {
+        receive_proofs(rx, |proof| self.accept_proof(doc, proof)).await?;
+        let index = index_of(&self.our_heights(doc)?);
+        let theirs = receive_heights(rx, &index).await?;
+        drop(index);
+        self.acknowledge(doc, &theirs);
+        let received = self.receive(rx, doc, peer).await?;
+        self.ingest
+            .send(IngestItem::Event(Event::SyncFinished {
+                peer,
+                document: doc,
+                received_ops: received,
+                sent_ops: 0,
+            }))
+            .map_err(|_| CatchupError::Closed)?;
+        Ok(received)
+    }
+
     /// Sends every operation the peer lacks, preceded by their count and followed by an
     /// empty frame. Returns how many were sent.
     async fn send_missing(
         &self,
-        tx: &mut SendStream,
+        tx: &mut (impl AsyncWrite + Unpin),
         doc: DocumentId,
         ours: &Heights,
         theirs: &TheirHeights,
@@ -573,34 +682,24 @@ impl Session {
 
     /// Exchanges fork proofs, heights pages, then operations, once both sides agreed on
     /// the document.
-    async fn exchange(
+    ///
+    /// Runs over any reliable, ordered byte stream: a QUIC stream, or a link an app supplies
+    /// (`link.rs`). `rx` should be buffered by the caller (the peer writes nothing after
+    /// its end frame on a QUIC stream; on a link the buffer is kept for the next document).
+    /// The sending half is not closed here.
+    pub(crate) async fn exchange(
         &self,
-        mut tx: SendStream,
-        rx: RecvStream,
+        tx: &mut (impl AsyncWrite + Unpin),
+        rx: &mut (impl AsyncRead + Unpin),
         doc: DocumentId,
         peer: AuthorId,
-    ) -> Result<(), CatchupError> {
-        // The peer writes nothing after its end frame, so reading ahead loses nothing; it
-        // turns two stream reads per operation into one per READ_BUFFER bytes.
-        let mut rx = tokio::io::BufReader::with_capacity(READ_BUFFER, rx);
-        let proofs = self
-            .node
-            .upgrade()
-            .ok_or(CatchupError::Closed)?
-            .fork_proofs(doc)
-            .map_err(|e| CatchupError::Store(e.to_string()))?;
+    ) -> Result<(u64, u64), CatchupError> {
+        let mut tx = tx;
+        let mut rx = rx;
+        let proofs = self.proofs(doc)?;
         let (sent_proofs, received_proofs) = tokio::join!(
             send_proofs(&mut tx, &proofs),
-            receive_proofs(&mut rx, |proof| {
-                let node = self.node.upgrade().ok_or(CatchupError::Closed)?;
-                match node.accept_fork_proof(doc, proof) {
-                    Ok(_) => Ok(()),
-                    Err(crate::replica::IngestError::Store(e)) => {
-                        Err(CatchupError::Store(e.to_string()))
-                    }
-                    Err(e) => Err(CatchupError::Protocol(format!("fork proof: {e}"))),
-                }
-            })
+            receive_proofs(&mut rx, |proof| self.accept_proof(doc, proof))
         );
         sent_proofs?;
         received_proofs?;
@@ -613,20 +712,11 @@ impl Session {
         sent_heights?;
         let theirs = theirs?;
         drop(index);
-        // The peer's heights come from its store: what it lists of our own logs it holds
-        // (committed), so those operations leave the outbox now.
-        if let Some(node) = self.node.upgrade() {
-            let me = node.author();
-            for ((author, kind), (seq, _)) in &theirs {
-                if *author == me {
-                    let _ = node.acknowledge_up_to(doc, *kind, *seq);
-                }
-            }
-        }
+        self.acknowledge(doc, &theirs);
         let (sent, received) = tokio::join!(
             async {
                 let sent = self.send_missing(&mut tx, doc, &ours, &theirs).await;
-                let _ = tx.finish();
+                let _ = tx.flush().await;
                 sent
             },
             self.receive(&mut rx, doc, peer)
@@ -640,9 +730,25 @@ impl Session {
                 sent_ops: sent,
             }))
             .map_err(|_| CatchupError::Closed)?;
-        // Let the last bytes reach the peer before the stream is dropped.
+        Ok((sent, received))
+    }
+
+    /// Runs [`Session::exchange`] on a QUIC stream pair, then closes the sending half and
+    /// lets its last bytes reach the peer.
+    async fn exchange_quic(
+        &self,
+        mut tx: SendStream,
+        rx: RecvStream,
+        doc: DocumentId,
+        peer: AuthorId,
+    ) -> Result<(), CatchupError> {
+        // The peer writes nothing after its end frame, so reading ahead loses nothing; it
+        // turns two stream reads per operation into one per READ_BUFFER bytes.
+        let mut rx = tokio::io::BufReader::with_capacity(READ_BUFFER, rx);
+        let done = self.exchange(&mut tx, &mut rx, doc, peer).await;
+        let _ = tx.finish();
         let _ = tokio::time::timeout(IDLE, tx.stopped()).await;
-        Ok(())
+        done.map(|_| ())
     }
 
     /// Initiates a catch-up with `peer` on an open connection.
@@ -678,7 +784,7 @@ impl Session {
                 "peer answered for another document".into(),
             ));
         }
-        let done = self.exchange(tx, rx, doc, peer).await;
+        let done = self.exchange_quic(tx, rx, doc, peer).await;
         // A session's connection serves that session only: once both sides have each
         // other's end frame (see `exchange`), it is closed rather than kept alive by
         // keep-alive packets (radio wake-ups on phones) until it times out.
@@ -711,9 +817,11 @@ impl Session {
             });
         }
         drop(node);
-        self.addresses.learn(&conn, peer).await;
+        if let Some(addresses) = &self.addresses {
+            addresses.learn(&conn, peer).await;
+        }
         write_frame(&mut tx, doc.as_bytes()).await?;
-        self.exchange(tx, rx, doc, peer).await
+        self.exchange_quic(tx, rx, doc, peer).await
     }
 }
 

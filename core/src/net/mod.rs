@@ -11,6 +11,10 @@
 //! - **Direct messages** ([`direct`], protocol `fieldsync/direct/2`): queued ratchet
 //!   envelopes delivered in order and acknowledged.
 //!
+//! - **Links and bundles** ([`link`], [`bundle`]): the same catch-up exchange over a link
+//!   the app supplies (authenticated and encrypted by FieldSync) or written to a signed
+//!   file; both on a [`standalone`] session that needs no QUIC endpoint.
+//!
 //! Everything received goes through the ingest worker (`worker`): decoded and authenticated
 //! on all cores, then stored and applied by the replica, which the network holds as a
 //! `Weak<Replica>`. The network never imports the facade (`crate::node`).
@@ -18,11 +22,14 @@
 mod addresses;
 pub(crate) mod attachments;
 mod budget;
+pub(crate) mod bundle;
 pub mod catchup;
 pub mod config;
 pub mod direct;
 pub mod ephemeral;
 mod error;
+pub(crate) mod link;
+mod standalone;
 pub mod status;
 pub mod sync_store;
 mod topic;
@@ -289,7 +296,9 @@ impl Network {
             max_frame: node.max_operation_bytes(),
             budget: budget.clone(),
             filter: filter.clone(),
-            addresses: Arc::new(addresses::LearnedAddresses::new(address_book.clone())),
+            addresses: Some(Arc::new(addresses::LearnedAddresses::new(
+                address_book.clone(),
+            ))),
         };
         endpoint
             .accept(catchup::CATCHUP_PROTOCOL, session.clone())

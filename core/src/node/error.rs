@@ -6,9 +6,11 @@ use crate::base::ids::IdError;
 use crate::crypto::CryptoError;
 use crate::direct::DirectError;
 use crate::document::DocumentError;
+use crate::net::link::LinkError;
 use crate::net::NetError;
 use crate::replica::{IdentityError, IngestError, ReplicaError};
 use crate::store::StoreError;
+use crate::wire::bundle::BundleError;
 use crate::wire::InviteError;
 
 /// Top-level error of the [`crate::Node`] API.
@@ -42,6 +44,12 @@ pub enum Error {
     /// See [`DirectError`].
     #[error(transparent)]
     Direct(#[from] DirectError),
+    /// See [`BundleError`].
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    /// See [`LinkError`].
+    #[error(transparent)]
+    Link(#[from] LinkError),
 }
 
 /// What an app (or a command line) can do about an [`Error`]: the one classification the
@@ -114,6 +122,11 @@ impl Error {
                 | DirectError::Malformed(_) => K::InvalidArgument,
                 _ => K::Crypto,
             },
+            Error::Bundle(BundleError::Store(_)) => K::Storage,
+            Error::Bundle(_) => K::InvalidArgument,
+            Error::Link(LinkError::Store(_)) => K::Storage,
+            Error::Link(LinkError::Mtu(_)) => K::InvalidArgument,
+            Error::Link(_) => K::Network,
         }
     }
 }

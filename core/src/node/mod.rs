@@ -3,11 +3,13 @@
 //! delegation, so the rules live in one place below.
 
 mod auto_fetch;
+mod bundles;
 mod counter;
 mod direct;
 mod document;
 mod error;
 mod handles;
+mod links;
 mod list;
 mod map;
 mod membership;
@@ -28,6 +30,7 @@ use crate::replica::{IngestError, IngestOutcome, NodeConfig, Replica};
 use crate::store::forks::ForkEvidence;
 use crate::store::outbox::OutboxEntry;
 
+pub use bundles::{Bundle, BundleImport};
 pub use counter::CounterHandle;
 pub use document::Document;
 pub use document::HistoryVersion;

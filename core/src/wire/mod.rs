@@ -4,6 +4,7 @@
 
 pub mod attachment;
 pub mod body;
+pub mod bundle;
 mod error;
 pub mod fork;
 pub mod invite;

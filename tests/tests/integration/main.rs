@@ -28,6 +28,7 @@ mod network;
 mod network_encryption;
 mod network_faults;
 mod network_lossy;
+mod offline;
 mod snapshots;
 mod tamper;
 mod teardown;
