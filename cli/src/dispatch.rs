@@ -98,6 +98,7 @@ pub async fn execute(node: &Node, cmd: &NodeCommand, json: bool, created: bool) 
         NodeCommand::Doc(DocCommand::Import { file }) => c.doc_import(file),
         NodeCommand::Doc(DocCommand::Admit { id, device }) => c.doc_admit(id, device),
         NodeCommand::Doc(DocCommand::Member(m)) => c.member(m),
+        NodeCommand::Bundle(b) => crate::bundles::run(node, json, b).await,
         NodeCommand::Invite {
             id,
             valid_for,
@@ -135,7 +136,7 @@ pub fn parse_path(path: &str) -> Result<Vec<PathSegment>> {
 
 /// Writes `bytes` to a new or truncated file readable by this user only (an existing file is
 /// restricted to 0600 before anything is written to it).
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -581,11 +582,30 @@ impl Exec<'_> {
         let role_of = |r: &str| -> Result<fieldsync::Role> { r.parse().map_err(CliError::invalid) };
         let (doc, done) = match command {
             MemberCommand::List { id } => (find(self.node, id)?, None),
-            MemberCommand::Add { id, device, role } => {
+            MemberCommand::Add {
+                id,
+                device,
+                key_bundle,
+                role,
+            } => {
                 let doc = find(self.node, id)?;
-                let member = device_of(device)?;
                 let role = role_of(role)?;
-                doc.add_announced_member(member)?;
+                let member = match (device, key_bundle) {
+                    (_, Some(file)) => {
+                        let bundle = std::fs::read(file).map_err(|e| {
+                            CliError::invalid(format!("cannot read {}: {e}", file.display()))
+                        })?;
+                        doc.add_member(&bundle)?
+                    }
+                    (Some(device), None) => {
+                        let member = device_of(device)?;
+                        doc.add_announced_member(member)?;
+                        member
+                    }
+                    (None, None) => {
+                        return Err(CliError::invalid("name the device or --key-bundle FILE"))
+                    }
+                };
                 if role != fieldsync::Role::Writer {
                     doc.set_role(member, role)?;
                 }

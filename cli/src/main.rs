@@ -20,6 +20,7 @@
 //! status 2 and name the problem. While `node` or `serve` runs on a data directory, the other
 //! commands on it are forwarded to the running node (see [`control`]).
 
+mod bundles;
 mod control;
 #[cfg(unix)]
 mod control_server;

@@ -31,6 +31,10 @@ pub enum NodeCommand {
     /// Create, list, show, edit, delete documents and admit devices to them.
     #[command(subcommand)]
     Doc(DocCommand),
+    /// Sync with no network: a document's operations as one signed file (or QR-sized
+    /// chunks) carried by hand, on a USB stick or by relay devices that cannot read it.
+    #[command(subcommand)]
+    Bundle(BundleCommand),
     /// Print an invite string for a document (for `join` on another device).
     ///
     /// While `fieldsync node` runs, the invite carries this node's addresses; otherwise the
@@ -215,6 +219,54 @@ pub enum DocCommand {
     Member(MemberCommand),
 }
 
+/// `fieldsync bundle ...`: sync by files.
+#[derive(Subcommand, Debug, Clone, Serialize, Deserialize)]
+pub enum BundleCommand {
+    /// Write what this device holds of a document to FILE, for the other device's
+    /// `bundle export --request FILE` (only what is missing here travels back).
+    Request {
+        /// Document id (full hex or a unique prefix).
+        id: String,
+        /// The file to write.
+        #[arg(long, value_name = "FILE")]
+        out: std::path::PathBuf,
+    },
+    /// Write a bundle of a document: what the device whose request is --request FILE
+    /// lacks, or everything this device holds. Signed by this device; the content stays
+    /// encrypted to the document's members.
+    Export {
+        /// Document id (full hex or a unique prefix).
+        id: String,
+        /// The bundle file to write, or with --chunks the directory for its chunk files.
+        #[arg(long, value_name = "PATH")]
+        out: std::path::PathBuf,
+        /// The other device's `bundle request` file.
+        #[arg(long, value_name = "FILE")]
+        request: Option<std::path::PathBuf>,
+        /// Write chunks of at most --chunk-size bytes (one QR code each) into the
+        /// directory --out instead of one file.
+        #[arg(long)]
+        chunks: bool,
+        /// Bytes per chunk with --chunks.
+        #[arg(long, default_value_t = 2048, value_name = "BYTES")]
+        chunk_size: usize,
+    },
+    /// Import a bundle file, or a directory of its chunk files (any order, duplicates
+    /// allowed). A changed byte refuses the whole bundle; every operation is checked like
+    /// one received over the network.
+    Import {
+        /// The bundle file or the directory of chunks.
+        path: std::path::PathBuf,
+    },
+    /// Write this device's key bundle to FILE, for an admin to add it to a document with
+    /// `doc member add ID --key-bundle FILE` when the two devices have no network.
+    Key {
+        /// The file to write.
+        #[arg(long, value_name = "FILE")]
+        out: std::path::PathBuf,
+    },
+}
+
 /// `fieldsync doc member ...`: roles are admin (adds, removes, changes roles), writer,
 /// reader (its edits are refused) and relay (stores and forwards, reads nothing).
 #[derive(Subcommand, Debug, Clone, Serialize, Deserialize)]
@@ -224,14 +276,17 @@ pub enum MemberCommand {
         /// Document id (full hex or a unique prefix).
         id: String,
     },
-    /// Add a device that announced its key bundle here (it ran `fieldsync join`), with a
-    /// role (default writer).
+    /// Add a device that announced its key bundle here (it ran `fieldsync join`), or whose
+    /// key bundle file is given (`bundle key`), with a role (default writer).
     Add {
         /// Document id (full hex or a unique prefix).
         id: String,
         /// The node id of the device (64 hex characters).
-        #[arg(value_parser = parse_author)]
-        device: String,
+        #[arg(value_parser = parse_author, required_unless_present = "key_bundle")]
+        device: Option<String>,
+        /// The device's key bundle file (`fieldsync bundle key` on that device).
+        #[arg(long, value_name = "FILE", conflicts_with = "device")]
+        key_bundle: Option<std::path::PathBuf>,
         /// admin, writer or reader.
         #[arg(long, default_value = "writer", value_parser = parse_reading_role)]
         role: String,
@@ -368,8 +423,21 @@ impl NodeCommand {
             NodeCommand::Doc(DocCommand::Export { out: path, .. })
             | NodeCommand::Doc(DocCommand::Import { file: path })
             | NodeCommand::Doc(DocCommand::Attach { file: path, .. })
-            | NodeCommand::Doc(DocCommand::Attachment { out: path, .. }) => {
+            | NodeCommand::Doc(DocCommand::Attachment { out: path, .. })
+            | NodeCommand::Bundle(BundleCommand::Request { out: path, .. })
+            | NodeCommand::Bundle(BundleCommand::Import { path })
+            | NodeCommand::Bundle(BundleCommand::Key { out: path })
+            | NodeCommand::Doc(DocCommand::Member(MemberCommand::Add {
+                key_bundle: Some(path),
+                ..
+            })) => {
                 *path = std::path::absolute(&*path)?;
+            }
+            NodeCommand::Bundle(BundleCommand::Export { out, request, .. }) => {
+                *out = std::path::absolute(&*out)?;
+                if let Some(r) = request {
+                    *r = std::path::absolute(&*r)?;
+                }
             }
             _ => {}
         }
