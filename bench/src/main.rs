@@ -23,6 +23,7 @@ mod instructions;
 mod local;
 mod machine;
 mod net;
+mod offline;
 mod report;
 mod size;
 mod size_profile;
@@ -76,7 +77,7 @@ fn step(what: &str) {
     eprintln!("bench: {what}…");
 }
 
-/// `fieldsync-bench catchup|write|ingest|verify|ed25519|latency|instructions N`: one figure
+/// `fieldsync-bench catchup|offline|write|ingest|verify|ed25519|latency|instructions N`: one figure
 /// alone, for profiling (`perf record`), printed and not written to BENCHMARKS.md.
 fn single_figure(what: &str, count: Option<&String>) -> Option<String> {
     let count = count.and_then(|c| c.parse::<usize>().ok());
@@ -96,6 +97,20 @@ fn single_figure(what: &str, count: Option<&String>) -> Option<String> {
                 ms(c.writes_meanwhile.percentile(50.0)),
                 ms(c.writes_meanwhile.percentile(99.0)),
                 ms(c.writes_meanwhile.percentile(100.0)),
+            ))
+        }
+        ("offline", Some(n)) => {
+            let o = runtime().block_on(offline::run(n));
+            Some(format!(
+                "{} ops: bundle export {} / import {}, {} bytes ({:.0} B/op); link {} \
+                 ({:.0} B/op on the link)",
+                o.ops,
+                ops(rate(o.ops as usize, o.export)),
+                ops(rate(o.ops as usize, o.import)),
+                o.bundle_bytes,
+                o.bundle_bytes as f64 / o.ops as f64,
+                ops(rate(o.ops as usize, o.link)),
+                o.link_bytes as f64 / o.ops as f64
             ))
         }
         ("edits", Some(n)) => {
@@ -400,6 +415,38 @@ fn main() {
         ">= 20,000 ops/s",
         rate(big.ops as usize, big.elapsed),
         20_000.0,
+    ));
+    step("3. the same history by bundle and over an app-supplied link (#30)");
+    let off = rt.block_on(offline::run(n(100_000)));
+    rows.push(Row::info(
+        format!("3. bundle of {} ops: export / import", off.ops),
+        format!(
+            "{} / {} ({:.2} s / {:.2} s)",
+            ops(rate(off.ops as usize, off.export)),
+            ops(rate(off.ops as usize, off.import)),
+            off.export.as_secs_f64(),
+            off.import.as_secs_f64()
+        ),
+    ));
+    rows.push(Row::info(
+        format!("3. bundle of {} ops: size", off.ops),
+        format!(
+            "{:.1} MB, {:.0} B per op",
+            off.bundle_bytes as f64 / 1e6,
+            off.bundle_bytes as f64 / off.ops as f64
+        ),
+    ));
+    rows.push(Row::info(
+        format!(
+            "3. sync of {} ops over an in-memory link (16 KiB MTU, authenticated and encrypted)",
+            off.ops
+        ),
+        format!(
+            "{} ({:.2} s; {:.0} B per op on the link)",
+            ops(rate(off.ops as usize, off.link)),
+            off.link.as_secs_f64(),
+            off.link_bytes as f64 / off.ops as f64
+        ),
     ));
     let floor = local::verify_rate(n(10_000));
     rows.push(Row::info(

@@ -13,7 +13,8 @@ use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 
 use crate::error::FieldSyncError;
 
-/// Severity of a log record.
+/// Severity of a log record. Release builds of the library (the published packages) carry
+/// records up to `Info`; `Debug` and `Trace` records come from debug builds only.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, uniffi::Enum)]
 pub enum LogLevel {
     /// Something failed.
