@@ -191,6 +191,44 @@ async fn subscription_on_one_node_sees_a_mutation_on_another() {
         assert_eq!(back, photo, "B fetched the photo from A");
     }
 
+    // Bundles: B asks A for what it lacks and imports it; a changed byte is refused.
+    {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let req = api_b
+            .ok(
+                "query($id: String!) { bundleRequest(id: $id) }",
+                json!({"id": doc}),
+            )
+            .await;
+        let bundle = api_a
+            .ok(
+                "query($id: String!, $r: String) { bundle(id: $id, request: $r) }",
+                json!({"id": doc, "r": req["bundleRequest"]}),
+            )
+            .await;
+        let bytes = b64.decode(bundle["bundle"].as_str().unwrap()).unwrap();
+        let imported = api_b
+            .ok(
+                "mutation($b: String!) { importBundle(base64: $b) }",
+                json!({"b": b64.encode(&bytes)}),
+            )
+            .await;
+        assert_eq!(imported["importBundle"], doc.as_str());
+        let mut tampered = bytes.clone();
+        tampered[bytes.len() / 2] ^= 1;
+        let (_, refused) = api_b
+            .post(
+                "mutation($b: String!) { importBundle(base64: $b) }",
+                json!({"b": b64.encode(&tampered)}),
+            )
+            .await;
+        assert!(
+            refused.to_string().contains("signature does not verify"),
+            "{refused}"
+        );
+    }
+
     // Roles: A created the document (admin); B joined by invite (writer).
     let roles = api_a
         .ok(

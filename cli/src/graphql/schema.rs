@@ -306,6 +306,39 @@ impl QueryRoot {
         Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
     }
 
+    /// An offline bundle of document `id`, base64: what the device whose `bundleRequest`
+    /// is `request` (base64) lacks, or everything this node holds. Signed by this node; the
+    /// content stays encrypted to the document's members.
+    async fn bundle(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        request: Option<String>,
+    ) -> Result<String> {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let doc = find(ctx, &id)?;
+        let request = match request {
+            Some(r) => Some(
+                b64.decode(r.as_bytes())
+                    .map_err(|e| Error::new(format!("base64: {e}")))?,
+            ),
+            None => None,
+        };
+        let bundle = node(ctx)
+            .export_bundle(doc.id(), request.as_deref())
+            .await?;
+        Ok(b64.encode(bundle.bytes))
+    }
+
+    /// What this node holds of document `id` (base64), for another device's `bundle`.
+    async fn bundle_request(&self, ctx: &Context<'_>, id: String) -> Result<String> {
+        use base64::Engine as _;
+        let doc = find(ctx, &id)?;
+        let request = node(ctx).bundle_request(doc.id()).await?;
+        Ok(base64::engine::general_purpose::STANDARD.encode(request))
+    }
+
     /// The members of a document and their roles.
     async fn roles(&self, ctx: &Context<'_>, id: String) -> Result<Vec<MemberRoleView>> {
         roles_of(&find(ctx, &id)?)
@@ -366,6 +399,19 @@ impl MutationRoot {
             .decode(base64.as_bytes())
             .map_err(|e| Error::new(format!("base64: {e}")))?;
         Ok(doc.add_attachment(&bytes, &media_type)?)
+    }
+
+    /// Imports an offline bundle (base64, at most the request body limit): refused whole
+    /// if a byte changed, each operation checked like one from the network. Returns the
+    /// document's id.
+    async fn import_bundle(&self, ctx: &Context<'_>, base64: String) -> Result<String> {
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(base64.as_bytes())
+            .map_err(|e| Error::new(format!("base64: {e}")))?;
+        let imported = node(ctx).import_bundle(&bytes).await?;
+        node(ctx).flush()?;
+        Ok(imported.document.to_string())
     }
 
     /// Deletes a document on this node; returns its id.

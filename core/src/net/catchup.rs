@@ -582,7 +582,11 @@ impl Session {
         let index = index_of(&self.our_heights(doc)?);
         let theirs = receive_heights(rx, &index).await?;
         drop(index);
-        self.acknowledge(doc, &theirs);
+        // Anyone can sign a bundle: only a device with a role in the document acknowledges
+        // our operations (as only such a peer passes a live session's gate).
+        if self.node.upgrade().is_some_and(|n| n.may_sync(doc, &peer)) {
+            self.acknowledge(doc, &theirs);
+        }
         let received = self.receive(rx, doc, peer).await?;
         self.ingest
             .send(IngestItem::Event(Event::SyncFinished {

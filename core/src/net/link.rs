@@ -401,11 +401,15 @@ async fn answer(
         }
         let doc = DocumentId::from_slice(&named)
             .map_err(|_| CatchupError::Protocol("document id".into()))?;
-        tally.named.push(doc);
         if !node.serves(doc) || !node.may_sync(doc, &peer) {
             tally.refused += 1;
             write_frame(w, &[]).await?;
             continue;
+        }
+        // Only documents held here are remembered (bounded by this device's documents,
+        // whatever the peer names).
+        if !tally.named.contains(&doc) {
+            tally.named.push(doc);
         }
         write_frame(w, doc.as_bytes()).await?;
         let (sent, received) = session.exchange(w, r, doc, peer).await?;

@@ -380,3 +380,18 @@ async fn a_changed_record_on_the_link_ends_the_session() {
     assert!(ra.is_err(), "{ra:?}");
     assert!(!json_of(&b, id).contains('x'));
 }
+
+/// A bundle of a document this device has no role in: like the same operations from a
+/// network peer, nothing of it is readable here, and this device is given no role.
+#[tokio::test]
+async fn a_bundle_for_a_device_without_a_role_gives_it_nothing_to_read() {
+    let (_dirs, [a, outsider]) = open_nodes();
+    let doc = a.create_document().unwrap();
+    doc.text("t").unwrap().push("members only").unwrap();
+    let bundle = a.export_bundle(doc.id(), None).await.unwrap();
+    outsider.import_bundle(&bundle.bytes).await.unwrap();
+    let held = outsider.document(doc.id()).unwrap();
+    assert_eq!(held.my_role().unwrap(), None);
+    assert!(!held.can_read().unwrap());
+    assert_eq!(held.to_json().unwrap(), "{}");
+}
