@@ -91,6 +91,11 @@ pub mod store {
     }
 }
 
+/// Offline bundles and their chunks.
+pub mod bundle {
+    pub use crate::wire::bundle::*;
+}
+
 /// Fork proofs: two signed headers of one author for one log position.
 pub mod fork {
     pub use crate::wire::fork::{decode, encode, verify, Fork, MAX_PROOF_BYTES, MAX_PROOF_HEADER};
