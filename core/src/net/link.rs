@@ -42,7 +42,9 @@ use crate::replica::Replica;
 ///
 /// `send` may be given at most [`Link::mtu`] bytes; `receive` may return bytes cut or
 /// joined anywhere (a byte stream) or exactly as sent (a message link): both work, as long
-/// as nothing is lost, duplicated or reordered while the link is up.
+/// as nothing is lost, duplicated or reordered while the link is up. Keep the link open until
+/// the sync call returned on both devices: the last bytes one side sends may still be on
+/// their way when its call returns.
 pub trait Link: Send + Sync {
     /// Sends bytes to the peer.
     fn send(&self, bytes: Vec<u8>) -> BoxFuture<'_, Result<(), LinkError>>;

@@ -395,3 +395,29 @@ async fn a_bundle_for_a_device_without_a_role_gives_it_nothing_to_read() {
     assert!(!held.can_read().unwrap());
     assert_eq!(held.to_json().unwrap(), "{}");
 }
+
+/// A bundle of everything starts from the writer's snapshot: the operations it covers stay
+/// home, the importer converges with the state.
+#[tokio::test]
+async fn a_bundle_of_everything_carries_the_snapshot_not_the_history() {
+    let (_dirs, [a, b]) = open_nodes();
+    let doc = shared_offline(&a, &b);
+    let id = doc.id();
+    let text = doc.text("t").unwrap();
+    for i in 0..300 {
+        text.push(&format!("{i},")).unwrap();
+    }
+    let full = a.export_bundle(id, None).await.unwrap();
+    doc.publish_snapshot().unwrap();
+    text.push("after").unwrap();
+    let from_snapshot = a.export_bundle(id, None).await.unwrap();
+    assert!(
+        from_snapshot.operations < 20 && from_snapshot.operations * 10 < full.operations,
+        "{} operations with a snapshot, {} without",
+        from_snapshot.operations,
+        full.operations
+    );
+    b.import_bundle(&from_snapshot.bytes).await.unwrap();
+    assert_eq!(json_of(&b, id), json_of(&a, id));
+    assert!(json_of(&b, id).contains("299,after"));
+}
