@@ -53,8 +53,7 @@ where
 {
     // One blocking task type for every call: each exported call's closure is boxed and its
     // result boxed as `Any` (a task type per call, ~90 of them, cost ~0.3 MB of library).
-    let erased: ErasedCall =
-        Box::new(move || f().map(|t| Box::new(t) as Box<dyn Any + Send>));
+    let erased: ErasedCall = Box::new(move || f().map(|t| Box::new(t) as Box<dyn Any + Send>));
     let out = run_erased(shutdown, erased).await?;
     out.downcast::<T>()
         .map(|t| *t)
@@ -62,8 +61,7 @@ where
 }
 
 /// A call for the blocking pool, its result type erased.
-type ErasedCall =
-    Box<dyn FnOnce() -> Result<Box<dyn Any + Send>, FieldSyncError> + Send + 'static>;
+type ErasedCall = Box<dyn FnOnce() -> Result<Box<dyn Any + Send>, FieldSyncError> + Send + 'static>;
 
 /// Runs `f` on the SDK's blocking pool (see [`off_thread`]).
 async fn run_erased(
