@@ -6,8 +6,8 @@
 //! where they come from.
 
 use fieldsync::{
-    DirectError, DocumentError, Error, ErrorKind, IdError, IdentityError, IngestError, InviteError,
-    NetError, StoreError,
+    BundleError, DirectError, DocumentError, Error, ErrorKind, IdError, IdentityError, IngestError,
+    InviteError, LinkError, NetError, StoreError,
 };
 
 /// An error returned to the app (Kotlin: `FieldSyncException.<Variant>`, Swift:
@@ -177,7 +177,9 @@ via_core_error!(
     IdentityError,
     NetError,
     InviteError,
-    DirectError
+    DirectError,
+    BundleError,
+    LinkError
 );
 
 /// A foreign implementation of a callback trait threw something that is not a

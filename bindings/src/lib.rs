@@ -42,6 +42,7 @@ mod logger;
 mod model;
 mod network;
 mod node;
+mod offline;
 mod runtime;
 mod status;
 mod validate;
@@ -64,6 +65,9 @@ pub use model::{
 };
 pub use network::{NetworkInfo, NetworkOptions, PeerAddress, PeerSeen, SyncStatus};
 pub use node::{AttachmentFetch, Node, PendingOp};
+pub use offline::{
+    bundle_chunks, BundleChunks, BundleImport, LinkReport, LinkRole, SyncBundle, SyncLink,
+};
 pub use status::SyncStatusSubscription;
 pub use value::Value;
 

@@ -142,7 +142,7 @@ impl Node {
     }
 
     /// A clone of the core node for an async body, unless the node was shut down.
-    fn live_owned(&self) -> Result<fieldsync::Node, FieldSyncError> {
+    pub(crate) fn live_owned(&self) -> Result<fieldsync::Node, FieldSyncError> {
         self.live().cloned()
     }
 

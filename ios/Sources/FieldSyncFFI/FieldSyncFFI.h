@@ -278,6 +278,25 @@ typedef void (*UniffiCallbackInterfaceFieldSyncLoggerMethod0)(uint64_t, RustBuff
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_SYNC_LINK_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_SYNC_LINK_METHOD0
+typedef void (*UniffiCallbackInterfaceSyncLinkMethod0)(uint64_t, RustBuffer, UniffiForeignFutureCompleteVoid _Nonnull, uint64_t, UniffiForeignFutureDroppedCallbackStruct* _Nonnull
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_SYNC_LINK_METHOD1
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_SYNC_LINK_METHOD1
+typedef void (*UniffiCallbackInterfaceSyncLinkMethod1)(uint64_t, UniffiForeignFutureCompleteRustBuffer _Nonnull, uint64_t, UniffiForeignFutureDroppedCallbackStruct* _Nonnull
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_SYNC_LINK_METHOD2
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_SYNC_LINK_METHOD2
+typedef void (*UniffiCallbackInterfaceSyncLinkMethod2)(uint64_t, uint32_t* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_DEVICE_KEY_STORE
 #define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_DEVICE_KEY_STORE
 typedef struct UniffiVTableCallbackInterfaceDeviceKeyStore {
@@ -297,6 +316,17 @@ typedef struct UniffiVTableCallbackInterfaceFieldSyncLogger {
     UniffiCallbackInterfaceClone _Nonnull uniffiClone;
     UniffiCallbackInterfaceFieldSyncLoggerMethod0 _Nonnull log;
 } UniffiVTableCallbackInterfaceFieldSyncLogger;
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_SYNC_LINK
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_SYNC_LINK
+typedef struct UniffiVTableCallbackInterfaceSyncLink {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceSyncLinkMethod0 _Nonnull send;
+    UniffiCallbackInterfaceSyncLinkMethod1 _Nonnull receive;
+    UniffiCallbackInterfaceSyncLinkMethod2 _Nonnull mtu;
+} UniffiVTableCallbackInterfaceSyncLink;
 
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_CLONE_DOCUMENT
@@ -1039,6 +1069,92 @@ uint64_t uniffi_fieldsync_ffi_fn_method_node_stop_network(uint64_t ptr
 uint64_t uniffi_fieldsync_ffi_fn_method_node_subscribe(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_BUNDLE_REQUEST
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_BUNDLE_REQUEST
+uint64_t uniffi_fieldsync_ffi_fn_method_node_bundle_request(uint64_t ptr, RustBuffer document
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_EXPORT_BUNDLE
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_EXPORT_BUNDLE
+uint64_t uniffi_fieldsync_ffi_fn_method_node_export_bundle(uint64_t ptr, RustBuffer document, RustBuffer request
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_IMPORT_BUNDLE
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_IMPORT_BUNDLE
+uint64_t uniffi_fieldsync_ffi_fn_method_node_import_bundle(uint64_t ptr, RustBuffer bundle
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_REGISTER_DOCUMENT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_REGISTER_DOCUMENT
+uint64_t uniffi_fieldsync_ffi_fn_method_node_register_document(uint64_t ptr, RustBuffer document
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_SYNC_OVER_LINK
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_NODE_SYNC_OVER_LINK
+uint64_t uniffi_fieldsync_ffi_fn_method_node_sync_over_link(uint64_t ptr, uint64_t link, RustBuffer role
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_CLONE_BUNDLECHUNKS
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_CLONE_BUNDLECHUNKS
+uint64_t uniffi_fieldsync_ffi_fn_clone_bundlechunks(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_FREE_BUNDLECHUNKS
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_FREE_BUNDLECHUNKS
+void uniffi_fieldsync_ffi_fn_free_bundlechunks(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_CONSTRUCTOR_BUNDLECHUNKS_NEW
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_CONSTRUCTOR_BUNDLECHUNKS_NEW
+uint64_t uniffi_fieldsync_ffi_fn_constructor_bundlechunks_new(RustCallStatus *_Nonnull out_status
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_BUNDLECHUNKS_ADD
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_BUNDLECHUNKS_ADD
+RustBuffer uniffi_fieldsync_ffi_fn_method_bundlechunks_add(uint64_t ptr, RustBuffer chunk, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_BUNDLECHUNKS_RECEIVED
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_BUNDLECHUNKS_RECEIVED
+uint32_t uniffi_fieldsync_ffi_fn_method_bundlechunks_received(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_BUNDLECHUNKS_TOTAL
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_BUNDLECHUNKS_TOTAL
+uint32_t uniffi_fieldsync_ffi_fn_method_bundlechunks_total(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_CLONE_SYNCLINK
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_CLONE_SYNCLINK
+uint64_t uniffi_fieldsync_ffi_fn_clone_synclink(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_FREE_SYNCLINK
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_FREE_SYNCLINK
+void uniffi_fieldsync_ffi_fn_free_synclink(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_INIT_CALLBACK_VTABLE_SYNCLINK
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_INIT_CALLBACK_VTABLE_SYNCLINK
+void uniffi_fieldsync_ffi_fn_init_callback_vtable_synclink(const UniffiVTableCallbackInterfaceSyncLink* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_SYNCLINK_SEND
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_SYNCLINK_SEND
+uint64_t uniffi_fieldsync_ffi_fn_method_synclink_send(uint64_t ptr, RustBuffer bytes
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_SYNCLINK_RECEIVE
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_SYNCLINK_RECEIVE
+uint64_t uniffi_fieldsync_ffi_fn_method_synclink_receive(uint64_t ptr
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_SYNCLINK_MTU
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_SYNCLINK_MTU
+uint32_t uniffi_fieldsync_ffi_fn_method_synclink_mtu(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_CLONE_SYNCSTATUSSUBSCRIPTION
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_CLONE_SYNCSTATUSSUBSCRIPTION
 uint64_t uniffi_fieldsync_ffi_fn_clone_syncstatussubscription(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -1077,6 +1193,11 @@ RustBuffer uniffi_fieldsync_ffi_fn_func_compare_versions(RustBuffer first, RustB
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_FUNC_SET_LOGGER
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_FUNC_SET_LOGGER
 void uniffi_fieldsync_ffi_fn_func_set_logger(RustBuffer logger, RustBuffer max_level, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_FUNC_BUNDLE_CHUNKS
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_FUNC_BUNDLE_CHUNKS
+RustBuffer uniffi_fieldsync_ffi_fn_func_bundle_chunks(RustBuffer bundle, uint32_t chunk_bytes, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_FFI_FIELDSYNC_FFI_RUSTBUFFER_ALLOC
@@ -1348,6 +1469,12 @@ uint16_t uniffi_fieldsync_ffi_checksum_func_compare_versions(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_FUNC_SET_LOGGER
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_FUNC_SET_LOGGER
 uint16_t uniffi_fieldsync_ffi_checksum_func_set_logger(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_FUNC_BUNDLE_CHUNKS
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_FUNC_BUNDLE_CHUNKS
+uint16_t uniffi_fieldsync_ffi_checksum_func_bundle_chunks(void
     
 );
 #endif
@@ -2101,6 +2228,72 @@ uint16_t uniffi_fieldsync_ffi_checksum_method_node_subscribe(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_BUNDLE_REQUEST
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_BUNDLE_REQUEST
+uint16_t uniffi_fieldsync_ffi_checksum_method_node_bundle_request(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_EXPORT_BUNDLE
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_EXPORT_BUNDLE
+uint16_t uniffi_fieldsync_ffi_checksum_method_node_export_bundle(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_IMPORT_BUNDLE
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_IMPORT_BUNDLE
+uint16_t uniffi_fieldsync_ffi_checksum_method_node_import_bundle(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_REGISTER_DOCUMENT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_REGISTER_DOCUMENT
+uint16_t uniffi_fieldsync_ffi_checksum_method_node_register_document(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_SYNC_OVER_LINK
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_NODE_SYNC_OVER_LINK
+uint16_t uniffi_fieldsync_ffi_checksum_method_node_sync_over_link(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_BUNDLECHUNKS_ADD
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_BUNDLECHUNKS_ADD
+uint16_t uniffi_fieldsync_ffi_checksum_method_bundlechunks_add(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_BUNDLECHUNKS_RECEIVED
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_BUNDLECHUNKS_RECEIVED
+uint16_t uniffi_fieldsync_ffi_checksum_method_bundlechunks_received(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_BUNDLECHUNKS_TOTAL
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_BUNDLECHUNKS_TOTAL
+uint16_t uniffi_fieldsync_ffi_checksum_method_bundlechunks_total(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_SYNCLINK_SEND
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_SYNCLINK_SEND
+uint16_t uniffi_fieldsync_ffi_checksum_method_synclink_send(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_SYNCLINK_RECEIVE
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_SYNCLINK_RECEIVE
+uint16_t uniffi_fieldsync_ffi_checksum_method_synclink_receive(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_SYNCLINK_MTU
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_SYNCLINK_MTU
+uint16_t uniffi_fieldsync_ffi_checksum_method_synclink_mtu(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_SYNCSTATUSSUBSCRIPTION_CANCEL
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_SYNCSTATUSSUBSCRIPTION_CANCEL
 uint16_t uniffi_fieldsync_ffi_checksum_method_syncstatussubscription_cancel(void
@@ -2116,6 +2309,12 @@ uint16_t uniffi_fieldsync_ffi_checksum_method_syncstatussubscription_next(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_CONSTRUCTOR_NODE_OPEN
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_CONSTRUCTOR_NODE_OPEN
 uint16_t uniffi_fieldsync_ffi_checksum_constructor_node_open(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_CONSTRUCTOR_BUNDLECHUNKS_NEW
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_CONSTRUCTOR_BUNDLECHUNKS_NEW
+uint16_t uniffi_fieldsync_ffi_checksum_constructor_bundlechunks_new(void
     
 );
 #endif

@@ -640,6 +640,191 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 
 
 /**
+ * Chunks of one bundle as they are read (from QR codes, say): in any order, duplicates
+ * ignored. `add` returns the whole bundle once the last missing chunk arrived.
+ */
+public protocol BundleChunksProtocol: AnyObject, Sendable {
+    
+    /**
+     * Adds one chunk; returns the bundle once every chunk arrived (pass it to
+     * `Node.importBundle`), else `null`/`nil`. A chunk of another bundle, or one that
+     * contradicts the chunks read before, is refused and changes nothing.
+     *
+     * Errors: `InvalidArgument`.
+     */
+    func add(chunk: Data) throws  -> Data?
+    
+    /**
+     * Chunks read so far (duplicates counted once).
+     */
+    func received()  -> UInt32
+    
+    /**
+     * Chunks the bundle has (0 before the first chunk).
+     */
+    func total()  -> UInt32
+    
+}
+/**
+ * Chunks of one bundle as they are read (from QR codes, say): in any order, duplicates
+ * ignored. `add` returns the whole bundle once the last missing chunk arrived.
+ */
+open class BundleChunks: BundleChunksProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_fieldsync_ffi_fn_clone_bundlechunks(self.handle, $0) }
+    }
+    /**
+     * An empty set.
+     */
+public convenience init() {
+    let handle =
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_constructor_bundlechunks_new(uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_fieldsync_ffi_fn_free_bundlechunks(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Adds one chunk; returns the bundle once every chunk arrived (pass it to
+     * `Node.importBundle`), else `null`/`nil`. A chunk of another bundle, or one that
+     * contradicts the chunks read before, is refused and changes nothing.
+     *
+     * Errors: `InvalidArgument`.
+     */
+open func add(chunk: Data)throws  -> Data?  {
+    return try  FfiConverterOptionData.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_bundlechunks_add(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(chunk),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Chunks read so far (duplicates counted once).
+     */
+open func received() -> UInt32  {
+    return try!  FfiConverterUInt32.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_bundlechunks_received(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Chunks the bundle has (0 before the first chunk).
+     */
+open func total() -> UInt32  {
+    return try!  FfiConverterUInt32.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_bundlechunks_total(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeBundleChunks: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = BundleChunks
+
+    public static func lift(_ handle: UInt64) throws -> BundleChunks {
+        return BundleChunks(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: BundleChunks) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> BundleChunks {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: BundleChunks, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeBundleChunks_lift(_ handle: UInt64) throws -> BundleChunks {
+    return try FfiConverterTypeBundleChunks.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeBundleChunks_lower(_ value: BundleChunks) -> UInt64 {
+    return FfiConverterTypeBundleChunks.lower(value)
+}
+
+
+
+
+
+
+/**
  * A pull subscription to changes of a document or of one container in it. `android/`
  * wraps it as `Flow<ChangeItem>` (`document.changes()`), `ios/` as an `AsyncSequence`.
  * At most 256 batches wait; a slower consumer receives one `ChangeItem.Lagged`.
@@ -4592,6 +4777,56 @@ public protocol NodeProtocol: AnyObject, Sendable {
      */
     func subscribe()  -> EventSubscription
     
+    /**
+     * What this device holds of `document`, for another device's `exportBundle` to write
+     * only what is missing here. A few dozen bytes per author.
+     *
+     * Errors: `InvalidArgument` (bad id), `NotFound`, `Storage`, `Closed`.
+     */
+    func bundleRequest(document: String) async throws  -> Data
+    
+    /**
+     * Writes a bundle of `document`: what the device whose `bundleRequest` is `request`
+     * lacks, or everything this device holds (`null`/`nil`). Signed by this device; the
+     * content stays encrypted to the document's members, so a relay device can carry it
+     * without reading it.
+     *
+     * Errors: `InvalidArgument` (bad id, or a request for another document), `NotFound`,
+     * `Storage`, `Closed`.
+     */
+    func exportBundle(document: String, request: Data?) async throws  -> SyncBundle
+    
+    /**
+     * Imports a bundle from any device. A bundle changed by even one byte is refused whole
+     * (`InvalidArgument`) and nothing of it is applied; otherwise every operation is
+     * checked like one received over the network (refusals arrive as
+     * `OperationsRejected` events). Returns once everything was stored or refused.
+     *
+     * Errors: `InvalidArgument`, `Storage`, `Closed`.
+     */
+    func importBundle(bundle: Data) async throws  -> BundleImport
+    
+    /**
+     * Opens `document` by id, registering it if this device has never held it: as joining
+     * does, for a document this device will receive over a link or in a bundle from a
+     * device that added it as a member.
+     *
+     * Errors: `InvalidArgument` (bad id), `Storage`, `Closed`.
+     */
+    func registerDocument(document: String) async throws  -> Document
+    
+    /**
+     * Syncs every document both devices may sync over `link`; one device calls it with
+     * `Initiator`, the other with `Responder`. Returns when both sides sent what the other
+     * lacked and everything received was stored. A link that breaks ends it with
+     * `Network` and keeps what arrived: the next sync sends only the rest. Needs no QUIC
+     * network.
+     *
+     * Errors: `Network` (the link failed or the peer did not authenticate),
+     * `InvalidArgument` (an MTU under 128), `Storage`, `Closed`.
+     */
+    func syncOverLink(link: SyncLink, role: LinkRole) async throws  -> LinkReport
+    
 }
 /**
  * A FieldSync node: the device's identity, its documents in a SQLite database, and (later) its
@@ -5349,6 +5584,131 @@ open func subscribe() -> EventSubscription  {
 })
 }
     
+    /**
+     * What this device holds of `document`, for another device's `exportBundle` to write
+     * only what is missing here. A few dozen bytes per author.
+     *
+     * Errors: `InvalidArgument` (bad id), `NotFound`, `Storage`, `Closed`.
+     */
+open func bundleRequest(document: String)async throws  -> Data  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_node_bundle_request(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(document)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterData.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
+}
+    
+    /**
+     * Writes a bundle of `document`: what the device whose `bundleRequest` is `request`
+     * lacks, or everything this device holds (`null`/`nil`). Signed by this device; the
+     * content stays encrypted to the document's members, so a relay device can carry it
+     * without reading it.
+     *
+     * Errors: `InvalidArgument` (bad id, or a request for another document), `NotFound`,
+     * `Storage`, `Closed`.
+     */
+open func exportBundle(document: String, request: Data?)async throws  -> SyncBundle  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_node_export_bundle(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(document),FfiConverterOptionData.lower(request)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterTypeSyncBundle_lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
+}
+    
+    /**
+     * Imports a bundle from any device. A bundle changed by even one byte is refused whole
+     * (`InvalidArgument`) and nothing of it is applied; otherwise every operation is
+     * checked like one received over the network (refusals arrive as
+     * `OperationsRejected` events). Returns once everything was stored or refused.
+     *
+     * Errors: `InvalidArgument`, `Storage`, `Closed`.
+     */
+open func importBundle(bundle: Data)async throws  -> BundleImport  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_node_import_bundle(
+                        self.uniffiCloneHandle(),FfiConverterData.lower(bundle)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterTypeBundleImport_lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
+}
+    
+    /**
+     * Opens `document` by id, registering it if this device has never held it: as joining
+     * does, for a document this device will receive over a link or in a bundle from a
+     * device that added it as a member.
+     *
+     * Errors: `InvalidArgument` (bad id), `Storage`, `Closed`.
+     */
+open func registerDocument(document: String)async throws  -> Document  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_node_register_document(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(document)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_u64,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_u64,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_u64,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_u64,
+            liftFunc: FfiConverterTypeDocument_lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
+}
+    
+    /**
+     * Syncs every document both devices may sync over `link`; one device calls it with
+     * `Initiator`, the other with `Responder`. Returns when both sides sent what the other
+     * lacked and everything received was stored. A link that breaks ends it with
+     * `Network` and keeps what arrived: the next sync sends only the rest. Needs no QUIC
+     * network.
+     *
+     * Errors: `Network` (the link failed or the peer did not authenticate),
+     * `InvalidArgument` (an MTU under 128), `Storage`, `Closed`.
+     */
+open func syncOverLink(link: SyncLink, role: LinkRole)async throws  -> LinkReport  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_node_sync_over_link(
+                        self.uniffiCloneHandle(),FfiConverterTypeSyncLink_lower(link),FfiConverterTypeLinkRole_lower(role)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterTypeLinkReport_lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
+}
+    
 
     
 }
@@ -5392,6 +5752,360 @@ public func FfiConverterTypeNode_lift(_ handle: UInt64) throws -> Node {
 #endif
 public func FfiConverterTypeNode_lower(_ value: Node) -> UInt64 {
     return FfiConverterTypeNode.lower(value)
+}
+
+
+
+
+
+
+/**
+ * A reliable, ordered connection to one other device that the app provides: a BLE L2CAP
+ * channel, a Wi-Fi Aware or Multipeer stream, a pipe in a test. FieldSync authenticates
+ * the peer and encrypts everything itself, so the link may be open to anyone.
+ *
+ * `send` gets at most `mtu()` bytes per call; `receive` may return bytes cut or joined
+ * anywhere (a byte stream) or exactly as sent (messages), as long as nothing is lost,
+ * duplicated or reordered. Return `null`/`nil` from `receive` once the link closed. Keep
+ * the link open until `syncOverLink` returned on both devices.
+ */
+public protocol SyncLink: AnyObject, Sendable {
+    
+    /**
+     * Sends `bytes` (at most `mtu()` of them) to the peer.
+     */
+    func send(bytes: Data) async throws 
+    
+    /**
+     * The next bytes from the peer, or `null`/`nil` once the link closed.
+     */
+    func receive() async throws  -> Data?
+    
+    /**
+     * Most bytes one `send` carries; at least 128.
+     */
+    func mtu()  -> UInt32
+    
+}
+/**
+ * A reliable, ordered connection to one other device that the app provides: a BLE L2CAP
+ * channel, a Wi-Fi Aware or Multipeer stream, a pipe in a test. FieldSync authenticates
+ * the peer and encrypts everything itself, so the link may be open to anyone.
+ *
+ * `send` gets at most `mtu()` bytes per call; `receive` may return bytes cut or joined
+ * anywhere (a byte stream) or exactly as sent (messages), as long as nothing is lost,
+ * duplicated or reordered. Return `null`/`nil` from `receive` once the link closed. Keep
+ * the link open until `syncOverLink` returned on both devices.
+ */
+open class SyncLinkImpl: SyncLink, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_fieldsync_ffi_fn_clone_synclink(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_fieldsync_ffi_fn_free_synclink(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Sends `bytes` (at most `mtu()` of them) to the peer.
+     */
+open func send(bytes: Data)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_synclink_send(
+                        self.uniffiCloneHandle(),FfiConverterData.lower(bytes)
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_void,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_void,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_void,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
+}
+    
+    /**
+     * The next bytes from the peer, or `null`/`nil` once the link closed.
+     */
+open func receive()async throws  -> Data?  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldsync_ffi_fn_method_synclink_receive(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldsync_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldsync_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldsync_ffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_fieldsync_ffi_rust_future_cancel_rust_buffer,
+            liftFunc: FfiConverterOptionData.lift,
+            errorHandler: FfiConverterTypeFieldSyncError_lift
+        )
+}
+    
+    /**
+     * Most bytes one `send` carries; at least 128.
+     */
+open func mtu() -> UInt32  {
+    return try!  FfiConverterUInt32.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_synclink_mtu(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceSyncLink {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceSyncLink = UniffiVTableCallbackInterfaceSyncLink(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeSyncLink.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface SyncLink: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeSyncLink.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface SyncLink: handle missing in uniffiClone")
+            }
+        },
+        send: { (
+            uniffiHandle: UInt64,
+            bytes: RustBuffer,
+            uniffiFutureCallback: @escaping UniffiForeignFutureCompleteVoid,
+            uniffiCallbackData: UInt64,
+            uniffiOutDroppedCallback: UnsafeMutablePointer<UniffiForeignFutureDroppedCallbackStruct>
+        ) in
+            let makeCall = {
+                () async throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeSyncLink.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try await uniffiObj.send(
+                     bytes: try FfiConverterData.lift(bytes)
+                )
+            }
+
+            let uniffiHandleSuccess = { (returnValue: ()) in
+                uniffiFutureCallback(
+                    uniffiCallbackData,
+                    UniffiForeignFutureResultVoid(
+                        callStatus: RustCallStatus()
+                    )
+                )
+            }
+            let uniffiHandleError = { (statusCode, errorBuf) in
+                uniffiFutureCallback(
+                    uniffiCallbackData,
+                    UniffiForeignFutureResultVoid(
+                        callStatus: RustCallStatus(code: statusCode, errorBuf: errorBuf)
+                    )
+                )
+            }
+            uniffiTraitInterfaceCallAsyncWithError(
+                makeCall: makeCall,
+                handleSuccess: uniffiHandleSuccess,
+                handleError: uniffiHandleError,
+                lowerError: FfiConverterTypeFieldSyncError_lower,
+                droppedCallback: uniffiOutDroppedCallback
+            )
+        },
+        receive: { (
+            uniffiHandle: UInt64,
+            uniffiFutureCallback: @escaping UniffiForeignFutureCompleteRustBuffer,
+            uniffiCallbackData: UInt64,
+            uniffiOutDroppedCallback: UnsafeMutablePointer<UniffiForeignFutureDroppedCallbackStruct>
+        ) in
+            let makeCall = {
+                () async throws -> Data? in
+                guard let uniffiObj = try? FfiConverterTypeSyncLink.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try await uniffiObj.receive(
+                )
+            }
+
+            let uniffiHandleSuccess = { (returnValue: Data?) in
+                uniffiFutureCallback(
+                    uniffiCallbackData,
+                    UniffiForeignFutureResultRustBuffer(
+                        returnValue: FfiConverterOptionData.lower(returnValue),
+                        callStatus: RustCallStatus()
+                    )
+                )
+            }
+            let uniffiHandleError = { (statusCode, errorBuf) in
+                uniffiFutureCallback(
+                    uniffiCallbackData,
+                    UniffiForeignFutureResultRustBuffer(
+                        returnValue: RustBuffer.empty(),
+                        callStatus: RustCallStatus(code: statusCode, errorBuf: errorBuf)
+                    )
+                )
+            }
+            uniffiTraitInterfaceCallAsyncWithError(
+                makeCall: makeCall,
+                handleSuccess: uniffiHandleSuccess,
+                handleError: uniffiHandleError,
+                lowerError: FfiConverterTypeFieldSyncError_lower,
+                droppedCallback: uniffiOutDroppedCallback
+            )
+        },
+        mtu: { (
+            uniffiHandle: UInt64,
+            uniffiOutReturn: UnsafeMutablePointer<UInt32>,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> UInt32 in
+                guard let uniffiObj = try? FfiConverterTypeSyncLink.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.mtu(
+                )
+            }
+
+            
+            let writeReturn = { uniffiOutReturn.pointee = FfiConverterUInt32.lower($0) }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceSyncLink> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceSyncLink>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitSyncLink() {
+    uniffi_fieldsync_ffi_fn_init_callback_vtable_synclink(UniffiCallbackInterfaceSyncLink.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSyncLink: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<SyncLink>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = SyncLink
+
+    public static func lift(_ handle: UInt64) throws -> SyncLink {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return SyncLinkImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: SyncLink) -> UInt64 {
+         if let rustImpl = value as? SyncLinkImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SyncLink {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: SyncLink, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncLink_lift(_ handle: UInt64) throws -> SyncLink {
+    return try FfiConverterTypeSyncLink.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncLink_lower(_ value: SyncLink) -> UInt64 {
+    return FfiConverterTypeSyncLink.lower(value)
 }
 
 
@@ -6074,6 +6788,85 @@ public func FfiConverterTypeAttachmentSweep_lower(_ value: AttachmentSweep) -> R
 
 
 /**
+ * What `Node.importBundle` did.
+ */
+public struct BundleImport: Equatable, Hashable {
+    /**
+     * The device that exported the bundle (node id, 64 hex characters).
+     */
+    public var exporter: String
+    /**
+     * The document (64 hex characters).
+     */
+    public var document: String
+    /**
+     * Operations the bundle held, each checked like one received over the network.
+     */
+    public var operations: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The device that exported the bundle (node id, 64 hex characters).
+         */exporter: String, 
+        /**
+         * The document (64 hex characters).
+         */document: String, 
+        /**
+         * Operations the bundle held, each checked like one received over the network.
+         */operations: UInt64) {
+        self.exporter = exporter
+        self.document = document
+        self.operations = operations
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension BundleImport: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeBundleImport: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> BundleImport {
+        return
+            try BundleImport(
+                exporter: FfiConverterString.read(from: &buf), 
+                document: FfiConverterString.read(from: &buf), 
+                operations: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: BundleImport, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.exporter, into: &buf)
+        FfiConverterString.write(value.document, into: &buf)
+        FfiConverterUInt64.write(value.operations, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeBundleImport_lift(_ buf: RustBuffer) throws -> BundleImport {
+    return try FfiConverterTypeBundleImport.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeBundleImport_lower(_ value: BundleImport) -> RustBuffer {
+    return FfiConverterTypeBundleImport.lower(value)
+}
+
+
+/**
  * One change at one place of a document.
  */
 public struct Change: Equatable, Hashable {
@@ -6401,6 +7194,105 @@ public func FfiConverterTypeJoinRequestState_lift(_ buf: RustBuffer) throws -> J
 #endif
 public func FfiConverterTypeJoinRequestState_lower(_ value: JoinRequestState) -> RustBuffer {
     return FfiConverterTypeJoinRequestState.lower(value)
+}
+
+
+/**
+ * What `Node.syncOverLink` did.
+ */
+public struct LinkReport: Equatable, Hashable {
+    /**
+     * The peer, authenticated by its node key (64 hex characters).
+     */
+    public var peer: String
+    /**
+     * Documents synced.
+     */
+    public var documents: UInt32
+    /**
+     * Documents one side refused (no role in them, or not held).
+     */
+    public var refused: UInt32
+    /**
+     * Operations sent.
+     */
+    public var sentOps: UInt64
+    /**
+     * Operations received, each checked before it was applied.
+     */
+    public var receivedOps: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The peer, authenticated by its node key (64 hex characters).
+         */peer: String, 
+        /**
+         * Documents synced.
+         */documents: UInt32, 
+        /**
+         * Documents one side refused (no role in them, or not held).
+         */refused: UInt32, 
+        /**
+         * Operations sent.
+         */sentOps: UInt64, 
+        /**
+         * Operations received, each checked before it was applied.
+         */receivedOps: UInt64) {
+        self.peer = peer
+        self.documents = documents
+        self.refused = refused
+        self.sentOps = sentOps
+        self.receivedOps = receivedOps
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension LinkReport: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeLinkReport: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> LinkReport {
+        return
+            try LinkReport(
+                peer: FfiConverterString.read(from: &buf), 
+                documents: FfiConverterUInt32.read(from: &buf), 
+                refused: FfiConverterUInt32.read(from: &buf), 
+                sentOps: FfiConverterUInt64.read(from: &buf), 
+                receivedOps: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: LinkReport, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.peer, into: &buf)
+        FfiConverterUInt32.write(value.documents, into: &buf)
+        FfiConverterUInt32.write(value.refused, into: &buf)
+        FfiConverterUInt64.write(value.sentOps, into: &buf)
+        FfiConverterUInt64.write(value.receivedOps, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLinkReport_lift(_ buf: RustBuffer) throws -> LinkReport {
+    return try FfiConverterTypeLinkReport.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLinkReport_lower(_ value: LinkReport) -> RustBuffer {
+    return FfiConverterTypeLinkReport.lower(value)
 }
 
 
@@ -7006,6 +7898,76 @@ public func FfiConverterTypePendingOp_lift(_ buf: RustBuffer) throws -> PendingO
 #endif
 public func FfiConverterTypePendingOp_lower(_ value: PendingOp) -> RustBuffer {
     return FfiConverterTypePendingOp.lower(value)
+}
+
+
+/**
+ * A bundle written by `Node.exportBundle`: one file of a document's operations, signed by
+ * this device, the content still encrypted to the document's members.
+ */
+public struct SyncBundle: Equatable, Hashable {
+    /**
+     * The file's bytes: save it, share it, or split it with `bundleChunks`.
+     */
+    public var bytes: Data
+    /**
+     * Operations it holds.
+     */
+    public var operations: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The file's bytes: save it, share it, or split it with `bundleChunks`.
+         */bytes: Data, 
+        /**
+         * Operations it holds.
+         */operations: UInt64) {
+        self.bytes = bytes
+        self.operations = operations
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SyncBundle: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSyncBundle: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SyncBundle {
+        return
+            try SyncBundle(
+                bytes: FfiConverterData.read(from: &buf), 
+                operations: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SyncBundle, into buf: inout [UInt8]) {
+        FfiConverterData.write(value.bytes, into: &buf)
+        FfiConverterUInt64.write(value.operations, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncBundle_lift(_ buf: RustBuffer) throws -> SyncBundle {
+    return try FfiConverterTypeSyncBundle.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncBundle_lower(_ value: SyncBundle) -> RustBuffer {
+    return FfiConverterTypeSyncBundle.lower(value)
 }
 
 
@@ -8571,7 +9533,83 @@ public func FfiConverterTypeJoinRefusal_lower(_ value: JoinRefusal) -> RustBuffe
 
 
 /**
- * Severity of a log record.
+ * Which side of a link this device is: one device initiates, the other responds.
+ */
+
+public enum LinkRole: Equatable, Hashable {
+    
+    /**
+     * Names its documents first.
+     */
+    case initiator
+    /**
+     * Answers first, then names its documents.
+     */
+    case responder
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension LinkRole: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeLinkRole: FfiConverterRustBuffer {
+    typealias SwiftType = LinkRole
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> LinkRole {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .initiator
+        
+        case 2: return .responder
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: LinkRole, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .initiator:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .responder:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLinkRole_lift(_ buf: RustBuffer) throws -> LinkRole {
+    return try FfiConverterTypeLinkRole.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLinkRole_lower(_ value: LinkRole) -> RustBuffer {
+    return FfiConverterTypeLinkRole.lower(value)
+}
+
+
+
+/**
+ * Severity of a log record. Release builds of the library (the published packages) carry
+ * records up to `Info`; `Debug` and `Trace` records come from debug builds only.
  */
 
 public enum LogLevel: Equatable, Hashable {
@@ -9841,6 +10879,31 @@ fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceData: FfiConverterRustBuffer {
+    typealias SwiftType = [Data]
+
+    public static func write(_ value: [Data], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterData.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Data] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Data]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterData.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeChange: FfiConverterRustBuffer {
     typealias SwiftType = [Change]
 
@@ -10116,6 +11179,96 @@ fileprivate func uniffiFutureContinuationCallback(handle: UInt64, pollResult: In
         print("uniffiFutureContinuationCallback invalid handle")
     }
 }
+private func uniffiTraitInterfaceCallAsync<T>(
+    makeCall: @escaping () async throws -> T,
+    handleSuccess: @escaping (T) -> (),
+    handleError: @escaping (Int8, RustBuffer) -> (),
+    droppedCallback: UnsafeMutablePointer<UniffiForeignFutureDroppedCallbackStruct>
+) {
+    let task = Task {
+        // Note: it's important we call either `handleSuccess` or `handleError` exactly once.  Each
+        // call consumes an Arc reference, which means there should be no possibility of a double
+        // call.  The following code is structured so that will will never call both `handleSuccess`
+        // and `handleError`, even in the face of weird errors.
+        //
+        // On platforms that need extra machinery to make C-ABI calls, like JNA or ctypes, it's
+        // possible that we fail to make either call.  However, it doesn't seem like this is
+        // possible on Swift since swift can just make the C call directly.
+        var callResult: T
+        do {
+            callResult = try await makeCall()
+        } catch {
+            handleError(CALL_UNEXPECTED_ERROR, FfiConverterString.lower(String(describing: error)))
+            return
+        }
+        handleSuccess(callResult)
+    }
+    let handle = UNIFFI_FOREIGN_FUTURE_HANDLE_MAP.insert(obj: task)
+    droppedCallback.pointee = UniffiForeignFutureDroppedCallbackStruct(
+        handle: handle,
+        free: uniffiForeignFutureDroppedCallback
+    )
+}
+
+private func uniffiTraitInterfaceCallAsyncWithError<T, E>(
+    makeCall: @escaping () async throws -> T,
+    handleSuccess: @escaping (T) -> (),
+    handleError: @escaping (Int8, RustBuffer) -> (),
+    lowerError: @escaping (E) -> RustBuffer,
+    droppedCallback: UnsafeMutablePointer<UniffiForeignFutureDroppedCallbackStruct>
+) {
+    let task = Task {
+        // See the note in uniffiTraitInterfaceCallAsync for details on `handleSuccess` and
+        // `handleError`.
+        var callResult: T
+        do {
+            callResult = try await makeCall()
+        } catch let error as E {
+            handleError(CALL_ERROR, lowerError(error))
+            return
+        } catch {
+            handleError(CALL_UNEXPECTED_ERROR, FfiConverterString.lower(String(describing: error)))
+            return
+        }
+        handleSuccess(callResult)
+    }
+    let handle = UNIFFI_FOREIGN_FUTURE_HANDLE_MAP.insert(obj: task)
+    droppedCallback.pointee = UniffiForeignFutureDroppedCallbackStruct(
+        handle: handle,
+        free: uniffiForeignFutureDroppedCallback
+    )
+}
+
+// Borrow the callback handle map implementation to store foreign future handles
+// TODO: consolidate the handle-map code (https://github.com/mozilla/uniffi-rs/pull/1823)
+fileprivate let UNIFFI_FOREIGN_FUTURE_HANDLE_MAP = UniffiHandleMap<UniffiForeignFutureTask>()
+
+// Protocol for tasks that handle foreign futures.
+//
+// Defining a protocol allows all tasks to be stored in the same handle map.  This can't be done
+// with the task object itself, since has generic parameters.
+fileprivate protocol UniffiForeignFutureTask {
+    func cancel()
+}
+
+extension Task: UniffiForeignFutureTask {}
+
+private func uniffiForeignFutureDroppedCallback(handle: UInt64) {
+    do {
+        let task = try UNIFFI_FOREIGN_FUTURE_HANDLE_MAP.remove(handle: handle)
+        // Set the cancellation flag on the task.  If it's still running, the code can check the
+        // cancellation flag or call `Task.checkCancellation()`.  If the task has completed, this is
+        // a no-op.
+        task.cancel()
+    } catch {
+        print("uniffiForeignFutureDroppedCallback: handle missing from handlemap")
+    }
+}
+
+// For testing
+public func uniffiForeignFutureHandleCountFieldsyncFfi() -> Int {
+    UNIFFI_FOREIGN_FUTURE_HANDLE_MAP.count
+}
 /**
  * Compares two version vectors (from `Document.version`, possibly of two replicas).
  *
@@ -10146,6 +11299,21 @@ public func setLogger(logger: FieldSyncLogger?, maxLevel: LogLevel? = nil)throws
     )
 }
 }
+/**
+ * Splits a bundle into chunks of at most `chunkBytes` bytes each (e.g. 2,048: one QR code
+ * in binary mode), readable in any order and more than once by `BundleChunks`.
+ *
+ * Errors: `InvalidArgument` (a chunk size under 56 bytes, or more than 65,535 chunks).
+ */
+public func bundleChunks(bundle: Data, chunkBytes: UInt32)throws  -> [Data]  {
+    return try  FfiConverterSequenceData.lift(try rustCallWithError(FfiConverterTypeFieldSyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_func_bundle_chunks(
+        FfiConverterData.lower(bundle),
+        FfiConverterUInt32.lower(chunkBytes),uniffiCallStatus
+    )
+})
+}
 
 private enum InitializationResult {
     case ok
@@ -10166,6 +11334,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_func_set_logger() != 41005) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_func_bundle_chunks() != 21119) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_document_add_attachment() != 64073) {
@@ -10543,6 +11714,39 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_ffi_checksum_method_node_subscribe() != 6536) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_fieldsync_ffi_checksum_method_node_bundle_request() != 26998) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_node_export_bundle() != 46423) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_node_import_bundle() != 29507) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_node_register_document() != 37716) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_node_sync_over_link() != 22239) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_bundlechunks_add() != 61802) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_bundlechunks_received() != 37278) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_bundlechunks_total() != 20133) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_synclink_send() != 29378) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_synclink_receive() != 10077) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_synclink_mtu() != 12136) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_fieldsync_ffi_checksum_method_syncstatussubscription_cancel() != 61305) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -10552,9 +11756,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_ffi_checksum_constructor_node_open() != 60530) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_fieldsync_ffi_checksum_constructor_bundlechunks_new() != 39740) {
+        return InitializationResult.apiChecksumMismatch
+    }
 
     uniffiCallbackInitDeviceKeyStore()
     uniffiCallbackInitFieldSyncLogger()
+    uniffiCallbackInitSyncLink()
     return InitializationResult.ok
 }()
 

@@ -672,6 +672,15 @@ internal interface UniffiCallbackInterfaceDeviceKeyStoreMethod3 : com.sun.jna.Ca
 internal interface UniffiCallbackInterfaceFieldSyncLoggerMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`level`: RustBuffer.ByValue,`target`: RustBuffer.ByValue,`message`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
+internal interface UniffiCallbackInterfaceSyncLinkMethod0 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`bytes`: RustBuffer.ByValue,`uniffiFutureCallback`: UniffiForeignFutureCompleteVoid,`uniffiCallbackData`: Long,`uniffiOutDroppedCallback`: UniffiForeignFutureDroppedCallbackStruct,)
+}
+internal interface UniffiCallbackInterfaceSyncLinkMethod1 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`uniffiFutureCallback`: UniffiForeignFutureCompleteRustBuffer,`uniffiCallbackData`: Long,`uniffiOutDroppedCallback`: UniffiForeignFutureDroppedCallbackStruct,)
+}
+internal interface UniffiCallbackInterfaceSyncLinkMethod2 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`uniffiOutReturn`: IntByReference,uniffiCallStatus: UniffiRustCallStatus,)
+}
 @Structure.FieldOrder("uniffiFree", "uniffiClone", "load", "save", "loadStoreKey", "saveStoreKey")
 internal open class UniffiVTableCallbackInterfaceDeviceKeyStore(
     @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
@@ -719,6 +728,31 @@ internal open class UniffiVTableCallbackInterfaceFieldSyncLogger(
     }
 
 }
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "send", "receive", "mtu")
+internal open class UniffiVTableCallbackInterfaceSyncLink(
+    @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+    @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+    @JvmField internal var `send`: UniffiCallbackInterfaceSyncLinkMethod0? = null,
+    @JvmField internal var `receive`: UniffiCallbackInterfaceSyncLinkMethod1? = null,
+    @JvmField internal var `mtu`: UniffiCallbackInterfaceSyncLinkMethod2? = null,
+) : Structure() {
+    class UniffiByValue(
+        `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+        `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+        `send`: UniffiCallbackInterfaceSyncLinkMethod0? = null,
+        `receive`: UniffiCallbackInterfaceSyncLinkMethod1? = null,
+        `mtu`: UniffiCallbackInterfaceSyncLinkMethod2? = null,
+    ): UniffiVTableCallbackInterfaceSyncLink(`uniffiFree`,`uniffiClone`,`send`,`receive`,`mtu`,), Structure.ByValue
+
+   internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceSyncLink) {
+        `uniffiFree` = other.`uniffiFree`
+        `uniffiClone` = other.`uniffiClone`
+        `send` = other.`send`
+        `receive` = other.`receive`
+        `mtu` = other.`mtu`
+    }
+
+}
 
 // A JNA Library to expose the extern-C FFI definitions.
 // This is an implementation detail which will be called internally by the public API.
@@ -746,6 +780,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_fieldsync_ffi_checksum_func_compare_versions(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_func_set_logger(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_func_bundle_chunks(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_document_add_attachment(
     ): Int
@@ -997,11 +1033,35 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_node_subscribe(
     ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_node_bundle_request(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_node_export_bundle(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_node_import_bundle(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_node_register_document(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_node_sync_over_link(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_bundlechunks_add(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_bundlechunks_received(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_bundlechunks_total(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_synclink_send(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_synclink_receive(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_synclink_mtu(
+    ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_syncstatussubscription_cancel(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_syncstatussubscription_next(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_constructor_node_open(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_constructor_bundlechunks_new(
     ): Int
     external fun ffi_fieldsync_ffi_uniffi_contract_version(
     ): Int
@@ -1021,6 +1081,7 @@ internal object UniffiLib {
         Native.register(UniffiLib::class.java, findLibraryName(componentName = "fieldsync_ffi"))
         uniffiCallbackInterfaceDeviceKeyStore.register(this)
         uniffiCallbackInterfaceFieldSyncLogger.register(this)
+        uniffiCallbackInterfaceSyncLink.register(this)
         
     }
 
@@ -1321,6 +1382,40 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_fieldsync_ffi_fn_method_node_subscribe(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_node_bundle_request(`ptr`: Long,`document`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_node_export_bundle(`ptr`: Long,`document`: RustBuffer.ByValue,`request`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_node_import_bundle(`ptr`: Long,`bundle`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_node_register_document(`ptr`: Long,`document`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_node_sync_over_link(`ptr`: Long,`link`: Long,`role`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_clone_bundlechunks(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_free_bundlechunks(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_fieldsync_ffi_fn_constructor_bundlechunks_new(uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_bundlechunks_add(`ptr`: Long,`chunk`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_ffi_fn_method_bundlechunks_received(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Int
+    external fun uniffi_fieldsync_ffi_fn_method_bundlechunks_total(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Int
+    external fun uniffi_fieldsync_ffi_fn_clone_synclink(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_free_synclink(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_fieldsync_ffi_fn_init_callback_vtable_synclink(`vtable`: UniffiVTableCallbackInterfaceSyncLink,
+    ): Unit
+    external fun uniffi_fieldsync_ffi_fn_method_synclink_send(`ptr`: Long,`bytes`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_synclink_receive(`ptr`: Long,
+    ): Long
+    external fun uniffi_fieldsync_ffi_fn_method_synclink_mtu(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Int
     external fun uniffi_fieldsync_ffi_fn_clone_syncstatussubscription(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_fieldsync_ffi_fn_free_syncstatussubscription(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1337,6 +1432,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_func_set_logger(`logger`: RustBuffer.ByValue,`maxLevel`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_fieldsync_ffi_fn_func_bundle_chunks(`bundle`: RustBuffer.ByValue,`chunkBytes`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun ffi_fieldsync_ffi_rustbuffer_alloc(`size`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun ffi_fieldsync_ffi_rustbuffer_from_bytes(`bytes`: ForeignBytes.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1506,6 +1603,95 @@ internal suspend fun<T, F, E: kotlin.Exception> uniffiRustCallAsync(
         freeFunc(rustFuture)
     }
 }
+internal inline fun<T> uniffiTraitInterfaceCallAsync(
+    crossinline makeCall: suspend () -> T,
+    crossinline handleSuccess: (T) -> Unit,
+    crossinline handleError: (UniffiRustCallStatus.ByValue) -> Unit,
+    uniffiOutDroppedCallback: UniffiForeignFutureDroppedCallbackStruct,
+) {
+    // Using `GlobalScope` is labeled as a "delicate API" and generally discouraged in Kotlin programs, since it breaks structured concurrency.
+    // However, our parent task is a Rust future, so we're going to need to break structure concurrency in any case.
+    //
+    // Uniffi does its best to support structured concurrency across the FFI.
+    // If the Rust future is dropped, `uniffiForeignFutureDroppedCallbackImpl` is called, which will cancel the Kotlin coroutine if it's still running.
+    @OptIn(DelicateCoroutinesApi::class)
+    val job = GlobalScope.launch coroutineBlock@ {
+        // Note: it's important we call either `handleSuccess` or `handleError` exactly once.  Each
+        // call consumes an Arc reference, which means there should be no possibility of a double
+        // call.  The following code is structured so that will will never call both `handleSuccess`
+        // and `handleError`, even in the face of weird exceptions.
+        //
+        // In extreme circumstances we may not call either, for example if we fail to make the JNA
+        // call to `handleSuccess`.  This means we will leak the Arc reference, which is better than
+        // double-freeing it.
+        val callResult = try {
+            makeCall()
+        } catch(e: kotlin.Exception) {
+            handleError(
+                UniffiRustCallStatus.create(
+                    UNIFFI_CALL_UNEXPECTED_ERROR,
+                    FfiConverterString.lower(e.toString()),
+                )
+            )
+            return@coroutineBlock
+        }
+        handleSuccess(callResult)
+    }
+    val handle = uniffiForeignFutureHandleMap.insert(job)
+    uniffiOutDroppedCallback.uniffiSetValue(UniffiForeignFutureDroppedCallbackStruct(handle, uniffiForeignFutureDroppedCallbackImpl))
+}
+
+internal inline fun<T, reified E: Throwable> uniffiTraitInterfaceCallAsyncWithError(
+    crossinline makeCall: suspend () -> T,
+    crossinline handleSuccess: (T) -> Unit,
+    crossinline handleError: (UniffiRustCallStatus.ByValue) -> Unit,
+    crossinline lowerError: (E) -> RustBuffer.ByValue,
+    uniffiOutDroppedCallback: UniffiForeignFutureDroppedCallbackStruct,
+) {
+    // See uniffiTraitInterfaceCallAsync for details on `DelicateCoroutinesApi`
+    @OptIn(DelicateCoroutinesApi::class)
+    val job = GlobalScope.launch coroutineBlock@ {
+        // See the note in uniffiTraitInterfaceCallAsync for details on `handleSuccess` and
+        // `handleError`.
+        val callResult = try {
+            makeCall()
+        } catch(e: kotlin.Exception) {
+            if (e is E) {
+                handleError(
+                    UniffiRustCallStatus.create(
+                        UNIFFI_CALL_ERROR,
+                        lowerError(e),
+                    )
+                )
+            } else {
+                handleError(
+                    UniffiRustCallStatus.create(
+                        UNIFFI_CALL_UNEXPECTED_ERROR,
+                        FfiConverterString.lower(e.toString()),
+                    )
+                )
+            }
+            return@coroutineBlock
+        }
+        handleSuccess(callResult)
+    }
+    val handle = uniffiForeignFutureHandleMap.insert(job)
+    uniffiOutDroppedCallback.uniffiSetValue(UniffiForeignFutureDroppedCallbackStruct(handle, uniffiForeignFutureDroppedCallbackImpl))
+}
+
+internal val uniffiForeignFutureHandleMap = UniffiHandleMap<Job>()
+
+internal object uniffiForeignFutureDroppedCallbackImpl: UniffiForeignFutureDroppedCallback {
+    override fun callback(handle: Long) {
+        val job = uniffiForeignFutureHandleMap.remove(handle)
+        if (!job.isCompleted) {
+            job.cancel()
+        }
+    }
+}
+
+// For testing
+public fun uniffiForeignFutureHandleCount() = uniffiForeignFutureHandleMap.size
 
 // Public interface members begin here.
 
@@ -1896,6 +2082,338 @@ public object FfiConverterByteArray: FfiConverterRustBuffer<ByteArray> {
     override fun write(value: ByteArray, buf: ByteBuffer) {
         buf.putInt(value.size)
         buf.put(value)
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * Chunks of one bundle as they are read (from QR codes, say): in any order, duplicates
+ * ignored. `add` returns the whole bundle once the last missing chunk arrived.
+ */
+public interface BundleChunksInterface {
+    
+    /**
+     * Adds one chunk; returns the bundle once every chunk arrived (pass it to
+     * `Node.importBundle`), else `null`/`nil`. A chunk of another bundle, or one that
+     * contradicts the chunks read before, is refused and changes nothing.
+     *
+     * Errors: `InvalidArgument`.
+     */
+    fun `add`(`chunk`: kotlin.ByteArray): kotlin.ByteArray?
+    
+    /**
+     * Chunks read so far (duplicates counted once).
+     */
+    fun `received`(): kotlin.UInt
+    
+    /**
+     * Chunks the bundle has (0 before the first chunk).
+     */
+    fun `total`(): kotlin.UInt
+    
+    companion object
+}
+
+/**
+ * Chunks of one bundle as they are read (from QR codes, say): in any order, duplicates
+ * ignored. `add` returns the whole bundle once the last missing chunk arrived.
+ */
+open class BundleChunks: Disposable, AutoCloseable, BundleChunksInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+    /**
+     * An empty set.
+     */
+    constructor() :
+        this(UniffiWithHandle, 
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_constructor_bundlechunks_new(
+    
+        _status)
+}
+    )
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_fieldsync_ffi_fn_free_bundlechunks(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_clone_bundlechunks(handle, status)
+        }
+    }
+
+    
+    /**
+     * Adds one chunk; returns the bundle once every chunk arrived (pass it to
+     * `Node.importBundle`), else `null`/`nil`. A chunk of another bundle, or one that
+     * contradicts the chunks read before, is refused and changes nothing.
+     *
+     * Errors: `InvalidArgument`.
+     */
+    @Throws(FieldSyncException::class)override fun `add`(`chunk`: kotlin.ByteArray): kotlin.ByteArray? {
+            return FfiConverterOptionalByteArray.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_bundlechunks_add(
+        it,
+        
+        FfiConverterByteArray.lower(`chunk`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Chunks read so far (duplicates counted once).
+     */override fun `received`(): kotlin.UInt {
+            return FfiConverterUInt.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_bundlechunks_received(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Chunks the bundle has (0 before the first chunk).
+     */override fun `total`(): kotlin.UInt {
+            return FfiConverterUInt.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_bundlechunks_total(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeBundleChunks: FfiConverter<BundleChunks, Long> {
+    override fun lower(value: BundleChunks): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): BundleChunks {
+        return BundleChunks(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): BundleChunks {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: BundleChunks) = 8UL
+
+    override fun write(value: BundleChunks, buf: ByteBuffer) {
+        buf.putLong(lower(value))
     }
 }
 
@@ -7382,6 +7900,56 @@ public interface NodeInterface {
      */
     fun `subscribe`(): EventSubscription
     
+    /**
+     * What this device holds of `document`, for another device's `exportBundle` to write
+     * only what is missing here. A few dozen bytes per author.
+     *
+     * Errors: `InvalidArgument` (bad id), `NotFound`, `Storage`, `Closed`.
+     */
+    suspend fun `bundleRequest`(`document`: kotlin.String): kotlin.ByteArray
+    
+    /**
+     * Writes a bundle of `document`: what the device whose `bundleRequest` is `request`
+     * lacks, or everything this device holds (`null`/`nil`). Signed by this device; the
+     * content stays encrypted to the document's members, so a relay device can carry it
+     * without reading it.
+     *
+     * Errors: `InvalidArgument` (bad id, or a request for another document), `NotFound`,
+     * `Storage`, `Closed`.
+     */
+    suspend fun `exportBundle`(`document`: kotlin.String, `request`: kotlin.ByteArray?): SyncBundle
+    
+    /**
+     * Imports a bundle from any device. A bundle changed by even one byte is refused whole
+     * (`InvalidArgument`) and nothing of it is applied; otherwise every operation is
+     * checked like one received over the network (refusals arrive as
+     * `OperationsRejected` events). Returns once everything was stored or refused.
+     *
+     * Errors: `InvalidArgument`, `Storage`, `Closed`.
+     */
+    suspend fun `importBundle`(`bundle`: kotlin.ByteArray): BundleImport
+    
+    /**
+     * Opens `document` by id, registering it if this device has never held it: as joining
+     * does, for a document this device will receive over a link or in a bundle from a
+     * device that added it as a member.
+     *
+     * Errors: `InvalidArgument` (bad id), `Storage`, `Closed`.
+     */
+    suspend fun `registerDocument`(`document`: kotlin.String): Document
+    
+    /**
+     * Syncs every document both devices may sync over `link`; one device calls it with
+     * `Initiator`, the other with `Responder`. Returns when both sides sent what the other
+     * lacked and everything received was stored. A link that breaks ends it with
+     * `Network` and keeps what arrived: the next sync sends only the rest. Needs no QUIC
+     * network.
+     *
+     * Errors: `Network` (the link failed or the peer did not authenticate),
+     * `InvalidArgument` (an MTU under 128), `Storage`, `Closed`.
+     */
+    suspend fun `syncOverLink`(`link`: SyncLink, `role`: LinkRole): LinkReport
+    
     companion object
 }
 
@@ -8293,6 +8861,158 @@ open class Node: Disposable, AutoCloseable, NodeInterface
     
 
     
+    /**
+     * What this device holds of `document`, for another device's `exportBundle` to write
+     * only what is missing here. A few dozen bytes per author.
+     *
+     * Errors: `InvalidArgument` (bad id), `NotFound`, `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `bundleRequest`(`document`: kotlin.String) : kotlin.ByteArray {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_node_bundle_request(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`document`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterByteArray.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Writes a bundle of `document`: what the device whose `bundleRequest` is `request`
+     * lacks, or everything this device holds (`null`/`nil`). Signed by this device; the
+     * content stays encrypted to the document's members, so a relay device can carry it
+     * without reading it.
+     *
+     * Errors: `InvalidArgument` (bad id, or a request for another document), `NotFound`,
+     * `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `exportBundle`(`document`: kotlin.String, `request`: kotlin.ByteArray?) : SyncBundle {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_node_export_bundle(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`document`),
+        FfiConverterOptionalByteArray.lower(`request`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeSyncBundle.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Imports a bundle from any device. A bundle changed by even one byte is refused whole
+     * (`InvalidArgument`) and nothing of it is applied; otherwise every operation is
+     * checked like one received over the network (refusals arrive as
+     * `OperationsRejected` events). Returns once everything was stored or refused.
+     *
+     * Errors: `InvalidArgument`, `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `importBundle`(`bundle`: kotlin.ByteArray) : BundleImport {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_node_import_bundle(
+                uniffiHandle,
+                
+        FfiConverterByteArray.lower(`bundle`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeBundleImport.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Opens `document` by id, registering it if this device has never held it: as joining
+     * does, for a document this device will receive over a link or in a bundle from a
+     * device that added it as a member.
+     *
+     * Errors: `InvalidArgument` (bad id), `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `registerDocument`(`document`: kotlin.String) : Document {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_node_register_document(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`document`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_u64(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_u64(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_u64(future) },
+        // lift function
+        { FfiConverterTypeDocument.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Syncs every document both devices may sync over `link`; one device calls it with
+     * `Initiator`, the other with `Responder`. Returns when both sides sent what the other
+     * lacked and everything received was stored. A link that breaks ends it with
+     * `Network` and keeps what arrived: the next sync sends only the rest. Needs no QUIC
+     * network.
+     *
+     * Errors: `Network` (the link failed or the peer did not authenticate),
+     * `InvalidArgument` (an MTU under 128), `Storage`, `Closed`.
+     */
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `syncOverLink`(`link`: SyncLink, `role`: LinkRole) : LinkReport {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_node_sync_over_link(
+                uniffiHandle,
+                
+        FfiConverterTypeSyncLink.lower(`link`),
+        FfiConverterTypeLinkRole.lower(`role`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeLinkReport.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
+    }
+
+    
 
     
 
@@ -8362,6 +9082,469 @@ public object FfiConverterTypeNode: FfiConverter<Node, Long> {
     override fun allocationSize(value: Node) = 8UL
 
     override fun write(value: Node, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * A reliable, ordered connection to one other device that the app provides: a BLE L2CAP
+ * channel, a Wi-Fi Aware or Multipeer stream, a pipe in a test. FieldSync authenticates
+ * the peer and encrypts everything itself, so the link may be open to anyone.
+ *
+ * `send` gets at most `mtu()` bytes per call; `receive` may return bytes cut or joined
+ * anywhere (a byte stream) or exactly as sent (messages), as long as nothing is lost,
+ * duplicated or reordered. Return `null`/`nil` from `receive` once the link closed. Keep
+ * the link open until `syncOverLink` returned on both devices.
+ */
+public interface SyncLink {
+    
+    /**
+     * Sends `bytes` (at most `mtu()` of them) to the peer.
+     */
+    suspend fun `send`(`bytes`: kotlin.ByteArray)
+    
+    /**
+     * The next bytes from the peer, or `null`/`nil` once the link closed.
+     */
+    suspend fun `receive`(): kotlin.ByteArray?
+    
+    /**
+     * Most bytes one `send` carries; at least 128.
+     */
+    fun `mtu`(): kotlin.UInt
+    
+    companion object
+}
+
+/**
+ * A reliable, ordered connection to one other device that the app provides: a BLE L2CAP
+ * channel, a Wi-Fi Aware or Multipeer stream, a pipe in a test. FieldSync authenticates
+ * the peer and encrypts everything itself, so the link may be open to anyone.
+ *
+ * `send` gets at most `mtu()` bytes per call; `receive` may return bytes cut or joined
+ * anywhere (a byte stream) or exactly as sent (messages), as long as nothing is lost,
+ * duplicated or reordered. Return `null`/`nil` from `receive` once the link closed. Keep
+ * the link open until `syncOverLink` returned on both devices.
+ */
+open class SyncLinkImpl: Disposable, AutoCloseable, SyncLink
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_fieldsync_ffi_fn_free_synclink(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_clone_synclink(handle, status)
+        }
+    }
+
+    
+    /**
+     * Sends `bytes` (at most `mtu()` of them) to the peer.
+     */
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `send`(`bytes`: kotlin.ByteArray) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_synclink_send(
+                uniffiHandle,
+                
+        FfiConverterByteArray.lower(`bytes`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * The next bytes from the peer, or `null`/`nil` once the link closed.
+     */
+    @Throws(FieldSyncException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `receive`() : kotlin.ByteArray? {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldsync_ffi_fn_method_synclink_receive(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldsync_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldsync_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterOptionalByteArray.lift(it) },
+        // Error FFI converter
+        FieldSyncException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Most bytes one `send` carries; at least 128.
+     */override fun `mtu`(): kotlin.UInt {
+            return FfiConverterUInt.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_synclink_mtu(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+
+// Put the implementation in an object so we don't pollute the top-level namespace
+internal object uniffiCallbackInterfaceSyncLink {
+    internal object `send`: UniffiCallbackInterfaceSyncLinkMethod0 {
+        override fun callback(`uniffiHandle`: Long,`bytes`: RustBuffer.ByValue,`uniffiFutureCallback`: UniffiForeignFutureCompleteVoid,`uniffiCallbackData`: Long,`uniffiOutDroppedCallback`: UniffiForeignFutureDroppedCallbackStruct,) {
+            val uniffiObj = FfiConverterTypeSyncLink.handleMap.get(uniffiHandle)
+            val makeCall = suspend { ->
+                uniffiObj.`send`(
+                    FfiConverterByteArray.lift(`bytes`),
+                )
+            }
+            val uniffiHandleSuccess = { _: Unit ->
+                val uniffiResult = UniffiForeignFutureResultVoid.UniffiByValue(
+                    UniffiRustCallStatus.ByValue()
+                )
+                uniffiResult.write()
+                uniffiFutureCallback.callback(uniffiCallbackData, uniffiResult)
+            }
+            val uniffiHandleError = { callStatus: UniffiRustCallStatus.ByValue ->
+                uniffiFutureCallback.callback(
+                    uniffiCallbackData,
+                    UniffiForeignFutureResultVoid.UniffiByValue(
+                        callStatus,
+                    ),
+                )
+            }
+            uniffiTraitInterfaceCallAsyncWithError(
+                makeCall,
+                uniffiHandleSuccess,
+                uniffiHandleError,
+                { e: FieldSyncException -> FfiConverterTypeFieldSyncError.lower(e) },
+                uniffiOutDroppedCallback
+            )
+        }
+    }
+    internal object `receive`: UniffiCallbackInterfaceSyncLinkMethod1 {
+        override fun callback(`uniffiHandle`: Long,`uniffiFutureCallback`: UniffiForeignFutureCompleteRustBuffer,`uniffiCallbackData`: Long,`uniffiOutDroppedCallback`: UniffiForeignFutureDroppedCallbackStruct,) {
+            val uniffiObj = FfiConverterTypeSyncLink.handleMap.get(uniffiHandle)
+            val makeCall = suspend { ->
+                uniffiObj.`receive`(
+                )
+            }
+            val uniffiHandleSuccess = { returnValue: kotlin.ByteArray? ->
+                val uniffiResult = UniffiForeignFutureResultRustBuffer.UniffiByValue(
+                    FfiConverterOptionalByteArray.lower(returnValue),
+                    UniffiRustCallStatus.ByValue()
+                )
+                uniffiResult.write()
+                uniffiFutureCallback.callback(uniffiCallbackData, uniffiResult)
+            }
+            val uniffiHandleError = { callStatus: UniffiRustCallStatus.ByValue ->
+                uniffiFutureCallback.callback(
+                    uniffiCallbackData,
+                    UniffiForeignFutureResultRustBuffer.UniffiByValue(
+                        RustBuffer.ByValue(),
+                        callStatus,
+                    ),
+                )
+            }
+            uniffiTraitInterfaceCallAsyncWithError(
+                makeCall,
+                uniffiHandleSuccess,
+                uniffiHandleError,
+                { e: FieldSyncException -> FfiConverterTypeFieldSyncError.lower(e) },
+                uniffiOutDroppedCallback
+            )
+        }
+    }
+    internal object `mtu`: UniffiCallbackInterfaceSyncLinkMethod2 {
+        override fun callback(`uniffiHandle`: Long,`uniffiOutReturn`: IntByReference,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeSyncLink.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`mtu`(
+                )
+            }
+            val writeReturn = { value: kotlin.UInt -> uniffiOutReturn.setValue(FfiConverterUInt.lower(value)) }
+            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+        }
+    }
+
+    internal object uniffiFree: UniffiCallbackInterfaceFree {
+        override fun callback(handle: Long) {
+            FfiConverterTypeSyncLink.handleMap.remove(handle)
+        }
+    }
+
+    internal object uniffiClone: UniffiCallbackInterfaceClone {
+        override fun callback(handle: Long): Long {
+            return FfiConverterTypeSyncLink.handleMap.clone(handle)
+        }
+    }
+
+    internal var vtable = UniffiVTableCallbackInterfaceSyncLink.UniffiByValue(
+        uniffiFree,
+        uniffiClone,
+        `send`,
+        `receive`,
+        `mtu`,
+    )
+
+    // Registers the foreign callback with the Rust side.
+    // This method is generated for each callback interface.
+    internal fun register(lib: UniffiLib) {
+        lib.uniffi_fieldsync_ffi_fn_init_callback_vtable_synclink(vtable)
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSyncLink: FfiConverter<SyncLink, Long> {
+    internal val handleMap = UniffiHandleMap<SyncLink>()
+
+    override fun lower(value: SyncLink): Long {
+        if (value is SyncLinkImpl) {
+             // Rust-implemented object.  Clone the handle and return it
+            return value.uniffiCloneHandle()
+         } else {
+            // Kotlin object, generate a new vtable handle and return that.
+            return handleMap.insert(value)
+         }
+    }
+
+    override fun lift(value: Long): SyncLink {
+        if ((value and 1.toLong()) == 0.toLong()) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return SyncLinkImpl(UniffiWithHandle, value)
+        } else {
+            // Kotlin-generated handle, get the object from the handle map
+            return handleMap.remove(value)
+        }
+    }
+
+    override fun read(buf: ByteBuffer): SyncLink {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: SyncLink) = 8UL
+
+    override fun write(value: SyncLink, buf: ByteBuffer) {
         buf.putLong(lower(value))
     }
 }
@@ -9308,6 +10491,61 @@ public object FfiConverterTypeAttachmentSweep: FfiConverterRustBuffer<Attachment
 
 
 /**
+ * What `Node.importBundle` did.
+ */
+data class BundleImport (
+    /**
+     * The device that exported the bundle (node id, 64 hex characters).
+     */
+    var `exporter`: kotlin.String
+    , 
+    /**
+     * The document (64 hex characters).
+     */
+    var `document`: kotlin.String
+    , 
+    /**
+     * Operations the bundle held, each checked like one received over the network.
+     */
+    var `operations`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeBundleImport: FfiConverterRustBuffer<BundleImport> {
+    override fun read(buf: ByteBuffer): BundleImport {
+        return BundleImport(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: BundleImport) = (
+            FfiConverterString.allocationSize(value.`exporter`) +
+            FfiConverterString.allocationSize(value.`document`) +
+            FfiConverterULong.allocationSize(value.`operations`)
+    )
+
+    override fun write(value: BundleImport, buf: ByteBuffer) {
+            FfiConverterString.write(value.`exporter`, buf)
+            FfiConverterString.write(value.`document`, buf)
+            FfiConverterULong.write(value.`operations`, buf)
+    }
+}
+
+
+
+/**
  * One change at one place of a document.
  */
 data class Change (
@@ -9533,6 +10771,77 @@ public object FfiConverterTypeJoinRequestState: FfiConverterRustBuffer<JoinReque
             FfiConverterBoolean.write(value.`delivered`, buf)
             FfiConverterOptionalTypeJoinRefusal.write(value.`refused`, buf)
             FfiConverterString.write(value.`description`, buf)
+    }
+}
+
+
+
+/**
+ * What `Node.syncOverLink` did.
+ */
+data class LinkReport (
+    /**
+     * The peer, authenticated by its node key (64 hex characters).
+     */
+    var `peer`: kotlin.String
+    , 
+    /**
+     * Documents synced.
+     */
+    var `documents`: kotlin.UInt
+    , 
+    /**
+     * Documents one side refused (no role in them, or not held).
+     */
+    var `refused`: kotlin.UInt
+    , 
+    /**
+     * Operations sent.
+     */
+    var `sentOps`: kotlin.ULong
+    , 
+    /**
+     * Operations received, each checked before it was applied.
+     */
+    var `receivedOps`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeLinkReport: FfiConverterRustBuffer<LinkReport> {
+    override fun read(buf: ByteBuffer): LinkReport {
+        return LinkReport(
+            FfiConverterString.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: LinkReport) = (
+            FfiConverterString.allocationSize(value.`peer`) +
+            FfiConverterUInt.allocationSize(value.`documents`) +
+            FfiConverterUInt.allocationSize(value.`refused`) +
+            FfiConverterULong.allocationSize(value.`sentOps`) +
+            FfiConverterULong.allocationSize(value.`receivedOps`)
+    )
+
+    override fun write(value: LinkReport, buf: ByteBuffer) {
+            FfiConverterString.write(value.`peer`, buf)
+            FfiConverterUInt.write(value.`documents`, buf)
+            FfiConverterUInt.write(value.`refused`, buf)
+            FfiConverterULong.write(value.`sentOps`, buf)
+            FfiConverterULong.write(value.`receivedOps`, buf)
     }
 }
 
@@ -9953,6 +11262,54 @@ public object FfiConverterTypePendingOp: FfiConverterRustBuffer<PendingOp> {
             FfiConverterLong.write(value.`createdAtMs`, buf)
             FfiConverterUInt.write(value.`attempts`, buf)
             FfiConverterOptionalString.write(value.`lastError`, buf)
+    }
+}
+
+
+
+/**
+ * A bundle written by `Node.exportBundle`: one file of a document's operations, signed by
+ * this device, the content still encrypted to the document's members.
+ */
+data class SyncBundle (
+    /**
+     * The file's bytes: save it, share it, or split it with `bundleChunks`.
+     */
+    var `bytes`: kotlin.ByteArray
+    , 
+    /**
+     * Operations it holds.
+     */
+    var `operations`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSyncBundle: FfiConverterRustBuffer<SyncBundle> {
+    override fun read(buf: ByteBuffer): SyncBundle {
+        return SyncBundle(
+            FfiConverterByteArray.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: SyncBundle) = (
+            FfiConverterByteArray.allocationSize(value.`bytes`) +
+            FfiConverterULong.allocationSize(value.`operations`)
+    )
+
+    override fun write(value: SyncBundle, buf: ByteBuffer) {
+            FfiConverterByteArray.write(value.`bytes`, buf)
+            FfiConverterULong.write(value.`operations`, buf)
     }
 }
 
@@ -11982,7 +13339,51 @@ public object FfiConverterTypeJoinRefusal: FfiConverterRustBuffer<JoinRefusal> {
 
 
 /**
- * Severity of a log record.
+ * Which side of a link this device is: one device initiates, the other responds.
+ */
+
+enum class LinkRole {
+    
+    /**
+     * Names its documents first.
+     */
+    INITIATOR,
+    /**
+     * Answers first, then names its documents.
+     */
+    RESPONDER;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeLinkRole: FfiConverterRustBuffer<LinkRole> {
+    override fun read(buf: ByteBuffer) = try {
+        LinkRole.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: LinkRole) = 4UL
+
+    override fun write(value: LinkRole, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * Severity of a log record. Release builds of the library (the published packages) carry
+ * records up to `Info`; `Debug` and `Trace` records come from debug builds only.
  */
 
 enum class LogLevel {
@@ -13333,6 +14734,34 @@ public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.Str
 /**
  * @suppress
  */
+public object FfiConverterSequenceByteArray: FfiConverterRustBuffer<List<kotlin.ByteArray>> {
+    override fun read(buf: ByteBuffer): List<kotlin.ByteArray> {
+        val len = buf.getInt()
+        return List<kotlin.ByteArray>(len) {
+            FfiConverterByteArray.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<kotlin.ByteArray>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterByteArray.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<kotlin.ByteArray>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterByteArray.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypeChange: FfiConverterRustBuffer<List<Change>> {
     override fun read(buf: ByteBuffer): List<Change> {
         val len = buf.getInt()
@@ -13633,6 +15062,25 @@ public object FfiConverterMapStringUInt: FfiConverterRustBuffer<Map<kotlin.Strin
         FfiConverterOptionalTypeLogLevel.lower(`maxLevel`),_status)
 }
     
+    
+
+        /**
+         * Splits a bundle into chunks of at most `chunkBytes` bytes each (e.g. 2,048: one QR code
+         * in binary mode), readable in any order and more than once by `BundleChunks`.
+         *
+         * Errors: `InvalidArgument` (a chunk size under 56 bytes, or more than 65,535 chunks).
+         */
+    @Throws(FieldSyncException::class) fun `bundleChunks`(`bundle`: kotlin.ByteArray, `chunkBytes`: kotlin.UInt): List<kotlin.ByteArray> {
+            return FfiConverterSequenceByteArray.lift(
+    uniffiRustCallWithError(FieldSyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_func_bundle_chunks(
+    
+        
+        FfiConverterByteArray.lower(`bundle`),
+        FfiConverterUInt.lower(`chunkBytes`),_status)
+}
+    )
+    }
     
 
 
