@@ -32,7 +32,7 @@ help:
 APT_PACKAGES := build-essential pkg-config
 
 # DEPS_EXTRA: more Debian packages one target needs (`make bench`: valgrind, for callgrind;
-# `make test`: chromium, for the web console's browser test).
+# `make test`: chromium, for the web console's browser test; iptables, for the relay's NAT test).
 DEPS_EXTRA ?=
 
 deps:
@@ -83,6 +83,7 @@ clippy: lint-deps
 test: export CARGO_INCREMENTAL = 0
 test: deps
 	@command -v chromium >/dev/null 2>&1 || $(MAKE) --no-print-directory deps DEPS_EXTRA=chromium
+	@command -v iptables >/dev/null 2>&1 || $(MAKE) --no-print-directory deps DEPS_EXTRA=iptables
 	$(MAKE) --no-print-directory check-layers
 	$(MAKE) --no-print-directory check-snippets
 	$(MAKE) --no-print-directory fmt-check

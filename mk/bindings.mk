@@ -64,9 +64,9 @@ bindings-check: bindings-build
 	echo "bindings-check: $(FFI_OUTPUTS) equal uniffi-bindgen's output"
 
 test-kotlin: bindings-build
-	FIELDSYNC_CDYLIB=$(FFI_CDYLIB) UNIFFI_BINDGEN=$(FFI_BINDGEN) $(FFI_ROOT)/scripts/kotlin-test.sh
+	FIELDSYNC_CDYLIB=$(FFI_CDYLIB) UNIFFI_BINDGEN=$(FFI_BINDGEN) FIELDSYNC_CLI=$(dir $(FFI_CDYLIB))fieldsync $(FFI_ROOT)/scripts/kotlin-test.sh
 
 test-swift: bindings-build
-	FIELDSYNC_CDYLIB=$(FFI_CDYLIB) UNIFFI_BINDGEN=$(FFI_BINDGEN) $(FFI_ROOT)/scripts/swift-test.sh
+	FIELDSYNC_CDYLIB=$(FFI_CDYLIB) UNIFFI_BINDGEN=$(FFI_BINDGEN) FIELDSYNC_CLI=$(dir $(FFI_CDYLIB))fieldsync $(FFI_ROOT)/scripts/swift-test.sh
 
 test-bindings: test-kotlin test-swift

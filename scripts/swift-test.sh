@@ -10,6 +10,7 @@
 #
 # Environment (all optional):
 #   FIELDSYNC_CDYLIB   the cdylib                 (default: target/debug/libfieldsync_ffi.so)
+#   FIELDSYNC_CLI      the fieldsync binary the relay tests start (optional; they skip without)
 #   UNIFFI_BINDGEN     the uniffi-bindgen binary  (default: uniffi-bindgen next to the cdylib)
 #   TOOLCHAIN_DIR      toolchain cache            (default: ~/.cache/fieldsync-toolchain)
 #   SWIFT_ROOT         the chroot                 (default: $TOOLCHAIN_DIR/trixie)
@@ -118,6 +119,12 @@ mkdir -p "$W/lib" "$W/pkg/ios"
 rm -rf "${W:?}/lib/"* "$W/pkg/ios/Sources" "$W/pkg/ios/Tests" "$W/pkg/ios/Samples" "$W/pkg/Package.swift" "$W/pkg/Package.resolved" \
   "$W/pkg/Sources" "$W/pkg/Tests"
 cp "$(readlink -f "$CDYLIB")" "$W/lib/libfieldsync_ffi.so"
+# The `fieldsync` CLI for the relay tests (FIELDSYNC_CLI), runnable inside the chroot.
+CLI_ENV=()
+if [ -n "${FIELDSYNC_CLI:-}" ] && [ -x "$FIELDSYNC_CLI" ]; then
+  cp "$(readlink -f "$FIELDSYNC_CLI")" "$W/lib/fieldsync"
+  CLI_ENV=(FIELDSYNC_CLI="$W_IN/lib/fieldsync")
+fi
 cp "$ROOT/Package.swift" "$W/pkg/"
 cp -rL "$IOS/Sources" "$IOS/Tests" "$IOS/Samples" "$W/pkg/ios/"
 
@@ -145,7 +152,7 @@ FILTER=()
 [ -z "${SWIFT_TEST_FILTER:-}" ] || FILTER=(--filter "$SWIFT_TEST_FILTER")
 t=$(ms)
 set +e
-chroot "$R" env -C "$W_IN/pkg" swift test --disable-swift-testing "${FILTER[@]}" \
+chroot "$R" env -C "$W_IN/pkg" "${CLI_ENV[@]}" swift test --disable-swift-testing "${FILTER[@]}" \
     -Xlinker -L"$W_IN/lib" -Xlinker -rpath -Xlinker "$W_IN/lib" 2>&1 | tee "$ROOT/build/swift/swift-test.out"
 rc=${PIPESTATUS[0]}
 set -e

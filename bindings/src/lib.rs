@@ -63,7 +63,7 @@ pub use model::{
     Change, ChangeDiff, ChangeItem, ChangeSubscription, ContainerHandle, CounterHandle, ForkRecord,
     HistoryVersion, PathSegment, TextUnit,
 };
-pub use network::{NetworkInfo, NetworkOptions, PeerAddress, PeerSeen, SyncStatus};
+pub use network::{NetworkInfo, NetworkOptions, PeerAddress, PeerSeen, RelayServer, SyncStatus};
 pub use node::{AttachmentFetch, Node, PendingOp};
 pub use offline::{
     bundle_chunks, BundleChunks, BundleImport, LinkReport, LinkRole, SyncBundle, SyncLink,

@@ -21,18 +21,33 @@ pub struct NetworkOptions {
     /// Advertise and discover peers on the local network with mDNS.
     #[uniffi(default = false)]
     pub mdns: bool,
-    /// Optional relay URL for connections across NATs (off by default).
-    #[uniffi(default = None)]
-    pub relay_url: Option<String>,
+    /// Relay servers (`fieldsync relay`, run by your organisation) for reaching devices on
+    /// other networks and behind NATs. None by default: nothing is contacted but LAN peers,
+    /// configured peers and these. The first one is advertised in this node's invites.
+    #[uniffi(default = [])]
+    pub relays: Vec<RelayServer>,
 }
 
-/// A peer to reach directly: its node id and socket addresses (`"ip:port"`).
+/// A relay server and the access token it asks for.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct RelayServer {
+    /// The relay's URL, e.g. `"https://relay.example.org"` (`http://` only for tests).
+    pub url: String,
+    /// The relay's access token, if it restricts who may use it.
+    #[uniffi(default = None)]
+    pub token: Option<String>,
+}
+
+/// A peer to reach: its node id, socket addresses (`"ip:port"`) and relay.
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
 pub struct PeerAddress {
     /// The peer's node id (its author id, 64 hex characters).
     pub node_id: String,
     /// Direct socket addresses, e.g. `"198.51.100.20:4433"`.
     pub addresses: Vec<String>,
+    /// The relay the peer can be reached through from other networks, if any.
+    #[uniffi(default = None)]
+    pub relay: Option<String>,
 }
 
 /// The running network's identity and addresses.
@@ -42,6 +57,8 @@ pub struct NetworkInfo {
     pub node_id: String,
     /// Socket addresses peers can reach this node on.
     pub addresses: Vec<String>,
+    /// The relay peers on other networks reach this node through (the first configured).
+    pub relay: Option<String>,
 }
 
 /// Sync state of one document.
@@ -79,6 +96,11 @@ pub struct PeerSeen {
     /// When it was last connected, in milliseconds since the Unix epoch; `null`/`nil` if
     /// not since the node opened.
     pub last_seen_ms: Option<i64>,
+    /// Whether the last sync session with it went through a relay (`false`: a direct
+    /// path); `null`/`nil` if there was none since the node opened.
+    pub relayed: Option<bool>,
+    /// That session's round-trip time in milliseconds; `null`/`nil` as for `relayed`.
+    pub rtt_ms: Option<u32>,
 }
 
 /// Most bootstrap peers and addresses per peer accepted.
@@ -94,6 +116,16 @@ fn socket_addr(s: &str) -> Result<SocketAddr, FieldSyncError> {
     }
     s.parse()
         .map_err(|_| FieldSyncError::invalid(format!("{s:?} is not an ip:port socket address")))
+}
+
+/// A relay as the core takes it, checked (`InvalidArgument` saying what is wrong).
+fn checked_relay(
+    url: String,
+    token: Option<String>,
+) -> Result<fieldsync::RelayServer, FieldSyncError> {
+    let relay = fieldsync::RelayServer { url, token };
+    relay.check().map_err(FieldSyncError::invalid)?;
+    Ok(relay)
 }
 
 impl TryFrom<PeerAddress> for fieldsync::PeerAddr {
@@ -112,6 +144,10 @@ impl TryFrom<PeerAddress> for fieldsync::PeerAddr {
                 .iter()
                 .map(|a| socket_addr(a))
                 .collect::<Result<_, _>>()?,
+            relay: match p.relay {
+                Some(url) => Some(checked_relay(url, None)?.url),
+                None => None,
+            },
         })
     }
 }
@@ -121,6 +157,7 @@ impl From<fieldsync::PeerAddr> for PeerAddress {
         PeerAddress {
             node_id: p.node.to_string(),
             addresses: p.addrs.iter().map(|a| a.to_string()).collect(),
+            relay: p.relay,
         }
     }
 }
@@ -143,11 +180,16 @@ impl TryFrom<NetworkOptions> for fieldsync::NetworkConfig {
                 "at most {MAX_PEERS} bootstrap peers"
             )));
         }
-        if let Some(url) = &o.relay_url {
-            if url.is_empty() || url.len() > 2048 {
-                return Err(FieldSyncError::invalid("relay_url must be 1..=2048 bytes"));
-            }
+        if o.relays.len() > MAX_PEERS {
+            return Err(FieldSyncError::invalid(format!(
+                "at most {MAX_PEERS} relays"
+            )));
         }
+        let relays = o
+            .relays
+            .into_iter()
+            .map(|r| checked_relay(r.url, r.token))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(fieldsync::NetworkConfig {
             bind_ip,
             port: o.port,
@@ -157,7 +199,7 @@ impl TryFrom<NetworkOptions> for fieldsync::NetworkConfig {
                 .map(fieldsync::PeerAddr::try_from)
                 .collect::<Result<_, _>>()?,
             mdns: o.mdns,
-            relay_url: o.relay_url,
+            relays,
             ..Default::default()
         })
     }
@@ -168,6 +210,7 @@ impl From<fieldsync::NetworkInfo> for NetworkInfo {
         NetworkInfo {
             node_id: i.node.to_string(),
             addresses: i.addrs.iter().map(|a| a.to_string()).collect(),
+            relay: i.relay,
         }
     }
 }
@@ -189,6 +232,8 @@ impl From<fieldsync::SyncStatus> for SyncStatus {
                     peer: p.peer.to_string(),
                     connected: p.connected,
                     last_seen_ms: p.last_seen_ms,
+                    relayed: p.path.map(|p| p.relayed),
+                    rtt_ms: p.path.map(|p| p.rtt_ms),
                 })
                 .collect(),
             join: s.join.map(Into::into),

@@ -218,6 +218,7 @@ impl Demo {
                 .add_peer(fieldsync::PeerAddr {
                     node: self.alice.node.author(),
                     addrs: again.addrs.clone(),
+                    relay: None,
                 })
                 .await?;
         }

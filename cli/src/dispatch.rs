@@ -798,6 +798,7 @@ impl Exec<'_> {
             Ok(info) => info.addrs.iter().map(|a| a.to_string()).collect(),
             Err(_) => Vec::new(),
         };
+        let relay = node.network_info().await.ok().and_then(|i| i.relay);
         let mut peers = std::collections::BTreeSet::new();
         let mut rows = Vec::new();
         for id in &docs {
@@ -816,6 +817,10 @@ impl Exec<'_> {
                         "peer": p.peer.to_string(),
                         "connected": p.connected,
                         "last_seen_ms": p.last_seen_ms,
+                        "path": p.path.map(|path| json!({
+                            "relayed": path.relayed,
+                            "rtt_ms": path.rtt_ms,
+                        })),
                     })
                 })
                 .collect();
@@ -839,6 +844,7 @@ impl Exec<'_> {
                 "node": node.author().to_string(),
                 "online": online,
                 "addrs": addrs,
+                "relay": relay,
                 "connected_peers": peers.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
                 "documents": rows.iter().map(|r| r.2.clone()).collect::<Vec<_>>(),
             }));
@@ -848,6 +854,9 @@ impl Exec<'_> {
         o.line(format!("data dir:  {}", node.config().data_dir.display()));
         if online {
             o.line(format!("network:   online on {}", addrs.join(", ")));
+            if let Some(relay) = &relay {
+                o.line(format!("relay:     {relay}"));
+            }
             let p: Vec<String> = peers.iter().map(fmt::short).collect();
             o.line(format!(
                 "peers:     {}",
@@ -877,12 +886,23 @@ impl Exec<'_> {
             let peers: Vec<String> = st
                 .peers
                 .iter()
-                .map(|p| match (p.connected, p.last_seen_ms) {
-                    (true, _) => format!("{} (connected)", fmt::short(&p.peer)),
-                    (false, Some(ms)) => {
-                        format!("{} (last seen {})", fmt::short(&p.peer), fmt::since(ms))
+                .map(|p| {
+                    let path = match p.path {
+                        Some(path) if path.relayed => {
+                            format!(", via the relay, rtt {} ms", path.rtt_ms)
+                        }
+                        Some(path) => format!(", direct, rtt {} ms", path.rtt_ms),
+                        None => String::new(),
+                    };
+                    match (p.connected, p.last_seen_ms) {
+                        (true, _) => format!("{} (connected{path})", fmt::short(&p.peer)),
+                        (false, Some(ms)) => format!(
+                            "{} (last seen {}{path})",
+                            fmt::short(&p.peer),
+                            fmt::since(ms)
+                        ),
+                        (false, None) => fmt::short(&p.peer),
                     }
-                    (false, None) => fmt::short(&p.peer),
                 })
                 .collect();
             o.line(format!(

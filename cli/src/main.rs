@@ -31,6 +31,7 @@ mod fmt;
 mod graphql;
 mod node_cmd;
 mod progress;
+mod relay;
 mod request;
 
 use std::net::SocketAddr;
@@ -125,6 +126,16 @@ enum Command {
     /// else --token-file, else DATA/graphql.token, generated and printed once on first serve.
     /// Web pages other than the console at / are refused unless --allow-origin names them.
     #[command(verbatim_doc_comment)]
+    /// Run a relay server for your organisation's devices on other networks or behind NATs
+    ///
+    /// An iroh relay: devices that cannot reach each other directly exchange their (end-to-end
+    /// encrypted) QUIC packets through it, and move to a direct path when they can. Devices
+    /// use it with `fieldsync node --relay URL` (or `relays` in the SDK's network options);
+    /// their invites carry the URL so that a joiner on another network finds the inviter.
+    /// A token is required (FIELDSYNC_RELAY_TOKEN, --token-file, else DATA/relay.token,
+    /// generated on the first run) unless --open. Serve it over HTTPS (--https with
+    /// --tls-cert/--tls-key) anywhere but a test network.
+    Relay(relay::RelayArgs),
     Serve {
         /// Address for the GraphQL API and the console, e.g. 127.0.0.1:8080 (port 0 picks a
         /// free one).
@@ -178,6 +189,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Demo { .. } => unreachable!("handled above"),
         Command::OnData(cmd) => dispatch::run(&data, json, cmd),
         Command::Node { net, graphql } => node_cmd::run(&data, json, net, graphql),
+        Command::Relay(args) => relay::run(&data, json, args),
         Command::Serve {
             graphql,
             access,

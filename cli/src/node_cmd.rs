@@ -79,6 +79,44 @@ pub struct NetArgs {
     /// that this node checks); revoke a document's invites through the SDK.
     #[arg(long)]
     pub admit: bool,
+
+    /// A relay server (`fieldsync relay`) for peers on other networks, e.g.
+    /// https://relay.example.org (repeatable; the first goes into invites). Its token comes
+    /// from FIELDSYNC_RELAY_TOKEN or --relay-token-file. Default: none, nothing beyond the
+    /// LAN and the given peers is contacted.
+    #[arg(long = "relay", value_name = "URL")]
+    pub relays: Vec<String>,
+
+    /// Read the relays' access token from FILE.
+    #[arg(long, value_name = "FILE", requires = "relays")]
+    pub relay_token_file: Option<std::path::PathBuf>,
+}
+
+impl NetArgs {
+    /// The relays with their token, checked.
+    pub fn relay_servers(&self) -> Result<Vec<fieldsync::RelayServer>> {
+        let token = match (
+            &self.relay_token_file,
+            std::env::var("FIELDSYNC_RELAY_TOKEN"),
+        ) {
+            (Some(path), _) => Some(crate::graphql::access::read_token(path)?),
+            (None, Ok(t)) if !self.relays.is_empty() => Some(t.trim().to_string()),
+            _ => None,
+        };
+        self.relays
+            .iter()
+            .map(|url| {
+                let relay = fieldsync::RelayServer {
+                    url: url.clone(),
+                    token: token.clone(),
+                };
+                relay
+                    .check()
+                    .map_err(|e| crate::error::CliError::invalid(format!("--relay: {e}")))?;
+                Ok(relay)
+            })
+            .collect()
+    }
 }
 
 /// GraphQL options of `fieldsync node` (`fieldsync serve` requires `--graphql`).
@@ -139,6 +177,7 @@ fn parse_peer(s: &str) -> std::result::Result<PeerAddr, String> {
     Ok(PeerAddr {
         node,
         addrs: vec![addr],
+        relay: None,
     })
 }
 
@@ -174,6 +213,7 @@ async fn serve(data: &Path, json: bool, net: NetArgs, gql: GraphqlArgs) -> Resul
         mdns: !net.no_mdns,
         discovery: net.discovery,
         allow: (!net.allow.is_empty()).then(|| net.allow.clone()),
+        relays: net.relay_servers()?,
         ..Default::default()
     };
     for p in &net.peers {
@@ -223,6 +263,7 @@ async fn serve(data: &Path, json: bool, net: NetArgs, gql: GraphqlArgs) -> Resul
             "node": node.author().to_string(),
             "addrs": info.addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
             "mdns": !net.no_mdns,
+            "relay": info.relay,
             "admit": net.admit,
             "graphql": graphql_addr.map(|a| a.to_string()),
             "graphql_token_file": token_file,
@@ -236,6 +277,9 @@ async fn serve(data: &Path, json: bool, net: NetArgs, gql: GraphqlArgs) -> Resul
                 addrs(&info.addrs),
                 if net.no_mdns { "" } else { " (mDNS on)" }
             );
+            if let Some(relay) = &info.relay {
+                s.push_str(&format!("\nreachable from other networks through the relay {relay}"));
+            }
             if let Some(a) = graphql_addr {
                 s.push_str(&format!(
                     "\nGraphQL on http://{a}/graphql (ws://{a}/graphql/ws), console on http://{a}/"

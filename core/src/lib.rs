@@ -45,8 +45,8 @@ pub use document::{
 pub use net::attachments::AttachmentFetch;
 pub use net::link::{Link, LinkError, LinkReport, LinkRole, MIN_MTU};
 pub use net::{
-    AttachmentPolicy, NetError, NetworkConfig, NetworkInfo, PeerAddr, PeerSeen, SyncStatus,
-    DEFAULT_HEADS_INTERVAL,
+    AttachmentPolicy, NetError, NetworkConfig, NetworkInfo, PeerAddr, PeerPath, PeerSeen,
+    RelayServer, SyncStatus, DEFAULT_HEADS_INTERVAL, MAX_RELAY_FIELD,
 };
 pub use node::{
     Bundle, BundleImport, ChangeItem, ChangeStream, CounterHandle, Document, Error, ErrorKind,

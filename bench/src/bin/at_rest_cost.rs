@@ -91,6 +91,7 @@ fn catch_up(rt: &tokio::runtime::Runtime) -> f64 {
         b.add_peer(fieldsync::PeerAddr {
             node: a.author(),
             addrs: info.addrs,
+            relay: None,
         })
         .await
         .unwrap();

@@ -31,14 +31,24 @@ pub fn resolve_token(
     env: Option<&str>,
     token_file: Option<&Path>,
 ) -> Result<(String, TokenOrigin)> {
-    if let Some(t) = env {
-        return Ok((check_token(t.trim(), "FIELDSYNC_TOKEN")?, TokenOrigin::Env));
+    resolve_secret(&data.join(TOKEN_FILE), ("FIELDSYNC_TOKEN", env), token_file)
+}
+
+/// A secret the same way as [`resolve_token`]: `env` (its variable's name, value), else
+/// `token_file`, else `default_file`, generated on first use (also `fieldsync relay`'s token).
+pub fn resolve_secret(
+    default_file: &Path,
+    env: (&str, Option<&str>),
+    token_file: Option<&Path>,
+) -> Result<(String, TokenOrigin)> {
+    if let (name, Some(t)) = env {
+        return Ok((check_token(t.trim(), name)?, TokenOrigin::Env));
     }
     if let Some(path) = token_file {
         let t = read_token(path)?;
         return Ok((t, TokenOrigin::File(path.to_path_buf())));
     }
-    let path = data.join(TOKEN_FILE);
+    let path = default_file.to_path_buf();
     if path.exists() {
         return Ok((read_token(&path)?, TokenOrigin::File(path)));
     }
@@ -61,7 +71,8 @@ fn check_token(t: &str, from: &str) -> Result<String> {
     Ok(t.to_string())
 }
 
-fn read_token(path: &Path) -> Result<String> {
+/// Reads a token file (at most 4 KiB, trimmed, checked).
+pub fn read_token(path: &Path) -> Result<String> {
     let mut s = String::new();
     std::fs::File::open(path)
         .and_then(|f| f.take(4096).read_to_string(&mut s))
@@ -101,7 +112,7 @@ fn write_private(path: &Path, contents: &str) -> Result<()> {
 }
 
 /// Compares without stopping at the first differing byte.
-fn same(a: &str, b: &str) -> bool {
+pub fn same(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())

@@ -167,6 +167,10 @@ pub struct PeerSeenView {
     /// When it was last connected (ms since the Unix epoch); null if not since the node
     /// started.
     last_seen_ms: Option<i64>,
+    /// Whether the last sync session with it went through a relay; null if none yet.
+    relayed: Option<bool>,
+    /// That session's round-trip time (ms); null if none yet.
+    rtt_ms: Option<u32>,
 }
 
 /// A change to a document, as pushed by `documentUpdated`.
@@ -364,6 +368,8 @@ impl QueryRoot {
                     peer: p.peer.to_string(),
                     connected: p.connected,
                     last_seen_ms: p.last_seen_ms,
+                    relayed: p.path.map(|p| p.relayed),
+                    rtt_ms: p.path.map(|p| p.rtt_ms),
                 })
                 .collect(),
             join: st.join.as_ref().map(crate::fmt::join_state),

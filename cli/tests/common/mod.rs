@@ -93,11 +93,19 @@ impl NodeProc {
     /// Starts `fieldsync --data DATA --json SUBCOMMAND --bind 127.0.0.1 --no-mdns EXTRA...`
     /// and waits for its `ready` event.
     pub fn start(name: &'static str, data: &Path, subcommand: &str, extra: &[&str]) -> NodeProc {
-        let mut child = cmd(data)
-            .arg("--json")
+        let mut c = cmd(data);
+        c.arg("--json")
             .arg(subcommand)
             .args(["--bind", "127.0.0.1", "--no-mdns"])
-            .args(extra)
+            .args(extra);
+        NodeProc::spawn(name, data, c, "ready")
+    }
+
+    /// Spawns `command` (a `fieldsync --json ...` long-lived command, perhaps wrapped) and
+    /// waits for the event named `ready`.
+    pub fn spawn(name: &'static str, data: &Path, mut command: Command, ready: &str) -> NodeProc {
+        let ready_event = ready.to_string();
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -111,7 +119,7 @@ impl NodeProc {
             std::thread::spawn(move || {
                 for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                     if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                        if v["event"] == "ready" {
+                        if v["event"] == ready_event.as_str() {
                             let _ = ready_tx.send(v);
                         }
                     }

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use iroh::endpoint::Connection;
 use iroh::TransportAddr;
@@ -18,6 +18,7 @@ use p2panda_net::AddressBook;
 
 use crate::base::ids::AuthorId;
 use crate::net::config::PeerAddr;
+use crate::net::status::PeerPath;
 
 /// Most peers whose addresses are learnt.
 pub(crate) const MAX_LEARNED: usize = 1024;
@@ -28,6 +29,8 @@ pub(crate) const MAX_ADDRS: usize = 4;
 pub(crate) struct LearnedAddresses {
     book: AddressBook,
     seen: Mutex<HashMap<AuthorId, Vec<SocketAddr>>>,
+    /// The path each peer's last sync session took (shown in the sync status).
+    paths: Arc<Mutex<HashMap<AuthorId, PeerPath>>>,
 }
 
 impl std::fmt::Debug for LearnedAddresses {
@@ -37,10 +40,29 @@ impl std::fmt::Debug for LearnedAddresses {
 }
 
 impl LearnedAddresses {
-    pub(crate) fn new(book: AddressBook) -> Self {
+    pub(crate) fn new(book: AddressBook, paths: Arc<Mutex<HashMap<AuthorId, PeerPath>>>) -> Self {
         LearnedAddresses {
             book,
             seen: Mutex::new(HashMap::new()),
+            paths,
+        }
+    }
+
+    /// Records the path a sync session with `peer` (who passed the gate, or whom this node
+    /// dialled) takes now: relayed or direct, and its round-trip time.
+    pub(crate) fn record_path(&self, conn: &Connection, peer: AuthorId) {
+        let paths = conn.paths();
+        let Some(path) = paths.iter().find(|p| p.is_selected()) else {
+            return;
+        };
+        let observed = PeerPath {
+            relayed: path.is_relay(),
+            rtt_ms: u32::try_from(path.rtt().as_millis()).unwrap_or(u32::MAX),
+            at_ms: crate::store::now_millis(),
+        };
+        let mut map = self.paths.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() < MAX_LEARNED || map.contains_key(&peer) {
+            map.insert(peer, observed);
         }
     }
 
@@ -55,7 +77,11 @@ impl LearnedAddresses {
             })
             .take(MAX_ADDRS)
             .collect();
-        if addrs.is_empty() || !self.note(peer, &addrs) {
+        let relay = conn.paths().iter().find_map(|p| match p.remote_addr() {
+            TransportAddr::Relay(url) => Some(url.to_string()),
+            _ => None,
+        });
+        if (addrs.is_empty() && relay.is_none()) || !self.note(peer, &addrs) {
             return;
         }
         // A peer the address book knows already (from an invite, `--peer`, a remembered
@@ -64,7 +90,11 @@ impl LearnedAddresses {
         if !matches!(self.book.node_info(peer.verifying_key()).await, Ok(None)) {
             return;
         }
-        let peer = PeerAddr { node: peer, addrs };
+        let peer = PeerAddr {
+            node: peer,
+            addrs,
+            relay,
+        };
         if let Err(e) = crate::net::insert_peer(&self.book, &peer).await {
             tracing::debug!("recording the address of {}: {e}", peer.node);
         }

@@ -789,6 +789,9 @@ impl Session {
             ));
         }
         let done = self.exchange_quic(tx, rx, doc, peer).await;
+        if let Some(addresses) = &self.addresses {
+            addresses.record_path(&conn, peer);
+        }
         // A session's connection serves that session only: once both sides have each
         // other's end frame (see `exchange`), it is closed rather than kept alive by
         // keep-alive packets (radio wake-ups on phones) until it times out.
@@ -825,7 +828,11 @@ impl Session {
             addresses.learn(&conn, peer).await;
         }
         write_frame(&mut tx, doc.as_bytes()).await?;
-        self.exchange_quic(tx, rx, doc, peer).await
+        let done = self.exchange_quic(tx, rx, doc, peer).await;
+        if let Some(addresses) = &self.addresses {
+            addresses.record_path(&conn, peer);
+        }
+        done
     }
 }
 

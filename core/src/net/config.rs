@@ -11,6 +11,69 @@ pub struct PeerAddr {
     pub node: AuthorId,
     /// Direct socket addresses of the peer.
     pub addrs: Vec<SocketAddr>,
+    /// The relay the peer can be reached through (its home relay, from an invite), if any.
+    pub relay: Option<String>,
+}
+
+impl PeerAddr {
+    /// A peer reachable at direct addresses only.
+    pub fn direct(node: AuthorId, addrs: Vec<SocketAddr>) -> Self {
+        PeerAddr {
+            node,
+            addrs,
+            relay: None,
+        }
+    }
+}
+
+/// An iroh relay server this node uses to reach peers on other networks (see
+/// `fieldsync relay`). Traffic through a relay stays end-to-end encrypted (QUIC between the
+/// devices, and FieldSync's own encryption inside); the relay sees who talks to whom and
+/// how much.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RelayServer {
+    /// The relay's URL, e.g. `https://relay.example.org` (`http://` only for tests).
+    pub url: String,
+    /// The access token the relay asks for, if it restricts who may use it.
+    pub token: Option<String>,
+}
+
+/// The longest relay URL or token accepted.
+pub const MAX_RELAY_FIELD: usize = 2048;
+
+impl RelayServer {
+    /// Checks the URL (`http` or `https`, at most [`MAX_RELAY_FIELD`] bytes) and the token
+    /// (1 to [`MAX_RELAY_FIELD`] printable ASCII characters); the message says what is wrong.
+    pub fn check(&self) -> Result<(), String> {
+        if self.url.is_empty() || self.url.len() > MAX_RELAY_FIELD {
+            return Err(format!("a relay URL must be 1..={MAX_RELAY_FIELD} bytes"));
+        }
+        let url: iroh::RelayUrl = self
+            .url
+            .parse()
+            .map_err(|_| format!("{:?} is not a URL", short(&self.url)))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(format!(
+                "relay URL {:?} must be http(s)://host[:port]",
+                short(&self.url)
+            ));
+        }
+        if let Some(token) = &self.token {
+            if token.is_empty()
+                || token.len() > MAX_RELAY_FIELD
+                || !token.bytes().all(|b| b.is_ascii_graphic())
+            {
+                return Err(format!(
+                    "a relay token must be 1..={MAX_RELAY_FIELD} printable ASCII characters"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn short(s: &str) -> String {
+    s.chars().take(64).collect()
 }
 
 /// How a node joins the network.
@@ -24,8 +87,11 @@ pub struct NetworkConfig {
     pub bootstrap: Vec<PeerAddr>,
     /// Advertise and discover peers on the LAN with mDNS.
     pub mdns: bool,
-    /// Optional iroh relay URL for connections across NATs (off by default).
-    pub relay_url: Option<String>,
+    /// Relay servers for connections across networks and NATs (none by default: nothing
+    /// is contacted but LAN peers, configured peers and these). The first is advertised in
+    /// this node's invites; a peer on another network reaches the node through it, and iroh
+    /// moves the connection to a direct path when the two can reach each other.
+    pub relays: Vec<RelayServer>,
     /// Network id: only nodes with the same id talk to each other.
     pub network_id: [u8; 32],
     /// Retry delay bounds (milliseconds) for reconnecting to known peers.
@@ -99,7 +165,7 @@ impl Default for NetworkConfig {
             port: 0,
             bootstrap: Vec::new(),
             mdns: false,
-            relay_url: None,
+            relays: Vec::new(),
             network_id: DEFAULT_NETWORK_ID,
             reconnect_backoff_ms: (250, 10_000),
             allow: None,

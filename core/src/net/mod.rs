@@ -51,10 +51,11 @@ use crate::base::ids::{AuthorId, DocumentId};
 use crate::replica::Replica;
 
 pub use config::{
-    AttachmentPolicy, NetworkConfig, PeerAddr, DEFAULT_HEADS_INTERVAL, DEFAULT_NETWORK_ID,
+    AttachmentPolicy, NetworkConfig, PeerAddr, RelayServer, DEFAULT_HEADS_INTERVAL,
+    DEFAULT_NETWORK_ID, MAX_RELAY_FIELD,
 };
 pub use error::NetError;
-pub use status::{PeerSeen, SyncStatus};
+pub use status::{PeerPath, PeerSeen, SyncStatus};
 pub use sync_store::SyncStore;
 
 /// Commands from the node to the running network.
@@ -95,6 +96,8 @@ pub(crate) struct NetShared {
     /// When each peer was last connected (ms since the epoch): updated when a sync session
     /// with it starts, ends or finishes a catch-up.
     pub last_seen: Mutex<HashMap<AuthorId, i64>>,
+    /// The path the last sync session with each peer took (relayed or direct, its RTT).
+    pub paths: Arc<Mutex<HashMap<AuthorId, status::PeerPath>>>,
 }
 
 impl NetShared {
@@ -167,6 +170,7 @@ pub(crate) struct Network {
     ingest: Option<std::thread::JoinHandle<()>>,
     ingest_tx: std::sync::mpsc::Sender<worker::IngestItem>,
     addrs: Vec<SocketAddr>,
+    relay: Option<String>,
 }
 
 /// Information about a started network.
@@ -176,6 +180,9 @@ pub struct NetworkInfo {
     pub node: AuthorId,
     /// Addresses peers can use to reach this node directly.
     pub addrs: Vec<SocketAddr>,
+    /// The relay peers on other networks reach this node through (the first configured
+    /// one), advertised in invites.
+    pub relay: Option<String>,
 }
 
 fn start_err(e: impl std::fmt::Display) -> NetError {
@@ -190,6 +197,12 @@ pub(crate) async fn insert_peer(
     let mut addr = EndpointAddr::new(from_verifying_key(peer.node.verifying_key()));
     for a in &peer.addrs {
         addr = addr.with_ip_addr(*a);
+    }
+    if let Some(relay) = &peer.relay {
+        match relay.parse::<RelayUrl>() {
+            Ok(url) => addr = addr.with_relay_url(url),
+            Err(e) => tracing::debug!("peer {}: relay url {relay:?}: {e}", peer.node),
+        }
     }
     address_book
         .insert_node_info(NodeInfo::from(addr).bootstrap())
@@ -221,11 +234,16 @@ impl Network {
                 keep_alive_interval: config.keep_alive,
                 max_idle_timeout: config.idle_timeout(),
             });
-        if let Some(url) = &config.relay_url {
-            let url: RelayUrl = url
+        for relay in &config.relays {
+            relay.check().map_err(NetError::Config)?;
+            let url: RelayUrl = relay
+                .url
                 .parse()
-                .map_err(|e| NetError::Config(format!("relay url: {e}")))?;
-            builder = builder.relay_url(url);
+                .map_err(|e| NetError::Config(format!("relay url {:?}: {e}", relay.url)))?;
+            builder = match &relay.token {
+                Some(token) => builder.relay_url_with_token(url, token.clone()),
+                None => builder.relay_url(url),
+            };
         }
         let endpoint = builder.spawn().await.map_err(start_err)?;
         let bound = endpoint
@@ -298,6 +316,7 @@ impl Network {
             filter: filter.clone(),
             addresses: Some(Arc::new(addresses::LearnedAddresses::new(
                 address_book.clone(),
+                shared.paths.clone(),
             ))),
         };
         endpoint
@@ -357,6 +376,7 @@ impl Network {
                 ingest: Some(ingest),
                 ingest_tx: session_ingest,
                 addrs,
+                relay: config.relays.first().map(|r| r.url.clone()),
             },
             cmd_tx,
         ))
@@ -365,6 +385,11 @@ impl Network {
     /// Addresses peers can use to reach this node.
     pub(crate) fn addrs(&self) -> &[SocketAddr] {
         &self.addrs
+    }
+
+    /// The relay advertised to peers (the first configured one).
+    pub(crate) fn relay(&self) -> Option<&str> {
+        self.relay.as_deref()
     }
 
     /// The endpoint (for connections the facade opens, e.g. attachment fetches).

@@ -39,4 +39,18 @@ pub struct PeerSeen {
     /// When it was last connected (ms since the Unix epoch); `None` if not since the node
     /// opened.
     pub last_seen_ms: Option<i64>,
+    /// The path the last sync session with it took (`None`: no session since the node
+    /// opened).
+    pub path: Option<PeerPath>,
+}
+
+/// How a sync session with a peer reached it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerPath {
+    /// Through a relay server (`false`: a direct UDP path, hole-punched or on the LAN).
+    pub relayed: bool,
+    /// The path's round-trip time estimate, in milliseconds.
+    pub rtt_ms: u32,
+    /// When it was observed (ms since the Unix epoch), at the end of the session.
+    pub at_ms: i64,
 }

@@ -1,7 +1,5 @@
 //! The network half of the [`Node`] API: start/stop, invites, join, status, ephemeral.
 
-use std::net::SocketAddr;
-
 use crate::base::ids::{AuthorId, DocumentId};
 use crate::base::join::JoinState;
 use crate::document::DocumentError;
@@ -20,13 +18,17 @@ use crate::wire::{Invite, InviteError};
 const META_KNOWN_PEERS: &str = "known_peers";
 const META_LAST_PORT: &str = "last_port";
 
+/// A remembered peer as stored: node id, addresses, relay URL.
+type StoredPeer = (String, Vec<String>, Option<String>);
+
 fn encode_peers(peers: &[PeerAddr]) -> Vec<u8> {
-    let list: Vec<(String, Vec<String>)> = peers
+    let list: Vec<StoredPeer> = peers
         .iter()
         .map(|p| {
             (
                 p.node.to_string(),
                 p.addrs.iter().map(|a| a.to_string()).collect(),
+                p.relay.clone(),
             )
         })
         .collect();
@@ -34,12 +36,20 @@ fn encode_peers(peers: &[PeerAddr]) -> Vec<u8> {
 }
 
 fn decode_peers(bytes: &[u8]) -> Vec<PeerAddr> {
-    let list: Vec<(String, Vec<String>)> = serde_json::from_slice(bytes).unwrap_or_default();
+    // Earlier builds stored (node, addresses) pairs.
+    let list: Vec<StoredPeer> = serde_json::from_slice(bytes).unwrap_or_else(|_| {
+        serde_json::from_slice::<Vec<(String, Vec<String>)>>(bytes)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(node, addrs)| (node, addrs, None))
+            .collect()
+    });
     list.into_iter()
-        .filter_map(|(node, addrs)| {
+        .filter_map(|(node, addrs, relay)| {
             Some(PeerAddr {
                 node: node.parse().ok()?,
                 addrs: addrs.iter().filter_map(|a| a.parse().ok()).collect(),
+                relay,
             })
         })
         .collect()
@@ -95,6 +105,7 @@ impl Node {
         let info = NetworkInfo {
             node: self.author(),
             addrs: network.addrs().to_vec(),
+            relay: network.relay().map(str::to_owned),
         };
         *self.net.commands.lock().unwrap_or_else(|p| p.into_inner()) = Some(commands);
         *running = Some(network);
@@ -379,6 +390,7 @@ impl Node {
         Ok(NetworkInfo {
             node: self.author(),
             addrs: network.addrs().to_vec(),
+            relay: network.relay().map(str::to_owned),
         })
     }
 
@@ -401,9 +413,17 @@ impl Node {
                 "an invite must admit at least one device".into(),
             )));
         }
-        let addrs: Vec<SocketAddr> = match self.net.running.lock().await.as_ref() {
-            Some(n) => n.addrs().to_vec(),
-            None => Vec::new(),
+        let (addrs, relay) = match self.net.running.lock().await.as_ref() {
+            Some(n) => (n.addrs().to_vec(), n.relay().map(str::to_owned)),
+            None => (
+                Vec::new(),
+                self.net
+                    .config
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .as_ref()
+                    .and_then(|c| c.relays.first().map(|r| r.url.clone())),
+            ),
         };
         let credentials =
             self.replica
@@ -423,6 +443,7 @@ impl Node {
             addrs,
             key_bundle,
             token,
+            relay,
         }
         .encode())
     }
@@ -443,6 +464,7 @@ impl Node {
         let peer = PeerAddr {
             node: invite.node,
             addrs: invite.addrs.clone(),
+            relay: invite.relay.clone(),
         };
         self.remember_peer(&peer)?;
         let doc = self.document_or_register(invite.document)?;
@@ -500,12 +522,14 @@ impl Node {
         let known_peers = list(&shared.known);
         let peers = {
             let seen = shared.last_seen.lock().unwrap_or_else(|p| p.into_inner());
+            let paths = shared.paths.lock().unwrap_or_else(|p| p.into_inner());
             let mut peers: Vec<PeerSeen> = known_peers
                 .iter()
                 .map(|p| PeerSeen {
                     peer: *p,
                     connected: connected_peers.contains(p),
                     last_seen_ms: seen.get(p).copied(),
+                    path: paths.get(p).copied(),
                 })
                 .collect();
             peers.sort_by_key(|p| (!p.connected, std::cmp::Reverse(p.last_seen_ms)));

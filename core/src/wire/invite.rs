@@ -28,6 +28,7 @@ const PREFIX_V1: &str = "fs1:";
 const CHECKSUM_LEN: usize = 4;
 const MAX_INVITE_CHARS: usize = 8 * 1024;
 const MAX_ADDRS: usize = 16;
+const MAX_RELAY_CHARS: usize = 2048;
 
 /// Why an invite string was refused.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -62,12 +63,16 @@ pub struct Invite {
     pub key_bundle: Option<Vec<u8>>,
     /// The invite token to present in a join request (encrypted documents).
     pub token: Option<Vec<u8>>,
+    /// The relay the inviting node can be reached through from other networks. Its access
+    /// token, if the relay asks for one, is not in the invite: the joining app configures
+    /// it ([`crate::RelayServer`]).
+    pub relay: Option<String>,
 }
 
 impl Invite {
     /// Encodes the invite as a string.
     pub fn encode(&self) -> String {
-        let value = Value::Array(vec![
+        let mut fields = vec![
             Value::Bytes(self.document.as_bytes().to_vec()),
             Value::Bytes(self.node.as_bytes().to_vec()),
             Value::Array(
@@ -81,7 +86,12 @@ impl Invite {
                 .map(Value::Bytes)
                 .unwrap_or(Value::Null),
             self.token.clone().map(Value::Bytes).unwrap_or(Value::Null),
-        ]);
+        ];
+        // Invites without a relay keep the five fields earlier builds read.
+        if let Some(relay) = &self.relay {
+            fields.push(Value::Text(relay.clone()));
+        }
+        let value = Value::Array(fields);
         let mut bytes = Vec::new();
         let _ = ciborium::ser::into_writer(&value, &mut bytes);
         let checksum = blake3::hash(&bytes);
@@ -125,12 +135,12 @@ impl Invite {
             return Err(bad("expected an array"));
         };
         let mut items = items;
-        if items.len() == 4 {
+        while items.len() >= 4 && items.len() < 6 {
             items.push(Value::Null);
         }
-        let [doc, node, addrs, bundle, token]: [Value; 5] = items
+        let [doc, node, addrs, bundle, token, relay]: [Value; 6] = items
             .try_into()
-            .map_err(|_| bad("expected four or five fields"))?;
+            .map_err(|_| bad("expected four to six fields"))?;
         let document = match doc {
             Value::Bytes(b) => DocumentId::from_slice(&b).map_err(|_| bad("document id"))?,
             _ => return Err(bad("document id")),
@@ -162,12 +172,24 @@ impl Invite {
             Value::Null => None,
             _ => return Err(bad("token")),
         };
+        let relay = match relay {
+            Value::Text(t) if t.len() <= MAX_RELAY_CHARS => {
+                let url = t.parse::<iroh::RelayUrl>().map_err(|_| bad("relay url"))?;
+                if !matches!(url.scheme(), "http" | "https") {
+                    return Err(bad("relay url"));
+                }
+                Some(t)
+            }
+            Value::Null => None,
+            _ => return Err(bad("relay url")),
+        };
         Ok(Invite {
             document,
             node,
             addrs,
             key_bundle,
             token,
+            relay,
         })
     }
 }
@@ -185,7 +207,22 @@ mod tests {
             addrs: vec!["127.0.0.1:4000".parse().unwrap()],
             key_bundle: Some(vec![1, 2, 3]),
             token: Some(vec![9; TOKEN_LEN]),
+            relay: None,
         };
+        // With the inviter's relay: a sixth field, read back.
+        let relayed = Invite {
+            relay: Some("https://relay.example.org./".into()),
+            ..invite.clone()
+        };
+        assert_eq!(Invite::parse(&relayed.encode()).unwrap(), relayed);
+        let bad_relay = Invite {
+            relay: Some("ftp://relay.example.org".into()),
+            ..invite.clone()
+        };
+        assert!(matches!(
+            Invite::parse(&bad_relay.encode()),
+            Err(InviteError::Malformed(_))
+        ));
         let s = invite.encode();
         assert!(s.len() < 300, "invite should fit a QR code: {}", s.len());
         assert_eq!(Invite::parse(&s).unwrap(), invite);

@@ -152,6 +152,7 @@ fn main() {
         addrs: vec!["127.0.0.1:4000".parse().expect("addr")],
         key_bundle: Some(bundle.clone()),
         token: Some(vec![7; fieldsync::internals::direct::TOKEN_LEN]),
+        relay: Some("https://relay.example.org".into()),
     };
     let text = invite.encode();
     c.put_mode("invite_parse", "text", 0, text.as_bytes());
@@ -159,6 +160,7 @@ fn main() {
         key_bundle: None,
         token: None,
         addrs: Vec::new(),
+        relay: None,
         ..invite
     };
     c.put_mode("invite_parse", "text-bare", 0, bare.encode().as_bytes());

@@ -65,6 +65,7 @@ async fn main() {
         node.add_peer(PeerAddr {
             node: peer,
             addrs: vec![addr.parse().expect("peer addr")],
+            relay: None,
         })
         .await
         .expect("add peer");
@@ -104,6 +105,7 @@ async fn main() {
             node.add_peer(PeerAddr {
                 node: peer,
                 addrs: vec![addr.parse().expect("peer addr")],
+                relay: None,
             })
             .await
             .expect("add peer");

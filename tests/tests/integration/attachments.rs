@@ -125,12 +125,14 @@ async fn fetched_over_quic_resumed_after_a_restart_and_a_corrupt_peer_is_dropped
     let at_a = PeerAddr {
         node: a.author(),
         addrs: info_a.addrs.clone(),
+        relay: None,
     };
     // X syncs the document (so it knows B's role) and fetches the attachment whole.
     let info_x = go_online(&x).await;
     let at_x = PeerAddr {
         node: x.author(),
         addrs: info_x.addrs.clone(),
+        relay: None,
     };
     x.document_or_register(id).unwrap();
     x.add_peer(at_a.clone()).await.unwrap();
@@ -260,6 +262,7 @@ async fn a_removed_device_cannot_read_attachments_added_after_its_removal() {
     b.add_peer(PeerAddr {
         node: a.author(),
         addrs: info_a.addrs,
+        relay: None,
     })
     .await
     .unwrap();
@@ -317,6 +320,7 @@ async fn attachments_are_fetched_by_policy() {
     let at_a = PeerAddr {
         node: a.author(),
         addrs: info_a.addrs.clone(),
+        relay: None,
     };
     for n in [&always, &wifi, &manual] {
         go_online(n).await;
@@ -410,6 +414,7 @@ async fn unreferenced_attachments_go_and_fetched_ones_stay_within_the_budget() {
     b.add_peer(PeerAddr {
         node: a.author(),
         addrs: info_a.addrs,
+        relay: None,
     })
     .await
     .unwrap();
@@ -477,6 +482,7 @@ async fn a_relay_carries_attachments_it_cannot_read() {
         .add_peer(PeerAddr {
             node: a.author(),
             addrs: info_a.addrs,
+            relay: None,
         })
         .await
         .unwrap();
@@ -502,6 +508,7 @@ async fn a_relay_carries_attachments_it_cannot_read() {
     b.add_peer(PeerAddr {
         node: relay.author(),
         addrs: info_relay.addrs,
+        relay: None,
     })
     .await
     .unwrap();

@@ -118,6 +118,7 @@ async fn replicas_holding_different_branches_freeze_the_same_log() {
     c.add_peer(PeerAddr {
         node: b.author(),
         addrs: info_b.addrs.clone(),
+        relay: None,
     })
     .await
     .unwrap();
@@ -140,6 +141,7 @@ async fn replicas_holding_different_branches_freeze_the_same_log() {
     d.add_peer(PeerAddr {
         node: b.author(),
         addrs: info_b.addrs,
+        relay: None,
     })
     .await
     .unwrap();

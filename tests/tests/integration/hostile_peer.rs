@@ -369,6 +369,7 @@ async fn fifty_hostile_identities_cannot_stall_a_good_catch_up() {
     let target = NetworkInfo {
         node: b_author,
         addrs: vec![b.addr()],
+        relay: None,
     };
     let baseline = b.rss_mib();
     b.reset_peak();

@@ -136,6 +136,7 @@ async fn network_change_rebinds_and_peers_reach_the_node_again_within_two_second
     a.add_peer(fieldsync::PeerAddr {
         node: b.author(),
         addrs: info_b.addrs.clone(),
+        relay: None,
     })
     .await
     .unwrap();
@@ -242,6 +243,7 @@ async fn only_allowed_devices_sync() {
     b.add_peer(fieldsync::PeerAddr {
         node: a.author(),
         addrs: info_a.addrs.clone(),
+        relay: None,
     })
     .await
     .unwrap();
@@ -263,6 +265,7 @@ async fn only_allowed_devices_sync() {
     b.add_peer(fieldsync::PeerAddr {
         node: a.author(),
         addrs: a.network_info().await.unwrap().addrs,
+        relay: None,
     })
     .await
     .unwrap();

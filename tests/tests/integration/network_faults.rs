@@ -169,6 +169,7 @@ async fn partition_heals_and_four_nodes_converge() {
     b.add_peer(PeerAddr {
         node: c.author(),
         addrs: infos[2].addrs.clone(),
+        relay: None,
     })
     .await
     .unwrap();
@@ -209,6 +210,7 @@ async fn restart_mid_catch_up_of_20000_ops_duplicates_nothing() {
     b.add_peer(PeerAddr {
         node: a.author(),
         addrs: info.addrs.clone(),
+        relay: None,
     })
     .await
     .unwrap();
@@ -293,6 +295,7 @@ async fn hostile_peer_cannot_stop_good_operations() {
     b.add_peer(PeerAddr {
         node: m.author(),
         addrs: info.addrs.clone(),
+        relay: None,
     })
     .await
     .unwrap();
@@ -325,6 +328,7 @@ async fn hostile_peer_cannot_stop_good_operations() {
     e.add_peer(PeerAddr {
         node: b.author(),
         addrs: b.network_info().await.unwrap().addrs,
+        relay: None,
     })
     .await
     .unwrap();

@@ -95,6 +95,7 @@ async fn a_pruned_and_an_unpruned_node_converge_with_a_third_that_joins_by_snaps
     c.add_peer(PeerAddr {
         node: b.author(),
         addrs: info_b.addrs.clone(),
+        relay: None,
     })
     .await
     .unwrap();
@@ -115,6 +116,7 @@ async fn a_pruned_and_an_unpruned_node_converge_with_a_third_that_joins_by_snaps
     d.add_peer(PeerAddr {
         node: b.author(),
         addrs: info_b.addrs.clone(),
+        relay: None,
     })
     .await
     .unwrap();
@@ -130,6 +132,7 @@ async fn a_pruned_and_an_unpruned_node_converge_with_a_third_that_joins_by_snaps
         n.add_peer(PeerAddr {
             node: a.author(),
             addrs: info_a.addrs.clone(),
+            relay: None,
         })
         .await
         .unwrap();

@@ -7377,6 +7377,10 @@ public struct NetworkInfo: Equatable, Hashable {
      * Socket addresses peers can reach this node on.
      */
     public var addresses: [String]
+    /**
+     * The relay peers on other networks reach this node through (the first configured).
+     */
+    public var relay: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -7386,9 +7390,13 @@ public struct NetworkInfo: Equatable, Hashable {
          */nodeId: String, 
         /**
          * Socket addresses peers can reach this node on.
-         */addresses: [String]) {
+         */addresses: [String], 
+        /**
+         * The relay peers on other networks reach this node through (the first configured).
+         */relay: String?) {
         self.nodeId = nodeId
         self.addresses = addresses
+        self.relay = relay
     }
 
     
@@ -7408,13 +7416,15 @@ public struct FfiConverterTypeNetworkInfo: FfiConverterRustBuffer {
         return
             try NetworkInfo(
                 nodeId: FfiConverterString.read(from: &buf), 
-                addresses: FfiConverterSequenceString.read(from: &buf)
+                addresses: FfiConverterSequenceString.read(from: &buf), 
+                relay: FfiConverterOptionString.read(from: &buf)
         )
     }
 
     public static func write(_ value: NetworkInfo, into buf: inout [UInt8]) {
         FfiConverterString.write(value.nodeId, into: &buf)
         FfiConverterSequenceString.write(value.addresses, into: &buf)
+        FfiConverterOptionString.write(value.relay, into: &buf)
     }
 }
 
@@ -7456,9 +7466,11 @@ public struct NetworkOptions: Equatable, Hashable {
      */
     public var mdns: Bool
     /**
-     * Optional relay URL for connections across NATs (off by default).
+     * Relay servers (`fieldsync relay`, run by your organisation) for reaching devices on
+     * other networks and behind NATs. None by default: nothing is contacted but LAN peers,
+     * configured peers and these. The first one is advertised in this node's invites.
      */
-    public var relayUrl: String?
+    public var relays: [RelayServer]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -7477,13 +7489,15 @@ public struct NetworkOptions: Equatable, Hashable {
          * Advertise and discover peers on the local network with mDNS.
          */mdns: Bool = false, 
         /**
-         * Optional relay URL for connections across NATs (off by default).
-         */relayUrl: String? = nil) {
+         * Relay servers (`fieldsync relay`, run by your organisation) for reaching devices on
+         * other networks and behind NATs. None by default: nothing is contacted but LAN peers,
+         * configured peers and these. The first one is advertised in this node's invites.
+         */relays: [RelayServer] = []) {
         self.bindIp = bindIp
         self.port = port
         self.bootstrap = bootstrap
         self.mdns = mdns
-        self.relayUrl = relayUrl
+        self.relays = relays
     }
 
     
@@ -7506,7 +7520,7 @@ public struct FfiConverterTypeNetworkOptions: FfiConverterRustBuffer {
                 port: FfiConverterUInt16.read(from: &buf), 
                 bootstrap: FfiConverterSequenceTypePeerAddress.read(from: &buf), 
                 mdns: FfiConverterBool.read(from: &buf), 
-                relayUrl: FfiConverterOptionString.read(from: &buf)
+                relays: FfiConverterSequenceTypeRelayServer.read(from: &buf)
         )
     }
 
@@ -7515,7 +7529,7 @@ public struct FfiConverterTypeNetworkOptions: FfiConverterRustBuffer {
         FfiConverterUInt16.write(value.port, into: &buf)
         FfiConverterSequenceTypePeerAddress.write(value.bootstrap, into: &buf)
         FfiConverterBool.write(value.mdns, into: &buf)
-        FfiConverterOptionString.write(value.relayUrl, into: &buf)
+        FfiConverterSequenceTypeRelayServer.write(value.relays, into: &buf)
     }
 }
 
@@ -7653,7 +7667,7 @@ public func FfiConverterTypeNodeOptions_lower(_ value: NodeOptions) -> RustBuffe
 
 
 /**
- * A peer to reach directly: its node id and socket addresses (`"ip:port"`).
+ * A peer to reach: its node id, socket addresses (`"ip:port"`) and relay.
  */
 public struct PeerAddress: Equatable, Hashable {
     /**
@@ -7664,6 +7678,10 @@ public struct PeerAddress: Equatable, Hashable {
      * Direct socket addresses, e.g. `"198.51.100.20:4433"`.
      */
     public var addresses: [String]
+    /**
+     * The relay the peer can be reached through from other networks, if any.
+     */
+    public var relay: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -7673,9 +7691,13 @@ public struct PeerAddress: Equatable, Hashable {
          */nodeId: String, 
         /**
          * Direct socket addresses, e.g. `"198.51.100.20:4433"`.
-         */addresses: [String]) {
+         */addresses: [String], 
+        /**
+         * The relay the peer can be reached through from other networks, if any.
+         */relay: String? = nil) {
         self.nodeId = nodeId
         self.addresses = addresses
+        self.relay = relay
     }
 
     
@@ -7695,13 +7717,15 @@ public struct FfiConverterTypePeerAddress: FfiConverterRustBuffer {
         return
             try PeerAddress(
                 nodeId: FfiConverterString.read(from: &buf), 
-                addresses: FfiConverterSequenceString.read(from: &buf)
+                addresses: FfiConverterSequenceString.read(from: &buf), 
+                relay: FfiConverterOptionString.read(from: &buf)
         )
     }
 
     public static func write(_ value: PeerAddress, into buf: inout [UInt8]) {
         FfiConverterString.write(value.nodeId, into: &buf)
         FfiConverterSequenceString.write(value.addresses, into: &buf)
+        FfiConverterOptionString.write(value.relay, into: &buf)
     }
 }
 
@@ -7738,6 +7762,15 @@ public struct PeerSeen: Equatable, Hashable {
      * not since the node opened.
      */
     public var lastSeenMs: Int64?
+    /**
+     * Whether the last sync session with it went through a relay (`false`: a direct
+     * path); `null`/`nil` if there was none since the node opened.
+     */
+    public var relayed: Bool?
+    /**
+     * That session's round-trip time in milliseconds; `null`/`nil` as for `relayed`.
+     */
+    public var rttMs: UInt32?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -7751,10 +7784,19 @@ public struct PeerSeen: Equatable, Hashable {
         /**
          * When it was last connected, in milliseconds since the Unix epoch; `null`/`nil` if
          * not since the node opened.
-         */lastSeenMs: Int64?) {
+         */lastSeenMs: Int64?, 
+        /**
+         * Whether the last sync session with it went through a relay (`false`: a direct
+         * path); `null`/`nil` if there was none since the node opened.
+         */relayed: Bool?, 
+        /**
+         * That session's round-trip time in milliseconds; `null`/`nil` as for `relayed`.
+         */rttMs: UInt32?) {
         self.peer = peer
         self.connected = connected
         self.lastSeenMs = lastSeenMs
+        self.relayed = relayed
+        self.rttMs = rttMs
     }
 
     
@@ -7775,7 +7817,9 @@ public struct FfiConverterTypePeerSeen: FfiConverterRustBuffer {
             try PeerSeen(
                 peer: FfiConverterString.read(from: &buf), 
                 connected: FfiConverterBool.read(from: &buf), 
-                lastSeenMs: FfiConverterOptionInt64.read(from: &buf)
+                lastSeenMs: FfiConverterOptionInt64.read(from: &buf), 
+                relayed: FfiConverterOptionBool.read(from: &buf), 
+                rttMs: FfiConverterOptionUInt32.read(from: &buf)
         )
     }
 
@@ -7783,6 +7827,8 @@ public struct FfiConverterTypePeerSeen: FfiConverterRustBuffer {
         FfiConverterString.write(value.peer, into: &buf)
         FfiConverterBool.write(value.connected, into: &buf)
         FfiConverterOptionInt64.write(value.lastSeenMs, into: &buf)
+        FfiConverterOptionBool.write(value.relayed, into: &buf)
+        FfiConverterOptionUInt32.write(value.rttMs, into: &buf)
     }
 }
 
@@ -7898,6 +7944,75 @@ public func FfiConverterTypePendingOp_lift(_ buf: RustBuffer) throws -> PendingO
 #endif
 public func FfiConverterTypePendingOp_lower(_ value: PendingOp) -> RustBuffer {
     return FfiConverterTypePendingOp.lower(value)
+}
+
+
+/**
+ * A relay server and the access token it asks for.
+ */
+public struct RelayServer: Equatable, Hashable {
+    /**
+     * The relay's URL, e.g. `"https://relay.example.org"` (`http://` only for tests).
+     */
+    public var url: String
+    /**
+     * The relay's access token, if it restricts who may use it.
+     */
+    public var token: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The relay's URL, e.g. `"https://relay.example.org"` (`http://` only for tests).
+         */url: String, 
+        /**
+         * The relay's access token, if it restricts who may use it.
+         */token: String? = nil) {
+        self.url = url
+        self.token = token
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RelayServer: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRelayServer: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RelayServer {
+        return
+            try RelayServer(
+                url: FfiConverterString.read(from: &buf), 
+                token: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RelayServer, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.url, into: &buf)
+        FfiConverterOptionString.write(value.token, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRelayServer_lift(_ buf: RustBuffer) throws -> RelayServer {
+    return try FfiConverterTypeRelayServer.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRelayServer_lower(_ value: RelayServer) -> RustBuffer {
+    return FfiConverterTypeRelayServer.lower(value)
 }
 
 
@@ -10350,6 +10465,30 @@ fileprivate struct FfiConverterOptionInt64: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionBool: FfiConverterRustBuffer {
+    typealias SwiftType = Bool?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterBool.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterBool.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
     typealias SwiftType = String?
 
@@ -11071,6 +11210,31 @@ fileprivate struct FfiConverterSequenceTypePendingOp: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypePendingOp.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeRelayServer: FfiConverterRustBuffer {
+    typealias SwiftType = [RelayServer]
+
+    public static func write(_ value: [RelayServer], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeRelayServer.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [RelayServer] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [RelayServer]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeRelayServer.read(from: &buf))
         }
         return seq
     }

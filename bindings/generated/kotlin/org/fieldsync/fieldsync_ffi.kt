@@ -10907,6 +10907,11 @@ data class NetworkInfo (
      * Socket addresses peers can reach this node on.
      */
     var `addresses`: List<kotlin.String>
+    , 
+    /**
+     * The relay peers on other networks reach this node through (the first configured).
+     */
+    var `relay`: kotlin.String?
     
 ){
     
@@ -10925,17 +10930,20 @@ public object FfiConverterTypeNetworkInfo: FfiConverterRustBuffer<NetworkInfo> {
         return NetworkInfo(
             FfiConverterString.read(buf),
             FfiConverterSequenceString.read(buf),
+            FfiConverterOptionalString.read(buf),
         )
     }
 
     override fun allocationSize(value: NetworkInfo) = (
             FfiConverterString.allocationSize(value.`nodeId`) +
-            FfiConverterSequenceString.allocationSize(value.`addresses`)
+            FfiConverterSequenceString.allocationSize(value.`addresses`) +
+            FfiConverterOptionalString.allocationSize(value.`relay`)
     )
 
     override fun write(value: NetworkInfo, buf: ByteBuffer) {
             FfiConverterString.write(value.`nodeId`, buf)
             FfiConverterSequenceString.write(value.`addresses`, buf)
+            FfiConverterOptionalString.write(value.`relay`, buf)
     }
 }
 
@@ -10967,9 +10975,11 @@ data class NetworkOptions (
     var `mdns`: kotlin.Boolean = false 
     , 
     /**
-     * Optional relay URL for connections across NATs (off by default).
+     * Relay servers (`fieldsync relay`, run by your organisation) for reaching devices on
+     * other networks and behind NATs. None by default: nothing is contacted but LAN peers,
+     * configured peers and these. The first one is advertised in this node's invites.
      */
-    var `relayUrl`: kotlin.String? = null 
+    var `relays`: List<RelayServer> = listOf() 
     
 ){
     
@@ -10990,7 +11000,7 @@ public object FfiConverterTypeNetworkOptions: FfiConverterRustBuffer<NetworkOpti
             FfiConverterUShort.read(buf),
             FfiConverterSequenceTypePeerAddress.read(buf),
             FfiConverterBoolean.read(buf),
-            FfiConverterOptionalString.read(buf),
+            FfiConverterSequenceTypeRelayServer.read(buf),
         )
     }
 
@@ -10999,7 +11009,7 @@ public object FfiConverterTypeNetworkOptions: FfiConverterRustBuffer<NetworkOpti
             FfiConverterUShort.allocationSize(value.`port`) +
             FfiConverterSequenceTypePeerAddress.allocationSize(value.`bootstrap`) +
             FfiConverterBoolean.allocationSize(value.`mdns`) +
-            FfiConverterOptionalString.allocationSize(value.`relayUrl`)
+            FfiConverterSequenceTypeRelayServer.allocationSize(value.`relays`)
     )
 
     override fun write(value: NetworkOptions, buf: ByteBuffer) {
@@ -11007,7 +11017,7 @@ public object FfiConverterTypeNetworkOptions: FfiConverterRustBuffer<NetworkOpti
             FfiConverterUShort.write(value.`port`, buf)
             FfiConverterSequenceTypePeerAddress.write(value.`bootstrap`, buf)
             FfiConverterBoolean.write(value.`mdns`, buf)
-            FfiConverterOptionalString.write(value.`relayUrl`, buf)
+            FfiConverterSequenceTypeRelayServer.write(value.`relays`, buf)
     }
 }
 
@@ -11094,7 +11104,7 @@ public object FfiConverterTypeNodeOptions: FfiConverterRustBuffer<NodeOptions> {
 
 
 /**
- * A peer to reach directly: its node id and socket addresses (`"ip:port"`).
+ * A peer to reach: its node id, socket addresses (`"ip:port"`) and relay.
  */
 data class PeerAddress (
     /**
@@ -11106,6 +11116,11 @@ data class PeerAddress (
      * Direct socket addresses, e.g. `"198.51.100.20:4433"`.
      */
     var `addresses`: List<kotlin.String>
+    , 
+    /**
+     * The relay the peer can be reached through from other networks, if any.
+     */
+    var `relay`: kotlin.String? = null 
     
 ){
     
@@ -11124,17 +11139,20 @@ public object FfiConverterTypePeerAddress: FfiConverterRustBuffer<PeerAddress> {
         return PeerAddress(
             FfiConverterString.read(buf),
             FfiConverterSequenceString.read(buf),
+            FfiConverterOptionalString.read(buf),
         )
     }
 
     override fun allocationSize(value: PeerAddress) = (
             FfiConverterString.allocationSize(value.`nodeId`) +
-            FfiConverterSequenceString.allocationSize(value.`addresses`)
+            FfiConverterSequenceString.allocationSize(value.`addresses`) +
+            FfiConverterOptionalString.allocationSize(value.`relay`)
     )
 
     override fun write(value: PeerAddress, buf: ByteBuffer) {
             FfiConverterString.write(value.`nodeId`, buf)
             FfiConverterSequenceString.write(value.`addresses`, buf)
+            FfiConverterOptionalString.write(value.`relay`, buf)
     }
 }
 
@@ -11159,6 +11177,17 @@ data class PeerSeen (
      * not since the node opened.
      */
     var `lastSeenMs`: kotlin.Long?
+    , 
+    /**
+     * Whether the last sync session with it went through a relay (`false`: a direct
+     * path); `null`/`nil` if there was none since the node opened.
+     */
+    var `relayed`: kotlin.Boolean?
+    , 
+    /**
+     * That session's round-trip time in milliseconds; `null`/`nil` as for `relayed`.
+     */
+    var `rttMs`: kotlin.UInt?
     
 ){
     
@@ -11178,19 +11207,25 @@ public object FfiConverterTypePeerSeen: FfiConverterRustBuffer<PeerSeen> {
             FfiConverterString.read(buf),
             FfiConverterBoolean.read(buf),
             FfiConverterOptionalLong.read(buf),
+            FfiConverterOptionalBoolean.read(buf),
+            FfiConverterOptionalUInt.read(buf),
         )
     }
 
     override fun allocationSize(value: PeerSeen) = (
             FfiConverterString.allocationSize(value.`peer`) +
             FfiConverterBoolean.allocationSize(value.`connected`) +
-            FfiConverterOptionalLong.allocationSize(value.`lastSeenMs`)
+            FfiConverterOptionalLong.allocationSize(value.`lastSeenMs`) +
+            FfiConverterOptionalBoolean.allocationSize(value.`relayed`) +
+            FfiConverterOptionalUInt.allocationSize(value.`rttMs`)
     )
 
     override fun write(value: PeerSeen, buf: ByteBuffer) {
             FfiConverterString.write(value.`peer`, buf)
             FfiConverterBoolean.write(value.`connected`, buf)
             FfiConverterOptionalLong.write(value.`lastSeenMs`, buf)
+            FfiConverterOptionalBoolean.write(value.`relayed`, buf)
+            FfiConverterOptionalUInt.write(value.`rttMs`, buf)
     }
 }
 
@@ -11262,6 +11297,53 @@ public object FfiConverterTypePendingOp: FfiConverterRustBuffer<PendingOp> {
             FfiConverterLong.write(value.`createdAtMs`, buf)
             FfiConverterUInt.write(value.`attempts`, buf)
             FfiConverterOptionalString.write(value.`lastError`, buf)
+    }
+}
+
+
+
+/**
+ * A relay server and the access token it asks for.
+ */
+data class RelayServer (
+    /**
+     * The relay's URL, e.g. `"https://relay.example.org"` (`http://` only for tests).
+     */
+    var `url`: kotlin.String
+    , 
+    /**
+     * The relay's access token, if it restricts who may use it.
+     */
+    var `token`: kotlin.String? = null 
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRelayServer: FfiConverterRustBuffer<RelayServer> {
+    override fun read(buf: ByteBuffer): RelayServer {
+        return RelayServer(
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: RelayServer) = (
+            FfiConverterString.allocationSize(value.`url`) +
+            FfiConverterOptionalString.allocationSize(value.`token`)
+    )
+
+    override fun write(value: RelayServer, buf: ByteBuffer) {
+            FfiConverterString.write(value.`url`, buf)
+            FfiConverterOptionalString.write(value.`token`, buf)
     }
 }
 
@@ -14034,6 +14116,38 @@ public object FfiConverterOptionalLong: FfiConverterRustBuffer<kotlin.Long?> {
 /**
  * @suppress
  */
+public object FfiConverterOptionalBoolean: FfiConverterRustBuffer<kotlin.Boolean?> {
+    override fun read(buf: ByteBuffer): kotlin.Boolean? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterBoolean.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.Boolean?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterBoolean.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.Boolean?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterBoolean.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalString: FfiConverterRustBuffer<kotlin.String?> {
     override fun read(buf: ByteBuffer): kotlin.String? {
         if (buf.get().toInt() == 0) {
@@ -14948,6 +15062,34 @@ public object FfiConverterSequenceTypePendingOp: FfiConverterRustBuffer<List<Pen
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypePendingOp.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeRelayServer: FfiConverterRustBuffer<List<RelayServer>> {
+    override fun read(buf: ByteBuffer): List<RelayServer> {
+        val len = buf.getInt()
+        return List<RelayServer>(len) {
+            FfiConverterTypeRelayServer.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<RelayServer>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeRelayServer.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<RelayServer>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeRelayServer.write(it, buf)
         }
     }
 }

@@ -1,0 +1,6 @@
+//! Protocols used by the iroh-relay
+
+pub mod common;
+pub mod handshake;
+pub mod relay;
+pub mod streams;
