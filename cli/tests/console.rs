@@ -218,8 +218,13 @@ async fn the_console_signs_in_shows_edits_and_follows_another_nodes_change() {
     let mut page = Page { ws, next_id: 0 };
 
     // Sign in with the token.
-    page.wait_for("the sign-in form", "!!document.getElementById('token')")
-        .await;
+    // `complete`: the deferred console.js has run and handles the button (clicking earlier
+    // was lost once on a loaded machine).
+    page.wait_for(
+        "the sign-in form and its script",
+        "document.readyState === 'complete' && !!document.getElementById('token')",
+    )
+    .await;
     let token = node_a.graphql_token();
     page.eval(&format!(
         "document.getElementById('token').value = {}; document.getElementById('login-button').click(); true",
