@@ -794,11 +794,13 @@ impl Exec<'_> {
         let node = self.node;
         let docs = node.documents()?;
         let online = node.is_online().await;
-        let addrs: Vec<String> = match node.network_info().await {
-            Ok(info) => info.addrs.iter().map(|a| a.to_string()).collect(),
-            Err(_) => Vec::new(),
+        let (addrs, relay): (Vec<String>, Option<String>) = match node.network_info().await {
+            Ok(info) => (
+                info.addrs.iter().map(|a| a.to_string()).collect(),
+                info.relay,
+            ),
+            Err(_) => (Vec::new(), None),
         };
-        let relay = node.network_info().await.ok().and_then(|i| i.relay);
         let mut peers = std::collections::BTreeSet::new();
         let mut rows = Vec::new();
         for id in &docs {
