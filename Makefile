@@ -31,7 +31,8 @@ help:
 # Debian packages the build needs (a C compiler for bundled SQLite and crypto, pkg-config).
 APT_PACKAGES := build-essential pkg-config
 
-# DEPS_EXTRA: more Debian packages one target needs (`make bench`: valgrind, for callgrind;
+# DEPS_EXTRA: more Debian packages one target needs (`make bench`: valgrind, for callgrind, and
+# iptables, for the relayed figures;
 # `make test`: chromium, for the web console's browser test; iptables, for the relay's NAT test).
 DEPS_EXTRA ?=
 
@@ -101,6 +102,7 @@ TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 # and the encryption-cost comparison. Takes several minutes; BENCH_ARGS=--quick for a smoke run.
 bench: deps
 	@command -v valgrind >/dev/null 2>&1 || $(MAKE) --no-print-directory deps DEPS_EXTRA=valgrind
+	@command -v iptables >/dev/null 2>&1 || $(MAKE) --no-print-directory deps DEPS_EXTRA=iptables
 	$(CARGO) build $(CARGO_FLAGS) --profile release-small -p fieldsync-ffi --lib
 	$(CARGO) build $(CARGO_FLAGS) --profile release-small -p fieldsync-bench
 	$(CARGO) run $(CARGO_FLAGS) --release -q -p fieldsync-bench -- \

@@ -24,6 +24,7 @@ mod local;
 mod machine;
 mod net;
 mod offline;
+mod relayed;
 mod report;
 mod size;
 mod size_profile;
@@ -211,6 +212,15 @@ fn main() {
             std::process::exit(2);
         };
         println!("{}", idle::child(heads, discovery == 1, window));
+        return;
+    }
+    if raw.get(1).map(String::as_str) == Some(relayed::CHILD) {
+        let num = |i: usize| raw.get(i).and_then(|v| v.parse::<usize>().ok());
+        let (Some(ops), Some(edits)) = (num(2), num(3)) else {
+            eprintln!("usage: fieldsync-bench {} OPS EDITS", relayed::CHILD);
+            std::process::exit(2);
+        };
+        println!("{}", relayed::child(ops, edits));
         return;
     }
     if raw.get(1).map(String::as_str) == Some(attachments::CHILD) {
@@ -821,6 +831,42 @@ fn main() {
             ));
         }
         Err(e) => rows.push(Row::info("10. attachments", format!("not measured: {e}"))),
+    }
+
+    step("11. through a relay next to direct, loopback namespace (issue #31)");
+    if idle::available() {
+        match relayed::measure(n(20_000), n(300).min(300)) {
+            Ok(r) => {
+                rows.push(Row::info(
+                    format!(
+                        "11. catch-up of {} ops (signed+encrypted): direct / through the relay",
+                        r.ops
+                    ),
+                    format!(
+                        "{} / {} ({:.0}%)",
+                        ops(r.catchup.0),
+                        ops(r.catchup.1),
+                        100.0 * r.catchup.1 / r.catchup.0.max(1e-9)
+                    ),
+                ));
+                rows.push(Row::info(
+                    "11. edit-to-visible A -> B p50 / p90: direct / through the relay",
+                    format!(
+                        "{:.2} / {:.2} ms direct; {:.2} / {:.2} ms relayed (path RTT {} ms)",
+                        r.p50_ms.0, r.p90_ms.0, r.p50_ms.1, r.p90_ms.1, r.relayed_rtt_ms
+                    ),
+                ));
+            }
+            Err(e) => rows.push(Row::info(
+                "11. through a relay",
+                format!("not measured: {e}"),
+            )),
+        }
+    } else {
+        rows.push(Row::info(
+            "11. through a relay",
+            "not measured (needs `unshare -rn`: user and network namespaces)",
+        ));
     }
 
     println!();

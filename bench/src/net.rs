@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use fieldsync::{Document, DocumentId, Event, NetworkConfig, Node, Origin};
+use fieldsync::{AuthorId, Document, DocumentId, Event, NetworkConfig, Node, Origin, PeerPath};
 
 use crate::local::{fill, two_nodes};
 use crate::stats::Samples;
@@ -11,9 +11,12 @@ use crate::stats::Samples;
 const DEADLINE: Duration = Duration::from_secs(600);
 
 pub(crate) async fn online(node: &Node) {
-    node.start_network(NetworkConfig::loopback(0))
-        .await
-        .expect("start network");
+    online_with(node, NetworkConfig::loopback(0)).await
+}
+
+/// Starts `node`'s network with `config`.
+pub(crate) async fn online_with(node: &Node, config: NetworkConfig) {
+    node.start_network(config).await.expect("start network");
 }
 
 /// CPU per operation of a catch-up by thread role (see [`role`]), e.g. `ingest thread 35,
@@ -102,6 +105,8 @@ pub struct Catchup {
     /// CPU time of both nodes' threads during the catch-up, by thread name, largest first
     /// (empty where `/proc` is not available).
     pub cpu: Vec<(String, Duration)>,
+    /// The path the receiver's session with the sender took (relayed or direct).
+    pub path: Option<PeerPath>,
 }
 
 impl Catchup {
@@ -131,11 +136,16 @@ fn write_until(doc: Document, stop: &std::sync::atomic::AtomicBool) -> Samples {
 /// A holds `n` single-edit operations written offline; B joins and catches up over QUIC,
 /// while it keeps editing a document of its own.
 pub async fn catchup(n: usize) -> Catchup {
+    catchup_with(n, NetworkConfig::loopback(0)).await
+}
+
+/// [`catchup`] with both nodes on `config`.
+pub async fn catchup_with(n: usize, config: NetworkConfig) -> Catchup {
     let (_da, db, a, b, doc) = two_nodes(true);
     fill(&doc, n);
     let own = b.create_document().expect("own document");
-    online(&a).await;
-    online(&b).await;
+    online_with(&a, config.clone()).await;
+    online_with(&b, config).await;
     let invite = doc.invite().await.expect("invite");
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = {
@@ -159,6 +169,7 @@ pub async fn catchup(n: usize) -> Catchup {
     assert_same(&doc, &b);
     let ops = doc.op_count().expect("count");
     let id = doc.id();
+    let path = path_to(&b, id, a.author()).await;
     a.stop_network().await.expect("stop");
     b.stop_network().await.expect("stop");
     drop(doc);
@@ -171,15 +182,28 @@ pub async fn catchup(n: usize) -> Catchup {
         document: id,
         writes_meanwhile,
         cpu,
+        path,
     }
 }
 
-/// Two connected nodes sharing one encrypted document.
-async fn pair() -> (tempfile::TempDir, tempfile::TempDir, Node, Node, Document) {
+/// The path `node`'s last sync session of `document` with `peer` took, if any.
+pub(crate) async fn path_to(node: &Node, document: DocumentId, peer: AuthorId) -> Option<PeerPath> {
+    let status = node.sync_status(document).await.ok()?;
+    status
+        .peers
+        .into_iter()
+        .find(|p| p.peer == peer)
+        .and_then(|p| p.path)
+}
+
+/// Two connected nodes on `config` sharing one encrypted document.
+async fn pair(
+    config: NetworkConfig,
+) -> (tempfile::TempDir, tempfile::TempDir, Node, Node, Document) {
     let (da, db, a, b, doc) = two_nodes(true);
     doc.text("t").expect("text").push("start").expect("edit");
-    online(&a).await;
-    online(&b).await;
+    online_with(&a, config.clone()).await;
+    online_with(&b, config).await;
     b.join(&doc.invite().await.expect("invite"))
         .await
         .expect("join");
@@ -191,7 +215,7 @@ async fn pair() -> (tempfile::TempDir, tempfile::TempDir, Node, Node, Document) 
 /// Live sync: both nodes connected, A writes `n` operations as fast as it can; returns (time
 /// A spent writing, time until B held all of them).
 pub async fn live(n: usize) -> (Duration, Duration) {
-    let (_da, _db, a, b, doc) = pair().await;
+    let (_da, _db, a, b, doc) = pair(NetworkConfig::loopback(0)).await;
     let start = Instant::now();
     let text = doc.text("t").expect("text");
     for _ in 0..n {
@@ -210,7 +234,12 @@ pub async fn live(n: usize) -> (Duration, Duration) {
 
 /// Edit-to-visible latency: A commits one edit, the clock stops when B reports it applied.
 pub async fn latency(edits: usize) -> Samples {
-    let (_da, _db, a, b, doc) = pair().await;
+    latency_with(edits, NetworkConfig::loopback(0)).await.0
+}
+
+/// [`latency`] with both nodes on `config`; also the path B's session with A took.
+pub async fn latency_with(edits: usize, config: NetworkConfig) -> (Samples, Option<PeerPath>) {
+    let (_da, _db, a, b, doc) = pair(config).await;
     let mut events = b.subscribe();
     let text = doc.text("t").expect("text");
     let mut samples = Vec::with_capacity(edits);
@@ -242,7 +271,8 @@ pub async fn latency(edits: usize) -> Samples {
         samples.push(start.elapsed());
     }
     assert_same(&doc, &b);
+    let path = path_to(&b, doc.id(), a.author()).await;
     a.stop_network().await.expect("stop");
     b.stop_network().await.expect("stop");
-    Samples::new(samples)
+    (Samples::new(samples), path)
 }
