@@ -94,7 +94,7 @@ final class DataModelTests: XCTestCase {
             let (ja, jb) = await (try docA.toJson(), try docB.toJson())
             return ja == jb && ja.contains("(north)") && jb.contains("7.25")
         }
-        let items = try await observed.value
+        let items = await observed.value
         watchdog.cancel()
         await assertEqual(items.count, 2)
         guard case .current(let now) = items[0] else { return XCTFail("first item: \(items[0])") }

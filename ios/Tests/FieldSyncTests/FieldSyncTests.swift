@@ -241,7 +241,7 @@ final class FieldSyncTests: XCTestCase {
                 try await Task.sleep(nanoseconds: 20_000_000)
             }
         }
-        let event = try await first.value
+        let event = await first.value
         editor.cancel()
         await assertEqual(event, .documentChanged(document: doc.id(), origin: .local))
     }
@@ -256,7 +256,7 @@ final class FieldSyncTests: XCTestCase {
         }
         try await Task.sleep(nanoseconds: 100_000_000)
         consumer.cancel()
-        let n = try await consumer.value
+        let n = await consumer.value
         await assertEqual(n, 0)
         await assertTrue(sub.isCancelled())
     }

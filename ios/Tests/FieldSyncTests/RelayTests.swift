@@ -37,7 +37,7 @@ final class RelayTests: XCTestCase {
         let out = URL(fileURLWithPath: tempDir())
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
         let log = out.appendingPathComponent("relay.out")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        XCTAssertTrue(FileManager.default.createFile(atPath: log.path, contents: nil))
         let p = Process()
         p.executableURL = URL(fileURLWithPath: cli)
         p.arguments = ["--data", out.appendingPathComponent("data").path, "--json", "relay",
