@@ -9,12 +9,14 @@
 //! before it is registered, and the refusal is printed.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::Args;
 use iroh_relay::server::{
-    Access, AccessControl, CertConfig, ClientRequest, RelayConfig, Server, ServerConfig, TlsConfig,
+    Access, AccessControl, CertConfig, ClientRateLimit, ClientRequest, RelayConfig, Server,
+    ServerConfig, TlsConfig,
 };
 
 use crate::error::{CliError, Result};
@@ -54,6 +56,23 @@ pub struct RelayArgs {
     /// Let any device use the relay, without a token.
     #[arg(long)]
     pub open: bool,
+
+    /// Most bytes per second the relay reads from one device (bursts up to twice that), so
+    /// that one device cannot take the relay's bandwidth from the others; 0: no limit.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_CLIENT_RATE)]
+    pub client_rate: u32,
+}
+
+/// Default of `--client-rate`: 8 MiB/s per device, well above what a field team's sync and
+/// attachments need through a relay, far below what one device could otherwise take.
+pub const DEFAULT_CLIENT_RATE: u32 = 8 * 1024 * 1024;
+
+/// The relay's per-device read limit for `--client-rate` (`None`: unlimited).
+fn client_limit(bytes_per_second: u32) -> Option<ClientRateLimit> {
+    let rate = NonZeroU32::new(bytes_per_second)?;
+    let mut limit = ClientRateLimit::new(rate);
+    limit.max_burst_bytes = rate.get().checked_mul(2).and_then(NonZeroU32::new);
+    Some(limit)
 }
 
 /// Admits devices that present the token (all of them with `--open`).
@@ -93,19 +112,25 @@ struct Printer {
 }
 
 impl Printer {
-    fn listening(&self, url: &str, token_required: bool) {
+    fn listening(&self, url: &str, token_required: bool, client_rate: u32) {
         if self.json {
             println!(
                 "{}",
-                serde_json::json!({"event": "relay_listening", "url": url, "token_required": token_required})
+                serde_json::json!({"event": "relay_listening", "url": url,
+                    "token_required": token_required, "client_rate": client_rate})
             );
         } else {
+            let rate = if client_rate == 0 {
+                "no per-device rate limit".to_string()
+            } else {
+                format!("each device up to {client_rate} bytes/s")
+            };
             let access = if token_required {
                 "devices need the token (FIELDSYNC_RELAY_TOKEN or --relay-token-file)"
             } else {
                 "open to any device"
             };
-            println!("relay: listening at {url}; {access}");
+            println!("relay: listening at {url}; {access}; {rate}");
         }
     }
 
@@ -158,6 +183,7 @@ pub fn run(data: &Path, json: bool, args: RelayArgs) -> Result<()> {
     rt.block_on(async move {
         let mut relay = RelayConfig::new(args.http);
         relay.tls = tls;
+        relay.limits.client_rx = client_limit(args.client_rate);
         relay.access = Arc::new(TokenAccess {
             token: token.clone(),
             printer,
@@ -172,7 +198,7 @@ pub fn run(data: &Path, json: bool, args: RelayArgs) -> Result<()> {
             (None, Some(addr)) => format!("http://{addr}"),
             (None, None) => return Err(CliError::msg("the relay has no listener")),
         };
-        printer.listening(&url, token.is_some());
+        printer.listening(&url, token.is_some(), args.client_rate);
         let mut sigterm =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
@@ -206,4 +232,23 @@ fn tls_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig> {
         .with_safe_default_protocol_versions()
         .and_then(|b| b.with_no_client_auth().with_single_cert(chain, key_der))
         .map_err(|e| CliError::msg(format!("TLS configuration: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_rate_maps_to_a_limit_with_a_burst_of_two_seconds() {
+        assert!(client_limit(0).is_none());
+        let l = client_limit(DEFAULT_CLIENT_RATE).expect("limit");
+        assert_eq!(l.bytes_per_second.get(), 8 * 1024 * 1024);
+        assert_eq!(
+            l.max_burst_bytes.map(NonZeroU32::get),
+            Some(16 * 1024 * 1024)
+        );
+        // Doubling would overflow: the burst is left to the server's default.
+        let l = client_limit(u32::MAX).expect("limit");
+        assert_eq!(l.max_burst_bytes, None);
+    }
 }
