@@ -82,3 +82,20 @@ func unwrap<T>(
     let x = try await a()
     return try XCTUnwrap(x, message, file: file, line: line)
 }
+
+/// Polls `check` every `poll` seconds until it holds; fails the test (without throwing) after
+/// `timeout` seconds.
+func waitUntil(
+    _ what: String, timeout: TimeInterval = 30, poll: TimeInterval = 0.05,
+    file: StaticString = #filePath, line: UInt = #line,
+    _ check: () async throws -> Bool
+) async throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    while try await !check() {
+        if Date() > deadline {
+            XCTFail("timed out: \(what)", file: file, line: line)
+            return
+        }
+        try await Task.sleep(nanoseconds: UInt64(poll * 1e9))
+    }
+}

@@ -29,17 +29,6 @@ final class DataModelTests: XCTestCase {
         super.tearDown()
     }
 
-    private func waitUntil(_ what: String, timeout: TimeInterval = 30, _ check: () async throws -> Bool) async throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        while try await !check() {
-            if Date() > deadline {
-                XCTFail("timed out: \(what)")
-                return
-            }
-            try await Task.sleep(nanoseconds: 50_000_000)
-        }
-    }
-
     private func households(_ i: UInt32) -> [PathSegment] {
         [.key(key: "households"), .index(index: i)]
     }

@@ -718,17 +718,6 @@ final class FieldSyncTests: XCTestCase {
         try await a.shutdown()
         try await b.shutdown()
     }
-
-    private func waitUntil(_ what: String, timeout: TimeInterval = 30, _ check: () async throws -> Bool) async throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        while try await !check() {
-            if Date() > deadline {
-                XCTFail("timed out: \(what)")
-                return
-            }
-            try await Task.sleep(nanoseconds: 50_000_000)
-        }
-    }
 }
 
 /// True if a UDP socket binds 127.0.0.1:`port` (nobody holds it).

@@ -20,17 +20,6 @@ final class HistoryTests: XCTestCase {
         super.tearDown()
     }
 
-    private func waitUntil(_ what: String, timeout: TimeInterval = 30, _ check: () async throws -> Bool) async throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        while try await !check() {
-            if Date() > deadline {
-                XCTFail("timed out: \(what)")
-                return
-            }
-            try await Task.sleep(nanoseconds: 50_000_000)
-        }
-    }
-
     /// Edits in a coalescing window become one operation once flushed; a published snapshot
     /// lets compaction prune what it covers; a device joining over QUIC converges.
     func testCoalescedEditsSnapshotCompactionAndAJoin() async throws {

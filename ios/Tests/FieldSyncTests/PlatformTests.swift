@@ -37,17 +37,6 @@ final class PlatformTests: XCTestCase {
 
     private let loopback = NetworkOptions(bindIp: "127.0.0.1")
 
-    private func waitUntil(_ what: String, timeout: TimeInterval = 30, _ check: () async throws -> Bool) async throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        while try await !check() {
-            if Date() > deadline {
-                XCTFail("timed out: \(what)")
-                return
-            }
-            try await Task.sleep(nanoseconds: 10_000_000)
-        }
-    }
-
     /// While a 10,000-operation document opens and a dozen calls run, a main-actor heartbeat
     /// (ticking every 2 ms, like a UI's frame) is never held up for more than a few ms: the
     /// calls run on the SDK's threads.
@@ -147,7 +136,7 @@ final class PlatformTests: XCTestCase {
         let infoB = try await b.startNetwork(options: loopback)
         try await a.addPeer(peer: PeerAddress(nodeId: b.authorId(), addresses: infoB.addresses))
         let docB = try await b.join(invite: try await doc.invite())
-        try await waitUntil("B catches up") { try await docB.toJson() == doc.toJson() }
+        try await waitUntil("B catches up", poll: 0.01) { try await docB.toJson() == doc.toJson() }
 
         let oldPort = try XCTUnwrap(loopbackPort(infoA))
         var newPort: UInt16 = 0
@@ -160,7 +149,7 @@ final class PlatformTests: XCTestCase {
         let t0 = Date()
         try await doc.text(name: "t").push(text: " after A")
         try await docB.text(name: "t").push(text: " after B")
-        try await waitUntil("both edits on both nodes", timeout: 2) {
+        try await waitUntil("both edits on both nodes", timeout: 2, poll: 0.01) {
             let (ja, jb) = (try await doc.toJson(), try await docB.toJson())
             return ja == jb && ja.contains("after A") && ja.contains("after B")
         }
@@ -202,11 +191,11 @@ final class PlatformTests: XCTestCase {
         forwarder.onNetwork("pdp_ip0:cellular")      // burst
         forwarder.onNetwork("pdp_ip0:cellular,utun0:other")
         forwarder.onNetwork("pdp_ip0:cellular,utun0:other")
-        try await waitUntil("one rebind after the burst", timeout: 5) { rebinds.value == 1 }
+        try await waitUntil("one rebind after the burst", timeout: 5, poll: 0.01) { rebinds.value == 1 }
         try await Task.sleep(nanoseconds: 150_000_000)
         XCTAssertEqual(rebinds.value, 1)
         forwarder.onNetwork(nil)
         forwarder.onNetwork("pdp_ip0:cellular,utun0:other")  // the same network after sleep
-        try await waitUntil("a rebind when it comes back", timeout: 5) { rebinds.value == 2 }
+        try await waitUntil("a rebind when it comes back", timeout: 5, poll: 0.01) { rebinds.value == 2 }
     }
 }

@@ -73,11 +73,11 @@ final class RelayTests: XCTestCase {
         let docB = try await b.registerDocument(document: doc.id())
         // No socket address: B reaches A through the relay.
         try await b.addPeer(peer: PeerAddress(nodeId: a.authorId(), addresses: [], relay: url))
-        try await waitUntil("B catches up through the relay") {
+        try await waitUntil("B catches up through the relay", timeout: 60, poll: 0.02) {
             try await docB.toJson() == doc.toJson()
         }
         try await docB.text(name: "notes").push(text: " / checked")
-        try await waitUntil("A gets B's edit") { try await doc.toJson() == docB.toJson() }
+        try await waitUntil("A gets B's edit", timeout: 60, poll: 0.02) { try await doc.toJson() == docB.toJson() }
         let json = try await doc.toJson()
         XCTAssertTrue(json.contains("well 3: dry / checked"), json)
         // The path is recorded when a catch-up session ends, which may be after the edits
@@ -85,7 +85,7 @@ final class RelayTests: XCTestCase {
         func peerA() async throws -> PeerSeen? {
             try await docB.syncStatus().peers.first { $0.peer == a.authorId() }
         }
-        try await waitUntil("B records the path its session with A took") {
+        try await waitUntil("B records the path its session with A took", timeout: 60, poll: 0.02) {
             try await peerA()?.relayed != nil
         }
         let found = try await peerA()
@@ -93,17 +93,6 @@ final class RelayTests: XCTestCase {
         print("path B -> A: relayed=\(String(describing: peer.relayed)) rtt=\(String(describing: peer.rttMs)) ms")
         try await a.shutdown()
         try await b.shutdown()
-    }
-
-    private func waitUntil(_ what: String, timeout: TimeInterval = 60, _ check: () async throws -> Bool) async throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        while try await !check() {
-            if Date() > deadline {
-                XCTFail("timed out: \(what)")
-                return
-            }
-            try await Task.sleep(nanoseconds: 20_000_000)
-        }
     }
 
     func testRelayConfigurationRoundTripsAndBadValuesAreRefused() async throws {
