@@ -25,26 +25,14 @@ pub struct Idle {
 /// Runs the measurement in a fresh network namespace for `window` with the given heads
 /// period and discovery setting. `None` when namespaces are not available here.
 pub fn measure(heads: Duration, discovery: bool, window: Duration) -> Option<Idle> {
-    let me = std::env::current_exe().ok()?;
-    let out = std::process::Command::new("unshare")
-        .args(["-rn", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
-        .arg(me)
-        .args([
-            CHILD,
-            &heads.as_millis().to_string(),
-            if discovery { "1" } else { "0" },
-            &window.as_millis().to_string(),
-        ])
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        eprintln!(
-            "idle measurement failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        return None;
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = crate::child::in_namespace([
+        CHILD,
+        &heads.as_millis().to_string(),
+        if discovery { "1" } else { "0" },
+        &window.as_millis().to_string(),
+    ])
+    .map_err(|e| eprintln!("idle measurement failed: {e}"))
+    .ok()?;
     let mut it = text.split_whitespace().map(|v| v.parse::<f64>().ok());
     Some(Idle {
         bytes_per_min: it.next()??,

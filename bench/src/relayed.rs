@@ -37,20 +37,8 @@ pub struct Relayed {
 
 /// Runs the child in a fresh user + network namespace. `Err` says why it could not.
 pub fn measure(ops: usize, edits: usize) -> Result<Relayed, String> {
-    let me = std::env::current_exe().map_err(|e| e.to_string())?;
-    let out = Command::new("unshare")
-        .args(["-rn", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
-        .arg(me)
-        .args([CHILD, &ops.to_string(), &edits.to_string()])
-        .output()
-        .map_err(|e| format!("cannot run unshare: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "the relay child failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = crate::child::in_namespace([CHILD, &ops.to_string(), &edits.to_string()])
+        .map_err(|e| format!("the relay child failed: {e}"))?;
     let v: Vec<f64> = text
         .split_whitespace()
         .map(|v| v.parse::<f64>().map_err(|e| format!("{v:?}: {e}")))
